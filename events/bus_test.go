@@ -1,0 +1,118 @@
+package events
+
+import (
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestBusDeliversInOrderWithoutLoss(t *testing.T) {
+	b := NewBus("lab1")
+	slow := b.Subscribe(nil)
+	onlyPhase1 := b.Subscribe(func(e *Event) bool { return e.Kind == Phase1Up })
+
+	const n = 5000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < n; i++ {
+			k := IKEMessage
+			if i%1000 == 0 {
+				k = Phase1Up
+			}
+			b.Publish(Event{Kind: k, Node: "gw"})
+		}
+	}()
+	wg.Wait()
+	b.Close()
+
+	var last uint64
+	count := 0
+	for e := range slow.C() {
+		if e.Seq != last+1 {
+			t.Fatalf("event %d follows %d: gap or reorder", e.Seq, last)
+		}
+		if e.Lab != "lab1" || e.Time.IsZero() || e.Level != Info {
+			t.Fatalf("event not stamped: %+v", e)
+		}
+		last = e.Seq
+		count++
+	}
+	if count != n {
+		t.Fatalf("slow subscriber got %d events, want %d", count, n)
+	}
+	p1 := 0
+	for e := range onlyPhase1.C() {
+		if e.Kind != Phase1Up {
+			t.Fatalf("filter let through %s", e.Kind)
+		}
+		p1++
+	}
+	if p1 != n/1000 {
+		t.Fatalf("filtered subscriber got %d, want %d", p1, n/1000)
+	}
+}
+
+func TestSubscribeWithHistoryReplaysThenFollows(t *testing.T) {
+	b := NewBus("lab", WithHistory(4))
+	for i := 0; i < 10; i++ {
+		b.Publish(Event{Kind: LinkUp})
+	}
+	s := b.SubscribeWithHistory(nil)
+	b.Publish(Event{Kind: LinkDown})
+	b.Close()
+	var seqs []uint64
+	for e := range s.C() {
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) < 2 || seqs[len(seqs)-1] != 11 {
+		t.Fatalf("got %v; want the kept tail of history followed by event 11", seqs)
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("history replay not contiguous: %v", seqs)
+		}
+	}
+	if got := b.Since(9); len(got) != 2 || got[0].Seq != 10 {
+		t.Fatalf("Since(9) = %v", got)
+	}
+}
+
+func TestCloseSubscriptionStopsPump(t *testing.T) {
+	b := NewBus("lab")
+	s := b.Subscribe(nil)
+	b.Publish(Event{Kind: LinkUp}) // nobody reads it
+	done := make(chan struct{})
+	go func() { s.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close blocked on an unread event")
+	}
+	b.Publish(Event{Kind: LinkDown}) // must not panic or block
+}
+
+func TestPublisherFillsScopeAndClockIsInjected(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := NewBus("lab", WithClock(func() time.Time { return t0 }))
+	p := Publisher{Bus: b, Node: "gw1", Conn: "office"}
+	e := p.Publish(Event{Kind: Phase1Up, Step: StepPhase1, Message: "up"})
+	if e.Node != "gw1" || e.Conn != "office" || !e.Time.Equal(t0) {
+		t.Fatalf("publisher did not fill scope: %+v", e)
+	}
+	line, err := e.MarshalJSONLine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(line, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back["step"].(float64) != 2 || back["kind"] != "phase1-up" || back["connection"] != "office" {
+		t.Fatalf("JSON line lacks step/kind/connection: %s", line)
+	}
+	var nilBus *Bus
+	nilBus.Publish(Event{Kind: LinkUp}) // a nil bus discards
+}

@@ -1,0 +1,244 @@
+// Package events is the lab-wide event bus. Every part of ipseclab (deploy, links,
+// NAT boxes, IKE, ESP, the script runner) publishes typed events here, and every
+// output (the terminal timeline, the JSON log, captures' key tables, script
+// expectations, the control socket's event stream) reads them from here.
+//
+// Nothing in ipseclab prints to the terminal directly: it publishes an Event and
+// lets the sinks decide how to show it.
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Step is the lifecycle step of an IPsec tunnel that an event belongs to.
+// Zero means the event is about the lab itself (deploy, links, NAT) rather than a
+// tunnel's life.
+type Step int
+
+const (
+	StepNone        Step = 0
+	StepInitiation  Step = 1 // by hand, or by the first packet that matches a policy (acquire)
+	StepPhase1      Step = 2 // Main or Aggressive Mode, ends in the ISAKMP SA
+	StepPhase2      Step = 3 // Quick Mode, ends in a pair of IPsec SAs
+	StepData        Step = 4 // ESP/AH traffic
+	StepTermination Step = 5 // Delete, lifetimes, DPD
+)
+
+var stepTitles = [...]string{
+	StepNone:        "Lab",
+	StepInitiation:  "Step 1 · Initiation",
+	StepPhase1:      "Step 2 · IKE Phase 1",
+	StepPhase2:      "Step 3 · IKE Phase 2",
+	StepData:        "Step 4 · Data transfer",
+	StepTermination: "Step 5 · Termination",
+}
+
+// Title is the heading the timeline prints for the step.
+func (s Step) Title() string {
+	if s < 0 || int(s) >= len(stepTitles) {
+		return fmt.Sprintf("step %d", int(s))
+	}
+	return stepTitles[s]
+}
+
+// Level says how much attention an event asks for.
+type Level string
+
+const (
+	Debug Level = "debug"
+	Info  Level = "info"
+	Warn  Level = "warn"
+	Error Level = "error"
+)
+
+// Kind names what happened. Kinds are stable strings: they appear in JSON logs
+// and in lab files' `expect: {event: ...}` steps, so never rename one.
+type Kind string
+
+// Lab and topology.
+const (
+	LabDeploying  Kind = "lab-deploying"
+	LabProgress   Kind = "lab-progress" // Fields: done, total, what
+	LabDeployed   Kind = "lab-deployed"
+	LabDeployFail Kind = "lab-deploy-failed"
+	LabRollback   Kind = "lab-rollback"
+	LabDestroying Kind = "lab-destroying"
+	LabDestroyed  Kind = "lab-destroyed"
+	NodeCreated   Kind = "node-created"
+	LinkCreated   Kind = "link-created"
+	LANCreated    Kind = "lan-created"
+	LabSeed       Kind = "lab-seed" // Fields: seed, chosen (bool)
+)
+
+// Links and impairments.
+const (
+	LinkUp          Kind = "link-up"
+	LinkDown        Kind = "link-down"
+	LinkImpair      Kind = "link-impair"   // the impairment of a link changed
+	LinkCounters    Kind = "link-counters" // periodic and final counters
+	CaptureStarted  Kind = "capture-started"
+	CaptureFinished Kind = "capture-finished"
+)
+
+// NAT boxes.
+const (
+	NATMappingNew     Kind = "nat-mapping-new"
+	NATMappingExpired Kind = "nat-mapping-expired"
+	NATFlush          Kind = "nat-flush"
+)
+
+// IKE (steps 1, 2, 3 and 5).
+const (
+	Acquire         Kind = "acquire"          // step 1: a packet matched a policy with no SA
+	InitiateByHand  Kind = "initiate"         // step 1: tunnel up by CLI or script
+	IKEMessage      Kind = "ike-message"      // any IKE message sent or received
+	IKERetransmit   Kind = "ike-retransmit"   // a message was sent again
+	IKEMalformed    Kind = "ike-malformed"    // a packet that could not be decoded
+	ProposalChosen  Kind = "proposal-chosen"  // phase 1 or phase 2 proposal selection
+	NATDetected     Kind = "nat-detected"     // NAT-D result
+	NATFloat        Kind = "nat-float"        // moved to UDP 4500
+	Phase1Up        Kind = "phase1-up"        // ISAKMP SA established
+	Phase1Failed    Kind = "phase1-failed"    // Fields: reason
+	Phase2Up        Kind = "phase2-up"        // IPsec SA pair established
+	Phase2Failed    Kind = "phase2-failed"    // Fields: reason
+	AuthFailed      Kind = "auth-failed"      // AUTHENTICATION-FAILED sent or received
+	NoProposal      Kind = "no-proposal"      // NO-PROPOSAL-CHOSEN sent or received
+	Notify          Kind = "notify"           // any other notification
+	Rekey           Kind = "rekey"            // an SA is being replaced
+	SAExpired       Kind = "sa-expired"       // lifetime reached
+	SADeleted       Kind = "sa-deleted"       // Delete sent or received, or local removal
+	DPDSent         Kind = "dpd-r-u-there"    // R-U-THERE sent
+	DPDAck          Kind = "dpd-ack"          // R-U-THERE-ACK received
+	DPDDead         Kind = "dpd-dead"         // peer declared dead
+	StackCrashed    Kind = "stack-crashed"    // a node's IPsec stack lost all state on purpose
+	StackRestarted  Kind = "stack-restarted"  // and came back
+	KeysDerived     Kind = "keys-derived"     // derived keys, only when keys are requested
+	ESPPacket       Kind = "esp-packet"       // step 4: one of the first packets of an SA, described
+	ESPDrop         Kind = "esp-drop"         // step 4: replay, integrity or policy drop
+	SACounters      Kind = "sa-counters"      // step 4: counters of an SA
+	StrongSwanLog   Kind = "strongswan-log"   // a line from a strongSwan node's log
+	TrafficReport   Kind = "traffic-report"   // the traffic generator's result
+	PingReply       Kind = "ping-reply"       // the built-in ping got a reply
+	PingResult      Kind = "ping-result"      // the built-in ping's summary
+	ScriptStep      Kind = "script-step"      // the script started a step
+	ExpectPassed    Kind = "expect-passed"    // an expectation held
+	ExpectFailed    Kind = "expect-failed"    // an expectation did not hold
+	MalformedPacket Kind = "malformed-packet" // any decoder rejected network input
+)
+
+// Direction of a message relative to the node that publishes the event.
+type Direction string
+
+const (
+	Sent     Direction = "sent"
+	Received Direction = "received"
+)
+
+// IKEInfo describes one IKE message.
+type IKEInfo struct {
+	Exchange  string    `json:"exchange"`            // "main", "aggressive", "quick", "informational", "transaction"
+	MsgNum    int       `json:"msg_num,omitempty"`   // 1-based position in the exchange (MM 1..6, AM 1..3, QM 1..3)
+	MsgTotal  int       `json:"msg_total,omitempty"` // messages in the exchange
+	Dir       Direction `json:"dir"`
+	Local     string    `json:"local,omitempty"` // ip:port
+	Remote    string    `json:"remote,omitempty"`
+	ICookie   string    `json:"icookie,omitempty"` // hex
+	RCookie   string    `json:"rcookie,omitempty"` // hex
+	MsgID     uint32    `json:"msg_id,omitempty"`
+	Payloads  []string  `json:"payloads,omitempty"` // payload names in order, e.g. ["SA","KE","NONCE","NAT-D","NAT-D"]
+	Encrypted bool      `json:"encrypted,omitempty"`
+	Size      int       `json:"size,omitempty"`
+	Proposal  string    `json:"proposal,omitempty"` // chosen proposal, strongSwan notation
+	Role      string    `json:"role,omitempty"`     // "initiator" or "responder"
+}
+
+// SAInfo describes an ISAKMP or IPsec SA.
+type SAInfo struct {
+	Type      string `json:"type"` // "isakmp", "esp", "ah"
+	SPIIn     string `json:"spi_in,omitempty"`
+	SPIOut    string `json:"spi_out,omitempty"`
+	Proposal  string `json:"proposal,omitempty"`
+	Mode      string `json:"mode,omitempty"` // tunnel or transport
+	Encap     bool   `json:"udp_encap,omitempty"`
+	LocalTS   string `json:"local_ts,omitempty"`
+	RemoteTS  string `json:"remote_ts,omitempty"`
+	Lifetime  string `json:"lifetime,omitempty"`
+	PFS       string `json:"pfs,omitempty"`
+	Local     string `json:"local,omitempty"`
+	Remote    string `json:"remote,omitempty"`
+	ICookie   string `json:"icookie,omitempty"`
+	RCookie   string `json:"rcookie,omitempty"`
+	Initiator bool   `json:"initiator,omitempty"`
+}
+
+// PacketInfo describes a packet as a person would read it in a capture.
+type PacketInfo struct {
+	Inner string `json:"inner,omitempty"` // e.g. "ICMP 10.1.0.10 → 10.2.0.10 echo request"
+	Outer string `json:"outer,omitempty"` // e.g. "ESP 198.51.100.2 → 203.0.113.2"
+	SPI   string `json:"spi,omitempty"`
+	Seq   uint64 `json:"seq,omitempty"`
+	Len   int    `json:"len,omitempty"`
+}
+
+// Event is one thing that happened in a lab. Publishers fill what applies; the
+// bus assigns Seq and, when it is zero, Time.
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Lab     string    `json:"lab,omitempty"`
+	Node    string    `json:"node,omitempty"`
+	Conn    string    `json:"connection,omitempty"`
+	Link    string    `json:"link,omitempty"`
+	Kind    Kind      `json:"kind"`
+	Step    Step      `json:"step"`
+	Level   Level     `json:"level,omitempty"`
+	Message string    `json:"message"`           // one plain line: what happened
+	Explain string    `json:"explain,omitempty"` // one line tying it to the concept, for students
+
+	IKE    *IKEInfo    `json:"ike,omitempty"`
+	SA     *SAInfo     `json:"sa,omitempty"`
+	Packet *PacketInfo `json:"packet,omitempty"`
+
+	// Fields carries kind-specific values (counters, reasons, keys). Values must
+	// marshal to JSON.
+	Fields map[string]any `json:"fields,omitempty"`
+}
+
+// Field returns a field's value, or nil.
+func (e *Event) Field(name string) any {
+	if e.Fields == nil {
+		return nil
+	}
+	return e.Fields[name]
+}
+
+// String gives a compact one-line rendering, used in logs and test failures.
+func (e Event) String() string {
+	s := fmt.Sprintf("#%d %s", e.Seq, e.Kind)
+	if e.Node != "" {
+		s += " node=" + e.Node
+	}
+	if e.Conn != "" {
+		s += " conn=" + e.Conn
+	}
+	if e.Link != "" {
+		s += " link=" + e.Link
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// MarshalJSONLine renders the event as one line of JSON, the format of `--json`
+// and of the control socket's event stream.
+func (e Event) MarshalJSONLine() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,74 @@
+// Package testenv holds the rules every ipseclab test follows about what it
+// needs from the machine: in CI a missing requirement is a failure, on a
+// developer's machine it is a skip that says clearly what is missing.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/ipseclab/ipseclab/node"
+)
+
+// InCI reports whether the tests run in CI (.ci/run sets IPSECLAB_CI=1; most CI
+// systems set CI).
+func InCI() bool {
+	return os.Getenv("IPSECLAB_CI") != "" || os.Getenv("CI") != ""
+}
+
+// Require fails the test in CI and skips it elsewhere, with the reason.
+func Require(t testing.TB, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if InCI() {
+		t.Fatalf("this test needs %s, and in CI a missing requirement is a failure", what)
+	}
+	t.Skipf("SKIPPED: this test needs %s (not available on this machine; in CI it would fail)", what)
+}
+
+// NeedRoot requires root privileges.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	Require(t, os.Geteuid() == 0, "root (network namespaces); run `sudo go test ./...`")
+}
+
+// NeedCommand requires an executable on PATH (or at an absolute path) and
+// returns its path.
+func NeedCommand(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	Require(t, err == nil, fmt.Sprintf("the %q command (installed by .ci/run)", name))
+	return p
+}
+
+var nsCounter atomic.Uint64
+
+// Netns creates a throwaway named network namespace whose name starts with
+// "ipltest-" and removes it when the test ends, pass or fail. Lo is brought up.
+func Netns(t testing.TB, label string) (name string, h netns.NsHandle) {
+	t.Helper()
+	NeedRoot(t)
+	name = fmt.Sprintf("ipltest-%d-%d-%s", os.Getpid(), nsCounter.Add(1), strings.ReplaceAll(label, "/", "_"))
+	h, err := node.CreateNetns(name)
+	if err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		h.Close()
+		if err := node.DeleteNetns(name); err != nil {
+			t.Errorf("delete namespace %s: %v", name, err)
+		}
+	})
+	if err := node.LoopbackUp(h); err != nil {
+		t.Fatalf("lo up in %s: %v", name, err)
+	}
+	return name, h
+}
