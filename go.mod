@@ -29,5 +29,7 @@ require (
 	github.com/ti-mo/netfilter v0.5.3 // indirect
 	golang.org/x/net v0.62.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
+	golang.zx2c4.com/wintun v0.0.0-20230126152724-0fa3db229ce2 // indirect
+	golang.zx2c4.com/wireguard v0.0.0-20260522210424-ecfc5a8d5446 // indirect
 	sigs.k8s.io/knftables v0.0.22 // indirect
 )
