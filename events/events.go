@@ -88,6 +88,7 @@ const (
 	NATMappingNew     Kind = "nat-mapping-new"
 	NATMappingExpired Kind = "nat-mapping-expired"
 	NATFlush          Kind = "nat-flush"
+	NATEventsLost     Kind = "nat-events-lost" // the NAT watcher missed conntrack events and resubscribed
 )
 
 // IKE (steps 1, 2, 3 and 5).
@@ -241,4 +242,21 @@ func (e Event) MarshalJSONLine() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// KnownKinds lists every kind, for validating `expect: {event: ...}` in lab
+// files. A kind added above must be added here too (a test checks the count
+// against the constants in this file).
+func KnownKinds() []Kind {
+	return []Kind{
+		LabDeploying, LabProgress, LabDeployed, LabDeployFail, LabRollback, LabDestroying, LabDestroyed,
+		NodeCreated, LinkCreated, LANCreated, LabSeed,
+		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
+		NATMappingNew, NATMappingExpired, NATFlush,
+		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, ProposalChosen, NATDetected, NATFloat,
+		Phase1Up, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
+		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
+		SACounters, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStep, ExpectPassed,
+		ExpectFailed, MalformedPacket,
+	}
 }

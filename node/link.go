@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -19,4 +21,8 @@ func LoopbackUp(h netns.NsHandle) error {
 		return err
 	}
 	return nh.LinkSetUp(lo)
+}
+
+func prefixToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

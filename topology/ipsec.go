@@ -1,0 +1,156 @@
+package topology
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
+)
+
+// IPsecConn is one connection between two IPsec nodes, named in strongSwan's
+// swanctl vocabulary where a word exists. The same block configures ipseclab's
+// own stack on a gateway node and charon on a strongswan node.
+type IPsecConn struct {
+	Initiator Peer         `yaml:"initiator" lab:"required"`
+	Responder Peer         `yaml:"responder" lab:"required"`
+	Auth      Auth         `yaml:"auth" lab:"required"`
+	IKE       IKEOptions   `yaml:"ike"`
+	Child     ChildOptions `yaml:"child" lab:"required"`
+
+	Name string `yaml:"-"`
+	// Filled by validation: the parsed proposals.
+	IKEProposals   []proposal.Proposal `yaml:"-"`
+	ChildProposals []proposal.Proposal `yaml:"-"`
+}
+
+// Peer is one side of a connection: a node name, or a mapping that also sets
+// the address, identity or a side-specific pre-shared key.
+type Peer struct {
+	Node    string `yaml:"node" lab:"required"`
+	Address Addr   `yaml:"address"` // default: the node's address on the way to the other side
+	ID      string `yaml:"id"`      // default: the address; "fqdn:", "email:" or "keyid:" prefixes select the type
+	PSK     string `yaml:"psk"`     // overrides auth.secret on this side (a "wrong key" lab)
+}
+
+func (p *Peer) fromScalar(n *yaml.Node) error {
+	p.Node = n.Value
+	return nil
+}
+
+// Auth is how the peers authenticate in phase 1.
+type Auth struct {
+	Method string `yaml:"method"` // psk (default)
+	Secret string `yaml:"secret"`
+}
+
+// IKEOptions configures phase 1.
+type IKEOptions struct {
+	Mode       string     `yaml:"mode"`      // main (default) or aggressive
+	Proposals  []string   `yaml:"proposals"` // default [aes128-sha256-modp2048]
+	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
+	DPD        *DPD       `yaml:"dpd"`
+	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
+	NATT       string     `yaml:"nat-t"` // on (default) or off
+	Retransmit Retransmit `yaml:"retransmit"`
+}
+
+// DPD configures RFC 3706 Dead Peer Detection.
+type DPD struct {
+	Delay   Duration `yaml:"delay" lab:"required"` // idle time before R-U-THERE
+	Timeout Duration `yaml:"timeout"`              // declare the peer dead after this long without an answer
+	Action  string   `yaml:"action"`               // clear (default), restart or hold
+}
+
+// Retransmit tunes IKE retransmissions (strongSwan's retransmit_* settings).
+type Retransmit struct {
+	Timeout Duration `yaml:"timeout"` // first retransmission after this long (default 1s)
+	Tries   int      `yaml:"tries"`   // give up after this many retransmissions (default 5)
+	Base    float64  `yaml:"base"`    // back-off factor (default 1.8)
+}
+
+// ChildOptions configures phase 2 (the IPsec SAs).
+type ChildOptions struct {
+	LocalTS   PrefixList `yaml:"local-ts"`  // initiator side; default: the initiator's address (transport)
+	RemoteTS  PrefixList `yaml:"remote-ts"` // responder side
+	ESP       []string   `yaml:"esp"`       // default [aes128-sha256] unless ah is given
+	AH        []string   `yaml:"ah"`
+	Mode      string     `yaml:"mode"`       // tunnel (default) or transport
+	PFS       string     `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
+	Lifetime  Duration   `yaml:"lifetime"`   // default 1h
+	LifeBytes Size       `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
+	Start     string     `yaml:"start"`      // trap (default): the first packet starts it; start: at deploy; none: by hand
+	ReplayWin int        `yaml:"replay-window"`
+}
+
+// PrefixList is one prefix or a list of them.
+type PrefixList []Prefix
+
+// UnmarshalYAML accepts one prefix or a list.
+func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	for _, it := range items {
+		var p Prefix
+		if err := p.UnmarshalYAML(it); err != nil {
+			return err
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// Duration is a time.Duration written with a unit ("30s", "1h").
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a duration with a unit.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!int" || n.ShortTag() == "!!float" {
+		return fmt.Errorf("a duration needs a unit, like 30s, 500ms or 1h")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration (write it like 30s, 500ms or 1h)", n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Size is a byte count written with an optional unit: 1000, 64kb, 10mb, 1gb
+// (powers of 1000, as strongSwan's life_bytes) or 64KiB, 10MiB (powers of 1024).
+type Size int64
+
+// UnmarshalYAML parses a byte size.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("%q is not a size in bytes (write it like 1000, 64kb or 10mb)", n.Value)
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize parses a byte size such as "10mb" or "64KiB".
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,760 @@
+package topology
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
+)
+
+var (
+	labNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	nodeNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,39}$`)
+)
+
+// validIfaceName applies the kernel's rules (dev_valid_name) plus ipseclab's
+// own: the name of a lab's interface is written node:iface, so no ':'.
+func validIfaceName(s string) string {
+	switch {
+	case s == "":
+		return "is empty"
+	case len(s) > 15:
+		return fmt.Sprintf("is %d bytes long; Linux allows at most 15 (IFNAMSIZ-1): shorten it", len(s))
+	case s == "." || s == "..":
+		return "is not allowed"
+	case s == "lo":
+		return "is the loopback interface, which every node already has; pick another name"
+	case strings.ContainsAny(s, "/: \t\n%"):
+		return "contains a character Linux or ipseclab does not allow in an interface name (/, :, %, whitespace)"
+	}
+	return ""
+}
+
+type validator2 struct {
+	lab  *Lab
+	errs *Errors
+}
+
+func (v *validator2) errorf(path string, format string, args ...any) {
+	v.errs.add(v.lab.Pos(path), format, args...)
+}
+
+// validate checks the decoded lab as a whole and fills the derived fields.
+func (l *Lab) validate(errs *Errors) {
+	v := &validator2{lab: l, errs: errs}
+	if l.Name != "" && !labNameRE.MatchString(l.Name) {
+		v.errorf("name", "lab name %q must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit (it prefixes the lab's namespaces)", l.Name)
+	}
+	if len(l.Topology.Nodes) == 0 {
+		v.errorf("topology", "the lab has no nodes; add some under topology.nodes")
+	}
+	for _, name := range l.NodeNames() {
+		n := l.Topology.Nodes[name]
+		n.Name = name
+		path := "topology.nodes." + name
+		if !nodeNameRE.MatchString(name) {
+			v.errs.add(l.KeyPos(path), "node name %q must start with a letter and use only letters, digits, '-' and '_' (at most 40)", name)
+		}
+		if !kindKnown(n.Kind) && n.Kind != "" {
+			v.errorf(path+".kind", "unknown node kind %q%s", n.Kind, suggest(string(n.Kind), kindList()))
+		}
+		if n.NAT != nil && n.Kind != KindNAT && kindKnown(n.Kind) {
+			v.errorf(path+".nat", "only nodes of kind nat take a nat block; %s is a %s", name, n.Kind)
+		}
+	}
+	v.links()
+	v.lans()
+	v.addresses()
+	v.routes()
+	v.ipsec()
+	v.script()
+}
+
+func kindKnown(k Kind) bool {
+	for _, x := range Kinds {
+		if x.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func kindList() []string {
+	var out []string
+	for _, k := range Kinds {
+		out = append(out, string(k.Kind))
+	}
+	return out
+}
+
+// endpoint resolves one node:iface of a link or LAN and records the interface.
+func (v *validator2) endpoint(path string, ep Endpoint, addrs AddrList, mtu int, link *Link, lan *LAN, used map[string]string) *Interface {
+	n := v.lab.Topology.Nodes[ep.Node]
+	if n == nil {
+		v.errorf(path, "endpoint %s names unknown node %q (nodes: %s)", ep, ep.Node, strings.Join(v.lab.NodeNames(), ", "))
+		return nil
+	}
+	if why := validIfaceName(ep.Iface); why != "" {
+		v.errorf(path, "interface name %q %s", ep.Iface, why)
+		return nil
+	}
+	if first, dup := used[ep.String()]; dup {
+		v.errorf(path, "interface %s is used twice (first at %s); give each link its own interface", ep, first)
+		return nil
+	}
+	used[ep.String()] = fmt.Sprintf("line %d", v.lab.Pos(path).Line)
+	if mtu == 0 {
+		mtu = 1500
+	}
+	i := &Interface{Node: ep.Node, Name: ep.Iface, Addrs: addrs, MTU: mtu, Link: link, LAN: lan}
+	n.Ifaces = append(n.Ifaces, i)
+	return i
+}
+
+func (v *validator2) links() {
+	used := map[string]string{}
+	v.lab.ifaceUse = used
+	for li, link := range v.lab.Topology.Links {
+		path := fmt.Sprintf("topology.links[%d]", li)
+		link.Index = li
+		if len(link.Endpoints) != 2 {
+			v.errorf(path+".endpoints", "a link has exactly two endpoints, not %d (use lans: for a segment with more members)", len(link.Endpoints))
+			continue
+		}
+		if len(link.Addresses) != 0 && len(link.Addresses) != 2 {
+			v.errorf(path+".addresses", "give one address per endpoint (2), not %d; use null for an endpoint without one", len(link.Addresses))
+		}
+		if link.MTU != 0 && (link.MTU < 576 || link.MTU > 9000) {
+			v.errorf(path+".mtu", "mtu %d is out of range (576 to 9000)", link.MTU)
+		}
+		if link.Endpoints[0].Node == link.Endpoints[1].Node && link.Endpoints[0].Node != "" {
+			v.errorf(path+".endpoints", "both endpoints are on node %s; a link joins two different nodes", link.Endpoints[0].Node)
+			continue
+		}
+		link.Name = link.Endpoints[0].String() + "--" + link.Endpoints[1].String()
+		var ends [2]*Interface
+		for e := 0; e < 2; e++ {
+			var addrs AddrList
+			if len(link.Addresses) == 2 {
+				addrs = link.Addresses[e]
+			}
+			ends[e] = v.endpoint(fmt.Sprintf("%s.endpoints[%d]", path, e), link.Endpoints[e], addrs, link.MTU, link, nil, used)
+		}
+		if ends[0] != nil && ends[1] != nil {
+			ends[0].Peer, ends[1].Peer = ends[1], ends[0]
+			v.sameSubnet(path+".addresses", ends[0], ends[1])
+		}
+	}
+}
+
+// sameSubnet reports two ends of a link whose IPv4 (or IPv6) addresses are in
+// different subnets: they could not reach each other without extra routes.
+func (v *validator2) sameSubnet(path string, a, b *Interface) {
+	for _, pa := range a.Addrs {
+		for _, pb := range b.Addrs {
+			if pa.Addr().Is4() != pb.Addr().Is4() {
+				continue
+			}
+			if pa.Contains(pb.Addr()) || pb.Contains(pa.Addr()) {
+				return
+			}
+		}
+	}
+	for _, pa := range a.Addrs {
+		for _, pb := range b.Addrs {
+			if pa.Addr().Is4() == pb.Addr().Is4() {
+				v.errorf(path, "the ends of link %s--%s are in different subnets (%s and %s); put both in one subnet, e.g. %s and %s",
+					a.Node+":"+a.Name, b.Node+":"+b.Name, pa, pb, pa, netip.PrefixFrom(nextAddr(pa), pa.Bits()))
+				return
+			}
+		}
+	}
+}
+
+func nextAddr(p netip.Prefix) netip.Addr {
+	n := p.Addr().Next()
+	if !p.Contains(n) {
+		return p.Addr().Prev()
+	}
+	return n
+}
+
+func (v *validator2) lans() {
+	used := v.lab.ifaceUse
+	names := map[string]string{}
+	for li, lan := range v.lab.Topology.LANs {
+		path := fmt.Sprintf("topology.lans[%d]", li)
+		lan.Index = li
+		if why := validIfaceName(lan.Name); why != "" && lan.Name != "" {
+			v.errorf(path+".name", "LAN name %q %s (it names the LAN's bridge)", lan.Name, why)
+		}
+		if first, dup := names[lan.Name]; dup && lan.Name != "" {
+			v.errorf(path+".name", "LAN name %q is used twice (first at %s)", lan.Name, first)
+		}
+		names[lan.Name] = fmt.Sprintf("line %d", v.lab.Pos(path+".name").Line)
+		if len(lan.Members) < 2 {
+			v.errorf(path+".members", "a LAN needs at least two members")
+		}
+		if len(lan.Addresses) != 0 && len(lan.Addresses) != len(lan.Members) {
+			v.errorf(path+".addresses", "give one address per member (%d), not %d; use null for a member without one", len(lan.Members), len(lan.Addresses))
+		}
+		if lan.MTU != 0 && (lan.MTU < 576 || lan.MTU > 9000) {
+			v.errorf(path+".mtu", "mtu %d is out of range (576 to 9000)", lan.MTU)
+		}
+		seenNode := map[string]bool{}
+		for mi, m := range lan.Members {
+			mp := fmt.Sprintf("%s.members[%d]", path, mi)
+			if seenNode[m.Node] {
+				v.errorf(mp, "node %s is on LAN %s twice", m.Node, lan.Name)
+				continue
+			}
+			seenNode[m.Node] = true
+			var addrs AddrList
+			if len(lan.Addresses) == len(lan.Members) {
+				addrs = lan.Addresses[mi]
+			}
+			v.endpoint(mp, m, addrs, lan.MTU, nil, lan, used)
+		}
+	}
+}
+
+// addrPath finds where an interface's address was written.
+func (v *validator2) addrPath(i *Interface, k int) string {
+	if i.Link != nil {
+		e := 0
+		if i.Link.Endpoints[1].Node == i.Node {
+			e = 1
+		}
+		p := fmt.Sprintf("topology.links[%d].addresses[%d]", i.Link.Index, e)
+		if _, ok := v.lab.pos[fmt.Sprintf("%s[%d]", p, k)]; ok {
+			return fmt.Sprintf("%s[%d]", p, k)
+		}
+		return p
+	}
+	for mi, m := range i.LAN.Members {
+		if m.Node == i.Node {
+			return fmt.Sprintf("topology.lans[%d].addresses[%d]", i.LAN.Index, mi)
+		}
+	}
+	return "topology.lans"
+}
+
+func (v *validator2) addresses() {
+	owner := map[netip.Addr]string{}
+	for _, name := range v.lab.NodeNames() {
+		for _, i := range v.lab.Topology.Nodes[name].Ifaces {
+			for k, a := range i.Addrs {
+				path := v.addrPath(i, k)
+				ip := a.Addr()
+				if ip.IsUnspecified() || ip.IsMulticast() || ip.IsLoopback() {
+					v.errorf(path, "%s cannot be an interface address", a)
+					continue
+				}
+				if ip.Is4() && a.Bits() < 31 {
+					if ip == a.Masked().Addr() {
+						v.errorf(path, "%s is the network address of %s; use a host address such as %s", a, a.Masked(), a.Masked().Addr().Next())
+						continue
+					}
+					if ip == lastAddr(a) {
+						v.errorf(path, "%s is the broadcast address of %s; use a host address such as %s", a, a.Masked(), ip.Prev())
+						continue
+					}
+				}
+				where := i.Node + ":" + i.Name
+				if first, dup := owner[ip]; dup {
+					v.errorf(path, "address %s is already assigned to %s; every address in a lab must be unique", ip, first)
+					continue
+				}
+				owner[ip] = where
+			}
+		}
+	}
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	x := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	x |= host
+	return netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+}
+
+// onLink returns the interface of n whose subnet contains ip.
+func onLink(n *Node, ip netip.Addr) (*Interface, bool) {
+	for _, i := range n.Ifaces {
+		for _, a := range i.Addrs {
+			if a.Contains(ip) {
+				return i, a.Addr() == ip
+			}
+		}
+	}
+	return nil, false
+}
+
+func describeAddrs(n *Node) string {
+	var parts []string
+	for _, i := range n.Ifaces {
+		for _, a := range i.Addrs {
+			parts = append(parts, a.String()+" on "+i.Name)
+		}
+	}
+	if len(parts) == 0 {
+		return "it has no addresses"
+	}
+	return "it has " + strings.Join(parts, ", ")
+}
+
+func (v *validator2) routes() {
+	for _, name := range v.lab.NodeNames() {
+		n := v.lab.Topology.Nodes[name]
+		path := "topology.nodes." + name
+		check := func(p string, via netip.Addr) {
+			i, own := onLink(n, via)
+			switch {
+			case own:
+				v.errorf(p, "next hop %s is %s's own address; use the neighbour's address", via, name)
+			case i == nil:
+				v.errorf(p, "next hop %s is unreachable from %s: it is in none of the node's subnets (%s)", via, name, describeAddrs(n))
+			}
+		}
+		if n.Gateway.IsValid() {
+			check(path+".gateway", n.Gateway.Addr)
+		}
+		dests := map[netip.Prefix]bool{}
+		if n.Gateway.IsValid() {
+			dests[netip.MustParsePrefix("0.0.0.0/0")] = true
+		}
+		for ri, r := range n.Routes {
+			rp := fmt.Sprintf("%s.routes[%d]", path, ri)
+			if !r.Via.IsValid() || !r.To.IsValid() {
+				continue
+			}
+			if r.To.Addr().Is4() != r.Via.Is4() {
+				v.errorf(rp+".via", "route to %s cannot go via %s: the address families differ", r.To, r.Via)
+				continue
+			}
+			if dests[r.To.Prefix] {
+				v.errorf(rp+".to", "%s already has a route to %s (gateway: counts as a route to default)", name, r.To)
+				continue
+			}
+			dests[r.To.Prefix] = true
+			check(rp+".via", r.Via.Addr)
+		}
+	}
+}
+
+// Validate-time view of the connection's resolved addresses.
+func (v *validator2) ipsec() {
+	names := make([]string, 0, len(v.lab.IPsec))
+	for n := range v.lab.IPsec {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := v.lab.IPsec[name]
+		c.Name = name
+		path := "ipsec." + name
+		if !nodeNameRE.MatchString(name) {
+			v.errs.add(v.lab.KeyPos(path), "connection name %q must start with a letter and use only letters, digits, '-' and '_'", name)
+		}
+		for _, side := range []struct {
+			key string
+			p   *Peer
+		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
+			sp := path + "." + side.key
+			n := v.lab.Topology.Nodes[side.p.Node]
+			if n == nil {
+				v.errorf(sp, "%s %q is not a node of this lab (nodes: %s)", side.key, side.p.Node, strings.Join(v.lab.NodeNames(), ", "))
+				continue
+			}
+			if !n.Kind.IPsec() && kindKnown(n.Kind) {
+				v.errorf(sp, "%s %s is a %s; IPsec connections need a node of kind gateway or strongswan", side.key, side.p.Node, n.Kind)
+			}
+			if side.p.Address.IsValid() {
+				if _, own := onLink(n, side.p.Address.Addr); !own {
+					v.errorf(sp+".address", "%s is not an address of %s (%s)", side.p.Address, side.p.Node, describeAddrs(n))
+				}
+			} else if a, ok := defaultAddress(n); ok {
+				side.p.Address = Addr{a}
+			} else {
+				v.errorf(sp, "cannot tell which address %s uses for IPsec: it has no addresses; give address:", side.p.Node)
+			}
+			if side.p.ID != "" {
+				if err := checkID(side.p.ID); err != nil {
+					v.errorf(sp+".id", "%s", err)
+				}
+			}
+		}
+		if c.Initiator.Node == c.Responder.Node && c.Initiator.Node != "" {
+			v.errorf(path+".responder", "initiator and responder are the same node (%s)", c.Initiator.Node)
+		}
+		switch c.Auth.Method {
+		case "", "psk":
+			c.Auth.Method = "psk"
+			if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
+				v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
+			}
+		default:
+			v.errorf(path+".auth.method", "unknown auth method %q (supported: psk)", c.Auth.Method)
+		}
+		ike := &c.IKE
+		switch ike.Mode {
+		case "":
+			ike.Mode = "main"
+		case "main", "aggressive":
+		default:
+			v.errorf(path+".ike.mode", "ike mode %q is neither main nor aggressive", ike.Mode)
+		}
+		if len(ike.Proposals) == 0 {
+			ike.Proposals = []string{"aes128-sha256-modp2048"}
+		}
+		for pi, s := range ike.Proposals {
+			p, err := proposal.Parse(proposal.IKE, s)
+			if err != nil {
+				v.errorf(fmt.Sprintf("%s.ike.proposals[%d]", path, pi), "%s", err)
+				continue
+			}
+			c.IKEProposals = append(c.IKEProposals, p)
+		}
+		if ike.Lifetime.Duration == 0 {
+			ike.Lifetime.Duration = defaultIKELifetime
+		}
+		switch ike.NATT {
+		case "":
+			ike.NATT = "on"
+		case "on", "off":
+		default:
+			v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
+		}
+		if ike.DPD != nil {
+			if ike.DPD.Delay.Duration <= 0 {
+				v.errorf(path+".ike.dpd.delay", "dpd delay must be more than 0")
+			}
+			if ike.DPD.Timeout.Duration == 0 {
+				ike.DPD.Timeout.Duration = 5 * ike.DPD.Delay.Duration
+			}
+			switch ike.DPD.Action {
+			case "":
+				ike.DPD.Action = "clear"
+			case "clear", "restart", "hold":
+			default:
+				v.errorf(path+".ike.dpd.action", "dpd action %q is not clear, restart or hold", ike.DPD.Action)
+			}
+		}
+		if ike.Retransmit.Tries < 0 || ike.Retransmit.Base < 0 {
+			v.errorf(path+".ike.retransmit", "retransmit settings cannot be negative")
+		}
+		v.child(path+".child", c)
+	}
+}
+
+const defaultIKELifetime = 4 * 3600e9
+
+func (v *validator2) child(path string, c *IPsecConn) {
+	ch := &c.Child
+	switch ch.Mode {
+	case "":
+		ch.Mode = "tunnel"
+	case "tunnel", "transport":
+	default:
+		v.errorf(path+".mode", "child mode %q is neither tunnel nor transport", ch.Mode)
+	}
+	if ch.Mode == "tunnel" {
+		if len(ch.LocalTS) == 0 {
+			v.errorf(path, "a tunnel-mode child needs local-ts (the initiator's protected subnet, e.g. 10.1.0.0/24)")
+		}
+		if len(ch.RemoteTS) == 0 {
+			v.errorf(path, "a tunnel-mode child needs remote-ts (the responder's protected subnet, e.g. 10.2.0.0/24)")
+		}
+	}
+	if ch.Mode == "transport" {
+		if len(ch.LocalTS) == 0 && c.Initiator.Address.IsValid() {
+			ch.LocalTS = PrefixList{{netip.PrefixFrom(c.Initiator.Address.Addr, 32)}}
+		}
+		if len(ch.RemoteTS) == 0 && c.Responder.Address.IsValid() {
+			ch.RemoteTS = PrefixList{{netip.PrefixFrom(c.Responder.Address.Addr, 32)}}
+		}
+	}
+	if len(ch.ESP) > 0 && len(ch.AH) > 0 {
+		v.errorf(path+".ah", "give esp or ah, not both")
+	}
+	proto, list, key := proposal.ESP, ch.ESP, "esp"
+	if len(ch.AH) > 0 {
+		proto, list, key = proposal.AH, ch.AH, "ah"
+	} else if len(list) == 0 {
+		list = []string{"aes128-sha256"}
+		ch.ESP = list
+	}
+	var pfs proposal.Group
+	if ch.PFS != "" && ch.PFS != "none" {
+		g, ok := proposal.GroupByName(ch.PFS)
+		if !ok {
+			v.errorf(path+".pfs", "unknown PFS group %q (use a DH group such as modp2048, ecp256 or curve25519, or none)", ch.PFS)
+		}
+		pfs = g
+	}
+	for pi, s := range list {
+		p, err := proposal.Parse(proto, s)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "%s", err)
+			continue
+		}
+		if pfs != 0 {
+			if p.Group != 0 && p.Group != pfs {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "proposal names group %s but pfs is %s", p.Group, pfs)
+			}
+			p = p.WithGroup(pfs)
+		}
+		c.ChildProposals = append(c.ChildProposals, p)
+	}
+	if ch.Lifetime.Duration == 0 {
+		ch.Lifetime.Duration = 3600e9
+	}
+	switch ch.Start {
+	case "":
+		ch.Start = "trap"
+	case "trap", "start", "none":
+	default:
+		v.errorf(path+".start", "start %q is not trap, start or none", ch.Start)
+	}
+	if ch.ReplayWin < 0 || ch.ReplayWin > 4096 {
+		v.errorf(path+".replay-window", "replay-window must be between 0 and 4096")
+	}
+}
+
+// defaultAddress is the address a node uses for IKE unless told otherwise: the
+// address on the interface of its default route, else its first address.
+func defaultAddress(n *Node) (netip.Addr, bool) {
+	if n.Gateway.IsValid() {
+		if i, _ := onLink(n, n.Gateway.Addr); i != nil {
+			for _, a := range i.Addrs {
+				if a.Contains(n.Gateway.Addr) {
+					return a.Addr(), true
+				}
+			}
+		}
+	}
+	for _, i := range n.Ifaces {
+		for _, a := range i.Addrs {
+			if a.Addr().Is4() {
+				return a.Addr(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func checkID(id string) error {
+	typ, val, ok := strings.Cut(id, ":")
+	if !ok {
+		return nil // an address or a plain FQDN
+	}
+	switch typ {
+	case "fqdn", "email", "keyid", "ipv4":
+		if val == "" {
+			return fmt.Errorf("identity %q has an empty value", id)
+		}
+		return nil
+	}
+	return nil
+}
+
+// FindLink resolves a link named by one of its endpoints ("node:iface") or by
+// its full name ("a:eth0--b:eth0").
+func (l *Lab) FindLink(name string) *Link {
+	for _, link := range l.Topology.Links {
+		if link.Name == name {
+			return link
+		}
+		for _, e := range link.Endpoints {
+			if e.String() == name {
+				return link
+			}
+		}
+	}
+	return nil
+}
+
+func (v *validator2) linkNames() string {
+	var out []string
+	for _, link := range v.lab.Topology.Links {
+		out = append(out, link.Endpoints[0].String())
+	}
+	if len(out) > 6 {
+		out = append(out[:6], "...")
+	}
+	return strings.Join(out, ", ")
+}
+
+func (v *validator2) script() {
+	for si, s := range v.lab.Script {
+		path := fmt.Sprintf("script[%d]", si)
+		s.Index = si
+		s.Pos = v.lab.Pos(path)
+		name, val, count := s.Action()
+		if count != 1 {
+			if count == 0 {
+				v.errorf(path, "a script step needs one action (%s)", strings.Join(ActionNames(), ", "))
+			} else {
+				v.errorf(path, "a script step has exactly one action; split this one into %d steps", count)
+			}
+			continue
+		}
+		ap := path + "." + name
+		needNode := func(field, node string, kinds ...Kind) {
+			n := v.lab.Topology.Nodes[node]
+			if n == nil {
+				v.errorf(ap+"."+field, "%q is not a node of this lab (nodes: %s)", node, strings.Join(v.lab.NodeNames(), ", "))
+				return
+			}
+			if len(kinds) > 0 && !containsKind(kinds, n.Kind) {
+				v.errorf(ap+"."+field, "%s is a %s; %s needs a node of kind %s", node, n.Kind, name, joinKinds(kinds))
+			}
+		}
+		needConn := func(field, conn string) *IPsecConn {
+			c := v.lab.IPsec[conn]
+			if c == nil {
+				v.errorf(ap+"."+field, "%q is not a connection of this lab's ipsec block", conn)
+			}
+			return c
+		}
+		needLink := func(field, link string) {
+			if v.lab.FindLink(link) == nil {
+				v.errorf(ap+"."+field, "no link has endpoint %q (links: %s)", link, v.linkNames())
+			}
+		}
+		switch a := val.(type) {
+		case *PingStep:
+			needNode("from", a.From)
+		case *TrafficStep:
+			needNode("from", a.From)
+			if a.Proto != "" && a.Proto != "udp" && a.Proto != "tcp" {
+				v.errorf(ap+".proto", "proto %q is neither udp nor tcp", a.Proto)
+			}
+		case *TunnelStep:
+			if c := needConn("connection", a.Connection); c != nil && a.Node != "" && a.Node != c.Initiator.Node && a.Node != c.Responder.Node {
+				v.errorf(ap+".node", "%s is not a side of connection %s", a.Node, a.Connection)
+			}
+		case *ImpairStep:
+			needLink("link", a.Link)
+			if a.Set == nil && !a.Reset {
+				v.errorf(ap, "impair needs set: {...} or reset: true")
+			}
+		case *LinkStep:
+			needLink("name", a.Name)
+			if a.Down == a.Up {
+				v.errorf(ap, "link needs exactly one of down: true or up: true")
+			}
+		case *NodeStep:
+			switch name {
+			case "nat-flush":
+				needNode("node", a.Node, KindNAT)
+			default:
+				needNode("node", a.Node, KindGateway, KindStrongSwan)
+			}
+		case *WaitStep:
+			if a.Event == "" && a.For.Duration == 0 {
+				v.errorf(ap, "wait needs a duration (wait: 5s) or an event (wait: {event: phase2-up})")
+			}
+			v.eventMatch(ap, a.EventMatch)
+		case *ExpectStep:
+			v.expect(ap, a, needNode, needConn)
+		}
+	}
+}
+
+func knownEvent(k string) bool {
+	for _, x := range events.KnownKinds() {
+		if string(x) == k {
+			return true
+		}
+	}
+	return false
+}
+
+func eventKinds() []string {
+	var out []string
+	for _, k := range events.KnownKinds() {
+		out = append(out, string(k))
+	}
+	return out
+}
+
+func (v *validator2) eventMatch(path string, m EventMatch) {
+	if m.Node != "" && v.lab.Topology.Nodes[m.Node] == nil {
+		v.errorf(path+".node", "%q is not a node of this lab", m.Node)
+	}
+	if m.Connection != "" && v.lab.IPsec[m.Connection] == nil {
+		v.errorf(path+".connection", "%q is not a connection of this lab", m.Connection)
+	}
+	if m.Link != "" && v.lab.FindLink(m.Link) == nil {
+		v.errorf(path+".link", "no link has endpoint %q", m.Link)
+	}
+	if m.Event != "" && !knownEvent(m.Event) {
+		v.errorf(path+".event", "unknown event %q%s", m.Event, suggest(m.Event, eventKinds()))
+	}
+}
+
+func (v *validator2) expect(path string, e *ExpectStep, needNode func(string, string, ...Kind), needConn func(string, string) *IPsecConn) {
+	forms := 0
+	if e.Event != "" {
+		forms++
+		v.eventMatch(path, e.EventMatch)
+	}
+	if e.Ping != nil {
+		forms++
+		needNode("ping.from", e.Ping.From)
+		if !e.Ping.To.IsValid() {
+			v.errorf(path+".ping", "ping needs to:")
+		}
+	}
+	if e.SA != nil {
+		forms++
+		needNode("sa.node", e.SA.Node, KindGateway)
+		needConn("sa.connection", e.SA.Connection)
+		if !knownCounter(e.Counter) {
+			v.errorf(path+".counter", "unknown SA counter %q%s", e.Counter, suggest(e.Counter, saCounters))
+		}
+		if e.Min == nil && e.Max == nil {
+			v.errorf(path, "an SA expectation needs min: or max:")
+		}
+	}
+	if forms != 1 {
+		v.errorf(path, "an expectation checks one thing: an event (event:), a ping (ping:) or an SA counter (sa:)")
+	}
+	if e.Absent && e.Event == "" {
+		v.errorf(path+".absent", "absent: applies to an event expectation")
+	}
+}
+
+var saCounters = []string{"packets-in", "packets-out", "bytes-in", "bytes-out", "replay-drops", "integrity-failures", "policy-drops"}
+
+func knownCounter(c string) bool {
+	for _, x := range saCounters {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func containsKind(ks []Kind, k Kind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func joinKinds(ks []Kind) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, " or ")
+}
