@@ -19,12 +19,12 @@ import (
 
 // Lab is a decoded and validated lab file.
 type Lab struct {
-	Name        string               `yaml:"name" lab:"required"`
-	Description string               `yaml:"description"`
-	Seed        *uint64              `yaml:"seed"` // impairments replay identically under the same seed
-	Topology    Topology             `yaml:"topology" lab:"required"`
+	Name        string                `yaml:"name" lab:"required"`
+	Description string                `yaml:"description"`
+	Seed        *uint64               `yaml:"seed"` // impairments replay identically under the same seed
+	Topology    Topology              `yaml:"topology" lab:"required"`
 	IPsec       map[string]*IPsecConn `yaml:"ipsec"`
-	Script      []*Step              `yaml:"script"`
+	Script      []*Step               `yaml:"script"`
 
 	// File is the path the lab was read from, as given (used in messages).
 	File     string `yaml:"-"`
@@ -89,10 +89,10 @@ type Route struct {
 
 // Link joins two nodes point to point.
 type Link struct {
-	Endpoints []Endpoint  `yaml:"endpoints" lab:"required"`
-	Addresses []AddrList  `yaml:"addresses"`
-	MTU       int         `yaml:"mtu"`
-	Impair    *yaml.Node  `yaml:"impair"` // decoded by the impair package (see validate.go)
+	Endpoints []Endpoint        `yaml:"endpoints" lab:"required"`
+	Addresses []AddrList        `yaml:"addresses"`
+	MTU       int               `yaml:"mtu"`
+	Impair    *yaml.Node        `yaml:"impair"` // decoded by the impair package (see validate.go)
 	Labels    map[string]string `yaml:"labels"`
 
 	// Name is "a:eth0--b:eth0", the link's identity (seeds, captures).

@@ -14,12 +14,12 @@ import (
 type Encr int
 
 const (
-	EncrNone    Encr = iota // AH, or ESP with NULL encryption (see EncrNull)
-	EncrDES                 // legacy, kept for teaching
-	Encr3DES                // legacy, kept for teaching
-	EncrAESCBC              // RFC 3602
-	EncrAESGCM16            // RFC 4106, 16-byte ICV; ESP only
-	EncrNull                // RFC 2410: ESP without confidentiality, readable in a capture
+	EncrNone     Encr = iota // AH, or ESP with NULL encryption (see EncrNull)
+	EncrDES                  // legacy, kept for teaching
+	Encr3DES                 // legacy, kept for teaching
+	EncrAESCBC               // RFC 3602
+	EncrAESGCM16             // RFC 4106, 16-byte ICV; ESP only
+	EncrNull                 // RFC 2410: ESP without confidentiality, readable in a capture
 )
 
 // Integ is an integrity algorithm (for IKEv1 phase 1, the hash that also
