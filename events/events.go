@@ -88,7 +88,6 @@ const (
 	NATMappingNew     Kind = "nat-mapping-new"
 	NATMappingExpired Kind = "nat-mapping-expired"
 	NATFlush          Kind = "nat-flush"
-	NATEventsLost     Kind = "nat-events-lost" // the NAT watcher missed conntrack events and resubscribed
 )
 
 // IKE (steps 1, 2, 3 and 5).
