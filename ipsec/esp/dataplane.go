@@ -1,0 +1,597 @@
+package esp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+)
+
+// Hooks are the data plane's calls into IKE. They run one at a time, in order,
+// on a goroutine of their own, never on the packet path, so they may block.
+type Hooks struct {
+	// Acquire: an outbound packet matched a policy that has no SA. It fires
+	// once per policy until an SA is installed or Config.AcquireRetry passed.
+	Acquire func(AcquireRequest)
+	// Expire: an SA reached a soft lifetime (rekey now) or a hard one (the SA
+	// is already removed).
+	Expire func(Expiry)
+}
+
+// Expiry describes an SA that reached a lifetime.
+type Expiry struct {
+	Conn     string
+	ID       SAID
+	Dir      Direction
+	Hard     bool
+	Reason   string // "bytes", "packets" or "sequence numbers"
+	Counters Counters
+}
+
+// Config configures a DataPlane.
+type Config struct {
+	Node   string      // for events
+	Events *events.Bus // nil: no events
+	Hooks  Hooks
+
+	// Now is the clock for acquire retries, drop-event rate limiting and SA
+	// ages. Nil: time.Now.
+	Now func() time.Time
+	// AcquireRetry: zero means DefaultAcquireRetry.
+	AcquireRetry time.Duration
+	// CountersInterval publishes every SA's counters this often; zero: only
+	// when an SA is removed (and on PublishCounters).
+	CountersInterval time.Duration
+	// DescribePackets is how many packets per SA get an ESPPacket event;
+	// zero means 3, negative none.
+	DescribePackets int
+	// DropEventInterval spaces ESPDrop events per SA (and for drops with no
+	// SA); zero means one second.
+	DropEventInterval time.Duration
+}
+
+// Stats counts what happened outside any SA.
+type Stats struct {
+	NoPolicy       uint64 `json:"no_policy"`       // outbound packet matched no policy
+	NotIPv4        uint64 `json:"not_ipv4"`        // outbound packet that was not IPv4 (IPv6 is not supported)
+	UnknownSPI     uint64 `json:"unknown_spi"`     // inbound packet for no installed SA
+	Malformed      uint64 `json:"malformed"`       // inbound packet too broken to find its SA
+	Keepalives     uint64 `json:"nat_keepalives"`  // RFC 3948 §2.3 keepalives received
+	IKEReceived    uint64 `json:"ike_received"`    // non-ESP-marked packets handed to IKE
+	IKEDropped     uint64 `json:"ike_dropped"`     // ... with no IKE handler registered
+	AcquireHeld    uint64 `json:"acquire_held"`    // packets currently held for acquires
+	AcquireDropped uint64 `json:"acquire_dropped"` // packets dropped from full acquire queues
+	SendErrors     uint64 `json:"send_errors"`     // batches the network refused
+	DeviceErrors   uint64 `json:"device_errors"`   // TUN read or write errors
+}
+
+type stats struct {
+	noPolicy, notIPv4, unknownSPI, malformed, keepalives, ikeReceived, ikeDropped atomic.Uint64
+	sendErrors, deviceErrors                                                      atomic.Uint64
+}
+
+// DataPlane is one node's IPsec data plane: SPD, SAD and the packet paths
+// between a Device and a Network. Create it with New (no I/O, for tests and
+// embedding) or Open (TUN and sockets in a network namespace).
+type DataPlane struct {
+	cfg Config
+	pub events.Publisher
+	now func() time.Time
+
+	mu       sync.Mutex // serialises changes to the SPD and SAD
+	spd      atomic.Pointer[spd]
+	inbound  atomic.Pointer[map[inKey]*SA]
+	sad      sad
+	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
+	routes   routeTable     // nil without a real namespace
+
+	dev Device
+	net Network
+
+	ike atomic.Pointer[func(src netip.AddrPort, msg []byte)]
+
+	st       stats
+	lastDrop atomic.Int64
+	notes    notifier
+
+	closed  atomic.Bool
+	stop    chan struct{}
+	workers sync.WaitGroup
+}
+
+// routeTable installs the routes that send a policy's traffic into the TUN.
+type routeTable interface {
+	addRoute(p Policy) error
+	deleteRoute(p Policy) error
+}
+
+// New returns a data plane with no I/O attached; Start attaches it.
+func New(cfg Config) *DataPlane {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AcquireRetry <= 0 {
+		cfg.AcquireRetry = DefaultAcquireRetry
+	}
+	if cfg.DescribePackets == 0 {
+		cfg.DescribePackets = 3
+	}
+	if cfg.DropEventInterval <= 0 {
+		cfg.DropEventInterval = time.Second
+	}
+	d := &DataPlane{
+		cfg:      cfg,
+		pub:      events.Publisher{Bus: cfg.Events, Node: cfg.Node},
+		now:      cfg.Now,
+		sad:      sad{all: map[SAID]*SA{}},
+		reserved: map[inKey]bool{},
+		stop:     make(chan struct{}),
+	}
+	d.spd.Store(&spd{byConn: map[string]*policy{}})
+	empty := map[inKey]*SA{}
+	d.inbound.Store(&empty)
+	d.notes.start()
+	return d
+}
+
+// Start runs the packet paths: one goroutine reading the device, one per
+// receiver of the network.
+func (d *DataPlane) Start(dev Device, net Network) {
+	d.dev, d.net = dev, net
+	d.workers.Add(1)
+	go d.routineOutbound()
+	for _, r := range net.Receivers() {
+		d.workers.Add(1)
+		go d.routineInbound(r)
+	}
+	if d.cfg.CountersInterval > 0 {
+		d.workers.Add(1)
+		go d.routineCounters()
+	}
+}
+
+// Close stops the packet paths, closes the device and the network, and
+// publishes the final counters of every SA.
+func (d *DataPlane) Close() error {
+	if !d.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(d.stop)
+	var errs []error
+	if d.dev != nil {
+		errs = append(errs, d.dev.Close())
+	}
+	if d.net != nil {
+		errs = append(errs, d.net.Close())
+	}
+	d.workers.Wait()
+	d.PublishCounters()
+	d.notes.close()
+	return errors.Join(errs...)
+}
+
+// AddPolicy installs or replaces the policy of p.Conn. Replacing keeps the
+// policy's installed outbound SAs.
+func (d *DataPlane) AddPolicy(p Policy) error {
+	np, err := newPolicy(p)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.spd.Load()
+	if old := cur.byConn[p.Conn]; old != nil {
+		np.outs = old.outs
+		np.refreshCurrent()
+		if d.routes != nil && old.RemoteTS != p.RemoteTS {
+			if err := d.routes.deleteRoute(old.Policy); err != nil {
+				return err
+			}
+		}
+	}
+	if d.routes != nil {
+		if err := d.routes.addRoute(np.Policy); err != nil {
+			return err
+		}
+	}
+	d.spd.Store(cur.with(np))
+	return nil
+}
+
+// DeletePolicy removes the policy of conn and its route. Its SAs stay until
+// deleted.
+func (d *DataPlane) DeletePolicy(conn string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.spd.Load()
+	p := cur.byConn[conn]
+	if p == nil {
+		return fmt.Errorf("no policy for connection %q", conn)
+	}
+	d.spd.Store(cur.without(conn))
+	if d.routes != nil {
+		return d.routes.deleteRoute(p.Policy)
+	}
+	return nil
+}
+
+// Policies lists the installed policies, most specific first.
+func (d *DataPlane) Policies() []Policy {
+	var out []Policy
+	for _, p := range d.spd.Load().policies {
+		out = append(out, p.Policy)
+	}
+	return out
+}
+
+// AllocateSPI picks a random unused inbound SPI for IKE to offer, and reserves
+// it until an SA with it is installed or ReleaseSPI is called.
+func (d *DataPlane) AllocateSPI(proto Protocol) (uint32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := *d.inbound.Load()
+	for range 1000 {
+		var b [4]byte
+		rand.Read(b[:])
+		spi := binary.BigEndian.Uint32(b[:])
+		k := inKey{proto, spi}
+		if spi < 256 || in[k] != nil || d.reserved[k] {
+			continue
+		}
+		d.reserved[k] = true
+		return spi, nil
+	}
+	return 0, errors.New("no free SPI")
+}
+
+// ReleaseSPI gives back an SPI from AllocateSPI that was never installed.
+func (d *DataPlane) ReleaseSPI(proto Protocol, spi uint32) {
+	d.mu.Lock()
+	delete(d.reserved, inKey{proto, spi})
+	d.mu.Unlock()
+}
+
+// AddSA installs an SA. An Outbound SA becomes its policy's current SA at once
+// (make before break: the previous one stays installed, unused, until
+// deleted), and packets held for an acquire are sent through it. An Inbound SA
+// is accepted alongside every other installed one until deleted.
+func (d *DataPlane) AddSA(cfg SAConfig) error {
+	sa, err := newSA(cfg, d.now())
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.sad.all[sa.id] != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("SA %s is already installed", sa.id)
+	}
+	var p *policy
+	if cfg.Dir == Inbound {
+		k := inKey{cfg.Protocol, cfg.SPI}
+		cur := *d.inbound.Load()
+		if cur[k] != nil {
+			d.mu.Unlock()
+			return fmt.Errorf("inbound %s SPI %08x is already in use", cfg.Protocol, cfg.SPI)
+		}
+		n := cloneInbound(cur)
+		n[k] = sa
+		d.inbound.Store(&n)
+		delete(d.reserved, k)
+	} else {
+		p = d.spd.Load().byConn[cfg.Conn]
+		if p == nil {
+			d.mu.Unlock()
+			return fmt.Errorf("outbound SA %s: no policy for connection %q", sa.id, cfg.Conn)
+		}
+		p.outs = append(p.outs, sa)
+		p.current.Store(sa)
+	}
+	d.sad.all[sa.id] = sa
+	d.mu.Unlock()
+
+	if p != nil {
+		d.sendHeld(p)
+	}
+	return nil
+}
+
+// DeleteSA removes an SA and publishes its final counters. Deleting an
+// outbound policy's current SA falls back to the newest one still installed.
+func (d *DataPlane) DeleteSA(id SAID) error {
+	sa := d.removeSA(id)
+	if sa == nil {
+		return fmt.Errorf("no SA %s", id)
+	}
+	d.publishCounters(sa, "deleted")
+	return nil
+}
+
+func (d *DataPlane) removeSA(id SAID) *SA {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sa := d.sad.all[id]
+	if sa == nil {
+		return nil
+	}
+	delete(d.sad.all, id)
+	sa.dead.Store(true)
+	if sa.cfg.Dir == Inbound {
+		n := cloneInbound(*d.inbound.Load())
+		delete(n, inKey{sa.cfg.Protocol, sa.cfg.SPI})
+		d.inbound.Store(&n)
+		return sa
+	}
+	for _, p := range d.spd.Load().policies {
+		if i := indexOf(p.outs, sa); i >= 0 {
+			p.outs = append(p.outs[:i:i], p.outs[i+1:]...)
+			p.refreshCurrent()
+		}
+	}
+	return sa
+}
+
+func indexOf(s []*SA, sa *SA) int {
+	for i, x := range s {
+		if x == sa {
+			return i
+		}
+	}
+	return -1
+}
+
+// SAStatus is what `ipseclab sas` shows of one SA.
+type SAStatus struct {
+	ID        SAID      `json:"-"`
+	Conn      string    `json:"connection"`
+	Dir       string    `json:"dir"`
+	Protocol  string    `json:"protocol"`
+	SPI       string    `json:"spi"`
+	Mode      string    `json:"mode"`
+	Proposal  string    `json:"proposal"`
+	UDPEncap  bool      `json:"udp_encap,omitempty"`
+	Local     string    `json:"local"`
+	Remote    string    `json:"remote"`
+	LocalTS   string    `json:"local_ts"`
+	RemoteTS  string    `json:"remote_ts"`
+	Installed time.Time `json:"installed"`
+	Current   bool      `json:"current,omitempty"` // outbound: the SA its policy uses now
+	Seq       uint64    `json:"seq"`               // outbound: last sent; inbound: highest accepted
+	Counters  Counters  `json:"counters"`
+}
+
+// SAs lists the installed SAs, by connection, then direction, then age.
+func (d *DataPlane) SAs() []SAStatus {
+	d.mu.Lock()
+	var list []*SA
+	for _, sa := range d.sad.all {
+		list = append(list, sa)
+	}
+	d.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if a.cfg.Conn != b.cfg.Conn {
+			return a.cfg.Conn < b.cfg.Conn
+		}
+		if a.cfg.Dir != b.cfg.Dir {
+			return a.cfg.Dir < b.cfg.Dir
+		}
+		return a.installed.Before(b.installed)
+	})
+	out := make([]SAStatus, 0, len(list))
+	for _, sa := range list {
+		out = append(out, d.status(sa))
+	}
+	return out
+}
+
+func (d *DataPlane) status(sa *SA) SAStatus {
+	c := &sa.cfg
+	s := SAStatus{
+		ID: sa.id, Conn: c.Conn, Dir: c.Dir.String(), Protocol: c.Protocol.String(),
+		SPI: fmt.Sprintf("%08x", c.SPI), Mode: c.Mode.String(), Proposal: c.Proposal(),
+		UDPEncap: c.Encap != nil, Local: c.Local.String(), Remote: c.Remote.String(),
+		LocalTS: c.LocalTS.String(), RemoteTS: c.RemoteTS.String(),
+		Installed: sa.installed, Counters: sa.c.snapshot(),
+	}
+	if c.Encap != nil {
+		s.Local = netip.AddrPortFrom(c.Local, c.Encap.LocalPort).String()
+		s.Remote = netip.AddrPortFrom(c.Remote, c.Encap.RemotePort).String()
+	}
+	if c.Dir == Outbound {
+		s.Seq = sa.seq.Load()
+		if p := d.spd.Load().byConn[c.Conn]; p != nil && p.current.Load() == sa {
+			s.Current = true
+		}
+	} else {
+		sa.replay.mu.Lock()
+		s.Seq = sa.replay.top
+		sa.replay.mu.Unlock()
+	}
+	return s
+}
+
+// Stats returns the counters kept outside any SA.
+func (d *DataPlane) Stats() Stats {
+	s := Stats{
+		NoPolicy: d.st.noPolicy.Load(), NotIPv4: d.st.notIPv4.Load(),
+		UnknownSPI: d.st.unknownSPI.Load(), Malformed: d.st.malformed.Load(),
+		Keepalives: d.st.keepalives.Load(), IKEReceived: d.st.ikeReceived.Load(),
+		IKEDropped: d.st.ikeDropped.Load(), SendErrors: d.st.sendErrors.Load(),
+		DeviceErrors: d.st.deviceErrors.Load(),
+	}
+	for _, p := range d.spd.Load().policies {
+		p.acqMu.Lock()
+		s.AcquireHeld += uint64(len(p.held))
+		p.acqMu.Unlock()
+		s.AcquireDropped += p.heldDrops.Load()
+	}
+	return s
+}
+
+// account counts a packet that went through sa and applies its lifetimes.
+func (d *DataPlane) account(sa *SA, n int) {
+	pk := sa.c.packets.Add(1)
+	by := sa.c.bytes.Add(uint64(n))
+	lt := &sa.cfg.Lifetime
+	switch {
+	case lt.HardPackets != 0 && pk >= lt.HardPackets:
+		d.expire(sa, true, "packets")
+	case lt.HardBytes != 0 && by >= lt.HardBytes:
+		d.expire(sa, true, "bytes")
+	case sa.softFired.Load():
+	case lt.SoftPackets != 0 && pk >= lt.SoftPackets:
+		d.expire(sa, false, "packets")
+	case lt.SoftBytes != 0 && by >= lt.SoftBytes:
+		d.expire(sa, false, "bytes")
+	}
+}
+
+// expire handles a soft or hard lifetime: once each per SA.
+func (d *DataPlane) expire(sa *SA, hard bool, reason string) {
+	if hard {
+		if d.removeSA(sa.id) == nil {
+			return // already gone
+		}
+	} else if !sa.softFired.CompareAndSwap(false, true) {
+		return
+	}
+	x := Expiry{Conn: sa.cfg.Conn, ID: sa.id, Dir: sa.cfg.Dir, Hard: hard, Reason: reason, Counters: sa.c.snapshot()}
+	kind := "soft"
+	if hard {
+		kind = "hard"
+	}
+	d.pub.Publish(events.Event{
+		Kind: events.SAExpired, Step: events.StepTermination, Conn: sa.cfg.Conn, Level: events.Info,
+		Message: fmt.Sprintf("%s SA %s reached its %s lifetime in %s", sa.cfg.Dir, sa.id, kind, reason),
+		Explain: map[bool]string{
+			false: "A soft lifetime asks IKE to negotiate a replacement SA before the hard limit.",
+			true:  "A hard lifetime removes the SA: traffic needs a new SA from IKE.",
+		}[hard],
+		SA:     d.saInfo(sa),
+		Fields: map[string]any{"hard": hard, "limit": reason, "packets": x.Counters.Packets, "bytes": x.Counters.Bytes},
+	})
+	if hard {
+		d.publishCounters(sa, "expired")
+	}
+	if h := d.cfg.Hooks.Expire; h != nil {
+		d.notes.post(func() { h(x) })
+	}
+}
+
+func (d *DataPlane) saInfo(sa *SA) *events.SAInfo {
+	c := &sa.cfg
+	info := &events.SAInfo{
+		Type: c.Protocol.String(), Proposal: c.Proposal(), Mode: c.Mode.String(), Encap: c.Encap != nil,
+		LocalTS: c.LocalTS.String(), RemoteTS: c.RemoteTS.String(),
+		Local: c.Local.String(), Remote: c.Remote.String(),
+	}
+	if c.Dir == Inbound {
+		info.SPIIn = fmt.Sprintf("%08x", c.SPI)
+	} else {
+		info.SPIOut = fmt.Sprintf("%08x", c.SPI)
+	}
+	return info
+}
+
+// PublishCounters publishes an SACounters event for every installed SA.
+func (d *DataPlane) PublishCounters() {
+	d.mu.Lock()
+	var list []*SA
+	for _, sa := range d.sad.all {
+		list = append(list, sa)
+	}
+	d.mu.Unlock()
+	for _, sa := range list {
+		d.publishCounters(sa, "periodic")
+	}
+}
+
+func (d *DataPlane) publishCounters(sa *SA, why string) {
+	c := sa.c.snapshot()
+	d.pub.Publish(events.Event{
+		Kind: events.SACounters, Step: events.StepData, Conn: sa.cfg.Conn,
+		Message: fmt.Sprintf("%s SA %s: %d packets, %d bytes, drops: %d replay, %d integrity, %d policy",
+			sa.cfg.Dir, sa.id, c.Packets, c.Bytes, c.ReplayDrops, c.IntegrityFailures, c.PolicyDrops),
+		SA: d.saInfo(sa),
+		Fields: map[string]any{
+			"why": why, "dir": sa.cfg.Dir.String(), "packets": c.Packets, "bytes": c.Bytes,
+			"replay_drops": c.ReplayDrops, "integrity_failures": c.IntegrityFailures,
+			"policy_drops": c.PolicyDrops, "other_drops": c.OtherDrops,
+		},
+	})
+}
+
+func (d *DataPlane) routineCounters() {
+	defer d.workers.Done()
+	t := time.NewTicker(d.cfg.CountersInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.PublishCounters()
+		}
+	}
+}
+
+// notifier runs callbacks one at a time, in order, off the packet path. Its
+// queue is unbounded so that a slow IKE never stalls packets.
+type notifier struct {
+	mu   sync.Mutex
+	q    []func()
+	wake chan struct{}
+	done chan struct{}
+	quit bool
+}
+
+func (n *notifier) start() {
+	n.wake = make(chan struct{}, 1)
+	n.done = make(chan struct{})
+	go func() {
+		defer close(n.done)
+		for {
+			n.mu.Lock()
+			q, quit := n.q, n.quit
+			n.q = nil
+			n.mu.Unlock()
+			for _, f := range q {
+				f()
+			}
+			if quit && len(q) == 0 {
+				return
+			}
+			if len(q) == 0 {
+				<-n.wake
+			}
+		}
+	}()
+}
+
+func (n *notifier) post(f func()) {
+	n.mu.Lock()
+	n.q = append(n.q, f)
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) close() {
+	n.mu.Lock()
+	n.quit = true
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+	<-n.done
+}

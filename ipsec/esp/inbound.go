@@ -1,0 +1,149 @@
+package esp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+)
+
+// The inbound path, one goroutine per receiver (raw ESP, raw AH, UDP 4500):
+//
+//	Receiver (a batch of datagrams)
+//	  → UDP only: keepalive, IKE (non-ESP marker) or ESP   (natt.go)
+//	  → SA by protocol and SPI, then the destination       (unknown: drop, counted)
+//	  → SA.unprotect: replay pre-check, ICV, window update, decryption,
+//	    inner packet rebuilt, policy check on the inner packet
+//	  → lifetimes, counters, the first packets described
+//	  → Device.Write (one batch)
+
+// tunWriteOffset is the room kept in front of each packet handed to
+// Device.Write, for the TUN's virtio-net header.
+const tunWriteOffset = 16
+
+func (d *DataPlane) routineInbound(r Receiver) {
+	defer d.workers.Done()
+	n := maxBatch
+	w := newWireBuffers(n, Headroom+maxPacket)
+	out := make([][]byte, 0, n)
+	for {
+		count, err := r.Receive(w.bufs, w.sizes, w.srcs, Headroom)
+		if err != nil {
+			if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			continue
+		}
+		out = out[:0]
+		for i := 0; i < count; i++ {
+			buf, s, e := w.bufs[i], Headroom, Headroom+w.sizes[i]
+			var p0, p1 int
+			var ok bool
+			if r.UDP {
+				p0, p1, ok = d.inboundUDP(buf, s, e, w.srcs[i])
+			} else {
+				p0, p1, ok = d.inboundIP(buf, s, e)
+			}
+			if ok {
+				out = append(out, buf[p0-tunWriteOffset:p1])
+			}
+		}
+		if len(out) > 0 {
+			if _, err := d.dev.Write(out, tunWriteOffset); err != nil {
+				d.st.deviceErrors.Add(1)
+			}
+		}
+	}
+}
+
+// inboundIP handles a whole IPv4 packet from a raw socket (ESP or AH).
+func (d *DataPlane) inboundIP(buf []byte, s, e int) (p0, p1 int, ok bool) {
+	ihl, total, err := ipv4Header(buf[s:e])
+	if err != nil {
+		d.st.malformed.Add(1)
+		return 0, 0, false
+	}
+	pkt := buf[s : s+total]
+	proto := Protocol(pkt[ipv4Protocol])
+	var spi uint32
+	switch {
+	case proto == ProtoESP && total >= ihl+espHeaderLen:
+		spi = be.Uint32(pkt[ihl:])
+	case proto == ProtoAH && total >= ihl+ahFixedLen:
+		spi = be.Uint32(pkt[ihl+4:])
+	default:
+		d.st.malformed.Add(1)
+		return 0, 0, false
+	}
+	sa := d.lookupInbound(proto, spi, pkt)
+	if sa == nil {
+		return 0, 0, false
+	}
+	if sa.cfg.Encap != nil || ipv4Addr(pkt[ipv4Dst:]) != sa.cfg.Local {
+		// RFC 3948 §3.1.2 / RFC 4301 §4.1: the SA was negotiated for another
+		// encapsulation or destination.
+		d.drop(sa, dropPolicy)
+		return 0, 0, false
+	}
+	return d.finishInbound(sa, buf, s, s+total, ihl)
+}
+
+func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *SA {
+	sa := (*d.inbound.Load())[inKey{proto, spi}]
+	if sa == nil {
+		d.st.unknownSPI.Add(1)
+		d.dropEvent(nil, "unknown-spi", func() string {
+			return fmt.Sprintf("inbound %s SPI %08x matches no SA (%d bytes)", proto, spi, len(pkt))
+		})
+	}
+	return sa
+}
+
+// finishInbound runs the SA's checks and accounts for the result.
+func (d *DataPlane) finishInbound(sa *SA, buf []byte, s, e, ihl int) (int, int, bool) {
+	p0, p1, seq, r := sa.unprotect(buf, s, e, ihl)
+	if r != dropNone {
+		d.drop(sa, r)
+		return 0, 0, false
+	}
+	d.account(sa, p1-p0)
+	if d.wantsDescription(sa) {
+		d.describe(sa, describeIPv4(buf[p0:p1]), buf[s:e], seq)
+	}
+	return p0, p1, true
+}
+
+func (d *DataPlane) drop(sa *SA, r dropReason) {
+	sa.count(r)
+	if r == dropDummy {
+		return
+	}
+	d.dropEvent(sa, r.String(), func() string {
+		return fmt.Sprintf("inbound packet on SA %s dropped: %s", sa.id, r)
+	})
+}
+
+// inboundUDP handles a datagram from the NAT-T port: see natt.go.
+func (d *DataPlane) inboundUDP(buf []byte, s, e int, src netip.AddrPort) (p0, p1 int, ok bool) {
+	pkt := buf[s:e]
+	switch classifyNATT(pkt) {
+	case nattKeepalive:
+		d.st.keepalives.Add(1)
+		return 0, 0, false
+	case nattIKE:
+		d.deliverIKE(src, pkt[len(nonESPMarker):])
+		return 0, 0, false
+	case nattMalformed:
+		d.st.malformed.Add(1)
+		return 0, 0, false
+	}
+	sa := d.lookupInbound(ProtoESP, be.Uint32(pkt), pkt)
+	if sa == nil {
+		return 0, 0, false
+	}
+	if sa.cfg.Encap == nil {
+		d.drop(sa, dropPolicy)
+		return 0, 0, false
+	}
+	return d.finishInbound(sa, buf, s, e, 0)
+}

@@ -1,0 +1,239 @@
+package esp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/ipseclab/ipseclab/events"
+)
+
+// The outbound path, one goroutine (wireguard-go's send.go has the same shape):
+//
+//	Device.Read (a batch of inner packets, each at Headroom in its buffer)
+//	  → SPD lookup on the packet's selectors        (no policy: drop, counted)
+//	  → the policy's current SA                     (none: hold the packet, acquire)
+//	  → SA.protect: sequence number, ESP/AH in place, outer header
+//	  → lifetimes, counters, the first packets described
+//	  → Network.SendIP / SendUDP (one batch each)
+
+// wireBuffers is a batch of buffers for one goroutine, allocated once.
+type wireBuffers struct {
+	bufs  [][]byte
+	sizes []int
+	srcs  []netip.AddrPort
+	ip    [][]byte
+	udp   [][]byte
+	dsts  []netip.AddrPort
+}
+
+func newWireBuffers(n, size int) *wireBuffers {
+	w := &wireBuffers{
+		bufs: make([][]byte, n), sizes: make([]int, n), srcs: make([]netip.AddrPort, n),
+		ip: make([][]byte, 0, n), udp: make([][]byte, 0, n), dsts: make([]netip.AddrPort, 0, n),
+	}
+	for i := range w.bufs {
+		w.bufs[i] = make([]byte, size)
+	}
+	return w
+}
+
+// maxBatch bounds batches whatever a device claims.
+const maxBatch = 128
+
+// maxPacket is the largest packet a buffer holds: an IPv4 packet can be
+// 65535 bytes, and a coalesced TUN write (GRO) grows into the buffer's spare
+// capacity up to that size.
+const maxPacket = 65535
+
+func (d *DataPlane) routineOutbound() {
+	defer d.workers.Done()
+	n := min(max(d.dev.BatchSize(), 1), maxBatch)
+	w := newWireBuffers(n, Headroom+maxPacket+Tailroom)
+	for {
+		// Packets are read at Headroom; the device may use the bytes in front.
+		count, err := d.dev.Read(w.bufs, w.sizes, Headroom)
+		if err != nil {
+			if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			d.st.deviceErrors.Add(1)
+			continue
+		}
+		w.ip, w.udp, w.dsts = w.ip[:0], w.udp[:0], w.dsts[:0]
+		for i := 0; i < count; i++ {
+			d.outbound(w, w.bufs[i], Headroom, Headroom+w.sizes[i])
+		}
+		d.flush(w)
+	}
+}
+
+// flush sends what outbound queued.
+func (d *DataPlane) flush(w *wireBuffers) {
+	if len(w.ip) > 0 {
+		if err := d.net.SendIP(w.ip); err != nil {
+			d.st.sendErrors.Add(1)
+		}
+	}
+	if len(w.udp) > 0 {
+		if err := d.net.SendUDP(w.udp, w.dsts); err != nil {
+			d.st.sendErrors.Add(1)
+		}
+	}
+}
+
+// outbound processes one inner packet buf[p0:p1] and queues its protected form
+// in w.
+func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
+	ihl, total, err := ipv4Header(buf[p0:p1])
+	if err != nil {
+		if errors.Is(err, errNotIPv4) {
+			d.st.notIPv4.Add(1)
+		} else {
+			d.st.malformed.Add(1)
+		}
+		return
+	}
+	p1 = p0 + total
+	f := parseFlow(buf[p0:p1], ihl)
+	p := d.spd.Load().lookup(&f)
+	if p == nil {
+		d.st.noPolicy.Add(1)
+		d.dropEvent(nil, "no-policy", func() string {
+			return fmt.Sprintf("outbound %s matches no policy", describeIPv4(buf[p0:p1]))
+		})
+		return
+	}
+	sa := p.current.Load()
+	if sa == nil {
+		d.holdForAcquire(p, &f, buf[p0:p1])
+		return
+	}
+
+	var inner string
+	if d.wantsDescription(sa) {
+		inner = describeIPv4(buf[p0:p1])
+	}
+	start, end, seq, r := sa.protect(buf, p0, p1)
+	if r != dropNone {
+		sa.count(r)
+		if r == dropSeqExhausted {
+			d.expire(sa, true, "sequence numbers")
+		}
+		d.dropEvent(sa, r.String(), func() string {
+			return fmt.Sprintf("outbound packet on SA %s dropped: %s", sa.id, r)
+		})
+		return
+	}
+	d.account(sa, total)
+	if inner != "" {
+		d.describe(sa, inner, buf[start:end], seq)
+	}
+	if sa.cfg.Encap != nil {
+		w.udp = append(w.udp, buf[start:end])
+		w.dsts = append(w.dsts, netip.AddrPortFrom(sa.cfg.Remote, sa.cfg.Encap.RemotePort))
+	} else {
+		w.ip = append(w.ip, buf[start:end])
+	}
+}
+
+// holdForAcquire keeps a packet that matched a policy with no SA, and asks IKE
+// for one (RFC 4301 §5.1 calls this an acquire; here it is step 1).
+func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
+	if !p.hold(pkt, d.now(), d.cfg.AcquireRetry) {
+		return
+	}
+	req := AcquireRequest{
+		Conn: p.Conn, LocalTS: p.LocalTS, RemoteTS: p.RemoteTS,
+		Src: f.src, Dst: f.dst, Protocol: f.proto, SrcPort: f.sport, DstPort: f.dport,
+		Packet: describeIPv4(pkt),
+	}
+	d.pub.Publish(events.Event{
+		Kind: events.Acquire, Step: events.StepInitiation, Conn: p.Conn,
+		Message: fmt.Sprintf("%s matched policy %s ⇄ %s, which has no SA: acquire", req.Packet, p.LocalTS, p.RemoteTS),
+		Explain: "The first packet that needs protection and finds no SA asks IKE to negotiate one; it waits in a queue meanwhile.",
+		Packet:  &events.PacketInfo{Inner: req.Packet, Len: len(pkt)},
+	})
+	if h := d.cfg.Hooks.Acquire; h != nil {
+		d.notes.post(func() { h(req) })
+	}
+}
+
+// sendHeld sends the packets a policy held for an acquire through its new SA.
+func (d *DataPlane) sendHeld(p *policy) {
+	held := p.release()
+	if len(held) == 0 || d.net == nil {
+		return
+	}
+	w := newWireBuffers(len(held), 0)
+	for i, pkt := range held {
+		buf := make([]byte, Headroom+len(pkt)+Tailroom)
+		copy(buf[Headroom:], pkt)
+		w.bufs[i] = buf
+		d.outbound(w, buf, Headroom, Headroom+len(pkt))
+	}
+	d.flush(w)
+}
+
+func (d *DataPlane) wantsDescription(sa *SA) bool {
+	return int(sa.described.Load()) < d.cfg.DescribePackets
+}
+
+// describe publishes an ESPPacket event for one of an SA's first packets.
+// wire is the packet as sent or received (with or without its IP header).
+func (d *DataPlane) describe(sa *SA, inner string, wire []byte, seq uint64) {
+	if int(sa.described.Add(1)) > d.cfg.DescribePackets {
+		return
+	}
+	c := &sa.cfg
+	outer := fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Local, c.Remote)
+	if c.Dir == Inbound {
+		outer = fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Remote, c.Local)
+	}
+	if c.Encap != nil {
+		outer = fmt.Sprintf("UDP %d/%d ", c.Encap.LocalPort, c.Encap.RemotePort) + outer
+	}
+	verb := "protected"
+	if c.Dir == Inbound {
+		verb = "accepted"
+	}
+	d.pub.Publish(events.Event{
+		Kind: events.ESPPacket, Step: events.StepData, Conn: c.Conn,
+		Message: fmt.Sprintf("%s %s: %s ⇒ %s, SPI %08x, seq %d", c.Dir, verb, inner, outer, c.SPI, seq),
+		Explain: map[Mode]string{
+			Tunnel:    "Tunnel mode wraps the whole inner packet behind a new outer IP header between the gateways.",
+			Transport: "Transport mode keeps the original IP header and protects what follows it.",
+		}[c.Mode],
+		SA:     d.saInfo(sa),
+		Packet: &events.PacketInfo{Inner: inner, Outer: outer, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire)},
+	})
+}
+
+// dropEvent publishes an ESPDrop event, at most one per DropEventInterval per
+// SA (or for all drops without an SA), saying how many were not published.
+func (d *DataPlane) dropEvent(sa *SA, reason string, describe func() string) {
+	last := &d.lastDrop
+	if sa != nil {
+		last = &sa.lastDrop
+	}
+	now := d.now().UnixNano()
+	prev := last.Load()
+	if (prev != 0 && now-prev < int64(d.cfg.DropEventInterval)) || !last.CompareAndSwap(prev, now) {
+		if sa != nil {
+			sa.suppressed.Add(1)
+		}
+		return
+	}
+	e := events.Event{
+		Kind: events.ESPDrop, Step: events.StepData, Level: events.Warn,
+		Message: describe(),
+		Fields:  map[string]any{"reason": reason},
+	}
+	if sa != nil {
+		e.Conn = sa.cfg.Conn
+		e.SA = d.saInfo(sa)
+		e.Fields["suppressed_since_last"] = sa.suppressed.Swap(0)
+	}
+	d.pub.Publish(e)
+}

@@ -1,0 +1,158 @@
+package esp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultAcquireQueue is how many packets a policy holds while IKE negotiates
+// its first SA, when the policy leaves QueueLimit at zero.
+const DefaultAcquireQueue = 64
+
+// DefaultAcquireRetry is how long after an unanswered acquire another packet
+// may trigger the next one, like the kernel's larval SA lifetime.
+const DefaultAcquireRetry = 30 * time.Second
+
+// Policy is an SPD entry with action PROTECT (RFC 4301 §4.4.1): outbound
+// packets from LocalTS to RemoteTS must go through an SA of the connection
+// Conn. A packet from the TUN that matches no policy is dropped: the TUN only
+// receives what the routes for protected subnets send it.
+type Policy struct {
+	Conn              string // unique; Outbound SAs with this Conn serve the policy
+	LocalTS, RemoteTS TrafficSelector
+	QueueLimit        int // packets held while waiting for an SA; 0: DefaultAcquireQueue
+}
+
+// AcquireRequest is what the data plane tells IKE when an outbound packet
+// matched a policy that has no SA (step 1 of a tunnel's life).
+type AcquireRequest struct {
+	Conn              string
+	LocalTS, RemoteTS TrafficSelector // the policy's selectors
+	Src, Dst          netip.Addr      // the triggering packet
+	Protocol          uint8
+	SrcPort, DstPort  uint16
+	Packet            string // the triggering packet, described for people
+}
+
+// policy is a Policy with its outbound SAs and its acquire state.
+type policy struct {
+	Policy
+	prio int
+
+	current atomic.Pointer[SA] // the newest live outbound SA, or nil
+
+	// Guarded by the data plane's mutex: every installed outbound SA, oldest
+	// first, so that deleting the newest falls back to the one before it.
+	outs []*SA
+
+	acqMu     sync.Mutex
+	acquiring bool
+	acquired  time.Time // when the last acquire fired
+	held      [][]byte  // packets waiting for an SA, copies
+	heldDrops atomic.Uint64
+}
+
+func newPolicy(p Policy) (*policy, error) {
+	if p.Conn == "" {
+		return nil, errors.New("a policy needs a connection name")
+	}
+	for _, ts := range []TrafficSelector{p.LocalTS, p.RemoteTS} {
+		if !ts.Prefix.IsValid() || !ts.Prefix.Addr().Is4() {
+			return nil, fmt.Errorf("policy %s: selector %s: an IPv4 prefix is required", p.Conn, ts)
+		}
+	}
+	if p.QueueLimit <= 0 {
+		p.QueueLimit = DefaultAcquireQueue
+	}
+	return &policy{Policy: p, prio: p.LocalTS.specificity() + p.RemoteTS.specificity()}, nil
+}
+
+func (p *policy) matches(f *flow) bool {
+	return p.LocalTS.matches(f.src, f, f.sport) && p.RemoteTS.matches(f.dst, f, f.dport)
+}
+
+// spd is an immutable, ordered snapshot of the policies. The data plane swaps
+// in a new one on every change, so the per-packet lookup takes no lock.
+type spd struct {
+	policies []*policy // most specific first
+	byConn   map[string]*policy
+}
+
+func (s *spd) lookup(f *flow) *policy {
+	for _, p := range s.policies {
+		if p.matches(f) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *spd) with(p *policy) *spd {
+	n := &spd{byConn: make(map[string]*policy, len(s.byConn)+1)}
+	for _, q := range s.policies {
+		if q.Conn != p.Conn {
+			n.policies = append(n.policies, q)
+			n.byConn[q.Conn] = q
+		}
+	}
+	n.policies = append(n.policies, p)
+	n.byConn[p.Conn] = p
+	slices.SortStableFunc(n.policies, func(a, b *policy) int { return b.prio - a.prio })
+	return n
+}
+
+func (s *spd) without(conn string) *spd {
+	n := &spd{byConn: make(map[string]*policy, len(s.byConn))}
+	for _, q := range s.policies {
+		if q.Conn != conn {
+			n.policies = append(n.policies, q)
+			n.byConn[q.Conn] = q
+		}
+	}
+	return n
+}
+
+// refreshCurrent points the policy at its newest live SA. Caller holds the data
+// plane's mutex.
+func (p *policy) refreshCurrent() {
+	for i := len(p.outs) - 1; i >= 0; i-- {
+		if !p.outs[i].dead.Load() {
+			p.current.Store(p.outs[i])
+			return
+		}
+	}
+	p.current.Store(nil)
+}
+
+// hold queues a copy of a packet waiting for an SA and reports whether an
+// acquire should fire now: the first time, and again once the previous one is
+// older than retry. A full queue drops the new packet (tail drop, like the
+// kernel's XFRM policy queue), counted.
+func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (fire bool) {
+	p.acqMu.Lock()
+	defer p.acqMu.Unlock()
+	if len(p.held) < p.QueueLimit {
+		p.held = append(p.held, append([]byte(nil), pkt...))
+	} else {
+		p.heldDrops.Add(1)
+	}
+	if !p.acquiring || now.Sub(p.acquired) >= retry {
+		p.acquiring, p.acquired = true, now
+		return true
+	}
+	return false
+}
+
+// release hands over the held packets once an SA is installed.
+func (p *policy) release() [][]byte {
+	p.acqMu.Lock()
+	defer p.acqMu.Unlock()
+	held := p.held
+	p.held, p.acquiring = nil, false
+	return held
+}
