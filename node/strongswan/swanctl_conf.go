@@ -1,0 +1,186 @@
+package strongswan
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SwanctlConf renders the configuration as swanctl.conf, the file
+// `swanctl --load-all --file` reads. Every value is quoted, so identities with
+// commas or spaces keep their meaning.
+func (c Config) SwanctlConf() (string, error) {
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	w := &confWriter{}
+	w.open("connections")
+	for _, conn := range c.Connections {
+		conn.write(w)
+	}
+	w.close()
+	w.open("secrets")
+	for _, conn := range c.Connections {
+		conn.writeSecret(w)
+	}
+	w.close()
+	return w.String(), nil
+}
+
+func (conn Connection) write(w *confWriter) {
+	w.open(conn.Name)
+	w.set("version", "1")
+	w.list("local_addrs", conn.LocalAddrs)
+	w.list("remote_addrs", conn.RemoteAddrs)
+	w.list("proposals", conn.Proposals)
+	w.flag("aggressive", conn.Aggressive)
+	w.flag("encap", conn.Encap)
+	w.seconds("rekey_time", conn.RekeyTime)
+	w.seconds("reauth_time", conn.ReauthTime)
+	w.seconds("over_time", conn.OverTime)
+	w.seconds("rand_time", conn.RandTime)
+	w.seconds("dpd_delay", conn.DPDDelay)
+	w.seconds("dpd_timeout", conn.DPDTimeout)
+
+	w.open("local")
+	w.set("auth", orDefault(conn.LocalAuth, "psk"))
+	w.set("id", conn.LocalID)
+	w.close()
+	w.open("remote")
+	w.set("auth", orDefault(conn.RemoteAuth, "psk"))
+	w.set("id", conn.RemoteID)
+	w.close()
+
+	w.open("children")
+	for _, ch := range conn.Children {
+		w.open(ch.Name)
+		w.list("local_ts", ch.LocalTS)
+		w.list("remote_ts", ch.RemoteTS)
+		w.list("esp_proposals", ch.ESPProposals)
+		w.set("mode", orDefault(ch.Mode, "tunnel"))
+		w.set("start_action", ch.StartAction)
+		w.set("close_action", ch.CloseAction)
+		w.set("dpd_action", ch.DPDAction)
+		w.seconds("rekey_time", ch.RekeyTime)
+		w.seconds("life_time", ch.LifeTime)
+		w.seconds("rand_time", ch.RandTime)
+		w.count("rekey_bytes", ch.RekeyBytes)
+		w.count("life_bytes", ch.LifeBytes)
+		w.count("rekey_packets", ch.RekeyPackets)
+		w.count("life_packets", ch.LifePackets)
+		w.close()
+	}
+	w.close()
+	w.close()
+}
+
+// writeSecret binds the PSK to the two identities it is for. In IKEv1 Main
+// Mode the responder needs the key before it can decrypt the initiator's ID
+// payload (RFC 2409 §5.4), so charon picks the connection by address and then
+// takes the key shared by that connection's configured identities; those are
+// the owners written here.
+func (conn Connection) writeSecret(w *confWriter) {
+	w.open("ike-" + conn.Name)
+	for i, owner := range []string{ownerID(conn.LocalID, conn.LocalAddrs), ownerID(conn.RemoteID, conn.RemoteAddrs)} {
+		w.set("id-"+strconv.Itoa(i+1), owner)
+	}
+	w.setRaw("secret", secretValue(conn.PSK))
+	w.close()
+}
+
+// ownerID is the identity a secret belongs to: the configured ID, or else the
+// single address, which is what charon uses as the ID by default. Without
+// either the secret has no owner and matches any peer.
+func ownerID(id string, addrs []string) string {
+	if id != "" {
+		return id
+	}
+	if len(addrs) == 1 {
+		if _, err := netip.ParseAddr(addrs[0]); err == nil {
+			return addrs[0]
+		}
+	}
+	return ""
+}
+
+// secretValue quotes a PSK, except where swanctl would read the quoted text as
+// an encoding: values starting 0x are hex and 0s base64 (swanctl.conf(5)), and
+// control characters cannot be quoted. Such secrets are written as hex.
+func secretValue(psk string) string {
+	if strings.HasPrefix(psk, "0x") || strings.HasPrefix(psk, "0s") || noControl(psk) != nil {
+		return "0x" + hex.EncodeToString([]byte(psk))
+	}
+	return quote(psk)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// confWriter writes strongSwan's settings syntax (strongswan.conf(5)): nested
+// `name { ... }` sections and `key = value` lines, indented for the reader.
+type confWriter struct {
+	strings.Builder
+	depth int
+}
+
+func (w *confWriter) line(s string) {
+	w.WriteString(strings.Repeat("    ", w.depth))
+	w.WriteString(s)
+	w.WriteString("\n")
+}
+
+func (w *confWriter) open(name string) {
+	w.line(name + " {")
+	w.depth++
+}
+
+func (w *confWriter) close() {
+	w.depth--
+	w.line("}")
+}
+
+// set writes a quoted value; an empty value is left out so charon applies its
+// default.
+func (w *confWriter) set(key, value string) {
+	if value != "" {
+		w.setRaw(key, quote(value))
+	}
+}
+
+func (w *confWriter) setRaw(key, value string) { w.line(key + " = " + value) }
+
+// list writes a comma-separated list, the form swanctl takes for list values.
+func (w *confWriter) list(key string, values []string) {
+	w.set(key, strings.Join(values, ","))
+}
+
+func (w *confWriter) flag(key string, on bool) {
+	if on {
+		w.setRaw(key, "yes")
+	}
+}
+
+func (w *confWriter) seconds(key string, d time.Duration) {
+	if d > 0 {
+		w.setRaw(key, fmt.Sprintf("%ds", int64(d/time.Second)))
+	}
+}
+
+func (w *confWriter) count(key string, n uint64) {
+	if n > 0 {
+		w.setRaw(key, strconv.FormatUint(n, 10))
+	}
+}
+
+// quote makes a settings string: inside double quotes, backslash and the quote
+// itself are escaped (strongswan.conf(5), "Quoting").
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
