@@ -1,0 +1,170 @@
+package impair
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// tapOffloads are the offloads a TAP device takes while its direction passes
+// super-frames: checksum and TCP segmentation, IPv4 and IPv6. UDP segmentation
+// (TUN_F_USO4/6) is not offered, so the kernel segments UDP GSO itself.
+const tapOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+
+// hostNetns identifies the namespace the lab process started in, taken while
+// the package initializes on the main thread. /proc/self/ns/net cannot be
+// trusted later: a goroutine that locked the main thread and left it in a
+// node's namespace (node.InNetns does that when it happens to run there)
+// leaves it parked in that namespace for good.
+var hostNetns = func() (st unix.Stat_t) {
+	_ = unix.Stat("/proc/thread-self/ns/net", &st)
+	return st
+}()
+
+// tap is one end of a link: a TAP device inside a node's namespace, read and
+// written by the lab process.
+type tap struct {
+	name string
+	ns   netns.NsHandle
+	file *os.File // non-blocking, so reads wait in Go's netpoller and Close wakes them
+}
+
+// openTAP creates the TAP device name inside the namespace ns and opens it.
+// The device lives as long as the file: closing it removes the device, and so
+// does the lab process dying.
+func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err error) {
+	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
+		return nil, fmt.Errorf("interface name %q: 1 to %d bytes", name, unix.IFNAMSIZ-1)
+	}
+	var st unix.Stat_t
+	if !ns.IsOpen() || unix.Fstat(int(ns), &st) != nil || (st.Dev == hostNetns.Dev && st.Ino == hostNetns.Ino) {
+		return nil, fmt.Errorf("refusing to create %s outside a lab namespace (the host's network namespace is never changed)", name)
+	}
+	nl, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("netlink in the namespace of %s: %w", name, err)
+	}
+	defer nl.Close()
+	if _, err := nl.LinkByName(name); err == nil {
+		return nil, fmt.Errorf("interface %s already exists in its namespace", name)
+	}
+
+	// TUNSETIFF creates the device in the namespace of whoever opened
+	// /dev/net/tun, so both happen on a thread inside the node's namespace.
+	fd := -1
+	err = inNetns(ns, func() error {
+		var err error
+		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("open /dev/net/tun: %w", err)
+		}
+		ifr, err := unix.NewIfreq(name)
+		if err != nil {
+			return err
+		}
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+			return fmt.Errorf("create TAP device %s: %w", name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	t := &tap{name: name, ns: ns, file: os.NewFile(uintptr(fd), "tap:"+name)}
+	defer func() {
+		if err != nil {
+			t.file.Close()
+		}
+	}()
+	if err := t.setOffload(true); err != nil {
+		return nil, err
+	}
+	l, err := nl.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("find the new device %s: %w", name, err)
+	}
+	if err := nl.LinkSetHardwareAddr(l, mac); err != nil {
+		return nil, fmt.Errorf("MAC address of %s: %w", name, err)
+	}
+	if err := nl.LinkSetUp(l); err != nil {
+		return nil, fmt.Errorf("bring %s up: %w", name, err)
+	}
+	return t, nil
+}
+
+func (t *tap) ioctl(req uint, set func(fd int) error) error {
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = set(int(fd)) }); err != nil {
+		return err
+	}
+	return ierr
+}
+
+// setOffload switches the TAP device's offloads: on, the kernel may hand over
+// GSO super-frames with partial checksums; off, only finished packets.
+func (t *tap) setOffload(on bool) error {
+	flags := 0
+	if on {
+		flags = tapOffloads
+	}
+	err := t.ioctl(unix.TUNSETOFFLOAD, func(fd int) error { return unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, flags) })
+	if err != nil {
+		return fmt.Errorf("TUNSETOFFLOAD on %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// setCarrier sets the device's carrier, as a cable plugged in or pulled.
+func (t *tap) setCarrier(up bool) error {
+	v := 0
+	if up {
+		v = 1
+	}
+	err := t.ioctl(unix.TUNSETCARRIER, func(fd int) error { return unix.IoctlSetPointerInt(fd, unix.TUNSETCARRIER, v) })
+	if err != nil {
+		return fmt.Errorf("carrier of %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// linkMAC is the endpoint's MAC address: locally administered, unicast, and
+// derived from the link's identity so that captures of the same lab compare.
+func linkMAC(link string, end Endpoint) net.HardwareAddr {
+	sum := sha256.Sum256([]byte("ipseclab mac\x00" + link + "\x00" + end.String()))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^0x01 | 0x02
+	return mac
+}
+
+// inNetns runs fn on a throwaway OS thread that has entered the namespace h.
+// It is node.InNetnsHandle: impair cannot import node, which imports impair to
+// build links, so it keeps this copy of the few lines.
+func inNetns(h netns.NsHandle, fn func() error) error {
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Setns(int(h), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("enter namespace: %w", err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
+var errClosed = errors.New("link closed")
