@@ -48,7 +48,9 @@ func (h virtioNetHdr) encode(b []byte) {
 	binary.LittleEndian.PutUint16(b[8:], h.csumOffset)
 }
 
-func (h virtioNetHdr) isGSO() bool { return h.gsoType&^unix.VIRTIO_NET_HDR_GSO_ECN != unix.VIRTIO_NET_HDR_GSO_NONE }
+func (h virtioNetHdr) isGSO() bool {
+	return h.gsoType&^unix.VIRTIO_NET_HDR_GSO_ECN != unix.VIRTIO_NET_HDR_GSO_NONE
+}
 
 // needsWork reports whether the frame is not yet a finished packet: a
 // super-frame, or a checksum left for the device to complete.

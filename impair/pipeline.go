@@ -12,18 +12,18 @@ import (
 // frames. Sent + Duplicated = Delivered + Lost + QueueDrops + MTUDrops +
 // DownDrops + Malformed + Queued.
 type Counters struct {
-	Sent           uint64 `json:"sent"`      // transmitted into the link by the sending end
+	Sent           uint64 `json:"sent"` // transmitted into the link by the sending end
 	SentBytes      uint64 `json:"sent_bytes"`
 	Delivered      uint64 `json:"delivered"` // left the link toward the receiving end
 	DeliveredBytes uint64 `json:"delivered_bytes"`
-	Lost           uint64 `json:"lost"`        // dropped by the loss model
-	QueueDrops     uint64 `json:"queue_drops"` // dropped because the direction held Limit frames
-	MTUDrops       uint64 `json:"mtu_drops"`   // dropped because the IP packet exceeded the MTU
-	DownDrops      uint64 `json:"down_drops"`  // dropped because the link was down
-	Duplicated     uint64 `json:"duplicated"`  // extra copies made
-	Corrupted      uint64 `json:"corrupted"`   // given a flipped bit
-	Reordered      uint64 `json:"reordered"`   // sent ahead of frames held back
-	Queued         uint64 `json:"queued"`      // held right now, delayed or waiting for the rate
+	Lost           uint64 `json:"lost"`                  // dropped by the loss model
+	QueueDrops     uint64 `json:"queue_drops"`           // dropped because the direction held Limit frames
+	MTUDrops       uint64 `json:"mtu_drops"`             // dropped because the IP packet exceeded the MTU
+	DownDrops      uint64 `json:"down_drops"`            // dropped because the link was down
+	Duplicated     uint64 `json:"duplicated"`            // extra copies made
+	Corrupted      uint64 `json:"corrupted"`             // given a flipped bit
+	Reordered      uint64 `json:"reordered"`             // sent ahead of frames held back
+	Queued         uint64 `json:"queued"`                // held right now, delayed or waiting for the rate
 	Malformed      uint64 `json:"malformed,omitzero"`    // offload frames that could not be cut into packets
 	WriteErrors    uint64 `json:"write_errors,omitzero"` // of Delivered, refused by the receiving device (e.g. set down by hand)
 }
