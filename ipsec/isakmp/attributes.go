@@ -105,7 +105,7 @@ func appendAttributes(b []byte, attrs []Attribute) ([]byte, error) {
 // message offset of b and p the payload holding it, for error reports. The
 // values alias b.
 func decodeAttributes(b []byte, p PayloadType, off int) ([]Attribute, error) {
-	var attrs []Attribute
+	attrs := make([]Attribute, 0, countAttributes(b))
 	for pos := 0; pos < len(b); {
 		if len(b)-pos < 4 {
 			return nil, malformed(p, off+pos, "attribute header needs 4 bytes, %d left", len(b)-pos)
@@ -125,6 +125,20 @@ func decodeAttributes(b []byte, p PayloadType, off int) ([]Attribute, error) {
 		pos = end
 	}
 	return attrs, nil
+}
+
+// countAttributes counts the attributes in b, stopping at the first one that
+// does not fit, so that decoding allocates exactly once.
+func countAttributes(b []byte) int {
+	n := 0
+	for pos := 0; len(b)-pos >= 4; n++ {
+		if b[pos]&0x80 != 0 {
+			pos += 4
+		} else {
+			pos += 4 + int(binary.BigEndian.Uint16(b[pos+2:]))
+		}
+	}
+	return n
 }
 
 // FindAttribute returns the first attribute of type t.

@@ -141,7 +141,7 @@ type chainEntry struct {
 // bytes after that are not looked at (encrypted messages end in padding).
 // Every payload aliases b.
 func decodeChain(first PayloadType, b []byte, base int) ([]chainEntry, int, error) {
-	var entries []chainEntry
+	entries := make([]chainEntry, 0, countChain(first, b))
 	next, pos := first, 0
 	for next != PayloadNone {
 		if len(b)-pos < genericHeaderLen {
@@ -172,6 +172,20 @@ func decodeChain(first PayloadType, b []byte, base int) ([]chainEntry, int, erro
 		next, pos = following, pos+length
 	}
 	return entries, pos, nil
+}
+
+// countChain counts the payloads of the chain in b by following the length
+// fields, stopping where one does not fit, so that decoding allocates once.
+func countChain(first PayloadType, b []byte) int {
+	n := 0
+	for next, pos := first, 0; next != PayloadNone && len(b)-pos >= genericHeaderLen; n++ {
+		length := int(binary.BigEndian.Uint16(b[pos+2:]))
+		if length < genericHeaderLen {
+			break
+		}
+		next, pos = PayloadType(b[pos]), pos+length
+	}
+	return n
 }
 
 // checkMin reports a body shorter than the fixed part of its payload.
