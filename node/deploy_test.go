@@ -51,6 +51,7 @@ func mustParse(t *testing.T, src string) *topology.Lab {
 // when the test fails.
 func deployForTest(t *testing.T, lab *topology.Lab, opt node.Options) *node.Deployment {
 	t.Helper()
+	testenv.SharedLabs(t)
 	d, err := node.Deploy(context.Background(), lab, opt)
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
@@ -135,6 +136,7 @@ func TestFailedDeployRollsBack(t *testing.T) {
 	testenv.NeedRoot(t)
 	name := fmt.Sprintf("t%d-rollback", os.Getpid())
 	lab := mustParse(t, routedLab(name))
+	testenv.SharedLabs(t)
 	// Break the lab after validation: two links end on the same interface name
 	// of r1, which the kernel refuses when the second is created.
 	lab.Topology.Links[1].Endpoints[0].Iface = "eth0"

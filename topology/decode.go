@@ -167,6 +167,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, c := range n.Content {
 			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			if d.emptyEntry(c, s.Index(i), singular(lastKey(path))) {
+				s.Index(i).Set(reflect.New(s.Index(i).Type().Elem()))
+			}
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -203,6 +206,16 @@ func (d *decoder) validate(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.errs.add(p, "%s", e)
 	}
+}
+
+// emptyEntry reports a list entry or map value written as nothing (a bare
+// "name:"), which would otherwise leave a nil pointer for validation to trip on.
+func (d *decoder) emptyEntry(n *yaml.Node, v reflect.Value, what string) bool {
+	if v.Kind() != reflect.Pointer || !v.IsNil() {
+		return false
+	}
+	d.errorf(n, "%s is empty; give its settings", what)
+	return true
 }
 
 // mappingPairs returns the key/value pairs of a mapping, with YAML merge keys
@@ -273,6 +286,9 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		sub := path + "." + k.Value
 		d.pos[sub+"#key"] = d.at(k)
 		d.decode(val, elem, sub)
+		if d.emptyEntry(val, elem, fmt.Sprintf("%s %q", singular(lastKey(path)), k.Value)) {
+			continue
+		}
 		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
 	}
 }

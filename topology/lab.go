@@ -28,6 +28,7 @@ type Lab struct {
 
 	// File is the path the lab was read from, as given (used in messages).
 	File     string `yaml:"-"`
+	Source   []byte `yaml:"-"` // the file's bytes, kept with a deployed lab's state
 	pos      map[string]Pos
 	ifaceUse map[string]string
 }
@@ -268,4 +269,20 @@ func (n *Node) Iface(name string) *Interface {
 		}
 	}
 	return nil
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// Owner returns the node and interface that hold an address.
+func (l *Lab) Owner(ip netip.Addr) (node, iface string, ok bool) {
+	for _, name := range l.NodeNames() {
+		for _, i := range l.Topology.Nodes[name].Ifaces {
+			for _, a := range i.Addrs {
+				if a.Addr() == ip {
+					return name, i.Name, true
+				}
+			}
+		}
+	}
+	return "", "", false
 }

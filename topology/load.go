@@ -66,7 +66,7 @@ func Parse(file string, data []byte) (*Lab, error) {
 		return nil, Errors{{Pos: Pos{File: file, Line: extra.Line, Col: extra.Column}, Msg: "a lab file holds one YAML document; remove the second (---)"}}
 	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
-	lab := &Lab{File: file}
+	lab := &Lab{File: file, Source: data}
 	d.decode(&root, reflect.ValueOf(lab).Elem(), "")
 	lab.pos = d.pos
 	// Validate even when decoding found problems: a user fixes the whole file

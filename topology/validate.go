@@ -582,7 +582,9 @@ func (l *Lab) FindLink(name string) *Link {
 func (v *validator2) linkNames() string {
 	var out []string
 	for _, link := range v.lab.Topology.Links {
-		out = append(out, link.Endpoints[0].String())
+		if len(link.Endpoints) > 0 {
+			out = append(out, link.Endpoints[0].String())
+		}
 	}
 	if len(out) > 6 {
 		out = append(out[:6], "...")

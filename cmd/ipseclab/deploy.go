@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/topology"
+)
+
+func newDeployCmd() *cobra.Command {
+	var lf labFlags
+	cmd := &cobra.Command{
+		Use:   "deploy -t FILE",
+		Short: "Create a lab's namespaces, links and services, and keep it running in the background",
+		Long: `deploy validates the lab file, then starts the lab process in the background. The lab
+process creates one network namespace per node (ipseclab-<lab>.<node>), the links and LANs,
+addresses and routes, and keeps running whatever must run (link forwarders, NAT watchers,
+IPsec stacks) until 'ipseclab destroy'. Nothing is created in the host's network namespace.
+A deploy that fails part way removes everything it created.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := node.CheckRoot(); err != nil {
+				return err
+			}
+			lab, _, err := lf.load()
+			if err != nil {
+				return err
+			}
+			pid, err := startLabProcess(lf.topo, lab, os.Stderr)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("lab %s deployed: %d nodes, %d links, %d LANs (lab process %d)\n",
+				lab.Name, len(lab.Topology.Nodes), len(lab.Topology.Links), len(lab.Topology.LANs), pid)
+			fmt.Printf("  inspect: ipseclab inspect --name %s\n  destroy: ipseclab destroy --name %s\n", lab.Name, lab.Name)
+			return nil
+		},
+	}
+	lf.add(cmd, false)
+	return cmd
+}
+
+// startLabProcess starts `ipseclab serve` in its own session, shows its deploy
+// progress and returns once the lab is up (or has failed and rolled back).
+func startLabProcess(labArg string, lab *topology.Lab, progress *os.File) (int, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	if st, err := node.ReadState(lab.Name); err == nil {
+		return 0, fmt.Errorf("lab %s is already deployed (lab process %d): run `ipseclab destroy --name %s` first", lab.Name, st.PID, lab.Name)
+	}
+	if abs, err := filepath.Abs(labArg); err == nil {
+		if _, serr := os.Stat(abs); serr == nil {
+			labArg = abs
+		}
+	}
+	dir := node.StateDir(lab.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	logPath := filepath.Join(dir, "lab.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	c := exec.Command(exe, "serve", "-t", labArg, "--ready-fd", "3")
+	c.ExtraFiles = []*os.File{w}
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		w.Close()
+		return 0, err
+	}
+	w.Close()
+	go func() { _ = c.Wait() }() // reap it if it exits while we watch
+
+	tty := term.IsTerminal(int(progress.Fd()))
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	lastPct := -1
+	for sc.Scan() {
+		var m struct {
+			readyMsg
+			events.Event
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			continue
+		}
+		switch {
+		case m.Ready:
+			if tty && lastPct >= 0 {
+				fmt.Fprint(progress, "\r\033[K")
+			}
+			return m.PID, nil
+		case m.readyMsg.Error != "":
+			if tty && lastPct >= 0 {
+				fmt.Fprint(progress, "\r\033[K")
+			}
+			return 0, errors.New(m.readyMsg.Error)
+		case m.Kind == events.LabProgress:
+			done, _ := m.Fields["done"].(float64)
+			total, _ := m.Fields["total"].(float64)
+			if total < 20 || total == 0 {
+				continue // small labs deploy faster than a progress line can be read
+			}
+			pct := int(100 * done / total)
+			if tty {
+				fmt.Fprintf(progress, "\rdeploying %s: %3d%% (%d/%d) %s\033[K", lab.Name, pct, int(done), int(total), m.Message)
+			} else if pct/25 != lastPct/25 {
+				fmt.Fprintf(progress, "deploying %s: %d%%\n", lab.Name, pct)
+			}
+			lastPct = pct
+		case m.Kind == events.LabSeed || m.Kind == events.LabRollback:
+			fmt.Fprintln(progress, m.Message)
+		}
+	}
+	return 0, fmt.Errorf("the lab process exited before the lab was up; its log is %s", logPath)
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipseclab/ipseclab/labs"
+	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/topology"
+)
+
+// labFlags are the ways a verb names a lab: a file (-t, as containerlab), or
+// the name of a deployed lab (--name).
+type labFlags struct {
+	topo string
+	name string
+}
+
+func (f *labFlags) add(cmd *cobra.Command, withName bool) {
+	cmd.Flags().StringVarP(&f.topo, "topo", "t", "", "lab file or directory, or the name of a shipped lab")
+	if withName {
+		cmd.Flags().StringVar(&f.name, "name", "", "name of a deployed lab (instead of -t)")
+	}
+}
+
+// load returns the lab the flags name. With --name, the lab file recorded when
+// the lab was deployed is used.
+func (f *labFlags) load() (*topology.Lab, string, error) {
+	switch {
+	case f.topo != "" && f.name != "":
+		return nil, "", errors.New("give -t FILE or --name NAME, not both")
+	case f.topo != "":
+		return labs.Load(f.topo)
+	case f.name != "":
+		return loadDeployed(f.name)
+	}
+	return nil, "", errors.New("which lab? give -t FILE (or --name NAME of a deployed lab)")
+}
+
+// loadDeployed reads the copy of the lab file kept in the lab's state.
+func loadDeployed(name string) (*topology.Lab, string, error) {
+	st, err := node.ReadState(name)
+	if err != nil {
+		return nil, "", err
+	}
+	lab, err := topology.Load(node.StateLabFile(name))
+	if err != nil {
+		return nil, "", fmt.Errorf("lab %s: the copy of its lab file in %s is unreadable: %w", name, node.StateDir(name), err)
+	}
+	return lab, st.File, nil
+}
+
+func stderrf(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/node"
+)
+
+var binary string
+
+// TestMain builds the ipseclab binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ipseclab-cli-test")
+	if err != nil {
+		panic(err)
+	}
+	// Other users must be able to run it (the not-root test runs it as nobody).
+	_ = os.Chmod(dir, 0o755)
+	binary = filepath.Join(dir, "ipseclab")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build ipseclab: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+func writeLab(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("name: %s\n%s", name, body)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const smallLab = `topology:
+  nodes:
+    a:  {kind: host, gateway: 10.0.1.1}
+    r1: {kind: router, gateway: 10.0.12.2}
+    r2: {kind: router, routes: [{to: 10.0.1.0/24, via: 10.0.12.1}]}
+    b:  {kind: host, gateway: 10.0.2.1}
+    c:  {kind: host, gateway: 10.0.2.1}
+  links:
+    - endpoints: [a:eth0, r1:eth0]
+      addresses: [10.0.1.10/24, 10.0.1.1/24]
+    - endpoints: [r1:eth1, r2:eth0]
+      addresses: [10.0.12.1/30, 10.0.12.2/30]
+  lans:
+    - name: lan2
+      members: [r2:eth1, b:eth0, c:eth0]
+      addresses: [10.0.2.1/24, 10.0.2.10/24, 10.0.2.11/24]
+`
+
+func TestValidateReportsEveryProblemWithFileLineCol(t *testing.T) {
+	bad := writeLab(t, "bad", `topology:
+  nodes:
+    a: {kind: host, colour: red}
+    b: {kind: hots}
+  links:
+    - endpoints: [a:eth0, z:eth0]
+`)
+	r := run(t, "validate", bad)
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		bad + `:4:21: unknown field "colour"`,
+		bad + `:5:15: unknown node kind "hots" (did you mean "host"?`,
+		bad + `:7:27: endpoint z:eth0 names unknown node "z"`,
+		"3 problem(s) found; nothing was created",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	good := writeLab(t, "good", smallLab)
+	if r := run(t, "validate", good); r.code != 0 || !strings.Contains(r.stdout, "is valid: 5 nodes, 2 links, 1 LANs") {
+		t.Fatalf("good lab: %+v", r)
+	}
+}
+
+func TestNotRootGivesOneClearSentence(t *testing.T) {
+	testenv.NeedRoot(t) // to become someone else
+	lab := writeLab(t, "notroot", smallLab)
+	if err := os.Chmod(filepath.Dir(lab), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range [][]string{{"deploy", "-t", lab}, {"destroy", "--all"}, {"ping", "-t", lab, "a", "b"}} {
+		cmd := exec.Command(binary, verb...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("%v as nobody succeeded", verb)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], "needs root") || !strings.Contains(lines[0], "sudo") {
+			t.Errorf("%v as nobody printed:\n%s", verb, out)
+		}
+	}
+}
+
+// The full life of a lab through the CLI, ending with the lab process killed
+// and `destroy --all` run from a new process.
+func TestDeployUseKillAndDestroyAll(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.ExclusiveLabs(t)
+	before := testenv.TakeHostSnapshot(t)
+	name := fmt.Sprintf("cli%d", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+
+	r := run(t, "deploy", "-t", lab)
+	if r.code != 0 || !strings.Contains(r.stdout, "lab "+name+" deployed: 5 nodes, 2 links, 1 LANs") {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if r := run(t, "deploy", "-t", lab); r.code == 0 || !strings.Contains(r.stderr, "already deployed") {
+		t.Fatalf("second deploy: %+v", r)
+	}
+	if r := run(t, "ping", "-t", lab, "a", "c", "-c", "2", "-i", "50ms"); r.code != 0 || !strings.Contains(r.stdout, "2 packets transmitted, 2 received, 0% packet loss") || !strings.Contains(r.stdout, "ttl=62") {
+		t.Fatalf("ping a → c: %+v", r)
+	}
+	if r := run(t, "ping", "-t", lab, "a", "10.0.99.1", "-c", "1", "-W", "200ms"); r.code != 1 {
+		t.Fatalf("ping to nowhere exited %d, want 1: %+v", r.code, r)
+	}
+	if r := run(t, "exec", "--name", name, "b", "--", "sh", "-c", "exit 7"); r.code != 7 {
+		t.Fatalf("exec exit code %d, want 7", r.code)
+	}
+	if r := run(t, "exec", "-t", lab, "b", "--", "cat", "/proc/net/dev"); r.code != 0 || !strings.Contains(r.stdout, "eth0") {
+		t.Fatalf("exec did not run inside b's namespace: %+v", r)
+	}
+	if r := run(t, "traffic", "-t", lab, "a", "10.0.2.11", "--proto", "tcp", "--bytes", "20mb"); r.code != 0 || !strings.Contains(r.stdout, "checksums match") {
+		t.Fatalf("tcp traffic: %+v", r)
+	}
+	if r := run(t, "traffic", "-t", lab, "a", "b", "--count", "2000", "--json"); r.code != 0 {
+		t.Fatalf("udp traffic: %+v", r)
+	} else {
+		var res node.TrafficResult
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Sent != 2000 || res.Received != 2000 || res.Lost != 0 {
+			t.Fatalf("udp traffic result %+v (%v)", res, err)
+		}
+	}
+	r = run(t, "inspect", "--name", name, "--json")
+	var info node.LabInfo
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || r.code != 0 {
+		t.Fatalf("inspect --json: %v %+v", err, r)
+	}
+	if info.PID == 0 || len(info.Nodes) != 5 || info.Status != "up" {
+		t.Fatalf("inspect: %+v", info)
+	}
+	for _, n := range info.Nodes {
+		if n.Name == "b" && (len(n.Interfaces) < 2 || n.Interfaces[1].Addrs[0] != "10.0.2.10/24" || !n.Interfaces[1].Up) {
+			t.Errorf("inspect of b: %+v", n)
+		}
+	}
+	if r := run(t, "inspect", "-t", lab); !strings.Contains(r.stdout, "ipseclab-"+name+".r2") {
+		t.Errorf("inspect table lacks r2's namespace:\n%s", r.stdout)
+	}
+
+	if err := syscall.Kill(info.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 6 {
+		t.Fatalf("killing the lab process should leave its namespaces for destroy to find; found %v", left)
+	}
+	if r := run(t, "destroy", "--all"); r.code != 0 || !strings.Contains(r.stdout, "destroyed lab "+name) {
+		t.Fatalf("destroy --all: %+v", r)
+	}
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+		t.Fatalf("namespaces left: %v", left)
+	}
+	if _, err := os.Stat(node.StateDir(name)); !os.IsNotExist(err) {
+		t.Fatalf("state directory left: %v", err)
+	}
+	if diff := before.Diff(testenv.TakeHostSnapshot(t)); diff != "" {
+		t.Fatalf("host namespace changed:\n%s", diff)
+	}
+}
+
+// destroy -t asks a healthy lab process to shut down; it exits cleanly.
+func TestDestroyStopsTheLabProcess(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-b", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	st, err := node.ReadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, "destroy", "-t", lab); r.code != 0 {
+		t.Fatalf("destroy: %+v", r)
+	}
+	if node.LabProcessAlive(st.PID) {
+		t.Fatalf("lab process %d still running after destroy", st.PID)
+	}
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+		t.Fatalf("namespaces left: %v", left)
+	}
+	if r := run(t, "destroy", "-t", lab); r.code == 0 || !strings.Contains(r.stderr, "not deployed") {
+		t.Fatalf("destroying twice: %+v", r)
+	}
+}
+
+func TestGraphAndSchemaAndLabs(t *testing.T) {
+	lab := writeLab(t, "g", smallLab)
+	if r := run(t, "graph", "-t", lab, "--format", "mermaid"); r.code != 0 || !strings.Contains(r.stdout, "flowchart LR") {
+		t.Fatalf("graph: %+v", r)
+	}
+	r := run(t, "schema")
+	var s map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s["properties"] == nil {
+		t.Fatalf("schema is not JSON Schema: %v", err)
+	}
+	if r := run(t, "labs"); r.code != 0 || !strings.Contains(r.stdout, "site-to-site (default)") {
+		t.Fatalf("labs: %+v", r)
+	}
+}

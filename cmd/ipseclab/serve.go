@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/node"
+)
+
+// readyMsg is the last line the lab process writes on its ready pipe.
+type readyMsg struct {
+	Ready bool   `json:"ready"`
+	Error string `json:"error,omitempty"`
+	PID   int    `json:"pid"`
+}
+
+// serve is the lab process. `deploy` starts it in the background; it deploys
+// the lab, reports progress on the ready pipe, then keeps the lab running
+// until SIGTERM or `destroy`.
+func newServeCmd() *cobra.Command {
+	var lf labFlags
+	var readyFD int
+	cmd := &cobra.Command{
+		Use:    "serve -t FILE",
+		Short:  "Run a lab process in the foreground (deploy starts one in the background)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lab, source, err := lf.load()
+			if err != nil {
+				return err
+			}
+			var ready *os.File
+			if readyFD > 0 {
+				ready = os.NewFile(uintptr(readyFD), "ready")
+			}
+			report := func(m any) {
+				if ready != nil {
+					b, _ := json.Marshal(m)
+					_, _ = ready.Write(append(b, '\n'))
+				}
+			}
+			bus := events.NewBus(lab.Name)
+			defer bus.Close()
+			// Until the lab is up, every event also goes to the deploying
+			// process, which shows progress.
+			progress := bus.Subscribe(nil)
+			progressDone := make(chan struct{})
+			go func() {
+				defer close(progressDone)
+				for e := range progress.C() {
+					report(e)
+				}
+			}()
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+			signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+
+			if abs, err := filepath.Abs(source); err == nil && source != "" && source[0] != 'e' {
+				source = abs
+			}
+			rt, err := node.StartRuntime(context.Background(), lab, node.RuntimeOptions{Bus: bus, File: source})
+			progress.Close()
+			<-progressDone
+			if err != nil {
+				report(readyMsg{Error: err.Error()})
+				return err
+			}
+			go writeEventLog(bus, filepath.Join(node.StateDir(lab.Name), "events.jsonl"))
+			report(readyMsg{Ready: true, PID: os.Getpid()})
+			if ready != nil {
+				ready.Close()
+			}
+			select {
+			case s := <-sigs:
+				fmt.Fprintf(os.Stderr, "lab %s: %v received, destroying\n", lab.Name, s)
+			case <-rt.ShutdownRequested():
+				fmt.Fprintf(os.Stderr, "lab %s: destroy requested\n", lab.Name)
+			}
+			return rt.Shutdown()
+		},
+	}
+	lf.add(cmd, false)
+	cmd.Flags().IntVar(&readyFD, "ready-fd", 0, "file descriptor to report progress and readiness on")
+	return cmd
+}
+
+// writeEventLog keeps the lab's event stream as JSON lines in its state
+// directory, for a look after the fact.
+func writeEventLog(bus *events.Bus, path string) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sub := bus.SubscribeWithHistory(nil)
+	for e := range sub.C() {
+		if line, err := e.MarshalJSONLine(); err == nil {
+			_, _ = f.Write(line)
+		}
+	}
+}

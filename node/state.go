@@ -1,0 +1,205 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// StateRoot holds one directory per deployed lab. What a lab created is
+// recorded there before it is created, so `destroy` works from a new process
+// even after the lab process was killed with SIGKILL.
+const StateRoot = "/run/ipseclab"
+
+// StateDir is a lab's state directory.
+func StateDir(lab string) string { return filepath.Join(StateRoot, lab) }
+
+// SocketPath is the lab process's control socket.
+func SocketPath(lab string) string { return filepath.Join(StateDir(lab), "ctl.sock") }
+
+// StateLabFile is the copy of the lab file kept with the state, so that verbs
+// given --name know the lab without its original file.
+func StateLabFile(lab string) string { return filepath.Join(StateDir(lab), "lab.yaml") }
+
+// State is what state.json records.
+type State struct {
+	Lab        string    `json:"lab"`
+	File       string    `json:"file"` // absolute path of the lab file, or "embedded:<name>"
+	PID        int       `json:"pid"`  // the lab process
+	Socket     string    `json:"socket"`
+	Namespaces []string  `json:"namespaces"`
+	Started    time.Time `json:"started"`
+	Status     string    `json:"status"` // deploying, up, destroying
+	Seed       uint64    `json:"seed"`
+}
+
+// WriteState records the state atomically (write and rename).
+func WriteState(s *State) error {
+	dir := StateDir(s.Lab)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "state.json"))
+}
+
+// ReadState reads a lab's state. A lab without state is reported with an error
+// that wraps os.ErrNotExist.
+func ReadState(lab string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(StateDir(lab), "state.json"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("lab %s is not deployed: %w", lab, os.ErrNotExist)
+		}
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state of lab %s is damaged (%v); `ipseclab destroy --all` removes it", lab, err)
+	}
+	return &s, nil
+}
+
+// DeployedLabs lists the labs that have state or namespaces on this machine.
+func DeployedLabs() ([]string, error) {
+	set := map[string]bool{}
+	ents, err := os.ReadDir(StateRoot)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			set[e.Name()] = true
+		}
+	}
+	nss, err := ListNetns(NetnsPrefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, ns := range nss {
+		if lab, ok := LabOfNetns(ns); ok {
+			set[lab] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// LabProcessAlive reports whether pid is a running lab process. A process
+// that has exited but was not reaped yet (a zombie) is not running.
+func LabProcessAlive(pid int) bool { return processAlive(pid) }
+
+// processAlive reports whether pid is a running ipseclab lab process (and not
+// some other process that reused the number).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		// A zombie has exited; it only waits to be reaped.
+		if i := strings.LastIndexByte(string(st), ')'); i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
+			return false
+		}
+	}
+	args := strings.Split(string(b), "\x00")
+	return len(args) > 1 && strings.Contains(filepath.Base(args[0]), "ipseclab") && containsArg(args, "serve")
+}
+
+func containsArg(args []string, s string) bool {
+	for _, a := range args {
+		if a == s {
+			return true
+		}
+	}
+	return false
+}
+
+// DestroyLab removes a deployed lab: it asks the lab process to shut down
+// (which stops forwarders and stacks and deletes the namespaces), kills it if
+// it does not answer, then removes whatever the state records and every
+// namespace carrying the lab's prefix. It works whether the lab process is
+// healthy, hung or gone.
+func DestroyLab(lab string, timeout time.Duration) error {
+	st, err := ReadState(lab)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		st = nil // damaged state: fall back to the prefix sweep
+	}
+	var errs []error
+	if st != nil && processAlive(st.PID) {
+		c := &Client{Socket: SocketPath(lab)}
+		if err := c.Shutdown(timeout); err != nil || !waitExit(st.PID, timeout) {
+			_ = syscall.Kill(st.PID, syscall.SIGKILL)
+			waitExit(st.PID, 2*time.Second)
+		}
+	}
+	names := map[string]bool{}
+	if st != nil {
+		for _, ns := range st.Namespaces {
+			names[ns] = true
+		}
+	}
+	left, err := ListNetns(LabPrefix(lab))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, ns := range left {
+		names[ns] = true
+	}
+	for ns := range names {
+		if err := DeleteNetns(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(StateDir(lab)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func waitExit(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !processAlive(pid) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return !processAlive(pid)
+}
+
+// DestroyAll removes every lab on this machine, deployed or left over.
+func DestroyAll(timeout time.Duration) ([]string, error) {
+	labs, err := DeployedLabs()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, l := range labs {
+		if err := DestroyLab(l, timeout); err != nil {
+			errs = append(errs, fmt.Errorf("lab %s: %w", l, err))
+		}
+	}
+	return labs, errors.Join(errs...)
+}

@@ -1,0 +1,130 @@
+package topology
+
+import (
+	"fmt"
+	"strings"
+)
+
+// GraphFormats are the formats Graph draws.
+var GraphFormats = []string{"dot", "mermaid", "ascii"}
+
+func (l *Lab) addrsOf(node, iface string) string {
+	n := l.Topology.Nodes[node]
+	if n == nil {
+		return ""
+	}
+	if i := n.Iface(iface); i != nil {
+		var s []string
+		for _, a := range i.Addrs {
+			s = append(s, a.String())
+		}
+		return strings.Join(s, ",")
+	}
+	return ""
+}
+
+func (l *Lab) connNames() []string {
+	var out []string
+	for name := range l.IPsec {
+		out = append(out, name)
+	}
+	sortStrings(out)
+	return out
+}
+
+var mermaidShapes = map[Kind][2]string{
+	KindHost: {"[", "]"}, KindRouter: {"((", "))"}, KindGateway: {"{{", "}}"}, KindNAT: {"[/", "/]"}, KindStrongSwan: {"{{", "}}"},
+}
+
+// Graph draws the lab: Graphviz dot, a Mermaid flowchart, or plain text.
+func (l *Lab) Graph(format string) (string, error) {
+	var b strings.Builder
+	switch format {
+	case "dot":
+		fmt.Fprintf(&b, "graph %q {\n  label=%q;\n  node [shape=box, style=rounded];\n", l.Name, l.Name+": "+l.Description)
+		for _, name := range l.NodeNames() {
+			shape := map[Kind]string{KindHost: "box", KindRouter: "circle", KindGateway: "doubleoctagon", KindNAT: "hexagon", KindStrongSwan: "doubleoctagon"}[l.Topology.Nodes[name].Kind]
+			fmt.Fprintf(&b, "  %q [label=%q, shape=%s];\n", name, name+"\\n"+string(l.Topology.Nodes[name].Kind), shape)
+		}
+		for _, link := range l.Topology.Links {
+			a, z := link.Endpoints[0], link.Endpoints[1]
+			fmt.Fprintf(&b, "  %q -- %q [taillabel=%q, headlabel=%q];\n", a.Node, z.Node,
+				a.Iface+" "+l.addrsOf(a.Node, a.Iface), z.Iface+" "+l.addrsOf(z.Node, z.Iface))
+		}
+		for _, lan := range l.Topology.LANs {
+			fmt.Fprintf(&b, "  %q [label=%q, shape=ellipse];\n", "lan:"+lan.Name, "LAN "+lan.Name)
+			for _, m := range lan.Members {
+				fmt.Fprintf(&b, "  %q -- %q [taillabel=%q];\n", m.Node, "lan:"+lan.Name, m.Iface+" "+l.addrsOf(m.Node, m.Iface))
+			}
+		}
+		for _, name := range l.connNames() {
+			c := l.IPsec[name]
+			fmt.Fprintf(&b, "  %q -- %q [style=dashed, color=blue, label=%q];\n", c.Initiator.Node, c.Responder.Node, "IPsec "+name)
+		}
+		b.WriteString("}\n")
+	case "mermaid":
+		b.WriteString("flowchart LR\n")
+		id := func(s string) string { return strings.NewReplacer("-", "_", ":", "_", ".", "_").Replace(s) }
+		for _, name := range l.NodeNames() {
+			shape := mermaidShapes[l.Topology.Nodes[name].Kind]
+			fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id(name), shape[0], name, l.Topology.Nodes[name].Kind, shape[1])
+		}
+		for _, link := range l.Topology.Links {
+			a, z := link.Endpoints[0], link.Endpoints[1]
+			fmt.Fprintf(&b, "  %s ---|\"%s %s — %s %s\"| %s\n", id(a.Node), a.Iface, l.addrsOf(a.Node, a.Iface), z.Iface, l.addrsOf(z.Node, z.Iface), id(z.Node))
+		}
+		for _, lan := range l.Topology.LANs {
+			fmt.Fprintf(&b, "  lan_%s([\"LAN %s\"])\n", id(lan.Name), lan.Name)
+			for _, m := range lan.Members {
+				fmt.Fprintf(&b, "  %s ---|\"%s %s\"| lan_%s\n", id(m.Node), m.Iface, l.addrsOf(m.Node, m.Iface), id(lan.Name))
+			}
+		}
+		for _, name := range l.connNames() {
+			c := l.IPsec[name]
+			fmt.Fprintf(&b, "  %s -.IPsec %s.- %s\n", id(c.Initiator.Node), name, id(c.Responder.Node))
+		}
+	case "ascii":
+		fmt.Fprintf(&b, "lab %s", l.Name)
+		if l.Description != "" {
+			fmt.Fprintf(&b, ": %s", l.Description)
+		}
+		b.WriteString("\n\nnodes\n")
+		for _, name := range l.NodeNames() {
+			n := l.Topology.Nodes[name]
+			fmt.Fprintf(&b, "  %-14s %-10s", name, n.Kind)
+			if n.Gateway.IsValid() {
+				fmt.Fprintf(&b, " default via %s", n.Gateway)
+			}
+			b.WriteString("\n")
+		}
+		if len(l.Topology.Links) > 0 {
+			b.WriteString("\nlinks\n")
+		}
+		for _, link := range l.Topology.Links {
+			a, z := link.Endpoints[0], link.Endpoints[1]
+			left := fmt.Sprintf("%s:%s %s", a.Node, a.Iface, l.addrsOf(a.Node, a.Iface))
+			fmt.Fprintf(&b, "  %-36s ──── %s:%s %s\n", left, z.Node, z.Iface, l.addrsOf(z.Node, z.Iface))
+		}
+		for _, lan := range l.Topology.LANs {
+			fmt.Fprintf(&b, "\nLAN %s\n", lan.Name)
+			for i, m := range lan.Members {
+				branch := "├─"
+				if i == len(lan.Members)-1 {
+					branch = "└─"
+				}
+				fmt.Fprintf(&b, "  %s %s:%s %s\n", branch, m.Node, m.Iface, l.addrsOf(m.Node, m.Iface))
+			}
+		}
+		if len(l.IPsec) > 0 {
+			b.WriteString("\nIPsec\n")
+		}
+		for _, name := range l.connNames() {
+			c := l.IPsec[name]
+			fmt.Fprintf(&b, "  %-10s %s (%s) ⇄ %s (%s)  %s mode, %s, child %s %v ⇄ %v\n", name, c.Initiator.Node, c.Initiator.Address,
+				c.Responder.Node, c.Responder.Address, c.IKE.Mode, strings.Join(c.IKE.Proposals, ","), c.Child.Mode, c.Child.LocalTS, c.Child.RemoteTS)
+		}
+	default:
+		return "", fmt.Errorf("unknown graph format %q (formats: %s)", format, strings.Join(GraphFormats, ", "))
+	}
+	return b.String(), nil
+}
