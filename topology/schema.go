@@ -31,11 +31,11 @@ var (
 
 // special maps topology's own value types to their written form.
 var special = map[reflect.Type]obj{
-	reflect.TypeOf(Duration{}): durationSchema,
-	reflect.TypeOf(Addr{}):     addrSchema,
-	reflect.TypeOf(Prefix{}):   prefixSchema,
-	reflect.TypeOf(Endpoint{}): {"type": "string", "pattern": `^[A-Za-z][A-Za-z0-9_-]*:[^:/\s]{1,15}$`, "description": "node:interface, e.g. gw1:eth0"},
-	reflect.TypeOf(AddrList{}): {"description": "the endpoint's address(es), or null for none", "anyOf": []obj{{"type": "null"}, ifAddrSchema, {"type": "array", "items": ifAddrSchema}}},
+	reflect.TypeOf(Duration{}):   durationSchema,
+	reflect.TypeOf(Addr{}):       addrSchema,
+	reflect.TypeOf(Prefix{}):     prefixSchema,
+	reflect.TypeOf(Endpoint{}):   {"type": "string", "pattern": `^[A-Za-z][A-Za-z0-9_-]*:[^:/\s]{1,15}$`, "description": "node:interface, e.g. gw1:eth0"},
+	reflect.TypeOf(AddrList{}):   {"description": "the endpoint's address(es), or null for none", "anyOf": []obj{{"type": "null"}, ifAddrSchema, {"type": "array", "items": ifAddrSchema}}},
 	reflect.TypeOf(PrefixList{}): {"description": "one prefix or a list", "anyOf": []obj{prefixSchema, {"type": "array", "items": prefixSchema}}},
 	reflect.TypeOf(Size(0)):      {"description": "bytes: 1000, 64kb, 10mb, 1gb, 64KiB", "anyOf": []obj{{"type": "integer", "minimum": 0}, {"type": "string", "pattern": `^[0-9]+\s*([kmg]i?b?|b)?$`}}},
 	reflect.TypeOf(Percent(0)):   {"description": "a percentage: 80% or 80", "anyOf": []obj{{"type": "number", "minimum": 0, "maximum": 100}, {"type": "string", "pattern": `^[0-9.]+%$`}}},
