@@ -23,7 +23,7 @@ const tunWriteOffset = 16
 
 func (d *DataPlane) routineInbound(r Receiver) {
 	defer d.workers.Done()
-	n := maxBatch
+	n := min(max(r.Batch, 1), maxBatch)
 	w := newWireBuffers(n, Headroom+maxPacket)
 	out := make([][]byte, 0, n)
 	for {
@@ -79,9 +79,10 @@ func (d *DataPlane) inboundIP(buf []byte, s, e int) (p0, p1 int, ok bool) {
 	if sa == nil {
 		return 0, 0, false
 	}
-	if sa.cfg.Encap != nil || ipv4Addr(pkt[ipv4Dst:]) != sa.cfg.Local {
-		// RFC 3948 §3.1.2 / RFC 4301 §4.1: the SA was negotiated for another
-		// encapsulation or destination.
+	if sa.cfg.Encap != nil || ipv4Addr(pkt[ipv4Dst:]) != sa.cfg.Local || ipv4Addr(pkt[ipv4Src:]) != sa.cfg.Remote {
+		// The SA was negotiated for another encapsulation (RFC 3948 §3.1.2) or
+		// other endpoints. Without UDP encapsulation there is no NAT to change
+		// the source, so it is checked too (RFC 4301 §5.2, step 4).
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}

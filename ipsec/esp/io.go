@@ -31,6 +31,7 @@ type Network interface {
 // NAT-T port (UDP true) it is the UDP payload, and srcs[i] is its sender.
 type Receiver struct {
 	UDP     bool
+	Batch   int // the most datagrams one call returns; at least 1
 	Receive func(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (n int, err error)
 }
 

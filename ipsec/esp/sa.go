@@ -159,7 +159,7 @@ func (c *SAConfig) validate() error {
 type counters struct {
 	packets, bytes                           atomic.Uint64
 	replayDrops, integrityFails, policyDrops atomic.Uint64
-	otherDrops                               atomic.Uint64 // malformed, sequence exhausted, send errors
+	otherDrops                               atomic.Uint64 // malformed, sequence exhausted, dummy packets (RFC 4303 §2.6)
 }
 
 // Counters is a snapshot of an SA's counters.
@@ -304,7 +304,6 @@ func (sa *SA) count(r dropReason) {
 		sa.c.integrityFails.Add(1)
 	case dropPolicy:
 		sa.c.policyDrops.Add(1)
-	case dropDummy:
 	default:
 		sa.c.otherDrops.Add(1)
 	}
