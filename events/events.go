@@ -123,7 +123,9 @@ const (
 	TrafficReport   Kind = "traffic-report"   // the traffic generator's result
 	PingReply       Kind = "ping-reply"       // the built-in ping got a reply
 	PingResult      Kind = "ping-result"      // the built-in ping's summary
+	ScriptStarted   Kind = "script-started"   // the lab's script began
 	ScriptStep      Kind = "script-step"      // the script started a step
+	ScriptFinished  Kind = "script-finished"  // Fields: passed, failed, errors
 	ExpectPassed    Kind = "expect-passed"    // an expectation held
 	ExpectFailed    Kind = "expect-failed"    // an expectation did not hold
 	MalformedPacket Kind = "malformed-packet" // any decoder rejected network input
@@ -255,7 +257,7 @@ func KnownKinds() []Kind {
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, ProposalChosen, NATDetected, NATFloat,
 		Phase1Up, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
-		SACounters, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStep, ExpectPassed,
+		SACounters, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,
 	}
 }

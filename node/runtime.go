@@ -30,6 +30,10 @@ type Runtime struct {
 	shutdown chan struct{} // closed when a client asks the lab to go away
 	once     sync.Once
 	closers  []func() error // components, closed in reverse order
+
+	scriptMu sync.Mutex
+	actions  map[string]ActionFunc
+	counters CounterFunc
 }
 
 // RuntimeOptions configure a lab process.

@@ -37,7 +37,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		newDeployCmd(), newDestroyCmd(), newInspectCmd(), newExecCmd(), newGraphCmd(),
+		newRunCmd(), newDeployCmd(), newDestroyCmd(), newInspectCmd(), newExecCmd(), newGraphCmd(),
 		newPingCmd(), newTrafficCmd(), newValidateCmd(), newSchemaCmd(), newLabsCmd(), newServeCmd(),
 	)
 	return root

@@ -79,12 +79,16 @@ func newServeCmd() *cobra.Command {
 			if ready != nil {
 				ready.Close()
 			}
+			scriptCtx, cancelScript := context.WithCancel(context.Background())
+			defer cancelScript()
+			go rt.RunScript(scriptCtx)
 			select {
 			case s := <-sigs:
 				fmt.Fprintf(os.Stderr, "lab %s: %v received, destroying\n", lab.Name, s)
 			case <-rt.ShutdownRequested():
 				fmt.Fprintf(os.Stderr, "lab %s: destroy requested\n", lab.Name)
 			}
+			cancelScript()
 			return rt.Shutdown()
 		},
 	}

@@ -47,7 +47,7 @@ in that node's namespace.`,
 				return fmt.Errorf("no node of lab %s has address %s; the traffic generator needs a receiver inside the lab", lab.Name, dst)
 			}
 			if rate != "" {
-				r, err := parseRate(rate)
+				r, err := node.ParseBitRate(rate)
 				if err != nil {
 					return err
 				}
@@ -106,18 +106,3 @@ func resolveDest(lab *topology.Lab, s string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of lab %s", s, lab.Name)
 }
 
-// parseRate reads tc-style rates: 10mbit, 500kbit, 1gbit, 100000 (bit/s).
-func parseRate(s string) (float64, error) {
-	var v float64
-	var unit string
-	if _, err := fmt.Sscanf(s, "%g%s", &v, &unit); err != nil {
-		if _, err2 := fmt.Sscanf(s, "%g", &v); err2 != nil {
-			return 0, fmt.Errorf("rate %q: write it like 10mbit, 500kbit or 1gbit", s)
-		}
-	}
-	mult := map[string]float64{"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "bps": 8, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9}[unit]
-	if mult == 0 || v <= 0 {
-		return 0, fmt.Errorf("rate %q: write it like 10mbit, 500kbit or 1gbit", s)
-	}
-	return v * mult, nil
-}

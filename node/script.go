@@ -1,0 +1,436 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/topology"
+)
+
+// ActionFunc carries out one script step of a kind that a component owns
+// (links own impair and link, NAT boxes own nat-flush, IPsec stacks own
+// tunnel-up, tunnel-down, crash and restart).
+type ActionFunc func(ctx context.Context, step *topology.Step) error
+
+// CounterFunc reads an SA counter for `expect: {sa: ..., counter: ...}`.
+type CounterFunc func(node, conn, counter string) (int64, error)
+
+// ExpectResult is the outcome of one expectation.
+type ExpectResult struct {
+	Step   int    `json:"step"`
+	At     string `json:"at"` // file:line of the step
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// ScriptResult is the outcome of a lab's script.
+type ScriptResult struct {
+	Expectations []ExpectResult `json:"expectations"`
+	Errors       []string       `json:"errors,omitempty"` // steps that could not be carried out
+}
+
+// Passed reports whether every expectation held and every step ran.
+func (s ScriptResult) Passed() bool {
+	if len(s.Errors) > 0 {
+		return false
+	}
+	for _, e := range s.Expectations {
+		if !e.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// RegisterAction lets a component carry out a script action.
+func (r *Runtime) RegisterAction(name string, f ActionFunc) {
+	r.scriptMu.Lock()
+	defer r.scriptMu.Unlock()
+	if r.actions == nil {
+		r.actions = map[string]ActionFunc{}
+	}
+	r.actions[name] = f
+}
+
+// RegisterCounters lets the IPsec stacks answer SA counter expectations.
+func (r *Runtime) RegisterCounters(f CounterFunc) {
+	r.scriptMu.Lock()
+	defer r.scriptMu.Unlock()
+	r.counters = f
+}
+
+// eventLog records every event from the script's start, so that expectations
+// can look back to the step they follow and wait for what comes next.
+type eventLog struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	events []events.Event
+	closed bool
+}
+
+func newEventLog(sub *events.Subscription) *eventLog {
+	l := &eventLog{}
+	l.cond = sync.NewCond(&l.mu)
+	go func() {
+		for e := range sub.C() {
+			l.mu.Lock()
+			l.events = append(l.events, e)
+			l.mu.Unlock()
+			l.cond.Broadcast()
+		}
+		l.mu.Lock()
+		l.closed = true
+		l.mu.Unlock()
+		l.cond.Broadcast()
+	}()
+	return l
+}
+
+// lastSeq is the sequence number of the newest event seen.
+func (l *eventLog) lastSeq() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.events) == 0 {
+		return 0
+	}
+	return l.events[len(l.events)-1].Seq
+}
+
+// find returns the first event after seq that matches, waiting until deadline.
+func (l *eventLog) find(ctx context.Context, after uint64, match func(*events.Event) bool, deadline time.Time) (events.Event, bool) {
+	stop := context.AfterFunc(ctx, l.cond.Broadcast)
+	defer stop()
+	timer := time.AfterFunc(time.Until(deadline), l.cond.Broadcast)
+	defer timer.Stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := 0
+	for {
+		for ; i < len(l.events); i++ {
+			if l.events[i].Seq > after && match(&l.events[i]) {
+				return l.events[i], true
+			}
+		}
+		if l.closed || ctx.Err() != nil || !time.Now().Before(deadline) {
+			return events.Event{}, false
+		}
+		l.cond.Wait()
+	}
+}
+
+func matcher(m topology.EventMatch) func(*events.Event) bool {
+	return func(e *events.Event) bool {
+		return string(e.Kind) == m.Event &&
+			(m.Node == "" || e.Node == m.Node) &&
+			(m.Connection == "" || e.Conn == m.Connection) &&
+			(m.Link == "" || strings.Contains(e.Link, m.Link))
+	}
+}
+
+func describeMatch(m topology.EventMatch) string {
+	s := m.Event
+	if m.Connection != "" {
+		s += " of connection " + m.Connection
+	}
+	if m.Node != "" {
+		s += " on " + m.Node
+	}
+	if m.Link != "" {
+		s += " on link " + m.Link
+	}
+	return s
+}
+
+// RunScript runs the lab's script and publishes its progress and outcome.
+// Steps run in order; a step's `at` is measured from the script's start.
+func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
+	var res ScriptResult
+	lab := r.Lab
+	pub := events.Publisher{Bus: r.Bus}
+	sub := r.Bus.Subscribe(nil)
+	log := newEventLog(sub)
+	defer sub.Close()
+	start := time.Now()
+	pub.Publish(events.Event{Kind: events.ScriptStarted, Message: fmt.Sprintf("script: %d steps", len(lab.Script))})
+	anchor := uint64(0)
+	for _, step := range lab.Script {
+		name, val, _ := step.Action()
+		if at := step.StepAt().Duration; at > 0 {
+			select {
+			case <-time.After(time.Until(start.Add(at))):
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
+			res.Errors = append(res.Errors, "the script was interrupted")
+			break
+		}
+		where := fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line)
+		pub.Publish(events.Event{Kind: events.ScriptStep, Message: fmt.Sprintf("step %d (%s): %s", step.Index+1, where, describeStep(name, val)),
+			Fields: map[string]any{"step": step.Index + 1, "action": name, "at": where}})
+		if name != "expect" {
+			anchor = log.lastSeq()
+		}
+		var err error
+		switch a := val.(type) {
+		case *topology.PingStep:
+			_, err = r.scriptPing(ctx, a)
+		case *topology.TrafficStep:
+			err = r.scriptTraffic(ctx, a)
+		case *topology.WaitStep:
+			err = r.scriptWait(ctx, log, a)
+		case *topology.ExpectStep:
+			er := r.expect(ctx, log, anchor, step, a)
+			res.Expectations = append(res.Expectations, er)
+			kind, lvl := events.ExpectPassed, events.Info
+			if !er.Passed {
+				kind, lvl = events.ExpectFailed, events.Error
+			}
+			pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail),
+				Fields: map[string]any{"step": step.Index + 1, "at": where, "name": er.Name}})
+		default:
+			r.scriptMu.Lock()
+			f := r.actions[name]
+			r.scriptMu.Unlock()
+			if f == nil {
+				err = fmt.Errorf("this lab has nothing that carries out %q", name)
+			} else {
+				err = f(ctx, step)
+			}
+		}
+		if err != nil {
+			msg := fmt.Sprintf("step %d (%s) %s: %v", step.Index+1, where, name, err)
+			res.Errors = append(res.Errors, msg)
+			pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
+		}
+	}
+	passed, failed := 0, 0
+	for _, e := range res.Expectations {
+		if e.Passed {
+			passed++
+		} else {
+			failed++
+		}
+	}
+	pub.Publish(events.Event{Kind: events.ScriptFinished, Level: map[bool]events.Level{true: events.Info, false: events.Error}[res.Passed()],
+		Message: fmt.Sprintf("script finished in %s: %d expectations passed, %d failed, %d step errors", time.Since(start).Round(time.Millisecond), passed, failed, len(res.Errors)),
+		Fields:  map[string]any{"passed": passed, "failed": failed, "errors": res.Errors, "expectations": res.Expectations, "ok": res.Passed()}})
+	return res
+}
+
+func describeStep(name string, v any) string {
+	switch a := v.(type) {
+	case *topology.PingStep:
+		return fmt.Sprintf("ping from %s to %s", a.From, a.To)
+	case *topology.TrafficStep:
+		return fmt.Sprintf("traffic from %s to %s", a.From, a.To)
+	case *topology.TunnelStep:
+		return fmt.Sprintf("%s %s", name, a.Connection)
+	case *topology.LinkStep:
+		if a.Down {
+			return "link " + a.Name + " down"
+		}
+		return "link " + a.Name + " up"
+	case *topology.ImpairStep:
+		return "impair " + a.Link
+	case *topology.NodeStep:
+		return name + " " + a.Node
+	case *topology.WaitStep:
+		if a.Event != "" {
+			return "wait for " + describeMatch(a.EventMatch)
+		}
+		return "wait " + a.For.String()
+	case *topology.ExpectStep:
+		return "expect " + expectName(a)
+	}
+	return name
+}
+
+func expectName(a *topology.ExpectStep) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	switch {
+	case a.Event != "" && a.Absent:
+		return fmt.Sprintf("no %s within %s", describeMatch(a.EventMatch), withinOr(a))
+	case a.Event != "":
+		return fmt.Sprintf("%s within %s", describeMatch(a.EventMatch), withinOr(a))
+	case a.Ping != nil:
+		return fmt.Sprintf("ping %s → %s succeeds ≥ %g%%", a.Ping.From, a.Ping.To, successOr(a))
+	case a.SA != nil:
+		s := fmt.Sprintf("SA counter %s of %s on %s", a.Counter, a.SA.Connection, a.SA.Node)
+		if a.Min != nil {
+			s += fmt.Sprintf(" ≥ %d", *a.Min)
+		}
+		if a.Max != nil {
+			s += fmt.Sprintf(" ≤ %d", *a.Max)
+		}
+		return s
+	}
+	return "expectation"
+}
+
+func withinOr(a *topology.ExpectStep) time.Duration {
+	if a.Within.Duration > 0 {
+		return a.Within.Duration
+	}
+	return 10 * time.Second
+}
+
+func successOr(a *topology.ExpectStep) float64 {
+	if a.Success == 0 && a.Ping != nil {
+		return 100
+	}
+	return float64(a.Success)
+}
+
+func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step *topology.Step, a *topology.ExpectStep) ExpectResult {
+	er := ExpectResult{Step: step.Index + 1, At: fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line), Name: "expect " + expectName(a)}
+	switch {
+	case a.Event != "":
+		deadline := time.Now().Add(withinOr(a))
+		e, found := log.find(ctx, anchor, matcher(a.EventMatch), deadline)
+		if a.Absent {
+			if found {
+				er.Detail = fmt.Sprintf("it happened: %s", e.Message)
+			} else {
+				er.Passed, er.Detail = true, "it did not happen"
+			}
+		} else if found {
+			er.Passed, er.Detail = true, e.Message
+		} else {
+			er.Detail = fmt.Sprintf("no %s event within %s", describeMatch(a.EventMatch), withinOr(a))
+		}
+	case a.Ping != nil:
+		res, err := r.scriptPing(ctx, a.Ping)
+		if err != nil {
+			er.Detail = err.Error()
+			break
+		}
+		rate := 100 * (1 - res.Loss())
+		er.Passed = rate+1e-9 >= successOr(a)
+		er.Detail = fmt.Sprintf("%d/%d replies (%.0f%%), needed %g%%", res.Received, res.Sent, rate, successOr(a))
+	case a.SA != nil:
+		r.scriptMu.Lock()
+		f := r.counters
+		r.scriptMu.Unlock()
+		if f == nil {
+			er.Detail = "no IPsec stack answers SA counter questions in this lab"
+			break
+		}
+		v, err := f(a.SA.Node, a.SA.Connection, a.Counter)
+		if err != nil {
+			er.Detail = err.Error()
+			break
+		}
+		er.Passed = (a.Min == nil || v >= *a.Min) && (a.Max == nil || v <= *a.Max)
+		er.Detail = fmt.Sprintf("%s is %d", a.Counter, v)
+	}
+	return er
+}
+
+func (r *Runtime) nsOf(node string) string { return NetnsPath(NodeNetns(r.Lab.Name, node)) }
+
+func (r *Runtime) scriptPing(ctx context.Context, a *topology.PingStep) (PingResult, error) {
+	opt := PingOptions{Count: a.Count, Interval: a.Interval.Duration, Timeout: a.Timeout.Duration, Size: a.Size}
+	if opt.Interval == 0 {
+		opt.Interval = 200 * time.Millisecond
+	}
+	pub := events.Publisher{Bus: r.Bus, Node: a.From}
+	res, err := Ping(ctx, r.nsOf(a.From), a.To.Addr, opt, func(rep PingReply) {
+		pub.Publish(events.Event{Kind: events.PingReply, Level: events.Debug,
+			Message: fmt.Sprintf("%d bytes from %s: icmp_seq=%d ttl=%d time=%.3f ms", rep.Size, rep.From, rep.Seq, rep.TTL, float64(rep.RTT.Microseconds())/1000),
+			Fields:  map[string]any{"seq": rep.Seq, "rtt_ms": float64(rep.RTT.Microseconds()) / 1000, "ttl": rep.TTL, "from": rep.From.String()}})
+	})
+	if err != nil {
+		return res, err
+	}
+	lvl := events.Info
+	if res.Received < res.Sent {
+		lvl = events.Warn
+	}
+	pub.Publish(events.Event{Kind: events.PingResult, Level: lvl,
+		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), rttSummary(res)),
+		Fields: map[string]any{"sent": res.Sent, "received": res.Received, "loss": res.Loss(), "errors": res.Errors,
+			"rtt_avg_ms": float64(res.Avg.Microseconds()) / 1000}})
+	return res, nil
+}
+
+func rttSummary(r PingResult) string {
+	if r.Received == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", rtt avg %.3f ms", float64(r.Avg.Microseconds())/1000)
+}
+
+func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) error {
+	owner, _, ok := r.Lab.Owner(a.To.Addr)
+	if !ok {
+		return fmt.Errorf("no node of the lab has address %s to receive the traffic", a.To)
+	}
+	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Bytes: int64(a.Bytes)}
+	if a.Rate != "" {
+		rate, err := ParseBitRate(a.Rate)
+		if err != nil {
+			return err
+		}
+		opt.Rate = rate
+	}
+	res, err := Traffic(ctx, r.nsOf(a.From), r.nsOf(owner), a.To.Addr, opt)
+	if err != nil {
+		return err
+	}
+	lvl := events.Info
+	if !res.Intact() {
+		lvl = events.Warn
+	}
+	events.Publisher{Bus: r.Bus, Node: a.From}.Publish(events.Event{Kind: events.TrafficReport, Level: lvl, Message: res.String(),
+		Fields: map[string]any{"result": res}})
+	return nil
+}
+
+func (r *Runtime) scriptWait(ctx context.Context, log *eventLog, a *topology.WaitStep) error {
+	if a.Event == "" {
+		select {
+		case <-time.After(a.For.Duration):
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	timeout := a.Timeout.Duration
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	if _, ok := log.find(ctx, log.lastSeq(), matcher(a.EventMatch), time.Now().Add(timeout)); !ok {
+		return fmt.Errorf("no %s within %s", describeMatch(a.EventMatch), timeout)
+	}
+	return nil
+}
+
+// ParseBitRate reads a rate in tc's units: 10mbit, 500kbit, 1gbit, 100kbps
+// (bytes per second), or a plain number of bits per second.
+func ParseBitRate(s string) (float64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	units := []struct {
+		suf string
+		m   float64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	var v float64
+	if _, err := fmt.Sscan(t, &v); err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, fmt.Errorf("rate %q: write it like 10mbit, 500kbit or 1gbit", s)
+	}
+	return v * mult, nil
+}

@@ -1,0 +1,184 @@
+// Package timeline renders a lab's event stream for a person at a terminal:
+// grouped under the five steps of a tunnel's life, IKE messages drawn as a
+// ladder between the peers, each line with a one-line explanation tied to the
+// concept.
+package timeline
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+)
+
+// Options tune the rendering.
+type Options struct {
+	Color   bool // ANSI colours (only on a terminal)
+	Explain bool // add the one-line explanation under each line
+	Verbose bool // also show debug-level events
+}
+
+// Timeline writes events as they come.
+type Timeline struct {
+	w     io.Writer
+	opt   Options
+	t0    time.Time
+	step  events.Step
+	began bool
+}
+
+// New returns a timeline writing to w.
+func New(w io.Writer, opt Options) *Timeline { return &Timeline{w: w, opt: opt, step: -1} }
+
+const (
+	reset  = "\033[0m"
+	bold   = "\033[1m"
+	dim    = "\033[2m"
+	red    = "\033[31m"
+	green  = "\033[32m"
+	yellow = "\033[33m"
+	blue   = "\033[34m"
+	cyan   = "\033[36m"
+)
+
+func (t *Timeline) c(code, s string) string {
+	if !t.opt.Color {
+		return s
+	}
+	return code + s + reset
+}
+
+// quiet kinds are summarised elsewhere or too chatty for the timeline.
+var quiet = map[events.Kind]bool{
+	events.LabProgress:  true,
+	events.PingReply:    true,
+	events.LinkCounters: true,
+	events.SACounters:   true,
+}
+
+// Write renders one event.
+func (t *Timeline) Write(e events.Event) {
+	if !t.began {
+		t.t0, t.began = e.Time, true
+	}
+	if !t.opt.Verbose && (e.Level == events.Debug || quiet[e.Kind]) {
+		return
+	}
+	if e.IKE != nil && e.IKE.Dir == events.Received && !t.opt.Verbose {
+		return // the ladder draws each message once, from its sender's event
+	}
+	if e.Step != t.step {
+		t.header(e.Step)
+	}
+	at := fmt.Sprintf("%+8.3fs", e.Time.Sub(t.t0).Seconds())
+	var line string
+	switch {
+	case e.IKE != nil:
+		line = t.ladder(e)
+	default:
+		who := e.Node
+		if who == "" && e.Link != "" {
+			who = e.Link
+		}
+		if who != "" {
+			who = t.c(cyan, who) + "  "
+		}
+		line = who + t.message(e)
+	}
+	fmt.Fprintf(t.w, "  %s  %s\n", t.c(dim, at), line)
+	if t.opt.Explain && e.Explain != "" {
+		fmt.Fprintf(t.w, "  %s  %s\n", strings.Repeat(" ", len(at)), t.c(dim, "↳ "+e.Explain))
+	}
+}
+
+func (t *Timeline) header(s events.Step) {
+	t.step = s
+	title := s.Title()
+	bar := strings.Repeat("━", max(2, 60-len([]rune(title))))
+	fmt.Fprintf(t.w, "\n%s\n", t.c(bold, "━━ "+title+" "+bar))
+}
+
+func (t *Timeline) message(e events.Event) string {
+	switch e.Level {
+	case events.Error:
+		if e.Kind == events.ExpectFailed {
+			return t.c(red, "✘ "+e.Message)
+		}
+		return t.c(red, e.Message)
+	case events.Warn:
+		return t.c(yellow, e.Message)
+	}
+	switch e.Kind {
+	case events.ExpectPassed:
+		return t.c(green, "✔ "+e.Message)
+	case events.Phase1Up, events.Phase2Up:
+		return t.c(green, e.Message)
+	}
+	return e.Message
+}
+
+// ladder draws an IKE message as an arrow between the two peers:
+//
+//	gw-a ── Main Mode 1/6: SA, VID ──────────▶ gw-b
+func (t *Timeline) ladder(e events.Event) string {
+	ike := e.IKE
+	from, to := e.Node, peerName(e)
+	label := exchangeName(ike.Exchange)
+	if ike.MsgNum > 0 {
+		label += fmt.Sprintf(" %d", ike.MsgNum)
+		if ike.MsgTotal > 0 {
+			label += fmt.Sprintf("/%d", ike.MsgTotal)
+		}
+	}
+	if len(ike.Payloads) > 0 {
+		label += ": " + strings.Join(ike.Payloads, ", ")
+	}
+	if ike.Encrypted {
+		label += " 🔒"
+	}
+	arrow := "── " + label + " "
+	if n := 56 - len([]rune(arrow)); n > 0 {
+		arrow += strings.Repeat("─", n)
+	}
+	arrow += "▶"
+	s := fmt.Sprintf("%s %s %s", t.c(cyan, pad(from, 10)), t.c(blue, arrow), t.c(cyan, to))
+	if ike.Proposal != "" {
+		s += "  " + t.c(dim, "("+ike.Proposal+")")
+	}
+	if e.Conn != "" {
+		s += "  " + t.c(dim, "["+e.Conn+"]")
+	}
+	return s
+}
+
+func peerName(e events.Event) string {
+	if p, ok := e.Fields["peer"].(string); ok && p != "" {
+		return p
+	}
+	return e.IKE.Remote
+}
+
+func pad(s string, n int) string {
+	if len(s) >= n {
+		return s
+	}
+	return s + strings.Repeat(" ", n-len(s))
+}
+
+func exchangeName(x string) string {
+	switch x {
+	case "main":
+		return "Main Mode"
+	case "aggressive":
+		return "Aggressive Mode"
+	case "quick":
+		return "Quick Mode"
+	case "informational":
+		return "Informational"
+	case "transaction":
+		return "Transaction"
+	}
+	return x
+}
