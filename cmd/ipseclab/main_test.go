@@ -251,3 +251,52 @@ func TestGraphAndSchemaAndLabs(t *testing.T) {
 		t.Fatalf("labs: %+v", r)
 	}
 }
+
+func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-run", os.Getpid())
+	lab := writeLab(t, name, smallLab+`script:
+  - ping: {from: a, to: 10.0.2.10, count: 2, interval: 50ms}
+  - expect: {event: ping-result, node: a, within: 2s}
+  - expect: {ping: {from: a, to: 10.0.99.9, count: 1, timeout: 200ms}, success: 100%}
+`)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	r := run(t, "run", lab)
+	if r.code != 1 {
+		t.Fatalf("run with a failing expectation exited %d, want 1:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "✘ FAILED  expect ping a → 10.0.99.9 succeeds ≥ 100%  ("+lab+":21)") {
+		t.Errorf("summary does not name the failing expectation and its line:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "✔ passed  expect ping-result on a within 2s  ("+lab+":20)") {
+		t.Errorf("summary lacks the passing expectation:\n%s", r.stdout)
+	}
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+		t.Fatalf("run left namespaces: %v", left)
+	}
+
+	// Without the failing expectation the run passes, and --json is JSON lines
+	// carrying each event's step.
+	ok := writeLab(t, name, smallLab+`script:
+  - ping: {from: a, to: 10.0.2.10, count: 1}
+  - expect: {event: ping-result, within: 2s}
+`)
+	r = run(t, "run", ok, "--json")
+	if r.code != 0 {
+		t.Fatalf("passing run exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	for _, l := range lines {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		if _, ok := e["step"]; !ok {
+			t.Fatalf("event without its lifecycle step: %q", l)
+		}
+	}
+	if !strings.Contains(lines[len(lines)-1], `"kind":"script-finished"`) {
+		t.Errorf("last JSON line is not script-finished: %s", lines[len(lines)-1])
+	}
+}
