@@ -110,6 +110,7 @@ type DataPlane struct {
 type routeTable interface {
 	addRoute(p Policy) error
 	deleteRoute(p Policy) error
+	close() error
 }
 
 // New returns a data plane with no I/O attached; Start attaches it.
@@ -170,6 +171,9 @@ func (d *DataPlane) Close() error {
 	}
 	if d.net != nil {
 		errs = append(errs, d.net.Close())
+	}
+	if d.routes != nil {
+		errs = append(errs, d.routes.close())
 	}
 	d.workers.Wait()
 	d.PublishCounters()

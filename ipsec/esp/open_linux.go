@@ -1,0 +1,112 @@
+package esp
+
+import (
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/ipseclab/ipseclab/node"
+)
+
+// OpenConfig configures a data plane inside a network namespace.
+type OpenConfig struct {
+	Config
+
+	TUNName    string // default "ipsec0"
+	MTU        int    // of the TUN; default DefaultMTU
+	RouteTable int    // default DefaultRouteTable (220)
+	NATTPort   uint16 // default 4500
+	// NoOffload opens the TUN without segmentation offload: one packet per
+	// read and write. For comparison; offload is faster.
+	NoOffload bool
+}
+
+// MaxOverhead is the most any SA adds to an inner packet: outer IPv4 header,
+// UDP header, ESP header, a 16-byte IV, 15 bytes of padding, the trailer and a
+// 32-byte ICV (HMAC-SHA512-256).
+const MaxOverhead = ipv4MinHeader + 8 + espHeaderLen + 16 + 15 + 2 + 32
+
+// DefaultMTU is the TUN's MTU: a 1500-byte link minus MaxOverhead, so that no
+// protected packet needs fragmenting on an Ethernet-sized path.
+const DefaultMTU = 1500 - MaxOverhead
+
+// Open creates a data plane in the namespace ns: a TUN device, raw ESP and AH
+// sockets, the NAT-T UDP socket, and the policy-routing rules that steer
+// protected traffic into the TUN. Policies added later get their routes.
+// Close removes the device, the sockets and the rules.
+func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
+	if cfg.TUNName == "" {
+		cfg.TUNName = "ipsec0"
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.RouteTable == 0 {
+		cfg.RouteTable = DefaultRouteTable
+	}
+	if cfg.NATTPort == 0 {
+		cfg.NATTPort = 4500
+	}
+
+	var (
+		dev Device
+		sn  socketNetwork
+	)
+	closeAll := func() {
+		if dev != nil {
+			dev.Close()
+		}
+		for _, s := range []*batchSocket{sn.esp, sn.ah, sn.udp} {
+			if s != nil {
+				s.close()
+			}
+		}
+	}
+	err = node.InNetnsHandle(ns, func() error {
+		var err error
+		if dev, err = openTUN(cfg.TUNName, !cfg.NoOffload); err != nil {
+			return err
+		}
+		if sn.esp, err = rawSocket(ProtoESP); err != nil {
+			return err
+		}
+		if sn.ah, err = rawSocket(ProtoAH); err != nil {
+			return err
+		}
+		sn.udp, err = udpSocket(cfg.NATTPort)
+		return err
+	})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("netlink in namespace: %w", err)
+	}
+	link, err := h.LinkByName(cfg.TUNName)
+	if err == nil {
+		err = h.LinkSetMTU(link, cfg.MTU)
+	}
+	if err == nil {
+		err = h.LinkSetUp(link)
+	}
+	var routes *nsRoutes
+	if err == nil {
+		routes, err = newNSRoutes(h, link, cfg.RouteTable)
+	}
+	if err != nil {
+		h.Close()
+		closeAll()
+		return nil, fmt.Errorf("set up %s: %w", cfg.TUNName, err)
+	}
+
+	d := New(cfg.Config)
+	d.routes = routes
+	d.Start(dev, &sn)
+	return d, nil
+}
+
