@@ -1,0 +1,211 @@
+package keymat
+
+import (
+	"crypto/ecdh"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+)
+
+// ErrInvalidPublicValue reports a peer's Diffie-Hellman public value that is
+// out of range, off the curve, of the wrong length, or that yields an all-zero
+// X25519 secret. The exchange layer answers INVALID-KEY-INFORMATION.
+var ErrInvalidPublicValue = errors.New("keymat: invalid Diffie-Hellman public value")
+
+// Group is a Diffie-Hellman group: the MODP groups of RFC 2409 §6 and RFC 3526,
+// the ECP groups of RFC 5903 and Curve25519 (RFC 8031).
+//
+// Wire encodings (what goes in the KE payload and what g^xy is):
+//   - MODP: g^x and g^xy as big-endian integers left-padded to the length of
+//     the prime (RFC 2409 §5, the "FillBytes" rule).
+//   - ECP: the KE data is x | y, each coordinate padded to the field size, and
+//     g^xy is the x coordinate of the shared point alone (RFC 5903 §7, §9).
+//   - Curve25519: the 32-byte u-coordinate both ways (RFC 8031 §2).
+type Group struct {
+	id   isakmp.GroupDescription
+	name string
+	size int // bytes of a public value
+
+	// MODP
+	p, g, pMinus1 *big.Int
+	expBits       int
+
+	// ECP and Curve25519
+	curve      ecdh.Curve
+	secretSize int
+}
+
+var groups = map[isakmp.GroupDescription]*Group{}
+
+func init() {
+	// Private exponent lengths follow RFC 3526 §8: at least twice the group's
+	// strength in bits (the upper estimate of its table), which keeps the
+	// exponentiation cost reasonable for the large groups without weakening
+	// them.
+	for _, m := range []struct {
+		id      isakmp.GroupDescription
+		name    string
+		prime   string
+		expBits int
+	}{
+		{isakmp.GroupMODP768, "modp768", modp768Prime, 256},
+		{isakmp.GroupMODP1024, "modp1024", modp1024Prime, 256},
+		{isakmp.GroupMODP1536, "modp1536", modp1536Prime, 240},
+		{isakmp.GroupMODP2048, "modp2048", modp2048Prime, 320},
+		{isakmp.GroupMODP3072, "modp3072", modp3072Prime, 424},
+		{isakmp.GroupMODP4096, "modp4096", modp4096Prime, 480},
+		{isakmp.GroupMODP6144, "modp6144", modp6144Prime, 544},
+		{isakmp.GroupMODP8192, "modp8192", modp8192Prime, 624},
+	} {
+		p, ok := new(big.Int).SetString(m.prime, 16)
+		if !ok {
+			panic("keymat: bad prime for " + m.name)
+		}
+		groups[m.id] = &Group{
+			id: m.id, name: m.name, size: (p.BitLen() + 7) / 8,
+			p: p, g: big.NewInt(2), pMinus1: new(big.Int).Sub(p, big.NewInt(1)), expBits: m.expBits,
+		}
+	}
+	for _, e := range []struct {
+		id    isakmp.GroupDescription
+		name  string
+		curve ecdh.Curve
+		coord int
+	}{
+		{isakmp.GroupECP256, "ecp256", ecdh.P256(), 32},
+		{isakmp.GroupECP384, "ecp384", ecdh.P384(), 48},
+		{isakmp.GroupECP521, "ecp521", ecdh.P521(), 66},
+	} {
+		groups[e.id] = &Group{id: e.id, name: e.name, curve: e.curve, size: 2 * e.coord, secretSize: e.coord}
+	}
+	groups[isakmp.GroupCurve25519] = &Group{id: isakmp.GroupCurve25519, name: "curve25519", curve: ecdh.X25519(), size: 32, secretSize: 32}
+}
+
+// LookupGroup returns the group with the given Group Description: 1, 2, 5,
+// 14–18, 19–21 or 31.
+func LookupGroup(id isakmp.GroupDescription) (*Group, error) {
+	if g, ok := groups[id]; ok {
+		return g, nil
+	}
+	return nil, fmt.Errorf("%w: DH group %d (%s)", ErrUnsupported, uint16(id), id)
+}
+
+// ID returns the group's Group Description number.
+func (g *Group) ID() isakmp.GroupDescription { return g.id }
+
+// String returns the group's strongSwan proposal keyword ("modp2048",
+// "ecp256", "curve25519").
+func (g *Group) String() string { return g.name }
+
+// PublicSize is the length of the group's public values, the KE payload data.
+func (g *Group) PublicSize() int { return g.size }
+
+// SecretSize is the length of the shared secret g^xy.
+func (g *Group) SecretSize() int {
+	if g.curve != nil {
+		return g.secretSize
+	}
+	return g.size
+}
+
+// PrivateKey is one side's ephemeral Diffie-Hellman key.
+type PrivateKey struct {
+	group  *Group
+	x      *big.Int // MODP exponent
+	ec     *ecdh.PrivateKey
+	public []byte
+}
+
+// maxKeyTries bounds rejection sampling, so that a broken random source (all
+// zero bytes, say) gives an error instead of a loop.
+const maxKeyTries = 64
+
+// GenerateKey draws a private key from rand and computes its public value.
+// All randomness comes from rand, so a deterministic reader gives
+// reproducible keys in tests.
+func (g *Group) GenerateKey(rand io.Reader) (*PrivateKey, error) {
+	if g.curve != nil {
+		return g.generateEC(rand)
+	}
+	buf := make([]byte, g.expBits/8)
+	for range maxKeyTries {
+		if _, err := io.ReadFull(rand, buf); err != nil {
+			return nil, fmt.Errorf("keymat: reading randomness: %w", err)
+		}
+		x := new(big.Int).SetBytes(buf)
+		if x.Cmp(big.NewInt(1)) <= 0 {
+			continue
+		}
+		y := new(big.Int).Exp(g.g, x, g.p)
+		return &PrivateKey{group: g, x: x, public: y.FillBytes(make([]byte, g.size))}, nil
+	}
+	return nil, errors.New("keymat: random source keeps producing unusable exponents")
+}
+
+func (g *Group) generateEC(rand io.Reader) (*PrivateKey, error) {
+	// crypto/ecdh ignores the reader passed to GenerateKey (Go 1.26), so draw
+	// the scalar ourselves and let NewPrivateKey reject values out of range.
+	n := g.secretSize
+	if g.id == isakmp.GroupCurve25519 {
+		n = 32
+	}
+	buf := make([]byte, n)
+	for range maxKeyTries {
+		if _, err := io.ReadFull(rand, buf); err != nil {
+			return nil, fmt.Errorf("keymat: reading randomness: %w", err)
+		}
+		if g.id == isakmp.GroupECP521 {
+			buf[0] &= 0x01 // a P-521 scalar has 521 bits
+		}
+		k, err := g.curve.NewPrivateKey(buf)
+		if err != nil {
+			continue
+		}
+		pub := k.PublicKey().Bytes()
+		if g.id != isakmp.GroupCurve25519 {
+			pub = pub[1:] // drop the SEC 1 uncompressed-point prefix 0x04
+		}
+		return &PrivateKey{group: g, ec: k, public: pub}, nil
+	}
+	return nil, errors.New("keymat: random source keeps producing unusable scalars")
+}
+
+// Group returns the key's group.
+func (k *PrivateKey) Group() *Group { return k.group }
+
+// Public returns the public value to send in the KE payload.
+func (k *PrivateKey) Public() []byte { return append([]byte(nil), k.public...) }
+
+// SharedSecret validates the peer's public value and returns g^xy in the
+// group's wire form. A MODP value must have the prime's length and satisfy
+// 1 < y < p-1; an ECP value must be a point on the curve; a Curve25519 value
+// must not produce the all-zero secret (RFC 8031 §2.1).
+func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
+	g := k.group
+	if len(peer) != g.size {
+		return nil, fmt.Errorf("%w: %d bytes for %s, want %d", ErrInvalidPublicValue, len(peer), g.name, g.size)
+	}
+	if g.curve == nil {
+		y := new(big.Int).SetBytes(peer)
+		if y.Cmp(big.NewInt(1)) <= 0 || y.Cmp(g.pMinus1) >= 0 {
+			return nil, fmt.Errorf("%w: %s value out of range", ErrInvalidPublicValue, g.name)
+		}
+		return new(big.Int).Exp(y, k.x, g.p).FillBytes(make([]byte, g.size)), nil
+	}
+	raw := peer
+	if g.id != isakmp.GroupCurve25519 {
+		raw = append([]byte{4}, peer...)
+	}
+	pub, err := g.curve.NewPublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPublicValue, err)
+	}
+	secret, err := k.ec.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPublicValue, err)
+	}
+	return secret, nil
+}
