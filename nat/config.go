@@ -337,20 +337,22 @@ func (c *Config) UnmarshalYAML(n *yaml.Node) error {
 var forwardKeys = []string{"proto", "port", "to"}
 
 // UnmarshalYAML decodes one forward, {proto: udp, port: 500, to: 192.168.1.10}.
-// Errors are *FieldError with a Field relative to the forward ("to").
+// Errors are *FieldError with a Path relative to the forward ("to").
 func (f *Forward) UnmarshalYAML(n *yaml.Node) error {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		return errors.New("want a mapping {proto, port, to}")
 	}
-	*f = Forward{pos: map[string]Pos{}}
+	*f = Forward{pos: map[string]Pos{"": posOf(n)}} // "": the forward itself, for missing keys
 	var errs []error
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], resolve(n.Content[i+1])
-		if _, dup := f.pos[k.Value]; dup {
+		if seen[k.Value] {
 			errs = append(errs, &FieldError{Path: k.Value, Pos: posOf(k), Err: errors.New("given twice")})
 			continue
 		}
+		seen[k.Value] = true
 		f.pos[k.Value] = posOf(v)
 		var err error
 		switch k.Value {
@@ -455,7 +457,11 @@ func (c *Config) Validate() error {
 	for i, f := range c.Forward {
 		path := fmt.Sprintf("forward[%d]", i)
 		fbad := func(key string, err error) {
-			errs = append(errs, &FieldError{Path: path + "." + key, Pos: f.pos[key], Err: err})
+			p, ok := f.pos[key]
+			if !ok {
+				p = f.pos[""]
+			}
+			errs = append(errs, &FieldError{Path: path + "." + key, Pos: p, Err: err})
 		}
 		switch {
 		case f.Proto == "":

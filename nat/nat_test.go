@@ -1,16 +1,22 @@
 package nat_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/ti-mo/conntrack"
+	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/nat"
 )
 
@@ -399,4 +405,109 @@ func TestStartFailsForAMissingOutsideInterface(t *testing.T) {
 		t.Fatal("Start accepted an outside interface that does not exist")
 	}
 	t.Log(err)
+}
+
+func TestHostNamespaceIsUntouched(t *testing.T) {
+	before := hostRuleset(t)
+	hostSnap := testenv.TakeHostSnapshot(t)
+	hostTimeout := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout")
+
+	tb := newTestbed(t)
+	box := tb.start(t, nat.Config{Outside: "eth1", UDPTimeout: nat.Duration(5 * time.Second), Ports: nat.PortsRandom,
+		ESP: nat.ESPDrop, IKEPort: nat.IKEPortRemap,
+		Forward: []nat.Forward{{Proto: nat.UDP, Port: 4500, To: must(nat.ParseTarget("192.168.1.10:4500"))(t)}}})
+	in := udpSocket(t, tb.inside, ap(insideAddr, 500))
+	out := udpSocket(t, tb.outside, ap(outsideAddr, 500))
+	sendUDP(t, in, out, "ike")
+	if _, err := box.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The NAT's table is in its own namespace, with every chain.
+	if got := namespaceChains(t, tb.box); got != "ipseclab/forward ipseclab/postrouting ipseclab/prerouting" {
+		t.Fatalf("chains in the NAT's namespace: %q", got)
+	}
+	if err := box.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if after := hostRuleset(t); after != before {
+		t.Fatalf("the host's nftables ruleset changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if d := hostSnap.Diff(testenv.TakeHostSnapshot(t)); d != "" {
+		t.Fatalf("the host namespace changed:\n%s", d)
+	}
+	if v := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout"); v != hostTimeout {
+		t.Fatalf("the host's nf_conntrack_udp_timeout changed from %s to %s", hostTimeout, v)
+	}
+}
+
+// hostRuleset lists the host's nftables tables, chains and rules, with every
+// expression, as google/nftables reads them back.
+func hostRuleset(t *testing.T) string {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatalf("list the host's tables: %v", err)
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		t.Fatalf("list the host's chains: %v", err)
+	}
+	var b strings.Builder
+	for _, tb := range tables {
+		fmt.Fprintf(&b, "table %d %s flags=%d\n", tb.Family, tb.Name, tb.Flags)
+		for _, ch := range chains {
+			if ch.Table.Name != tb.Name || ch.Table.Family != tb.Family {
+				continue
+			}
+			fmt.Fprintf(&b, "  chain %s type=%s hook=%v prio=%v policy=%v\n", ch.Name, ch.Type, deref(ch.Hooknum), deref(ch.Priority), deref(ch.Policy))
+			rules, err := c.GetRules(tb, ch)
+			if err != nil {
+				t.Fatalf("rules of %s/%s: %v", tb.Name, ch.Name, err)
+			}
+			for _, r := range rules {
+				j, _ := json.Marshal(r.Exprs)
+				fmt.Fprintf(&b, "    rule %d %s %x\n", r.Handle, j, r.UserData)
+			}
+		}
+	}
+	return b.String()
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func namespaceChains(t *testing.T, on host) string {
+	t.Helper()
+	c, err := nftables.New(nftables.WithNetNSFd(int(on.h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ch := range chains {
+		names = append(names, ch.Table.Name+"/"+ch.Name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, " ")
+}
+
+func readHostSysctl(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
