@@ -511,3 +511,64 @@ func readHostSysctl(t *testing.T, name string) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// When the kernel drops conntrack events because the watcher's socket
+// overflowed, the watcher resubscribes and catches up from the table: every
+// mapping is still announced, once, as new and then as gone.
+func TestWatcherCatchesUpAfterLosingEvents(t *testing.T) {
+	defer nat.SetEventReadBuffer(nat.SetEventReadBuffer(4096)) // a few events' worth
+	tb := newTestbed(t)
+	sub := tb.bus.Subscribe(nil)
+	defer sub.Close()
+	box := tb.start(t, nat.Config{Outside: "eth1"})
+
+	// A burst of new flows: one socket to many ports of the outside host.
+	const flows = 3000
+	in := udpSocket(t, tb.inside, ap(insideAddr, 40000))
+	for port := 1; port <= flows; port++ {
+		if _, err := in.WriteToUDPAddrPort([]byte("x"), ap(outsideAddr, uint16(port))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := box.Show()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != flows {
+		t.Fatalf("%d mappings after %d flows", len(ms), flows)
+	}
+	count := func(kind events.Kind) {
+		t.Helper()
+		seen := map[any]bool{}
+		timeout := time.After(20 * time.Second)
+		for len(seen) < flows {
+			select {
+			case e := <-sub.C():
+				if e.Kind != kind {
+					continue
+				}
+				id := e.Field("conntrack_id")
+				if seen[id] {
+					t.Fatalf("mapping %v announced twice as %s", id, kind)
+				}
+				seen[id] = true
+			case <-timeout:
+				t.Fatalf("%d of %d mappings announced as %s", len(seen), flows, kind)
+			}
+		}
+	}
+	count(events.NATMappingNew)
+
+	if _, err := box.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	count(events.NATMappingExpired)
+	// Nothing more: no mapping is announced twice.
+	select {
+	case e := <-sub.C():
+		if e.Kind == events.NATMappingNew || e.Kind == events.NATMappingExpired {
+			t.Fatalf("extra announcement %v", e)
+		}
+	case <-time.After(300 * time.Millisecond):
+	}
+}

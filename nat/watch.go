@@ -20,7 +20,9 @@ import (
 // It keeps the set of mappings it has announced. If the kernel drops events
 // (the socket's buffer overflowed under a flood of new flows), the listener
 // fails; the watcher subscribes again and reconciles that set with a dump of
-// the table, so every mapping is still announced once as new and once as gone.
+// the table, so the announcements catch up: mappings made meanwhile are
+// announced as new, and announced mappings that vanished meanwhile as gone.
+// Each mapping is announced at most once each way.
 type watcher struct {
 	ns  netns.NsHandle
 	pub events.Publisher
@@ -35,8 +37,8 @@ type watcher struct {
 
 // eventReadBuffer is the conntrack event socket's receive buffer; a burst of
 // this many bytes of events (some thousands) is absorbed while the watcher
-// publishes.
-const eventReadBuffer = 4 << 20
+// publishes. (A variable so that a test can make it overflow.)
+var eventReadBuffer = 4 << 20
 
 // subscription is one conntrack event socket and its decoder.
 type subscription struct {
@@ -238,12 +240,19 @@ func (w *watcher) announceNew(m Mapping) {
 // announceGone publishes the end of a mapping: "flush" if Flush deleted it,
 // "expired" otherwise (idle past its timeout, or a closed TCP connection
 // whose last timer ran out).
+//
+// Only announced mappings are announced gone, once: after a resubscription,
+// the reconciliation and a late destroy event may both report the same end.
 func (w *watcher) announceGone(m Mapping) {
 	w.mu.Lock()
+	_, known := w.live[m.ID]
 	delete(w.live, m.ID)
 	flushed := w.flushed[m.ID]
 	delete(w.flushed, m.ID)
 	w.mu.Unlock()
+	if !known {
+		return
+	}
 	fields := m.fields()
 	if m.Age > 0 {
 		fields["lifetime"] = m.Age.Round(time.Second).String()
