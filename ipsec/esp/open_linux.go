@@ -109,4 +109,3 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	d.Start(dev, &sn)
 	return d, nil
 }
-
