@@ -126,13 +126,22 @@ func (b *Box) Update(c Config) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return errors.New("nat: box is closed")
+		return errClosed
 	}
 	return b.apply(&c, false)
 }
 
 // Show lists the current mappings (see the package function Show).
-func (b *Box) Show() ([]Mapping, error) { return Show(b.ns) }
+func (b *Box) Show() ([]Mapping, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	return Show(b.ns)
+}
+
+var errClosed = errors.New("nat: box is closed")
 
 // Flush makes the NAT forget every mapping, as a reboot would, and returns the
 // mappings it dropped. The next packet of each flow makes a new mapping, with
@@ -147,7 +156,7 @@ func (b *Box) Flush() ([]Mapping, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, errors.New("nat: box is closed")
+		return nil, errClosed
 	}
 	c, err := dialConntrack(b.ns)
 	if err != nil {

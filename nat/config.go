@@ -32,10 +32,11 @@ type Config struct {
 	// the inside gets a new one (in ports: random mode, a new port), and
 	// packets from the peer to the old one are dropped.
 	//
-	// Lesson: NAT-T keepalives (RFC 3948 section 4, one 0xFF byte every 20 s
-	// by default) exist to keep this from happening between IKE and ESP
-	// packets; set the timeout below the keepalive interval to watch a
-	// tunnel break, and DPD (RFC 3706) notice it.
+	// Lesson: NAT-T keepalives (RFC 3948 section 4: a one-byte 0xFF
+	// datagram; strongSwan sends one every 20 s) exist to keep this from
+	// happening in the quiet between IKE and ESP packets. Set the timeout
+	// below the keepalive interval to watch a tunnel break, and DPD (RFC
+	// 3706) notice it.
 	//
 	// It sets conntrack's nf_conntrack_udp_timeout in the node's namespace,
 	// and also nf_conntrack_udp_timeout_stream unless UDPStreamTimeout is set,
@@ -45,9 +46,10 @@ type Config struct {
 	UDPTimeout Duration `yaml:"udp-timeout,omitempty"`
 
 	// UDPStreamTimeout, when set, is the idle timeout of UDP mappings that
-	// have carried traffic both ways for more than two seconds (conntrack's
-	// "stream", nf_conntrack_udp_timeout_stream); UDPTimeout then covers
-	// only mappings that have not yet seen an answer.
+	// have seen an answer and are still in use two seconds after their
+	// first packet (conntrack's "stream", nf_conntrack_udp_timeout_stream);
+	// UDPTimeout then covers the others, above all mappings whose first
+	// packet was never answered.
 	//
 	// Lesson: many NATs keep one-way "probe" mappings briefly and established
 	// flows longer, so an IKE SA survives where a first unanswered packet
@@ -126,17 +128,19 @@ const (
 	IKEPortPreserve IKEPort = "preserve"
 
 	// IKEPortRemap rewrites source port 500 to a high port (1024-65535) on the
-	// way out, as NATs do that will not let an inside host own port 500. The
-	// peer then sees IKE arrive from, say, 198.51.100.2:31874 and must reply
-	// there. Lesson: NAT-T's float to UDP 4500 after NAT-D (RFC 3947 section
-	// 4) matters, and a peer that insists on answering to port 500 never
-	// reaches the initiator.
+	// way out, as NATs do that keep low ports for themselves. The peer then
+	// sees IKE arrive from, say, 198.51.100.2:31874, and must answer there,
+	// not to port 500. Lesson: it makes NAT-T's port handling matter (RFC
+	// 3947 section 4): behind a port-preserving NAT, a peer that answers
+	// port 500 works by accident; behind this one it never reaches the
+	// initiator.
 	IKEPortRemap IKEPort = "remap"
 )
 
 // Proto is a forwardable transport protocol.
 type Proto string
 
+// The protocols a forward can carry.
 const (
 	UDP Proto = "udp"
 	TCP Proto = "tcp"

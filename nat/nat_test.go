@@ -572,3 +572,43 @@ func TestWatcherCatchesUpAfterLosingEvents(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 }
+
+func TestTimeoutsAreSetAndPutBack(t *testing.T) {
+	tb := newTestbed(t)
+	const unreplied, stream = "net.netfilter.nf_conntrack_udp_timeout", "net.netfilter.nf_conntrack_udp_timeout_stream"
+	origU, origS := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream)
+	box := tb.start(t, nat.Config{UDPTimeout: nat.Duration(5 * time.Second), UDPStreamTimeout: nat.Duration(time.Minute)})
+	if u, s := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream); u != "5" || s != "60" {
+		t.Fatalf("timeouts %s/%s, want 5/60", u, s)
+	}
+	if v := readSysctl(t, tb.box, "net.ipv4.ip_forward"); v != "1" {
+		t.Fatalf("the NAT does not forward: ip_forward=%s", v)
+	}
+	if err := box.Update(nat.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if u, s := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream); u != origU || s != origS {
+		t.Fatalf("after an update without timeouts: %s/%s, want the namespace's own %s/%s", u, s, origU, origS)
+	}
+}
+
+// Two inside hosts sending from the same port to the same peer cannot both
+// keep it: the second mapping gets another port (PortsPreserve's doc).
+func TestPreserveGivesASecondHostAnotherPort(t *testing.T) {
+	tb := newTestbed(t)
+	second := newHost(t, "inside2")
+	secondAddr, natInside2 := netip.MustParseAddr("192.168.2.10"), netip.MustParseAddr("192.168.2.1")
+	link(t, second, "eth0", secondAddr, tb.box, "eth2", natInside2)
+	route(t, second, "default", natInside2)
+	tb.start(t, nat.Config{Outside: "eth1"})
+
+	peer := udpSocket(t, tb.outside, ap(outsideAddr, 500))
+	first := sendUDP(t, udpSocket(t, tb.inside, ap(insideAddr, 500)), peer, "first")
+	other := sendUDP(t, udpSocket(t, second, ap(secondAddr, 500)), peer, "second")
+	if first != ap(natOutside, 500) {
+		t.Fatalf("the first host was seen as %s, want %s", first, ap(natOutside, 500))
+	}
+	if other.Addr() != natOutside || other.Port() == 500 {
+		t.Fatalf("the second host was seen as %s; want the NAT's address with another port", other)
+	}
+}

@@ -172,12 +172,12 @@ func (w *watcher) resubscribe() *subscription {
 }
 
 func (w *watcher) reconcile() error {
-	now, err := Show(w.ns)
+	current, err := Show(w.ns)
 	if err != nil {
 		return err
 	}
 	present := map[uint32]bool{}
-	for _, m := range now {
+	for _, m := range current {
 		present[m.ID] = true
 		w.announceNew(m)
 	}
