@@ -34,6 +34,7 @@ func TestPreservedPortReachesOutsideWithNATAddress(t *testing.T) {
 	if got := sendUDPTo(t, out, src, in, "reply"); got != ap(outsideAddr, 7000) {
 		t.Fatalf("inside host saw the reply from %s; want %s", got, ap(outsideAddr, 7000))
 	}
+	time.Sleep(1100 * time.Millisecond) // so that the mapping has an age
 	ms, err := box.Show()
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +45,9 @@ func TestPreservedPortReachesOutsideWithNATAddress(t *testing.T) {
 	}
 	if m.Outside != src || m.Remote != ap(outsideAddr, 7000) || m.Forwarded || m.PortChanged() {
 		t.Fatalf("Show says %v; the outside host saw %s", m, src)
+	}
+	if m.Age < time.Second || m.Age > time.Minute || m.TimeLeft <= 0 {
+		t.Fatalf("mapping age %v, time left %v", m.Age, m.TimeLeft)
 	}
 	if m.State != "replied" && m.State != "assured" {
 		t.Fatalf("mapping state %q after a reply", m.State)
@@ -408,6 +412,7 @@ func TestStartFailsForAMissingOutsideInterface(t *testing.T) {
 }
 
 func TestHostNamespaceIsUntouched(t *testing.T) {
+	testenv.NeedRoot(t)
 	before := hostRuleset(t)
 	hostSnap := testenv.TakeHostSnapshot(t)
 	hostTimeout := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout")
