@@ -598,8 +598,9 @@ func TestTimeoutsAreSetAndPutBack(t *testing.T) {
 }
 
 // Two inside hosts sending from the same port to the same peer cannot both
-// keep it: the second mapping gets another port (PortsPreserve's doc).
-func TestPreserveGivesASecondHostAnotherPort(t *testing.T) {
+// keep it: the second mapping gets another port (PortsPreserve's doc). For
+// ESP, which has no port, the second host gets nothing through.
+func TestASecondHostGetsAnotherPortAndNoESP(t *testing.T) {
 	tb := newTestbed(t)
 	second := newHost(t, "inside2")
 	secondAddr, natInside2 := netip.MustParseAddr("192.168.2.10"), netip.MustParseAddr("192.168.2.1")
@@ -615,5 +616,22 @@ func TestPreserveGivesASecondHostAnotherPort(t *testing.T) {
 	}
 	if other.Addr() != natOutside || other.Port() == 500 {
 		t.Fatalf("the second host was seen as %s; want the NAT's address with another port", other)
+	}
+
+	// ESP has no port to change: only the first host's ESP reaches the peer
+	// (ESPPass's doc).
+	espPeer := rawESP(t, tb.outside, outsideAddr)
+	for i, h := range []struct {
+		host host
+		addr netip.Addr
+	}{{tb.inside, insideAddr}, {second, secondAddr}} {
+		payload := fmt.Sprint("esp from host ", i)
+		if _, err := rawESP(t, h.host, h.addr).WriteToIP(espPacket(0x3000, 1, payload), &net.IPAddr{IP: outsideAddr.AsSlice()}); err != nil {
+			t.Fatal(err)
+		}
+		_, ok := recvESP(t, espPeer, payload, 500*time.Millisecond)
+		if ok != (i == 0) {
+			t.Fatalf("ESP from host %d arrived=%v; want only the first host's to", i, ok)
+		}
 	}
 }
