@@ -264,3 +264,24 @@ func BenchmarkDH(b *testing.B) {
 		})
 	}
 }
+
+// TestFixedBaseExponentiation compares the precomputed-table exponentiation
+// key generation uses with big.Int.Exp.
+func TestFixedBaseExponentiation(t *testing.T) {
+	for _, id := range []isakmp.GroupDescription{isakmp.GroupMODP768, isakmp.GroupMODP2048, isakmp.GroupMODP4096} {
+		g := mustGroup(t, id)
+		r := seeded(uint64(id))
+		xs := [][]byte{bytes.Repeat([]byte{0xff}, g.expBits/8), append(make([]byte, g.expBits/8-1), 2)}
+		for range 5 {
+			x := make([]byte, g.expBits/8)
+			r.Read(x)
+			xs = append(xs, x)
+		}
+		for _, x := range xs {
+			want := new(big.Int).Exp(g.g, new(big.Int).SetBytes(x), g.p)
+			if got := g.fixedBaseExp(x); got.Cmp(want) != 0 {
+				t.Fatalf("%s: 2^%x differs", g, x)
+			}
+		}
+	}
+}
