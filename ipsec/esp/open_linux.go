@@ -57,10 +57,13 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		if dev != nil {
 			dev.Close()
 		}
-		for _, s := range []*batchSocket{sn.esp, sn.ah, sn.udp} {
+		for _, s := range []*batchSocket{sn.esp, sn.ah} {
 			if s != nil {
 				s.close()
 			}
+		}
+		if sn.udp != nil {
+			sn.udp.close()
 		}
 	}
 	err = node.InNetnsHandle(ns, func() error {
@@ -74,7 +77,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		if sn.ah, err = rawSocket(ProtoAH); err != nil {
 			return err
 		}
-		sn.udp, err = udpSocket(cfg.NATTPort)
+		sn.udp, err = newUDPPort(cfg.NATTPort)
 		return err
 	})
 	if err != nil {

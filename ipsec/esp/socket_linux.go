@@ -188,24 +188,6 @@ func rawSocket(proto Protocol) (*batchSocket, error) {
 	return newBatchSocket(fd, "raw-"+proto.String())
 }
 
-// udpSocket opens the NAT-T port.
-func udpSocket(port uint16) (*batchSocket, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
-	if err != nil {
-		return nil, fmt.Errorf("UDP socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, BypassMark); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("UDP socket: SO_MARK: %w", err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)}); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("bind UDP port %d: %w", port, err)
-	}
-	setBuffers(fd)
-	return newBatchSocket(fd, fmt.Sprintf("udp-%d", port))
-}
-
 // setBuffers makes the socket buffers large enough to absorb a burst the
 // size of a TUN batch (the lab process runs as root, so it may force them).
 func setBuffers(fd int) {
@@ -221,7 +203,8 @@ func setBuffers(fd int) {
 // socketNetwork is the Network of a namespace: raw ESP and AH sockets and
 // the NAT-T UDP socket.
 type socketNetwork struct {
-	esp, ah, udp *batchSocket
+	esp, ah *batchSocket
+	udp     *udpPort
 }
 
 func (n *socketNetwork) SendIP(pkts [][]byte) error {

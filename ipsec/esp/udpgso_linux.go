@@ -1,0 +1,267 @@
+package esp
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpPort is the NAT-T socket with UDP segmentation offload both ways, the
+// way wireguard-go's conn package drives its socket:
+//
+//   - Sending (UDP_SEGMENT): a run of ESP packets to the same peer, all the
+//     same size but the last, leaves in one sendmsg as one 64 KiB super-packet;
+//     it crosses the kernel and a veth as one buffer.
+//   - Receiving (UDP_GRO): such a super-packet arrives whole, with the segment
+//     size in a control message, and is cut back into packets here.
+//
+// Without it, every ESP packet costs a trip through the IP stack on both
+// gateways, which is most of the data plane's time.
+type udpPort struct {
+	f  *os.File
+	rc syscall.RawConn
+
+	// receive side: one goroutine
+	rx       *mmsgBatch
+	rxCtrl   [][]byte
+	rxBufs   [][]byte
+	rxFunc   func(fd uintptr) bool
+	pending  []udpSegment // segments received but not yet handed out
+	nextPend int
+
+	// send side
+	txMu   sync.Mutex
+	txHdrs []mmsghdr
+	txIovs []unix.Iovec
+	txName []unix.RawSockaddrInet4
+	txCtrl [][]byte
+	txN    int // messages filled
+	txSent int
+	txErr  syscall.Errno
+	txFunc func(fd uintptr) bool
+}
+
+type udpSegment struct {
+	data []byte
+	src  netip.AddrPort
+}
+
+const (
+	groMessages    = 8         // super-packets per recvmmsg
+	groBufferSize  = 1<<16 + 1 // the largest coalesced datagram, plus one to detect truncation
+	gsoMaxSegments = 64        // UDP_MAX_SEGMENTS on older kernels
+	gsoMaxBytes    = 65000     // a UDP payload must stay under 65507 bytes
+	udpSendMsgs    = 64
+)
+
+var cmsgSegmentSpace = unix.CmsgSpace(2)
+
+func newUDPPort(port uint16) (*udpPort, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("UDP socket: %w", err)
+	}
+	fail := func(what string, err error) (*udpPort, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("UDP port %d: %s: %w", port, what, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, BypassMark); err != nil {
+		return fail("SO_MARK", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1); err != nil {
+		return fail("UDP_GRO", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)}); err != nil {
+		return fail("bind", err)
+	}
+	setBuffers(fd)
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("udp-%d", port))
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	u := &udpPort{f: f, rc: rc, rx: newMmsgBatch(groMessages)}
+	for range groMessages {
+		u.rxBufs = append(u.rxBufs, make([]byte, groBufferSize))
+		u.rxCtrl = append(u.rxCtrl, make([]byte, 64))
+	}
+	u.txHdrs = make([]mmsghdr, udpSendMsgs)
+	u.txIovs = make([]unix.Iovec, udpSendMsgs*gsoMaxSegments)
+	u.txName = make([]unix.RawSockaddrInet4, udpSendMsgs)
+	for range udpSendMsgs {
+		u.txCtrl = append(u.txCtrl, make([]byte, cmsgSegmentSpace))
+	}
+	u.rxFunc = u.doRecv
+	u.txFunc = u.doSend
+	return u, nil
+}
+
+func (u *udpPort) doRecv(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&u.rx.hdrs[0])), uintptr(u.rx.n), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	u.rx.n, u.rx.errno = int(r), e
+	return true
+}
+
+// segmentSize reads the UDP_GRO control message: the size of the segments a
+// coalesced datagram is made of, or 0 if it was not coalesced.
+func segmentSize(ctrl []byte) int {
+	for len(ctrl) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctrl[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(ctrl) {
+			return 0
+		}
+		if h.Level == unix.IPPROTO_UDP && h.Type == unix.UDP_GRO && int(h.Len) >= unix.CmsgLen(4) {
+			return int(*(*int32)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])))
+		}
+		ctrl = ctrl[unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)):]
+	}
+	return 0
+}
+
+// receive hands out datagrams one per buffer, cutting coalesced ones apart.
+func (u *udpPort) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
+	if u.nextPend == len(u.pending) {
+		if err := u.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for n < len(bufs) && u.nextPend < len(u.pending) {
+		s := u.pending[u.nextPend]
+		u.nextPend++
+		sizes[n] = copy(bufs[n][offset:], s.data)
+		srcs[n] = s.src
+		n++
+	}
+	return n, nil
+}
+
+func (u *udpPort) fill() error {
+	for i := range groMessages {
+		u.rx.iovs[i].Base = &u.rxBufs[i][0]
+		u.rx.iovs[i].SetLen(groBufferSize)
+		u.rx.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
+		u.rx.hdrs[i].hdr.Control = &u.rxCtrl[i][0]
+		u.rx.hdrs[i].hdr.SetControllen(len(u.rxCtrl[i]))
+	}
+	u.rx.n = groMessages
+	if err := u.rc.Read(u.rxFunc); err != nil {
+		return err
+	}
+	if u.rx.errno != 0 {
+		return u.rx.errno
+	}
+	u.pending, u.nextPend = u.pending[:0], 0
+	for i := range u.rx.n {
+		h := &u.rx.hdrs[i]
+		data := u.rxBufs[i][:h.len]
+		if h.hdr.Flags&unix.MSG_TRUNC != 0 {
+			continue
+		}
+		src := u.rx.addr(i)
+		seg := segmentSize(u.rxCtrl[i][:h.hdr.Controllen])
+		if seg <= 0 {
+			seg = len(data)
+		}
+		for len(data) > 0 {
+			k := min(seg, len(data))
+			u.pending = append(u.pending, udpSegment{data: data[:k], src: src})
+			data = data[k:]
+		}
+	}
+	return nil
+}
+
+func (u *udpPort) doSend(fd uintptr) bool {
+	for u.txSent < u.txN {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.txHdrs[u.txSent])), uintptr(u.txN-u.txSent), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == unix.EAGAIN:
+			return false
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			u.txErr = e
+			u.txSent++
+			continue
+		}
+		u.txSent += int(r)
+	}
+	return true
+}
+
+// send groups consecutive packets to the same destination, of one size but
+// the last, into GSO super-packets.
+func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
+	u.txMu.Lock()
+	defer u.txMu.Unlock()
+	u.txN, u.txErr = 0, 0
+	iov := 0
+	var firstErr error
+	flush := func() error {
+		u.txSent = 0
+		if err := u.rc.Write(u.txFunc); err != nil {
+			return err
+		}
+		if u.txErr != 0 && firstErr == nil {
+			firstErr = u.txErr
+		}
+		u.txN, u.txErr, iov = 0, 0, 0
+		return nil
+	}
+	for i := 0; i < len(pkts); {
+		size, total, j := len(pkts[i]), len(pkts[i]), i+1
+		for j < len(pkts) && j-i < gsoMaxSegments && dsts[j] == dsts[i] &&
+			len(pkts[j-1]) == size && len(pkts[j]) <= size && total+len(pkts[j]) <= gsoMaxBytes {
+			total += len(pkts[j])
+			j++
+		}
+		if u.txN == len(u.txHdrs) || iov+(j-i) > len(u.txIovs) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		m := &u.txHdrs[u.txN]
+		for k := i; k < j; k++ {
+			u.txIovs[iov+k-i].Base = &pkts[k][0]
+			u.txIovs[iov+k-i].SetLen(len(pkts[k]))
+		}
+		*m = mmsghdr{}
+		m.hdr.Iov = &u.txIovs[iov]
+		m.hdr.SetIovlen(j - i)
+		u.txName[u.txN] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dsts[i].Addr().As4()}
+		p := (*[2]byte)(unsafe.Pointer(&u.txName[u.txN].Port))
+		p[0], p[1] = byte(dsts[i].Port()>>8), byte(dsts[i].Port())
+		m.hdr.Name = (*byte)(unsafe.Pointer(&u.txName[u.txN]))
+		m.hdr.Namelen = unix.SizeofSockaddrInet4
+		if j-i > 1 {
+			c := u.txCtrl[u.txN]
+			h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+			h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+			h.SetLen(unix.CmsgLen(2))
+			*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(size)
+			m.hdr.Control = &c[0]
+			m.hdr.SetControllen(cmsgSegmentSpace)
+		}
+		iov += j - i
+		u.txN++
+		i = j
+	}
+	if u.txN > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return firstErr
+}
+
+func (u *udpPort) close() error { return u.f.Close() }

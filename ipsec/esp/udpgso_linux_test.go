@@ -1,0 +1,81 @@
+package esp
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/node"
+)
+
+// A run of equal-sized packets leaves as one GSO super-packet and arrives as
+// one GRO datagram, which receive cuts back into the original packets, in
+// order; a packet to another destination or of a larger size starts a new run.
+func TestUDPPortSegmentationOffload(t *testing.T) {
+	_, ns := testenv.Netns(t, "udpgso")
+	var u *udpPort
+	if err := node.InNetnsHandle(ns, func() error {
+		var err error
+		u, err = newUDPPort(4500)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer u.close()
+	self := netip.MustParseAddrPort("127.0.0.1:4500")
+	other := netip.MustParseAddrPort("127.0.0.2:4500")
+	var pkts [][]byte
+	var dsts []netip.AddrPort
+	add := func(size int, dst netip.AddrPort) {
+		p := make([]byte, size)
+		for i := range p {
+			p[i] = byte(len(pkts) + i)
+		}
+		pkts = append(pkts, p)
+		dsts = append(dsts, dst)
+	}
+	for range 40 {
+		add(1400, self)
+	}
+	add(300, self) // the short last segment of the first run
+	add(1400, other)
+	add(1200, self)
+	if err := u.send(pkts, dsts); err != nil {
+		t.Fatal(err)
+	}
+	bufs := make([][]byte, 64)
+	for i := range bufs {
+		bufs[i] = make([]byte, 2048)
+	}
+	sizes := make([]int, 64)
+	srcs := make([]netip.AddrPort, 64)
+	var got [][]byte
+	for first := true; len(got) < 43; first = false {
+		n, err := u.receive(bufs, sizes, srcs, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first && len(u.pending) <= u.rx.n {
+			t.Fatalf("%d datagrams read as %d segments: nothing was coalesced", u.rx.n, len(u.pending))
+		}
+		for i := range n {
+			got = append(got, bytes.Clone(bufs[i][16:16+sizes[i]]))
+			if srcs[i].Port() != 4500 {
+				t.Fatalf("source %v", srcs[i])
+			}
+		}
+	}
+	if len(got) != 43 {
+		t.Fatalf("%d datagrams", len(got))
+	}
+	for i := range 41 {
+		if !bytes.Equal(got[i], pkts[i]) {
+			t.Fatalf("datagram %d: %d bytes, want %d", i, len(got[i]), len(pkts[i]))
+		}
+	}
+	// The last two went to different destinations, so either may come first.
+	if !(bytes.Equal(got[41], pkts[41]) && bytes.Equal(got[42], pkts[42])) && !(bytes.Equal(got[41], pkts[42]) && bytes.Equal(got[42], pkts[41])) {
+		t.Fatal("the last two datagrams differ from what was sent")
+	}
+}
