@@ -1,7 +1,6 @@
 package strongswan
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/node/strongswan/vici"
 )
@@ -133,14 +130,21 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	if err := c.waitForVici(startCtx); err != nil {
-		return nil, errors.Join(err, c.Stop())
+	err = c.waitForVici(startCtx)
+	if err == nil {
+		err = c.loadAll(startCtx)
 	}
-	if err := c.loadAll(startCtx); err != nil {
-		return nil, errors.Join(err, c.Stop())
+	if err != nil {
+		if stopErr := c.Stop(); stopErr != nil && !errors.Is(stopErr, errExitedEarly) {
+			err = errors.Join(err, stopErr)
+		}
+		return nil, err
 	}
 	return c, nil
 }
+
+// errExitedEarly is what Stop reports when charon had ended by itself.
+var errExitedEarly = errors.New("strongswan: charon had already exited")
 
 func (c *Charon) writeFiles(swanctlConf string) error {
 	files := map[string]string{
@@ -164,21 +168,31 @@ func (c *Charon) writeFiles(swanctlConf string) error {
 }
 
 // spawn starts charon in the node's network namespace and in a mount namespace
-// of its own, in which the node's directory is mounted on /run.
+// of its own, in which the node's directory is mounted on /run:
 //
-// Both namespaces are entered on a locked OS thread, which then forks charon:
-// a child inherits the namespaces of the thread that forks it. The thread then
-// waits for charon and is never unlocked, so Go discards it afterwards rather
-// than run other goroutines in those namespaces. It must stay alive as long as
-// charon does for a second reason: Pdeathsig fires when the forking thread
-// exits, and it is what kills charon if the lab process dies without Stop.
+//	nsenter --net=NETNS -- unshare --mount --propagation private -- \
+//	    sh -c 'mount --bind "$1" /run && exec "$2"' sh DIR CHARON
+//
+// Each step execs the next, so the process is charon itself in the end. The
+// namespaces are entered in the child alone: no thread of the lab process ever
+// changes namespace, so none can leak one (a Go program cannot always discard
+// such a thread: the main thread is parked, not ended).
+//
+// The forking thread is locked for charon's lifetime because Pdeathsig, which
+// kills charon if the lab process dies without Stop, fires when the thread
+// that forked it exits, and Go ends threads that other code locked and left.
 func (c *Charon) spawn() error {
 	out, err := os.OpenFile(filepath.Join(c.dir, "charon.out"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer out.Close() // the child has its own copy
-	cmd := exec.Command(c.opts.Charon)
+	if _, err := os.Stat(c.opts.Netns); err != nil {
+		return fmt.Errorf("strongswan: network namespace: %w", err)
+	}
+	cmd := exec.Command("nsenter", "--net="+c.opts.Netns, "--",
+		"unshare", "--mount", "--propagation", "private", "--",
+		"sh", "-c", `mount --bind "$1" `+runInside+` && exec "$2"`, "sh", c.dir, c.opts.Charon)
 	cmd.Dir = "/"
 	cmd.Env = []string{
 		"STRONGSWAN_CONF=" + runInside + "/" + strongswanCfg,
@@ -190,11 +204,8 @@ func (c *Charon) spawn() error {
 
 	started := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := enterNamespaces(c.opts.Netns, c.dir); err != nil {
-			started <- err
-			return
-		}
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
 		if err := cmd.Start(); err != nil {
 			started <- fmt.Errorf("strongswan: start %s: %w", c.opts.Charon, err)
 			return
@@ -204,32 +215,6 @@ func (c *Charon) spawn() error {
 		close(c.exited)
 	}()
 	return <-started
-}
-
-// enterNamespaces moves the calling (locked) thread into the network namespace
-// at netnsPath and into a new private mount namespace with dir on /run.
-func enterNamespaces(netnsPath, dir string) error {
-	fd, err := unix.Open(netnsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("strongswan: open network namespace %s: %w", netnsPath, err)
-	}
-	err = unix.Setns(fd, unix.CLONE_NEWNET)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("strongswan: enter network namespace %s: %w", netnsPath, err)
-	}
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("strongswan: new mount namespace: %w", err)
-	}
-	// Private first, so that the bind mount below does not propagate back to
-	// the host's mount namespace through shared mounts.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("strongswan: make mounts private: %w", err)
-	}
-	if err := unix.Mount(dir, runInside, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("strongswan: bind %s on %s: %w", dir, runInside, err)
-	}
-	return nil
 }
 
 // waitForVici polls the socket until charon answers a version request.
@@ -293,9 +278,22 @@ func (c *Charon) loadAll(ctx context.Context) error {
 		"--file", filepath.Join(c.dir, swanctlCfg), "--uri", "unix://"+c.ViciSocket())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("strongswan: swanctl --load-all: %w: %s", err, bytes.TrimSpace(out))
+		return fmt.Errorf("strongswan: swanctl --load-all: %w: %s", err, swanctlComplaints(out))
 	}
 	return nil
+}
+
+// swanctlComplaints keeps what matters of swanctl's output: it also reports
+// every missing credential directory (x509, private, ...), which a PSK-only
+// node does not have.
+func swanctlComplaints(out []byte) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "opening directory ") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, " | ")
 }
 
 // Reload replaces the node's configuration: it rewrites swanctl.conf and loads
@@ -335,7 +333,7 @@ func (c *Charon) Stop() error {
 		select {
 		case <-c.exited:
 			if c.waitErr != nil {
-				errs = append(errs, fmt.Errorf("strongswan: charon had already exited: %w", c.waitErr))
+				errs = append(errs, fmt.Errorf("%w: %w", errExitedEarly, c.waitErr))
 			}
 		default:
 			if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {

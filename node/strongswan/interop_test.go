@@ -3,35 +3,30 @@ package strongswan_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/node/strongswan"
 	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
 )
 
-// logRecorder keeps a gateway's log lines for assertions.
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []strongswan.LogLine
-}
-
-func (r *logRecorder) add(l strongswan.LogLine) {
-	r.mu.Lock()
-	r.lines = append(r.lines, l)
-	r.mu.Unlock()
-}
-
-func (r *logRecorder) contains(substr string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, l := range r.lines {
-		if strings.Contains(l.Text, substr) {
-			return true
+// waitLogged waits for a StrongSwanLog event of the node and connection that
+// contains substr: the log tail delivers lines a moment after charon writes.
+func waitLogged(ctx context.Context, t *testing.T, bus *events.Bus, node, conn, substr string) {
+	t.Helper()
+	for {
+		for _, e := range bus.Since(0) {
+			if e.Kind == events.StrongSwanLog && e.Node == node && e.Conn == conn && strings.Contains(e.Message, substr) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no StrongSwanLog event from %s for %s says %q", node, conn, substr)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return false
 }
 
 func TestCharonToCharon(t *testing.T) {
@@ -58,8 +53,8 @@ func TestCharonToCharon(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logA logRecorder
-			tc.cfg.OnLogA = logA.add
+			bus := events.NewBus("interop")
+			tc.cfg.OnLogA = strongswan.PublishLog(events.Publisher{Bus: bus, Node: "gwA"}, 1)
 			p := swantest.StartPair(t, tc.cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -67,9 +62,7 @@ func TestCharonToCharon(t *testing.T) {
 			if err := p.A.Charon.Initiate(ctx, swantest.ConnName, swantest.ChildName); err != nil {
 				t.Fatal(err)
 			}
-			if !logA.contains(tc.mode) {
-				t.Errorf("gateway A's log never says %q", tc.mode)
-			}
+			waitLogged(ctx, t, bus, "gwA", swantest.ConnName, tc.mode)
 			a := establishedSA(ctx, t, p.A.Charon)
 			b := establishedSA(ctx, t, p.B.Charon)
 
