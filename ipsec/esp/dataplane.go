@@ -95,7 +95,8 @@ type DataPlane struct {
 	dev Device
 	net Network
 
-	ike atomic.Pointer[func(src netip.AddrPort, msg []byte)]
+	ike   atomic.Pointer[func(src netip.AddrPort, msg []byte)]
+	hooks atomic.Pointer[Hooks]
 
 	st       stats
 	lastDrop atomic.Int64
@@ -135,12 +136,17 @@ func New(cfg Config) *DataPlane {
 		reserved: map[inKey]bool{},
 		stop:     make(chan struct{}),
 	}
+	d.hooks.Store(&cfg.Hooks)
 	d.spd.Store(&spd{byConn: map[string]*policy{}})
 	empty := map[inKey]*SA{}
 	d.inbound.Store(&empty)
 	d.notes.start()
 	return d
 }
+
+// SetHooks replaces the callbacks into IKE, for a stack created after the data
+// plane.
+func (d *DataPlane) SetHooks(h Hooks) { d.hooks.Store(&h) }
 
 // Start runs the packet paths: one goroutine reading the device, one per
 // receiver of the network.
@@ -484,7 +490,7 @@ func (d *DataPlane) expire(sa *SA, hard bool, reason string) {
 	if hard {
 		d.publishCounters(sa, "expired")
 	}
-	if h := d.cfg.Hooks.Expire; h != nil {
+	if h := d.hooks.Load().Expire; h != nil {
 		d.notes.post(func() { h(x) })
 	}
 }

@@ -155,7 +155,7 @@ func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
 		Explain: "The first packet that needs protection and finds no SA asks IKE to negotiate one; it waits in a queue meanwhile.",
 		Packet:  &events.PacketInfo{Inner: req.Packet, Len: len(pkt)},
 	})
-	if h := d.cfg.Hooks.Acquire; h != nil {
+	if h := d.hooks.Load().Acquire; h != nil {
 		d.notes.post(func() { h(req) })
 	}
 }
