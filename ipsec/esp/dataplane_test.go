@@ -484,3 +484,24 @@ func TestEventsDescribeFirstPacketsAndDrops(t *testing.T) {
 		t.Fatalf("events: %d packet descriptions (want 3), %d drop events (want 1, rate-limited), %d final counters (want 1)", packets, drops, counters)
 	}
 }
+
+func TestCountersArePublishedPeriodically(t *testing.T) {
+	bus := events.NewBus("t")
+	sub := bus.Subscribe(func(e *events.Event) bool { return e.Kind == events.SACounters && e.Field("why") == "periodic" })
+	defer sub.Close()
+	a, b := twoGateways(t, Config{Node: "a", Events: bus, CountersInterval: 10 * time.Millisecond}, Config{Node: "b"})
+	installPair(t, a, b, transform{ProtoESP, EncAESGCM16_256, IntegNone}, false, 0x700)
+	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 10)
+	receive(t, b.dev, 2*time.Second)
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case e := <-sub.C():
+			if e.Node == "a" && e.Field("dir") == "out" && e.Field("packets") == uint64(1) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no periodic SACounters event with the outbound packet")
+		}
+	}
+}

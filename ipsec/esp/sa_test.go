@@ -243,3 +243,40 @@ func TestInboundPolicyCheck(t *testing.T) {
 		t.Fatal("a policy drop was counted as delivered")
 	}
 }
+
+// RFC 6040 §4.2: congestion experienced on the outer header is carried over
+// to an ECN-capable inner packet at decapsulation, checksum included.
+func TestDecapsulationPropagatesCongestion(t *testing.T) {
+	oc, ic := saPair(t, ProtoESP, Tunnel, EncAESGCM16_128, IntegNone, false, 0x6006)
+	out, in := mustSA(t, oc), mustSA(t, ic)
+	inner := icmpEcho("10.1.0.5", "10.2.0.7", 1, 10)
+	inner[ipv4TOS] = 0x02 // ECT(0)
+	setIPv4Checksum(inner[:20])
+	wire := protectPacket(t, out, inner)
+	if wire[ipv4TOS] != 0x02 {
+		t.Fatalf("outer TOS %#x: the inner ECN field should be copied out", wire[ipv4TOS])
+	}
+	wire[ipv4TOS] |= 3 // a router on the way marked congestion
+	got, _, r := unprotectPacket(in, wire)
+	if r != dropNone {
+		t.Fatal(r)
+	}
+	if got[ipv4TOS]&3 != 3 || onesSum(got[:20], 0) != 0xffff {
+		t.Fatalf("inner TOS %#x, header checksum valid: %v", got[ipv4TOS], onesSum(got[:20], 0) == 0xffff)
+	}
+}
+
+// RFC 4303 §2.6: a packet whose next header is 59 is traffic-flow padding,
+// authenticated and then discarded without reaching the TUN.
+func TestDummyPacketIsDiscarded(t *testing.T) {
+	oc, ic := saPair(t, ProtoESP, Tunnel, EncAESCBC128, IntegHMACSHA1_96, false, 0x6007)
+	out, in := mustSA(t, oc), mustSA(t, ic)
+	buf := make([]byte, 256)
+	s, e := out.esp.seal(buf, Headroom, Headroom+16, protoNoNext, oc.SPI, 1)
+	wire := make([]byte, 20+e-s)
+	writeIPv4Header(wire, len(wire), 0, false, 1, byte(ProtoESP), oc.Local, oc.Remote)
+	copy(wire[20:], buf[s:e])
+	if _, _, r := unprotectPacket(in, wire); r != dropDummy {
+		t.Fatalf("dummy packet: %s", r)
+	}
+}
