@@ -296,19 +296,6 @@ func swanctlComplaints(out []byte) string {
 	return strings.Join(keep, " | ")
 }
 
-// Reload replaces the node's configuration: it rewrites swanctl.conf and loads
-// it again. Connections that disappeared are unloaded; established SAs stay.
-func (c *Charon) Reload(ctx context.Context, cfg Config) error {
-	conf, err := cfg.SwanctlConf()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(c.dir, swanctlCfg), []byte(conf), 0o600); err != nil {
-		return err
-	}
-	return c.loadAll(ctx)
-}
-
 func (c *Charon) consumeLog(s string) {
 	l, err := ParseLogLine(s)
 	if err != nil {

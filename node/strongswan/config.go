@@ -1,12 +1,3 @@
-// Package strongswan runs Debian's strongSwan 5.9.8 charon as an independent
-// IKEv1 peer inside a lab node's network namespace: it writes the node's
-// strongswan.conf and swanctl.conf, starts charon without systemd in a private
-// mount namespace, loads the configuration with swanctl, drives it over vici
-// (initiate, terminate, list SAs), streams its log, and reads the negotiated
-// keys out of that log for Wireshark.
-//
-// The configuration speaks swanctl.conf's vocabulary (swanctl.conf(5)), so that
-// a lab file's `ipsec:` block maps onto it word for word.
 package strongswan
 
 import (
@@ -135,9 +126,6 @@ func (conn Connection) validate() error {
 	}
 	if err := noControl(append(append(append([]string{conn.LocalID, conn.RemoteID}, conn.LocalAddrs...), conn.RemoteAddrs...), conn.Proposals...)...); err != nil {
 		return err
-	}
-	if len(conn.Children) == 0 {
-		return errors.New("no children: an IKEv1 connection without a CHILD SA cannot be initiated")
 	}
 	for _, ch := range conn.Children {
 		if err := ch.validate(); err != nil {

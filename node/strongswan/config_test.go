@@ -103,7 +103,6 @@ func TestValidate(t *testing.T) {
 		"no secret":           func(c *Config) { c.Connections[0].PSK = "" },
 		"certificates":        func(c *Config) { c.Connections[0].LocalAuth = "pubkey" },
 		"fractional seconds":  func(c *Config) { c.Connections[0].DPDDelay = 1500 * time.Millisecond },
-		"no children":         func(c *Config) { c.Connections[0].Children = nil },
 		"no traffic selector": func(c *Config) { c.Connections[0].Children[0].LocalTS = nil },
 		"transport mode":      func(c *Config) { c.Connections[0].Children[0].Mode = "transport" },
 		"bad start action":    func(c *Config) { c.Connections[0].Children[0].StartAction = "route" },

@@ -164,3 +164,36 @@ func waitNoSAs(ctx context.Context, t *testing.T, side string, c *strongswan.Cha
 		}
 	}
 }
+
+// TestQuickModeOnExistingISAKMPSA initiates phase 1 alone, then phase 2 over
+// it: the CHILD SA must reuse the ISAKMP SA rather than negotiate a new one.
+func TestQuickModeOnExistingISAKMPSA(t *testing.T) {
+	p := swantest.StartPair(t, swantest.PairConfig{IKEProposal: "aes128-sha256-curve25519", ESPProposal: "aes128gcm16-curve25519"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.A.Charon.Initiate(ctx, swantest.ConnName, ""); err != nil {
+		t.Fatal(err)
+	}
+	sas, err := p.A.Charon.ListSAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sas) != 1 || sas[0].State != "ESTABLISHED" || len(sas[0].Children) != 0 {
+		t.Fatalf("after phase 1 alone A lists %+v, want one ESTABLISHED ISAKMP SA without CHILD SAs", sas)
+	}
+	phase1 := sas[0]
+	if err := p.A.Charon.Initiate(ctx, swantest.ConnName, swantest.ChildName); err != nil {
+		t.Fatal(err)
+	}
+	a := establishedSA(ctx, t, p.A.Charon)
+	if a.UniqueID != phase1.UniqueID || a.ICookie != phase1.ICookie || a.RCookie != phase1.RCookie {
+		t.Errorf("Quick Mode ran under a new ISAKMP SA: %016x/%016x #%d, was %016x/%016x #%d",
+			a.ICookie, a.RCookie, a.UniqueID, phase1.ICookie, phase1.RCookie, phase1.UniqueID)
+	}
+	if got := a.Children[0].Proposal(); got != "AES_GCM_16-128/CURVE_25519" {
+		t.Errorf("CHILD SA proposal %s, want PFS with Curve25519", got)
+	}
+	if err := swantest.UDPEcho(ctx, p.A.Netns, p.A.Inner, p.B.Netns, p.B.Inner, []byte("quick mode only")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -176,7 +176,9 @@ func (kp *keyParser) dumped(l LogLine, ts *threadState, label string, b []byte) 
 		if l.IKESAID != 0 {
 			k := kp.ikeSA(l.IKESAID)
 			k.Ka = b
-			k.Conn = l.IKESA
+			if l.IKESA != "" { // a Main Mode responder derives Ka before it knows the connection
+				k.Conn = l.IKESA
+			}
 		}
 	case "encryption initiator key":
 		ts.encrI = b

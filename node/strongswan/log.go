@@ -148,7 +148,7 @@ func (t *logTail) run() {
 	defer t.file.Close()
 	var partial []byte
 	buf := make([]byte, 64*1024)
-	events := make([]byte, 4096)
+	notifications := make([]byte, 4096)
 	drain := func() {
 		for {
 			n, err := t.file.Read(buf)
@@ -175,7 +175,7 @@ func (t *logTail) run() {
 	for {
 		drain()
 		// Block until charon writes again, or Close interrupts the read.
-		if _, err := t.notify.Read(events); err != nil {
+		if _, err := t.notify.Read(notifications); err != nil {
 			drain() // whatever was written before the stop
 			return
 		}

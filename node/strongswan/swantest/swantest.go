@@ -38,7 +38,7 @@ type PairConfig struct {
 	// its own, on lo.
 	Hosts bool
 
-	// OnLog receives the log lines of gateway A and B, when set.
+	// OnLogA and OnLogB, when set, receive the log lines of gateway A and B.
 	OnLogA, OnLogB func(strongswan.LogLine)
 }
 

@@ -1,0 +1,55 @@
+// Package strongswan runs Debian's strongSwan 5.9.8 charon as an independent
+// IKEv1 peer inside a lab node's network namespace: it writes the node's
+// strongswan.conf and swanctl.conf, starts charon without systemd in a private
+// mount namespace, loads the configuration with swanctl, drives it over vici
+// (initiate, terminate, list SAs), streams its log, and reads the negotiated
+// keys out of that log for Wireshark.
+//
+// The configuration speaks swanctl.conf's vocabulary (swanctl.conf(5)), so that
+// a lab file's `ipsec:` block maps onto it word for word.
+//
+// # How charon runs
+//
+//	Start ─▶ writes DIR/{strongswan.conf, swanctl.conf, charon.log}
+//	      ─▶ nsenter --net=NETNS unshare --mount sh -c 'mount --bind DIR /run; exec charon-systemd'
+//	      ─▶ waits for DIR/charon.vici ─▶ swanctl --load-all --file DIR/swanctl.conf --uri unix://DIR/charon.vici
+//	Initiate, Terminate, ListSAs ─▶ vici (package vici), one connection per command
+//	DIR/charon.log ─▶ inotify tail ─▶ Options.OnLog (PublishLog: events.StrongSwanLog) and Keys
+//	Stop ─▶ SIGTERM (charon sends Deletes), SIGKILL after StopTimeout; the mount namespace dies with charon
+//
+// # What charon 5.9.8 does here that one would not guess
+//
+//   - Debian's /usr/lib/ipsec/charon is in package strongswan-charon, which is
+//     not installed; charon-systemd is. It runs fine without systemd, reads the
+//     `charon` settings through a fallback, writes no pid file, and logs to the
+//     journal unless told not to (strongswan.conf turns that off).
+//   - /usr/lib/ipsec/charon writes the hard-coded /var/run/charon.pid, hence the
+//     private /run. Every path in strongswan.conf is therefore under /run.
+//   - kernel-netlink is required even with kernel-libipsec (charon refuses to
+//     start without a kernel-net implementation); openssl alone provides every
+//     algorithm; Debian ships no des plugin; stroke and resolve stay out.
+//   - kernel-libipsec does UDP-encapsulated ESP only and forces it by faking
+//     NAT-D: IKE floats to port 4500 after Main Mode message 4 with no NAT in
+//     sight, and list-sas reports nat-remote and nat-any.
+//   - libipsec routes the remote selector through its TUN device (ipsec0, MTU
+//     1400, routing table 220) with the local selector's address as source, so
+//     that address must exist in the namespace (on lo as a /32 if nowhere
+//     else).
+//   - The Quick Mode responder installs its SAs on message 3, after the
+//     initiator's Initiate has returned; the first packets may find no SA.
+//   - In Aggressive Mode the initiator sends Quick Mode message 1 right behind
+//     Aggressive Mode message 3. charon's worker threads may take the second
+//     first; the responder then logs "ignoring QUICK_MODE request while phase
+//     1 is incomplete" and the initiator retransmits 4 s later.
+//   - swanctl does not read the vici socket from strongswan.conf (--uri after
+//     the command word), and complains about every missing credential
+//     directory next to swanctl.conf.
+//   - The filelog has one-second timestamps (no time_precision in 5.9.8).
+//   - The save-keys plugin is not built: keys come from the log at IKE 4,
+//     CHD 4 and MGR 2 (the cookies), with ike_name so lines name their SA.
+//   - Wireshark: the ESP key charon calls "initiator" belongs to the SA whose
+//     SPI the Quick Mode responder chose; the IKEv1 table is "icookie,Ka"
+//     unquoted; ESP decryption needs esp.enable_encryption_decode; and a
+//     retransmitted encrypted IKEv1 message decrypts as garbage because
+//     Wireshark has already moved the IV on.
+package strongswan
