@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/nat"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -30,6 +31,8 @@ type Runtime struct {
 	shutdown chan struct{} // closed when a client asks the lab to go away
 	once     sync.Once
 	closers  []func() error // components, closed in reverse order
+
+	nats map[string]*nat.Box
 
 	scriptMu sync.Mutex
 	actions  map[string]ActionFunc
@@ -95,6 +98,9 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	r.Deployment, err = Deploy(ctx, lab, Options{Bus: opt.Bus})
 	if err != nil {
 		r.Deployment = nil // Deploy rolled back already
+		return nil, err
+	}
+	if err := r.startNATs(); err != nil {
 		return nil, err
 	}
 	if err := r.serveControl(); err != nil {

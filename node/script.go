@@ -374,7 +374,7 @@ func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) er
 	if !ok {
 		return fmt.Errorf("no node of the lab has address %s to receive the traffic", a.To)
 	}
-	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Bytes: int64(a.Bytes)}
+	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Count: a.Count, Bytes: int64(a.Bytes)}
 	if a.Rate != "" {
 		rate, err := ParseBitRate(a.Rate)
 		if err != nil {

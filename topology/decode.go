@@ -99,7 +99,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
-			d.errorf(n, "%s", err)
+			d.place(n, path, err)
 			return
 		}
 		d.validate(n, v, path)
@@ -187,19 +187,41 @@ func (d *decoder) validate(n *yaml.Node, v reflect.Value, path string) {
 	if !v.CanAddr() || !v.Addr().Type().Implements(validatorType) {
 		return
 	}
-	err := v.Addr().Interface().(validator).Validate()
-	if err == nil {
-		return
+	if err := v.Addr().Interface().(validator).Validate(); err != nil {
+		d.place(n, path, err)
 	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
+}
+
+// flattenErrors expands errors.Join lists, nested ones too.
+func flattenErrors(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
 	}
-	for _, e := range list {
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flattenErrors(e)...)
+	}
+	return out
+}
+
+// positioned is implemented by errors of section packages that know where in
+// the file they are (they decode from the same yaml.Node tree).
+type positioned interface {
+	Position() (line, col int)
+}
+
+// place records an error from a section's own decoding or validation: each of
+// a joined list separately, at the error's own position if it has one, else at
+// the field it names, else at the section.
+func (d *decoder) place(n *yaml.Node, path string, err error) {
+	for _, e := range flattenErrors(err) {
 		p := d.at(n)
-		if fe, ok := e.(FieldError); ok && fe.Field() != "" {
+		if pe, ok := e.(positioned); ok {
+			if line, col := pe.Position(); line > 0 {
+				p = Pos{File: d.file, Line: line, Col: col}
+			}
+		} else if fe, ok := e.(FieldError); ok && fe.Field() != "" {
 			if q, ok := d.pos[path+"."+fe.Field()]; ok {
 				p = q
 			}

@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ipseclab/ipseclab/nat"
 )
 
 // Lab is a decoded and validated lab file.
@@ -74,7 +76,7 @@ type Node struct {
 	Kind    Kind              `yaml:"kind" lab:"required"`
 	Gateway Addr              `yaml:"gateway"` // default route via this next hop
 	Routes  []Route           `yaml:"routes"`
-	NAT     *yaml.Node        `yaml:"nat"` // decoded by the nat package (see validate.go)
+	NAT     *nat.Config       `yaml:"nat"` // a NAT box's behaviour (kind nat only)
 	Labels  map[string]string `yaml:"labels"`
 
 	// Filled by validation.

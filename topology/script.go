@@ -54,8 +54,9 @@ type TrafficStep struct {
 	Port     int      `yaml:"port"`  // default 5201
 	Duration Duration `yaml:"duration"`
 	Rate     string   `yaml:"rate"` // udp: packets are paced to this bit rate, e.g. 10mbit
-	Size     int      `yaml:"size"` // udp payload bytes
-	Bytes    Size     `yaml:"bytes"`
+	Size     int      `yaml:"size"`  // udp payload bytes
+	Count    int64    `yaml:"count"` // udp: packets to send
+	Bytes    Size     `yaml:"bytes"` // tcp: bytes to send
 }
 
 // TunnelStep brings a connection up or down by hand.

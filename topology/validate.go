@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
+	"github.com/ipseclab/ipseclab/nat"
 )
 
 var (
@@ -43,6 +44,19 @@ func (v *validator2) errorf(path string, format string, args ...any) {
 	v.errs.add(v.lab.Pos(path), format, args...)
 }
 
+// sectionError places errors of a section package at their own positions.
+func (v *validator2) sectionError(path string, err error) {
+	for _, e := range flattenErrors(err) {
+		p := v.lab.Pos(path)
+		if pe, ok := e.(positioned); ok {
+			if line, col := pe.Position(); line > 0 {
+				p = Pos{File: v.lab.File, Line: line, Col: col}
+			}
+		}
+		v.errs.add(p, "%s", e)
+	}
+}
+
 // validate checks the decoded lab as a whole and fills the derived fields.
 func (l *Lab) validate(errs *Errors) {
 	v := &validator2{lab: l, errs: errs}
@@ -70,6 +84,7 @@ func (l *Lab) validate(errs *Errors) {
 	v.lans()
 	v.addresses()
 	v.routes()
+	v.natBoxes()
 	v.ipsec()
 	v.script()
 }
@@ -343,6 +358,36 @@ func (v *validator2) routes() {
 			}
 			dests[r.To.Prefix] = true
 			check(rp+".via", r.Via.Addr)
+		}
+	}
+}
+
+// natBoxes checks what a NAT box's own validation cannot see: that its
+// outside interface exists on the node.
+func (v *validator2) natBoxes() {
+	for _, name := range v.lab.NodeNames() {
+		n := v.lab.Topology.Nodes[name]
+		if n.Kind != KindNAT {
+			continue
+		}
+		if n.NAT == nil {
+			n.NAT = &nat.Config{}
+		}
+		var names []string
+		for _, i := range n.Ifaces {
+			names = append(names, i.Name)
+		}
+		if err := n.NAT.CheckInterfaces(names); err != nil {
+			v.sectionError("topology.nodes."+name+".nat", err)
+		}
+		if n.NAT.Outside == "" && !n.Gateway.IsValid() {
+			hasDefault := false
+			for _, r := range n.Routes {
+				hasDefault = hasDefault || r.To.Bits() == 0
+			}
+			if !hasDefault {
+				v.errorf("topology.nodes."+name, "NAT box %s needs nat.outside, or a default route (gateway:) whose interface is the outside", name)
+			}
 		}
 	}
 }

@@ -300,3 +300,55 @@ func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
 		t.Errorf("last JSON line is not script-finished: %s", lines[len(lines)-1])
 	}
 }
+
+const natLab = `topology:
+  nodes:
+    laptop:   {kind: host, gateway: 192.168.1.1}
+    home-nat: {kind: nat, gateway: 198.51.100.1, nat: {ports: random, udp-timeout: 30s}}
+    server:   {kind: host, gateway: 198.51.100.2}
+  links:
+    - endpoints: [laptop:eth0, home-nat:eth0]
+      addresses: [192.168.1.10/24, 192.168.1.1/24]
+    - endpoints: [home-nat:eth1, server:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+script:
+  - traffic: {from: laptop, to: 198.51.100.1, count: 100, port: 4500}
+  - expect: {event: nat-mapping-new, node: home-nat, within: 3s}
+`
+
+func TestNATBoxInALab(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-nat", os.Getpid())
+	lab := writeLab(t, name, natLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if r := run(t, "traffic", "-t", lab, "laptop", "server", "--count", "50", "--json"); r.code != 0 {
+		t.Fatalf("traffic through the NAT: %+v", r)
+	}
+	r := run(t, "nat", "show", "-t", lab, "home-nat", "--json")
+	var ms []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || r.code != 0 {
+		t.Fatalf("nat show: %v %+v", err, r)
+	}
+	found := false
+	for _, m := range ms {
+		if m["Proto"] == "udp" && strings.HasPrefix(m["Inside"].(string), "192.168.1.10:") && strings.HasPrefix(m["Outside"].(string), "198.51.100.2:") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no mapping 192.168.1.10 → 198.51.100.2 in %v", ms)
+	}
+	if r := run(t, "nat", "flush", "-t", lab, "home-nat"); r.code != 0 || !strings.Contains(r.stdout, "flushed") {
+		t.Fatalf("nat flush: %+v", r)
+	}
+	if r := run(t, "nat", "show", "-t", lab, "home-nat"); !strings.Contains(r.stdout, "no mappings") {
+		t.Fatalf("mappings left after flush:\n%s", r.stdout)
+	}
+	if r := run(t, "nat", "show", "-t", lab, "laptop"); r.code == 0 || !strings.Contains(r.stderr, "not a NAT node") {
+		t.Fatalf("nat show on a host: %+v", r)
+	}
+}
