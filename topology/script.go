@@ -53,7 +53,7 @@ type TrafficStep struct {
 	Proto    string   `yaml:"proto"` // udp (default) or tcp
 	Port     int      `yaml:"port"`  // default 5201
 	Duration Duration `yaml:"duration"`
-	Rate     string   `yaml:"rate"` // udp: packets are paced to this bit rate, e.g. 10mbit
+	Rate     string   `yaml:"rate"`  // udp: packets are paced to this bit rate, e.g. 10mbit
 	Size     int      `yaml:"size"`  // udp payload bytes
 	Count    int64    `yaml:"count"` // udp: packets to send
 	Bytes    Size     `yaml:"bytes"` // tcp: bytes to send

@@ -105,4 +105,3 @@ func resolveDest(lab *topology.Lab, s string) (netip.Addr, error) {
 	}
 	return netip.Addr{}, fmt.Errorf("%q is neither an IP address nor a node of lab %s", s, lab.Name)
 }
-
