@@ -60,7 +60,7 @@ type Options struct {
 	StopTimeout  time.Duration // between SIGTERM and SIGKILL; default 5s
 }
 
-// Charon is one running charon.
+// Charon is one running charon. Its methods may be called concurrently.
 type Charon struct {
 	opts    Options
 	dir     string

@@ -31,10 +31,11 @@ func waitLogged(ctx context.Context, t *testing.T, bus *events.Bus, node, conn, 
 
 func TestCharonToCharon(t *testing.T) {
 	for _, tc := range []struct {
-		name     string
-		cfg      swantest.PairConfig
-		mode     string // what charon logs when it starts phase 1
-		ike, esp string // the proposals as ListSAs renders them
+		name        string
+		cfg         swantest.PairConfig
+		mode        string // what charon logs when it starts phase 1
+		ike, esp    string // the proposals as ListSAs renders them
+		deleteFromB bool   // the responder deletes, rather than the initiator
 	}{
 		{
 			name: "MainModePSK_MODP2048",
@@ -46,10 +47,11 @@ func TestCharonToCharon(t *testing.T) {
 		{
 			name: "AggressiveModePSK_ECP256",
 			// A PSK with quotes, a backslash and spaces checks swanctl.conf's quoting.
-			cfg:  swantest.PairConfig{IKEProposal: "aes256-sha256-ecp256", ESPProposal: "aes128-sha1-ecp256", Aggressive: true, PSK: `a "quoted" \ secret`},
-			mode: "initiating Aggressive Mode",
-			ike:  "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256",
-			esp:  "AES_CBC-128/HMAC_SHA1_96/ECP_256",
+			cfg:         swantest.PairConfig{IKEProposal: "aes256-sha256-ecp256", ESPProposal: "aes128-sha1-ecp256", Aggressive: true, PSK: `a "quoted" \ secret`},
+			mode:        "initiating Aggressive Mode",
+			ike:         "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256",
+			esp:         "AES_CBC-128/HMAC_SHA1_96/ECP_256",
+			deleteFromB: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,8 +116,12 @@ func TestCharonToCharon(t *testing.T) {
 				t.Errorf("counters: A in %d out %d, B in %d out %d", ca.PacketsIn, ca.PacketsOut, cb.PacketsIn, cb.PacketsOut)
 			}
 
-			// Termination from A removes the SAs on both sides.
-			if err := p.A.Charon.Terminate(ctx, swantest.ConnName); err != nil {
+			// Termination from either side removes the SAs on both.
+			deleter := p.A.Charon
+			if tc.deleteFromB {
+				deleter = p.B.Charon
+			}
+			if err := deleter.Terminate(ctx, swantest.ConnName); err != nil {
 				t.Fatal(err)
 			}
 			waitNoSAs(ctx, t, "A", p.A.Charon)

@@ -8,7 +8,7 @@ import (
 )
 
 // Plugins is charon's explicit plugin list (charon.load). It is the smallest
-// set that works here, and it leaves out on purpose:
+// set that works here, plus random, and it leaves out on purpose:
 //   - stroke, which wants the hard-coded /var/run/charon.ctl;
 //   - resolve, which rewrites /etc/resolv.conf;
 //   - the per-algorithm plugins (aes, sha1, sha2, md5, hmac, gmp, curve25519,
@@ -17,7 +17,10 @@ import (
 //
 // kernel-libipsec does ESP in user space over a TUN device (this kernel has no
 // ESP); kernel-netlink is still required, for addresses and routes (charon
-// refuses to start without a kernel-net implementation).
+// refuses to start without a kernel-net implementation); nonce is required
+// (NONCE_GEN). random is not needed by the PSK exchanges here, but it is the
+// only provider of the strong and true RNGs (openssl registers a weak one
+// only), so it stays rather than let some feature fail for want of one.
 var Plugins = []string{
 	"kernel-libipsec", "kernel-netlink", "socket-default", "vici", "nonce", "random", "openssl",
 }

@@ -138,24 +138,35 @@ func newGateway(tb testing.TB, label string, outer netip.Addr) *Gateway {
 
 func (g *Gateway) start(tb testing.TB, keyLog bool, onLog func(strongswan.LogLine)) {
 	tb.Helper()
+	g.Charon = StartCharon(tb, g.Name, g.Config, strongswan.Options{KeyLog: keyLog, OnLog: onLog})
+}
+
+// StartCharon starts charon in the named namespace (one the test created, for
+// instance with testenv.Netns) and stops it when the test ends. Options.Netns
+// is set from the name; an empty Options.Dir becomes a directory of the test's.
+// Call it after creating the namespace, so that charon stops before the
+// namespace goes.
+func StartCharon(tb testing.TB, netnsName string, cfg strongswan.Config, opts strongswan.Options) *strongswan.Charon {
+	tb.Helper()
+	testenv.NeedRoot(tb)
+	testenv.NeedCommand(tb, strongswan.DefaultCharon)
+	testenv.NeedCommand(tb, strongswan.DefaultSwanctl)
+	opts.Netns = node.NetnsPath(netnsName)
+	if opts.Dir == "" {
+		opts.Dir = tb.TempDir()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := strongswan.Start(ctx, g.Config, strongswan.Options{
-		Netns:  node.NetnsPath(g.Name),
-		Dir:    tb.TempDir(),
-		KeyLog: keyLog,
-		OnLog:  onLog,
-	})
+	c, err := strongswan.Start(ctx, cfg, opts)
 	if err != nil {
-		tb.Fatalf("start charon in %s: %v", g.Name, err)
+		tb.Fatalf("start charon in %s: %v", netnsName, err)
 	}
-	g.Charon = c
-	// Registered after the namespace's cleanup, so it runs before it.
 	tb.Cleanup(func() {
 		if err := c.Stop(); err != nil {
-			tb.Errorf("stop charon in %s: %v", g.Name, err)
+			tb.Errorf("stop charon in %s: %v", netnsName, err)
 		}
 	})
+	return c
 }
 
 // behind creates a host namespace on a LAN behind gateway gw: the gateway
