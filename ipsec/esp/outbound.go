@@ -162,8 +162,11 @@ func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
 
 // sendHeld sends the packets a policy held for an acquire through its new SA.
 func (d *DataPlane) sendHeld(p *policy) {
+	if d.net == nil {
+		return // not started: nothing can have been held
+	}
 	held := p.release()
-	if len(held) == 0 || d.net == nil {
+	if len(held) == 0 {
 		return
 	}
 	w := newWireBuffers(len(held), 0)
