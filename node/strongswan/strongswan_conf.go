@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Plugins is charon's explicit plugin list (charon.load). It is the smallest
+// plugins is charon's explicit plugin list (charon.load). It is the smallest
 // set that works here, plus random, and it leaves out on purpose:
 //   - stroke, which wants the hard-coded /var/run/charon.ctl;
 //   - resolve, which rewrites /etc/resolv.conf;
@@ -21,7 +21,7 @@ import (
 // (NONCE_GEN). random is not needed by the PSK exchanges here, but it is the
 // only provider of the strong and true RNGs (openssl registers a weak one
 // only), so it stays rather than let some feature fail for want of one.
-var Plugins = []string{
+var plugins = []string{
 	"kernel-libipsec", "kernel-netlink", "socket-default", "vici", "nonce", "random", "openssl",
 }
 
@@ -47,7 +47,7 @@ func strongswanConf(levels map[string]int) string {
 	w.line("# Written by ipseclab. charon runs in a private mount namespace in which")
 	w.line("# this file's directory is mounted on /run.")
 	w.open("charon")
-	w.setRaw("load", strings.Join(Plugins, " "))
+	w.setRaw("load", strings.Join(plugins, " "))
 	// Aggressive Mode with PSK sends the hash that authenticates the responder
 	// in the clear, open to an offline dictionary attack; charon refuses it
 	// unless told otherwise. A lab exists to show it.
