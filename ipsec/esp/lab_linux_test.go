@@ -1,4 +1,4 @@
-package esp
+package esp_test
 
 import (
 	"bytes"
@@ -20,8 +20,36 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/node"
 )
+
+// These tests use only the package's exported API, as the lab runtime and IKE
+// do; they live in package esp_test so that they may also import the
+// strongSwan harness for the throughput baseline.
+
+// transform is an SA's protocol and algorithms.
+type transform struct {
+	proto esp.Protocol
+	enc   esp.EncAlg
+	integ esp.IntegAlg
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustTS(t testing.TB, s string) esp.TrafficSelector {
+	t.Helper()
+	ts, err := esp.ParseTrafficSelector(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
 
 // lab is four namespaces in a row, built with veth pairs:
 //
@@ -106,10 +134,10 @@ func (l *lab) defaultRoute(t testing.TB, ns netns.NsHandle, gw string) {
 }
 
 // openGateway starts a data plane on a gateway and closes it at the end.
-func openGateway(t testing.TB, ns netns.NsHandle, name string, cfg OpenConfig) *DataPlane {
+func openGateway(t testing.TB, ns netns.NsHandle, name string, cfg esp.OpenConfig) *esp.DataPlane {
 	t.Helper()
 	cfg.Node = name
-	d, err := Open(ns, cfg)
+	d, err := esp.Open(ns, cfg)
 	if err != nil {
 		t.Fatalf("open data plane on %s: %v", name, err)
 	}
@@ -123,10 +151,10 @@ func openGateway(t testing.TB, ns netns.NsHandle, name string, cfg OpenConfig) *
 
 // gatewayPair installs static SAs (no IKE) between the gateways for traffic
 // between localTS (behind A) and remoteTS (behind B), with the policies.
-func gatewayPair(t testing.TB, a, b *DataPlane, tr transform, mode Mode, encap bool, localTS, remoteTS string) {
+func gatewayPair(t testing.TB, a, b *esp.DataPlane, tr transform, mode esp.Mode, encap bool, localTS, remoteTS string) {
 	t.Helper()
-	must(t, a.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, localTS), RemoteTS: mustTS(t, remoteTS)}))
-	must(t, b.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, remoteTS), RemoteTS: mustTS(t, localTS)}))
+	must(t, a.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, localTS), RemoteTS: mustTS(t, remoteTS)}))
+	must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, remoteTS), RemoteTS: mustTS(t, localTS)}))
 	installGatewaySAs(t, a, b, tr, mode, encap, localTS, remoteTS, 0xa000b000)
 }
 
@@ -134,7 +162,7 @@ func gatewayPair(t testing.TB, a, b *DataPlane, tr transform, mode Mode, encap b
 // spi (A→B) and spi+1 (B→A), inbound first as IKE does so that the first
 // packet on the new outbound SA finds its peer ready. It returns the SAs as
 // {A's outbound, B's inbound, B's outbound, A's inbound}.
-func installGatewaySAs(t testing.TB, a, b *DataPlane, tr transform, mode Mode, encap bool, localTS, remoteTS string, spi uint32) [4]SAID {
+func installGatewaySAs(t testing.TB, a, b *esp.DataPlane, tr transform, mode esp.Mode, encap bool, localTS, remoteTS string, spi uint32) [4]esp.SAID {
 	t.Helper()
 	ga, gb := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	key := func(n int) []byte {
@@ -142,31 +170,31 @@ func installGatewaySAs(t testing.TB, a, b *DataPlane, tr transform, mode Mode, e
 		rand.Read(k)
 		return k
 	}
-	mk := func(dir Direction, spi uint32, local, remote netip.Addr, lts, rts string) SAConfig {
-		c := SAConfig{
+	mk := func(dir esp.Direction, spi uint32, local, remote netip.Addr, lts, rts string) esp.SAConfig {
+		c := esp.SAConfig{
 			Conn: "a-b", Dir: dir, SPI: spi, Protocol: tr.proto, Mode: mode,
 			Enc: tr.enc, EncKey: key(tr.enc.KeySize()), Salt: key(tr.enc.SaltSize()),
 			Integ: tr.integ, IntegKey: key(tr.integ.KeySize()),
 			Local: local, Remote: remote, LocalTS: mustTS(t, lts), RemoteTS: mustTS(t, rts),
 		}
-		if tr.proto == ProtoAH {
+		if tr.proto == esp.ProtoAH {
 			c.Enc, c.EncKey, c.Salt = 0, nil, nil
 		}
 		if encap {
-			c.Encap = &UDPEncap{LocalPort: 4500, RemotePort: 4500}
+			c.Encap = &esp.UDPEncap{LocalPort: 4500, RemotePort: 4500}
 		}
 		return c
 	}
-	ab := mk(Outbound, spi, ga, gb, localTS, remoteTS)
-	ba := mk(Outbound, spi+1, gb, ga, remoteTS, localTS)
+	ab := mk(esp.Outbound, spi, ga, gb, localTS, remoteTS)
+	ba := mk(esp.Outbound, spi+1, gb, ga, remoteTS, localTS)
 	abIn, baIn := ab, ba // same keys, seen from the other end
-	abIn.Dir, abIn.Local, abIn.Remote, abIn.LocalTS, abIn.RemoteTS = Inbound, gb, ga, ab.RemoteTS, ab.LocalTS
-	baIn.Dir, baIn.Local, baIn.Remote, baIn.LocalTS, baIn.RemoteTS = Inbound, ga, gb, ba.RemoteTS, ba.LocalTS
+	abIn.Dir, abIn.Local, abIn.Remote, abIn.LocalTS, abIn.RemoteTS = esp.Inbound, gb, ga, ab.RemoteTS, ab.LocalTS
+	baIn.Dir, baIn.Local, baIn.Remote, baIn.LocalTS, baIn.RemoteTS = esp.Inbound, ga, gb, ba.RemoteTS, ba.LocalTS
 	must(t, b.AddSA(abIn))
 	must(t, a.AddSA(baIn))
 	must(t, a.AddSA(ab))
 	must(t, b.AddSA(ba))
-	return [4]SAID{ab.ID(), abIn.ID(), ba.ID(), baIn.ID()}
+	return [4]esp.SAID{ab.ID(), abIn.ID(), ba.ID(), baIn.ID()}
 }
 
 // ping sends ICMP echo requests from inside ns and waits for each reply.
@@ -264,22 +292,22 @@ func TestLabHostToHostAndGatewayToGateway(t *testing.T) {
 	cases := []struct {
 		name  string
 		tr    transform
-		mode  Mode
+		mode  esp.Mode
 		encap bool
 	}{
-		{"tunnel/esp-aes128gcm16", transform{ProtoESP, EncAESGCM16_128, IntegNone}, Tunnel, false},
-		{"tunnel/esp-aes128-sha1/udp", transform{ProtoESP, EncAESCBC128, IntegHMACSHA1_96}, Tunnel, true},
-		{"tunnel/ah-sha256", transform{ProtoAH, 0, IntegHMACSHA256_128}, Tunnel, false},
-		{"transport/esp-aes256-sha256", transform{ProtoESP, EncAESCBC256, IntegHMACSHA256_128}, Transport, false},
-		{"transport/esp-null-sha1/udp", transform{ProtoESP, EncNull, IntegHMACSHA1_96}, Transport, true},
-		{"transport/ah-sha512", transform{ProtoAH, 0, IntegHMACSHA512_256}, Transport, false},
+		{"tunnel/esp-aes128gcm16", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, esp.Tunnel, false},
+		{"tunnel/esp-aes128-sha1/udp", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, esp.Tunnel, true},
+		{"tunnel/ah-sha256", transform{esp.ProtoAH, 0, esp.IntegHMACSHA256_128}, esp.Tunnel, false},
+		{"transport/esp-aes256-sha256", transform{esp.ProtoESP, esp.EncAESCBC256, esp.IntegHMACSHA256_128}, esp.Transport, false},
+		{"transport/esp-null-sha1/udp", transform{esp.ProtoESP, esp.EncNull, esp.IntegHMACSHA1_96}, esp.Transport, true},
+		{"transport/ah-sha512", transform{esp.ProtoAH, 0, esp.IntegHMACSHA512_256}, esp.Transport, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			a := openGateway(t, l.gwA, "gwA", OpenConfig{})
-			b := openGateway(t, l.gwB, "gwB", OpenConfig{})
-			if tc.mode == Tunnel {
+			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
+			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+			if tc.mode == esp.Tunnel {
 				gatewayPair(t, a, b, tc.tr, tc.mode, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
 				ping(t, l.hostA, "10.2.0.10", 3)
 				tcpTransfer(t, l.hostA, l.hostB, "10.2.0.10", 4<<20)
@@ -289,7 +317,7 @@ func TestLabHostToHostAndGatewayToGateway(t *testing.T) {
 				ping(t, l.gwA, "192.0.2.2", 3)
 				tcpTransfer(t, l.gwA, l.gwB, "192.0.2.2", 4<<20)
 			}
-			for _, d := range []*DataPlane{a, b} {
+			for _, d := range []*esp.DataPlane{a, b} {
 				for _, s := range d.SAs() {
 					c := s.Counters
 					if c.Packets == 0 || c.IntegrityFailures != 0 || c.PolicyDrops != 0 {
@@ -307,12 +335,12 @@ func TestLabHostToHostAndGatewayToGateway(t *testing.T) {
 // what was in flight has arrived, the old inbound ones. No number goes missing.
 func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	l := newLab(t)
-	a := openGateway(t, l.gwA, "gwA", OpenConfig{})
-	b := openGateway(t, l.gwB, "gwB", OpenConfig{})
-	tr := transform{ProtoESP, EncAESGCM16_128, IntegNone}
-	must(t, a.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
-	must(t, b.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
-	old := installGatewaySAs(t, a, b, tr, Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", 0x10000)
+	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
+	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	tr := transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}
+	must(t, a.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
+	must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
+	old := installGatewaySAs(t, a, b, tr, esp.Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", 0x10000)
 
 	var rx, tx *net.UDPConn
 	must(t, node.InNetnsHandle(l.hostB, func() error {
@@ -373,7 +401,7 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	spi := uint32(0x20000)
 	for range rekeys {
 		time.Sleep(50 * time.Millisecond)
-		fresh := installGatewaySAs(t, a, b, tr, Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", spi)
+		fresh := installGatewaySAs(t, a, b, tr, esp.Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", spi)
 		spi += 2
 		must(t, a.DeleteSA(old[0]))
 		must(t, b.DeleteSA(old[2]))
@@ -417,17 +445,17 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 // the held packet goes out: the very first echo request gets its reply.
 func TestLabAcquireHoldsTheFirstPacket(t *testing.T) {
 	l := newLab(t)
-	var b *DataPlane
-	acquired := make(chan AcquireRequest, 4)
-	a := openGateway(t, l.gwA, "gwA", OpenConfig{Config: Config{Hooks: Hooks{Acquire: func(r AcquireRequest) { acquired <- r }}}})
-	b = openGateway(t, l.gwB, "gwB", OpenConfig{})
-	tr := transform{ProtoESP, EncAESCBC192, IntegHMACSHA384_192}
-	must(t, a.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
-	must(t, b.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
+	var b *esp.DataPlane
+	acquired := make(chan esp.AcquireRequest, 4)
+	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Hooks: esp.Hooks{Acquire: func(r esp.AcquireRequest) { acquired <- r }}}})
+	b = openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	tr := transform{esp.ProtoESP, esp.EncAESCBC192, esp.IntegHMACSHA384_192}
+	must(t, a.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
+	must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
 	go func() {
 		r := <-acquired
 		if r.Conn == "a-b" && r.Dst == netip.MustParseAddr("10.2.0.10") {
-			installGatewaySAs(t, a, b, tr, Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", 0x3000)
+			installGatewaySAs(t, a, b, tr, esp.Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", 0x3000)
 		}
 	}()
 	ping(t, l.hostA, "10.2.0.10", 1)
