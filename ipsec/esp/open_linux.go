@@ -5,8 +5,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-
-	"github.com/ipseclab/ipseclab/node"
 )
 
 // OpenConfig configures a data plane inside a network namespace.
@@ -66,7 +64,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 			sn.udp.close()
 		}
 	}
-	err = node.InNetnsHandle(ns, func() error {
+	err = inNetns(ns, func() error {
 		var err error
 		if dev, err = openTUN(cfg.TUNName, !cfg.NoOffload); err != nil {
 			return err

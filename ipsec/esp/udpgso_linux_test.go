@@ -1,4 +1,4 @@
-package esp
+package esp_test
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -14,15 +15,15 @@ import (
 // order; a packet to another destination or of a larger size starts a new run.
 func TestUDPPortSegmentationOffload(t *testing.T) {
 	_, ns := testenv.Netns(t, "udpgso")
-	var u *udpPort
+	var u *esp.UDPPortForTest
 	if err := node.InNetnsHandle(ns, func() error {
 		var err error
-		u, err = newUDPPort(4500)
+		u, err = esp.NewUDPPortForTest(4500)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer u.close()
+	defer u.Close()
 	self := netip.MustParseAddrPort("127.0.0.1:4500")
 	other := netip.MustParseAddrPort("127.0.0.2:4500")
 	var pkts [][]byte
@@ -41,7 +42,7 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 	add(300, self) // the short last segment of the first run
 	add(1400, other)
 	add(1200, self)
-	if err := u.send(pkts, dsts); err != nil {
+	if err := u.Send(pkts, dsts); err != nil {
 		t.Fatal(err)
 	}
 	bufs := make([][]byte, 64)
@@ -52,12 +53,14 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 	srcs := make([]netip.AddrPort, 64)
 	var got [][]byte
 	for first := true; len(got) < 43; first = false {
-		n, err := u.receive(bufs, sizes, srcs, 16)
+		n, err := u.Receive(bufs, sizes, srcs, 16)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if first && len(u.pending) <= u.rx.n {
-			t.Fatalf("%d datagrams read as %d segments: nothing was coalesced", u.rx.n, len(u.pending))
+		if first {
+			if datagrams, segments := u.LastFill(); segments <= datagrams {
+				t.Fatalf("%d datagrams read as %d segments: nothing was coalesced", datagrams, segments)
+			}
 		}
 		for i := range n {
 			got = append(got, bytes.Clone(bufs[i][16:16+sizes[i]]))

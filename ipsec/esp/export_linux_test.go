@@ -1,0 +1,23 @@
+package esp
+
+import "net/netip"
+
+// For the tests in package esp_test, which need root and so the testenv
+// helpers: internal tests cannot import them (testenv imports node, which
+// imports the IPsec stack).
+
+type UDPPortForTest = udpPort
+
+func NewUDPPortForTest(port uint16) (*udpPort, error) { return newUDPPort(port) }
+
+func (u *udpPort) Send(pkts [][]byte, dsts []netip.AddrPort) error { return u.send(pkts, dsts) }
+
+func (u *udpPort) Receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
+	return u.receive(bufs, sizes, srcs, offset)
+}
+
+func (u *udpPort) Close() error { return u.close() }
+
+// LastFill says how many datagrams the last receive syscall returned and how
+// many packets they were cut into.
+func (u *udpPort) LastFill() (datagrams, segments int) { return u.rx.n, len(u.pending) }
