@@ -20,7 +20,12 @@
 //	inbound.go      socket → SA → ICV → replay → decrypt → policy → TUN
 //	natt.go         the UDP 4500 port shared with IKE (RFC 3948 demultiplexing)
 //	dataplane.go    the per-node object tying it together, callbacks to IKE, events
-//	*_linux.go      TUN device, raw and UDP sockets, routes inside a namespace
+//	io.go           the Device (TUN) and Network (sockets) seams, buffer head- and tailroom
+//	open_linux.go   Open: a data plane inside a node's network namespace
+//	tun_linux.go    the TUN device, with segmentation offload (wireguard-go's tun package)
+//	socket_linux.go raw ESP and AH sockets, batched with recvmmsg/sendmmsg
+//	udpgso_linux.go the NAT-T UDP socket with GSO/GRO
+//	routes_linux.go policy routing into the TUN (table 220) and the bypass for IPsec's own packets
 package esp
 
 import (

@@ -87,7 +87,7 @@ type DataPlane struct {
 
 	mu       sync.Mutex // serialises changes to the SPD and SAD
 	spd      atomic.Pointer[spd]
-	inbound  atomic.Pointer[map[inKey]*SA]
+	inbound  atomic.Pointer[map[inKey]*saState]
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
 	routes   routeTable     // nil without a real namespace
@@ -132,13 +132,13 @@ func New(cfg Config) *DataPlane {
 		cfg:      cfg,
 		pub:      events.Publisher{Bus: cfg.Events, Node: cfg.Node},
 		now:      cfg.Now,
-		sad:      sad{all: map[SAID]*SA{}},
+		sad:      sad{all: map[SAID]*saState{}},
 		reserved: map[inKey]bool{},
 		stop:     make(chan struct{}),
 	}
 	d.hooks.Store(&cfg.Hooks)
 	d.spd.Store(&spd{byConn: map[string]*policy{}})
-	empty := map[inKey]*SA{}
+	empty := map[inKey]*saState{}
 	d.inbound.Store(&empty)
 	d.notes.start()
 	return d
@@ -323,7 +323,7 @@ func (d *DataPlane) DeleteSA(id SAID) error {
 	return nil
 }
 
-func (d *DataPlane) removeSA(id SAID) *SA {
+func (d *DataPlane) removeSA(id SAID) *saState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sa := d.sad.all[id]
@@ -347,7 +347,7 @@ func (d *DataPlane) removeSA(id SAID) *SA {
 	return sa
 }
 
-func indexOf(s []*SA, sa *SA) int {
+func indexOf(s []*saState, sa *saState) int {
 	for i, x := range s {
 		if x == sa {
 			return i
@@ -379,7 +379,7 @@ type SAStatus struct {
 // SAs lists the installed SAs, by connection, then direction, then age.
 func (d *DataPlane) SAs() []SAStatus {
 	d.mu.Lock()
-	var list []*SA
+	var list []*saState
 	for _, sa := range d.sad.all {
 		list = append(list, sa)
 	}
@@ -401,7 +401,7 @@ func (d *DataPlane) SAs() []SAStatus {
 	return out
 }
 
-func (d *DataPlane) status(sa *SA) SAStatus {
+func (d *DataPlane) status(sa *saState) SAStatus {
 	c := &sa.cfg
 	s := SAStatus{
 		ID: sa.id, Conn: c.Conn, Dir: c.Dir.String(), Protocol: c.Protocol.String(),
@@ -446,7 +446,7 @@ func (d *DataPlane) Stats() Stats {
 }
 
 // account counts a packet that went through sa and applies its lifetimes.
-func (d *DataPlane) account(sa *SA, n int) {
+func (d *DataPlane) account(sa *saState, n int) {
 	pk := sa.c.packets.Add(1)
 	by := sa.c.bytes.Add(uint64(n))
 	lt := &sa.cfg.Lifetime
@@ -464,7 +464,7 @@ func (d *DataPlane) account(sa *SA, n int) {
 }
 
 // expire handles a soft or hard lifetime: once each per SA.
-func (d *DataPlane) expire(sa *SA, hard bool, reason string) {
+func (d *DataPlane) expire(sa *saState, hard bool, reason string) {
 	if hard {
 		if d.removeSA(sa.id) == nil {
 			return // already gone
@@ -495,7 +495,7 @@ func (d *DataPlane) expire(sa *SA, hard bool, reason string) {
 	}
 }
 
-func (d *DataPlane) saInfo(sa *SA) *events.SAInfo {
+func (d *DataPlane) saInfo(sa *saState) *events.SAInfo {
 	c := &sa.cfg
 	info := &events.SAInfo{
 		Type: c.Protocol.String(), Proposal: c.Proposal(), Mode: c.Mode.String(), Encap: c.Encap != nil,
@@ -513,7 +513,7 @@ func (d *DataPlane) saInfo(sa *SA) *events.SAInfo {
 // PublishCounters publishes an SACounters event for every installed SA.
 func (d *DataPlane) PublishCounters() {
 	d.mu.Lock()
-	var list []*SA
+	var list []*saState
 	for _, sa := range d.sad.all {
 		list = append(list, sa)
 	}
@@ -523,7 +523,7 @@ func (d *DataPlane) PublishCounters() {
 	}
 }
 
-func (d *DataPlane) publishCounters(sa *SA, why string) {
+func (d *DataPlane) publishCounters(sa *saState, why string) {
 	c := sa.c.snapshot()
 	d.pub.Publish(events.Event{
 		Kind: events.SACounters, Step: events.StepData, Conn: sa.cfg.Conn,

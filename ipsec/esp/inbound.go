@@ -89,7 +89,7 @@ func (d *DataPlane) inboundIP(buf []byte, s, e int) (p0, p1 int, ok bool) {
 	return d.finishInbound(sa, buf, s, s+total, ihl)
 }
 
-func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *SA {
+func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saState {
 	sa := (*d.inbound.Load())[inKey{proto, spi}]
 	if sa == nil {
 		d.st.unknownSPI.Add(1)
@@ -101,7 +101,7 @@ func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *SA {
 }
 
 // finishInbound runs the SA's checks and accounts for the result.
-func (d *DataPlane) finishInbound(sa *SA, buf []byte, s, e, ihl int) (int, int, bool) {
+func (d *DataPlane) finishInbound(sa *saState, buf []byte, s, e, ihl int) (int, int, bool) {
 	p0, p1, seq, r := sa.unprotect(buf, s, e, ihl)
 	if r != dropNone {
 		d.drop(sa, r)
@@ -114,7 +114,7 @@ func (d *DataPlane) finishInbound(sa *SA, buf []byte, s, e, ihl int) (int, int, 
 	return p0, p1, true
 }
 
-func (d *DataPlane) drop(sa *SA, r dropReason) {
+func (d *DataPlane) drop(sa *saState, r dropReason) {
 	sa.count(r)
 	if r == dropDummy {
 		return

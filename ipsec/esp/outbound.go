@@ -179,13 +179,13 @@ func (d *DataPlane) sendHeld(p *policy) {
 	d.flush(w)
 }
 
-func (d *DataPlane) wantsDescription(sa *SA) bool {
+func (d *DataPlane) wantsDescription(sa *saState) bool {
 	return int(sa.described.Load()) < d.cfg.DescribePackets
 }
 
 // describe publishes an ESPPacket event for one of an SA's first packets.
 // wire is the packet as sent or received (with or without its IP header).
-func (d *DataPlane) describe(sa *SA, inner string, wire []byte, seq uint64) {
+func (d *DataPlane) describe(sa *saState, inner string, wire []byte, seq uint64) {
 	if int(sa.described.Add(1)) > d.cfg.DescribePackets {
 		return
 	}
@@ -215,7 +215,7 @@ func (d *DataPlane) describe(sa *SA, inner string, wire []byte, seq uint64) {
 
 // dropEvent publishes an ESPDrop event, at most one per DropEventInterval per
 // SA (or for all drops without an SA), saying how many were not published.
-func (d *DataPlane) dropEvent(sa *SA, reason string, describe func() string) {
+func (d *DataPlane) dropEvent(sa *saState, reason string, describe func() string) {
 	last := &d.lastDrop
 	if sa != nil {
 		last = &sa.lastDrop

@@ -180,9 +180,9 @@ func (c *counters) snapshot() Counters {
 	}
 }
 
-// SA is one installed security association: its configuration, its transform,
+// saState is one installed security association: its configuration, its transform,
 // its sequence number or replay window, and its counters.
-type SA struct {
+type saState struct {
 	cfg       SAConfig
 	id        SAID
 	installed time.Time
@@ -203,7 +203,7 @@ type SA struct {
 	suppressed atomic.Uint64 // drops not published since then
 }
 
-func newSA(cfg SAConfig, now time.Time) (*SA, error) {
+func newSA(cfg SAConfig, now time.Time) (*saState, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func newSA(cfg SAConfig, now time.Time) (*SA, error) {
 		e := *cfg.Encap
 		cfg.Encap = &e
 	}
-	sa := &SA{cfg: cfg, id: cfg.ID(), installed: now}
+	sa := &saState{cfg: cfg, id: cfg.ID(), installed: now}
 	var err error
 	if cfg.Protocol == ProtoESP {
 		sa.esp, err = newESPCipher(cfg.Enc, cfg.EncKey, cfg.Salt, cfg.Integ, cfg.IntegKey, cfg.ESN)
@@ -239,17 +239,8 @@ func newSA(cfg SAConfig, now time.Time) (*SA, error) {
 	return sa, nil
 }
 
-// Config returns the SA's configuration (keys included).
-func (sa *SA) Config() SAConfig { return sa.cfg }
-
-// ID is the SA's RFC 4301 identifier.
-func (sa *SA) ID() SAID { return sa.id }
-
-// Counters returns a snapshot of the SA's counters.
-func (sa *SA) Counters() Counters { return sa.c.snapshot() }
-
 // overhead is the most the SA adds to an inner packet on the wire.
-func (sa *SA) overhead() int {
+func (sa *saState) overhead() int {
 	n := 0
 	if sa.cfg.Mode == Tunnel {
 		n += ipv4MinHeader
@@ -296,7 +287,7 @@ func (r dropReason) String() string {
 	return "none"
 }
 
-func (sa *SA) count(r dropReason) {
+func (sa *saState) count(r dropReason) {
 	switch r {
 	case dropReplay:
 		sa.c.replayDrops.Add(1)
@@ -311,7 +302,7 @@ func (sa *SA) count(r dropReason) {
 
 // nextSeq reserves the next outbound sequence number. Without ESN the counter
 // must not cycle (RFC 4303 §3.3.3): past 2^32-1 the SA is exhausted.
-func (sa *SA) nextSeq() (uint64, bool) {
+func (sa *saState) nextSeq() (uint64, bool) {
 	s := sa.seq.Add(1)
 	if !sa.cfg.ESN && s > 0xffffffff {
 		return 0, false
@@ -319,7 +310,7 @@ func (sa *SA) nextSeq() (uint64, bool) {
 	return s, true
 }
 
-func (sa *SA) nextIPID() uint16 {
+func (sa *saState) nextIPID() uint16 {
 	for {
 		if id := uint16(sa.ipID.Add(1)); id != 0 {
 			return id
@@ -331,7 +322,7 @@ func (sa *SA) nextIPID() uint16 {
 // It returns the bounds of what goes on the wire: a whole IPv4 packet for the
 // raw socket, or, with UDP encapsulation, the ESP packet that is the UDP
 // payload. buf needs Headroom bytes before p0 and Tailroom after p1.
-func (sa *SA) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, r dropReason) {
+func (sa *saState) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, r dropReason) {
 	ihl, total, err := ipv4Header(buf[p0:p1])
 	if err != nil {
 		return 0, 0, 0, dropMalformed
@@ -413,7 +404,7 @@ func (sa *SA) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, r dro
 // UDP (ihl == 0). It returns the bounds of the inner IPv4 packet. The order is
 // RFC 4303 §3.4: replay pre-check, ICV, window update, decryption, then the
 // policy check on the inner packet (RFC 4301 §5.2).
-func (sa *SA) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64, r dropReason) {
+func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64, r dropReason) {
 	pkt := buf[s:e]
 	var low uint32
 	if sa.esp != nil {

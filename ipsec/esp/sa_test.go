@@ -38,7 +38,7 @@ func allTransforms() []transform {
 	return out
 }
 
-func mustSA(t testing.TB, c SAConfig) *SA {
+func mustSA(t testing.TB, c SAConfig) *saState {
 	t.Helper()
 	sa, err := newSA(c, time.Unix(0, 0))
 	if err != nil {
@@ -48,7 +48,7 @@ func mustSA(t testing.TB, c SAConfig) *SA {
 }
 
 // protectPacket runs inner through sa and returns the bytes on the wire.
-func protectPacket(t testing.TB, sa *SA, inner []byte) []byte {
+func protectPacket(t testing.TB, sa *saState, inner []byte) []byte {
 	t.Helper()
 	buf := make([]byte, Headroom+len(inner)+Tailroom)
 	copy(buf[Headroom:], inner)
@@ -60,7 +60,7 @@ func protectPacket(t testing.TB, sa *SA, inner []byte) []byte {
 }
 
 // unprotectPacket runs a wire packet through sa.
-func unprotectPacket(sa *SA, wire []byte) ([]byte, uint64, dropReason) {
+func unprotectPacket(sa *saState, wire []byte) ([]byte, uint64, dropReason) {
 	buf := make([]byte, Headroom+len(wire))
 	copy(buf[Headroom:], wire)
 	ihl := 0
@@ -239,7 +239,7 @@ func TestInboundPolicyCheck(t *testing.T) {
 	if _, _, r := unprotectPacket(in, w); r != dropPolicy {
 		t.Fatalf("inner packet outside the SA's selectors: %s, want policy drop", r)
 	}
-	if in.Counters().Packets != 0 {
+	if in.c.snapshot().Packets != 0 {
 		t.Fatal("a policy drop was counted as delivered")
 	}
 }

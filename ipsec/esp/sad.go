@@ -12,11 +12,11 @@ type inKey struct {
 // every change, so the per-packet lookup takes no lock; all is guarded by the
 // data plane's mutex.
 type sad struct {
-	all map[SAID]*SA
+	all map[SAID]*saState
 }
 
-func cloneInbound(m map[inKey]*SA) map[inKey]*SA {
-	n := make(map[inKey]*SA, len(m)+1)
+func cloneInbound(m map[inKey]*saState) map[inKey]*saState {
+	n := make(map[inKey]*saState, len(m)+1)
 	for k, v := range m {
 		n[k] = v
 	}

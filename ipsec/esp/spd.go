@@ -44,11 +44,11 @@ type policy struct {
 	Policy
 	prio int
 
-	current atomic.Pointer[SA] // the newest live outbound SA, or nil
+	current atomic.Pointer[saState] // the newest live outbound SA, or nil
 
 	// Guarded by the data plane's mutex: every installed outbound SA, oldest
 	// first, so that deleting the newest falls back to the one before it.
-	outs []*SA
+	outs []*saState
 
 	acqMu     sync.Mutex
 	acquiring bool
