@@ -212,3 +212,13 @@ func (c *Client) Shutdown(timeout time.Duration) error {
 	defer cancel()
 	return c.Do(ctx, "POST", "/v1/shutdown", nil, nil)
 }
+
+// decodeBody reads a JSON request body strictly.
+func decodeBody(req *http.Request, v any) error {
+	dec := json.NewDecoder(req.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request: %w", err)
+	}
+	return nil
+}

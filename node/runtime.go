@@ -32,7 +32,8 @@ type Runtime struct {
 	once     sync.Once
 	closers  []func() error // components, closed in reverse order
 
-	nats map[string]*nat.Box
+	nats  map[string]*nat.Box
+	ipsec map[string]IPsecNode
 
 	scriptMu sync.Mutex
 	actions  map[string]ActionFunc
@@ -101,6 +102,9 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 		return nil, err
 	}
 	if err := r.startNATs(); err != nil {
+		return nil, err
+	}
+	if err := r.startIPsec(ctx); err != nil {
 		return nil, err
 	}
 	if err := r.serveControl(); err != nil {

@@ -69,7 +69,9 @@ func (t *Timeline) Write(e events.Event) {
 	if e.IKE != nil && e.IKE.Dir == events.Received && !t.opt.Verbose {
 		return // the ladder draws each message once, from its sender's event
 	}
-	if e.Step != t.step {
+	// Lab events (step 0) do not interrupt a tunnel's steps: they print under
+	// the current heading.
+	if e.Step != t.step && (e.Step != events.StepNone || t.step < 0) {
 		t.header(e.Step)
 	}
 	at := fmt.Sprintf("%+8.3fs", e.Time.Sub(t.t0).Seconds())

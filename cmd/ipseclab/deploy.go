@@ -37,7 +37,7 @@ A deploy that fails part way removes everything it created.`,
 			if err != nil {
 				return err
 			}
-			pid, err := startLabProcess(lf.topo, lab, os.Stderr)
+			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true)
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ A deploy that fails part way removes everything it created.`,
 
 // startLabProcess starts `ipseclab serve` in its own session, shows its deploy
 // progress and returns once the lab is up (or has failed and rolled back).
-func startLabProcess(labArg string, lab *topology.Lab, progress *os.File) (int, error) {
+func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo bool) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
@@ -128,7 +128,7 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File) (int, 
 				fmt.Fprintf(progress, "deploying %s: %d%%\n", lab.Name, pct)
 			}
 			lastPct = pct
-		case m.Kind == events.LabSeed || m.Kind == events.LabRollback:
+		case echo && (m.Kind == events.LabSeed || m.Kind == events.LabRollback):
 			fmt.Fprintln(progress, m.Message)
 		}
 	}

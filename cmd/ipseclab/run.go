@@ -49,7 +49,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				arg = labs.Default
 			}
 			tty := term.IsTerminal(int(os.Stdout.Fd()))
-			if _, err := startLabProcess(arg, lab, os.Stderr); err != nil {
+			if _, err := startLabProcess(arg, lab, os.Stderr, false); err != nil {
 				return err
 			}
 			destroy := func() {

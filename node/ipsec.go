@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/topology"
+)
+
+// IPsecNode is an IPsec implementation running on a lab node: ipseclab's own
+// stack on a gateway, or strongSwan's charon on a strongswan node. The script,
+// the control socket and the CLI drive both through this one seam.
+type IPsecNode interface {
+	Initiate(ctx context.Context, conn string) error
+	Terminate(ctx context.Context, conn string) error
+	SAs(ctx context.Context) ([]SAInfo, error)
+	// Crash loses all state at once, sending nothing, as a reboot would;
+	// Restart brings the implementation back with its configuration and no SAs.
+	Crash() error
+	Restart(ctx context.Context) error
+	Close() error
+}
+
+// SAInfo is one SA as `ipseclab sas` shows it, whichever implementation holds it.
+type SAInfo struct {
+	Node     string `json:"node"`
+	Impl     string `json:"impl"` // ipseclab or strongswan
+	Conn     string `json:"connection"`
+	Type     string `json:"type"` // isakmp, esp, ah
+	State    string `json:"state"`
+	Role     string `json:"role,omitempty"` // initiator or responder (ISAKMP SA)
+	Local    string `json:"local"`
+	Remote   string `json:"remote"`
+	SPIIn    string `json:"spi_in"` // ISAKMP SA: initiator cookie
+	SPIOut   string `json:"spi_out"`
+	Proposal string `json:"proposal"`
+	Mode     string `json:"mode,omitempty"`
+	Encap    bool   `json:"udp_encap,omitempty"`
+	LocalTS  string `json:"local_ts,omitempty"`
+	RemoteTS string `json:"remote_ts,omitempty"`
+	Age      string `json:"age,omitempty"`
+
+	PacketsIn         uint64 `json:"packets_in"`
+	PacketsOut        uint64 `json:"packets_out"`
+	BytesIn           uint64 `json:"bytes_in"`
+	BytesOut          uint64 `json:"bytes_out"`
+	ReplayDrops       uint64 `json:"replay_drops"`
+	IntegrityFailures uint64 `json:"integrity_failures"`
+	PolicyDrops       uint64 `json:"policy_drops"`
+}
+
+// Counter returns one of the counters by the name lab files use.
+func (s SAInfo) Counter(name string) (uint64, bool) {
+	switch name {
+	case "packets-in":
+		return s.PacketsIn, true
+	case "packets-out":
+		return s.PacketsOut, true
+	case "bytes-in":
+		return s.BytesIn, true
+	case "bytes-out":
+		return s.BytesOut, true
+	case "replay-drops":
+		return s.ReplayDrops, true
+	case "integrity-failures":
+		return s.IntegrityFailures, true
+	case "policy-drops":
+		return s.PolicyDrops, true
+	}
+	return 0, false
+}
+
+// ipsecStarters build the IPsec implementation of a node kind.
+var ipsecStarters = map[topology.Kind]func(r *Runtime, node string) (IPsecNode, error){
+	topology.KindStrongSwan: startStrongSwan,
+}
+
+// startIPsec starts every IPsec node's implementation, then connections whose
+// child says `start: start` are initiated.
+func (r *Runtime) startIPsec(ctx context.Context) error {
+	r.ipsec = map[string]IPsecNode{}
+	for _, name := range r.Lab.NodeNames() {
+		kind := r.Lab.Topology.Nodes[name].Kind
+		start := ipsecStarters[kind]
+		if start == nil {
+			continue
+		}
+		n, err := start(r, name)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+		r.ipsec[name] = n
+		r.AddCloser(n.Close)
+	}
+	r.RegisterAction("tunnel-up", func(ctx context.Context, s *topology.Step) error {
+		return r.tunnel(ctx, s.TunnelUp, true)
+	})
+	r.RegisterAction("tunnel-down", func(ctx context.Context, s *topology.Step) error {
+		return r.tunnel(ctx, s.TunnelDown, false)
+	})
+	r.RegisterAction("crash", func(ctx context.Context, s *topology.Step) error {
+		n, err := r.ipsecNode(s.Crash.Node)
+		if err != nil {
+			return err
+		}
+		if err := n.Crash(); err != nil {
+			return err
+		}
+		r.Bus.Publish(events.Event{Kind: events.StackCrashed, Node: s.Crash.Node, Step: events.StepTermination, Level: events.Warn,
+			Message: s.Crash.Node + "'s IPsec stack crashed: every SA and all state are gone, and nothing was sent",
+			Explain: "the peer still believes in its SAs; only DPD, a lifetime or INITIAL-CONTACT after a restart will tell it"})
+		return nil
+	})
+	r.RegisterAction("restart", func(ctx context.Context, s *topology.Step) error {
+		n, err := r.ipsecNode(s.Restart.Node)
+		if err != nil {
+			return err
+		}
+		if err := n.Restart(ctx); err != nil {
+			return err
+		}
+		r.Bus.Publish(events.Event{Kind: events.StackRestarted, Node: s.Restart.Node, Message: s.Restart.Node + "'s IPsec stack restarted with no SAs"})
+		return nil
+	})
+	r.RegisterCounters(r.saCounter)
+	r.Handle("GET /v1/sas", r.handleSAs)
+	r.Handle("POST /v1/tunnel", r.handleTunnel)
+
+	// `start: start` connections come up at deploy, from their initiator.
+	for _, cname := range sortedConns(r.Lab) {
+		c := r.Lab.IPsec[cname]
+		if c.Child.Start != "start" {
+			continue
+		}
+		n := r.ipsec[c.Initiator.Node]
+		if n == nil {
+			continue
+		}
+		go func() {
+			r.Bus.Publish(events.Event{Kind: events.InitiateByHand, Node: c.Initiator.Node, Conn: cname, Step: events.StepInitiation,
+				Message: fmt.Sprintf("%s initiates %s at deploy (start: start)", c.Initiator.Node, cname)})
+			if err := n.Initiate(ctx, cname); err != nil {
+				r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: c.Initiator.Node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
+					Message: fmt.Sprintf("%s could not bring up %s: %v", c.Initiator.Node, cname, err)})
+			}
+		}()
+	}
+	return nil
+}
+
+func sortedConns(lab *topology.Lab) []string {
+	var out []string
+	for n := range lab.IPsec {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Runtime) ipsecNode(node string) (IPsecNode, error) {
+	if n := r.ipsec[node]; n != nil {
+		return n, nil
+	}
+	return nil, fmt.Errorf("%s runs no IPsec implementation in lab %s", node, r.Lab.Name)
+}
+
+// tunnel brings a connection up or down from the side the step names (the
+// initiator by default).
+func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) error {
+	c := r.Lab.IPsec[s.Connection]
+	if c == nil {
+		return fmt.Errorf("no connection %q", s.Connection)
+	}
+	side := s.Node
+	if side == "" {
+		side = c.Initiator.Node
+	}
+	n, err := r.ipsecNode(side)
+	if err != nil {
+		return err
+	}
+	if up {
+		r.Bus.Publish(events.Event{Kind: events.InitiateByHand, Node: side, Conn: s.Connection, Step: events.StepInitiation,
+			Message: fmt.Sprintf("%s initiates %s by hand", side, s.Connection), Explain: "step 1 by hand: no packet needed to match a policy"})
+		return n.Initiate(ctx, s.Connection)
+	}
+	return n.Terminate(ctx, s.Connection)
+}
+
+// SAs lists the SAs of one node, or of every IPsec node when node is "".
+func (r *Runtime) SAs(ctx context.Context, node string) ([]SAInfo, error) {
+	var out []SAInfo
+	names := []string{node}
+	if node == "" {
+		names = nil
+		for n := range r.ipsec {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	for _, name := range names {
+		n, err := r.ipsecNode(name)
+		if err != nil {
+			return nil, err
+		}
+		sas, err := n.SAs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		out = append(out, sas...)
+	}
+	return out, nil
+}
+
+// saCounter sums a counter over the connection's IPsec SAs on a node.
+func (r *Runtime) saCounter(node, conn, counter string) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sas, err := r.SAs(ctx, node)
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	found := false
+	for _, s := range sas {
+		if s.Conn != conn || s.Type == "isakmp" {
+			continue
+		}
+		v, ok := s.Counter(counter)
+		if !ok {
+			return 0, fmt.Errorf("unknown counter %q", counter)
+		}
+		sum += v
+		found = true
+	}
+	if !found {
+		return 0, fmt.Errorf("%s has no IPsec SA of connection %s", node, conn)
+	}
+	return int64(sum), nil
+}
+
+func (r *Runtime) handleSAs(w http.ResponseWriter, req *http.Request) {
+	sas, err := r.SAs(req.Context(), req.URL.Query().Get("node"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, sas)
+}
+
+// TunnelRequest asks the lab process to bring a connection up or down.
+type TunnelRequest struct {
+	Connection string `json:"connection"`
+	Node       string `json:"node,omitempty"`
+	Up         bool   `json:"up"`
+}
+
+func (r *Runtime) handleTunnel(w http.ResponseWriter, req *http.Request) {
+	var tr TunnelRequest
+	if err := decodeBody(req, &tr); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+	defer cancel()
+	if err := r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "ok"})
+}
+
+// SAs asks the lab process for SAs (of one node, or all when node is "").
+func (c *Client) SAs(ctx context.Context, node string) ([]SAInfo, error) {
+	var out []SAInfo
+	return out, c.Do(ctx, "GET", "/v1/sas?node="+node, nil, &out)
+}
+
+// Tunnel brings a connection up or down.
+func (c *Client) Tunnel(ctx context.Context, tr TunnelRequest) error {
+	return c.Do(ctx, "POST", "/v1/tunnel", tr, nil)
+}

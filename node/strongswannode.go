@@ -1,0 +1,297 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/node/strongswan"
+)
+
+// strongSwanNode runs charon on a `kind: strongswan` node, configured from
+// the same ipsec: block as ipseclab's own gateways, so that a lab can mix the
+// two implementations.
+type strongSwanNode struct {
+	r    *Runtime
+	name string
+	cfg  strongswan.Config
+	opt  strongswan.Options
+
+	mu       sync.Mutex
+	charon   *strongswan.Charon
+	routed   map[string]string    // reqid → connection, from charon's ROUTED lines
+	acquired map[string]time.Time // connection → when we last initiated it on a dropped packet
+}
+
+func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
+	n := &strongSwanNode{r: r, name: name}
+	for _, s := range SidesOf(r.Lab, name) {
+		c := s.Conn
+		conn := strongswan.Connection{
+			Name:       c.Name,
+			LocalAddrs: []string{s.Local.Address.String()},
+			Aggressive: c.IKE.Mode == "aggressive",
+			Encap:      c.IKE.Encap,
+			Proposals:  c.IKE.Proposals,
+			LocalID:    s.Local.ID,
+			RemoteID:   s.Remote.ID,
+			PSK:        s.PSK,
+			ReauthTime: c.IKE.Lifetime.Duration,
+		}
+		// The initiator may sit behind a NAT, so a responder accepts it from
+		// any address; the initiator knows where its responder is.
+		conn.RemoteAddrs = []string{"%any"}
+		if s.Initiator {
+			conn.RemoteAddrs = []string{s.Remote.Address.String()}
+		}
+		if d := c.IKE.DPD; d != nil {
+			conn.DPDDelay, conn.DPDTimeout = d.Delay.Duration, d.Timeout.Duration
+		}
+		child := strongswan.Child{
+			Name:     c.Name,
+			LocalTS:  prefixStrings(s.LocalTS),
+			RemoteTS: prefixStrings(s.RemoteTS),
+			Mode:     c.Child.Mode,
+			LifeTime: c.Child.Lifetime.Duration,
+			// Rekey at 90% of the hard limits, as ipseclab's own stack does.
+			RekeyTime: c.Child.Lifetime.Duration * 9 / 10,
+			LifeBytes: uint64(c.Child.LifeBytes),
+		}
+		child.RekeyBytes = child.LifeBytes * 9 / 10
+		for _, p := range c.ChildProposals {
+			child.ESPProposals = append(child.ESPProposals, p.String())
+		}
+		switch c.Child.Start {
+		case "trap":
+			child.StartAction = "trap"
+		case "start":
+			// The runtime initiates start: connections itself, from the
+			// initiator, so that both implementations behave alike.
+			child.StartAction = "none"
+		default:
+			child.StartAction = "none"
+		}
+		if d := c.IKE.DPD; d != nil {
+			child.DPDAction = map[string]string{"clear": "clear", "restart": "restart", "hold": "trap"}[d.Action]
+		}
+		conn.Children = []strongswan.Child{child}
+		n.cfg.Connections = append(n.cfg.Connections, conn)
+	}
+	// The vici socket's path must fit a unix socket address, so the node's
+	// directory is short and lives in the lab's state directory.
+	n.opt = strongswan.Options{
+		Netns:  NetnsPath(NodeNetns(r.Lab.Name, name)),
+		Dir:    filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
+		KeyLog: true,
+		OnLog:  n.onLog,
+	}
+	if err := n.start(context.Background()); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func prefixStrings[T fmt.Stringer](l []T) []string {
+	out := make([]string, len(l))
+	for i, p := range l {
+		out[i] = p.String()
+	}
+	return out
+}
+
+func (n *strongSwanNode) start(ctx context.Context) error {
+	if err := os.MkdirAll(n.opt.Dir, 0o700); err != nil {
+		return err
+	}
+	ch, err := strongswan.Start(ctx, n.cfg, n.opt)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.charon = ch
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *strongSwanNode) get() (*strongswan.Charon, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.charon == nil {
+		return nil, fmt.Errorf("charon on %s is not running", n.name)
+	}
+	return n.charon, nil
+}
+
+func (n *strongSwanNode) Initiate(ctx context.Context, conn string) error {
+	ch, err := n.get()
+	if err != nil {
+		return err
+	}
+	return ch.Initiate(ctx, conn, conn)
+}
+
+func (n *strongSwanNode) Terminate(ctx context.Context, conn string) error {
+	ch, err := n.get()
+	if err != nil {
+		return err
+	}
+	return ch.Terminate(ctx, conn)
+}
+
+func (n *strongSwanNode) SAs(ctx context.Context) ([]SAInfo, error) {
+	ch, err := n.get()
+	if err != nil {
+		return nil, err
+	}
+	ikes, err := ch.ListSAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []SAInfo
+	for _, ike := range ikes {
+		role := "responder"
+		if ike.Initiator {
+			role = "initiator"
+		}
+		out = append(out, SAInfo{Node: n.name, Impl: "strongswan", Conn: ike.Name, Type: "isakmp", State: ike.State, Role: role,
+			Local: ike.Local.String(), Remote: ike.Remote.String(),
+			SPIIn: fmt.Sprintf("%016x", ike.ICookie), SPIOut: fmt.Sprintf("%016x", ike.RCookie), Proposal: ike.Proposal(),
+			Encap: ike.NATLocal || ike.NATRemote || ike.NATFake, Age: ike.Established.Round(time.Second).String()})
+		for _, c := range ike.Children {
+			out = append(out, SAInfo{Node: n.name, Impl: "strongswan", Conn: ike.Name, Type: strings.ToLower(c.Protocol), State: c.State,
+				Local: ike.Local.Addr().String(), Remote: ike.Remote.Addr().String(),
+				SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut), Proposal: c.Proposal(),
+				Mode: strings.ToLower(c.Mode), Encap: c.Encap, LocalTS: strings.Join(c.LocalTS, ","), RemoteTS: strings.Join(c.RemoteTS, ","),
+				Age: c.Installed.Round(time.Second).String(), PacketsIn: c.PacketsIn, PacketsOut: c.PacketsOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut})
+		}
+	}
+	return out, nil
+}
+
+// Crash kills charon with SIGKILL: no Delete leaves the node.
+func (n *strongSwanNode) Crash() error {
+	n.mu.Lock()
+	ch := n.charon
+	n.charon = nil
+	n.mu.Unlock()
+	if ch == nil {
+		return fmt.Errorf("charon on %s is not running", n.name)
+	}
+	if p, err := os.FindProcess(ch.Pid()); err == nil {
+		_ = p.Kill()
+	}
+	<-ch.Exited()
+	_ = ch.Stop()
+	return nil
+}
+
+func (n *strongSwanNode) Restart(ctx context.Context) error {
+	n.mu.Lock()
+	running := n.charon != nil
+	n.mu.Unlock()
+	if running {
+		return fmt.Errorf("charon on %s is running; crash it first", n.name)
+	}
+	return n.start(ctx)
+}
+
+func (n *strongSwanNode) Close() error {
+	n.mu.Lock()
+	ch := n.charon
+	n.charon = nil
+	n.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	return ch.Stop()
+}
+
+var (
+	swIKEUp    = regexp.MustCompile(`IKE_SA (\S+)\[\d+\] established between (\S+)\.\.\.(\S+)`)
+	swChildUp  = regexp.MustCompile(`CHILD_SA (\S+)\{\d+\} established with SPIs (\w+)_i (\w+)_o and TS (.*) === (.*)`)
+	swIKEDown  = regexp.MustCompile(`deleting IKE_SA (\S+)\[\d+\]`)
+	swChildDel = regexp.MustCompile(`closing CHILD_SA (\S+)\{\d+\}`)
+	swAuthFail = regexp.MustCompile(`AUTHENTICATION_FAILED|authentication of .* failed`)
+	swNoProp   = regexp.MustCompile(`NO_PROPOSAL_CHOSEN|no matching proposal found`)
+	swRouted   = regexp.MustCompile(`CHILD_SA (\S+)\{(\d+)\} state change: CREATED => ROUTED`)
+	swNoSA     = regexp.MustCompile(`could not find an outbound IPsec SA for reqid \{(\d+)\}`)
+)
+
+// acquire stands in for the acquire that kernel-libipsec never raises: it
+// drops a packet that matches a trap policy without an SA, and says so in its
+// log. ipseclab then initiates the connection, as the kernel's acquire would
+// have made charon do.
+func (n *strongSwanNode) acquire(reqid string) {
+	n.mu.Lock()
+	conn := n.routed[reqid]
+	if conn == "" || time.Since(n.acquired[conn]) < 10*time.Second {
+		n.mu.Unlock()
+		return
+	}
+	if n.acquired == nil {
+		n.acquired = map[string]time.Time{}
+	}
+	n.acquired[conn] = time.Now()
+	n.mu.Unlock()
+	events.Publisher{Bus: n.r.Bus, Node: n.name, Conn: conn}.Publish(events.Event{Kind: events.Acquire, Step: events.StepInitiation,
+		Message: fmt.Sprintf("a packet matched %s's policy for %s and has no SA: initiate", n.name, conn),
+		Explain: "kernel-libipsec drops such packets without an acquire, so ipseclab asks charon to initiate, as the kernel would"})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = n.Initiate(ctx, conn)
+	}()
+}
+
+// onLog publishes charon's log, and turns the lines that mark a tunnel's
+// milestones into the same events ipseclab's own stack publishes, so that
+// scripts can expect them from either implementation.
+func (n *strongSwanNode) onLog(l strongswan.LogLine) {
+	pub := events.Publisher{Bus: n.r.Bus, Node: n.name, Conn: connOfLog(l)}
+	lvl := events.Debug
+	if l.Level <= 0 {
+		lvl = events.Info
+	}
+	pub.Publish(events.Event{Kind: events.StrongSwanLog, Level: lvl, Message: "charon: " + l.Text,
+		Fields: map[string]any{"group": l.Group, "log_level": l.Level}})
+	switch {
+	case swRouted.MatchString(l.Text):
+		m := swRouted.FindStringSubmatch(l.Text)
+		n.mu.Lock()
+		if n.routed == nil {
+			n.routed = map[string]string{}
+		}
+		n.routed[m[2]] = m[1]
+		n.mu.Unlock()
+	case swNoSA.MatchString(l.Text):
+		n.acquire(swNoSA.FindStringSubmatch(l.Text)[1])
+	case swIKEUp.MatchString(l.Text):
+		m := swIKEUp.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.Phase1Up, Conn: m[1], Step: events.StepPhase1,
+			Message: fmt.Sprintf("ISAKMP SA %s established (strongSwan) between %s and %s", m[1], m[2], m[3])})
+	case swChildUp.MatchString(l.Text):
+		m := swChildUp.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.Phase2Up, Conn: m[1], Step: events.StepPhase2,
+			Message: fmt.Sprintf("IPsec SAs %s established (strongSwan): SPI in %s, out %s, %s ⇄ %s", m[1], m[2], m[3], m[4], m[5]),
+			SA:      &events.SAInfo{Type: "esp", SPIIn: m[2], SPIOut: m[3], LocalTS: m[4], RemoteTS: m[5]}})
+	case swIKEDown.MatchString(l.Text):
+		m := swIKEDown.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.SADeleted, Conn: m[1], Step: events.StepTermination, Message: "strongSwan deletes ISAKMP SA " + m[1]})
+	case swChildDel.MatchString(l.Text):
+		m := swChildDel.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.SADeleted, Conn: m[1], Step: events.StepTermination, Message: "strongSwan closes the IPsec SAs of " + m[1]})
+	case swAuthFail.MatchString(l.Text):
+		pub.Publish(events.Event{Kind: events.AuthFailed, Step: events.StepPhase1, Level: events.Error, Message: "strongSwan: " + l.Text})
+	case swNoProp.MatchString(l.Text):
+		pub.Publish(events.Event{Kind: events.NoProposal, Level: events.Error, Message: "strongSwan: " + l.Text})
+	}
+}
+
+// connOfLog is the connection a log line is about.
+func connOfLog(l strongswan.LogLine) string { return l.IKESA }
