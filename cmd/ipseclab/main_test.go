@@ -352,3 +352,91 @@ func TestNATBoxInALab(t *testing.T) {
 		t.Fatalf("nat show on a host: %+v", r)
 	}
 }
+
+const swLab = `topology:
+  nodes:
+    alice: {kind: host, gateway: 10.1.0.1}
+    sw-a:  {kind: strongswan, gateway: 198.51.100.1}
+    isp:   {kind: router}
+    sw-b:  {kind: strongswan, gateway: 203.0.113.1}
+    bob:   {kind: host, gateway: 10.2.0.1}
+  links:
+    - endpoints: [alice:eth0, sw-a:eth1]
+      addresses: [10.1.0.10/24, 10.1.0.1/24]
+    - endpoints: [sw-a:eth0, isp:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+    - endpoints: [isp:eth1, sw-b:eth0]
+      addresses: [203.0.113.1/24, 203.0.113.2/24]
+    - endpoints: [sw-b:eth1, bob:eth0]
+      addresses: [10.2.0.1/24, 10.2.0.10/24]
+ipsec:
+  office:
+    initiator: sw-a
+    responder: sw-b
+    auth: {secret: lab-only-secret}
+    ike: {proposals: [aes128-sha256-modp2048]}
+    child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes128gcm16], pfs: modp2048, start: none}
+`
+
+// A strongswan node kind runs charon from the lab's own ipsec block; the
+// tunnel and sas verbs drive and show it like ipseclab's own stack.
+func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-sw", os.Getpid())
+	lab := writeLab(t, name, swLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if r := run(t, "tunnel", "up", "-t", lab, "office"); r.code != 0 {
+		t.Fatalf("tunnel up: %+v", r)
+	}
+	var sas []node.SAInfo
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := run(t, "sas", "-t", lab, "--json")
+		sas = nil
+		_ = json.Unmarshal([]byte(r.stdout), &sas)
+		esp := 0
+		for _, s := range sas {
+			if s.Type == "esp" && s.State == "INSTALLED" {
+				esp++
+			}
+		}
+		if esp == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var a, b *node.SAInfo
+	for i := range sas {
+		if sas[i].Type == "esp" && sas[i].Node == "sw-a" {
+			a = &sas[i]
+		}
+		if sas[i].Type == "esp" && sas[i].Node == "sw-b" {
+			b = &sas[i]
+		}
+	}
+	if a == nil || b == nil || a.SPIIn != b.SPIOut || a.SPIOut != b.SPIIn || !a.Encap {
+		t.Fatalf("IPsec SAs of both sides do not pair up: %+v", sas)
+	}
+	if r := run(t, "ping", "-t", lab, "alice", "bob", "-c", "3", "-i", "100ms"); r.code != 0 || !strings.Contains(r.stdout, " 0% packet loss") {
+		t.Fatalf("ping through the strongSwan tunnel: %+v", r)
+	}
+	if r := run(t, "tunnel", "down", "-t", lab, "office", "--node", "sw-b"); r.code != 0 {
+		t.Fatalf("tunnel down: %+v", r)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		r := run(t, "sas", "-t", lab)
+		if strings.Contains(r.stdout, "no SAs") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SAs left after the responder's Delete:\n%s", r.stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipseclab/ipseclab/node"
+)
+
+func newTunnelCmd() *cobra.Command {
+	var lf labFlags
+	var side string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "tunnel up|down -t FILE CONN",
+		Short: "Bring an IPsec connection up (initiate) or down (delete its SAs) by hand",
+		Long: `tunnel up starts a connection from its initiator (or from --node), as a first packet
+matching its policy would: step 1 of a tunnel's life by hand. tunnel down deletes its SAs
+with Delete notifications, which the peer sees as step 5.`,
+		Args:      cobra.ExactArgs(2),
+		ValidArgs: []string{"up", "down"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "up" && args[0] != "down" {
+				return fmt.Errorf("tunnel %q: say up or down", args[0])
+			}
+			if err := node.CheckRoot(); err != nil {
+				return err
+			}
+			lab, _, err := lf.load()
+			if err != nil {
+				return err
+			}
+			conn := args[1]
+			if lab.IPsec[conn] == nil {
+				return fmt.Errorf("lab %s has no connection %q", lab.Name, conn)
+			}
+			c, err := node.DialLab(lab.Name)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if err := c.Tunnel(ctx, node.TunnelRequest{Connection: conn, Node: side, Up: args[0] == "up"}); err != nil {
+				return err
+			}
+			fmt.Printf("%s: %s\n", conn, map[bool]string{true: "up", false: "down"}[args[0] == "up"])
+			return nil
+		},
+	}
+	lf.add(cmd, true)
+	cmd.Flags().StringVar(&side, "node", "", "the side that acts (default: the connection's initiator)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait")
+	return cmd
+}
