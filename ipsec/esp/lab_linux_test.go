@@ -403,9 +403,13 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		fresh := installGatewaySAs(t, a, b, tr, esp.Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", spi)
 		spi += 2
+		time.Sleep(5 * time.Millisecond) // packets already past the SA lookup finish on the old SA
+		sentAB, sentBA := packets(a, old[0]), packets(b, old[2])
 		must(t, a.DeleteSA(old[0]))
 		must(t, b.DeleteSA(old[2]))
-		time.Sleep(20 * time.Millisecond) // what was sent on the old SAs has arrived
+		// What was sent on the old SAs has arrived: the old inbound SAs
+		// counted as many packets as their outbound twins sent.
+		waitUntil(t, func() bool { return packets(b, old[1]) >= sentAB && packets(a, old[3]) >= sentBA })
 		must(t, b.DeleteSA(old[1]))
 		must(t, a.DeleteSA(old[3]))
 		old = fresh
@@ -461,5 +465,26 @@ func TestLabAcquireHoldsTheFirstPacket(t *testing.T) {
 	ping(t, l.hostA, "10.2.0.10", 1)
 	if s := a.Stats(); s.AcquireHeld != 0 || s.AcquireDropped != 0 {
 		t.Fatalf("stats after the acquire: %+v", s)
+	}
+}
+
+// packets is what an installed SA has carried so far.
+func packets(d *esp.DataPlane, id esp.SAID) uint64 {
+	for _, s := range d.SAs() {
+		if s.ID == id {
+			return s.Counters.Packets
+		}
+	}
+	return 0
+}
+
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
