@@ -1,0 +1,338 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
+)
+
+// Role says which side of a connection this node plays. Both sides answer a
+// peer that starts a negotiation; only an initiator starts one on its own
+// (Child.Start, acquires, DPD restarts).
+type Role int
+
+const (
+	Initiator Role = iota
+	Responder
+)
+
+func (r Role) String() string {
+	if r == Responder {
+		return "responder"
+	}
+	return "initiator"
+}
+
+// Mode is the phase 1 exchange of a connection.
+type Mode int
+
+const (
+	MainMode       Mode = iota // 6 messages, identities encrypted (RFC 2409 §5)
+	AggressiveMode             // 3 messages, identities in the clear
+)
+
+func (m Mode) String() string {
+	if m == AggressiveMode {
+		return "aggressive"
+	}
+	return "main"
+}
+
+// StartAction is what a connection does when the engine starts, in swanctl's
+// words (start_action).
+type StartAction int
+
+const (
+	StartNone  StartAction = iota // wait for Initiate or the peer
+	StartTrap                     // install the policy; the first matching packet starts it
+	StartStart                    // initiate at once
+)
+
+func (s StartAction) String() string {
+	return [...]string{"none", "trap", "start"}[s]
+}
+
+// DPDAction is what happens when dead peer detection gives up on the peer
+// (swanctl's dpd_action; "hold" is its "trap").
+type DPDAction int
+
+const (
+	DPDClear   DPDAction = iota // remove the SAs and stay down
+	DPDRestart                  // remove the SAs and negotiate again at once
+	DPDHold                     // remove the SAs; the next matching packet negotiates again
+)
+
+func (a DPDAction) String() string {
+	return [...]string{"clear", "restart", "hold"}[a]
+}
+
+// DPD configures RFC 3706 dead peer detection. A zero Delay disables it.
+type DPD struct {
+	Delay   time.Duration // idle time before an R-U-THERE
+	Timeout time.Duration // declare the peer dead after this long unanswered; 0: DefaultDPDTimeout
+	Action  DPDAction
+}
+
+// Retransmit tunes IKE retransmissions, as strongSwan's retransmit_timeout,
+// retransmit_tries and retransmit_base: the n-th retransmission of a message
+// goes out Timeout·Base^(n-1) after the previous one, and the exchange fails
+// one more interval after the last.
+type Retransmit struct {
+	Timeout time.Duration // default DefaultRetransmitTimeout
+	Tries   int           // default DefaultRetransmitTries
+	Base    float64       // default DefaultRetransmitBase
+}
+
+// Defaults, strongSwan's where it has one.
+const (
+	DefaultIKELifetime       = 4 * time.Hour
+	DefaultChildLifetime     = time.Hour
+	DefaultRetransmitTimeout = time.Second
+	DefaultRetransmitTries   = 5
+	DefaultRetransmitBase    = 1.8
+	DefaultDPDTimeout        = 150 * time.Second
+	DefaultHalfOpenLimit     = 1024
+	DefaultHalfOpenPerPeer   = 5
+	DefaultHalfOpenTimeout   = 30 * time.Second
+	DefaultKeepalive         = 20 * time.Second // RFC 3948 §4 suggests 20 s
+	DefaultRekeyDeleteDelay  = 5 * time.Second
+)
+
+// Connection is one IPsec connection of a node, named in swanctl's
+// vocabulary where a word exists. Everything is from this node's point of
+// view: Local is this node, Remote the peer.
+type Connection struct {
+	Name string
+	Role Role
+
+	Local  netip.Addr // this node's address for IKE and ESP
+	Remote netip.Addr // the peer; the zero Addr accepts any peer (a responder behind which initiators may sit behind NATs)
+
+	// Identities: "192.0.2.1" (the default is Local's address), "fqdn:vpn.example.org",
+	// "email:alice@example.org", "keyid:opaque" or "keyid:#6b6579" (hex).
+	// An empty RemoteID accepts any identity.
+	LocalID, RemoteID string
+
+	PSK  string
+	Mode Mode
+
+	Proposals []proposal.Proposal // IKE proposals in preference order, e.g. aes128-sha256-modp2048
+	Lifetime  time.Duration       // of the ISAKMP SA; 0: DefaultIKELifetime
+
+	DPD        DPD
+	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway
+	NoNATT     bool // do not negotiate NAT traversal (RFC 3947) at all
+	Retransmit Retransmit
+
+	Child Child
+}
+
+// Child configures the IPsec SAs of a connection (swanctl's children section).
+type Child struct {
+	// Traffic selectors from this node's point of view. Zero prefixes mean
+	// the two IKE endpoints themselves (host to host, usual in transport mode).
+	LocalTS, RemoteTS netip.Prefix
+
+	// Proposals: ESP or AH, all of one protocol, in preference order. A
+	// Diffie-Hellman group in them means PFS in Quick Mode; all proposals
+	// must then name the same group.
+	Proposals []proposal.Proposal
+	Mode      esp.Mode // esp.Tunnel (default when zero) or esp.Transport
+
+	Lifetime     time.Duration // hard lifetime; rekeyed at about 90 %; 0: DefaultChildLifetime
+	LifeBytes    uint64        // hard limit in bytes per SA; rekeyed at 90 %; 0: none
+	Start        StartAction
+	ReplayWindow int // 0: the data plane's default
+}
+
+// Tuning holds engine-wide limits; zero values take the defaults.
+type Tuning struct {
+	// Half-open ISAKMP SAs (responder side, peer not yet authenticated).
+	HalfOpenLimit   int           // in all; default DefaultHalfOpenLimit
+	HalfOpenPerPeer int           // from one source address; default DefaultHalfOpenPerPeer
+	HalfOpenTimeout time.Duration // default DefaultHalfOpenTimeout
+
+	Keepalive        time.Duration // NAT-T keepalive interval; default DefaultKeepalive
+	RekeyDeleteDelay time.Duration // how long a replaced IPsec SA pair lingers; default DefaultRekeyDeleteDelay
+}
+
+// Transport is how the engine puts messages on the wire.
+type Transport interface {
+	// SendIKE sends msg from local to remote. From port 4500 the message
+	// gets the 4-byte non-ESP marker in front (RFC 3948 §2.2); from any
+	// other port it goes as is.
+	SendIKE(local, remote netip.AddrPort, msg []byte) error
+	// SendKeepalive sends a NAT-keepalive to remote from port 4500.
+	SendKeepalive(remote netip.AddrPort) error
+}
+
+// DataPlane is what the engine needs from the IPsec data plane; *esp.DataPlane
+// is one.
+type DataPlane interface {
+	AllocateSPI(proto esp.Protocol) (uint32, error)
+	ReleaseSPI(proto esp.Protocol, spi uint32)
+	AddSA(cfg esp.SAConfig) error
+	DeleteSA(id esp.SAID) error
+	AddPolicy(p esp.Policy) error
+	DeletePolicy(conn string) error
+	SAs() []esp.SAStatus
+}
+
+// Config configures an Engine.
+type Config struct {
+	Node        string
+	Events      *events.Bus // nil: no events
+	Connections []Connection
+	Transport   Transport
+	DataPlane   DataPlane
+
+	Clock Clock     // nil: the real clock
+	Rand  io.Reader // nil: crypto/rand
+
+	// PublishKeys adds events.KeysDerived events with SKEYID*, Ka, the
+	// cookies and the IPsec SAs' keys, for teaching and for Wireshark.
+	PublishKeys bool
+
+	Tuning Tuning
+}
+
+// withDefaults returns a copy of c with zero values replaced by defaults.
+func (c Connection) withDefaults() Connection {
+	if c.Lifetime == 0 {
+		c.Lifetime = DefaultIKELifetime
+	}
+	if c.Retransmit.Timeout == 0 {
+		c.Retransmit.Timeout = DefaultRetransmitTimeout
+	}
+	if c.Retransmit.Tries == 0 {
+		c.Retransmit.Tries = DefaultRetransmitTries
+	}
+	if c.Retransmit.Base == 0 {
+		c.Retransmit.Base = DefaultRetransmitBase
+	}
+	if c.DPD.Delay > 0 && c.DPD.Timeout == 0 {
+		c.DPD.Timeout = DefaultDPDTimeout
+	}
+	if c.Child.Mode == 0 {
+		c.Child.Mode = esp.Tunnel
+	}
+	if c.Child.Lifetime == 0 {
+		c.Child.Lifetime = DefaultChildLifetime
+	}
+	return c
+}
+
+func (t Tuning) withDefaults() Tuning {
+	if t.HalfOpenLimit == 0 {
+		t.HalfOpenLimit = DefaultHalfOpenLimit
+	}
+	if t.HalfOpenPerPeer == 0 {
+		t.HalfOpenPerPeer = DefaultHalfOpenPerPeer
+	}
+	if t.HalfOpenTimeout == 0 {
+		t.HalfOpenTimeout = DefaultHalfOpenTimeout
+	}
+	if t.Keepalive == 0 {
+		t.Keepalive = DefaultKeepalive
+	}
+	if t.RekeyDeleteDelay == 0 {
+		t.RekeyDeleteDelay = DefaultRekeyDeleteDelay
+	}
+	return t
+}
+
+// Validate checks a connection the way the engine will use it, with errors a
+// lab author can act on.
+func (c Connection) Validate() error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("connection %q: %s", c.Name, fmt.Sprintf(format, args...))
+	}
+	if c.Name == "" {
+		return errors.New("a connection needs a name")
+	}
+	if !c.Local.Is4() {
+		return fail("local address %v: an IPv4 address is required", c.Local)
+	}
+	if c.Remote.IsValid() && !c.Remote.Is4() {
+		return fail("remote address %v: only IPv4 is supported", c.Remote)
+	}
+	if !c.Remote.IsValid() && (c.Role == Initiator || c.Child.Start != StartNone) {
+		return fail("an initiator needs the remote address (only a responder may accept any peer)")
+	}
+	if c.PSK == "" {
+		return fail("a pre-shared key is required (auth psk)")
+	}
+	if _, err := ParseIdentity(c.LocalID, c.Local); err != nil {
+		return fail("local id: %v", err)
+	}
+	if c.RemoteID != "" {
+		if _, err := ParseIdentity(c.RemoteID, netip.Addr{}); err != nil {
+			return fail("remote id: %v", err)
+		}
+	}
+	if len(c.Proposals) == 0 {
+		return fail("no IKE proposals")
+	}
+	for _, p := range c.Proposals {
+		if _, err := phase1Suite(p); err != nil {
+			return fail("IKE proposal %s: %v", p, err)
+		}
+	}
+	for _, d := range []time.Duration{c.Lifetime, c.DPD.Delay, c.DPD.Timeout, c.Retransmit.Timeout, c.Child.Lifetime} {
+		if d < 0 {
+			return fail("negative duration %v", d)
+		}
+	}
+	if c.Retransmit.Tries < 0 || (c.Retransmit.Base != 0 && c.Retransmit.Base < 1) {
+		return fail("retransmit tries %d, base %g: tries must be positive and the base at least 1", c.Retransmit.Tries, c.Retransmit.Base)
+	}
+	return c.Child.validate(c)
+}
+
+func (ch Child) validate(c Connection) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("connection %q child: %s", c.Name, fmt.Sprintf(format, args...))
+	}
+	if len(ch.Proposals) == 0 {
+		return fail("no ESP or AH proposals")
+	}
+	first := ch.Proposals[0]
+	for _, p := range ch.Proposals {
+		if p.Protocol != first.Protocol || (p.Protocol != proposal.ESP && p.Protocol != proposal.AH) {
+			return fail("proposal %s: all child proposals must be ESP, or all AH", p)
+		}
+		if p.Group != first.Group {
+			return fail("proposals %s and %s name different PFS groups; Quick Mode sends one KE", first, p)
+		}
+		if _, err := childSuite(p); err != nil {
+			return fail("proposal %s: %v", p, err)
+		}
+	}
+	if ch.Mode != 0 && ch.Mode != esp.Tunnel && ch.Mode != esp.Transport {
+		return fail("mode must be tunnel or transport")
+	}
+	if ch.LocalTS.IsValid() != ch.RemoteTS.IsValid() {
+		return fail("give both traffic selectors, or neither (host to host)")
+	}
+	for _, ts := range []netip.Prefix{ch.LocalTS, ch.RemoteTS} {
+		if ts.IsValid() && !ts.Addr().Is4() {
+			return fail("traffic selector %s: only IPv4 is supported", ts)
+		}
+	}
+	if ch.Mode == esp.Tunnel && !ch.LocalTS.IsValid() && !c.Remote.IsValid() {
+		return fail("a tunnel to any peer needs traffic selectors")
+	}
+	if ch.Start != StartNone && c.Role == Responder {
+		return fail("start %s: only an initiator starts a connection on its own", ch.Start)
+	}
+	if ch.ReplayWindow < 0 {
+		return fail("negative replay window")
+	}
+	return nil
+}

@@ -1,0 +1,679 @@
+package ike
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/keymat"
+)
+
+// Packet is a received IKE datagram.
+type Packet struct {
+	// Local is where it arrived: port 500, or 4500 with the non-ESP marker
+	// already removed. The address may be unspecified when the socket does
+	// not say (the data plane's NAT-T port); the connection's then counts.
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+	Data   []byte
+}
+
+// Stats counts what the engine saw and did.
+type Stats struct {
+	Received        uint64 `json:"received"`
+	Sent            uint64 `json:"sent"`
+	Malformed       uint64 `json:"malformed"`         // undecodable, or failing decryption or authentication
+	UnknownSA       uint64 `json:"unknown_sa"`        // for no ISAKMP SA we hold
+	Duplicates      uint64 `json:"duplicates"`        // repeats answered from the cache
+	Retransmits     uint64 `json:"retransmits"`       // our messages sent again
+	SendErrors      uint64 `json:"send_errors"`       // the transport refused a datagram
+	Keepalives      uint64 `json:"nat_keepalives"`    // NAT-T keepalives sent
+	HalfOpen        int    `json:"half_open"`         // responder SAs not yet authenticated, now
+	HalfOpenDropped uint64 `json:"half_open_dropped"` // first messages refused by the half-open limits
+	HalfOpenEvicted uint64 `json:"half_open_evicted"` // unproven half-open SAs dropped to make room
+	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
+}
+
+// conn is a configured connection and what the engine holds for it.
+type conn struct {
+	cfg      Connection
+	localID  Identity
+	remoteID *Identity // nil: any
+
+	sas      []*isakmpSA // every ISAKMP SA of the connection, negotiating or up
+	children []*childSA
+	pending  []*childRequest
+	policy   *esp.Policy // installed in the data plane
+	trap     bool        // keep the policy without SAs
+}
+
+// checkRemoteID compares a peer's phase 1 identity with the configured one.
+func (c *conn) checkRemoteID(id *isakmp.ID) error {
+	if c.remoteID == nil || c.remoteID.Equal(identityOf(id)) {
+		return nil
+	}
+	return fmt.Errorf("the peer's identity %s is not the configured remote id %s", id, c.remoteID)
+}
+
+// Engine is one node's IKEv1 implementation. Create it with New, feed it
+// datagrams with Receive, and wire the data plane's hooks to HandleAcquire and
+// HandleExpire.
+type Engine struct {
+	mu     sync.Mutex
+	cfg    Config
+	tuning Tuning
+	pub    events.Publisher
+	clock  Clock
+	rand   io.Reader
+	tr     Transport
+	dp     DataPlane
+
+	conns  []*conn
+	byName map[string]*conn
+
+	sas            map[saKey]*isakmpSA         // by both cookies
+	initiating     map[isakmp.Cookie]*isakmpSA // our SAs waiting for the responder's cookie
+	firstMessages  map[halfOpenKey]*isakmpSA   // responder SAs by the first message's cookie and sender
+	halfOpen       []*isakmpSA                 // responder SAs not yet authenticated, oldest first
+	halfOpenByAddr map[netip.Addr]int
+
+	stats   Stats
+	limiter eventLimiter
+	closed  bool
+}
+
+// New validates the configuration and returns an engine. Nothing is sent
+// until Start.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Transport == nil || cfg.DataPlane == nil {
+		return nil, errors.New("ike: the engine needs a transport and a data plane")
+	}
+	e := &Engine{
+		cfg: cfg, tuning: cfg.Tuning.withDefaults(), pub: events.Publisher{Bus: cfg.Events, Node: cfg.Node},
+		clock: cfg.Clock, rand: cfg.Rand, tr: cfg.Transport, dp: cfg.DataPlane, byName: map[string]*conn{},
+		sas: map[saKey]*isakmpSA{}, initiating: map[isakmp.Cookie]*isakmpSA{},
+		firstMessages: map[halfOpenKey]*isakmpSA{}, halfOpenByAddr: map[netip.Addr]int{},
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	if e.rand == nil {
+		e.rand = rand.Reader
+	}
+	for _, c := range cfg.Connections {
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		if e.byName[c.Name] != nil {
+			return nil, fmt.Errorf("connection %q is defined twice", c.Name)
+		}
+		c = c.withDefaults()
+		local, _ := ParseIdentity(c.LocalID, c.Local)
+		cn := &conn{cfg: c, localID: local}
+		if c.RemoteID != "" {
+			id, _ := ParseIdentity(c.RemoteID, netip.Addr{})
+			cn.remoteID = &id
+		}
+		e.conns = append(e.conns, cn)
+		e.byName[c.Name] = cn
+	}
+	return e, nil
+}
+
+// Start installs the policies of trap connections and initiates those that
+// start at once.
+func (e *Engine) Start() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, c := range e.conns {
+		switch c.cfg.Child.Start {
+		case StartTrap:
+			if err := e.trapPolicy(c); err != nil {
+				errs = append(errs, fmt.Errorf("connection %s: trap policy: %w", c.cfg.Name, err))
+			}
+		case StartStart:
+			e.publishInitiate(c, "start action")
+			e.requestChild(c.newRequest(c.cfg.Remote, "start action", nil))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Initiate negotiates the connection's IPsec SAs (phase 1 first if needed)
+// and returns once they are installed, the negotiation failed, or ctx ended.
+// A connection whose SAs are up already returns at once.
+func (e *Engine) Initiate(ctx context.Context, name string) error {
+	e.mu.Lock()
+	c := e.byName[name]
+	if c == nil || e.closed {
+		e.mu.Unlock()
+		return e.noConnection(name)
+	}
+	for _, ch := range c.children {
+		if ch.state == childInstalled || ch.state == childRekeying {
+			e.mu.Unlock()
+			return nil
+		}
+	}
+	var r *childRequest
+	for _, p := range c.pending {
+		if p.rekeyOf == nil {
+			r = p
+		}
+	}
+	e.publishInitiate(c, "by hand")
+	if r == nil {
+		peer := c.cfg.Remote
+		if !peer.IsValid() {
+			for _, sa := range c.sas {
+				peer = sa.remote.Addr()
+			}
+		}
+		r = c.newRequest(peer, "by hand", nil)
+		e.requestChild(r)
+	}
+	done := r.wait()
+	e.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("initiate %s: %w", name, ctx.Err())
+	}
+}
+
+// Terminate deletes the connection's SAs, telling the peer with Delete
+// payloads: the IPsec SAs first, then the ISAKMP SA. A trap policy stays.
+func (e *Engine) Terminate(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.byName[name]
+	if c == nil || e.closed {
+		return e.noConnection(name)
+	}
+	e.terminate(c, "terminated by hand")
+	return ctx.Err()
+}
+
+func (e *Engine) terminate(c *conn, reason string) {
+	for _, r := range slices.Clone(c.pending) {
+		r.finish(fmt.Errorf("connection %s: %s", c.cfg.Name, reason))
+	}
+	for _, ch := range slices.Clone(c.children) {
+		e.deleteChild(ch, true, reason)
+	}
+	for _, sa := range slices.Clone(c.sas) {
+		e.deleteISAKMPSA(sa, true, reason)
+	}
+	e.dropPolicyIfIdle(c)
+}
+
+func (e *Engine) noConnection(name string) error {
+	if e.closed {
+		return errors.New("ike: the engine is closed")
+	}
+	names := make([]string, len(e.conns))
+	for i, c := range e.conns {
+		names[i] = c.cfg.Name
+	}
+	return fmt.Errorf("no connection %q (have %v)", name, names)
+}
+
+// Close terminates every connection, telling the peers, and stops the engine.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	for _, c := range e.conns {
+		c.trap = false
+		e.terminate(c, "the node shuts down")
+	}
+	e.closed = true
+}
+
+// Abandon stops the engine at once, sending nothing and leaving the data
+// plane as it is: what a crash looks like from outside.
+func (e *Engine) Abandon() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.closed = true
+	for _, c := range e.conns {
+		for _, r := range slices.Clone(c.pending) {
+			r.finish(errors.New("ike: the engine stopped"))
+		}
+		for _, ch := range c.children {
+			for _, t := range []*timer{ch.rekeyTimer, ch.expireTimer, ch.retireTimer} {
+				t.stop()
+			}
+		}
+		for _, sa := range slices.Clone(c.sas) {
+			sa.destroy()
+		}
+	}
+}
+
+// HandleAcquire starts a negotiation for a packet that matched a policy with
+// no SA (esp.Hooks.Acquire). The data plane already published the acquire.
+func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.byName[a.Conn]
+	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 {
+		return
+	}
+	for _, ch := range c.children {
+		if ch.state != childDeleted {
+			return
+		}
+	}
+	e.requestChild(c.newRequest(c.cfg.Remote, "acquire", nil))
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.HalfOpen = len(e.halfOpen)
+	return s
+}
+
+// Receive handles one datagram. It never panics on bad input: what cannot be
+// decoded or authenticated is counted and reported (events.IKEMalformed),
+// and the engine carries on with other peers.
+func (e *Engine) Receive(p Packet) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			e.internalError(fmt.Errorf("panic while handling a message from %s: %v", p.Remote, r))
+		}
+	}()
+	e.stats.Received++
+	m, err := isakmp.Decode(p.Data)
+	if err != nil {
+		e.malformed(p, err, nil)
+		return
+	}
+	h := m.Header
+	if h.ResponderCookie == (isakmp.Cookie{}) {
+		switch h.Exchange {
+		case isakmp.ExchangeMainMode, isakmp.ExchangeAggressive:
+			if sa := e.firstMessages[halfOpenKey{h.InitiatorCookie, p.Remote}]; sa != nil {
+				e.receivePhase1(sa, p, m)
+				return
+			}
+			e.respondPhase1(p, m)
+			return
+		case isakmp.ExchangeInformational:
+			if sa := e.initiating[h.InitiatorCookie]; sa != nil && sa.remote.Addr() == p.Remote.Addr() {
+				e.receiveInformational(sa, p, m)
+				return
+			}
+		}
+		e.unknownSA(p, m)
+		return
+	}
+	sa := e.sas[saKey{h.InitiatorCookie, h.ResponderCookie}]
+	if sa == nil {
+		// The responder's answer to our first message names its cookie.
+		if w := e.initiating[h.InitiatorCookie]; w != nil && w.remote.Addr() == p.Remote.Addr() && h.Exchange != isakmp.ExchangeQuickMode {
+			w.setResponderCookie(h.ResponderCookie)
+			sa = w
+		}
+	}
+	if sa == nil {
+		e.unknownSA(p, m)
+		return
+	}
+	switch h.Exchange {
+	case isakmp.ExchangeMainMode, isakmp.ExchangeAggressive:
+		e.receivePhase1(sa, p, m)
+	case isakmp.ExchangeQuickMode:
+		e.receiveQuickMode(sa, p, m)
+	case isakmp.ExchangeInformational:
+		e.receiveInformational(sa, p, m)
+	default:
+		e.malformedIn(sa, p, fmt.Sprintf("unsupported exchange type %s", h.Exchange))
+		if sa.state == established {
+			e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyUnsupportedExchangeType))
+		}
+	}
+}
+
+// receivePhase1 hands a Main or Aggressive Mode message to the step the SA
+// waits for.
+func (e *Engine) receivePhase1(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	want := isakmp.ExchangeMainMode
+	if sa.mode == AggressiveMode {
+		want = isakmp.ExchangeAggressive
+	}
+	if m.Header.Exchange != want || m.Header.MessageID != 0 {
+		e.malformedIn(sa, p, fmt.Sprintf("%s message (ID %d) for a %s SA", m.Header.Exchange.Abbrev(), m.Header.MessageID, sa.phaseName()))
+		return
+	}
+	if e.duplicate(sa, &sa.phase1, p.Data) {
+		return
+	}
+	switch sa.state {
+	case mmI1Sent:
+		e.mainModeI2(sa, p, m)
+	case mmI3Sent:
+		e.mainModeI4(sa, p, m)
+	case mmI5Sent:
+		e.mainModeI6(sa, p, m)
+	case mmR2Sent:
+		e.mainModeR3(sa, p, m)
+	case mmR4Sent:
+		e.mainModeR5(sa, p, m)
+	case amI1Sent:
+		e.aggressiveI2(sa, p, m)
+	case amR2Sent:
+		e.aggressiveR3(sa, p, m)
+	default:
+		e.malformedIn(sa, p, "a phase 1 message after phase 1 completed")
+	}
+}
+
+// respondPhase1 answers a first message: MM1 or AM1.
+func (e *Engine) respondPhase1(p Packet, m *isakmp.Message) {
+	if m.Header.MessageID != 0 || m.Header.Flags&isakmp.FlagEncryption != 0 {
+		e.malformed(p, errors.New("a first phase 1 message must be in the clear, with message ID 0"), nil)
+		return
+	}
+	if m.Header.Exchange == isakmp.ExchangeAggressive {
+		e.respondAggressiveMode(p, m)
+		return
+	}
+	e.respondMainMode(p, m)
+}
+
+// selectResponderConn finds the connection for a first message: one that
+// accepts the peer's address (an exact match before "any"), speaks the mode,
+// expects the identity (Aggressive Mode), and has a suite in common with the
+// offer. Failing that, it answers NO-PROPOSAL-CHOSEN.
+func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) (*conn, phase1Choice, bool) {
+	var exact, anyPeer []*conn
+	local := p.Local.Addr()
+	for _, c := range e.conns {
+		switch {
+		case c.cfg.Mode != mode:
+		case local.IsValid() && !local.IsUnspecified() && c.cfg.Local != local:
+		case c.cfg.Remote.IsValid() && c.cfg.Remote != p.Remote.Addr():
+		case idii != nil && c.remoteID != nil && !c.remoteID.Equal(identityOf(idii)):
+		case c.cfg.Remote.IsValid():
+			exact = append(exact, c)
+		default:
+			anyPeer = append(anyPeer, c)
+		}
+	}
+	cands := append(exact, anyPeer...)
+	if len(cands) == 0 {
+		e.pub.Publish(events.Event{
+			Kind: events.Phase1Failed, Step: events.StepPhase1, Level: events.Warn,
+			Message: fmt.Sprintf("%s from %s matches no connection of this node", phaseName(mode), p.Remote),
+			Explain: "A responder picks its connection (and pre-shared key) by the initiator's address, and in Aggressive Mode by its identity; nothing configured here matches.",
+			Fields:  map[string]any{"peer": p.Remote.String(), "reason": "no matching connection"},
+		})
+		e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
+		return nil, phase1Choice{}, false
+	}
+	var offered []string
+	for _, c := range cands {
+		choice, o, ok := selectPhase1(offer, c.cfg.Proposals)
+		if ok {
+			return c, choice, true
+		}
+		if offered == nil {
+			offered = o
+		}
+	}
+	e.publishNoProposal(&isakmpSA{conn: cands[0], remote: p.Remote, local: p.Local, ckyI: m.Header.InitiatorCookie, mode: mode, role: Responder},
+		events.Sent, offered, suiteNames(cands[0].cfg.Proposals), events.StepPhase1)
+	e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
+	return nil, phase1Choice{}, false
+}
+
+// notifyStranger answers a first message we will not take up with an
+// unprotected notification, and keeps no state.
+func (e *Engine) notifyStranger(p Packet, m *isakmp.Message, t isakmp.NotifyType) {
+	r := e.cookie()
+	n := &isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtocolISAKMP, NotifyType: t, SPI: isakmp.ISAKMPSPI(m.Header.InitiatorCookie, r)}
+	reply := &isakmp.Message{Header: isakmp.Header{InitiatorCookie: m.Header.InitiatorCookie, ResponderCookie: r, Exchange: isakmp.ExchangeInformational, MessageID: e.messageID()}, Payloads: []isakmp.Payload{n}}
+	b, err := reply.Encode()
+	if err != nil {
+		return
+	}
+	e.stats.Sent++
+	if err := e.tr.SendIKE(p.Local, p.Remote, b); err != nil {
+		e.stats.SendErrors++
+	}
+}
+
+// newResponderSA creates the responder's SA for a first message.
+func (e *Engine) newResponderSA(c *conn, mode Mode, p Packet, m *isakmp.Message) *isakmpSA {
+	local := p.Local
+	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		local = netip.AddrPortFrom(c.cfg.Local, p.Local.Port())
+	}
+	sa := e.newISAKMPSA(c, Responder, mode, local, p.Remote)
+	sa.ckyI = m.Header.InitiatorCookie
+	sa.setResponderCookie(e.cookie())
+	sa.first = halfOpenKey{sa.ckyI, p.Remote}
+	e.firstMessages[sa.first] = sa
+	e.enterHalfOpen(sa)
+	return sa
+}
+
+// requestChild sends a child request on its way: Quick Mode at once over an
+// established ISAKMP SA with the peer, after the phase 1 already running, or
+// after a new phase 1.
+func (e *Engine) requestChild(r *childRequest) {
+	c := r.conn
+	if sa := e.liveSA(c, nil, r.peer); sa != nil {
+		e.startQuickMode(sa, r)
+		return
+	}
+	for _, sa := range c.sas {
+		if !sa.dead && sa.role == Initiator && sa.state != established && (!r.peer.IsValid() || sa.remote.Addr() == r.peer) {
+			sa.waitQM = append(sa.waitQM, r)
+			return
+		}
+	}
+	if !r.peer.IsValid() {
+		e.requestFailed(r, nil, "no peer address to negotiate with (the connection accepts any peer)")
+		return
+	}
+	sa := e.initiatePhase1(c, r.peer)
+	if sa.dead {
+		e.requestFailed(r, nil, "phase 1 could not start")
+		return
+	}
+	sa.waitQM = append(sa.waitQM, r)
+}
+
+// initiatePhase1 starts Main or Aggressive Mode with peer.
+func (e *Engine) initiatePhase1(c *conn, peer netip.Addr) *isakmpSA {
+	if c.cfg.Mode == AggressiveMode {
+		return e.startAggressiveMode(c, peer)
+	}
+	return e.startMainMode(c, peer)
+}
+
+// liveSA returns an established ISAKMP SA with the peer: owner if it still
+// is one, else the newest. An invalid peer matches any.
+func (e *Engine) liveSA(c *conn, owner *isakmpSA, peer netip.Addr) *isakmpSA {
+	if owner != nil && !owner.dead && owner.state == established {
+		return owner
+	}
+	for i := len(c.sas) - 1; i >= 0; i-- {
+		sa := c.sas[i]
+		if !sa.dead && sa.state == established && (!peer.IsValid() || sa.remote.Addr() == peer) {
+			return sa
+		}
+	}
+	return nil
+}
+
+// reestablish replaces an ISAKMP SA near the end of its life with a new
+// phase 1; the new SA takes over its IPsec SAs and then deletes it.
+func (e *Engine) reestablish(old *isakmpSA) {
+	if old.dead || old.state != established {
+		return
+	}
+	e.pub.Publish(events.Event{
+		Kind: events.Rekey, Step: events.StepPhase1, Conn: old.conn.cfg.Name,
+		Message: fmt.Sprintf("re-establishing the ISAKMP SA with %s before it expires", old.peerName()),
+		Explain: "IKEv1 cannot rekey an ISAKMP SA in place: a new phase 1 runs, the IPsec SAs move under it, and the old one is deleted.",
+		SA:      old.info(),
+	})
+	sa := e.initiatePhase1(old.conn, old.remote.Addr())
+	sa.replaces = old
+}
+
+// deleteISAKMPSA ends an ISAKMP SA, telling the peer if asked and possible.
+func (e *Engine) deleteISAKMPSA(sa *isakmpSA, send bool, reason string) {
+	if sa.dead {
+		return
+	}
+	if sa.state != established {
+		e.phase1Failed(sa, reason, nil)
+		return
+	}
+	if send {
+		e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtocolISAKMP, SPISize: 16, SPIs: [][]byte{isakmp.ISAKMPSPI(sa.ckyI, sa.ckyR)}})
+	}
+	e.publishISAKMPDeleted(sa, reason)
+	e.removeISAKMPSA(sa)
+}
+
+// removeISAKMPSA forgets an ISAKMP SA. Its IPsec SAs move to another
+// established ISAKMP SA with the peer if there is one; otherwise they live on
+// until their own lifetime or a Delete (in IKEv1 they do not depend on it).
+func (e *Engine) removeISAKMPSA(sa *isakmpSA) {
+	sa.destroy()
+	if next := e.liveSA(sa.conn, nil, sa.remote.Addr()); next != nil {
+		e.adoptChildren(next)
+	}
+}
+
+// random fills b from the engine's randomness.
+func (e *Engine) random(b []byte) {
+	if _, err := io.ReadFull(e.rand, b); err != nil {
+		panic(fmt.Sprintf("ike: reading randomness: %v", err))
+	}
+}
+
+// nonce is a fresh 32-byte nonce (RFC 2409 §5: 8 to 256 bytes).
+func (e *Engine) nonce() []byte {
+	b := make([]byte, 32)
+	e.random(b)
+	return b
+}
+
+// messageID is a random nonzero message ID, for messages outside any SA.
+func (e *Engine) messageID() uint32 {
+	var b [4]byte
+	for {
+		e.random(b[:])
+		if mid := be32(b[:]); mid != 0 {
+			return mid
+		}
+	}
+}
+
+// newDH draws a Diffie-Hellman key pair in group g.
+func (e *Engine) newDH(g isakmp.GroupDescription) (*keymat.PrivateKey, error) {
+	group, err := keymat.LookupGroup(g)
+	if err != nil {
+		return nil, err
+	}
+	return group.GenerateKey(e.rand)
+}
+
+// newDHKey draws the SA's phase 1 key pair.
+func (sa *isakmpSA) newDHKey(g isakmp.GroupDescription) error {
+	k, err := sa.e.newDH(g)
+	sa.dh = k
+	return err
+}
+
+// deriveKeys computes g^xy with the peer's public value, then SKEYID and the
+// rest (RFC 2409 §5, App. B).
+func (sa *isakmpSA) deriveKeys(peerPublic []byte) error {
+	gxy, err := sa.dh.SharedSecret(peerPublic)
+	if err != nil {
+		return err
+	}
+	prf, err := keymat.NewPRF(sa.choice.attrs.Hash)
+	if err != nil {
+		return err
+	}
+	ciph, err := keymat.NewCipher(sa.choice.attrs.Encryption, sa.choice.attrs.KeyLength)
+	if err != nil {
+		return err
+	}
+	keys, err := keymat.DerivePhase1(keymat.Phase1Params{
+		PRF: prf, Cipher: ciph, AuthMethod: isakmp.AuthMethodPSK, PreSharedKey: []byte(sa.conn.cfg.PSK),
+		Ni: sa.ni, Nr: sa.nr, GXI: sa.gxi, GXR: sa.gxr, GXY: gxy, CookieI: sa.ckyI, CookieR: sa.ckyR,
+	})
+	if err != nil {
+		return err
+	}
+	if sa.block, err = keys.NewBlock(); err != nil {
+		return err
+	}
+	sa.keys, sa.ivs = keys, keys.NewIVs()
+	if sa.e.cfg.PublishKeys {
+		sa.e.publishPhase1Keys(sa)
+	}
+	return nil
+}
+
+func phaseName(m Mode) string {
+	if m == AggressiveMode {
+		return "Aggressive Mode"
+	}
+	return "Main Mode"
+}
+
+// eventLimiter keeps a flood of bad packets from flooding the event bus: at
+// most burst events per second, the rest counted.
+type eventLimiter struct {
+	window     time.Time
+	n          int
+	suppressed uint64
+}
+
+func (l *eventLimiter) allow(now time.Time) (ok bool, suppressed uint64) {
+	const burst = 20
+	if now.Sub(l.window) >= time.Second {
+		l.window, l.n = now, 0
+	}
+	if l.n >= burst {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	s := l.suppressed
+	l.suppressed = 0
+	return true, s
+}

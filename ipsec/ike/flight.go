@@ -1,0 +1,98 @@
+package ike
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+)
+
+// exchange is the retransmission and duplicate-detection state of one
+// exchange: phase 1, or one Quick Mode.
+//
+// IKEv1 runs over UDP and has no acknowledgements: the side that waits for an
+// answer sends its last message again after a timeout, with exponential
+// back-off, and gives up after a number of tries. The other side must
+// recognise the repeat and answer it with the reply it already sent, not
+// process it as a new request: a second MM1 must not create a second SA, and
+// a second QM1 must not allocate new SPIs.
+type exchange struct {
+	out   []byte // our last message, while we wait for the peer's next one
+	info  msgInfo
+	tries int
+	timer *timer
+
+	seen      bool
+	lastIn    [sha256.Size]byte // digest of the last message we accepted
+	reply     []byte            // what we answered it with; nil when nothing
+	replyInfo msgInfo
+}
+
+// retransmit starts resending b until stopRetransmit; after the configured
+// number of tries, giveUp runs.
+func (e *Engine) retransmit(sa *isakmpSA, ex *exchange, b []byte, info msgInfo, giveUp func()) {
+	ex.stopRetransmit()
+	ex.out, ex.info, ex.tries = b, info, 0
+	e.armRetransmit(sa, ex, giveUp)
+}
+
+func (e *Engine) armRetransmit(sa *isakmpSA, ex *exchange, giveUp func()) {
+	rt := sa.conn.cfg.Retransmit
+	delay := time.Duration(float64(rt.Timeout) * math.Pow(rt.Base, float64(ex.tries)))
+	ex.timer = e.after(delay, func() {
+		if ex.tries >= rt.Tries {
+			ex.out = nil
+			giveUp()
+			return
+		}
+		ex.tries++
+		e.stats.Retransmits++
+		sa.transmit(ex.out)
+		e.pub.Publish(events.Event{
+			Kind: events.IKERetransmit, Step: ex.info.step, Conn: sa.conn.cfg.Name, Level: events.Warn,
+			Message: fmt.Sprintf("%s sent again to %s (retransmission %d of %d, after %v without an answer)",
+				ex.info.what(), sa.remote, ex.tries, rt.Tries, delay.Round(time.Millisecond)),
+			Explain: "IKEv1 runs over UDP without acknowledgements: the side waiting for an answer resends its last message, waiting longer each time.",
+			IKE:     sa.ikeInfo(events.Sent, ex.info, nil, len(ex.out)),
+			Fields:  map[string]any{"try": ex.tries, "tries": rt.Tries, "after_ms": delay.Milliseconds()},
+		})
+		e.armRetransmit(sa, ex, giveUp)
+	})
+}
+
+func (ex *exchange) stopRetransmit() {
+	ex.timer.stop()
+	ex.timer = nil
+	ex.out = nil
+}
+
+// accepted records a message that was processed and the reply sent to it
+// (nil if none), so that a repeat of it gets the same reply.
+func (ex *exchange) accepted(data, reply []byte, info msgInfo) {
+	ex.seen, ex.lastIn = true, sha256.Sum256(data)
+	ex.reply, ex.replyInfo = reply, info
+}
+
+// duplicate reports whether data repeats the last message the exchange
+// accepted, and if so answers it again with the cached reply.
+func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
+	if !ex.seen || sha256.Sum256(data) != ex.lastIn {
+		return false
+	}
+	e.stats.Duplicates++
+	msg := "a repeated message was ignored; nothing to answer"
+	if ex.reply != nil {
+		sa.transmit(ex.reply)
+		msg = fmt.Sprintf("a repeated message was answered with the cached %s", ex.replyInfo.what())
+	}
+	e.pub.Publish(events.Event{
+		Kind: events.IKERetransmit, Step: ex.replyInfo.step, Conn: sa.conn.cfg.Name,
+		Message: fmt.Sprintf("duplicate from %s: %s", sa.remote, msg),
+		Explain: "The peer did not get our answer and sent its message again; we resend the same answer rather than start over.",
+		IKE:     sa.ikeInfo(events.Sent, ex.replyInfo, nil, len(ex.reply)),
+		Fields:  map[string]any{"duplicate": true},
+	})
+	return true
+}

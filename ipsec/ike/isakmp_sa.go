@@ -1,0 +1,370 @@
+package ike
+
+import (
+	"crypto/cipher"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/keymat"
+)
+
+// p1State is where a phase 1 exchange stands. Each name says what this side
+// last did.
+type p1State int
+
+const (
+	mmI1Sent    p1State = iota + 1 // initiator sent MM1, waits for MM2
+	mmI3Sent                       // sent MM3, waits for MM4
+	mmI5Sent                       // sent MM5, waits for MM6
+	mmR2Sent                       // responder sent MM2, waits for MM3
+	mmR4Sent                       // sent MM4, waits for MM5
+	amI1Sent                       // initiator sent AM1, waits for AM2
+	amR2Sent                       // responder sent AM2, waits for AM3
+	established                    // the ISAKMP SA is up
+)
+
+// isakmpSA is one ISAKMP SA (RFC 2408 §2.5.3 names it by its two cookies),
+// from the first message of phase 1 until it is deleted or expires. It holds
+// everything the exchanges under it need: the negotiated suite, the keys and
+// IV chains, the NAT-T and DPD results, the Quick Modes in progress.
+type isakmpSA struct {
+	e    *Engine
+	conn *conn
+	role Role // who sent the first message of phase 1
+	mode Mode
+
+	state      p1State
+	ckyI, ckyR isakmp.Cookie
+	local      netip.AddrPort // where we send from: port 500, 4500 after the float
+	remote     netip.AddrPort // the peer as we see it (a NAT's public side, if any)
+	created    time.Time
+	up         time.Time
+	dead       bool
+
+	choice   phase1Choice
+	lifetime time.Duration
+	saiB     []byte // SAi_b: the body of the initiator's SA payload, as sent or received
+	idiB     []byte // IDii_b in Aggressive Mode, where HASH_I is checked after AM1 is gone
+
+	dh     *keymat.PrivateKey
+	ni, nr []byte // Ni_b, Nr_b
+	gxi    []byte
+	gxr    []byte
+	keys   *keymat.Phase1Keys
+	block  cipher.Block
+	ivs    *keymat.IVs
+	peerID Identity
+
+	peer  peerFeatures // what the peer's vendor IDs announced
+	nat   natState
+	dpd   dpdState
+	proof bool // responder: the peer echoed our cookie, so its address is real
+
+	phase1   exchange              // retransmission and duplicates of the phase 1 messages
+	quick    map[uint32]*quickMode // Quick Modes in progress (and recently finished) by message ID
+	infoSeen map[uint32]bool       // Informational message IDs already processed
+	infoQ    []uint32              // their order, to forget the oldest
+	waitQM   []*childRequest       // Quick Modes to start once phase 1 is up
+	replaces *isakmpSA             // the SA this one re-establishes
+	first    halfOpenKey           // responder: how repeats of the first message find it
+
+	halfOpenTimer, rekeyTimer, expireTimer, keepaliveTimer, dpdTimer *timer
+}
+
+type saKey struct{ i, r isakmp.Cookie }
+
+func (sa *isakmpSA) key() saKey { return saKey{sa.ckyI, sa.ckyR} }
+
+// newISAKMPSA creates an SA and registers it: by both cookies, and for an
+// initiator waiting for MM2/AM2 by its own cookie.
+func (e *Engine) newISAKMPSA(c *conn, role Role, mode Mode, local, remote netip.AddrPort) *isakmpSA {
+	sa := &isakmpSA{
+		e: e, conn: c, role: role, mode: mode, local: local, remote: remote,
+		created: e.clock.Now(), quick: map[uint32]*quickMode{}, infoSeen: map[uint32]bool{},
+	}
+	if role == Initiator {
+		sa.ckyI = e.cookie()
+		e.initiating[sa.ckyI] = sa
+	}
+	c.sas = append(c.sas, sa)
+	return sa
+}
+
+// cookie returns a fresh random cookie. RFC 2408 §2.5.3 asks for a hash of
+// the addresses and a secret; a random value serves the same purpose here,
+// since the responder keeps state (bounded by the half-open limit) anyway.
+func (e *Engine) cookie() isakmp.Cookie {
+	var c isakmp.Cookie
+	for c == (isakmp.Cookie{}) {
+		e.random(c[:])
+	}
+	return c
+}
+
+// setResponderCookie completes the SA's name once the responder chose its
+// cookie: ours as responder, the peer's in MM2/AM2 as initiator.
+func (sa *isakmpSA) setResponderCookie(r isakmp.Cookie) {
+	e := sa.e
+	if sa.role == Initiator {
+		delete(e.initiating, sa.ckyI)
+	}
+	sa.ckyR = r
+	e.sas[sa.key()] = sa
+}
+
+// established marks phase 1 done: the SA leaves the half-open set, its
+// lifetime starts, and Quick Modes waiting for it begin.
+func (sa *isakmpSA) setEstablished() {
+	e := sa.e
+	sa.state, sa.up = established, e.clock.Now()
+	e.leaveHalfOpen(sa)
+	sa.phase1.stopRetransmit()
+	sa.lifetime = sa.conn.cfg.Lifetime
+	if l := time.Duration(sa.choice.attrs.LifeSeconds) * time.Second; l > 0 && l < sa.lifetime {
+		sa.lifetime = l
+	}
+	sa.scheduleLifetime()
+	sa.startDPD()
+	sa.startKeepalives()
+	e.adoptChildren(sa)
+	e.publishPhase1Up(sa)
+	if old := sa.replaces; old != nil && !old.dead {
+		e.deleteISAKMPSA(old, true, "replaced by a new ISAKMP SA")
+	}
+	waiting := sa.waitQM
+	sa.waitQM = nil
+	for _, r := range waiting {
+		e.startQuickMode(sa, r)
+	}
+}
+
+// scheduleLifetime arms the ISAKMP SA's expiry. The side that initiated phase
+// 1 re-establishes it a little before (make before break: the new SA takes
+// over the IPsec SAs, then the old one is deleted); both sides delete it at
+// the end of its lifetime.
+func (sa *isakmpSA) scheduleLifetime() {
+	e := sa.e
+	if sa.role == Initiator {
+		sa.rekeyTimer = e.after(e.softLifetime(sa.lifetime), func() { e.reestablish(sa) })
+	}
+	sa.expireTimer = e.after(sa.lifetime, func() {
+		e.publishExpired(sa, nil, "the ISAKMP SA reached its lifetime of "+sa.lifetime.String())
+		e.deleteISAKMPSA(sa, true, "lifetime")
+	})
+}
+
+// softLifetime is when the side that created an SA replaces it: at 90 % of
+// its lifetime minus up to another 5 % at random, so that two SAs made
+// together are not replaced together (strongSwan's rand_time).
+func (e *Engine) softLifetime(life time.Duration) time.Duration {
+	jitter := time.Duration(0)
+	if span := int64(life / 20); span > 0 {
+		var b [8]byte
+		e.random(b[:])
+		jitter = time.Duration(binary.BigEndian.Uint64(b[:]) % uint64(span))
+	}
+	return life*9/10 - jitter
+}
+
+// destroy forgets the SA: timers, indexes, Quick Modes in progress. It sends
+// nothing; callers decide about Delete payloads.
+func (sa *isakmpSA) destroy() {
+	if sa.dead {
+		return
+	}
+	e := sa.e
+	sa.dead = true
+	for _, t := range []*timer{sa.halfOpenTimer, sa.rekeyTimer, sa.expireTimer, sa.keepaliveTimer, sa.dpdTimer} {
+		t.stop()
+	}
+	sa.phase1.stopRetransmit()
+	for _, qm := range sa.quick {
+		qm.abandon()
+	}
+	e.leaveHalfOpen(sa)
+	if e.initiating[sa.ckyI] == sa {
+		delete(e.initiating, sa.ckyI)
+	}
+	if e.sas[sa.key()] == sa {
+		delete(e.sas, sa.key())
+	}
+	if sa.role == Responder && e.firstMessages[sa.first] == sa {
+		delete(e.firstMessages, sa.first)
+	}
+	if i := slices.Index(sa.conn.sas, sa); i >= 0 {
+		sa.conn.sas = slices.Delete(sa.conn.sas, i, i+1)
+	}
+	for _, r := range sa.waitQM {
+		r.finish(fmt.Errorf("phase 1 with %s ended before Quick Mode could start", sa.remote.Addr()))
+	}
+	sa.waitQM = nil
+}
+
+// halfOpenKey finds a responder SA from a retransmitted first message, which
+// carries only the initiator's cookie.
+type halfOpenKey struct {
+	ckyI isakmp.Cookie
+	peer netip.AddrPort
+}
+
+// admitHalfOpen decides whether a new first message from peer may create a
+// responder SA. A source address gets at most HalfOpenPerPeer unauthenticated
+// SAs (strongSwan's block_threshold), and the node at most HalfOpenLimit.
+// When the node is full, the oldest SA whose peer never answered our cookie
+// makes room: a flood of first messages from forged addresses never answers,
+// while a real peer's SA gains its proof with message 3 and is kept.
+func (e *Engine) admitHalfOpen(peer netip.Addr) bool {
+	if e.halfOpenByAddr[peer] >= e.tuning.HalfOpenPerPeer {
+		e.stats.HalfOpenDropped++
+		return false
+	}
+	if len(e.halfOpen) < e.tuning.HalfOpenLimit {
+		return true
+	}
+	for _, sa := range e.halfOpen {
+		if !sa.proof {
+			e.stats.HalfOpenEvicted++
+			sa.destroy()
+			return true
+		}
+	}
+	e.stats.HalfOpenDropped++
+	return false
+}
+
+func (e *Engine) enterHalfOpen(sa *isakmpSA) {
+	e.halfOpen = append(e.halfOpen, sa)
+	e.halfOpenByAddr[sa.remote.Addr()]++
+	sa.halfOpenTimer = e.after(e.tuning.HalfOpenTimeout, func() {
+		e.phase1Failed(sa, fmt.Sprintf("the peer did not complete phase 1 within %v", e.tuning.HalfOpenTimeout), nil)
+	})
+}
+
+func (e *Engine) leaveHalfOpen(sa *isakmpSA) {
+	sa.halfOpenTimer.stop()
+	for i, h := range e.halfOpen {
+		if h == sa {
+			e.halfOpen = append(e.halfOpen[:i], e.halfOpen[i+1:]...)
+			if n := e.halfOpenByAddr[sa.remote.Addr()]; n <= 1 {
+				delete(e.halfOpenByAddr, sa.remote.Addr())
+			} else {
+				e.halfOpenByAddr[sa.remote.Addr()] = n - 1
+			}
+			return
+		}
+	}
+}
+
+// header returns an ISAKMP header of this SA.
+func (sa *isakmpSA) header(ex isakmp.ExchangeType, mid uint32) isakmp.Header {
+	return isakmp.Header{InitiatorCookie: sa.ckyI, ResponderCookie: sa.ckyR, Exchange: ex, MessageID: mid}
+}
+
+// encode puts a message of this SA on the wire format, encrypted when asked,
+// and moves the exchange's IV chain on past it (RFC 2409 App. B: the last
+// cipher block of a message sent is the next IV).
+func (sa *isakmpSA) encode(ex isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt bool) (*isakmp.Message, []byte, error) {
+	m := &isakmp.Message{Header: sa.header(ex, mid), Payloads: payloads}
+	if !encrypt {
+		b, err := m.Encode()
+		return m, b, err
+	}
+	b, err := m.EncodeEncrypted(sa.block, sa.ivs.IV(mid))
+	if err != nil {
+		return m, nil, err
+	}
+	sa.ivs.Update(mid, b)
+	return m, b, nil
+}
+
+// decrypt decrypts a received encrypted message with the IV of its exchange.
+// The caller authenticates it and then calls sa.ivs.Update (only an
+// authenticated message may move the chain).
+func (sa *isakmpSA) decrypt(m *isakmp.Message) error {
+	if sa.block == nil {
+		return fmt.Errorf("encrypted %s message before the keys exist", m.Header.Exchange.Abbrev())
+	}
+	return m.Decrypt(sa.block, sa.ivs.IV(m.Header.MessageID))
+}
+
+// transmit sends a datagram to the peer and counts it.
+func (sa *isakmpSA) transmit(b []byte) {
+	e := sa.e
+	e.stats.Sent++
+	if err := e.tr.SendIKE(sa.local, sa.remote, b); err != nil {
+		e.stats.SendErrors++
+	}
+}
+
+// send encodes, transmits and publishes one message that expects no answer.
+func (sa *isakmpSA) send(ex isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt bool, info msgInfo) []byte {
+	m, b, err := sa.encode(ex, mid, payloads, encrypt)
+	if err != nil {
+		sa.e.internalError(fmt.Errorf("encode %s: %w", info.what(), err))
+		return nil
+	}
+	sa.transmit(b)
+	sa.e.publishMessage(sa, events.Sent, m, len(b), info)
+	return b
+}
+
+// sendRequest sends a message that the peer must answer, and retransmits it
+// until it does: a request of phase 1 or Quick Mode.
+func (sa *isakmpSA) sendRequest(ex *exchange, exType isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt bool, info msgInfo, giveUp func()) {
+	b := sa.send(exType, mid, payloads, encrypt, info)
+	if b == nil {
+		giveUp()
+		return
+	}
+	sa.e.retransmit(sa, ex, b, info, giveUp)
+}
+
+// phaseName is "Main Mode" or "Aggressive Mode".
+func (sa *isakmpSA) phaseName() string {
+	if sa.mode == AggressiveMode {
+		return "Aggressive Mode"
+	}
+	return "Main Mode"
+}
+
+// peerName is how events name the peer: its identity once known, else its
+// address.
+func (sa *isakmpSA) peerName() string {
+	if sa.peerID.Type != 0 {
+		return sa.peerID.String()
+	}
+	return sa.remote.Addr().String()
+}
+
+// remember records an Informational message ID so that a retransmission is
+// not processed twice; only the most recent ones are kept.
+func (sa *isakmpSA) remember(mid uint32) bool {
+	if sa.infoSeen[mid] {
+		return false
+	}
+	const keep = 64
+	if len(sa.infoQ) == keep {
+		delete(sa.infoSeen, sa.infoQ[0])
+		sa.infoQ = sa.infoQ[1:]
+	}
+	sa.infoSeen[mid] = true
+	sa.infoQ = append(sa.infoQ, mid)
+	return true
+}
+
+// messageID returns a fresh random message ID for an exchange under the SA.
+func (sa *isakmpSA) messageID() uint32 {
+	for {
+		var b [4]byte
+		sa.e.random(b[:])
+		mid := binary.BigEndian.Uint32(b[:])
+		if mid != 0 && sa.quick[mid] == nil && !sa.infoSeen[mid] {
+			return mid
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package ike
+
+import (
+	"crypto/hmac"
+	"fmt"
+	"net/netip"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
+)
+
+// Main Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC 3947 §3):
+//
+//	Initiator                          Responder
+//	---------                          ---------
+//	HDR, SA, VID                  -->                            MM1
+//	                              <--  HDR, SA, VID              MM2
+//	HDR, KE, Ni, NAT-D, NAT-D     -->                            MM3
+//	                              <--  HDR, KE, Nr, NAT-D, NAT-D MM4
+//	HDR*, IDii, HASH_I            -->                            MM5 (port 4500 after a NAT)
+//	                              <--  HDR*, IDir, HASH_R        MM6
+//
+// The first pair agrees on the suite, the second runs Diffie-Hellman and
+// trades nonces (after which both sides hold SKEYID and the encryption key),
+// the third authenticates each side under encryption, so that identities
+// never travel in the clear. With a pre-shared key, the responder has to pick
+// the key before it can read IDii: it chooses it by the initiator's address.
+
+var mainModeExplain = [...]string{
+	1: "Main Mode 1/6: the initiator offers its ISAKMP proposals (cipher, hash, DH group, authentication, lifetime) and announces NAT-T and DPD support in vendor IDs",
+	2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+	3: "Main Mode 3/6: Diffie-Hellman public values and nonces; identities still hidden",
+	4: "Main Mode 4/6: the responder's Diffie-Hellman value and nonce; both sides can now compute SKEYID and the encryption key, and compare NAT-D hashes",
+	5: "Main Mode 5/6: encrypted: the initiator's identity and HASH_I, which proves it knows the pre-shared key",
+	6: "Main Mode 6/6: encrypted: the responder's identity and HASH_R; the ISAKMP SA is established",
+}
+
+func mmInfo(n int) msgInfo {
+	return msgInfo{exchange: "main", num: n, total: 6, step: events.StepPhase1, explain: mainModeExplain[n]}
+}
+
+// startMainMode sends MM1: the offer, and the vendor IDs of the extensions
+// we speak.
+func (e *Engine) startMainMode(c *conn, peer netip.Addr) *isakmpSA {
+	sa := e.newISAKMPSA(c, Initiator, MainMode, netip.AddrPortFrom(c.cfg.Local, portIKE), netip.AddrPortFrom(peer, portIKE))
+	offer := phase1Offer(&c.cfg)
+	sa.saiB = offer.Body()
+	sa.state = mmI1Sent
+	payloads := append([]isakmp.Payload{offer}, ourVendorIDs(&c.cfg)...)
+	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(1), func() {
+		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 1/6 from %s", sa.remote), nil)
+	})
+	return sa
+}
+
+// mainModeI2 reads the responder's choice and sends MM3.
+func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(2))
+	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals)
+	if err != nil {
+		e.phase1Failed(sa, "Main Mode 2/6: "+err.Error(), nil)
+		return
+	}
+	sa.choice = choice
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
+	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
+		e.phase1Failed(sa, err.Error(), nil)
+		return
+	}
+	sa.gxi, sa.ni = sa.dh.Public(), e.nonce()
+	payloads := []isakmp.Payload{&isakmp.KE{Data: sa.gxi}, &isakmp.Nonce{Data: sa.ni}}
+	payloads = append(payloads, e.natdPayloads(sa)...)
+	sa.state = mmI3Sent
+	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(3), func() {
+		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 3/6 from %s", sa.remote), nil)
+	})
+	sa.phase1.accepted(p.Data, sa.phase1.out, mmInfo(3))
+}
+
+// mainModeI4 takes the responder's DH value and nonce, derives the keys,
+// settles NAT traversal and sends MM5, encrypted.
+func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(4))
+	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
+	if ke == nil || nonce == nil {
+		e.malformedIn(sa, p, "Main Mode 4/6 lacks its KE or NONCE payload")
+		return
+	}
+	sa.gxr, sa.nr = ke.Data, nonce.Body()
+	if err := sa.deriveKeys(ke.Data); err != nil {
+		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
+		e.phase1Failed(sa, "Main Mode 4/6: "+err.Error(), nil)
+		return
+	}
+	e.detectNAT(sa, p, m)
+	e.floatIfNAT(sa)
+
+	idii := sa.conn.localID.Payload()
+	payloads := []isakmp.Payload{idii, &isakmp.Hash{Data: sa.keys.HashI(sa.saiB, idii.Body())}}
+	if e.firstContact(sa) {
+		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
+	}
+	sa.state = mmI5Sent
+	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(5), func() {
+		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 5/6 from %s: the peer may have a different pre-shared key and be unable to decrypt it", sa.remote), nil)
+	})
+	sa.phase1.accepted(p.Data, sa.phase1.out, mmInfo(5))
+}
+
+// mainModeI6 authenticates the responder: phase 1 is done.
+func (e *Engine) mainModeI6(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	if err := sa.decrypt(m); err != nil {
+		e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(6))
+		e.authFailed(sa, "Main Mode 6/6 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(6))
+	idir, hash := isakmp.First[*isakmp.ID](m), isakmp.First[*isakmp.Hash](m)
+	if idir == nil || hash == nil {
+		e.authFailed(sa, "Main Mode 6/6 lacks IDir or HASH_R (a wrong key makes garbage of the message)", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	if !hmac.Equal(hash.Data, sa.keys.HashR(sa.saiB, idir.Body())) {
+		e.authFailed(sa, "HASH_R does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	if err := sa.conn.checkRemoteID(idir); err != nil {
+		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
+		return
+	}
+	sa.ivs.Update(0, m.Ciphertext)
+	sa.peerID = identityOf(idir)
+	sa.phase1.accepted(p.Data, nil, mmInfo(6))
+	e.readStatusNotifies(sa, m)
+	sa.setEstablished()
+}
+
+// respondMainMode answers MM1 with MM2: the first of our suites that the
+// initiator offered, under a connection that accepts its address.
+func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
+	offer := isakmp.First[*isakmp.SA](m)
+	if offer == nil {
+		e.malformed(p, fmt.Errorf("Main Mode 1/6 without an SA payload"), nil)
+		return
+	}
+	c, choice, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
+	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+		return
+	}
+	sa := e.newResponderSA(c, MainMode, p, m)
+	sa.saiB, sa.choice = offer.Body(), choice
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
+
+	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}}},
+		e.responderVendorIDs(sa)...)
+	sa.state = mmR2Sent
+	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(2)), mmInfo(2))
+}
+
+// mainModeR3 takes the initiator's DH value and nonce and sends MM4, then
+// derives the keys while the initiator does the same.
+func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	sa.proof = true // the peer echoed our cookie: its address is not forged
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(3))
+	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
+	if ke == nil || nonce == nil {
+		e.malformedIn(sa, p, "Main Mode 3/6 lacks its KE or NONCE payload")
+		return
+	}
+	sa.gxi, sa.ni = ke.Data, nonce.Body()
+	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
+		e.phase1Failed(sa, err.Error(), nil)
+		return
+	}
+	e.detectNAT(sa, p, m)
+	sa.gxr, sa.nr = sa.dh.Public(), e.nonce()
+	payloads := []isakmp.Payload{&isakmp.KE{Data: sa.gxr}, &isakmp.Nonce{Data: sa.nr}}
+	payloads = append(payloads, e.natdPayloads(sa)...)
+	sa.state = mmR4Sent
+	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(4)), mmInfo(4))
+	if err := sa.deriveKeys(sa.gxi); err != nil {
+		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
+		e.phase1Failed(sa, "Main Mode 3/6: "+err.Error(), nil)
+	}
+}
+
+// mainModeR5 authenticates the initiator and answers with MM6.
+func (e *Engine) mainModeR5(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	e.followFloat(sa, p)
+	if err := sa.decrypt(m); err != nil {
+		e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(5))
+		e.authFailed(sa, "Main Mode 5/6 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(5))
+	idii, hash := isakmp.First[*isakmp.ID](m), isakmp.First[*isakmp.Hash](m)
+	if idii == nil || hash == nil {
+		e.authFailed(sa, "Main Mode 5/6 lacks IDii or HASH_I (a wrong key makes garbage of the message)", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	if !hmac.Equal(hash.Data, sa.keys.HashI(sa.saiB, idii.Body())) {
+		e.authFailed(sa, "HASH_I does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		return
+	}
+	if err := sa.conn.checkRemoteID(idii); err != nil {
+		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
+		return
+	}
+	sa.ivs.Update(0, m.Ciphertext)
+	sa.peerID = identityOf(idii)
+
+	idir := sa.conn.localID.Payload()
+	payloads := []isakmp.Payload{idir, &isakmp.Hash{Data: sa.keys.HashR(sa.saiB, idir.Body())}}
+	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(6)), mmInfo(6))
+	e.readStatusNotifies(sa, m)
+	sa.setEstablished()
+}
+
+// acceptPhase1Reply checks the responder's SA payload: exactly one of the
+// transforms we offered (RFC 2408 §4.2).
+func acceptPhase1Reply(reply *isakmp.SA, ours []proposal.Proposal) (phase1Choice, error) {
+	if reply == nil || len(reply.Proposals) != 1 || len(reply.Proposals[0].Transforms) != 1 {
+		return phase1Choice{}, fmt.Errorf("the responder must return exactly one proposal with one transform")
+	}
+	prop := reply.Proposals[0]
+	a, err := isakmp.ParsePhase1Attributes(prop.Transforms[0].Attributes)
+	if err != nil {
+		return phase1Choice{}, fmt.Errorf("the chosen transform: %v", err)
+	}
+	s, known := phase1Proposal(a)
+	if known && prop.Protocol == isakmp.ProtocolISAKMP && a.AuthMethod == isakmp.AuthMethodPSK {
+		for _, o := range ours {
+			if o == s {
+				return phase1Choice{suite: s, attrs: a, proposal: prop}, nil
+			}
+		}
+	}
+	return phase1Choice{}, fmt.Errorf("the responder chose %s, which we did not offer", s)
+}

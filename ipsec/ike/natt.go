@@ -1,0 +1,168 @@
+package ike
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/keymat"
+)
+
+// NAT traversal (RFC 3947, RFC 3948).
+//
+// Both sides announce NAT-T with a vendor ID in their first message. Then,
+// in MM3/MM4 (AM2/AM3), each sends NAT-D payloads: the first is the hash of
+// the address and port it sends to, the others the hash of those it sends
+// from, each hashed with the cookies:
+//
+//	NAT-D = HASH(CKY-I | CKY-R | IP | Port)
+//
+// The receiver recomputes both from the packet as it arrived. If the first
+// does not match its own address, a NAT rewrote the destination: we are behind
+// a NAT. If none of the others matches the packet's source, the peer is. In
+// either case the initiator moves ("floats") to port 4500 for the rest of
+// phase 1 and everything after, where IKE messages carry a 4-byte non-ESP
+// marker and ESP travels in UDP (RFC 3948), which a NAT can map; Quick Mode
+// then negotiates the UDP-encapsulated modes. The side behind the NAT sends
+// one-byte keepalives so that its mapping does not expire.
+//
+// strongSwan's kernel-libipsec can only do UDP-encapsulated ESP, so charon
+// fakes a NAT by sending a random hash for its own address; a peer without
+// NAT-T cannot talk to it. ForceEncap does the same here.
+
+const (
+	portIKE  = 500
+	portNATT = 4500
+)
+
+// natState is the outcome of NAT detection for an ISAKMP SA.
+type natState struct {
+	detected bool // NAT-D payloads were compared
+	local    bool // this node is behind a NAT
+	remote   bool // the peer is behind a NAT
+	fake     bool // no NAT, but this side forces UDP encapsulation
+}
+
+// any reports whether ESP must go in UDP.
+func (n natState) any() bool { return n.local || n.remote || n.fake }
+
+// natdPayloads returns our NAT-D payloads: the destination's hash, then ours
+// (random when we force encapsulation). None unless both sides speak NAT-T.
+func (e *Engine) natdPayloads(sa *isakmpSA) []isakmp.Payload {
+	if !sa.peer.natt {
+		return nil
+	}
+	prf, _ := keymat.NewPRF(sa.choice.attrs.Hash)
+	dst := keymat.NATD(prf, sa.ckyI, sa.ckyR, sa.remote)
+	src := keymat.NATD(prf, sa.ckyI, sa.ckyR, sa.local)
+	if sa.conn.cfg.ForceEncap {
+		src = make([]byte, prf.Size())
+		e.random(src)
+	}
+	return []isakmp.Payload{&isakmp.NATD{Draft: sa.peer.nattDraft, Hash: dst}, &isakmp.NATD{Draft: sa.peer.nattDraft, Hash: src}}
+}
+
+// detectNAT compares the peer's NAT-D payloads with the addresses of the
+// packet that carried them.
+func (e *Engine) detectNAT(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	if !sa.peer.natt {
+		return
+	}
+	natd := isakmp.All[*isakmp.NATD](m)
+	if len(natd) < 2 {
+		return
+	}
+	prf, _ := keymat.NewPRF(sa.choice.attrs.Hash)
+	me := keymat.NATD(prf, sa.ckyI, sa.ckyR, sa.local)
+	them := keymat.NATD(prf, sa.ckyI, sa.ckyR, p.Remote)
+	dstMatched, srcMatched := bytes.Equal(natd[0].Hash, me), false
+	for _, n := range natd[1:] {
+		srcMatched = srcMatched || bytes.Equal(n.Hash, them)
+	}
+	sa.nat = natState{detected: true, local: !dstMatched, remote: !srcMatched}
+	sa.nat.fake = dstMatched && srcMatched && sa.conn.cfg.ForceEncap
+
+	var msg, explain string
+	switch {
+	case sa.nat.local && sa.nat.remote:
+		msg = "NAT detected on both sides"
+		explain = "Neither NAT-D hash matched: both addresses were rewritten on the way. IKE moves to UDP 4500 and ESP will travel in UDP."
+	case sa.nat.local:
+		msg = fmt.Sprintf("NAT detected: this node (%s) is behind a NAT", sa.local.Addr())
+		explain = "The peer saw another address than ours: a NAT rewrote our source. IKE moves to UDP 4500, ESP will travel in UDP, and we send keepalives to hold the mapping open."
+	case sa.nat.remote:
+		msg = fmt.Sprintf("NAT detected: the peer (%s) is behind a NAT, or fakes one", p.Remote)
+		explain = "The peer's source hash does not match the address its packet came from. IKE moves to UDP 4500 and ESP will travel in UDP. (strongSwan's kernel-libipsec fakes this to force UDP encapsulation.)"
+	case sa.nat.fake:
+		msg = "no NAT, but UDP encapsulation is forced"
+		explain = "The NAT-D hashes match, but this connection forces encapsulation by sending a fake hash, so ESP travels in UDP anyway."
+	default:
+		msg = "no NAT between the peers"
+		explain = "Both NAT-D hashes match the packet's addresses: nothing rewrote them, so ESP can travel directly over IP."
+	}
+	e.pub.Publish(events.Event{
+		Kind: events.NATDetected, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
+		Message: msg, Explain: explain, IKE: sa.ikeInfo(events.Received, msgInfo{exchange: sa.mode.String()}, nil, 0),
+		Fields: map[string]any{"nat_local": sa.nat.local, "nat_remote": sa.nat.remote, "nat_fake": sa.nat.fake, "peer": p.Remote.String()},
+	})
+}
+
+// floatIfNAT moves the initiator to port 4500 once a NAT was detected
+// (RFC 3947 §4: from MM5, or AM3, on).
+func (e *Engine) floatIfNAT(sa *isakmpSA) {
+	if !sa.peer.natt || !sa.nat.any() || sa.local.Port() == portNATT {
+		return
+	}
+	old := sa.remote
+	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
+	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
+	e.publishFloat(sa, old, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
+}
+
+// followFloat is the other side of the float, and of a NAT that changed its
+// mapping: a message on port 4500 from a new address or port moves the SA
+// there. Callers pass only messages that belong to the SA (phase 1 before
+// authentication, else authenticated ones).
+func (e *Engine) followFloat(sa *isakmpSA, p Packet) {
+	if p.Local.Port() != portNATT || (sa.local.Port() == portNATT && sa.remote == p.Remote) {
+		return
+	}
+	old := sa.remote
+	moved := sa.local.Port() == portNATT
+	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
+	sa.remote = p.Remote
+	if moved {
+		e.publishFloat(sa, old, "The peer's packets now come from another address or port: a NAT changed its mapping, and IKE follows it.")
+		return
+	}
+	e.publishFloat(sa, old, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
+}
+
+func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, explain string) {
+	e.pub.Publish(events.Event{
+		Kind: events.NATFloat, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
+		Message: fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old),
+		Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
+		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String()},
+	})
+}
+
+// startKeepalives sends RFC 3948 §2.3 keepalives while this node is behind a
+// NAT, so that the NAT keeps the UDP 4500 mapping that ESP and IKE use.
+func (sa *isakmpSA) startKeepalives() {
+	if !sa.nat.local || sa.local.Port() != portNATT {
+		return
+	}
+	e := sa.e
+	var tick func()
+	tick = func() {
+		if err := e.tr.SendKeepalive(sa.remote); err != nil {
+			e.stats.SendErrors++
+		}
+		e.stats.Keepalives++
+		sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+	}
+	sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+}

@@ -1,0 +1,646 @@
+package ike
+
+import (
+	"crypto/hmac"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/keymat"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
+)
+
+// Quick Mode (RFC 2409 §5.5; NAT-OA from RFC 3947 §5):
+//
+//	Initiator                                  Responder
+//	---------                                  ---------
+//	HDR*, HASH(1), SA, Ni [, KE] [, IDci, IDcr] [, NAT-OAi, NAT-OAr]  -->   QM1
+//	             <--  HDR*, HASH(2), SA, Nr [, KE] [, IDci, IDcr] [, NAT-OA...]  QM2
+//	HDR*, HASH(3)                                                     -->   QM3
+//
+//	HASH(1) = prf(SKEYID_a, M-ID | SA | Ni [| KE] [| IDci | IDcr ...])
+//	HASH(2) = prf(SKEYID_a, M-ID | Ni_b | SA | Nr [| KE] [| IDci | IDcr ...])
+//	HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b)
+//
+// Everything is encrypted under the ISAKMP SA, with an IV chain of its own
+// per message ID. The SA payloads carry each side's inbound SPI; the KEYMAT
+// of each IPsec SA is derived with the SPI its destination chose. A KE pair
+// gives the new keys perfect forward secrecy (PFS): they no longer depend on
+// phase 1's Diffie-Hellman secret alone. The client IDs are the traffic
+// selectors: what the SA pair will carry.
+//
+// Installing happens so that no packet is lost: the responder installs its
+// inbound SA before sending QM2 (the initiator may use the new SA as soon as
+// QM2 arrives), the initiator installs both after QM2, and the responder its
+// outbound SA on QM3. A rekey adds the new pair before the old one goes.
+
+var quickModeExplain = [...]string{
+	1: "Quick Mode 1/3: under the ISAKMP SA's protection, the initiator offers IPsec proposals with its SPI, a fresh nonce, a Diffie-Hellman value when PFS is on, and the traffic selectors",
+	2: "Quick Mode 2/3: the responder's choice with its own SPI and nonce (and DH value for PFS); HASH(2) also covers the initiator's nonce, proving the answer is fresh",
+	3: "Quick Mode 3/3: HASH(3) proves the initiator received the answer; the responder installs its outbound SA and both IPsec SAs carry traffic",
+}
+
+func qmInfo(n int) msgInfo {
+	return msgInfo{exchange: "quick", num: n, total: 3, step: events.StepPhase2, explain: quickModeExplain[n]}
+}
+
+type qmState int
+
+const (
+	qmI1Sent qmState = iota + 1 // initiator sent QM1, waits for QM2
+	qmR2Sent                    // responder sent QM2, waits for QM3
+	qmDone                      // finished, kept a while to answer repeats
+)
+
+// keepFinished is how long a finished Quick Mode is remembered, to answer a
+// repeated QM2 (the peer lost our QM3) and to ignore a repeated QM3.
+const keepFinished = 30 * time.Second
+
+// quickMode is one Quick Mode exchange.
+type quickMode struct {
+	sa        *isakmpSA
+	mid       uint32
+	initiator bool
+	req       *childRequest // initiator: who asked for it
+	rekeyOf   *childSA      // the pair it replaces, if it is a rekey
+	state     qmState
+	ex        exchange
+
+	proto         esp.Protocol
+	spiIn, spiOut uint32
+	choice        childChoice
+	niB, nrB      []byte
+	dh            *keymat.PrivateKey
+	gqmxy         []byte
+	localTS       esp.TrafficSelector
+	remoteTS      esp.TrafficSelector
+	idci, idcr    *isakmp.ID // responder: as received, echoed in QM2
+	mode          esp.Mode
+	encap         bool
+	lifetime      time.Duration
+	lifeBytes     uint64
+	inInstalled   bool
+	child         *childSA
+	forgetTimer   *timer
+}
+
+// startQuickMode sends QM1 for a child request over an established ISAKMP
+// SA.
+func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
+	c := sa.conn
+	ch := &c.cfg.Child
+	first, _ := childSuite(ch.Proposals[0])
+	qm := &quickMode{sa: sa, initiator: true, req: r, rekeyOf: r.rekeyOf, mode: ch.Mode, encap: sa.nat.any(),
+		proto: espProtocol(first.proto), lifetime: ch.Lifetime, lifeBytes: ch.LifeBytes}
+	spi, err := e.dp.AllocateSPI(qm.proto)
+	if err != nil {
+		e.requestFailed(r, sa, fmt.Sprintf("no SPI from the data plane: %v", err))
+		return
+	}
+	qm.spiIn = spi
+	qm.mid = sa.messageID()
+	sa.quick[qm.mid] = qm
+	qm.localTS, qm.remoteTS = e.configuredSelectors(sa)
+
+	qm.niB = e.nonce()
+	payloads := []isakmp.Payload{childOffer(ch, spi, encapsulationMode(qm.mode, qm.encap, sa.peer.nattDraft)), &isakmp.Nonce{Data: qm.niB}}
+	if g := first.attrs.Group; g != 0 {
+		if qm.dh, err = e.newDH(g); err != nil {
+			e.quickModeFailed(qm, err.Error())
+			return
+		}
+		payloads = append(payloads, &isakmp.KE{Data: qm.dh.Public()})
+	}
+	payloads = append(payloads, selectorID(qm.localTS), selectorID(qm.remoteTS))
+	if qm.mode == esp.Transport && qm.encap {
+		// RFC 3947 §5.2: the original addresses, for the peer's transport
+		// mode checksum fix-up; the initiator's first.
+		payloads = append(payloads, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.local.Addr()}, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.remote.Addr()})
+	}
+	qm.state = qmI1Sent
+	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qmInfo(1), func() {
+		e.quickModeFailed(qm, fmt.Sprintf("no answer to Quick Mode 1/3 from %s", sa.remote))
+	})
+}
+
+// receiveQuickMode authenticates a Quick Mode message and hands it to its
+// exchange: a new one for QM1, the one it continues otherwise.
+func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	mid := m.Header.MessageID
+	qm := sa.quick[mid]
+	if qm != nil && e.duplicate(sa, &qm.ex, p.Data) {
+		return
+	}
+	if sa.state != established || mid == 0 {
+		e.malformedIn(sa, p, "Quick Mode before phase 1 completed, or with message ID 0")
+		return
+	}
+	if err := sa.decrypt(m); err != nil {
+		e.malformedIn(sa, p, "Quick Mode message does not decrypt: "+err.Error())
+		return
+	}
+	hash, rest, ok := leadingHash(m)
+	if !ok {
+		e.malformedIn(sa, p, "Quick Mode message does not start with HASH")
+		return
+	}
+	var want []byte
+	switch {
+	case qm == nil:
+		want = sa.keys.Hash1(mid, rest)
+	case qm.state == qmI1Sent:
+		want = sa.keys.Hash2(mid, qm.niB, rest)
+	case qm.state == qmR2Sent:
+		want = sa.keys.Hash3(mid, qm.niB, qm.nrB)
+	default:
+		return // a stray repeat of a finished exchange
+	}
+	if !hmac.Equal(hash.Data, want) {
+		e.malformedIn(sa, p, "Quick Mode HASH does not match: forged, corrupted, or out of order")
+		return
+	}
+	sa.ivs.Update(mid, m.Ciphertext)
+	e.followFloat(sa, p)
+	sa.dpd.heard(e.clock.Now())
+	switch {
+	case qm == nil:
+		e.quickModeR1(sa, p, m)
+	case qm.state == qmI1Sent:
+		e.quickModeI2(qm, p, m)
+	default:
+		e.quickModeR3(qm, p, m)
+	}
+}
+
+// quickModeR1 is the responder's side of QM1: choose a proposal, check the
+// selectors, install the inbound SA and answer with QM2.
+func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	c := sa.conn
+	ch := &c.cfg.Child
+	qm := &quickMode{sa: sa, mid: m.Header.MessageID, lifetime: ch.Lifetime, lifeBytes: ch.LifeBytes}
+	sa.quick[qm.mid] = qm
+	e.publishMessage(sa, events.Received, m, len(p.Data), qmInfo(1))
+
+	offer, nonce := isakmp.First[*isakmp.SA](m), isakmp.First[*isakmp.Nonce](m)
+	if offer == nil || nonce == nil {
+		e.rejectQuickMode(qm, isakmp.NotifyPayloadMalformed, nil, "Quick Mode 1/3 lacks its SA or NONCE payload")
+		return
+	}
+	qm.niB = nonce.Body()
+	if ids := isakmp.All[*isakmp.ID](m); len(ids) == 2 {
+		qm.idci, qm.idcr = ids[0], ids[1]
+	} else if len(ids) != 0 {
+		e.rejectQuickMode(qm, isakmp.NotifyInvalidIDInformation, nil, fmt.Sprintf("Quick Mode 1/3 carries %d client IDs; 0 or 2 are allowed", len(ids)))
+		return
+	}
+	if err := e.acceptSelectors(qm); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyInvalidIDInformation, nil, err.Error())
+		return
+	}
+
+	choice, offered, ok := selectChild(offer, ch.Proposals, func(m isakmp.EncapsulationMode) bool {
+		mode := esp.Transport
+		if m.Tunnel() || m == 0 {
+			mode = esp.Tunnel
+		}
+		return mode == ch.Mode && (!m.UDPEncapsulated() || ch.Proposals[0].Protocol != proposal.AH)
+	})
+	if !ok {
+		e.publishNoProposal(sa, events.Sent, offered, suiteNames(ch.Proposals), events.StepPhase2)
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "no acceptable IPsec proposal")
+		return
+	}
+	qm.choice = choice
+	qm.proto = espProtocol(choice.proposal.Protocol)
+	qm.mode, qm.encap = ch.Mode, choice.attrs.Encapsulation.UDPEncapsulated()
+	if len(choice.proposal.SPI) != 4 || binary.BigEndian.Uint32(choice.proposal.SPI) < 256 {
+		e.rejectQuickMode(qm, isakmp.NotifyInvalidSPI, choice.proposal.SPI, fmt.Sprintf("the offered SPI %x is not a valid 4-byte SPI", choice.proposal.SPI))
+		return
+	}
+	qm.spiOut = binary.BigEndian.Uint32(choice.proposal.SPI)
+	e.publishProposalChosen(sa, qm)
+
+	if g := choice.attrs.Group; g != 0 {
+		ke := isakmp.First[*isakmp.KE](m)
+		if ke == nil {
+			e.rejectQuickMode(qm, isakmp.NotifyInvalidKeyInformation, choice.proposal.SPI, "PFS was proposed, but Quick Mode 1/3 has no KE payload")
+			return
+		}
+		var err error
+		if qm.dh, err = e.newDH(g); err == nil {
+			qm.gqmxy, err = qm.dh.SharedSecret(ke.Data)
+		}
+		if err != nil {
+			e.rejectQuickMode(qm, isakmp.NotifyInvalidKeyInformation, choice.proposal.SPI, err.Error())
+			return
+		}
+	}
+	respLife := qm.negotiateLifetimes(choice.attrs)
+	spi, err := e.dp.AllocateSPI(qm.proto)
+	if err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "no SPI from the data plane: "+err.Error())
+		return
+	}
+	qm.spiIn = spi
+	qm.nrB = e.nonce()
+	if err := e.installInbound(qm); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the inbound SA: "+err.Error())
+		return
+	}
+
+	reply := choice.proposal
+	reply.SPI = spiBytes(spi)
+	payloads := []isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{reply}}, &isakmp.Nonce{Data: qm.nrB}}
+	if qm.dh != nil {
+		payloads = append(payloads, &isakmp.KE{Data: qm.dh.Public()})
+	}
+	if qm.idci != nil {
+		payloads = append(payloads, &isakmp.ID{IDType: qm.idci.IDType, Protocol: qm.idci.Protocol, Port: qm.idci.Port, Data: qm.idci.Data},
+			&isakmp.ID{IDType: qm.idcr.IDType, Protocol: qm.idcr.Protocol, Port: qm.idcr.Port, Data: qm.idcr.Data})
+	}
+	if qm.mode == esp.Transport && qm.encap {
+		payloads = append(payloads, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.remote.Addr()}, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.local.Addr()})
+	}
+	if respLife != nil {
+		payloads = append(payloads, respLife)
+	}
+	rest, _ := isakmp.EncodePayloads(payloads...)
+	payloads = append([]isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash2(qm.mid, qm.niB, rest)}}, payloads...)
+	qm.state = qmR2Sent
+	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, payloads, true, qmInfo(2), func() {
+		e.quickModeFailed(qm, fmt.Sprintf("no Quick Mode 3/3 from %s", sa.remote))
+	})
+	qm.ex.accepted(p.Data, qm.ex.out, qmInfo(2))
+}
+
+// quickModeI2 is the initiator's side of QM2: check the answer, install both
+// SAs, send QM3.
+func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
+	sa := qm.sa
+	e.publishMessage(sa, events.Received, m, len(p.Data), qmInfo(2))
+	for _, n := range isakmp.All[*isakmp.Notify](m) {
+		if n.NotifyType.IsError() {
+			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
+			return
+		}
+	}
+	reply, nonce := isakmp.First[*isakmp.SA](m), isakmp.First[*isakmp.Nonce](m)
+	if reply == nil || nonce == nil {
+		e.quickModeFailed(qm, "Quick Mode 2/3 lacks its SA or NONCE payload")
+		return
+	}
+	choice, err := qm.acceptChildReply(reply)
+	if err != nil {
+		e.quickModeFailed(qm, "Quick Mode 2/3: "+err.Error())
+		return
+	}
+	qm.choice = choice
+	qm.spiOut = binary.BigEndian.Uint32(choice.proposal.SPI)
+	qm.nrB = nonce.Body()
+	if qm.dh != nil {
+		ke := isakmp.First[*isakmp.KE](m)
+		if ke == nil {
+			e.quickModeFailed(qm, "PFS was agreed, but Quick Mode 2/3 has no KE payload")
+			return
+		}
+		if qm.gqmxy, err = qm.dh.SharedSecret(ke.Data); err != nil {
+			e.quickModeFailed(qm, "Quick Mode 2/3: "+err.Error())
+			return
+		}
+	}
+	if ids := isakmp.All[*isakmp.ID](m); len(ids) == 2 {
+		if err := qm.acceptNarrowedSelectors(ids[0], ids[1]); err != nil {
+			e.quickModeFailed(qm, err.Error())
+			return
+		}
+	}
+	qm.negotiateLifetimes(choice.attrs)
+	for _, n := range isakmp.All[*isakmp.Notify](m) {
+		if n.NotifyType == isakmp.NotifyResponderLifetime {
+			qm.applyResponderLifetime(n)
+		}
+	}
+	e.publishProposalChosen(sa, qm)
+	if err := e.installInbound(qm); err != nil {
+		e.quickModeFailed(qm, "installing the inbound SA: "+err.Error())
+		return
+	}
+	if err := e.installOutbound(qm); err != nil {
+		e.quickModeFailed(qm, "installing the outbound SA: "+err.Error())
+		return
+	}
+	payloads := []isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash3(qm.mid, qm.niB, qm.nrB)}}
+	qm.ex.stopRetransmit()
+	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qmInfo(3)), qmInfo(3))
+	e.quickModeDone(qm)
+}
+
+// quickModeR3 completes the responder's side: the outbound SA goes in.
+func (e *Engine) quickModeR3(qm *quickMode, p Packet, m *isakmp.Message) {
+	e.publishMessage(qm.sa, events.Received, m, len(p.Data), qmInfo(3))
+	qm.ex.stopRetransmit()
+	qm.ex.accepted(p.Data, nil, qmInfo(3))
+	if err := e.installOutbound(qm); err != nil {
+		e.quickModeFailed(qm, "installing the outbound SA: "+err.Error())
+		return
+	}
+	e.quickModeDone(qm)
+}
+
+// quickModeDone publishes the new pair, completes the request, and keeps the
+// exchange a while for repeats.
+func (e *Engine) quickModeDone(qm *quickMode) {
+	qm.state = qmDone
+	e.childUp(qm)
+	if qm.req != nil {
+		qm.req.finish(nil)
+	}
+	qm.forgetAfter(keepFinished)
+}
+
+// forgetAfter drops the exchange and its IV chain after d.
+func (qm *quickMode) forgetAfter(d time.Duration) {
+	sa := qm.sa
+	qm.forgetTimer = sa.e.after(d, func() {
+		if sa.quick[qm.mid] == qm {
+			delete(sa.quick, qm.mid)
+			if sa.ivs != nil {
+				sa.ivs.Forget(qm.mid)
+			}
+		}
+	})
+}
+
+// abandon stops the exchange without a word, when its ISAKMP SA goes away.
+func (qm *quickMode) abandon() {
+	e := qm.sa.e
+	qm.ex.stopRetransmit()
+	qm.forgetTimer.stop()
+	if qm.state != qmDone {
+		e.releaseQuickMode(qm)
+		if qm.req != nil {
+			e.requestFailed(qm.req, qm.sa, "the ISAKMP SA went away during Quick Mode")
+		}
+	}
+}
+
+// quickModeFailed ends an exchange that cannot complete.
+func (e *Engine) quickModeFailed(qm *quickMode, reason string) {
+	if qm.state == qmDone {
+		return
+	}
+	qm.state = qmDone
+	qm.ex.stopRetransmit()
+	e.releaseQuickMode(qm)
+	e.publishPhase2Failed(qm, reason)
+	if qm.req != nil {
+		qm.req.finish(fmt.Errorf("connection %s: phase 2: %s", qm.sa.conn.cfg.Name, reason))
+		qm.req = nil
+	}
+	if qm.rekeyOf != nil && qm.rekeyOf.state == childRekeying {
+		qm.rekeyOf.state = childInstalled
+	}
+	qm.forgetAfter(keepFinished)
+}
+
+// releaseQuickMode gives back what an unfinished exchange holds in the data
+// plane: its SPI, or the inbound SA the responder installed before QM3.
+func (e *Engine) releaseQuickMode(qm *quickMode) {
+	switch {
+	case qm.inInstalled:
+		e.dp.DeleteSA(esp.SAID{SPI: qm.spiIn, Protocol: qm.proto, Dst: qm.sa.local.Addr()})
+		qm.inInstalled = false
+	case qm.spiIn != 0:
+		e.dp.ReleaseSPI(qm.proto, qm.spiIn)
+	}
+	qm.spiIn = 0
+}
+
+// rejectQuickMode answers a QM1 we cannot accept with a protected
+// notification, like strongSwan: the error and the initiator's SPI.
+func (e *Engine) rejectQuickMode(qm *quickMode, t isakmp.NotifyType, spi []byte, reason string) {
+	proto := isakmp.ProtocolESP
+	if qm.proto == esp.ProtoAH {
+		proto = isakmp.ProtocolAH
+	}
+	e.notifyPeer(qm.sa, &isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: proto, NotifyType: t, SPI: spi})
+	e.quickModeFailed(qm, reason)
+}
+
+// acceptChildReply checks the responder's SA payload: one proposal of our
+// protocol with a 4-byte SPI and one of the transforms we offered, in the
+// mode we asked for.
+func (qm *quickMode) acceptChildReply(reply *isakmp.SA) (childChoice, error) {
+	if len(reply.Proposals) != 1 || len(reply.Proposals[0].Transforms) != 1 {
+		return childChoice{}, fmt.Errorf("the responder must return exactly one proposal with one transform")
+	}
+	prop := reply.Proposals[0]
+	if len(prop.SPI) != 4 || binary.BigEndian.Uint32(prop.SPI) < 256 {
+		return childChoice{}, fmt.Errorf("the responder's SPI %x is not a valid 4-byte SPI", prop.SPI)
+	}
+	s, a, known := childProposal(prop.Protocol, prop.Transforms[0])
+	want := encapsulationMode(qm.mode, qm.encap, qm.sa.peer.nattDraft)
+	if !known || espProtocol(prop.Protocol) != qm.proto {
+		return childChoice{}, fmt.Errorf("the responder chose a transform we did not offer")
+	}
+	if a.Encapsulation != want && a.Encapsulation != 0 {
+		return childChoice{}, fmt.Errorf("the responder chose %s, we asked for %s", a.Encapsulation, want)
+	}
+	for _, o := range qm.sa.conn.cfg.Child.Proposals {
+		if o == s {
+			return childChoice{suite: s, attrs: a, proposal: prop}, nil
+		}
+	}
+	return childChoice{}, fmt.Errorf("the responder chose %s, which we did not offer", s)
+}
+
+// negotiateLifetimes takes the shorter of each offered lifetime and ours. A
+// responder whose own is shorter than offered says so with RESPONDER-LIFETIME
+// (RFC 2407 §4.6.3.1), which it returns.
+func (qm *quickMode) negotiateLifetimes(a isakmp.IPsecAttributes) *isakmp.Notify {
+	shorter := false
+	if s := time.Duration(a.LifeSeconds) * time.Second; s > 0 {
+		if s < qm.lifetime {
+			qm.lifetime = s
+		} else if s > qm.lifetime {
+			shorter = true
+		}
+	}
+	if b := a.LifeKilobytes * 1000; b > 0 {
+		if qm.lifeBytes == 0 || b < qm.lifeBytes {
+			qm.lifeBytes = b
+		} else if b > qm.lifeBytes {
+			shorter = true
+		}
+	}
+	if qm.initiator || !shorter {
+		return nil
+	}
+	attrs := isakmp.IPsecAttributes{LifeSeconds: uint64(qm.lifetime / time.Second), LifeKilobytes: qm.lifeBytes / 1000}.Attributes()
+	n, err := isakmp.NewResponderLifetime(isakmpProtocol(qm.proto), spiBytes(qm.spiOut), attrs)
+	if err != nil {
+		return nil
+	}
+	return n
+}
+
+// applyResponderLifetime honours the responder's shorter lifetimes.
+func (qm *quickMode) applyResponderLifetime(n *isakmp.Notify) {
+	attrs, err := n.Attributes()
+	if err != nil {
+		return
+	}
+	a, err := isakmp.ParseIPsecAttributes(attrs)
+	if err != nil {
+		return
+	}
+	if s := time.Duration(a.LifeSeconds) * time.Second; s > 0 && s < qm.lifetime {
+		qm.lifetime = s
+	}
+	if b := a.LifeKilobytes * 1000; b > 0 && (qm.lifeBytes == 0 || b < qm.lifeBytes) {
+		qm.lifeBytes = b
+	}
+}
+
+// withHash1 prepends HASH(1) = prf(SKEYID_a, M-ID | payloads) to payloads.
+func (sa *isakmpSA) withHash1(mid uint32, payloads []isakmp.Payload) []isakmp.Payload {
+	rest, _ := isakmp.EncodePayloads(payloads...)
+	return append([]isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash1(mid, rest)}}, payloads...)
+}
+
+// encapsulationMode is the IPsec DOI Encapsulation Mode for a mode, with UDP
+// encapsulation after a NAT (RFC 3947 §5, or the draft values).
+func encapsulationMode(mode esp.Mode, udp, draft bool) isakmp.EncapsulationMode {
+	switch {
+	case mode == esp.Transport && udp && draft:
+		return isakmp.EncapUDPTransportDraft
+	case mode == esp.Transport && udp:
+		return isakmp.EncapUDPTransport
+	case mode == esp.Transport:
+		return isakmp.EncapTransport
+	case udp && draft:
+		return isakmp.EncapUDPTunnelDraft
+	case udp:
+		return isakmp.EncapUDPTunnel
+	}
+	return isakmp.EncapTunnel
+}
+
+// configuredSelectors are the initiator's traffic selectors: the child's
+// prefixes, or the two IKE endpoints (host to host).
+func (e *Engine) configuredSelectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
+	ch := &sa.conn.cfg.Child
+	if ch.LocalTS.IsValid() {
+		return esp.TrafficSelector{Prefix: ch.LocalTS}, esp.TrafficSelector{Prefix: ch.RemoteTS}
+	}
+	return esp.HostSelector(sa.local.Addr()), esp.HostSelector(sa.remote.Addr())
+}
+
+// acceptSelectors checks the initiator's client IDs against our selectors: its
+// IDci must lie within our remote selector, its IDcr within our local one (an
+// initiator may ask for less than we allow; RFC 2409 has no narrowing, so we
+// take what it asked for). Without IDs the SA is between the IKE endpoints.
+// In transport mode through a NAT the peer's own address is replaced by the
+// one we see, as strongSwan does.
+func (e *Engine) acceptSelectors(qm *quickMode) error {
+	sa := qm.sa
+	ours, theirs := e.configuredSelectors(sa)
+	if qm.idci == nil {
+		qm.localTS, qm.remoteTS = esp.HostSelector(sa.local.Addr()), esp.HostSelector(sa.remote.Addr())
+		return nil
+	}
+	ci, err := idSelector(qm.idci)
+	if err != nil {
+		return fmt.Errorf("IDci: %v", err)
+	}
+	cr, err := idSelector(qm.idcr)
+	if err != nil {
+		return fmt.Errorf("IDcr: %v", err)
+	}
+	if !sa.conn.cfg.Child.LocalTS.IsValid() && sa.nat.any() {
+		ci, cr = esp.HostSelector(sa.remote.Addr()), esp.HostSelector(sa.local.Addr())
+	}
+	if !within(ci, theirs) || !within(cr, ours) {
+		return fmt.Errorf("the initiator asks for %s === %s, which is not within our %s === %s", ci, cr, theirs, ours)
+	}
+	qm.localTS, qm.remoteTS = cr, ci
+	return nil
+}
+
+// acceptNarrowedSelectors lets the responder return selectors within ours.
+func (qm *quickMode) acceptNarrowedSelectors(idci, idcr *isakmp.ID) error {
+	ci, err1 := idSelector(idci)
+	cr, err2 := idSelector(idcr)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("the responder's client IDs are unusable: %v %v", err1, err2)
+	}
+	if qm.sa.nat.any() && !qm.sa.conn.cfg.Child.LocalTS.IsValid() {
+		return nil
+	}
+	if !within(ci, qm.localTS) || !within(cr, qm.remoteTS) {
+		return fmt.Errorf("the responder chose selectors %s === %s outside ours %s === %s", ci, cr, qm.localTS, qm.remoteTS)
+	}
+	qm.localTS, qm.remoteTS = ci, cr
+	return nil
+}
+
+// within reports whether selector a lies inside b.
+func within(a, b esp.TrafficSelector) bool {
+	return b.Prefix.Bits() <= a.Prefix.Bits() && b.Prefix.Contains(a.Prefix.Addr()) &&
+		(b.Protocol == 0 || b.Protocol == a.Protocol) && (b.Port == 0 || b.Port == a.Port)
+}
+
+// selectorID is the client ID of a selector: ID_IPV4_ADDR for one host, as
+// strongSwan sends it, a subnet otherwise.
+func selectorID(ts esp.TrafficSelector) *isakmp.ID {
+	var id *isakmp.ID
+	if ts.Prefix.IsSingleIP() {
+		id = isakmp.NewIDAddr(ts.Prefix.Addr())
+	} else {
+		id = isakmp.NewIDPrefix(ts.Prefix)
+	}
+	id.Protocol, id.Port = ts.Protocol, ts.Port
+	return id
+}
+
+// idSelector reads a client ID as a selector. A range must be a prefix.
+func idSelector(id *isakmp.ID) (esp.TrafficSelector, error) {
+	p, err := id.Prefix()
+	if err != nil {
+		first, last, rerr := id.Range()
+		if rerr != nil {
+			return esp.TrafficSelector{}, fmt.Errorf("%s identification is not a traffic selector", id.IDType)
+		}
+		if p, err = rangePrefix(first, last); err != nil {
+			return esp.TrafficSelector{}, err
+		}
+	}
+	if !p.Addr().Is4() {
+		return esp.TrafficSelector{}, fmt.Errorf("%s: only IPv4 selectors are supported", p)
+	}
+	return esp.TrafficSelector{Prefix: p, Protocol: id.Protocol, Port: id.Port}, nil
+}
+
+// rangePrefix turns an address range that is exactly a prefix into it.
+func rangePrefix(first, last netip.Addr) (netip.Prefix, error) {
+	for bits := 0; bits <= first.BitLen(); bits++ {
+		p := netip.PrefixFrom(first, bits).Masked()
+		if p.Addr() == first && lastOf(p) == last {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("range %s-%s is not a prefix", first, last)
+}
+
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}

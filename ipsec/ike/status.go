@@ -1,0 +1,112 @@
+package ike
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+)
+
+// Status is what `ipseclab sas` shows of a node's IKE state.
+type Status struct {
+	ISAKMP []ISAKMPStatus `json:"isakmp"`
+	IPsec  []IPsecStatus  `json:"ipsec"`
+}
+
+// ISAKMPStatus is one ISAKMP SA.
+type ISAKMPStatus struct {
+	Conn        string        `json:"connection"`
+	State       string        `json:"state"` // "established", or where the negotiation stands ("Main Mode 3/6 sent")
+	Role        string        `json:"role"`  // initiator or responder of phase 1
+	Mode        string        `json:"mode"`  // main or aggressive
+	ICookie     string        `json:"icookie"`
+	RCookie     string        `json:"rcookie"`
+	Local       string        `json:"local"`
+	Remote      string        `json:"remote"`
+	LocalID     string        `json:"local_id"`
+	RemoteID    string        `json:"remote_id,omitempty"`
+	Proposal    string        `json:"proposal,omitempty"`
+	NATLocal    bool          `json:"nat_local,omitempty"`
+	NATRemote   bool          `json:"nat_remote,omitempty"`
+	NATFake     bool          `json:"nat_fake,omitempty"`
+	NATT        bool          `json:"nat_t,omitempty"` // on UDP 4500
+	DPD         bool          `json:"dpd,omitempty"`
+	Established time.Time     `json:"established,omitzero"`
+	Lifetime    time.Duration `json:"lifetime,omitempty"`
+	Vendors     []string      `json:"vendor_ids,omitempty"`
+}
+
+// IPsecStatus is one IPsec SA pair, with the data plane's counters of both
+// directions.
+type IPsecStatus struct {
+	Conn      string        `json:"connection"`
+	State     string        `json:"state"` // installed, rekeying, rekeyed
+	Protocol  string        `json:"protocol"`
+	SPIIn     string        `json:"spi_in"`
+	SPIOut    string        `json:"spi_out"`
+	Proposal  string        `json:"proposal"`
+	Mode      string        `json:"mode"`
+	UDPEncap  bool          `json:"udp_encap,omitempty"`
+	Local     string        `json:"local"`
+	Remote    string        `json:"remote"`
+	LocalTS   string        `json:"local_ts"`
+	RemoteTS  string        `json:"remote_ts"`
+	Initiator bool          `json:"initiator,omitempty"` // we ran the Quick Mode's first message
+	ICookie   string        `json:"icookie,omitempty"`   // the ISAKMP SA it lives under
+	RCookie   string        `json:"rcookie,omitempty"`
+	Installed time.Time     `json:"installed"`
+	Lifetime  time.Duration `json:"lifetime"`
+	LifeBytes uint64        `json:"life_bytes,omitempty"`
+	In        esp.Counters  `json:"in"`
+	Out       esp.Counters  `json:"out"`
+}
+
+var stateNames = map[p1State]string{
+	mmI1Sent: "Main Mode 1/6 sent", mmI3Sent: "Main Mode 3/6 sent", mmI5Sent: "Main Mode 5/6 sent",
+	mmR2Sent: "Main Mode 2/6 sent", mmR4Sent: "Main Mode 4/6 sent",
+	amI1Sent: "Aggressive Mode 1/3 sent", amR2Sent: "Aggressive Mode 2/3 sent", established: "established",
+}
+
+// SAs lists the engine's ISAKMP SAs and IPsec SA pairs, by connection.
+func (e *Engine) SAs() Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var st Status
+	counters := map[esp.SAID]esp.Counters{}
+	for _, s := range e.dp.SAs() {
+		counters[s.ID] = s.Counters
+	}
+	for _, c := range e.conns {
+		for _, sa := range c.sas {
+			s := ISAKMPStatus{
+				Conn: c.cfg.Name, State: stateNames[sa.state], Role: sa.role.String(), Mode: sa.mode.String(),
+				ICookie: sa.ckyI.String(), RCookie: sa.ckyR.String(), Local: sa.local.String(), Remote: sa.remote.String(),
+				LocalID: c.localID.String(), NATLocal: sa.nat.local, NATRemote: sa.nat.remote, NATFake: sa.nat.fake,
+				NATT: sa.local.Port() == portNATT, DPD: sa.dpd.enabled, Established: sa.up, Lifetime: sa.lifetime,
+				Vendors: sa.peer.vendors,
+			}
+			if sa.peerID.Type != 0 {
+				s.RemoteID = sa.peerID.String()
+			}
+			if sa.choice.suite.Encr != 0 {
+				s.Proposal = sa.choice.suite.String()
+			}
+			st.ISAKMP = append(st.ISAKMP, s)
+		}
+		for _, ch := range c.children {
+			s := IPsecStatus{
+				Conn: c.cfg.Name, State: ch.state.String(), Protocol: ch.proto.String(),
+				SPIIn: fmt.Sprintf("%08x", ch.spiIn), SPIOut: fmt.Sprintf("%08x", ch.spiOut),
+				Proposal: ch.suite.String(), Mode: ch.mode.String(), UDPEncap: ch.encap,
+				Local: ch.local.String(), Remote: ch.remote.String(), LocalTS: ch.localTS.String(), RemoteTS: ch.remoteTS.String(),
+				Initiator: ch.initiator, Installed: ch.installed, Lifetime: ch.lifetime, LifeBytes: ch.lifeBytes,
+				In: counters[ch.inID()], Out: counters[ch.outID()],
+			}
+			if ch.owner != nil && !ch.owner.dead {
+				s.ICookie, s.RCookie = ch.owner.ckyI.String(), ch.owner.ckyR.String()
+			}
+			st.IPsec = append(st.IPsec, s)
+		}
+	}
+	return st
+}

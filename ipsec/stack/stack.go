@@ -1,0 +1,399 @@
+// Package stack is one node's IPsec implementation: the IKEv1 engine (package
+// ike) and the esp data plane, with the sockets between them and the network.
+// It opens the data plane (TUN device, raw ESP/AH sockets, the NAT-T port
+// 4500 shared with IKE) and a UDP 500 socket per local address, all through a
+// Host: a network namespace of this machine (Namespace), or a simulated
+// network for unit tests (package sim). It installs the policies of trap
+// connections, wires the data plane's acquires and expiries to the engine,
+// and offers initiate, terminate, list, crash and restart.
+//
+//	UDP 500 socket(s) ─┐
+//	                   ├─▶ receive queue ─▶ one goroutine ─▶ ike.Engine.Receive
+//	NAT-T port 4500 ───┘   (bounded: a flood is dropped here, counted)
+//	ike.Engine ─▶ transport ─▶ UDP 500 socket, or the data plane's SendIKE (marker added)
+//	esp data plane ─▶ Hooks{Acquire, Expire} ─▶ ike.Engine.HandleAcquire, HandleExpire
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
+)
+
+// Host is where a stack opens its data plane and IKE sockets.
+type Host interface {
+	// OpenDataPlane creates and starts the node's data plane.
+	OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error)
+	// ListenIKE binds a UDP socket for IKE (port 500).
+	ListenIKE(local netip.AddrPort) (net.PacketConn, error)
+}
+
+// Config configures one node's stack.
+type Config struct {
+	Node   string
+	Events *events.Bus // nil: no events
+	Host   Host
+
+	// Connections, in the vocabulary of swanctl.conf (see ike.Connection):
+	// name, role, addresses, identities, PSK, mode, IKE proposals and
+	// lifetime, DPD, NAT-T, retransmission, and the child's selectors, ESP or
+	// AH proposals (with the PFS group), mode, lifetimes, start action and
+	// replay window.
+	Connections []ike.Connection
+
+	// PublishKeys publishes events.KeysDerived with every derived key.
+	PublishKeys bool
+
+	// DataPlane tunes the data plane (counters interval, packets described,
+	// ...). Node, Events, Hooks and Now are the stack's to set.
+	DataPlane esp.Config
+
+	Clock  ike.Clock // nil: the real clock
+	Rand   io.Reader // nil: crypto/rand
+	Tuning ike.Tuning
+
+	// ReceiveQueue is how many received IKE datagrams wait for the engine
+	// before more are dropped; 0: 1024.
+	ReceiveQueue int
+}
+
+// Status is what `ipseclab sas` shows of a node.
+type Status struct {
+	Node string `json:"node"`
+	ike.Status
+}
+
+// Stats are the node's counters outside any SA.
+type Stats struct {
+	IKE          ike.Stats `json:"ike"`
+	DataPlane    esp.Stats `json:"data_plane"`
+	QueueDropped uint64    `json:"ike_queue_dropped"` // received IKE datagrams dropped before the engine
+	SocketErrors uint64    `json:"ike_socket_errors"`
+}
+
+// Stack is one node's IPsec stack.
+type Stack struct {
+	cfg Config
+	pub events.Publisher
+
+	mu      sync.Mutex // serialises Start, Crash, Restart and Close
+	running *instance
+	closed  bool
+}
+
+// instance is one life of the stack, from Start (or Restart) to Crash or
+// Close: the engine, the data plane, the sockets and the receive goroutines.
+type instance struct {
+	engine  *ike.Engine
+	dp      *esp.DataPlane
+	sockets map[netip.Addr]net.PacketConn
+	queue   chan ike.Packet
+	done    chan struct{} // closed to stop the receive paths
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	dropped uint64
+	sockErr uint64
+}
+
+// New checks the configuration. Nothing is opened until Start.
+func New(cfg Config) (*Stack, error) {
+	if cfg.Host == nil {
+		return nil, errors.New("stack: no host to run on")
+	}
+	for _, c := range cfg.Connections {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("stack %s: %w", cfg.Node, err)
+		}
+	}
+	if cfg.ReceiveQueue == 0 {
+		cfg.ReceiveQueue = 1024
+	}
+	return &Stack{cfg: cfg, pub: events.Publisher{Bus: cfg.Events, Node: cfg.Node}}, nil
+}
+
+// Start opens the data plane and the sockets, installs the policies of trap
+// connections and initiates those that start at once.
+func (s *Stack) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("stack: closed")
+	}
+	if s.running != nil {
+		return errors.New("stack: already running")
+	}
+	in, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.running = in
+	return in.engine.Start()
+}
+
+// open brings up one instance.
+func (s *Stack) open() (_ *instance, err error) {
+	in := &instance{sockets: map[netip.Addr]net.PacketConn{}, queue: make(chan ike.Packet, s.cfg.ReceiveQueue), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			in.close()
+		}
+	}()
+	dpc := s.cfg.DataPlane
+	dpc.Node, dpc.Events, dpc.Hooks = s.cfg.Node, s.cfg.Events, esp.Hooks{}
+	if s.cfg.Clock != nil {
+		dpc.Now = s.cfg.Clock.Now
+	}
+	if in.dp, err = s.cfg.Host.OpenDataPlane(dpc); err != nil {
+		return nil, fmt.Errorf("stack %s: data plane: %w", s.cfg.Node, err)
+	}
+	for _, c := range s.cfg.Connections {
+		if in.sockets[c.Local] != nil {
+			continue
+		}
+		pc, err := s.cfg.Host.ListenIKE(netip.AddrPortFrom(c.Local, 500))
+		if err != nil {
+			return nil, fmt.Errorf("stack %s: IKE socket on %s:500: %w", s.cfg.Node, c.Local, err)
+		}
+		in.sockets[c.Local] = pc
+	}
+	in.engine, err = ike.New(ike.Config{
+		Node: s.cfg.Node, Events: s.cfg.Events, Connections: s.cfg.Connections,
+		Transport: in, DataPlane: in.dp, Clock: s.cfg.Clock, Rand: s.cfg.Rand,
+		PublishKeys: s.cfg.PublishKeys, Tuning: s.cfg.Tuning,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", s.cfg.Node, err)
+	}
+	in.dp.SetHooks(esp.Hooks{Acquire: in.engine.HandleAcquire, Expire: in.engine.HandleExpire})
+	in.dp.HandleIKE(func(src netip.AddrPort, msg []byte) {
+		in.enqueue(ike.Packet{Local: netip.AddrPortFrom(netip.Addr{}, 4500), Remote: src, Data: msg})
+	})
+	for addr, pc := range in.sockets {
+		in.wg.Add(1)
+		go in.readSocket(addr, pc)
+	}
+	in.wg.Add(1)
+	go in.deliver()
+	return in, nil
+}
+
+// readSocket moves datagrams from a UDP 500 socket to the receive queue.
+func (in *instance) readSocket(addr netip.Addr, pc net.PacketConn) {
+	defer in.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			select {
+			case <-in.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			in.mu.Lock()
+			in.sockErr++
+			in.mu.Unlock()
+			continue
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok {
+			continue
+		}
+		src := ua.AddrPort()
+		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		in.enqueue(ike.Packet{Local: netip.AddrPortFrom(addr, 500), Remote: src, Data: append([]byte(nil), buf[:n]...)})
+	}
+}
+
+// enqueue hands a datagram to the engine's goroutine, dropping it when the
+// queue is full: under a flood, the socket's own buffer would do the same.
+func (in *instance) enqueue(p ike.Packet) {
+	select {
+	case in.queue <- p:
+	case <-in.done:
+	default:
+		in.mu.Lock()
+		in.dropped++
+		in.mu.Unlock()
+	}
+}
+
+// deliver runs the engine's receive path, one datagram at a time.
+func (in *instance) deliver() {
+	defer in.wg.Done()
+	for {
+		select {
+		case p := <-in.queue:
+			in.engine.Receive(p)
+		case <-in.done:
+			return
+		}
+	}
+}
+
+// SendIKE implements ike.Transport: port 4500 goes through the data plane's
+// NAT-T port (which adds the non-ESP marker), anything else through the UDP
+// 500 socket of the local address.
+func (in *instance) SendIKE(local, remote netip.AddrPort, msg []byte) error {
+	if local.Port() == 4500 {
+		return in.dp.SendIKE(remote, msg)
+	}
+	pc := in.sockets[local.Addr()]
+	if pc == nil {
+		return fmt.Errorf("no IKE socket on %s", local.Addr())
+	}
+	_, err := pc.WriteTo(msg, net.UDPAddrFromAddrPort(remote))
+	return err
+}
+
+// SendKeepalive implements ike.Transport.
+func (in *instance) SendKeepalive(remote netip.AddrPort) error { return in.dp.SendKeepalive(remote) }
+
+// close stops the receive paths and closes the sockets and the data plane.
+func (in *instance) close() error {
+	close(in.done)
+	var errs []error
+	for _, pc := range in.sockets {
+		errs = append(errs, pc.Close())
+	}
+	if in.dp != nil {
+		in.dp.HandleIKE(nil)
+		errs = append(errs, in.dp.Close())
+	}
+	in.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (in *instance) stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return Stats{IKE: in.engine.Stats(), DataPlane: in.dp.Stats(), QueueDropped: in.dropped, SocketErrors: in.sockErr}
+}
+
+// current returns the running instance, or an error saying why there is none.
+func (s *Stack) current() (*instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, fmt.Errorf("stack %s: closed", s.cfg.Node)
+	case s.running == nil:
+		return nil, fmt.Errorf("stack %s: not running (crashed, or not started)", s.cfg.Node)
+	}
+	return s.running, nil
+}
+
+// Initiate negotiates a connection's SAs and returns once they are up.
+func (s *Stack) Initiate(ctx context.Context, conn string) error {
+	in, err := s.current()
+	if err != nil {
+		return err
+	}
+	return in.engine.Initiate(ctx, conn)
+}
+
+// Terminate deletes a connection's SAs, sending Delete payloads to the peer.
+func (s *Stack) Terminate(ctx context.Context, conn string) error {
+	in, err := s.current()
+	if err != nil {
+		return err
+	}
+	return in.engine.Terminate(ctx, conn)
+}
+
+// SAs lists the ISAKMP SAs and IPsec SA pairs, with their counters. A stack
+// that is not running has none.
+func (s *Stack) SAs() Status {
+	st := Status{Node: s.cfg.Node}
+	if in, err := s.current(); err == nil {
+		st.Status = in.engine.SAs()
+	}
+	return st
+}
+
+// Stats returns the node's counters.
+func (s *Stack) Stats() Stats {
+	if in, err := s.current(); err == nil {
+		return in.stats()
+	}
+	return Stats{}
+}
+
+// DataPlane returns the running data plane (nil when not running), for
+// traffic counters and tests.
+func (s *Stack) DataPlane() *esp.DataPlane {
+	if in, err := s.current(); err == nil {
+		return in.dp
+	}
+	return nil
+}
+
+// Crash loses all state at once, as a reboot would: nothing is sent, the
+// sockets and the TUN device close, the SAs are gone.
+func (s *Stack) Crash() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.running
+	if in == nil {
+		return
+	}
+	s.running = nil
+	in.engine.Abandon()
+	in.close()
+	s.pub.Publish(events.Event{
+		Kind: events.StackCrashed, Step: events.StepTermination, Level: events.Warn,
+		Message: fmt.Sprintf("the IPsec stack of %s crashed: every SA is lost, and the peers were not told", s.cfg.Node),
+		Explain: "The peers still hold their SAs: they notice through DPD, or when this node comes back and sends INITIAL-CONTACT.",
+	})
+}
+
+// Restart brings a crashed stack back, empty, with its policies.
+func (s *Stack) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("stack: closed")
+	}
+	if s.running != nil {
+		return errors.New("stack: running; crash it first")
+	}
+	in, err := s.open()
+	if err != nil {
+		return err
+	}
+	s.running = in
+	s.pub.Publish(events.Event{
+		Kind: events.StackRestarted, Step: events.StepInitiation,
+		Message: fmt.Sprintf("the IPsec stack of %s restarted with no SAs", s.cfg.Node),
+		Explain: "Its first phase 1 with each peer will carry INITIAL-CONTACT, telling the peer to drop the SAs it still holds for this node.",
+	})
+	return in.engine.Start()
+}
+
+// Close deletes every SA (telling the peers) and releases everything.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	in := s.running
+	s.running = nil
+	if in == nil {
+		return nil
+	}
+	in.engine.Close()
+	return in.close()
+}
