@@ -38,7 +38,7 @@ func TestNegotiation(t *testing.T) {
 			if x.Proposal != espProposals(t, tc.esp)[0].String() || x.Mode != "tunnel" || x.UDPEncap {
 				t.Errorf("A's pair: %s %s encap=%v", x.Proposal, x.Mode, x.UDPEncap)
 			}
-			for _, n := range []*node{a, b} {
+			for _, n := range []*gw{a, b} {
 				st := n.stack.SAs()
 				if len(st.ISAKMP) != 1 || st.ISAKMP[0].State != "established" || st.ISAKMP[0].Proposal != tc.ike {
 					t.Errorf("%s's ISAKMP SAs: %+v", n.name, st.ISAKMP)

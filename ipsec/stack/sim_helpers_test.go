@@ -61,8 +61,8 @@ func connPair(t testing.TB, mode ike.Mode, ikeProp, espProp string) (a, b ike.Co
 	return a, b
 }
 
-// node is one simulated gateway.
-type node struct {
+// gw is one simulated gateway.
+type gw struct {
 	name  string
 	host  *sim.Host
 	stack *stack.Stack
@@ -83,7 +83,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // start runs a stack on host with the given connections.
-func (w *world) start(name string, host *sim.Host, mutate func(*stack.Config), conns ...ike.Connection) *node {
+func (w *world) start(name string, host *sim.Host, mutate func(*stack.Config), conns ...ike.Connection) *gw {
 	w.t.Helper()
 	w.seed++
 	var seed [32]byte
@@ -104,11 +104,11 @@ func (w *world) start(name string, host *sim.Host, mutate func(*stack.Config), c
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { s.Close() })
-	return &node{name: name, host: host, stack: s}
+	return &gw{name: name, host: host, stack: s}
 }
 
 // pair starts gateways A and B with the given connections.
-func (w *world) pair(a, b ike.Connection, mutate func(*stack.Config)) (*node, *node) {
+func (w *world) pair(a, b ike.Connection, mutate func(*stack.Config)) (*gw, *gw) {
 	na := w.start("A", w.net.AddHost("A", addrA), mutate, a)
 	nb := w.start("B", w.net.AddHost("B", addrB), mutate, b)
 	return na, nb
@@ -159,7 +159,7 @@ func settled(cond func() bool) bool {
 	return false
 }
 
-func (n *node) established() (isakmp, ipsec int) {
+func (n *gw) established() (isakmp, ipsec int) {
 	st := n.stack.SAs()
 	for _, s := range st.ISAKMP {
 		if s.State == "established" {
@@ -175,7 +175,7 @@ func (n *node) established() (isakmp, ipsec int) {
 }
 
 // installed returns the node's installed IPsec SA pairs.
-func (n *node) installed() []ike.IPsecStatus {
+func (n *gw) installed() []ike.IPsecStatus {
 	var out []ike.IPsecStatus
 	for _, s := range n.stack.SAs().IPsec {
 		if s.State == "installed" {
@@ -187,7 +187,7 @@ func (n *node) installed() []ike.IPsecStatus {
 
 // checkPairMirrors checks that A and B hold one installed pair each, with
 // crossed SPIs and the same suite.
-func checkPairMirrors(t testing.TB, a, b *node) (ike.IPsecStatus, ike.IPsecStatus) {
+func checkPairMirrors(t testing.TB, a, b *gw) (ike.IPsecStatus, ike.IPsecStatus) {
 	t.Helper()
 	var pa, pb []ike.IPsecStatus
 	eventually(t, "both sides to install their SAs", func() bool {
@@ -206,7 +206,7 @@ func checkPairMirrors(t testing.TB, a, b *node) (ike.IPsecStatus, ike.IPsecStatu
 
 // sendThrough sends a UDP datagram from behind `from` to behind `to` and
 // waits for it to come out of to's TUN.
-func sendThrough(t testing.TB, from, to *node, src, dst netip.AddrPort, payload string) {
+func sendThrough(t testing.TB, from, to *gw, src, dst netip.AddrPort, payload string) {
 	t.Helper()
 	from.host.TUN().Send(sim.UDPPacket(src, dst, []byte(payload)))
 	timeout := time.After(5 * time.Second)
