@@ -77,6 +77,7 @@ func (s SAInfo) Counter(name string) (uint64, bool) {
 // ipsecStarters build the IPsec implementation of a node kind.
 var ipsecStarters = map[topology.Kind]func(r *Runtime, node string) (IPsecNode, error){
 	topology.KindStrongSwan: startStrongSwan,
+	topology.KindGateway:    startGateway,
 }
 
 // startIPsec starts every IPsec node's implementation, then connections whose

@@ -32,8 +32,9 @@ type Runtime struct {
 	once     sync.Once
 	closers  []func() error // components, closed in reverse order
 
-	nats  map[string]*nat.Box
-	ipsec map[string]IPsecNode
+	nats        map[string]*nat.Box
+	ipsec       map[string]IPsecNode
+	publishKeys bool
 
 	scriptMu sync.Mutex
 	actions  map[string]ActionFunc
@@ -44,6 +45,9 @@ type Runtime struct {
 type RuntimeOptions struct {
 	Bus  *events.Bus
 	File string // where the lab came from, recorded in the state
+	// PublishKeys makes the IPsec stacks publish every derived key
+	// (events.KeysDerived), for teaching and for Wireshark's tables.
+	PublishKeys bool
 }
 
 // StartRuntime deploys the lab and starts serving its control socket. On
@@ -58,7 +62,7 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	if existing, _ := ListNetns(LabPrefix(lab.Name)); len(existing) > 0 {
 		return nil, fmt.Errorf("lab %s is already deployed or left over (namespace %s exists): run `ipseclab destroy --name %s` first", lab.Name, existing[0], lab.Name)
 	}
-	r := &Runtime{Lab: lab, Bus: opt.Bus, mux: http.NewServeMux(), shutdown: make(chan struct{})}
+	r := &Runtime{Lab: lab, Bus: opt.Bus, mux: http.NewServeMux(), shutdown: make(chan struct{}), publishKeys: opt.PublishKeys}
 	if lab.Seed != nil {
 		r.Seed = *lab.Seed
 		r.Bus.Publish(events.Event{Kind: events.LabSeed, Message: fmt.Sprintf("seed %d (from the lab file)", r.Seed),

@@ -516,6 +516,9 @@ func (v *validator2) child(path string, c *IPsecConn) {
 			v.errorf(path, "a tunnel-mode child needs remote-ts (the responder's protected subnet, e.g. 10.2.0.0/24)")
 		}
 	}
+	if len(ch.LocalTS) > 1 || len(ch.RemoteTS) > 1 {
+		v.errorf(path, "IKEv1 Quick Mode carries one subnet per side; use one connection per pair of subnets")
+	}
 	if ch.Mode == "transport" {
 		if len(ch.LocalTS) == 0 && c.Initiator.Address.IsValid() {
 			ch.LocalTS = PrefixList{{netip.PrefixFrom(c.Initiator.Address.Addr, 32)}}

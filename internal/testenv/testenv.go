@@ -13,7 +13,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // InCI reports whether the tests run in CI (.ci/run sets IPSECLAB_CI=1; most CI
@@ -57,17 +57,17 @@ func Netns(t testing.TB, label string) (name string, h netns.NsHandle) {
 	t.Helper()
 	NeedRoot(t)
 	name = fmt.Sprintf("ipltest-%d-%d-%s", os.Getpid(), nsCounter.Add(1), strings.ReplaceAll(label, "/", "_"))
-	h, err := node.CreateNetns(name)
+	h, err := namespace.Create(name)
 	if err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
 		h.Close()
-		if err := node.DeleteNetns(name); err != nil {
+		if err := namespace.Delete(name); err != nil {
 			t.Errorf("delete namespace %s: %v", name, err)
 		}
 	})
-	if err := node.LoopbackUp(h); err != nil {
+	if err := namespace.LoopbackUp(h); err != nil {
 		t.Fatalf("lo up in %s: %v", name, err)
 	}
 	return name, h

@@ -6,14 +6,14 @@ import (
 
 	"github.com/vishvananda/netns"
 
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
-	"github.com/ipseclab/ipseclab/node"
 )
 
 // Namespace is a Host: a network namespace of this machine, where the data
 // plane gets its TUN device, raw sockets and NAT-T port (esp.Open) and IKE its
 // UDP 500 sockets. The namespace is entered only on throwaway threads
-// (node.InNetnsHandle); sockets keep it afterwards.
+// (namespace.RunHandle); sockets keep it afterwards.
 type Namespace struct {
 	Handle netns.NsHandle
 	// DataPlane sets the TUN name, MTU, routing table and NAT-T port; its
@@ -30,7 +30,7 @@ func (n Namespace) OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error) {
 
 // ListenIKE implements Host.
 func (n Namespace) ListenIKE(local netip.AddrPort) (pc net.PacketConn, err error) {
-	err = node.InNetnsHandle(n.Handle, func() error {
+	err = namespace.RunHandle(n.Handle, func() error {
 		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
 		return err
 	})

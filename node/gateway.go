@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/ipsec/stack"
+)
+
+// gatewayNode is ipseclab's own IKEv1 + ESP/AH stack on a `kind: gateway` node.
+type gatewayNode struct {
+	name  string
+	stack *stack.Stack
+}
+
+func startGateway(r *Runtime, name string) (IPsecNode, error) {
+	cfg := stack.Config{
+		Node:        name,
+		Events:      r.Bus,
+		Host:        stack.Namespace{Handle: r.Deployment.Nodes[name].Handle},
+		PublishKeys: r.publishKeys,
+	}
+	for _, s := range SidesOf(r.Lab, name) {
+		cfg.Connections = append(cfg.Connections, IKEConnection(s))
+	}
+	st, err := stack.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Start(); err != nil {
+		return nil, err
+	}
+	return &gatewayNode{name: name, stack: st}, nil
+}
+
+// IKEConnection turns one side of a lab connection into the stack's
+// configuration.
+func IKEConnection(s ConnSide) ike.Connection {
+	c := s.Conn
+	conn := ike.Connection{
+		Name:       c.Name,
+		Role:       ike.Responder,
+		Local:      s.Local.Address.Addr,
+		LocalID:    s.Local.ID,
+		RemoteID:   s.Remote.ID,
+		PSK:        s.PSK,
+		Proposals:  c.IKEProposals,
+		Lifetime:   c.IKE.Lifetime.Duration,
+		ForceEncap: c.IKE.Encap,
+		NoNATT:     c.IKE.NATT == "off",
+		Retransmit: ike.Retransmit{Timeout: c.IKE.Retransmit.Timeout.Duration, Tries: c.IKE.Retransmit.Tries, Base: c.IKE.Retransmit.Base},
+		Child: ike.Child{
+			Proposals:    c.ChildProposals,
+			Lifetime:     c.Child.Lifetime.Duration,
+			LifeBytes:    uint64(c.Child.LifeBytes),
+			ReplayWindow: c.Child.ReplayWin,
+		},
+	}
+	if c.IKE.Mode == "aggressive" {
+		conn.Mode = ike.AggressiveMode
+	}
+	// An initiator knows its responder; a responder accepts its initiator
+	// from any address, since NATs may stand between them.
+	if s.Initiator {
+		conn.Role = ike.Initiator
+		conn.Remote = s.Remote.Address.Addr
+		conn.Child.Start = map[string]ike.StartAction{"trap": ike.StartTrap, "start": ike.StartNone, "none": ike.StartNone}[c.Child.Start]
+	}
+	if d := c.IKE.DPD; d != nil {
+		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration,
+			Action: map[string]ike.DPDAction{"clear": ike.DPDClear, "restart": ike.DPDRestart, "hold": ike.DPDHold}[d.Action]}
+	}
+	if c.Child.Mode == "transport" {
+		conn.Child.Mode = esp.Transport
+	} else {
+		conn.Child.Mode = esp.Tunnel
+	}
+	if len(s.LocalTS) > 0 {
+		conn.Child.LocalTS = s.LocalTS[0]
+	}
+	if len(s.RemoteTS) > 0 {
+		conn.Child.RemoteTS = s.RemoteTS[0]
+	}
+	return conn
+}
+
+func (g *gatewayNode) Initiate(ctx context.Context, conn string) error {
+	return g.stack.Initiate(ctx, conn)
+}
+
+func (g *gatewayNode) Terminate(ctx context.Context, conn string) error {
+	return g.stack.Terminate(ctx, conn)
+}
+
+func (g *gatewayNode) SAs(context.Context) ([]SAInfo, error) {
+	st := g.stack.SAs()
+	var out []SAInfo
+	for _, s := range st.ISAKMP {
+		info := SAInfo{Node: g.name, Impl: "ipseclab", Conn: s.Conn, Type: "isakmp", State: s.State, Role: s.Role,
+			Local: s.Local, Remote: s.Remote, SPIIn: s.ICookie, SPIOut: s.RCookie, Proposal: s.Proposal, Encap: s.NATT}
+		if !s.Established.IsZero() {
+			info.Age = time.Since(s.Established).Round(time.Second).String()
+		}
+		out = append(out, info)
+	}
+	for _, s := range st.IPsec {
+		out = append(out, SAInfo{Node: g.name, Impl: "ipseclab", Conn: s.Conn, Type: s.Protocol, State: s.State,
+			Local: s.Local, Remote: s.Remote, SPIIn: s.SPIIn, SPIOut: s.SPIOut, Proposal: s.Proposal, Mode: s.Mode, Encap: s.UDPEncap,
+			LocalTS: s.LocalTS, RemoteTS: s.RemoteTS, Age: time.Since(s.Installed).Round(time.Second).String(),
+			PacketsIn: s.In.Packets, PacketsOut: s.Out.Packets, BytesIn: s.In.Bytes, BytesOut: s.Out.Bytes,
+			ReplayDrops: s.In.ReplayDrops, IntegrityFailures: s.In.IntegrityFailures, PolicyDrops: s.In.PolicyDrops + s.Out.PolicyDrops})
+	}
+	return out, nil
+}
+
+func (g *gatewayNode) Crash() error {
+	g.stack.Crash()
+	return nil
+}
+
+func (g *gatewayNode) Restart(context.Context) error { return g.stack.Restart() }
+
+func (g *gatewayNode) Close() error { return g.stack.Close() }
