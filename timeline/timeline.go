@@ -22,15 +22,41 @@ type Options struct {
 
 // Timeline writes events as they come.
 type Timeline struct {
-	w     io.Writer
-	opt   Options
-	t0    time.Time
-	step  events.Step
-	began bool
+	w         io.Writer
+	opt       Options
+	t0        time.Time
+	step      events.Step
+	began     bool
+	lastSeen  map[events.Step]time.Time
+	explained map[string]bool
 }
 
 // New returns a timeline writing to w.
-func New(w io.Writer, opt Options) *Timeline { return &Timeline{w: w, opt: opt, step: -1} }
+func New(w io.Writer, opt Options) *Timeline {
+	return &Timeline{w: w, opt: opt, step: -1, lastSeen: map[events.Step]time.Time{}, explained: map[string]bool{}}
+}
+
+// stepMarks tag a line whose step is not the heading's (a data packet in the
+// middle of Quick Mode, say), so the reader can still tell.
+var stepMarks = [...]string{"  ", "①", "②", "③", "④", "⑤"}
+
+// regroup says whether an event of step s starts a new heading. Steps move
+// forward as a tunnel comes up; an event of an earlier step opens a new
+// heading only when that step had been quiet for a while (a rekey, a new
+// tunnel), so interleaved events do not make the headings flicker.
+func (t *Timeline) regroup(e events.Event) bool {
+	if t.step < 0 {
+		return true
+	}
+	if e.Step == t.step || e.Step == events.StepNone {
+		return false
+	}
+	if e.Step > t.step {
+		return true
+	}
+	last, seen := t.lastSeen[e.Step]
+	return !seen || e.Time.Sub(last) > 2*time.Second
+}
 
 const (
 	reset  = "\033[0m"
@@ -69,11 +95,14 @@ func (t *Timeline) Write(e events.Event) {
 	if e.IKE != nil && e.IKE.Dir == events.Received && !t.opt.Verbose {
 		return // the ladder draws each message once, from its sender's event
 	}
-	// Lab events (step 0) do not interrupt a tunnel's steps: they print under
-	// the current heading.
-	if e.Step != t.step && (e.Step != events.StepNone || t.step < 0) {
+	if t.regroup(e) {
 		t.header(e.Step)
 	}
+	mark := "  "
+	if e.Step != t.step && int(e.Step) < len(stepMarks) {
+		mark = stepMarks[e.Step]
+	}
+	t.lastSeen[e.Step] = e.Time
 	at := fmt.Sprintf("%+8.3fs", e.Time.Sub(t.t0).Seconds())
 	var line string
 	switch {
@@ -89,8 +118,11 @@ func (t *Timeline) Write(e events.Event) {
 		}
 		line = who + t.message(e)
 	}
-	fmt.Fprintf(t.w, "  %s  %s\n", t.c(dim, at), line)
-	if t.opt.Explain && e.Explain != "" {
+	fmt.Fprintf(t.w, "%s%s  %s\n", mark, t.c(dim, at), line)
+	// Each explanation is told once: the first ESP packet explains tunnel
+	// mode, the next ones need not.
+	if t.opt.Explain && e.Explain != "" && !t.explained[e.Explain] {
+		t.explained[e.Explain] = true
 		fmt.Fprintf(t.w, "  %s  %s\n", strings.Repeat(" ", len(at)), t.c(dim, "↳ "+e.Explain))
 	}
 }

@@ -97,7 +97,10 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			}
 			ok, _ := finished.Fields["ok"].(bool)
 			if !asJSON {
-				printSummary(finished, tty)
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				sas, _ := c.SAs(sctx, "")
+				cancel()
+				printSummary(finished, sas, tty)
 			}
 			destroy()
 			if !ok {
@@ -114,7 +117,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 }
 
 // printSummary lists the expectations as passed or failed.
-func printSummary(e *events.Event, color bool) {
+func printSummary(e *events.Event, sas []node.SAInfo, color bool) {
 	paint := func(code, s string) string {
 		if !color {
 			return s
@@ -123,6 +126,11 @@ func printSummary(e *events.Event, color bool) {
 	}
 	fmt.Println()
 	fmt.Println(paint("\033[1m", "━━ Summary "+strings.Repeat("━", 52)))
+	if len(sas) > 0 {
+		fmt.Println("  SAs at the end of the script:")
+		printSAs(sas)
+		fmt.Println()
+	}
 	b, _ := json.Marshal(e.Fields["expectations"])
 	var exps []node.ExpectResult
 	_ = json.Unmarshal(b, &exps)
