@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/node/strongswan"
 	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
 )
@@ -90,7 +90,7 @@ func startInterop(t *testing.T, tc interopCase, weInitiate bool) *interopLab {
 			Name: swantest.ChildName, LocalTS: []string{netip.PrefixFrom(l.peer.inner, 32).String()},
 			RemoteTS: []string{netip.PrefixFrom(l.ours.inner, 32).String()}, ESPProposals: []string{tc.esp},
 		}},
-	}}}, strongswan.Options{Netns: node.NetnsPath(l.peer.name), Dir: t.TempDir(), OnLog: func(ll strongswan.LogLine) {
+	}}}, strongswan.Options{Netns: namespace.Path(l.peer.name), Dir: t.TempDir(), OnLog: func(ll strongswan.LogLine) {
 		l.logMu.Lock()
 		l.log = append(l.log, fmt.Sprintf("%s[%s] %s", ll.Group, ll.IKESA, ll.Text))
 		l.logMu.Unlock()

@@ -79,7 +79,17 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	clock := sim.NewClock(epoch)
-	return &world{t: t, net: sim.NewNetwork(), clock: clock, bus: events.NewBus("sim", events.WithClock(clock.Now))}
+	w := &world{t: t, net: sim.NewNetwork(), clock: clock, bus: events.NewBus("sim", events.WithClock(clock.Now))}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range w.bus.Since(0) {
+				if e.Kind != events.ESPPacket {
+					t.Logf("%s %s", e.Time.Sub(epoch), e)
+				}
+			}
+		}
+	})
+	return w
 }
 
 // start runs a stack on host with the given connections.
@@ -150,7 +160,7 @@ func (w *world) advanceUntil(t testing.TB, what string, step time.Duration, max 
 
 // settled gives in-flight datagrams a moment before checking cond.
 func settled(cond func() bool) bool {
-	for range 50 {
+	for range 10 {
 		if cond() {
 			return true
 		}
