@@ -50,13 +50,15 @@ func (r *Runtime) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, info)
 }
 
-// handleEvents streams events as JSON lines: first the kept history after
+func (r *Runtime) handleEvents(w http.ResponseWriter, req *http.Request) { serveEvents(r.Bus, w, req) }
+
+// serveEvents streams events as JSON lines: first the kept history after
 // ?since=SEQ (default: all kept), then new ones as they happen.
-func (r *Runtime) handleEvents(w http.ResponseWriter, req *http.Request) {
+func serveEvents(bus *events.Bus, w http.ResponseWriter, req *http.Request) {
 	since, _ := strconv.ParseUint(req.URL.Query().Get("since"), 10, 64)
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	sub := r.Bus.SubscribeWithHistory(func(e *events.Event) bool { return e.Seq > since })
+	sub := bus.SubscribeWithHistory(func(e *events.Event) bool { return e.Seq > since })
 	defer sub.Close()
 	if flusher != nil {
 		flusher.Flush()

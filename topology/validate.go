@@ -437,64 +437,70 @@ func (v *validator2) ipsec() {
 		if c.Initiator.Node == c.Responder.Node && c.Initiator.Node != "" {
 			v.errorf(path+".responder", "initiator and responder are the same node (%s)", c.Initiator.Node)
 		}
-		switch c.Auth.Method {
-		case "", "psk":
-			c.Auth.Method = "psk"
-			if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
-				v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
-			}
-		default:
-			v.errorf(path+".auth.method", "unknown auth method %q (supported: psk)", c.Auth.Method)
-		}
-		ike := &c.IKE
-		switch ike.Mode {
-		case "":
-			ike.Mode = "main"
-		case "main", "aggressive":
-		default:
-			v.errorf(path+".ike.mode", "ike mode %q is neither main nor aggressive", ike.Mode)
-		}
-		if len(ike.Proposals) == 0 {
-			ike.Proposals = []string{"aes128-sha256-modp2048"}
-		}
-		for pi, s := range ike.Proposals {
-			p, err := proposal.Parse(proposal.IKE, s)
-			if err != nil {
-				v.errorf(fmt.Sprintf("%s.ike.proposals[%d]", path, pi), "%s", err)
-				continue
-			}
-			c.IKEProposals = append(c.IKEProposals, p)
-		}
-		if ike.Lifetime.Duration == 0 {
-			ike.Lifetime.Duration = defaultIKELifetime
-		}
-		switch ike.NATT {
-		case "":
-			ike.NATT = "on"
-		case "on", "off":
-		default:
-			v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
-		}
-		if ike.DPD != nil {
-			if ike.DPD.Delay.Duration <= 0 {
-				v.errorf(path+".ike.dpd.delay", "dpd delay must be more than 0")
-			}
-			if ike.DPD.Timeout.Duration == 0 {
-				ike.DPD.Timeout.Duration = 5 * ike.DPD.Delay.Duration
-			}
-			switch ike.DPD.Action {
-			case "":
-				ike.DPD.Action = "clear"
-			case "clear", "restart", "hold":
-			default:
-				v.errorf(path+".ike.dpd.action", "dpd action %q is not clear, restart or hold", ike.DPD.Action)
-			}
-		}
-		if ike.Retransmit.Tries < 0 || ike.Retransmit.Base < 0 {
-			v.errorf(path+".ike.retransmit", "retransmit settings cannot be negative")
-		}
-		v.child(path+".child", c)
+		v.connSettings(path, c)
 	}
+}
+
+// connSettings checks and completes a connection's authentication, phase 1 and
+// phase 2 settings (shared by labs and the standalone daemon).
+func (v *validator2) connSettings(path string, c *IPsecConn) {
+	switch c.Auth.Method {
+	case "", "psk":
+		c.Auth.Method = "psk"
+		if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
+			v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
+		}
+	default:
+		v.errorf(path+".auth.method", "unknown auth method %q (supported: psk)", c.Auth.Method)
+	}
+	ike := &c.IKE
+	switch ike.Mode {
+	case "":
+		ike.Mode = "main"
+	case "main", "aggressive":
+	default:
+		v.errorf(path+".ike.mode", "ike mode %q is neither main nor aggressive", ike.Mode)
+	}
+	if len(ike.Proposals) == 0 {
+		ike.Proposals = []string{"aes128-sha256-modp2048"}
+	}
+	for pi, s := range ike.Proposals {
+		p, err := proposal.Parse(proposal.IKE, s)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.ike.proposals[%d]", path, pi), "%s", err)
+			continue
+		}
+		c.IKEProposals = append(c.IKEProposals, p)
+	}
+	if ike.Lifetime.Duration == 0 {
+		ike.Lifetime.Duration = defaultIKELifetime
+	}
+	switch ike.NATT {
+	case "":
+		ike.NATT = "on"
+	case "on", "off":
+	default:
+		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
+	}
+	if ike.DPD != nil {
+		if ike.DPD.Delay.Duration <= 0 {
+			v.errorf(path+".ike.dpd.delay", "dpd delay must be more than 0")
+		}
+		if ike.DPD.Timeout.Duration == 0 {
+			ike.DPD.Timeout.Duration = 5 * ike.DPD.Delay.Duration
+		}
+		switch ike.DPD.Action {
+		case "":
+			ike.DPD.Action = "clear"
+		case "clear", "restart", "hold":
+		default:
+			v.errorf(path+".ike.dpd.action", "dpd action %q is not clear, restart or hold", ike.DPD.Action)
+		}
+	}
+	if ike.Retransmit.Tries < 0 || ike.Retransmit.Base < 0 {
+		v.errorf(path+".ike.retransmit", "retransmit settings cannot be negative")
+	}
+	v.child(path+".child", c)
 }
 
 const defaultIKELifetime = 4 * 3600e9

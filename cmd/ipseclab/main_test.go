@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -438,5 +440,91 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 			t.Fatalf("SAs left after the responder's Delete:\n%s", r.stdout)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The stack runs on its own in namespaces ipseclab did not create, and
+// answers sas and tunnel on its control socket.
+func TestDaemonOutsideALab(t *testing.T) {
+	testenv.NeedRoot(t)
+	nsenter := testenv.NeedCommand(t, "nsenter")
+	nsA, hA := testenv.Netns(t, "daemon-a")
+	nsB, hB := testenv.Netns(t, "daemon-b")
+	testenv.VethPair(t, hA, hB, "192.0.2.1/24", "192.0.2.2/24")
+	dir := t.TempDir()
+	conf := func(side, role, local, remote string) string {
+		p := filepath.Join(dir, side+".yaml")
+		body := fmt.Sprintf(`node: %s
+socket: %s
+connections:
+  hosts:
+    role: %s
+    local: {address: %s}
+    remote: {address: %s}
+    auth: {secret: daemon-secret}
+    ike: {proposals: [aes128-sha256-curve25519]}
+    child: {mode: transport, esp: [aes128gcm16], start: none}
+`, side, filepath.Join(dir, side+".sock"), role, local, remote)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	start := func(ns, file string) {
+		cmd := exec.Command(nsenter, "--net="+node.NetnsPath(ns), binary, "daemon", "--config", file, "--json")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("daemon in %s:\n%s", ns, out.String())
+			}
+		})
+	}
+	start(nsA, conf("a", "initiator", "192.0.2.1", "192.0.2.2"))
+	start(nsB, conf("b", "responder", "192.0.2.2", "192.0.2.1"))
+	sockA, sockB := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
+	for _, s := range []string{sockA, sockB} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := os.Stat(s); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("daemon socket %s never appeared", s)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if r := run(t, "tunnel", "up", "--socket", sockA, "hosts"); r.code != 0 {
+		t.Fatalf("tunnel up: %+v", r)
+	}
+	res, err := node.Ping(context.Background(), node.NetnsPath(nsA), netip.MustParseAddr("192.0.2.2"), node.PingOptions{Count: 3, Interval: 50 * time.Millisecond}, nil)
+	if err != nil || res.Received != 3 {
+		t.Fatalf("ping through the transport-mode SAs: %v %s", err, res.Summary())
+	}
+	var a, b []node.SAInfo
+	_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockA, "--json").stdout), &a)
+	_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockB, "--json").stdout), &b)
+	var espA, espB *node.SAInfo
+	for i := range a {
+		if a[i].Type == "esp" {
+			espA = &a[i]
+		}
+	}
+	for i := range b {
+		if b[i].Type == "esp" {
+			espB = &b[i]
+		}
+	}
+	if espA == nil || espB == nil || espA.SPIIn != espB.SPIOut || espA.Mode != "transport" || espA.PacketsOut < 3 || espB.PacketsIn < 3 {
+		t.Fatalf("SAs do not pair up or carried nothing:\na: %+v\nb: %+v", a, b)
+	}
+	if r := run(t, "tunnel", "down", "--socket", sockB, "hosts"); r.code != 0 {
+		t.Fatalf("tunnel down from the responder: %+v", r)
 	}
 }

@@ -12,10 +12,10 @@ import (
 
 func newTunnelCmd() *cobra.Command {
 	var lf labFlags
-	var side string
+	var side, socket string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "tunnel up|down -t FILE CONN",
+		Use:   "tunnel up|down -t FILE CONN | --socket PATH CONN",
 		Short: "Bring an IPsec connection up (initiate) or down (delete its SAs) by hand",
 		Long: `tunnel up starts a connection from its initiator (or from --node), as a first packet
 matching its policy would: step 1 of a tunnel's life by hand. tunnel down deletes its SAs
@@ -26,20 +26,22 @@ with Delete notifications, which the peer sees as step 5.`,
 			if args[0] != "up" && args[0] != "down" {
 				return fmt.Errorf("tunnel %q: say up or down", args[0])
 			}
-			if err := node.CheckRoot(); err != nil {
-				return err
-			}
-			lab, _, err := lf.load()
-			if err != nil {
-				return err
-			}
 			conn := args[1]
-			if lab.IPsec[conn] == nil {
-				return fmt.Errorf("lab %s has no connection %q", lab.Name, conn)
-			}
-			c, err := node.DialLab(lab.Name)
-			if err != nil {
-				return err
+			c := &node.Client{Socket: socket}
+			if socket == "" {
+				if err := node.CheckRoot(); err != nil {
+					return err
+				}
+				lab, _, err := lf.load()
+				if err != nil {
+					return err
+				}
+				if lab.IPsec[conn] == nil {
+					return fmt.Errorf("lab %s has no connection %q", lab.Name, conn)
+				}
+				if c, err = node.DialLab(lab.Name); err != nil {
+					return err
+				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
@@ -52,6 +54,7 @@ with Delete notifications, which the peer sees as step 5.`,
 	}
 	lf.add(cmd, true)
 	cmd.Flags().StringVar(&side, "node", "", "the side that acts (default: the connection's initiator)")
+	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon` (instead of -t)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
@@ -71,4 +72,43 @@ func Netns(t testing.TB, label string) (name string, h netns.NsHandle) {
 		t.Fatalf("lo up in %s: %v", name, err)
 	}
 	return name, h
+}
+
+// VethPair joins two namespaces with a veth pair named eth0 on both sides,
+// sets the given addresses (prefix notation) and brings both ends up.
+func VethPair(t testing.TB, a, b netns.NsHandle, addrA, addrB string) {
+	t.Helper()
+	ha, err := netlink.NewHandleAt(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ha.Close()
+	hb, err := netlink.NewHandleAt(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(b)}
+	if err := ha.LinkAdd(veth); err != nil {
+		t.Fatalf("veth: %v", err)
+	}
+	for _, x := range []struct {
+		h    *netlink.Handle
+		addr string
+	}{{ha, addrA}, {hb, addrB}} {
+		l, err := x.h.LinkByName("eth0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad, err := netlink.ParseAddr(x.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.h.AddrAdd(l, ad); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.h.LinkSetUp(l); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -1,0 +1,124 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/stack"
+	"github.com/ipseclab/ipseclab/topology"
+)
+
+// Daemon is ipseclab's IPsec stack running on its own, outside a lab, in the
+// network namespace it was started in, so that it can meet a peer on a real
+// host or in a namespace ipseclab did not create. It answers `ipseclab sas
+// --socket` and `tunnel` requests on its control socket.
+type Daemon struct {
+	Config *topology.DaemonConfig
+	gw     *gatewayNode
+	srv    *http.Server
+	done   chan struct{}
+	once   sync.Once
+}
+
+// StartDaemon starts the stack in the calling process's network namespace.
+func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
+	h, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	scfg := stack.Config{Node: cfg.Node, Events: bus, Host: stack.Namespace{Handle: h}, PublishKeys: cfg.PublishKeys}
+	for name, dc := range cfg.Connections {
+		c := dc.Conn
+		s := ConnSide{Conn: c, Initiator: dc.Role == "initiator", PSK: c.Auth.Secret}
+		if s.Initiator {
+			s.Local, s.Remote = c.Initiator, c.Responder
+			s.LocalTS, s.RemoteTS = prefixes(c.Child.LocalTS), prefixes(c.Child.RemoteTS)
+		} else {
+			s.Local, s.Remote = c.Responder, c.Initiator
+			s.LocalTS, s.RemoteTS = prefixes(c.Child.RemoteTS), prefixes(c.Child.LocalTS)
+		}
+		ic := IKEConnection(s)
+		ic.Name = name
+		scfg.Connections = append(scfg.Connections, ic)
+	}
+	st, err := stack.New(scfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Start(); err != nil {
+		return nil, err
+	}
+	d := &Daemon{Config: cfg, gw: &gatewayNode{name: cfg.Node, stack: st}, done: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o755); err != nil {
+		st.Close()
+		return nil, err
+	}
+	_ = os.Remove(cfg.Socket)
+	ln, err := net.Listen("unix", cfg.Socket)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("control socket %s: %w", cfg.Socket, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/sas", func(w http.ResponseWriter, req *http.Request) {
+		sas, err := d.gw.SAs(req.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, sas)
+	})
+	mux.HandleFunc("POST /v1/tunnel", func(w http.ResponseWriter, req *http.Request) {
+		var tr TunnelRequest
+		if err := decodeBody(req, &tr); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+		defer cancel()
+		f := d.gw.Terminate
+		if tr.Up {
+			f = d.gw.Initiate
+		}
+		if err := f(ctx, tr.Connection); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, req *http.Request) { serveEvents(bus, w, req) })
+	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]string{"status": "shutting down"})
+		d.stop()
+	})
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = d.srv.Serve(ln) }()
+	return d, nil
+}
+
+
+func (d *Daemon) stop() { d.once.Do(func() { close(d.done) }) }
+
+// Done is closed when a client asked the daemon to stop.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Close sends Deletes for every SA, stops the stack and removes the socket.
+func (d *Daemon) Close() error {
+	d.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = d.srv.Shutdown(ctx)
+	cancel()
+	_ = d.srv.Close()
+	err := d.gw.Close()
+	_ = os.Remove(d.Config.Socket)
+	return err
+}
