@@ -105,7 +105,6 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 	return d, nil
 }
 
-
 func (d *Daemon) stop() { d.once.Do(func() { close(d.done) }) }
 
 // Done is closed when a client asked the daemon to stop.
