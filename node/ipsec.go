@@ -97,11 +97,21 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		r.ipsec[name] = n
 		r.AddCloser(n.Close)
 	}
+	// A negotiation that fails is what some labs are about (a wrong key, a
+	// NAT that eats ESP): the script goes on, and its expectations judge.
+	tunnelStep := func(ctx context.Context, ts *topology.TunnelStep, up bool) error {
+		if err := r.tunnel(ctx, ts, up); err != nil {
+			verb := map[bool]string{true: "up", false: "down"}[up]
+			r.Bus.Publish(events.Event{Kind: events.ScriptStep, Conn: ts.Connection, Level: events.Warn,
+				Message: fmt.Sprintf("tunnel-%s %s did not complete: %v", verb, ts.Connection, err)})
+		}
+		return nil
+	}
 	r.RegisterAction("tunnel-up", func(ctx context.Context, s *topology.Step) error {
-		return r.tunnel(ctx, s.TunnelUp, true)
+		return tunnelStep(ctx, s.TunnelUp, true)
 	})
 	r.RegisterAction("tunnel-down", func(ctx context.Context, s *topology.Step) error {
-		return r.tunnel(ctx, s.TunnelDown, false)
+		return tunnelStep(ctx, s.TunnelDown, false)
 	})
 	r.RegisterAction("crash", func(ctx context.Context, s *topology.Step) error {
 		n, err := r.ipsecNode(s.Crash.Node)

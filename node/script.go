@@ -261,6 +261,10 @@ func expectName(a *topology.ExpectStep) string {
 		return fmt.Sprintf("no %s within %s", describeMatch(a.EventMatch), withinOr(a))
 	case a.Event != "":
 		return fmt.Sprintf("%s within %s", describeMatch(a.EventMatch), withinOr(a))
+	case a.Ping != nil && maxSuccessOr(a) == 0:
+		return fmt.Sprintf("ping %s → %s gets no reply", a.Ping.From, a.Ping.To)
+	case a.Ping != nil && maxSuccessOr(a) < 100:
+		return fmt.Sprintf("ping %s → %s succeeds %g%%-%g%%", a.Ping.From, a.Ping.To, successOr(a), maxSuccessOr(a))
 	case a.Ping != nil:
 		return fmt.Sprintf("ping %s → %s succeeds ≥ %g%%", a.Ping.From, a.Ping.To, successOr(a))
 	case a.SA != nil:
@@ -284,10 +288,20 @@ func withinOr(a *topology.ExpectStep) time.Duration {
 }
 
 func successOr(a *topology.ExpectStep) float64 {
-	if a.Success == 0 && a.Ping != nil {
+	if a.Success == nil {
+		if a.MaxSuccess != nil {
+			return 0
+		}
 		return 100
 	}
-	return float64(a.Success)
+	return float64(*a.Success)
+}
+
+func maxSuccessOr(a *topology.ExpectStep) float64 {
+	if a.MaxSuccess == nil {
+		return 100
+	}
+	return float64(*a.MaxSuccess)
 }
 
 func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step *topology.Step, a *topology.ExpectStep) ExpectResult {
@@ -314,8 +328,8 @@ func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step
 			break
 		}
 		rate := 100 * (1 - res.Loss())
-		er.Passed = rate+1e-9 >= successOr(a)
-		er.Detail = fmt.Sprintf("%d/%d replies (%.0f%%), needed %g%%", res.Received, res.Sent, rate, successOr(a))
+		er.Passed = rate+1e-9 >= successOr(a) && rate-1e-9 <= maxSuccessOr(a)
+		er.Detail = fmt.Sprintf("%d/%d replies (%.0f%%), expected %g%% to %g%%", res.Received, res.Sent, rate, successOr(a), maxSuccessOr(a))
 	case a.SA != nil:
 		r.scriptMu.Lock()
 		f := r.counters

@@ -126,7 +126,8 @@ type ExpectStep struct {
 	Absent     bool     `yaml:"absent"` // the event must not occur
 
 	Ping    *PingStep `yaml:"ping"`    // run this ping and check its success rate
-	Success Percent   `yaml:"success"` // minimum ping success rate, default 100%
+	Success    *Percent  `yaml:"success"`     // minimum ping success rate, default 100%
+	MaxSuccess *Percent  `yaml:"max-success"` // maximum ping success rate: 0% expects a dead path
 
 	SA      *SAMatch `yaml:"sa"`      // check an SA counter
 	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops

@@ -782,6 +782,12 @@ func (v *validator2) expect(path string, e *ExpectStep, needNode func(string, st
 	if forms != 1 {
 		v.errorf(path, "an expectation checks one thing: an event (event:), a ping (ping:) or an SA counter (sa:)")
 	}
+	if (e.Success != nil || e.MaxSuccess != nil) && e.Ping == nil {
+		v.errorf(path, "success: and max-success: apply to a ping expectation")
+	}
+	if e.Success != nil && e.MaxSuccess != nil && *e.Success > *e.MaxSuccess {
+		v.errorf(path+".success", "success %g%% is above max-success %g%%", *e.Success, *e.MaxSuccess)
+	}
 	if e.Absent && e.Event == "" {
 		v.errorf(path+".absent", "absent: applies to an event expectation")
 	}
