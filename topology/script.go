@@ -125,7 +125,7 @@ type ExpectStep struct {
 	Within     Duration `yaml:"within"` // default 10s
 	Absent     bool     `yaml:"absent"` // the event must not occur
 
-	Ping    *PingStep `yaml:"ping"`    // run this ping and check its success rate
+	Ping       *PingStep `yaml:"ping"`        // run this ping and check its success rate
 	Success    *Percent  `yaml:"success"`     // minimum ping success rate, default 100%
 	MaxSuccess *Percent  `yaml:"max-success"` // maximum ping success rate: 0% expects a dead path
 
