@@ -212,12 +212,18 @@ type halfOpenKey struct {
 	peer netip.AddrPort
 }
 
+// halfOpenGrace is how long a new half-open SA is safe from eviction: time
+// for a real initiator to answer MM2, with a retransmission or two.
+const halfOpenGrace = 2 * time.Second
+
 // admitHalfOpen decides whether a new first message from peer may create a
 // responder SA. A source address gets at most HalfOpenPerPeer unauthenticated
 // SAs (strongSwan's block_threshold), and the node at most HalfOpenLimit.
 // When the node is full, the oldest SA whose peer never answered our cookie
-// makes room: a flood of first messages from forged addresses never answers,
-// while a real peer's SA gains its proof with message 3 and is kept.
+// makes room, once it is older than halfOpenGrace: a flood of first messages
+// from forged addresses never answers, while a real peer's SA gains its proof
+// with message 3 and is kept. A first message that finds no room is dropped;
+// its sender retransmits, and finds room once the forged SAs have aged.
 func (e *Engine) admitHalfOpen(peer netip.Addr) bool {
 	if e.halfOpenByAddr[peer] >= e.tuning.HalfOpenPerPeer {
 		e.stats.HalfOpenDropped++
@@ -226,7 +232,11 @@ func (e *Engine) admitHalfOpen(peer netip.Addr) bool {
 	if len(e.halfOpen) < e.tuning.HalfOpenLimit {
 		return true
 	}
-	for _, sa := range e.halfOpen {
+	now := e.clock.Now()
+	for _, sa := range e.halfOpen { // oldest first
+		if now.Sub(sa.created) < halfOpenGrace {
+			break
+		}
 		if !sa.proof {
 			e.stats.HalfOpenEvicted++
 			sa.destroy()

@@ -196,7 +196,7 @@ func TestISAKMPSAReestablished(t *testing.T) {
 		t.Errorf("the IPsec SAs should stay and move under the new ISAKMP SA: %+v", now)
 	}
 	// Long past the first SA's lifetime: still one ISAKMP SA, still traffic.
-	w.clock.Advance(30 * time.Second)
+	w.run(30 * time.Second)
 	if st := a.stack.SAs(); len(st.ISAKMP) != 1 || st.ISAKMP[0].ICookie != second.ICookie {
 		t.Errorf("A's ISAKMP SAs: %+v", st.ISAKMP)
 	}

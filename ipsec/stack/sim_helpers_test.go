@@ -83,7 +83,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, e := range w.bus.Since(0) {
-				if e.Kind != events.ESPPacket {
+				if e.Kind != events.ESPPacket && e.Kind != syncKind {
 					t.Logf("%s %s", e.Time.Sub(epoch), e)
 				}
 			}
@@ -155,6 +155,15 @@ func (w *world) advanceUntil(t testing.TB, what string, step time.Duration, max 
 			t.Fatalf("%s did not happen within %v of simulated time", what, max)
 		}
 		w.clock.Advance(step)
+	}
+}
+
+// run moves the clock forward by d in one-second steps, letting the
+// messages each step causes arrive before the next.
+func (w *world) run(d time.Duration) {
+	for ; d > 0; d -= time.Second {
+		w.clock.Advance(min(d, time.Second))
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -234,21 +243,30 @@ func sendThrough(t testing.TB, from, to *gw, src, dst netip.AddrPort, payload st
 
 // recorder collects events of some kinds.
 type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
-	sub *events.Subscription
+	bus  *events.Bus
+	mu   sync.Mutex
+	evs  []events.Event
+	sub  *events.Subscription
+	sync uint64
 }
 
+// syncKind marks how far a recorder has read the bus.
+const syncKind events.Kind = "test-sync"
+
 func (w *world) record(kinds ...events.Kind) *recorder {
-	want := map[events.Kind]bool{}
+	want := map[events.Kind]bool{syncKind: true}
 	for _, k := range kinds {
 		want[k] = true
 	}
-	r := &recorder{sub: w.bus.Subscribe(func(e *events.Event) bool { return len(want) == 0 || want[e.Kind] })}
+	r := &recorder{bus: w.bus, sub: w.bus.Subscribe(func(e *events.Event) bool { return len(kinds) == 0 || want[e.Kind] })}
 	go func() {
 		for e := range r.sub.C() {
 			r.mu.Lock()
-			r.evs = append(r.evs, e)
+			if e.Kind == syncKind {
+				r.sync = e.Seq
+			} else {
+				r.evs = append(r.evs, e)
+			}
 			r.mu.Unlock()
 		}
 	}()
@@ -256,7 +274,18 @@ func (w *world) record(kinds ...events.Kind) *recorder {
 	return r
 }
 
+// all returns what was recorded up to now: it first waits until the
+// recorder has read everything published so far.
 func (r *recorder) all() []events.Event {
+	mark := r.bus.Publish(events.Event{Kind: syncKind}).Seq
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		r.mu.Lock()
+		caught := r.sync >= mark
+		r.mu.Unlock()
+		if caught {
+			break
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]events.Event(nil), r.evs...)

@@ -7,9 +7,10 @@
 // connections, wires the data plane's acquires and expiries to the engine,
 // and offers initiate, terminate, list, crash and restart.
 //
-//	UDP 500 socket(s) ─┐
-//	                   ├─▶ receive queue ─▶ one goroutine ─▶ ike.Engine.Receive
-//	NAT-T port 4500 ───┘   (bounded: a flood is dropped here, counted)
+//	UDP 500 socket(s) ─┐   ┌─▶ queue of first messages ──────┐
+//	                   ├───┤   (bounded; a flood is dropped   ├─▶ one goroutine ─▶ ike.Engine.Receive
+//	NAT-T port 4500 ───┘   │    here, counted)                 │   (the other queue first)
+//	                       └─▶ queue of the rest ─────────────┘
 //	ike.Engine ─▶ transport ─▶ UDP 500 socket, or the data plane's SendIKE (marker added)
 //	esp data plane ─▶ Hooks{Acquire, Expire} ─▶ ike.Engine.HandleAcquire, HandleExpire
 package stack
@@ -95,8 +96,9 @@ type instance struct {
 	engine  *ike.Engine
 	dp      *esp.DataPlane
 	sockets map[netip.Addr]net.PacketConn
-	queue   chan ike.Packet
-	done    chan struct{} // closed to stop the receive paths
+	first   chan ike.Packet // messages that start a negotiation (no responder cookie)
+	rest    chan ike.Packet // everything else: served first
+	done    chan struct{}   // closed to stop the receive paths
 	wg      sync.WaitGroup
 
 	mu      sync.Mutex
@@ -141,7 +143,10 @@ func (s *Stack) Start() error {
 
 // open brings up one instance.
 func (s *Stack) open() (_ *instance, err error) {
-	in := &instance{sockets: map[netip.Addr]net.PacketConn{}, queue: make(chan ike.Packet, s.cfg.ReceiveQueue), done: make(chan struct{})}
+	in := &instance{
+		sockets: map[netip.Addr]net.PacketConn{}, done: make(chan struct{}),
+		first: make(chan ike.Packet, s.cfg.ReceiveQueue), rest: make(chan ike.Packet, s.cfg.ReceiveQueue),
+	}
 	defer func() {
 		if err != nil {
 			in.close()
@@ -216,11 +221,19 @@ func (in *instance) readSocket(addr netip.Addr, pc net.PacketConn) {
 	}
 }
 
-// enqueue hands a datagram to the engine's goroutine, dropping it when the
-// queue is full: under a flood, the socket's own buffer would do the same.
+// enqueue hands a datagram to the engine's goroutine, dropping it when its
+// queue is full, as a full socket buffer would. First messages (no responder
+// cookie yet) wait in a queue of their own, served only when nothing else
+// waits: a flood of forged first messages then cannot delay the later
+// messages of a real negotiation long enough for its half-open SA to be
+// pushed out.
 func (in *instance) enqueue(p ike.Packet) {
+	q := in.rest
+	if len(p.Data) >= 16 && [8]byte(p.Data[8:16]) == [8]byte{} {
+		q = in.first
+	}
 	select {
-	case in.queue <- p:
+	case q <- p:
 	case <-in.done:
 	default:
 		in.mu.Lock()
@@ -229,12 +242,21 @@ func (in *instance) enqueue(p ike.Packet) {
 	}
 }
 
-// deliver runs the engine's receive path, one datagram at a time.
+// deliver runs the engine's receive path, one datagram at a time, the
+// messages of negotiations under way before new ones.
 func (in *instance) deliver() {
 	defer in.wg.Done()
 	for {
 		select {
-		case p := <-in.queue:
+		case p := <-in.rest:
+			in.engine.Receive(p)
+			continue
+		default:
+		}
+		select {
+		case p := <-in.rest:
+			in.engine.Receive(p)
+		case p := <-in.first:
 			in.engine.Receive(p)
 		case <-in.done:
 			return
