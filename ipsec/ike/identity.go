@@ -29,14 +29,14 @@ func ParseIdentity(s string, def netip.Addr) (Identity, error) {
 		}
 		return identityOf(isakmp.NewIDAddr(def)), nil
 	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		if !a.Is4() {
+			return Identity{}, fmt.Errorf("identity %q: only IPv4 addresses are supported", s)
+		}
+		return identityOf(isakmp.NewIDAddr(a)), nil
+	}
 	kind, value, typed := strings.Cut(s, ":")
 	if !typed {
-		if a, err := netip.ParseAddr(s); err == nil {
-			if !a.Is4() {
-				return Identity{}, fmt.Errorf("identity %q: only IPv4 addresses are supported", s)
-			}
-			return identityOf(isakmp.NewIDAddr(a)), nil
-		}
 		// strongSwan's heuristics for untyped strings.
 		if strings.Contains(s, "@") {
 			return Identity{Type: isakmp.IDUserFQDN, Data: []byte(s)}, nil
