@@ -283,6 +283,9 @@ func (c Connection) Validate() error {
 		if _, err := phase1Suite(p); err != nil {
 			return fail("IKE proposal %s: %v", p, err)
 		}
+		if c.Mode == AggressiveMode && p.Group != c.Proposals[0].Group {
+			return fail("Aggressive Mode sends its Diffie-Hellman value in the first message, so all IKE proposals must share one group (%s, %s)", c.Proposals[0], p)
+		}
 	}
 	for _, d := range []time.Duration{c.Lifetime, c.DPD.Delay, c.DPD.Timeout, c.Retransmit.Timeout, c.Child.Lifetime} {
 		if d < 0 {
