@@ -72,9 +72,10 @@ type capturedFrame struct {
 }
 
 // Capture starts capturing the link's frames to w as a pcap stream (link
-// type Ethernet, nanosecond timestamps): the file header is written at once
-// and every frame as it passes, flushed whenever the capture catches up, so
-// that `tshark -r -` on the other end of a pipe sees frames live.
+// type Ethernet, nanosecond timestamps). A goroutine writes the file header
+// at once, then every frame as it passes, flushing whenever it catches up, so
+// that `tshark -r -` on the other end of a pipe sees frames live; Capture
+// itself never waits for w.
 func (l *Link) Capture(w io.Writer, opt CaptureOptions) (*Capture, error) {
 	if opt.Snaplen <= 0 {
 		opt.Snaplen = 65535
@@ -86,19 +87,11 @@ func (l *Link) Capture(w io.Writer, opt CaptureOptions) (*Capture, error) {
 	if len(dirs) == 0 {
 		dirs = []Dir{AtoB, BtoA}
 	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	pw := pcapgo.NewWriterNanos(bw)
-	if err := pw.WriteFileHeader(uint32(opt.Snaplen), layers.LinkTypeEthernet); err != nil {
-		return nil, err
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, err
-	}
 	c := &Capture{link: l, point: opt.Point, dirs: dirs, ch: make(chan capturedFrame, opt.Buffer), done: make(chan struct{})}
 	if err := l.attach(c); err != nil {
 		return nil, err
 	}
-	go c.write(pw, bw, opt.Snaplen)
+	go c.write(w, opt.Snaplen)
 	l.pub.Publish(events.Event{Kind: events.CaptureStarted,
 		Message: fmt.Sprintf("capture of %s started at the %s", l.cfg.Name, c.point),
 		Fields:  map[string]any{"point": c.point.String()}})
@@ -131,9 +124,18 @@ func (c *Capture) offer(ts time.Time, data []byte) {
 	}
 }
 
-func (c *Capture) write(pw *pcapgo.Writer, bw *bufio.Writer, snaplen int) {
+func (c *Capture) write(w io.Writer, snaplen int) {
 	defer close(c.done)
-	var err error
+	bw := bufio.NewWriterSize(w, 64<<10)
+	pw := pcapgo.NewWriterNanos(bw)
+	err := pw.WriteFileHeader(uint32(snaplen), layers.LinkTypeEthernet)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		c.err = err
+		go c.stop()
+	}
 	for fr := range c.ch {
 		if err != nil {
 			continue // the writer failed: drain until Close

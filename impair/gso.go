@@ -60,6 +60,11 @@ func (h virtioNetHdr) needsWork() bool {
 
 var errMalformed = errors.New("malformed offload frame")
 
+// tcpMinSndMSS is the smallest segment size Linux's TCP sends
+// (TCP_MIN_SND_MSS); a smaller gso_size is nonsense, and refusing it bounds
+// how many segments one frame can turn into.
+const tcpMinSndMSS = 48
+
 // tcpSuperFrame is the layout of a TCP super-frame.
 type tcpSuperFrame struct {
 	ipStart, tcpStart, hdrEnd int
@@ -78,7 +83,10 @@ func parseSuperFrame(h virtioNetHdr, data []byte) (tcpSuperFrame, error) {
 	s.ipStart = l2HeaderLen(data)
 	s.tcpStart = int(h.csumStart)
 	s.mss = int(h.gsoSize)
-	if s.mss == 0 || s.ipStart >= len(data) || s.tcpStart+20 > len(data) {
+	if s.mss < tcpMinSndMSS {
+		return s, fmt.Errorf("%w: segment size %d", errMalformed, s.mss)
+	}
+	if s.ipStart >= len(data) || s.tcpStart+20 > len(data) {
 		return s, fmt.Errorf("%w: headers cut short", errMalformed)
 	}
 	switch data[s.ipStart] >> 4 {
@@ -148,18 +156,44 @@ func finish(f *Frame, out []*Frame) ([]*Frame, error) {
 
 // completeChecksum does what a NIC does for CHECKSUM_PARTIAL: the checksum
 // field holds the pseudo-header sum; the one's complement sum from csum_start
-// to the end goes into it (RFC 1071).
+// to the end of the IP packet goes into it (RFC 1071).
 func completeChecksum(h virtioNetHdr, data []byte) error {
+	end := ipPacketEnd(data)
 	start, field := int(h.csumStart), int(h.csumStart)+int(h.csumOffset)
-	if start > len(data) || field+2 > len(data) || field < start {
-		return fmt.Errorf("%w: checksum offsets outside the frame", errMalformed)
+	if start > end || field+2 > end || field < start {
+		return fmt.Errorf("%w: checksum offsets outside the packet", errMalformed)
 	}
-	c := ^fold(sum(data[start:], 0))
+	c := ^fold(sum(data[start:end], 0))
 	if c == 0 {
 		c = 0xffff // a UDP checksum of 0 means "none"; 0xffff is the same sum
 	}
 	binary.BigEndian.PutUint16(data[field:], c)
 	return nil
+}
+
+// ipPacketEnd is where the frame's IP packet ends, before any link-layer
+// padding; the frame's end when it is not IP or the lengths are off.
+func ipPacketEnd(data []byte) int {
+	ip := l2HeaderLen(data)
+	if ip+20 > len(data) {
+		return len(data)
+	}
+	var end int
+	switch data[ip] >> 4 {
+	case 4:
+		end = ip + int(binary.BigEndian.Uint16(data[ip+2:]))
+	case 6:
+		if ip+40 > len(data) {
+			return len(data)
+		}
+		end = ip + 40 + int(binary.BigEndian.Uint16(data[ip+4:]))
+	default:
+		return len(data)
+	}
+	if end > len(data) || end < ip {
+		return len(data)
+	}
+	return end
 }
 
 // segment cuts a TCP super-frame into packets of at most mss bytes of payload,

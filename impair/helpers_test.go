@@ -148,9 +148,10 @@ func (p *pair) udpPair(t testing.TB) (send, recv *net.UDPConn) {
 
 // pinger sends ICMP echo requests from a namespace (there is no ping binary).
 type pinger struct {
-	c   *icmp.PacketConn
-	id  int
-	seq int
+	c       *icmp.PacketConn
+	id      int
+	seq     int
+	payload []byte
 }
 
 func newPinger(t testing.TB, h netns.NsHandle) *pinger {
@@ -161,14 +162,14 @@ func newPinger(t testing.TB, h netns.NsHandle) *pinger {
 		return err
 	})
 	t.Cleanup(func() { c.Close() })
-	return &pinger{c: c, id: os.Getpid() & 0xffff}
+	return &pinger{c: c, id: os.Getpid() & 0xffff, payload: []byte("ipseclab impair test")}
 }
 
 // ping sends one echo request and returns the round-trip time, or ok false
 // when no reply came within timeout.
 func (pg *pinger) ping(dst net.IP, timeout time.Duration) (rtt time.Duration, ok bool, err error) {
 	pg.seq++
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: pg.id, Seq: pg.seq, Data: []byte("ipseclab impair test")}}
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: pg.id, Seq: pg.seq, Data: pg.payload}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
 		return 0, false, err
@@ -177,7 +178,7 @@ func (pg *pinger) ping(dst net.IP, timeout time.Duration) (rtt time.Duration, ok
 	if _, err := pg.c.WriteTo(b, &net.IPAddr{IP: dst}); err != nil {
 		return 0, false, fmt.Errorf("send echo: %w", err)
 	}
-	buf := make([]byte, 1500)
+	buf := make([]byte, 65536)
 	deadline := start.Add(timeout)
 	for {
 		pg.c.SetReadDeadline(deadline)
