@@ -446,8 +446,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 			offered = o
 		}
 	}
-	e.publishNoProposal(&isakmpSA{conn: cands[0], remote: p.Remote, local: p.Local, ckyI: m.Header.InitiatorCookie, mode: mode, role: Responder},
-		events.Sent, offered, suiteNames(cands[0].cfg.Proposals), events.StepPhase1)
+	e.publishNoProposal(cands[0], p.Remote, events.Sent, offered, suiteNames(cands[0].cfg.Proposals), events.StepPhase1)
 	e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
 	return nil, phase1Choice{}, false
 }

@@ -3,6 +3,7 @@ package ike
 import (
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -141,18 +142,18 @@ func (e *Engine) publishProposalChosen(sa *isakmpSA, qm *quickMode) {
 
 // publishNoProposal reports NO-PROPOSAL-CHOSEN, sent (we found nothing in
 // the offer) or received (the peer found nothing in ours).
-func (e *Engine) publishNoProposal(sa *isakmpSA, dir events.Direction, offered []string, accepted string, step events.Step) {
+func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Direction, offered []string, accepted string, step events.Step) {
 	var msg string
 	if dir == events.Sent {
-		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN sent to %s: it offered [%s], we accept [%s]", sa.remote, strings.Join(offered, ", "), accepted)
+		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN sent to %s: it offered [%s], we accept [%s]", peer, strings.Join(offered, ", "), accepted)
 	} else {
-		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN from %s: it accepts none of what we offered [%s]", sa.remote, accepted)
+		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN from %s: it accepts none of what we offered [%s]", peer, accepted)
 	}
 	e.pub.Publish(events.Event{
-		Kind: events.NoProposal, Step: step, Conn: sa.conn.cfg.Name, Level: events.Error,
+		Kind: events.NoProposal, Step: step, Conn: c.cfg.Name, Level: events.Error,
 		Message: msg,
 		Explain: "The two sides have no suite in common: compare the proposal lists of both ends (cipher, hash or integrity, DH group, and PFS).",
-		Fields:  map[string]any{"direction": string(dir), "offered": offered, "accepted": accepted, "peer": sa.remote.String()},
+		Fields:  map[string]any{"direction": string(dir), "offered": offered, "accepted": accepted, "peer": peer.String()},
 	})
 }
 

@@ -80,8 +80,9 @@ type saKey struct{ i, r isakmp.Cookie }
 
 func (sa *isakmpSA) key() saKey { return saKey{sa.ckyI, sa.ckyR} }
 
-// newISAKMPSA creates an SA and registers it: by both cookies, and for an
-// initiator waiting for MM2/AM2 by its own cookie.
+// newISAKMPSA creates an SA and registers it with its connection, and an
+// initiator's by its own cookie until MM2/AM2 brings the responder's
+// (setResponderCookie then registers it by both).
 func (e *Engine) newISAKMPSA(c *conn, role Role, mode Mode, local, remote netip.AddrPort) *isakmpSA {
 	sa := &isakmpSA{
 		e: e, conn: c, role: role, mode: mode, local: local, remote: remote,
@@ -117,7 +118,7 @@ func (sa *isakmpSA) setResponderCookie(r isakmp.Cookie) {
 	e.sas[sa.key()] = sa
 }
 
-// established marks phase 1 done: the SA leaves the half-open set, its
+// setEstablished marks phase 1 done: the SA leaves the half-open set, its
 // lifetime starts, and Quick Modes waiting for it begin.
 func (sa *isakmpSA) setEstablished() {
 	e := sa.e

@@ -135,6 +135,10 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if qm != nil && e.duplicate(sa, &qm.ex, p.Data) {
 		return
 	}
+	if qm != nil && qm.state == qmDone {
+		e.stats.Duplicates++ // a late repeat of an exchange that ended (failed, or answered)
+		return
+	}
 	if sa.state != established || mid == 0 {
 		e.malformedIn(sa, p, "Quick Mode before phase 1 completed, or with message ID 0")
 		return
@@ -154,10 +158,8 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		want = sa.keys.Hash1(mid, rest)
 	case qm.state == qmI1Sent:
 		want = sa.keys.Hash2(mid, qm.niB, rest)
-	case qm.state == qmR2Sent:
+	default: // qmR2Sent
 		want = sa.keys.Hash3(mid, qm.niB, qm.nrB)
-	default:
-		return // a stray repeat of a finished exchange
 	}
 	if !hmac.Equal(hash.Data, want) {
 		e.malformedIn(sa, p, "Quick Mode HASH does not match: forged, corrupted, or out of order")
@@ -210,8 +212,12 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		return mode == ch.Mode && (!m.UDPEncapsulated() || ch.Proposals[0].Protocol != proposal.AH)
 	})
 	if !ok {
-		e.publishNoProposal(sa, events.Sent, offered, suiteNames(ch.Proposals), events.StepPhase2)
-		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "no acceptable IPsec proposal")
+		e.publishNoProposal(c, sa.remote, events.Sent, offered, suiteNames(ch.Proposals), events.StepPhase2)
+		var spi []byte // the initiator's, so that it knows which offer failed
+		if len(offer.Proposals) > 0 {
+			spi = offer.Proposals[0].SPI
+		}
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, spi, "no acceptable IPsec proposal")
 		return
 	}
 	qm.choice = choice
