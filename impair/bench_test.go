@@ -244,5 +244,3 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(float64(median["veth"].Microseconds()), "veth-µs/rtt")
 	b.ReportMetric(float64((median["link"] - median["veth"]).Microseconds()), "added-µs/rtt")
 }
-
-

@@ -82,13 +82,13 @@ func TestUnitsPrintLikeTC(t *testing.T) {
 
 func TestParseLoss(t *testing.T) {
 	cases := map[string]Loss{
-		"1%":                                    {Random: 1},
-		"random 2.5%":                           {Random: 2.5},
-		"gemodel 1%":                            GEModel(1, 100, 100, 0), // tc's defaults
-		"gemodel 1% 30%":                        GEModel(1, 30, 100, 0),
-		"gemodel 1% 30% 80% 0.1%":               GEModel(1, 30, 80, 0.1),
-		"gemodel p 1% r 30% 1-h 80% 1-k 0.1%":   GEModel(1, 30, 80, 0.1), // as tc qdisc show prints it
-		"GEMODEL P 5% R 10%":                    GEModel(5, 10, 100, 0),
+		"1%":                                  {Random: 1},
+		"random 2.5%":                         {Random: 2.5},
+		"gemodel 1%":                          GEModel(1, 100, 100, 0), // tc's defaults
+		"gemodel 1% 30%":                      GEModel(1, 30, 100, 0),
+		"gemodel 1% 30% 80% 0.1%":             GEModel(1, 30, 80, 0.1),
+		"gemodel p 1% r 30% 1-h 80% 1-k 0.1%": GEModel(1, 30, 80, 0.1), // as tc qdisc show prints it
+		"GEMODEL P 5% R 10%":                  GEModel(5, 10, 100, 0),
 	}
 	for s, want := range cases {
 		got, err := ParseLoss(s)
