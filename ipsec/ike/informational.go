@@ -101,7 +101,7 @@ func (e *Engine) receiveInformational(sa *isakmpSA, p Packet, m *isakmp.Message)
 		return
 	}
 	if err := sa.decrypt(m); err != nil {
-		e.unreadableInformational(sa, p, "does not decrypt: "+err.Error())
+		e.unreadableInformational(sa, p, "does not decrypt")
 		return
 	}
 	hash, rest, ok := leadingHash(m)
@@ -134,7 +134,7 @@ func (e *Engine) receiveInformational(sa *isakmpSA, p Packet, m *isakmp.Message)
 // another pre-shared key sends (its error notification, under its keys).
 func (e *Engine) unreadableInformational(sa *isakmpSA, p Packet, why string) {
 	if sa.state == mmI5Sent || sa.state == mmR4Sent {
-		e.authFailed(sa, "the peer's encrypted notification "+why+": the pre-shared keys differ", 0)
+		e.authFailed(sa, "the peer's encrypted notification "+why+" under our keys: the pre-shared keys differ", 0)
 		return
 	}
 	e.malformedIn(sa, p, "Informational message "+why)

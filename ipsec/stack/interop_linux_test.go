@@ -49,6 +49,11 @@ type interopLab struct {
 }
 
 func startInterop(t *testing.T, tc interopCase, weInitiate bool) *interopLab {
+	return startInteropWith(t, tc, weInitiate, nil)
+}
+
+// startInteropWith is startInterop with a change to our connection.
+func startInteropWith(t *testing.T, tc interopCase, weInitiate bool, mutate func(*ike.Connection)) *interopLab {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, strongswan.DefaultCharon)
 	testenv.NeedCommand(t, strongswan.DefaultSwanctl)
@@ -70,6 +75,9 @@ func startInterop(t *testing.T, tc interopCase, weInitiate bool) *interopLab {
 			LocalTS: netip.PrefixFrom(l.ours.inner, 32), RemoteTS: netip.PrefixFrom(l.peer.inner, 32),
 			Proposals: espProposals(t, tc.esp),
 		},
+	}
+	if mutate != nil {
+		mutate(&conn)
 	}
 	s, err := stack.New(stack.Config{Node: "ours", Events: l.bus, Host: stack.Namespace{Handle: l.ours.h}, Connections: []ike.Connection{conn}, PublishKeys: true})
 	if err != nil {
