@@ -1,6 +1,7 @@
 package impair_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv4"
 
+	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 )
 
@@ -243,4 +245,45 @@ func BenchmarkLatency(b *testing.B) {
 	b.ReportMetric(float64(median["link"].Microseconds()), "link-µs/rtt")
 	b.ReportMetric(float64(median["veth"].Microseconds()), "veth-µs/rtt")
 	b.ReportMetric(float64((median["link"] - median["veth"]).Microseconds()), "added-µs/rtt")
+}
+
+// BenchmarkNewLink is what links cost a deployment: 50 links created
+// concurrently (two TAP devices each, MACs set, up, forwarders started), then
+// removed with CloseAll. Reported per link.
+func BenchmarkNewLink(b *testing.B) {
+	testenv.NeedRoot(b)
+	_, a := testenv.Netns(b, "na")
+	_, bb := testenv.Netns(b, "nb")
+	const n = 50
+	var create, remove time.Duration
+	b.ResetTimer()
+	for range b.N {
+		links := make([]*impair.Link, n)
+		errs := make(chan error, n)
+		start := time.Now()
+		for i := range n {
+			go func() {
+				l, err := impair.New(impair.Config{
+					Name: fmt.Sprintf("bench-%d", i),
+					A:    impair.Endpoint{Node: "a", Iface: fmt.Sprintf("eth%d", i), Netns: a},
+					B:    impair.Endpoint{Node: "b", Iface: fmt.Sprintf("eth%d", i), Netns: bb},
+				})
+				links[i] = l
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		create += time.Since(start)
+		start = time.Now()
+		if err := impair.CloseAll(links...); err != nil {
+			b.Fatal(err)
+		}
+		remove += time.Since(start)
+	}
+	b.ReportMetric(float64(create.Microseconds())/float64(b.N*n), "µs/link-created")
+	b.ReportMetric(float64(remove.Microseconds())/float64(b.N*n), "µs/link-closed")
 }

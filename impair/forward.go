@@ -52,16 +52,14 @@ func (dn *direction) apply(n Netem, mtu int, down bool) error {
 }
 
 // setReal turns offloads off when frames must be real packets and back on
-// when super-frames may pass. Called with mu held.
+// when super-frames may pass. Should the device refuse, frames are still cut
+// into packets here. Called with mu held.
 func (dn *direction) setReal(real bool) error {
 	if real == dn.real {
 		return nil
 	}
-	if err := dn.src.setOffload(!real); err != nil {
-		return err
-	}
 	dn.real = real
-	return nil
+	return dn.src.setOffload(!real)
 }
 
 func (dn *direction) readLoop(wg *sync.WaitGroup) {

@@ -2,7 +2,6 @@ package impair
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -166,5 +165,3 @@ func inNetns(h netns.NsHandle, fn func() error) error {
 	}()
 	return <-ch
 }
-
-var errClosed = errors.New("link closed")
