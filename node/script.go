@@ -182,7 +182,7 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 		case *topology.PingStep:
 			_, err = r.scriptPing(ctx, a)
 		case *topology.TrafficStep:
-			err = r.scriptTraffic(ctx, a)
+			_, err = r.scriptTraffic(ctx, a)
 		case *topology.WaitStep:
 			err = r.scriptWait(ctx, log, a)
 		case *topology.ExpectStep:
@@ -267,6 +267,10 @@ func expectName(a *topology.ExpectStep) string {
 		return fmt.Sprintf("ping %s → %s succeeds %g%%-%g%%", a.Ping.From, a.Ping.To, successOr(a), maxSuccessOr(a))
 	case a.Ping != nil:
 		return fmt.Sprintf("ping %s → %s succeeds ≥ %g%%", a.Ping.From, a.Ping.To, successOr(a))
+	case a.Traffic != nil && (a.Traffic.Proto == "tcp"):
+		return fmt.Sprintf("tcp %s → %s arrives intact", a.Traffic.From, a.Traffic.To)
+	case a.Traffic != nil:
+		return fmt.Sprintf("udp %s → %s loses at most %g%%", a.Traffic.From, a.Traffic.To, maxLossOr(a))
 	case a.SA != nil:
 		s := fmt.Sprintf("SA counter %s of %s on %s", a.Counter, a.SA.Connection, a.SA.Node)
 		if a.Min != nil {
@@ -295,6 +299,13 @@ func successOr(a *topology.ExpectStep) float64 {
 		return 100
 	}
 	return float64(*a.Success)
+}
+
+func maxLossOr(a *topology.ExpectStep) float64 {
+	if a.MaxLoss == nil {
+		return 0
+	}
+	return float64(*a.MaxLoss)
 }
 
 func maxSuccessOr(a *topology.ExpectStep) float64 {
@@ -330,6 +341,19 @@ func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step
 		rate := 100 * (1 - res.Loss())
 		er.Passed = rate+1e-9 >= successOr(a) && rate-1e-9 <= maxSuccessOr(a)
 		er.Detail = fmt.Sprintf("%d/%d replies (%.0f%%), expected %g%% to %g%%", res.Received, res.Sent, rate, successOr(a), maxSuccessOr(a))
+	case a.Traffic != nil:
+		res, err := r.scriptTraffic(ctx, a.Traffic)
+		if err != nil {
+			er.Detail = err.Error()
+			break
+		}
+		if res.Proto == "tcp" {
+			er.Passed = res.Intact()
+		} else {
+			loss := 100 * float64(res.Lost) / float64(max(res.Sent, 1))
+			er.Passed = loss <= maxLossOr(a)+1e-9 && res.Duplicated == 0
+		}
+		er.Detail = res.String()
 	case a.SA != nil:
 		r.scriptMu.Lock()
 		f := r.counters
@@ -383,22 +407,22 @@ func rttSummary(r PingResult) string {
 	return fmt.Sprintf(", rtt avg %.3f ms", float64(r.Avg.Microseconds())/1000)
 }
 
-func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) error {
+func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) (TrafficResult, error) {
 	owner, _, ok := r.Lab.Owner(a.To.Addr)
 	if !ok {
-		return fmt.Errorf("no node of the lab has address %s to receive the traffic", a.To)
+		return TrafficResult{}, fmt.Errorf("no node of the lab has address %s to receive the traffic", a.To)
 	}
 	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Count: a.Count, Bytes: int64(a.Bytes)}
 	if a.Rate != "" {
 		rate, err := ParseBitRate(a.Rate)
 		if err != nil {
-			return err
+			return TrafficResult{}, err
 		}
 		opt.Rate = rate
 	}
 	res, err := Traffic(ctx, r.nsOf(a.From), r.nsOf(owner), a.To.Addr, opt)
 	if err != nil {
-		return err
+		return res, err
 	}
 	lvl := events.Info
 	if !res.Intact() {
@@ -406,7 +430,7 @@ func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) er
 	}
 	events.Publisher{Bus: r.Bus, Node: a.From}.Publish(events.Event{Kind: events.TrafficReport, Level: lvl, Message: res.String(),
 		Fields: map[string]any{"result": res}})
-	return nil
+	return res, nil
 }
 
 func (r *Runtime) scriptWait(ctx context.Context, log *eventLog, a *topology.WaitStep) error {

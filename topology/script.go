@@ -129,6 +129,9 @@ type ExpectStep struct {
 	Success    *Percent  `yaml:"success"`     // minimum ping success rate, default 100%
 	MaxSuccess *Percent  `yaml:"max-success"` // maximum ping success rate: 0% expects a dead path
 
+	Traffic *TrafficStep `yaml:"traffic"`  // run this traffic and check what arrived
+	MaxLoss *Percent     `yaml:"max-loss"` // udp: the most packets that may be lost (default 0%); tcp: checksums must match
+
 	SA      *SAMatch `yaml:"sa"`      // check an SA counter
 	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops
 	Min     *int64   `yaml:"min"`

@@ -768,6 +768,16 @@ func (v *validator2) expect(path string, e *ExpectStep, needNode func(string, st
 			v.errorf(path+".ping", "ping needs to:")
 		}
 	}
+	if e.Traffic != nil {
+		forms++
+		needNode("traffic.from", e.Traffic.From)
+		if e.Traffic.Proto != "" && e.Traffic.Proto != "udp" && e.Traffic.Proto != "tcp" {
+			v.errorf(path+".traffic.proto", "proto %q is neither udp nor tcp", e.Traffic.Proto)
+		}
+	}
+	if e.MaxLoss != nil && e.Traffic == nil {
+		v.errorf(path+".max-loss", "max-loss applies to a traffic expectation")
+	}
 	if e.SA != nil {
 		forms++
 		needNode("sa.node", e.SA.Node, KindGateway)
@@ -780,7 +790,7 @@ func (v *validator2) expect(path string, e *ExpectStep, needNode func(string, st
 		}
 	}
 	if forms != 1 {
-		v.errorf(path, "an expectation checks one thing: an event (event:), a ping (ping:) or an SA counter (sa:)")
+		v.errorf(path, "an expectation checks one thing: an event (event:), a ping (ping:), traffic (traffic:) or an SA counter (sa:)")
 	}
 	if (e.Success != nil || e.MaxSuccess != nil) && e.Ping == nil {
 		v.errorf(path, "success: and max-success: apply to a ping expectation")

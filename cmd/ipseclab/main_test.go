@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -526,5 +527,55 @@ connections:
 	}
 	if r := run(t, "tunnel", "down", "--socket", sockB, "hosts"); r.code != 0 {
 		t.Fatalf("tunnel down from the responder: %+v", r)
+	}
+}
+
+// CI runs every shipped lab and requires exit 0: each lab's expectations
+// describe what it teaches, so a regression anywhere in the stack shows here.
+func TestEveryShippedLabPasses(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	list, err := labs.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		t.Run(l.Name, func(t *testing.T) {
+			t.Cleanup(func() { _ = node.DestroyLab(l.Name, 10*time.Second) })
+			r := run(t, "run", l.Name)
+			if r.code != 0 {
+				t.Fatalf("ipseclab run %s exited %d:\n%s\n%s", l.Name, r.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "0 failed, 0 step errors") {
+				t.Fatalf("summary of %s:\n%s", l.Name, r.stdout)
+			}
+		})
+	}
+}
+
+// The default lab's timeline shows the five steps of a tunnel's life, in order.
+func TestDefaultLabTimelineHasTheFiveStepsInOrder(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	t.Cleanup(func() { _ = node.DestroyLab(labs.Default, 10*time.Second) })
+	r := run(t, "run")
+	if r.code != 0 {
+		t.Fatalf("ipseclab run exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	last := -1
+	for _, h := range []string{"Step 1 · Initiation", "Step 2 · IKE Phase 1", "Step 3 · IKE Phase 2", "Step 4 · Data transfer", "Step 5 · Termination"} {
+		i := strings.Index(r.stdout, "━━ "+h)
+		if i < 0 || i < last {
+			t.Fatalf("heading %q missing or out of order:\n%s", h, r.stdout)
+		}
+		last = i
+	}
+	for _, want := range []string{"Main Mode 3/6: KE, NONCE", "Diffie-Hellman public values and nonces; identities still hidden", "Quick Mode 1/3", "ESP 198.51.100.2 → 203.0.113.2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("timeline lacks %q", want)
+		}
+	}
+	if strings.Contains(r.stdout, "\033[") {
+		t.Error("colours written to a pipe; they belong on a terminal only")
 	}
 }
