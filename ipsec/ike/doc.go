@@ -22,7 +22,12 @@
 //	ipsec_sa.go         IPsec SA pairs: install, rekey, expire   RFC 2409 §5.5; RFC 4301 §4.4.2
 //	flight.go           retransmission and duplicate detection   RFC 2408 §5 (resends); RFC 2409 §5
 //	engine.go           the per-node engine: receive, initiate,  —
-//	                    acquire and expiry from the data plane
+//	                    acquire and expiry from the data plane,
+//	                    Diffie-Hellman and SKEYID for phase 1
+//	config.go           connections in swanctl's vocabulary      —
+//	status.go           the SA listing of `ipseclab sas`         —
+//	clock.go            the injected clock and the engine's      —
+//	                    timers
 //	events.go           what the engine tells the event bus      —
 //
 // The engine does no I/O of its own. It sends through a Transport (the UDP 500
