@@ -246,3 +246,25 @@ func FuzzParseChange(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParamsYAML(f *testing.F) {
+	for _, s := range []string{
+		"{delay: 30ms, jitter: 5ms, loss: 1%}",
+		"{delay: 10ms, mtu: 1400, b-to-a: {loss: \"gemodel 1% 30% 100% 0%\", rate: 10mbit}}",
+		"{loss: {gemodel: {p: 2%, r: 20%, 1-k: 0.5%}}, down: true}",
+		"{reorder: 25%, gap: 5, delay: 10ms, a-to-b: {duplicate: 1%}}",
+		"[1, 2]", "~", "{loss: &x 5%, corrupt: *x}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var p Params
+		if err := yaml.Unmarshal([]byte(s), &p); err != nil {
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("decoded %q into invalid settings %v: %v", s, p, err)
+		}
+		_ = p.String()
+	})
+}

@@ -110,9 +110,12 @@ func New(cfg Config) (_ *Link, err error) {
 		go dn.timerLoop(&l.wg)
 	}
 	go l.publishCounters()
-	if cfg.Params != (Params{}) {
+	if withoutDown(cfg.Params) != (Params{}) {
 		l.pub.Publish(events.Event{Kind: events.LinkImpair, Message: fmt.Sprintf("%s impaired: %s", cfg.Name, cfg.Params),
 			Fields: map[string]any{"params": cfg.Params}})
+	}
+	if cfg.Params.Down {
+		l.pub.Publish(events.Event{Kind: events.LinkDown, Message: cfg.Name + " is down (as declared)"})
 	}
 	return l, nil
 }
