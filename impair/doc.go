@@ -28,14 +28,17 @@
 // frames are released by a timerfd, which wakes with microsecond precision
 // where Go's timers wake in whole milliseconds.
 //
-// Measured on the 2-core VM this was written on (go test -bench . -benchtime
-// 2s, an unimpaired link beside a veth pair between the same namespaces, both
-// in one run):
+// Measured on the 2-core VM this was written on, shared with other builds
+// (go test -bench . -benchtime 2s: an unimpaired link beside a veth pair
+// between the same kind of namespaces, in one run; two runs shown):
 //
-//	TCP, one connection          link 17.9 Gbit/s   veth 15.8 Gbit/s
-//	UDP, 64-byte frames          link 99 kpps        veth 161 kpps     (sendmmsg/recvmmsg)
-//	UDP ping-pong, median RTT    link 32 µs          veth 20 µs        (+11 µs added)
-//	links created concurrently   1.5 ms each; closed with CloseAll 2.3 ms each
+//	TCP, one connection, 64 KiB writes   link 17.9 / 17.2 Gbit/s   veth 15.8 / 14.4 Gbit/s
+//	UDP, 64-byte frames (sendmmsg)       link 99 / 134 kpps        veth 161 / 181 kpps
+//	UDP ping-pong, median RTT            link 32 / 23 µs           veth 20 / 19 µs: +11 / +4 µs
+//	links created concurrently           1.5 / 1.2 ms each; closed with CloseAll 2.3 / 2.8 ms each
+//
+// The link beats veth at bulk TCP because super-frames cross it whole; it
+// loses at small packets, where each frame costs a read and a write.
 //
 // # Parameters
 //
