@@ -158,7 +158,7 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 	defer sub.Close()
 	start := time.Now()
 	pub.Publish(events.Event{Kind: events.ScriptStarted, Message: fmt.Sprintf("script: %d steps", len(lab.Script))})
-	anchor := uint64(0)
+	anchor, afterExpect := uint64(0), true
 	for _, step := range lab.Script {
 		name, val, _ := step.Action()
 		if at := step.StepAt().Duration; at > 0 {
@@ -174,9 +174,13 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 		where := fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line)
 		pub.Publish(events.Event{Kind: events.ScriptStep, Message: fmt.Sprintf("step %d (%s): %s", step.Index+1, where, describeStep(name, val)),
 			Fields: map[string]any{"step": step.Index + 1, "action": name, "at": where}})
-		if name != "expect" {
+		// Expectations look back to the start of the run of actions they
+		// follow: after "tunnel-up a; tunnel-up b", an expectation about a
+		// may be met by an event during either step.
+		if name != "expect" && afterExpect {
 			anchor = log.lastSeq()
 		}
+		afterExpect = name == "expect"
 		var err error
 		switch a := val.(type) {
 		case *topology.PingStep:

@@ -116,9 +116,10 @@ func (s *WaitStep) fromScalar(n *yaml.Node) error {
 
 // ExpectStep is an expectation; together they decide the exit code.
 //
-// Event expectations look at the events since the most recent step that is not
-// an expectation started, and wait up to `within` for one that matches (or,
-// with `absent: true`, require that none arrives during `within`).
+// Event expectations look at the events since the run of actions they follow
+// began (in "tunnel-up a; tunnel-up b; expect ...", since tunnel-up a), and
+// wait up to `within` for one that matches (or, with `absent: true`, require
+// that none arrives during `within`).
 type ExpectStep struct {
 	Timing     `yaml:",inline"`
 	EventMatch `yaml:",inline"`
