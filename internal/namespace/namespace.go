@@ -1,7 +1,8 @@
-// Package namespace creates, lists, deletes and enters named network namespaces
-// without ever switching a long-lived thread: every switch happens on a
-// throwaway locked thread that exits afterwards. Both the lab runtime (node)
-// and the packages below it (the IPsec stack) use it.
+// Package namespace creates, lists, deletes and enters named network
+// namespaces without ever switching the caller's thread: every switch happens
+// on a separate locked thread that is put back (or discarded) afterwards. The
+// lab runtime (node) and the packages below it (the IPsec stack, links, NAT
+// boxes) all use it.
 package namespace
 
 import (
@@ -49,9 +50,8 @@ func ensureDir() error {
 }
 
 // Create creates a named network namespace and returns a handle to it.
-// The calling goroutine's thread is never moved: the namespace is created on a
-// throwaway locked thread that exits afterwards, so no goroutine can ever run in
-// the wrong namespace by accident.
+// The calling goroutine's thread is never moved: the namespace is created on
+// another locked thread that is put back afterwards (see onThread).
 func Create(name string) (netns.NsHandle, error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") {
 		return netns.None(), fmt.Errorf("invalid namespace name %q", name)
@@ -75,20 +75,21 @@ func Create(name string) (netns.NsHandle, error) {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		// This thread's namespace is changed and never restored: the goroutine
-		// returns without UnlockOSThread, so the runtime terminates the thread.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("unshare network namespace: %w", err)}
-			return
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			ch <- result{err: fmt.Errorf("bind-mount namespace to %s: %w", path, err)}
-			return
-		}
-		h, err := netns.GetFromPath(path)
-		ch <- result{h, err}
+		var res result
+		onThread(func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				res.err = fmt.Errorf("unshare network namespace: %w", err)
+				return nil
+			}
+			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+				res.err = fmt.Errorf("bind-mount namespace to %s: %w", path, err)
+				return nil
+			}
+			res.h, res.err = netns.GetFromPath(path)
+			return nil
+		})
+		ch <- res
 	}()
 	r := <-ch
 	if r.err != nil {
@@ -149,10 +150,10 @@ func List(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// Run runs fn on a thread that has entered the namespace at path. The thread
-// is thrown away afterwards rather than switched back, so a failed switch can
-// never leak a namespace into other goroutines. Use it for what has no netlink
-// form: sysctls, opening TUN/TAP devices, binding sockets.
+// Run runs fn on a thread that has entered the namespace at path; the thread
+// is put back afterwards, or discarded if that fails (see onThread). Use it
+// for what has no netlink form: sysctls, opening TUN/TAP devices, binding
+// sockets.
 func Run(path string, fn func() error) error {
 	h, err := netns.GetFromPath(path)
 	if err != nil {
@@ -166,14 +167,34 @@ func Run(path string, fn func() error) error {
 func RunHandle(h netns.NsHandle, fn func() error) error {
 	ch := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(h), unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("enter namespace: %w", err)
-			return
-		}
-		ch <- fn()
+		ch <- onThread(func() error {
+			if err := unix.Setns(int(h), unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("enter namespace: %w", err)
+			}
+			return fn()
+		})
 	}()
 	return <-ch
+}
+
+// onThread runs fn on the calling goroutine's thread, locked, and afterwards
+// puts the thread back into the namespace it started in. Only when that fails
+// does the goroutine end still locked, which makes the runtime discard the
+// thread. Restoring matters: a locked goroutine that exits on the process's
+// main thread cannot discard it, and would leave the main thread (and with it
+// /proc/self/ns/net) parked in a lab's namespace for good.
+func onThread(fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return fmt.Errorf("read the thread's namespace: %w", err)
+	}
+	defer orig.Close()
+	err = fn()
+	if unix.Setns(int(orig), unix.CLONE_NEWNET) == nil {
+		runtime.UnlockOSThread()
+	}
+	return err
 }
 
 // LoopbackUp brings lo up inside the namespace.
