@@ -28,3 +28,7 @@ func (e *FieldError) Error() string {
 func fieldErrorf(name, format string, args ...any) *FieldError {
 	return &FieldError{Name: name, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Position is the line and column of the offending YAML node (0, 0 when the
+// error did not come from a file), so a lab file's error names its place.
+func (e *FieldError) Position() (line, col int) { return e.Line, e.Column }

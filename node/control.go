@@ -47,6 +47,7 @@ func (r *Runtime) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	info.Status = r.state.Status
 	info.Seed = r.Seed
 	info.Started = r.state.Started
+	info.Links = r.Links()
 	writeJSON(w, info)
 }
 

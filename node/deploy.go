@@ -407,12 +407,19 @@ func (d *Deployment) Destroy() error {
 	d.created = nil
 	d.mu.Unlock()
 	var errs []error
-	for name, w := range wires {
-		if err := w.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("link %s: %w", name, err))
-		}
-	}
 	var mu sync.Mutex
+	names := make([]string, 0, len(wires))
+	for name := range wires {
+		names = append(names, name)
+	}
+	_ = parallel(context.Background(), 16, len(names), func(i int) error {
+		if err := wires[names[i]].Close(); err != nil {
+			mu.Lock()
+			errs = append(errs, fmt.Errorf("link %s: %w", names[i], err))
+			mu.Unlock()
+		}
+		return nil
+	})
 	_ = parallel(context.Background(), 8, len(created), func(i int) error {
 		ns := created[i]
 		if ns.NL != nil {

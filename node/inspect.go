@@ -15,13 +15,13 @@ import (
 
 // LabInfo is what `ipseclab inspect` shows.
 type LabInfo struct {
-	Lab     string     `json:"lab"`
-	PID     int        `json:"pid,omitempty"`
-	Status  string     `json:"status,omitempty"`
-	Seed    uint64     `json:"seed,omitempty"`
-	Started time.Time  `json:"started,omitempty"`
-	Nodes   []NodeInfo `json:"nodes"`
-	Links   []LinkInfo `json:"links,omitempty"`
+	Lab     string       `json:"lab"`
+	PID     int          `json:"pid,omitempty"`
+	Status  string       `json:"status,omitempty"`
+	Seed    uint64       `json:"seed,omitempty"`
+	Started time.Time    `json:"started,omitempty"`
+	Nodes   []NodeInfo   `json:"nodes"`
+	Links   []LinkStatus `json:"links,omitempty"` // impairments and counters, from the lab process
 }
 
 // NodeInfo describes one node as found in its namespace.
@@ -42,13 +42,6 @@ type InterfaceInfo struct {
 	MTU   int      `json:"mtu"`
 	Up    bool     `json:"up"`
 	Addrs []string `json:"addresses"`
-}
-
-// LinkInfo is a link with its counters, filled by the lab process.
-type LinkInfo struct {
-	Name     string         `json:"name"`
-	Impair   map[string]any `json:"impair,omitempty"`
-	Counters map[string]any `json:"counters,omitempty"`
 }
 
 // Inspect reads every node's namespace of a deployed lab with netlink. It does

@@ -100,11 +100,12 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 		}
 	}()
 
-	r.Deployment, err = Deploy(ctx, lab, Options{Bus: opt.Bus})
+	r.Deployment, err = Deploy(ctx, lab, Options{Bus: opt.Bus, Wires: ImpairFactory{Seed: r.Seed, Bus: opt.Bus}})
 	if err != nil {
 		r.Deployment = nil // Deploy rolled back already
 		return nil, err
 	}
+	r.startLinks()
 	if err := r.startNATs(); err != nil {
 		return nil, err
 	}

@@ -172,6 +172,9 @@ func (t *Timeline) ladder(e events.Event) string {
 	if ike.Encrypted {
 		label += " 🔒"
 	}
+	if e.Kind == events.IKERetransmit {
+		label += " ↻ sent again"
+	}
 	arrow := "── " + label + " "
 	if n := 56 - len([]rune(arrow)); n > 0 {
 		arrow += strings.Repeat("─", n)

@@ -118,11 +118,28 @@ func printInfo(info *node.LabInfo, note string) {
 	w.Flush()
 	if len(info.Links) > 0 {
 		fmt.Println()
-		w = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "LINK\tIMPAIRMENT\tCOUNTERS")
-		for _, l := range info.Links {
-			fmt.Fprintf(w, "%s\t%v\t%v\n", l.Name, l.Impair, l.Counters)
-		}
-		w.Flush()
+		printLinks(info.Links)
 	}
+}
+
+// printLinks shows each direction of each link with its settings and counters.
+func printLinks(links []node.LinkStatus) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "LINK\tDIRECTION\tIMPAIRMENT\tSENT\tDELIVERED\tLOST\tQUEUE DROPS\tMTU DROPS\tDOWN DROPS\tDUPLICATED\tCORRUPTED\tREORDERED")
+	for _, l := range links {
+		for i, dir := range []string{l.AtoB, l.BtoA} {
+			c := l.Counters[i]
+			imp := l.Dirs[i]
+			if imp == "" {
+				imp = "-"
+			}
+			name := ""
+			if i == 0 {
+				name = l.Name
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, dir, imp,
+				c.Sent, c.Delivered, c.Lost, c.QueueDrops, c.MTUDrops, c.DownDrops, c.Duplicated, c.Corrupted, c.Reordered)
+		}
+	}
+	w.Flush()
 }
