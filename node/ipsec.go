@@ -118,24 +118,14 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := n.Crash(); err != nil {
-			return err
-		}
-		r.Bus.Publish(events.Event{Kind: events.StackCrashed, Node: s.Crash.Node, Step: events.StepTermination, Level: events.Warn,
-			Message: s.Crash.Node + "'s IPsec stack crashed: every SA and all state are gone, and nothing was sent",
-			Explain: "the peer still believes in its SAs; only DPD, a lifetime or INITIAL-CONTACT after a restart will tell it"})
-		return nil
+		return n.Crash()
 	})
 	r.RegisterAction("restart", func(ctx context.Context, s *topology.Step) error {
 		n, err := r.ipsecNode(s.Restart.Node)
 		if err != nil {
 			return err
 		}
-		if err := n.Restart(ctx); err != nil {
-			return err
-		}
-		r.Bus.Publish(events.Event{Kind: events.StackRestarted, Node: s.Restart.Node, Message: s.Restart.Node + "'s IPsec stack restarted with no SAs"})
-		return nil
+		return n.Restart(ctx)
 	})
 	r.RegisterCounters(r.saCounter)
 	r.Handle("GET /v1/sas", r.handleSAs)

@@ -35,6 +35,7 @@ type Runtime struct {
 	nats        map[string]*nat.Box
 	ipsec       map[string]IPsecNode
 	publishKeys bool
+	keys        *keyTables // set while CaptureAll records
 
 	scriptMu sync.Mutex
 	actions  map[string]ActionFunc

@@ -188,6 +188,8 @@ func (n *strongSwanNode) Crash() error {
 	}
 	<-ch.Exited()
 	_ = ch.Stop()
+	n.r.Bus.Publish(events.Event{Kind: events.StackCrashed, Node: n.name, Step: events.StepTermination, Level: events.Warn,
+		Message: "charon on " + n.name + " was killed: every SA is lost, and the peers were not told"})
 	return nil
 }
 
@@ -198,7 +200,11 @@ func (n *strongSwanNode) Restart(ctx context.Context) error {
 	if running {
 		return fmt.Errorf("charon on %s is running; crash it first", n.name)
 	}
-	return n.start(ctx)
+	if err := n.start(ctx); err != nil {
+		return err
+	}
+	n.r.Bus.Publish(events.Event{Kind: events.StackRestarted, Node: n.name, Message: "charon on " + n.name + " restarted with no SAs"})
+	return nil
 }
 
 func (n *strongSwanNode) Close() error {
@@ -272,10 +278,12 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 	case swNoSA.MatchString(l.Text):
 		n.acquire(swNoSA.FindStringSubmatch(l.Text)[1])
 	case swIKEUp.MatchString(l.Text):
+		n.recordKeys()
 		m := swIKEUp.FindStringSubmatch(l.Text)
 		pub.Publish(events.Event{Kind: events.Phase1Up, Conn: m[1], Step: events.StepPhase1,
 			Message: fmt.Sprintf("ISAKMP SA %s established (strongSwan) between %s and %s", m[1], m[2], m[3])})
 	case swChildUp.MatchString(l.Text):
+		n.recordKeys()
 		m := swChildUp.FindStringSubmatch(l.Text)
 		pub.Publish(events.Event{Kind: events.Phase2Up, Conn: m[1], Step: events.StepPhase2,
 			Message: fmt.Sprintf("IPsec SAs %s established (strongSwan): SPI in %s, out %s, %s ⇄ %s", m[1], m[2], m[3], m[4], m[5]),
@@ -290,6 +298,26 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 		pub.Publish(events.Event{Kind: events.AuthFailed, Step: events.StepPhase1, Level: events.Error, Message: "strongSwan: " + l.Text})
 	case swNoProp.MatchString(l.Text):
 		pub.Publish(events.Event{Kind: events.NoProposal, Level: events.Error, Message: "strongSwan: " + l.Text})
+	}
+}
+
+// recordKeys adds charon's keys, read from its log, to the capture's
+// Wireshark tables when the lab is being captured.
+func (n *strongSwanNode) recordKeys() {
+	kt := n.r.keys
+	ch, err := n.get()
+	if kt == nil || err != nil {
+		return
+	}
+	keys := ch.Keys()
+	var ike, esp strings.Builder
+	_ = keys.WriteIKEv1DecryptionTable(&ike)
+	_ = keys.WriteESPSATable(&esp)
+	for _, line := range strings.Split(ike.String(), "\n") {
+		_ = kt.add(IKEv1TableFile, strings.TrimSpace(line))
+	}
+	for _, line := range strings.Split(esp.String(), "\n") {
+		_ = kt.add(ESPTableFile, strings.TrimSpace(line))
 	}
 }
 

@@ -7,6 +7,7 @@ package timeline
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -18,6 +19,9 @@ type Options struct {
 	Color   bool // ANSI colours (only on a terminal)
 	Explain bool // add the one-line explanation under each line
 	Verbose bool // also show debug-level events
+	Keys    bool // show the derived keys (events.KeysDerived), for teaching
+	// Names maps addresses to node names, so the ladder names both peers.
+	Names map[string]string
 }
 
 // Timeline writes events as they come.
@@ -89,7 +93,8 @@ func (t *Timeline) Write(e events.Event) {
 	if !t.began {
 		t.t0, t.began = e.Time, true
 	}
-	if !t.opt.Verbose && (e.Level == events.Debug || quiet[e.Kind]) {
+	keys := t.opt.Keys && e.Kind == events.KeysDerived
+	if !t.opt.Verbose && !keys && (e.Level == events.Debug || quiet[e.Kind]) {
 		return
 	}
 	if e.IKE != nil && e.IKE.Dir == events.Received && !t.opt.Verbose {
@@ -106,7 +111,7 @@ func (t *Timeline) Write(e events.Event) {
 	at := fmt.Sprintf("%+8.3fs", e.Time.Sub(t.t0).Seconds())
 	var line string
 	switch {
-	case e.IKE != nil:
+	case e.IKE != nil && (e.Kind == events.IKEMessage || e.Kind == events.IKERetransmit):
 		line = t.ladder(e)
 	default:
 		who := e.Node
@@ -158,7 +163,7 @@ func (t *Timeline) message(e events.Event) string {
 //	gw-a ── Main Mode 1/6: SA, VID ──────────▶ gw-b
 func (t *Timeline) ladder(e events.Event) string {
 	ike := e.IKE
-	from, to := e.Node, peerName(e)
+	from, to := e.Node, t.peerName(e)
 	label := exchangeName(ike.Exchange)
 	if ike.MsgNum > 0 {
 		label += fmt.Sprintf(" %d", ike.MsgNum)
@@ -190,9 +195,19 @@ func (t *Timeline) ladder(e events.Event) string {
 	return s
 }
 
-func peerName(e events.Event) string {
+func (t *Timeline) peerName(e events.Event) string {
 	if p, ok := e.Fields["peer"].(string); ok && p != "" {
 		return p
+	}
+	host := e.IKE.Remote
+	if ap, err := netip.ParseAddrPort(host); err == nil {
+		host = ap.Addr().String()
+	}
+	if n := t.opt.Names[host]; n != "" {
+		if e.IKE.Remote != host {
+			return n + " (" + e.IKE.Remote + ")"
+		}
+		return n
 	}
 	return e.IKE.Remote
 }

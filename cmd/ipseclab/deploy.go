@@ -53,7 +53,7 @@ A deploy that fails part way removes everything it created.`,
 
 // startLabProcess starts `ipseclab serve` in its own session, shows its deploy
 // progress and returns once the lab is up (or has failed and rolled back).
-func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo bool) (int, error) {
+func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo bool, serveArgs ...string) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
@@ -81,7 +81,7 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo b
 		return 0, err
 	}
 	defer r.Close()
-	c := exec.Command(exe, "serve", "-t", labArg, "--ready-fd", "3")
+	c := exec.Command(exe, append([]string{"serve", "-t", labArg, "--ready-fd", "3"}, serveArgs...)...)
 	c.ExtraFiles = []*os.File{w}
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

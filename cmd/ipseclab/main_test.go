@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -696,5 +697,83 @@ func waitForESP(t *testing.T, lab string) (ours, theirs node.SAInfo) {
 			t.Fatalf("both sides did not list an ESP SA: %+v", sas)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// run --capture writes a pcap per link and Wireshark's key tables; tshark,
+// an independent dissector, decrypts the IKE messages after Main Mode 4 and
+// the ESP payloads with them, and finds no malformed frame.
+func TestCaptureDecryptsWithTshark(t *testing.T) {
+	testenv.NeedRoot(t)
+	tshark := testenv.NeedCommand(t, "tshark")
+	testenv.SharedLabs(t)
+	src, err := fs.ReadFile(labs.FS(), "site-to-site/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("cap%d", os.Getpid())
+	lab := filepath.Join(t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(lab, []byte(strings.Replace(string(src), "name: site-to-site", "name: "+name, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	dir := t.TempDir()
+	if r := run(t, "run", lab, "--capture", dir); r.code != 0 {
+		t.Fatalf("run --capture: %+v", r)
+	}
+	conf := t.TempDir()
+	wsDir := filepath.Join(conf, "wireshark")
+	if err := os.MkdirAll(wsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{node.ESPTableFile, node.IKEv1TableFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || len(b) == 0 {
+			t.Fatalf("key table %s missing or empty: %v", f, err)
+		}
+		if err := os.WriteFile(filepath.Join(wsDir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pcap := filepath.Join(dir, node.CaptureFileName("gw-a:eth0--isp:eth0"))
+	cmd := exec.Command(tshark, "-n", "-r", pcap,
+		"-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+		"-T", "fields", "-E", "separator=;",
+		"-e", "frame.number", "-e", "_ws.malformed", "-e", "isakmp.flag_e", "-e", "isakmp.typepayload",
+		"-e", "esp.spi", "-e", "ip.src", "-e", "icmp.type", "-Y", "isakmp or esp")
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+conf, "HOME="+conf)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	encrypted, esp := 0, 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ";")
+		if len(f) != 7 {
+			t.Fatalf("tshark line %q", line)
+		}
+		frame, malformed, flagE, payloads, spi, ipSrc, icmpType := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+		if malformed != "" {
+			t.Errorf("frame %s is malformed", frame)
+		}
+		switch {
+		case spi != "":
+			esp++
+			// Decrypted, the ESP packet shows its inner IP header (a second
+			// ip.src) and the ICMP inside.
+			if strings.Count(ipSrc, ",") != 1 || icmpType == "" {
+				t.Errorf("ESP frame %s not decrypted: ip.src %q, icmp.type %q", frame, ipSrc, icmpType)
+			}
+		case flagE == "1" || flagE == "True":
+			encrypted++
+			// Every encrypted IKEv1 message carries a HASH payload (type 8).
+			if !strings.Contains(","+payloads+",", ",8,") {
+				t.Errorf("encrypted ISAKMP frame %s not decrypted (payloads %q)", frame, payloads)
+			}
+		}
+	}
+	// Main Mode 5 and 6, Quick Mode 1 to 3, the two Deletes; 8 pings each way.
+	if encrypted < 7 || esp < 16 {
+		t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least 7 and 16:\n%s", encrypted, esp, out)
 	}
 }

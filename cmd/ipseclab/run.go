@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,10 +19,12 @@ import (
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/timeline"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 func newRunCmd() *cobra.Command {
-	var keep, asJSON, explain, verbose bool
+	var keep, asJSON, explain, verbose, keys bool
+	var captureDir string
 	cmd := &cobra.Command{
 		Use:   "run [LAB]",
 		Short: "Deploy a lab, run its script while showing the tunnel's life step by step, then destroy it",
@@ -49,7 +52,18 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				arg = labs.Default
 			}
 			tty := term.IsTerminal(int(os.Stdout.Fd()))
-			if _, err := startLabProcess(arg, lab, os.Stderr, false); err != nil {
+			var serveArgs []string
+			if captureDir != "" {
+				abs, err := filepath.Abs(captureDir)
+				if err != nil {
+					return err
+				}
+				serveArgs = append(serveArgs, "--capture", abs)
+			}
+			if keys {
+				serveArgs = append(serveArgs, "--keys")
+			}
+			if _, err := startLabProcess(arg, lab, os.Stderr, false, serveArgs...); err != nil {
 				return err
 			}
 			destroy := func() {
@@ -69,7 +83,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 
-			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose})
+			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys, Names: addressNames(lab)})
 			enc := json.NewEncoder(os.Stdout)
 			var finished *events.Event
 			err = c.Events(ctx, 0, func(e events.Event) bool {
@@ -103,6 +117,9 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				printSummary(finished, sas, tty)
 			}
 			destroy()
+			if captureDir != "" && !asJSON {
+				printCaptureHelp(captureDir, keep)
+			}
 			if !ok {
 				return exitCode(1, nil)
 			}
@@ -113,7 +130,21 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the event stream as JSON lines instead of the timeline")
 	cmd.Flags().BoolVar(&explain, "explain", true, "explain each line in terms of the concepts (--explain=false for terse output)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event, debug ones included")
+	cmd.Flags().StringVar(&captureDir, "capture", "", "write a pcap per link and Wireshark's decryption tables (esp_sa, ikev1_decryption_table) into this directory")
+	cmd.Flags().BoolVar(&keys, "keys", false, "show the derived keys in the timeline (SKEYID, Ka, ESP keys), for teaching")
 	return cmd
+}
+
+// printCaptureHelp says where the captures are and how to open them decrypted.
+func printCaptureHelp(dir string, keep bool) {
+	still := ""
+	if keep {
+		still = " (still recording while the lab is up)"
+	}
+	fmt.Printf("\ncaptures in %s%s: one pcap per link, with Wireshark's key tables beside them.\n", dir, still)
+	fmt.Printf("  Wireshark: copy %s and %s into ~/.config/wireshark/ (or use Preferences › Protocols › ESP/ISAKMP).\n", node.ESPTableFile, node.IKEv1TableFile)
+	fmt.Printf("  tshark:    mkdir -p /tmp/ws/wireshark && cp %s/{%s,%s} /tmp/ws/wireshark/ && \\\n", dir, node.ESPTableFile, node.IKEv1TableFile)
+	fmt.Printf("             XDG_CONFIG_HOME=/tmp/ws tshark -o esp.enable_encryption_decode:TRUE -r %s/<link>.pcap\n", dir)
 }
 
 // printSummary lists the expectations as passed or failed.
@@ -150,4 +181,17 @@ func printSummary(e *events.Event, sas []node.SAInfo, color bool) {
 		fmt.Println("  (the script has no expectations)")
 	}
 	fmt.Println("  " + e.Message)
+}
+
+// addressNames maps every address of the lab to its node.
+func addressNames(lab *topology.Lab) map[string]string {
+	names := map[string]string{}
+	for _, n := range lab.NodeNames() {
+		for _, i := range lab.Topology.Nodes[n].Ifaces {
+			for _, a := range i.Addrs {
+				names[a.Addr().String()] = n
+			}
+		}
+	}
+	return names
 }

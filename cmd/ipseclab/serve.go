@@ -28,6 +28,8 @@ type readyMsg struct {
 func newServeCmd() *cobra.Command {
 	var lf labFlags
 	var readyFD int
+	var captureDir string
+	var keys bool
 	cmd := &cobra.Command{
 		Use:    "serve -t FILE",
 		Short:  "Run a lab process in the foreground (deploy starts one in the background)",
@@ -67,7 +69,12 @@ func newServeCmd() *cobra.Command {
 			if abs, err := filepath.Abs(source); err == nil && source != "" && source[0] != 'e' {
 				source = abs
 			}
-			rt, err := node.StartRuntime(context.Background(), lab, node.RuntimeOptions{Bus: bus, File: source})
+			rt, err := node.StartRuntime(context.Background(), lab, node.RuntimeOptions{Bus: bus, File: source, PublishKeys: keys || captureDir != ""})
+			if err == nil && captureDir != "" {
+				if err = rt.CaptureAll(captureDir); err != nil {
+					_ = rt.Shutdown()
+				}
+			}
 			progress.Close()
 			<-progressDone
 			if err != nil {
@@ -94,6 +101,8 @@ func newServeCmd() *cobra.Command {
 	}
 	lf.add(cmd, false)
 	cmd.Flags().IntVar(&readyFD, "ready-fd", 0, "file descriptor to report progress and readiness on")
+	cmd.Flags().StringVar(&captureDir, "capture", "", "record every link and the Wireshark key tables into this directory")
+	cmd.Flags().BoolVar(&keys, "keys", false, "publish the derived keys as events")
 	return cmd
 }
 
