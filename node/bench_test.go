@@ -69,7 +69,14 @@ func ipScript(lab *topology.Lab, prefix string) (up, down string) {
 // BenchmarkDeploy100 deploys and destroys a 100-node, 100-link lab with
 // ipseclab and, in the same run, with a script of `ip` commands, and reports
 // both and their ratio. Targets: deploy < 1 s, destroy < 0.5 s, ≥ 10× the script.
+// "tap" is how labs run (every link an impairable TAP pair joined by the lab
+// process); "veth" is plain kernel links, the script's own kind.
 func BenchmarkDeploy100(b *testing.B) {
+	b.Run("tap", func(b *testing.B) { benchDeploy(b, true) })
+	b.Run("veth", func(b *testing.B) { benchDeploy(b, false) })
+}
+
+func benchDeploy(b *testing.B, tap bool) {
 	testenv.NeedRoot(b)
 	testenv.SharedLabs(b)
 	if _, err := exec.LookPath("ip"); err != nil {
@@ -97,7 +104,11 @@ func BenchmarkDeploy100(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		d, err := node.Deploy(context.Background(), lab, node.Options{})
+		opt := node.Options{}
+		if tap {
+			opt.Wires = node.ImpairFactory{Seed: 1}
+		}
+		d, err := node.Deploy(context.Background(), lab, opt)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -408,18 +408,12 @@ func (d *Deployment) Destroy() error {
 	d.mu.Unlock()
 	var errs []error
 	var mu sync.Mutex
-	names := make([]string, 0, len(wires))
-	for name := range wires {
-		names = append(names, name)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
 	}
-	_ = parallel(context.Background(), 16, len(names), func(i int) error {
-		if err := wires[names[i]].Close(); err != nil {
-			mu.Lock()
-			errs = append(errs, fmt.Errorf("link %s: %w", names[i], err))
-			mu.Unlock()
-		}
-		return nil
-	})
+	// The namespaces go first: once unmounted, nothing can reach the lab.
 	_ = parallel(context.Background(), 8, len(created), func(i int) error {
 		ns := created[i]
 		if ns.NL != nil {
@@ -427,12 +421,24 @@ func (d *Deployment) Destroy() error {
 		}
 		ns.Handle.Close()
 		if err := DeleteNetns(ns.Name); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
+			fail(err)
 		}
 		return nil
 	})
+	// Then the links. Removing a TAP device waits for RCU grace periods
+	// under the kernel's RTNL lock; closing them all at once lets the waits
+	// overlap.
+	var wg sync.WaitGroup
+	for name, w := range wires {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Close(); err != nil {
+				fail(fmt.Errorf("link %s: %w", name, err))
+			}
+		}()
+	}
+	wg.Wait()
 	d.bus.Publish(events.Event{Kind: events.LabDestroyed, Message: fmt.Sprintf("lab %s destroyed in %s", d.Lab.Name, time.Since(start).Round(time.Millisecond))})
 	return errors.Join(errs...)
 }
