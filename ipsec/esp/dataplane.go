@@ -137,7 +137,7 @@ func New(cfg Config) *DataPlane {
 		stop:     make(chan struct{}),
 	}
 	d.hooks.Store(&cfg.Hooks)
-	d.spd.Store(&spd{byConn: map[string]*policy{}})
+	d.spd.Store(&spd{byKey: map[PolicyKey]*policy{}})
 	empty := map[inKey]*saState{}
 	d.inbound.Store(&empty)
 	d.notes.start()
@@ -187,8 +187,9 @@ func (d *DataPlane) Close() error {
 	return errors.Join(errs...)
 }
 
-// AddPolicy installs or replaces the policy of p.Conn. Replacing keeps the
-// policy's installed outbound SAs.
+// AddPolicy installs a policy, or replaces the one with the same connection
+// and selectors (see Policy); replacing keeps its outbound SAs and the packets
+// it holds for an acquire.
 func (d *DataPlane) AddPolicy(p Policy) error {
 	np, err := newPolicy(p)
 	if err != nil {
@@ -197,16 +198,15 @@ func (d *DataPlane) AddPolicy(p Policy) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.spd.Load()
-	if old := cur.byConn[p.Conn]; old != nil {
+	if old := cur.byKey[p.Key()]; old != nil {
 		np.outs = old.outs
 		np.refreshCurrent()
-		if d.routes != nil && old.RemoteTS != p.RemoteTS {
-			if err := d.routes.deleteRoute(old.Policy); err != nil {
-				return err
-			}
-		}
-	}
-	if d.routes != nil {
+		old.acqMu.Lock()
+		np.held, np.acquiring, np.acquired = old.held, old.acquiring, old.acquired
+		old.held = nil
+		old.acqMu.Unlock()
+		np.heldDrops.Store(old.heldDrops.Load())
+	} else if d.routes != nil {
 		if err := d.routes.addRoute(np.Policy); err != nil {
 			return err
 		}
@@ -215,19 +215,19 @@ func (d *DataPlane) AddPolicy(p Policy) error {
 	return nil
 }
 
-// DeletePolicy removes the policy of conn and its route. Its SAs stay until
-// deleted.
-func (d *DataPlane) DeletePolicy(conn string) error {
+// DeletePolicy removes the policy with p's connection and selectors, and its
+// route. Its SAs stay until deleted; the packets it held are dropped.
+func (d *DataPlane) DeletePolicy(p Policy) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cur := d.spd.Load()
-	p := cur.byConn[conn]
-	if p == nil {
-		return fmt.Errorf("no policy for connection %q", conn)
+	old := cur.byKey[p.Key()]
+	if old == nil {
+		return fmt.Errorf("no policy %s ⇄ %s for connection %q", p.LocalTS, p.RemoteTS, p.Conn)
 	}
-	d.spd.Store(cur.without(conn))
+	d.spd.Store(cur.without(p.Key()))
 	if d.routes != nil {
-		return d.routes.deleteRoute(p.Policy)
+		return d.routes.deleteRoute(old.Policy)
 	}
 	return nil
 }
@@ -295,10 +295,10 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 		d.inbound.Store(&n)
 		delete(d.reserved, k)
 	} else {
-		p = d.spd.Load().byConn[cfg.Conn]
+		p = d.spd.Load().byKey[sa.cfg.policyKey()]
 		if p == nil {
 			d.mu.Unlock()
-			return fmt.Errorf("outbound SA %s: no policy for connection %q", sa.id, cfg.Conn)
+			return fmt.Errorf("outbound SA %s: connection %q has no policy %s ⇄ %s", sa.id, cfg.Conn, sa.cfg.LocalTS, sa.cfg.RemoteTS)
 		}
 		p.outs = append(p.outs, sa)
 		p.current.Store(sa)
@@ -345,6 +345,29 @@ func (d *DataPlane) removeSA(id SAID) *saState {
 		}
 	}
 	return sa
+}
+
+// UpdateEncap moves the peer's end of a UDP-encapsulated SA to remote, in
+// place: its keys, sequence numbers and replay window stay. IKE calls it when
+// an authenticated message shows that a NAT between the peers changed its
+// mapping, since ESP in UDP uses the addresses and ports IKE uses (RFC 3948
+// §2.1). An outbound SA sends there from now on; an inbound one, which accepts
+// its packets from any source, only reports the new endpoint.
+func (d *DataPlane) UpdateEncap(id SAID, remote netip.AddrPort) error {
+	if !remote.Addr().Is4() || remote.Port() == 0 {
+		return fmt.Errorf("SA %s: the UDP endpoint %s needs an IPv4 address and a port", id, remote)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sa := d.sad.all[id]
+	switch {
+	case sa == nil:
+		return fmt.Errorf("no SA %s", id)
+	case sa.cfg.Encap == nil:
+		return fmt.Errorf("SA %s is not UDP-encapsulated", id)
+	}
+	sa.encapPeer.Store(&remote)
+	return nil
 }
 
 func indexOf(s []*saState, sa *saState) int {
@@ -410,13 +433,13 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 		LocalTS: c.LocalTS.String(), RemoteTS: c.RemoteTS.String(),
 		Installed: sa.installed, Counters: sa.c.snapshot(),
 	}
-	if c.Encap != nil {
+	if peer := sa.encapPeer.Load(); peer != nil {
 		s.Local = netip.AddrPortFrom(c.Local, c.Encap.LocalPort).String()
-		s.Remote = netip.AddrPortFrom(c.Remote, c.Encap.RemotePort).String()
+		s.Remote = peer.String()
 	}
 	if c.Dir == Outbound {
 		s.Seq = sa.seq.Load()
-		if p := d.spd.Load().byConn[c.Conn]; p != nil && p.current.Load() == sa {
+		if p := d.spd.Load().byKey[c.policyKey()]; p != nil && p.current.Load() == sa {
 			s.Current = true
 		}
 	} else {

@@ -98,6 +98,7 @@ type memNet struct {
 	intercept func(d datagram) []datagram
 	mu        sync.Mutex
 	sent      int
+	udpDsts   []netip.AddrPort // where each UDP datagram was sent
 }
 
 type datagram struct {
@@ -141,6 +142,9 @@ func (m *memNet) SendIP(pkts [][]byte) error {
 }
 
 func (m *memNet) SendUDP(pkts [][]byte, dsts []netip.AddrPort) error {
+	m.mu.Lock()
+	m.udpDsts = append(m.udpDsts, dsts...)
+	m.mu.Unlock()
 	for _, p := range pkts {
 		m.deliver(datagram{data: bytes.Clone(p), src: netip.AddrPortFrom(m.local, 4500), udp: true})
 	}
@@ -162,6 +166,13 @@ func (m *memNet) receiver(ch chan datagram, udp bool) Receiver {
 
 func (m *memNet) Receivers() []Receiver {
 	return []Receiver{m.receiver(m.ip, false), m.receiver(m.udp, true)}
+}
+
+// udpDestinations returns where the UDP datagrams sent so far went.
+func (m *memNet) udpDestinations() []netip.AddrPort {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]netip.AddrPort(nil), m.udpDsts...)
 }
 
 func (m *memNet) Close() error { m.once.Do(func() { close(m.closed) }); return nil }

@@ -132,7 +132,7 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	}
 	if sa.cfg.Encap != nil {
 		w.udp = append(w.udp, buf[start:end])
-		w.dsts = append(w.dsts, netip.AddrPortFrom(sa.cfg.Remote, sa.cfg.Encap.RemotePort))
+		w.dsts = append(w.dsts, *sa.encapPeer.Load())
 	} else {
 		w.ip = append(w.ip, buf[start:end])
 	}
@@ -194,8 +194,8 @@ func (d *DataPlane) describe(sa *saState, inner string, wire []byte, seq uint64)
 	if c.Dir == Inbound {
 		outer = fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Remote, c.Local)
 	}
-	if c.Encap != nil {
-		outer = fmt.Sprintf("UDP %d/%d ", c.Encap.LocalPort, c.Encap.RemotePort) + outer
+	if peer := sa.encapPeer.Load(); peer != nil {
+		outer = fmt.Sprintf("UDP %d/%d ", c.Encap.LocalPort, peer.Port()) + outer
 	}
 	verb := "protected"
 	if c.Dir == Inbound {

@@ -191,6 +191,11 @@ type saState struct {
 	esp *espCipher
 	ah  *ahCipher
 
+	// encapPeer is the peer's end of the UDP encapsulation: where outbound
+	// packets go. It starts as Remote and Encap.RemotePort, and IKE moves it
+	// when a NAT changes its mapping (UpdateEncap). Nil without UDP.
+	encapPeer atomic.Pointer[netip.AddrPort]
+
 	seq    atomic.Uint64 // outbound: the last sequence number sent
 	ipID   atomic.Uint32 // outbound: identification of the outer headers we build
 	replay *replayWindow // inbound
@@ -224,6 +229,10 @@ func newSA(cfg SAConfig, now time.Time) (*saState, error) {
 		cfg.Encap = &e
 	}
 	sa := &saState{cfg: cfg, id: cfg.ID(), installed: now}
+	if cfg.Encap != nil {
+		peer := netip.AddrPortFrom(cfg.Remote, cfg.Encap.RemotePort)
+		sa.encapPeer.Store(&peer)
+	}
 	var err error
 	if cfg.Protocol == ProtoESP {
 		sa.esp, err = newESPCipher(cfg.Enc, cfg.EncKey, cfg.Salt, cfg.Integ, cfg.IntegKey, cfg.ESN)

@@ -22,11 +22,28 @@ const DefaultAcquireRetry = 30 * time.Second
 // packets from LocalTS to RemoteTS must go through an SA of the connection
 // Conn. A packet from the TUN that matches no policy is dropped: the TUN only
 // receives what the routes for protected subnets send it.
+//
+// An entry is its connection and its selectors (PolicyKey): a connection may
+// hold several, one per pair of selectors it negotiated, as a responder that
+// serves several peers does. An Outbound SA serves the entry with its own
+// Conn, LocalTS and RemoteTS.
 type Policy struct {
-	Conn              string // unique; Outbound SAs with this Conn serve the policy
+	Conn              string
 	LocalTS, RemoteTS TrafficSelector
 	QueueLimit        int // packets held while waiting for an SA; 0: DefaultAcquireQueue
 }
+
+// PolicyKey identifies an SPD entry.
+type PolicyKey struct {
+	Conn              string
+	LocalTS, RemoteTS TrafficSelector
+}
+
+// Key is the entry the policy installs or replaces.
+func (p Policy) Key() PolicyKey { return PolicyKey{p.Conn, p.LocalTS, p.RemoteTS} }
+
+// policyKey is the entry an outbound SA serves.
+func (c *SAConfig) policyKey() PolicyKey { return PolicyKey{c.Conn, c.LocalTS, c.RemoteTS} }
 
 // AcquireRequest is what the data plane tells IKE when an outbound packet
 // matched a policy that has no SA (step 1 of a tunnel's life).
@@ -80,7 +97,7 @@ func (p *policy) matches(f *flow) bool {
 // in a new one on every change, so the per-packet lookup takes no lock.
 type spd struct {
 	policies []*policy // most specific first
-	byConn   map[string]*policy
+	byKey    map[PolicyKey]*policy
 }
 
 func (s *spd) lookup(f *flow) *policy {
@@ -92,26 +109,22 @@ func (s *spd) lookup(f *flow) *policy {
 	return nil
 }
 
+// with returns the SPD with p added, replacing the entry with p's key.
 func (s *spd) with(p *policy) *spd {
-	n := &spd{byConn: make(map[string]*policy, len(s.byConn)+1)}
-	for _, q := range s.policies {
-		if q.Conn != p.Conn {
-			n.policies = append(n.policies, q)
-			n.byConn[q.Conn] = q
-		}
-	}
+	n := s.without(p.Key())
 	n.policies = append(n.policies, p)
-	n.byConn[p.Conn] = p
+	n.byKey[p.Key()] = p
 	slices.SortStableFunc(n.policies, func(a, b *policy) int { return b.prio - a.prio })
 	return n
 }
 
-func (s *spd) without(conn string) *spd {
-	n := &spd{byConn: make(map[string]*policy, len(s.byConn))}
+// without returns the SPD without the entry k.
+func (s *spd) without(k PolicyKey) *spd {
+	n := &spd{byKey: make(map[PolicyKey]*policy, len(s.byKey)+1)}
 	for _, q := range s.policies {
-		if q.Conn != conn {
+		if q.Key() != k {
 			n.policies = append(n.policies, q)
-			n.byConn[q.Conn] = q
+			n.byKey[q.Key()] = q
 		}
 	}
 	return n

@@ -180,7 +180,10 @@ type DataPlane interface {
 	AddSA(cfg esp.SAConfig) error
 	DeleteSA(id esp.SAID) error
 	AddPolicy(p esp.Policy) error
-	DeletePolicy(conn string) error
+	DeletePolicy(p esp.Policy) error
+	// UpdateEncap moves a UDP-encapsulated SA to the peer's new address and
+	// port, keeping its keys and sequence numbers.
+	UpdateEncap(id esp.SAID, remote netip.AddrPort) error
 	SAs() []esp.SAStatus
 }
 

@@ -19,7 +19,9 @@
 //	proposals.go        strongSwan-notation suites ↔ SA payloads RFC 2409 App. A; RFC 2407 §4.4–4.5
 //	identity.go         phase 1 identities and client IDs        RFC 2407 §4.6.2
 //	isakmp_sa.go        the ISAKMP SA: cookies, state, keys, IVs RFC 2408 §2.5.3; RFC 2409 App. B
-//	ipsec_sa.go         IPsec SA pairs: install, rekey, expire   RFC 2409 §5.5; RFC 4301 §4.4.2
+//	ipsec_sa.go         IPsec SA pairs: install, rekey, expire,  RFC 2409 §5.5; RFC 4301 §4.4.1–2;
+//	                    their policies, their peer's other       RFC 3948 §2.1
+//	                    connections, the NAT's moves
 //	flight.go           retransmission and duplicate detection   RFC 2408 §5 (resends); RFC 2409 §5
 //	engine.go           the per-node engine: receive, initiate,  —
 //	                    acquire and expiry from the data plane,

@@ -83,7 +83,7 @@ func (e *Engine) dpdCheck(sa *isakmpSA) {
 // inboundPackets counts the packets received on the inbound SAs under sa.
 func (e *Engine) inboundPackets(sa *isakmpSA) uint64 {
 	ids := map[esp.SAID]bool{}
-	for _, ch := range sa.conn.children {
+	for _, ch := range e.peerChildren(sa) {
 		if ch.owner == sa {
 			ids[ch.inID()] = true
 		}
@@ -139,10 +139,8 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 		}[cfg.Action],
 		Fields: map[string]any{"action": cfg.Action.String(), "timeout_s": cfg.Timeout.Seconds()},
 	})
-	for _, ch := range append([]*childSA(nil), c.children...) {
-		if ch.remote.Addr() == peer {
-			e.deleteChild(ch, false, "the peer is dead (DPD)")
-		}
+	for _, ch := range e.peerChildren(sa) {
+		e.deleteChild(ch, false, "the peer is dead (DPD)")
 	}
 	for _, o := range append([]*isakmpSA(nil), c.sas...) {
 		if o.remote.Addr() == peer {
@@ -160,6 +158,6 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 	case DPDRestart:
 		e.requestChild(c.newRequest(peer, "DPD restart", nil))
 	default:
-		e.dropPolicyIfIdle(c)
+		e.dropIdlePolicies(c)
 	}
 }

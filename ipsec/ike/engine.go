@@ -50,10 +50,10 @@ type conn struct {
 	remoteID *Identity // nil: any
 
 	sas      []*isakmpSA // every ISAKMP SA of the connection, negotiating or up
-	children []*childSA
+	children []*childSA  // its IPsec SA pairs, whichever ISAKMP SA negotiated them
 	pending  []*childRequest
-	policy   *esp.Policy // installed in the data plane
-	trap     bool        // keep the policy without SAs
+	policies []esp.Policy // installed in the data plane: one per pair of selectors in use
+	trap     bool         // keep the policy of the configured selectors without SAs
 }
 
 // checkRemoteID compares a peer's phase 1 identity with the configured one.
@@ -215,7 +215,7 @@ func (e *Engine) terminate(c *conn, reason string) {
 	for _, sa := range slices.Clone(c.sas) {
 		e.deleteISAKMPSA(sa, true, reason)
 	}
-	e.dropPolicyIfIdle(c)
+	e.dropIdlePolicies(c)
 }
 
 func (e *Engine) noConnection(name string) error {
@@ -269,11 +269,13 @@ func (e *Engine) Abandon() {
 
 // HandleAcquire starts a negotiation for a packet that matched a policy with
 // no SA (esp.Hooks.Acquire). The data plane already published the acquire.
+// A packet held by the policy of a Quick Mode we answered (see ensurePolicy)
+// waits for its QM3 instead: a second negotiation would only race the first.
 func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.byName[a.Conn]
-	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 {
+	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 || len(e.awaitingQM3(c)) > 0 {
 		return
 	}
 	for _, ch := range c.children {
@@ -487,7 +489,7 @@ func (e *Engine) newResponderSA(c *conn, mode Mode, p Packet, m *isakmp.Message)
 // after a new phase 1.
 func (e *Engine) requestChild(r *childRequest) {
 	c := r.conn
-	if sa := e.liveSA(c, nil, r.peer); sa != nil {
+	if sa := e.liveSA(c, r.peer); sa != nil {
 		e.startQuickMode(sa, r)
 		return
 	}
@@ -517,12 +519,9 @@ func (e *Engine) initiatePhase1(c *conn, peer netip.Addr) *isakmpSA {
 	return e.startMainMode(c, peer)
 }
 
-// liveSA returns an established ISAKMP SA with the peer: owner if it still
-// is one, else the newest. An invalid peer matches any.
-func (e *Engine) liveSA(c *conn, owner *isakmpSA, peer netip.Addr) *isakmpSA {
-	if owner != nil && !owner.dead && owner.state == established {
-		return owner
-	}
+// liveSA returns the connection's newest established ISAKMP SA with the
+// peer. An invalid peer matches any.
+func (e *Engine) liveSA(c *conn, peer netip.Addr) *isakmpSA {
 	for i := len(c.sas) - 1; i >= 0; i-- {
 		sa := c.sas[i]
 		if !sa.dead && sa.state == established && (!peer.IsValid() || sa.remote.Addr() == peer) {
@@ -569,8 +568,13 @@ func (e *Engine) deleteISAKMPSA(sa *isakmpSA, send bool, reason string) {
 // until their own lifetime or a Delete (in IKEv1 they do not depend on it).
 func (e *Engine) removeISAKMPSA(sa *isakmpSA) {
 	sa.destroy()
-	if next := e.liveSA(sa.conn, nil, sa.remote.Addr()); next != nil {
-		e.adoptChildren(next)
+	for _, ch := range e.peerChildren(sa) {
+		if ch.owner != sa {
+			continue
+		}
+		if next := e.managingSA(ch); next != nil {
+			e.reown(ch, next)
+		}
 	}
 }
 

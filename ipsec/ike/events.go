@@ -23,6 +23,15 @@ type msgInfo struct {
 	num, total int
 	step       events.Step
 	explain    string
+	conn       *conn // the connection it is about, when not its ISAKMP SA's (a Quick Mode for another's IPsec SAs)
+}
+
+// connName names the connection a message of sa is about.
+func (i msgInfo) connName(sa *isakmpSA) string {
+	if i.conn != nil {
+		return i.conn.cfg.Name
+	}
+	return sa.conn.cfg.Name
 }
 
 var exchangeTitles = map[string]string{"main": "Main Mode", "aggressive": "Aggressive Mode", "quick": "Quick Mode", "informational": "Informational"}
@@ -71,7 +80,7 @@ func (e *Engine) publishMessage(sa *isakmpSA, dir events.Direction, m *isakmp.Me
 		star = "*"
 	}
 	e.pub.Publish(events.Event{
-		Kind: events.IKEMessage, Step: info.step, Conn: sa.conn.cfg.Name, Level: events.Info,
+		Kind: events.IKEMessage, Step: info.step, Conn: info.connName(sa), Level: events.Info,
 		Message: fmt.Sprintf("%s %s %s %s %s: HDR%s, %s", arrow, info.what(), dir, peer, sa.remote, star, payloads),
 		Explain: info.explain,
 		IKE:     sa.ikeInfo(dir, info, m, size),
@@ -130,10 +139,14 @@ func (e *Engine) publishProposalChosen(sa *isakmpSA, qm *quickMode) {
 	if (qm == nil && sa.role == Initiator) || (qm != nil && qm.initiator) {
 		chooser = "the peer chose"
 	}
-	ii := sa.ikeInfo(events.Received, msgInfo{exchange: sa.mode.String()}, nil, 0)
+	info := msgInfo{exchange: sa.mode.String()}
+	if qm != nil {
+		info.conn = qm.conn
+	}
+	ii := sa.ikeInfo(events.Received, info, nil, 0)
 	ii.Proposal = suite
 	e.pub.Publish(events.Event{
-		Kind: events.ProposalChosen, Step: step, Conn: sa.conn.cfg.Name,
+		Kind: events.ProposalChosen, Step: step, Conn: info.connName(sa),
 		Message: fmt.Sprintf("%s proposal %s (%s)", what, suite, chooser),
 		Explain: explain, IKE: ii,
 		Fields: map[string]any{"proposal": suite, "protocol": strings.ToLower(what)},
@@ -220,9 +233,9 @@ func (e *Engine) publishPhase2Up(qm *quickMode, ch *childSA, old *childSA) {
 
 func (e *Engine) publishPhase2Failed(qm *quickMode, reason string) {
 	e.pub.Publish(events.Event{
-		Kind: events.Phase2Failed, Step: events.StepPhase2, Conn: qm.sa.conn.cfg.Name, Level: events.Error,
+		Kind: events.Phase2Failed, Step: events.StepPhase2, Conn: qm.info(0).connName(qm.sa), Level: events.Error,
 		Message: fmt.Sprintf("Quick Mode %08x with %s failed: %s", qm.mid, qm.sa.remote, reason),
-		IKE:     qm.sa.ikeInfo(events.Received, qmInfo(0), nil, 0),
+		IKE:     qm.sa.ikeInfo(events.Received, qm.info(0), nil, 0),
 		Fields:  map[string]any{"reason": reason, "msg_id": qm.mid, "rekey": qm.rekeyOf != nil},
 	})
 }
@@ -371,7 +384,7 @@ func (e *Engine) publishChildKeys(qm *quickMode, dir esp.Direction, cfg esp.SACo
 		integKey = "0x" + hex.EncodeToString(cfg.IntegKey)
 	}
 	e.pub.Publish(events.Event{
-		Kind: events.KeysDerived, Step: events.StepPhase2, Conn: qm.sa.conn.cfg.Name, Level: events.Debug,
+		Kind: events.KeysDerived, Step: events.StepPhase2, Conn: qm.conn.cfg.Name, Level: events.Debug,
 		Message: fmt.Sprintf("%s %s SA %08x keys derived", dir, cfg.Protocol, cfg.SPI),
 		Explain: "KEYMAT = prf(SKEYID_d, [g^xy |] protocol | SPI | Ni_b | Nr_b), with the SPI its destination chose: the two directions get different keys.",
 		Fields: map[string]any{

@@ -51,7 +51,7 @@ func (e *Engine) armRetransmit(sa *isakmpSA, ex *exchange, giveUp func()) {
 		e.stats.Retransmits++
 		sa.transmit(ex.out)
 		e.pub.Publish(events.Event{
-			Kind: events.IKERetransmit, Step: ex.info.step, Conn: sa.conn.cfg.Name, Level: events.Warn,
+			Kind: events.IKERetransmit, Step: ex.info.step, Conn: ex.info.connName(sa), Level: events.Warn,
 			Message: fmt.Sprintf("%s sent again to %s (retransmission %d of %d, after %v without an answer)",
 				ex.info.what(), sa.remote, ex.tries, rt.Tries, delay.Round(time.Millisecond)),
 			Explain: "IKEv1 runs over UDP without acknowledgements: the side waiting for an answer resends its last message, waiting longer each time.",
@@ -88,7 +88,7 @@ func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
 		msg = fmt.Sprintf("a repeated message was answered with the cached %s", ex.replyInfo.what())
 	}
 	e.pub.Publish(events.Event{
-		Kind: events.IKERetransmit, Step: ex.replyInfo.step, Conn: sa.conn.cfg.Name,
+		Kind: events.IKERetransmit, Step: ex.replyInfo.step, Conn: ex.replyInfo.connName(sa),
 		Message: fmt.Sprintf("duplicate from %s: %s", sa.remote, msg),
 		Explain: "The peer did not get our answer and sent its message again; we resend the same answer rather than start over.",
 		IKE:     sa.ikeInfo(events.Sent, ex.replyInfo, nil, len(ex.reply)),

@@ -71,11 +71,11 @@ type fakeDataPlane struct {
 	mu       sync.Mutex
 	next     uint32
 	sas      map[esp.SAID]esp.SAConfig
-	policies map[string]esp.Policy
+	policies map[esp.PolicyKey]esp.Policy
 }
 
 func newFakeDataPlane(first uint32) *fakeDataPlane {
-	return &fakeDataPlane{next: first, sas: map[esp.SAID]esp.SAConfig{}, policies: map[string]esp.Policy{}}
+	return &fakeDataPlane{next: first, sas: map[esp.SAID]esp.SAConfig{}, policies: map[esp.PolicyKey]esp.Policy{}}
 }
 
 func (d *fakeDataPlane) AllocateSPI(esp.Protocol) (uint32, error) {
@@ -103,13 +103,24 @@ func (d *fakeDataPlane) DeleteSA(id esp.SAID) error {
 func (d *fakeDataPlane) AddPolicy(p esp.Policy) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.policies[p.Conn] = p
+	d.policies[p.Key()] = p
 	return nil
 }
-func (d *fakeDataPlane) DeletePolicy(conn string) error {
+func (d *fakeDataPlane) DeletePolicy(p esp.Policy) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.policies, conn)
+	delete(d.policies, p.Key())
+	return nil
+}
+func (d *fakeDataPlane) UpdateEncap(id esp.SAID, remote netip.AddrPort) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.sas[id]
+	if !ok || c.Encap == nil {
+		return fmt.Errorf("no UDP-encapsulated SA %s", id)
+	}
+	c.Encap = &esp.UDPEncap{LocalPort: c.Encap.LocalPort, RemotePort: remote.Port()}
+	d.sas[id] = c
 	return nil
 }
 func (d *fakeDataPlane) SAs() []esp.SAStatus {

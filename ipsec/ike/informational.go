@@ -174,7 +174,7 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 		e.initialContact(sa)
 	case isakmp.NotifyInvalidSPI:
 		// The peer got ESP with an SPI it does not know: it lost that SA.
-		for _, ch := range sa.conn.children {
+		for _, ch := range e.peerChildren(sa) {
 			if len(n.SPI) == 4 && ch.spiOut == be32(n.SPI) {
 				e.deleteChild(ch, false, "the peer reports INVALID-SPI for it")
 				return
@@ -193,7 +193,7 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 				continue
 			}
 			if n.NotifyType == isakmp.NotifyNoProposalChosen {
-				e.publishNoProposal(sa.conn, sa.remote, events.Received, nil, suiteNames(sa.conn.cfg.Child.Proposals), events.StepPhase2)
+				e.publishNoProposal(qm.conn, sa.remote, events.Received, nil, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
 			}
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
 			return
@@ -224,8 +224,8 @@ func (e *Engine) receiveDelete(sa *isakmpSA, d *isakmp.Delete) {
 			if len(spi) != 4 {
 				continue
 			}
-			for _, ch := range sa.conn.children {
-				if ch.proto == proto && ch.spiOut == be32(spi) && ch.remote.Addr() == sa.remote.Addr() {
+			for _, ch := range e.peerChildren(sa) {
+				if ch.proto == proto && ch.spiOut == be32(spi) {
 					e.deleteChild(ch, false, "the peer deleted it")
 					break
 				}

@@ -56,17 +56,13 @@ type childSA struct {
 	lifeBytes uint64
 	installed time.Time
 	state     childState
+	in, out   esp.SAID // as installed in the data plane, even after a NAT moved the peer
 
 	rekeyTimer, expireTimer, retireTimer *timer
 }
 
-func (ch *childSA) inID() esp.SAID {
-	return esp.SAID{SPI: ch.spiIn, Protocol: ch.proto, Dst: ch.local.Addr()}
-}
-
-func (ch *childSA) outID() esp.SAID {
-	return esp.SAID{SPI: ch.spiOut, Protocol: ch.proto, Dst: ch.remote.Addr()}
-}
+func (ch *childSA) inID() esp.SAID  { return ch.in }
+func (ch *childSA) outID() esp.SAID { return ch.out }
 
 // childRequest is a wish for an IPsec SA pair: from Initiate, an acquire, a
 // start action, a rekey or a DPD restart. It waits for phase 1 if needed.
@@ -142,9 +138,9 @@ func (e *Engine) installInbound(qm *quickMode) error {
 }
 
 // installOutbound adds the SA we send with (the peer's SPI), after the
-// connection's policy, which the outbound SA serves.
+// connection's policy for its selectors, which the outbound SA serves.
 func (e *Engine) installOutbound(qm *quickMode) error {
-	if err := e.ensurePolicy(qm.sa.conn, qm.localTS, qm.remoteTS); err != nil {
+	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
 		return err
 	}
 	cfg, err := e.saConfig(qm, esp.Outbound)
@@ -176,10 +172,10 @@ func (e *Engine) saConfig(qm *quickMode, dir esp.Direction) (esp.SAConfig, error
 		return esp.SAConfig{}, err
 	}
 	cfg := esp.SAConfig{
-		Conn: sa.conn.cfg.Name, Dir: dir, SPI: spi, Protocol: qm.proto, Mode: qm.mode,
+		Conn: qm.conn.cfg.Name, Dir: dir, SPI: spi, Protocol: qm.proto, Mode: qm.mode,
 		Enc: enc, EncKey: keys.Encryption, Salt: keys.Salt, Integ: integ, IntegKey: keys.Integrity,
 		Local: sa.local.Addr(), Remote: sa.remote.Addr(), LocalTS: qm.localTS, RemoteTS: qm.remoteTS,
-		ReplayWindow: sa.conn.cfg.Child.ReplayWindow, ESN: suite.ESN,
+		ReplayWindow: qm.conn.cfg.Child.ReplayWindow, ESN: suite.ESN,
 	}
 	if qm.lifeBytes > 0 {
 		cfg.Lifetime = esp.Lifetime{SoftBytes: qm.lifeBytes * 9 / 10, HardBytes: qm.lifeBytes}
@@ -197,13 +193,15 @@ func (e *Engine) saConfig(qm *quickMode, dir esp.Direction) (esp.SAConfig, error
 // replaces.
 func (e *Engine) childUp(qm *quickMode) {
 	sa := qm.sa
-	c := sa.conn
+	c := qm.conn
 	now := e.clock.Now()
 	ch := &childSA{
 		conn: c, owner: sa, initiator: qm.initiator, proto: qm.proto, spiIn: qm.spiIn, spiOut: qm.spiOut,
 		suite: qm.choice.suite, mode: qm.mode, encap: qm.encap, local: sa.local, remote: sa.remote,
 		localTS: qm.localTS, remoteTS: qm.remoteTS, lifetime: qm.lifetime, lifeBytes: qm.lifeBytes,
 		installed: now, state: childInstalled,
+		in:  esp.SAID{SPI: qm.spiIn, Protocol: qm.proto, Dst: sa.local.Addr()},
+		out: esp.SAID{SPI: qm.spiOut, Protocol: qm.proto, Dst: sa.remote.Addr()},
 	}
 	qm.child, qm.inInstalled = ch, false
 	old := qm.rekeyOf
@@ -267,12 +265,12 @@ func (e *Engine) deleteChild(ch *childSA, send bool, reason string) {
 		c.children = slices.Delete(c.children, i, i+1)
 	}
 	if send {
-		if sa := e.liveSA(c, ch.owner, ch.remote.Addr()); sa != nil {
+		if sa := e.managingSA(ch); sa != nil {
 			e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmpProtocol(ch.proto), SPISize: 4, SPIs: [][]byte{spiBytes(ch.spiIn)}})
 		}
 	}
 	e.publishChildDeleted(ch, reason)
-	e.dropPolicyIfIdle(c)
+	e.dropIdlePolicies(c)
 }
 
 // HandleExpire takes the data plane's byte (or packet) lifetime reports
@@ -303,49 +301,182 @@ func (e *Engine) HandleExpire(x esp.Expiry) {
 	}
 }
 
-// ensurePolicy installs the connection's policy with the given selectors (or
-// keeps it when unchanged).
+// A connection's policies (RFC 4301 §4.4.1) are SPD entries, one per pair
+// of selectors in use: the trap of the configured selectors (start_action
+// trap, DPD's hold), and those of its IPsec SA pairs. A responder that
+// accepts any peer holds one per peer, so that each peer's traffic goes
+// through that peer's SAs. A Quick Mode responder installs the policy when it
+// sends QM2, before its outbound SA exists: a packet that answers the
+// initiator's first ESP before QM3 arrives waits in the policy's acquire
+// queue instead of being dropped, and goes out once QM3 installs the SA.
+
+// ensurePolicy installs the connection's policy for a pair of selectors,
+// unless it holds it already.
 func (e *Engine) ensurePolicy(c *conn, local, remote esp.TrafficSelector) error {
 	p := esp.Policy{Conn: c.cfg.Name, LocalTS: local, RemoteTS: remote}
-	if c.policy != nil && *c.policy == p {
+	if slices.Contains(c.policies, p) {
 		return nil
 	}
 	if err := e.dp.AddPolicy(p); err != nil {
 		return err
 	}
-	c.policy = &p
+	c.policies = append(c.policies, p)
 	return nil
+}
+
+// trapSelectors are the configured selectors, or the two IKE endpoints.
+func (c *conn) trapSelectors() (local, remote esp.TrafficSelector) {
+	if c.cfg.Child.LocalTS.IsValid() {
+		return esp.TrafficSelector{Prefix: c.cfg.Child.LocalTS}, esp.TrafficSelector{Prefix: c.cfg.Child.RemoteTS}
+	}
+	return esp.HostSelector(c.cfg.Local), esp.HostSelector(c.cfg.Remote)
 }
 
 // trapPolicy installs the configured selectors, so that the first matching
 // packet triggers an acquire (start_action trap, and DPD's hold).
 func (e *Engine) trapPolicy(c *conn) error {
-	local, remote := esp.TrafficSelector{Prefix: c.cfg.Child.LocalTS}, esp.TrafficSelector{Prefix: c.cfg.Child.RemoteTS}
-	if !c.cfg.Child.LocalTS.IsValid() {
-		local, remote = esp.HostSelector(c.cfg.Local), esp.HostSelector(c.cfg.Remote)
-	}
 	c.trap = true
+	local, remote := c.trapSelectors()
 	return e.ensurePolicy(c, local, remote)
 }
 
-// dropPolicyIfIdle removes the policy of a connection without SAs, unless it
-// traps.
-func (e *Engine) dropPolicyIfIdle(c *conn) {
-	if c.policy == nil || c.trap || len(c.children) > 0 {
-		return
+// dropIdlePolicies removes the connection's policies that nothing needs any
+// more: not the trap, no pair of its IPsec SAs, no Quick Mode about to install
+// one.
+func (e *Engine) dropIdlePolicies(c *conn) {
+	inUse := func(p esp.Policy) bool {
+		if l, r := c.trapSelectors(); c.trap && p.LocalTS == l && p.RemoteTS == r {
+			return true
+		}
+		for _, ch := range c.children {
+			if ch.localTS == p.LocalTS && ch.remoteTS == p.RemoteTS {
+				return true
+			}
+		}
+		for _, qm := range e.awaitingQM3(c) {
+			if qm.localTS == p.LocalTS && qm.remoteTS == p.RemoteTS {
+				return true
+			}
+		}
+		return false
 	}
-	e.dp.DeletePolicy(c.cfg.Name)
-	c.policy = nil
+	c.policies = slices.DeleteFunc(c.policies, func(p esp.Policy) bool {
+		if inUse(p) {
+			return false
+		}
+		e.dp.DeletePolicy(p)
+		return true
+	})
 }
 
-// adoptChildren moves the pairs that lived under an older ISAKMP SA with the
-// same peer to a new one, so that deleting the old ISAKMP SA leaves them be.
-func (e *Engine) adoptChildren(sa *isakmpSA) {
-	for _, ch := range sa.conn.children {
-		if ch.owner != sa && ch.remote.Addr() == sa.remote.Addr() {
-			ch.owner = sa
+// awaitingQM3 lists the Quick Modes that this node answered for connection c
+// and whose QM3 has not arrived yet, under any ISAKMP SA.
+func (e *Engine) awaitingQM3(c *conn) []*quickMode {
+	var out []*quickMode
+	for _, o := range e.conns {
+		for _, sa := range o.sas {
+			for _, qm := range sa.quick {
+				if qm.conn == c && qm.state == qmR2Sent {
+					out = append(out, qm)
+				}
+			}
 		}
 	}
+	return out
+}
+
+// mayUse reports whether the peer authenticated by an ISAKMP SA may
+// negotiate and manage the IPsec SAs of connection c: c is the SA's own
+// connection, or one that would have accepted the same peer in phase 1 with
+// the same key: the same local address, the peer's address (or any), the same
+// pre-shared key, and the peer's identity. A responder picks its connection
+// in phase 1 by the peer's address alone (Main Mode with a pre-shared key
+// cannot do better), so when it has several connections with one peer, an
+// ISAKMP SA made under one of them carries the Quick Modes of the others.
+func (sa *isakmpSA) mayUse(c *conn) bool {
+	own := sa.conn
+	if c == own {
+		return true
+	}
+	return c.cfg.Local == own.cfg.Local &&
+		(!c.cfg.Remote.IsValid() || c.cfg.Remote == sa.remote.Addr()) &&
+		c.cfg.PSK == own.cfg.PSK &&
+		(c.remoteID == nil || c.remoteID.Equal(sa.peerID))
+}
+
+// peerChildren lists the IPsec SA pairs with the peer of sa, of every
+// connection it may use.
+func (e *Engine) peerChildren(sa *isakmpSA) []*childSA {
+	var out []*childSA
+	for _, c := range e.conns {
+		if !sa.mayUse(c) {
+			continue
+		}
+		for _, ch := range c.children {
+			if ch.remote.Addr() == sa.remote.Addr() {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
+}
+
+// managingSA returns an established ISAKMP SA through which the pair can be
+// deleted: its owner while it lives, else the newest with the same peer that
+// may use the pair's connection, the connection's own first.
+func (e *Engine) managingSA(ch *childSA) *isakmpSA {
+	if o := ch.owner; o != nil && !o.dead && o.state == established {
+		return o
+	}
+	for _, c := range append([]*conn{ch.conn}, e.conns...) {
+		for i := len(c.sas) - 1; i >= 0; i-- {
+			sa := c.sas[i]
+			if !sa.dead && sa.state == established && sa.remote.Addr() == ch.remote.Addr() && sa.mayUse(ch.conn) {
+				return sa
+			}
+		}
+	}
+	return nil
+}
+
+// adoptChildren puts pairs with the peer under a newly established ISAKMP SA:
+// those of its own connection, those whose ISAKMP SA is gone, and those of the
+// SA it re-establishes. Deleting an older ISAKMP SA then leaves them be.
+func (e *Engine) adoptChildren(sa *isakmpSA) {
+	for _, ch := range e.peerChildren(sa) {
+		if ch.owner == sa {
+			continue
+		}
+		if ch.conn == sa.conn || ch.owner == nil || ch.owner.dead || ch.owner == sa.replaces {
+			e.reown(ch, sa)
+		}
+	}
+}
+
+// reown puts a pair under another ISAKMP SA with its peer, and moves its UDP
+// encapsulation to where that SA reaches the peer.
+func (e *Engine) reown(ch *childSA, sa *isakmpSA) {
+	ch.owner = sa
+	if sa.local.Port() == portNATT {
+		e.moveEncap(ch, sa.remote)
+	}
+}
+
+// moveEncap points a UDP-encapsulated pair at the peer's endpoint as its
+// ISAKMP SA now sees it: ESP in UDP uses the addresses and ports of IKE (RFC
+// 3948 §2.1), and a NAT that changed its mapping changed them. The SAs are
+// moved in place, so that their sequence numbers and replay windows go on.
+func (e *Engine) moveEncap(ch *childSA, to netip.AddrPort) bool {
+	if !ch.encap || ch.remote == to || ch.state == childDeleted {
+		return false
+	}
+	for _, id := range []esp.SAID{ch.inID(), ch.outID()} {
+		if err := e.dp.UpdateEncap(id, to); err != nil {
+			e.internalError(fmt.Errorf("moving SA %s to %s: %w", id, to, err))
+		}
+	}
+	ch.remote = to
+	return true
 }
 
 func (ch *childSA) info() *events.SAInfo {

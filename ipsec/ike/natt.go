@@ -118,13 +118,15 @@ func (e *Engine) floatIfNAT(sa *isakmpSA) {
 	old := sa.remote
 	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
-	e.publishFloat(sa, old, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
+	e.publishFloat(sa, old, 0, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
 }
 
 // followFloat is the other side of the float, and of a NAT that changed its
 // mapping: a message on port 4500 from a new address or port moves the SA
-// there. Callers pass only messages that belong to the SA (phase 1 before
-// authentication, else authenticated ones).
+// there, and with it the IPsec SAs that used the old endpoint, since ESP in
+// UDP travels between the ports IKE uses (RFC 3948 §2.1). Callers pass only
+// messages that belong to the SA (phase 1 before authentication, else
+// authenticated ones), so a forged packet cannot move anything.
 func (e *Engine) followFloat(sa *isakmpSA, p Packet) {
 	if p.Local.Port() != portNATT || (sa.local.Port() == portNATT && sa.remote == p.Remote) {
 		return
@@ -133,19 +135,35 @@ func (e *Engine) followFloat(sa *isakmpSA, p Packet) {
 	moved := sa.local.Port() == portNATT
 	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 	sa.remote = p.Remote
-	if moved {
-		e.publishFloat(sa, old, "The peer's packets now come from another address or port: a NAT changed its mapping, and IKE follows it.")
+	if !moved {
+		e.publishFloat(sa, old, 0, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
 		return
 	}
-	e.publishFloat(sa, old, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
+	n := 0
+	for _, c := range e.conns {
+		if !sa.mayUse(c) {
+			continue
+		}
+		for _, ch := range c.children {
+			if ch.remote == old && e.moveEncap(ch, sa.remote) {
+				n++
+			}
+		}
+	}
+	e.publishFloat(sa, old, n, "The peer's packets now come from another address or port: a NAT changed its mapping, and IKE follows it, with the IPsec SAs that travel in UDP beside it.")
 }
 
-func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, explain string) {
+// publishFloat reports that IKE (and ipsecSAs pairs of IPsec SAs) moved to
+// another endpoint.
+func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, ipsecSAs int, explain string) {
+	msg := fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old)
+	if ipsecSAs > 0 {
+		msg += fmt.Sprintf(", and %d pair(s) of IPsec SAs with it", ipsecSAs)
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.NATFloat, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
-		Message: fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old),
-		Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
-		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String()},
+		Message: msg, Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
+		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String(), "ipsec_sas_moved": ipsecSAs},
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -36,7 +37,17 @@ import (
 // Installing happens so that no packet is lost: the responder installs its
 // inbound SA before sending QM2 (the initiator may use the new SA as soon as
 // QM2 arrives), the initiator installs both after QM2, and the responder its
-// outbound SA on QM3. A rekey adds the new pair before the old one goes.
+// outbound SA on QM3. The responder's policy goes in with QM2 too: ESP from
+// the initiator can overtake QM3 (another socket, another queue), and a reply
+// to it then waits in the policy's acquire queue until QM3 installs the
+// outbound SA, instead of matching no policy. A rekey adds the new pair before
+// the old one goes.
+//
+// The responder chooses which of its connections the IPsec SAs belong to by
+// the offer itself: the client IDs must lie within the connection's
+// selectors, and one of its proposals must be offered. Phase 1 chose the
+// ISAKMP SA's connection by the peer's address only, so every connection the
+// authenticated peer may use is a candidate (isakmpSA.mayUse).
 
 var quickModeExplain = [...]string{
 	1: "Quick Mode 1/3: under the ISAKMP SA's protection, the initiator offers IPsec proposals with its SPI, a fresh nonce, a Diffie-Hellman value when PFS is on, and the traffic selectors",
@@ -44,8 +55,10 @@ var quickModeExplain = [...]string{
 	3: "Quick Mode 3/3: HASH(3) proves the initiator received the answer; the responder installs its outbound SA and both IPsec SAs carry traffic",
 }
 
-func qmInfo(n int) msgInfo {
-	return msgInfo{exchange: "quick", num: n, total: 3, step: events.StepPhase2, explain: quickModeExplain[n]}
+// info places message n of the exchange, with the connection it negotiates
+// once that is known.
+func (qm *quickMode) info(n int) msgInfo {
+	return msgInfo{exchange: "quick", num: n, total: 3, step: events.StepPhase2, explain: quickModeExplain[n], conn: qm.conn}
 }
 
 type qmState int
@@ -63,6 +76,7 @@ const keepFinished = 30 * time.Second
 // quickMode is one Quick Mode exchange.
 type quickMode struct {
 	sa        *isakmpSA
+	conn      *conn // whose IPsec SAs: the request's, or the one the responder chose for the offer
 	mid       uint32
 	initiator bool
 	req       *childRequest // initiator: who asked for it
@@ -91,10 +105,10 @@ type quickMode struct {
 // startQuickMode sends QM1 for a child request over an established ISAKMP
 // SA.
 func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
-	c := sa.conn
+	c := r.conn
 	ch := &c.cfg.Child
 	first, _ := childSuite(ch.Proposals[0])
-	qm := &quickMode{sa: sa, initiator: true, req: r, rekeyOf: r.rekeyOf, mode: ch.Mode, encap: sa.nat.any(),
+	qm := &quickMode{sa: sa, conn: c, initiator: true, req: r, rekeyOf: r.rekeyOf, mode: ch.Mode, encap: sa.nat.any(),
 		proto: espProtocol(first.proto), lifetime: ch.Lifetime, lifeBytes: ch.LifeBytes}
 	spi, err := e.dp.AllocateSPI(qm.proto)
 	if err != nil {
@@ -104,7 +118,7 @@ func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
 	qm.spiIn = spi
 	qm.mid = sa.messageID()
 	sa.quick[qm.mid] = qm
-	qm.localTS, qm.remoteTS = e.configuredSelectors(sa)
+	qm.localTS, qm.remoteTS = c.selectors(sa)
 
 	qm.niB = e.nonce()
 	payloads := []isakmp.Payload{childOffer(ch, spi, encapsulationMode(qm.mode, qm.encap, sa.peer.nattDraft)), &isakmp.Nonce{Data: qm.niB}}
@@ -122,7 +136,7 @@ func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
 		payloads = append(payloads, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.local.Addr()}, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.remote.Addr()})
 	}
 	qm.state = qmI1Sent
-	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qmInfo(1), func() {
+	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qm.info(1), func() {
 		e.quickModeFailed(qm, fmt.Sprintf("no answer to Quick Mode 1/3 from %s", sa.remote))
 	})
 }
@@ -178,49 +192,40 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	}
 }
 
-// quickModeR1 is the responder's side of QM1: choose a proposal, check the
-// selectors, install the inbound SA and answer with QM2.
+// quickModeR1 is the responder's side of QM1: choose the connection and a
+// proposal, check the selectors, install the inbound SA and the policy, and
+// answer with QM2.
 func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	c := sa.conn
-	ch := &c.cfg.Child
-	qm := &quickMode{sa: sa, mid: m.Header.MessageID, lifetime: ch.Lifetime, lifeBytes: ch.LifeBytes}
+	qm := &quickMode{sa: sa, mid: m.Header.MessageID}
 	sa.quick[qm.mid] = qm
-	e.publishMessage(sa, events.Received, m, len(p.Data), qmInfo(1))
 
 	offer, nonce := isakmp.First[*isakmp.SA](m), isakmp.First[*isakmp.Nonce](m)
-	if offer == nil || nonce == nil {
-		e.rejectQuickMode(qm, isakmp.NotifyPayloadMalformed, nil, "Quick Mode 1/3 lacks its SA or NONCE payload")
-		return
-	}
-	qm.niB = nonce.Body()
-	if ids := isakmp.All[*isakmp.ID](m); len(ids) == 2 {
-		qm.idci, qm.idcr = ids[0], ids[1]
-	} else if len(ids) != 0 {
-		e.rejectQuickMode(qm, isakmp.NotifyInvalidIDInformation, nil, fmt.Sprintf("Quick Mode 1/3 carries %d client IDs; 0 or 2 are allowed", len(ids)))
-		return
-	}
-	if err := e.acceptSelectors(qm); err != nil {
-		e.rejectQuickMode(qm, isakmp.NotifyInvalidIDInformation, nil, err.Error())
-		return
-	}
-
-	choice, offered, ok := selectChild(offer, ch.Proposals, func(m isakmp.EncapsulationMode) bool {
-		mode := esp.Transport
-		if m.Tunnel() || m == 0 {
-			mode = esp.Tunnel
+	ids := isakmp.All[*isakmp.ID](m)
+	var rej *qmRejection
+	switch {
+	case offer == nil || nonce == nil:
+		rej = &qmRejection{notify: isakmp.NotifyPayloadMalformed, reason: "Quick Mode 1/3 lacks its SA or NONCE payload"}
+	case len(ids) != 0 && len(ids) != 2:
+		rej = &qmRejection{notify: isakmp.NotifyInvalidIDInformation, reason: fmt.Sprintf("Quick Mode 1/3 carries %d client IDs; 0 or 2 are allowed", len(ids))}
+	default:
+		qm.niB = nonce.Body()
+		if len(ids) == 2 {
+			qm.idci, qm.idcr = ids[0], ids[1]
 		}
-		return mode == ch.Mode && (!m.UDPEncapsulated() || ch.Proposals[0].Protocol != proposal.AH)
-	})
-	if !ok {
-		e.publishNoProposal(c, sa.remote, events.Sent, offered, suiteNames(ch.Proposals), events.StepPhase2)
-		var spi []byte // the initiator's, so that it knows which offer failed
-		if len(offer.Proposals) > 0 {
-			spi = offer.Proposals[0].SPI
+		rej = e.chooseChild(qm, offer)
+	}
+	// Published once the connection is known, so that the event names it.
+	e.publishMessage(sa, events.Received, m, len(p.Data), qm.info(1))
+	if rej != nil {
+		if c := rej.noProposal; c != nil {
+			e.publishNoProposal(c, sa.remote, events.Sent, rej.offered, suiteNames(c.cfg.Child.Proposals), events.StepPhase2)
 		}
-		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, spi, "no acceptable IPsec proposal")
+		e.rejectQuickMode(qm, rej.notify, rej.spi, rej.reason)
 		return
 	}
-	qm.choice = choice
+	ch := &qm.conn.cfg.Child
+	choice := qm.choice
+	qm.lifetime, qm.lifeBytes = ch.Lifetime, ch.LifeBytes
 	qm.proto = espProtocol(choice.proposal.Protocol)
 	qm.mode, qm.encap = ch.Mode, choice.attrs.Encapsulation.UDPEncapsulated()
 	if len(choice.proposal.SPI) != 4 || binary.BigEndian.Uint32(choice.proposal.SPI) < 256 {
@@ -257,6 +262,10 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the inbound SA: "+err.Error())
 		return
 	}
+	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the policy: "+err.Error())
+		return
+	}
 
 	reply := choice.proposal
 	reply.SPI = spiBytes(spi)
@@ -277,17 +286,17 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	rest, _ := isakmp.EncodePayloads(payloads...)
 	payloads = append([]isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash2(qm.mid, qm.niB, rest)}}, payloads...)
 	qm.state = qmR2Sent
-	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, payloads, true, qmInfo(2), func() {
+	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, payloads, true, qm.info(2), func() {
 		e.quickModeFailed(qm, fmt.Sprintf("no Quick Mode 3/3 from %s", sa.remote))
 	})
-	qm.ex.accepted(p.Data, qm.ex.out, qmInfo(2))
+	qm.ex.accepted(p.Data, qm.ex.out, qm.info(2))
 }
 
 // quickModeI2 is the initiator's side of QM2: check the answer, install both
 // SAs, send QM3.
 func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 	sa := qm.sa
-	e.publishMessage(sa, events.Received, m, len(p.Data), qmInfo(2))
+	e.publishMessage(sa, events.Received, m, len(p.Data), qm.info(2))
 	for _, n := range isakmp.All[*isakmp.Notify](m) {
 		if n.NotifyType.IsError() {
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
@@ -341,15 +350,15 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 	}
 	payloads := []isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash3(qm.mid, qm.niB, qm.nrB)}}
 	qm.ex.stopRetransmit()
-	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qmInfo(3)), qmInfo(3))
+	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qm.info(3)), qm.info(3))
 	e.quickModeDone(qm)
 }
 
 // quickModeR3 completes the responder's side: the outbound SA goes in.
 func (e *Engine) quickModeR3(qm *quickMode, p Packet, m *isakmp.Message) {
-	e.publishMessage(qm.sa, events.Received, m, len(p.Data), qmInfo(3))
+	e.publishMessage(qm.sa, events.Received, m, len(p.Data), qm.info(3))
 	qm.ex.stopRetransmit()
-	qm.ex.accepted(p.Data, nil, qmInfo(3))
+	qm.ex.accepted(p.Data, nil, qm.info(3))
 	if err := e.installOutbound(qm); err != nil {
 		e.quickModeFailed(qm, "installing the outbound SA: "+err.Error())
 		return
@@ -387,6 +396,7 @@ func (qm *quickMode) abandon() {
 	qm.ex.stopRetransmit()
 	qm.forgetTimer.stop()
 	if qm.state != qmDone {
+		qm.state = qmDone
 		e.releaseQuickMode(qm)
 		if qm.req != nil {
 			e.requestFailed(qm.req, qm.sa, "the ISAKMP SA went away during Quick Mode")
@@ -404,7 +414,7 @@ func (e *Engine) quickModeFailed(qm *quickMode, reason string) {
 	e.releaseQuickMode(qm)
 	e.publishPhase2Failed(qm, reason)
 	if qm.req != nil {
-		qm.req.finish(fmt.Errorf("connection %s: phase 2: %s", qm.sa.conn.cfg.Name, reason))
+		qm.req.finish(fmt.Errorf("connection %s: phase 2: %s", qm.conn.cfg.Name, reason))
 		qm.req = nil
 	}
 	if qm.rekeyOf != nil && qm.rekeyOf.state == childRekeying {
@@ -414,7 +424,8 @@ func (e *Engine) quickModeFailed(qm *quickMode, reason string) {
 }
 
 // releaseQuickMode gives back what an unfinished exchange holds in the data
-// plane: its SPI, or the inbound SA the responder installed before QM3.
+// plane: its SPI, or the inbound SA and the policy the responder installed
+// before QM3.
 func (e *Engine) releaseQuickMode(qm *quickMode) {
 	switch {
 	case qm.inInstalled:
@@ -424,6 +435,9 @@ func (e *Engine) releaseQuickMode(qm *quickMode) {
 		e.dp.ReleaseSPI(qm.proto, qm.spiIn)
 	}
 	qm.spiIn = 0
+	if qm.conn != nil {
+		e.dropIdlePolicies(qm.conn)
+	}
 }
 
 // rejectQuickMode answers a QM1 we cannot accept with a protected
@@ -456,7 +470,7 @@ func (qm *quickMode) acceptChildReply(reply *isakmp.SA) (childChoice, error) {
 	if a.Encapsulation != want && a.Encapsulation != 0 {
 		return childChoice{}, fmt.Errorf("the responder chose %s, we asked for %s", a.Encapsulation, want)
 	}
-	for _, o := range qm.sa.conn.cfg.Child.Proposals {
+	for _, o := range qm.conn.cfg.Child.Proposals {
 		if o == s {
 			return childChoice{suite: s, attrs: a, proposal: prop}, nil
 		}
@@ -536,45 +550,114 @@ func encapsulationMode(mode esp.Mode, udp, draft bool) isakmp.EncapsulationMode 
 	return isakmp.EncapTunnel
 }
 
-// configuredSelectors are the initiator's traffic selectors: the child's
-// prefixes, or the two IKE endpoints (host to host).
-func (e *Engine) configuredSelectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
-	ch := &sa.conn.cfg.Child
+// qmRejection is why a Quick Mode offer finds no taker: the notification
+// for the initiator, the SPI it names, and the reason; for NO-PROPOSAL-CHOSEN
+// also the connection whose proposals were compared and what was offered.
+type qmRejection struct {
+	notify     isakmp.NotifyType
+	spi        []byte
+	reason     string
+	noProposal *conn
+	offered    []string
+}
+
+// chooseChild finds the connection whose IPsec SAs the offer asks for: among
+// those the peer may use, the ISAKMP SA's own first and then the others in
+// their configured order, the first whose selectors contain the client IDs
+// and which has a proposal in common with the offer. It records the
+// connection, the selectors and the proposal in qm.
+func (e *Engine) chooseChild(qm *quickMode, offer *isakmp.SA) *qmRejection {
+	sa := qm.sa
+	cands := []*conn{sa.conn}
+	for _, c := range e.conns {
+		if c != sa.conn && sa.mayUse(c) {
+			cands = append(cands, c)
+		}
+	}
+	var idErrs []string
+	var rej *qmRejection
+	for _, c := range cands {
+		local, remote, err := c.clientSelectors(sa, qm.idci, qm.idcr)
+		if err != nil {
+			idErrs = append(idErrs, fmt.Sprintf("%s: %v", c.cfg.Name, err))
+			continue
+		}
+		choice, offered, ok := selectChild(offer, c.cfg.Child.Proposals, c.cfg.Child.acceptsEncapsulation)
+		if !ok {
+			if rej == nil {
+				var spi []byte // the initiator's, so that it knows which offer failed
+				if len(offer.Proposals) > 0 {
+					spi = offer.Proposals[0].SPI
+				}
+				rej = &qmRejection{notify: isakmp.NotifyNoProposalChosen, spi: spi, reason: "no acceptable IPsec proposal", noProposal: c, offered: offered}
+			}
+			continue
+		}
+		qm.conn, qm.localTS, qm.remoteTS, qm.choice = c, local, remote, choice
+		return nil
+	}
+	if rej != nil {
+		return rej
+	}
+	reason := idErrs[0]
+	if len(idErrs) == 1 {
+		_, reason, _ = strings.Cut(reason, ": ")
+	} else {
+		reason = "no connection with this peer has selectors for the offer (" + strings.Join(idErrs, "; ") + ")"
+	}
+	return &qmRejection{notify: isakmp.NotifyInvalidIDInformation, reason: reason}
+}
+
+// acceptsEncapsulation reports whether an offered encapsulation mode is the
+// child's mode, UDP-encapsulated or not (AH never is: RFC 3948 covers ESP only).
+func (ch *Child) acceptsEncapsulation(m isakmp.EncapsulationMode) bool {
+	mode := esp.Transport
+	if m.Tunnel() || m == 0 {
+		mode = esp.Tunnel
+	}
+	return mode == ch.Mode && (!m.UDPEncapsulated() || ch.Proposals[0].Protocol != proposal.AH)
+}
+
+// selectors are the connection's traffic selectors over an ISAKMP SA: the
+// child's prefixes, or the two IKE endpoints (host to host).
+func (c *conn) selectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
+	ch := &c.cfg.Child
 	if ch.LocalTS.IsValid() {
 		return esp.TrafficSelector{Prefix: ch.LocalTS}, esp.TrafficSelector{Prefix: ch.RemoteTS}
 	}
 	return esp.HostSelector(sa.local.Addr()), esp.HostSelector(sa.remote.Addr())
 }
 
-// acceptSelectors checks the initiator's client IDs against our selectors: its
-// IDci must lie within our remote selector, its IDcr within our local one (an
-// initiator may ask for less than we allow; RFC 2409 has no narrowing, so we
-// take what it asked for). Without IDs the SA is between the IKE endpoints.
-// In transport mode through a NAT the peer's own address is replaced by the
-// one we see, as strongSwan does.
-func (e *Engine) acceptSelectors(qm *quickMode) error {
-	sa := qm.sa
-	ours, theirs := e.configuredSelectors(sa)
-	if qm.idci == nil {
-		qm.localTS, qm.remoteTS = esp.HostSelector(sa.local.Addr()), esp.HostSelector(sa.remote.Addr())
-		return nil
+// clientSelectors checks an initiator's client IDs against the connection's
+// selectors and returns ours for the SAs: its IDci must lie within our remote
+// selector, its IDcr within our local one (an initiator may ask for less than
+// we allow; RFC 2409 has no narrowing, so we take what it asked for). Without
+// IDs the SAs are between the IKE endpoints. In transport mode through a NAT
+// the peer's own address is replaced by the one we see, as strongSwan does.
+func (c *conn) clientSelectors(sa *isakmpSA, idci, idcr *isakmp.ID) (local, remote esp.TrafficSelector, err error) {
+	ours, theirs := c.selectors(sa)
+	if idci == nil {
+		host, peer := esp.HostSelector(sa.local.Addr()), esp.HostSelector(sa.remote.Addr())
+		if !within(peer, theirs) || !within(host, ours) {
+			return local, remote, fmt.Errorf("no client IDs means %s === %s, which is not within our %s === %s", peer, host, theirs, ours)
+		}
+		return host, peer, nil
 	}
-	ci, err := idSelector(qm.idci)
+	ci, err := idSelector(idci)
 	if err != nil {
-		return fmt.Errorf("IDci: %v", err)
+		return local, remote, fmt.Errorf("IDci: %v", err)
 	}
-	cr, err := idSelector(qm.idcr)
+	cr, err := idSelector(idcr)
 	if err != nil {
-		return fmt.Errorf("IDcr: %v", err)
+		return local, remote, fmt.Errorf("IDcr: %v", err)
 	}
-	if !sa.conn.cfg.Child.LocalTS.IsValid() && sa.nat.any() {
+	if !c.cfg.Child.LocalTS.IsValid() && sa.nat.any() {
 		ci, cr = esp.HostSelector(sa.remote.Addr()), esp.HostSelector(sa.local.Addr())
 	}
 	if !within(ci, theirs) || !within(cr, ours) {
-		return fmt.Errorf("the initiator asks for %s === %s, which is not within our %s === %s", ci, cr, theirs, ours)
+		return local, remote, fmt.Errorf("the initiator asks for %s === %s, which is not within our %s === %s", ci, cr, theirs, ours)
 	}
-	qm.localTS, qm.remoteTS = cr, ci
-	return nil
+	return cr, ci, nil
 }
 
 // acceptNarrowedSelectors lets the responder return selectors within ours.
@@ -584,7 +667,7 @@ func (qm *quickMode) acceptNarrowedSelectors(idci, idcr *isakmp.ID) error {
 	if err1 != nil || err2 != nil {
 		return fmt.Errorf("the responder's client IDs are unusable: %v %v", err1, err2)
 	}
-	if qm.sa.nat.any() && !qm.sa.conn.cfg.Child.LocalTS.IsValid() {
+	if qm.sa.nat.any() && !qm.conn.cfg.Child.LocalTS.IsValid() {
 		return nil
 	}
 	if !within(ci, qm.localTS) || !within(cr, qm.remoteTS) {

@@ -143,7 +143,9 @@ func TestForcedEncapsulation(t *testing.T) {
 
 // TestNATMappingChange: when the NAT forgets its mapping, the next
 // authenticated IKE message from A arrives from a new port and B's ISAKMP SA
-// follows it.
+// follows it, with the UDP encapsulation of the IPsec SAs: B's ESP reaches A
+// through the new mapping at once, not only after the next rekey, and the
+// SAs keep their sequence numbers.
 func TestNATMappingChange(t *testing.T) {
 	w := newWorld(t)
 	rec := w.record(events.NATFloat, events.DPDAck)
@@ -155,7 +157,9 @@ func TestNATMappingChange(t *testing.T) {
 	if err := a.stack.Initiate(ctx(t), "office"); err != nil {
 		t.Fatal(err)
 	}
-	checkPairMirrors(t, a, b)
+	_, y := checkPairMirrors(t, a, b)
+	spiIn, spiOut := y.SPIIn, y.SPIOut
+	sendThrough(t, b, a, hostB, hostA, "through the first mapping")
 	before := b.stack.SAs().ISAKMP[0].Remote
 	nat.Reset()
 	w.advanceUntil(t, "an R-U-THERE-ACK through the new mapping", time.Second, 30*time.Second, func() bool {
@@ -163,7 +167,18 @@ func TestNATMappingChange(t *testing.T) {
 	})
 	after := b.stack.SAs().ISAKMP[0].Remote
 	floats := rec.find(events.NATFloat, "B", "was "+before)
-	if after == before || len(floats) != 1 || !strings.Contains(floats[0].Explain, "changed its mapping") {
+	if after == before || len(floats) != 1 || !strings.Contains(floats[0].Explain, "changed its mapping") || floats[0].Fields["ipsec_sas_moved"] != 1 {
 		t.Errorf("B's ISAKMP SA moved from %s to %s; float events %v", before, after, floats)
 	}
+	pair := b.installed()[0]
+	if pair.Remote != after || pair.SPIIn != spiIn || pair.SPIOut != spiOut {
+		t.Errorf("B's IPsec SAs %s/%s talk to %s, the ISAKMP SA to %s", pair.SPIIn, pair.SPIOut, pair.Remote, after)
+	}
+	for _, s := range b.stack.DataPlane().SAs() {
+		if s.Remote != after {
+			t.Errorf("B's data plane sends %s SA %s to %s, the NAT now maps A to %s", s.Dir, s.SPI, s.Remote, after)
+		}
+	}
+	sendThrough(t, b, a, hostB, hostA, "through the new mapping")
+	sendThrough(t, a, b, hostA, hostB, "and back")
 }
