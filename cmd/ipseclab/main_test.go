@@ -777,3 +777,59 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 		t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least 7 and 16:\n%s", encrypted, esp, out)
 	}
 }
+
+// Host to host through two of ipseclab's gateways, keys from IKE: ESP and AH,
+// tunnel and transport mode, each with a ping and a TCP transfer whose
+// SHA-256 is compared at both ends.
+func TestDataPlaneModesThroughGateways(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	for _, c := range []struct{ name, child, from, to string }{
+		{"esp-tunnel", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes256-sha256], mode: tunnel, start: trap}", "alice", "10.2.0.10"},
+		{"ah-tunnel", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, ah: [sha256], mode: tunnel, start: trap}", "alice", "10.2.0.10"},
+		{"esp-transport", "{esp: [aes128gcm16], mode: transport, start: trap}", "gw-a", "203.0.113.2"},
+		{"ah-transport", "{ah: [sha1], mode: transport, start: trap}", "gw-a", "203.0.113.2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := fmt.Sprintf("dp%d", os.Getpid()%100000)
+			lab := writeLab(t, name, fmt.Sprintf(`topology:
+  nodes:
+    alice: {kind: host, gateway: 10.1.0.1}
+    gw-a:  {kind: gateway, gateway: 198.51.100.1}
+    isp:   {kind: router}
+    gw-b:  {kind: gateway, gateway: 203.0.113.1}
+    bob:   {kind: host, gateway: 10.2.0.1}
+  links:
+    - endpoints: [alice:eth0, gw-a:eth1]
+      addresses: [10.1.0.10/24, 10.1.0.1/24]
+    - endpoints: [gw-a:eth0, isp:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+    - endpoints: [isp:eth1, gw-b:eth0]
+      addresses: [203.0.113.1/24, 203.0.113.2/24]
+    - endpoints: [gw-b:eth1, bob:eth0]
+      addresses: [10.2.0.1/24, 10.2.0.10/24]
+ipsec:
+  c:
+    initiator: gw-a
+    responder: gw-b
+    auth: {secret: s}
+    child: %s
+script:
+  - ping: {from: %s, to: %s, count: 2, interval: 200ms}
+  - expect: {event: phase2-up, node: gw-b, within: 5s}
+  - expect: {ping: {from: %s, to: %s, count: 3, interval: 100ms}, success: 100%%}
+  - expect: {traffic: {from: %s, to: %s, proto: tcp, bytes: 4mb}}
+  - expect: {sa: {node: gw-b, connection: c}, counter: packets-in, min: 100}
+  - expect: {sa: {node: gw-b, connection: c}, counter: integrity-failures, max: 0}
+`, c.child, c.from, c.to, c.from, c.to, c.from, c.to))
+			t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+			r := run(t, "run", lab, "--explain=false")
+			if r.code != 0 {
+				t.Fatalf("%s: exit %d\n%s\n%s", c.name, r.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "checksums match") {
+				t.Fatalf("%s: no checksummed TCP transfer:\n%s", c.name, r.stdout)
+			}
+		})
+	}
+}
