@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // tapOffloads are the offloads a TAP device takes while its direction passes
@@ -58,7 +59,7 @@ func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err 
 	// TUNSETIFF creates the device in the namespace of whoever opened
 	// /dev/net/tun, so both happen on a thread inside the node's namespace.
 	fd := -1
-	err = inNetns(ns, func() error {
+	err = namespace.RunHandle(ns, func() error {
 		var err error
 		fd, err = unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 		if err != nil {
@@ -148,20 +149,4 @@ func linkMAC(link string, end Endpoint) net.HardwareAddr {
 	mac := net.HardwareAddr(sum[:6])
 	mac[0] = mac[0]&^0x01 | 0x02
 	return mac
-}
-
-// inNetns runs fn on a throwaway OS thread that has entered the namespace h.
-// It is node.InNetnsHandle: impair cannot import node, which imports impair to
-// build links, so it keeps this copy of the few lines.
-func inNetns(h netns.NsHandle, fn func() error) error {
-	ch := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Setns(int(h), unix.CLONE_NEWNET); err != nil {
-			ch <- fmt.Errorf("enter namespace: %w", err)
-			return
-		}
-		ch <- fn()
-	}()
-	return <-ch
 }

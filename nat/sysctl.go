@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	cnins "github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/vishvananda/netns"
 )
 
@@ -24,23 +24,11 @@ const (
 // udpTimeouts are the two conntrack UDP timeouts of a namespace.
 type udpTimeouts struct{ unreplied, stream time.Duration }
 
-// inNetns runs fn on a thread inside the namespace. It uses the CNI plugins'
-// ns package rather than ipseclab's node package, because node deploys NAT
-// boxes and so imports this package.
-func inNetns(ns netns.NsHandle, fn func() error) error {
-	target, err := cnins.GetNS(fmt.Sprintf("/proc/self/fd/%d", int(ns)))
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	return target.Do(func(cnins.NetNS) error { return fn() })
-}
-
 // readUDPTimeouts reads the namespace's current UDP timeouts, so that a later
 // Update with no timeout can put them back.
 func readUDPTimeouts(ns netns.NsHandle) (udpTimeouts, error) {
 	var t udpTimeouts
-	err := inNetns(ns, func() error {
+	err := namespace.RunHandle(ns, func() error {
 		var err error
 		if t.unreplied, err = readSeconds(sysctlUDPTimeout); err != nil {
 			return err
@@ -72,7 +60,7 @@ func applySysctls(ns netns.NsHandle, c *Config, defaults udpTimeouts) error {
 		{sysctlUDPTimeout, strconv.Itoa(int(t.unreplied / time.Second))},
 		{sysctlUDPTimeoutStr, strconv.Itoa(int(t.stream / time.Second))},
 	}
-	return inNetns(ns, func() error {
+	return namespace.RunHandle(ns, func() error {
 		for _, s := range settings {
 			if _, err := sysctl.Sysctl(s.name, s.value); err != nil {
 				return fmt.Errorf("set %s=%s in the NAT's namespace: %w", s.name, s.value, err)
