@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/containernetworking/plugins/pkg/utils/sysctl"
-	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/vishvananda/netns"
+
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // The per-namespace sysctls the NAT sets. /proc/sys/net resolves to the network
