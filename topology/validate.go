@@ -151,6 +151,9 @@ func (v *validator2) links() {
 			continue
 		}
 		link.Name = link.Endpoints[0].String() + "--" + link.Endpoints[1].String()
+		if link.Impair != nil && link.Impair.MTU != 0 && link.MTU != 0 && link.Impair.MTU > link.MTU {
+			v.errorf(path+".impair.mtu", "the impairment's mtu %d is above the link's own mtu %d, so it would never drop anything", link.Impair.MTU, link.MTU)
+		}
 		var ends [2]*Interface
 		for e := 0; e < 2; e++ {
 			var addrs AddrList
