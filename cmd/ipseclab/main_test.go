@@ -833,3 +833,141 @@ script:
 		})
 	}
 }
+
+// SIGTERM to the lab process shuts the lab down cleanly: nothing is left.
+func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-term", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	st, err := node.ReadState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for node.LabProcessAlive(st.PID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the lab process did not exit on SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+		t.Fatalf("namespaces left after SIGTERM: %v", left)
+	}
+	if _, err := os.Stat(node.StateDir(name)); !os.IsNotExist(err) {
+		t.Fatalf("state left after SIGTERM: %v", err)
+	}
+}
+
+// A link captured with `-w -` streams pcap that tshark reads live; inspect
+// shows the link's counters and its impairment.
+func TestCaptureToStdoutAndLinkCounters(t *testing.T) {
+	testenv.NeedRoot(t)
+	tshark := testenv.NeedCommand(t, "tshark")
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-cap", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if r := run(t, "impair", "-t", lab, "r1:eth1", "--delay", "10ms", "--duplicate", "100%", "--from", "r1:eth1"); r.code != 0 {
+		t.Fatalf("impair: %+v", r)
+	}
+	capture := exec.Command(binary, "capture", "-t", lab, "r1:eth1", "-w", "-", "--duration", "3s")
+	reader := exec.Command(tshark, "-n", "-r", "-", "-T", "fields", "-e", "icmp.type", "-Y", "icmp")
+	pipe, err := capture.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader.Stdin = pipe
+	var out bytes.Buffer
+	reader.Stdout = &out
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if r := run(t, "ping", "-t", lab, "a", "b", "-c", "3", "-i", "100ms"); r.code != 0 {
+		t.Fatalf("ping: %+v", r)
+	}
+	_ = capture.Wait()
+	if err := reader.Wait(); err != nil {
+		t.Fatalf("tshark -r - failed on the live stream: %v", err)
+	}
+	// 3 requests, each duplicated on the way a → b, and 3 replies.
+	if got := strings.Count(out.String(), "8\n"); got != 6 {
+		t.Errorf("tshark saw %d echo requests on r1:eth1, want 6 (3 sent, each duplicated):\n%s", got, out.String())
+	}
+	r := run(t, "inspect", "--name", name, "--json")
+	var info node.LabInfo
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range info.Links {
+		if l.Name != "r1:eth1--r2:eth0" {
+			continue
+		}
+		if l.Counters[0].Duplicated < 3 || !strings.Contains(l.Dirs[0], "duplicate 100%") || l.Dirs[1] != "" {
+			t.Fatalf("link counters or settings wrong: %+v", l)
+		}
+		return
+	}
+	t.Fatalf("inspect lists no link r1:eth1--r2:eth0: %+v", info.Links)
+}
+
+// Deploying a large lab shows its progress; a bad NAT setting is reported at
+// its place in the file, and nothing is created.
+func TestDeployProgressAndNATValidation(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	var b strings.Builder
+	b.WriteString("topology:\n  nodes:\n    hub: {kind: router}\n")
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&b, "    h%d: {kind: host}\n", i)
+	}
+	b.WriteString("  links:\n")
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&b, "    - endpoints: [hub:p%d, h%d:eth0]\n      addresses: [10.%d.0.1/24, 10.%d.0.2/24]\n", i, i, i, i)
+	}
+	name := fmt.Sprintf("cli%d-big", os.Getpid())
+	lab := writeLab(t, name, b.String())
+	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	r := run(t, "deploy", "-t", lab)
+	if r.code != 0 || !strings.Contains(r.stderr, "deploying "+name+": ") {
+		t.Fatalf("deploy of 31 nodes showed no progress: %+v", r)
+	}
+
+	bad := writeLab(t, "natbad", `topology:
+  nodes:
+    in:  {kind: host, gateway: 192.168.1.1}
+    nat: {kind: nat, gateway: 198.51.100.1, nat: {outside: eth9, udp-timeout: soon, esp: maybe}}
+    out: {kind: host}
+  links:
+    - endpoints: [in:eth0, nat:eth0]
+      addresses: [192.168.1.10/24, 192.168.1.1/24]
+    - endpoints: [nat:eth1, out:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+`)
+	r = run(t, "deploy", "-t", bad)
+	if r.code != 2 {
+		t.Fatalf("bad NAT settings: exit %d: %+v", r.code, r)
+	}
+	for _, want := range []string{":5:60: nat.outside", ":5:79: nat.udp-timeout", ":5:90: nat.esp"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if left, _ := node.ListNetns(node.LabPrefix("natbad")); len(left) != 0 {
+		t.Fatalf("a rejected lab created namespaces: %v", left)
+	}
+}
