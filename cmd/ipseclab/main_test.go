@@ -167,7 +167,7 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 	if r := run(t, "traffic", "-t", lab, "a", "10.0.2.11", "--proto", "tcp", "--bytes", "20mb"); r.code != 0 || !strings.Contains(r.stdout, "checksums match") {
 		t.Fatalf("tcp traffic: %+v", r)
 	}
-	if r := run(t, "traffic", "-t", lab, "a", "b", "--count", "2000", "--json"); r.code != 0 {
+	if r := run(t, "traffic", "-t", lab, "a", "b", "--count", "2000", "--rate", "50mbit", "--json"); r.code != 0 {
 		t.Fatalf("udp traffic: %+v", r)
 	} else {
 		var res node.TrafficResult
