@@ -142,8 +142,6 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 			continue
 		}
 		go func() {
-			r.Bus.Publish(events.Event{Kind: events.InitiateByHand, Node: c.Initiator.Node, Conn: cname, Step: events.StepInitiation,
-				Message: fmt.Sprintf("%s initiates %s at deploy (start: start)", c.Initiator.Node, cname)})
 			if err := n.Initiate(ctx, cname); err != nil {
 				r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: c.Initiator.Node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
 					Message: fmt.Sprintf("%s could not bring up %s: %v", c.Initiator.Node, cname, err)})
@@ -185,8 +183,6 @@ func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) e
 		return err
 	}
 	if up {
-		r.Bus.Publish(events.Event{Kind: events.InitiateByHand, Node: side, Conn: s.Connection, Step: events.StepInitiation,
-			Message: fmt.Sprintf("%s initiates %s by hand", side, s.Connection), Explain: "step 1 by hand: no packet needed to match a policy"})
 		return n.Initiate(ctx, s.Connection)
 	}
 	return n.Terminate(ctx, s.Connection)

@@ -133,6 +133,9 @@ func (n *strongSwanNode) Initiate(ctx context.Context, conn string) error {
 	if err != nil {
 		return err
 	}
+	// ipseclab's own stack says this itself; charon is asked over vici.
+	events.Publisher{Bus: n.r.Bus, Node: n.name, Conn: conn}.Publish(events.Event{Kind: events.InitiateByHand, Step: events.StepInitiation,
+		Message: fmt.Sprintf("charon on %s initiates %s", n.name, conn)})
 	return ch.Initiate(ctx, conn, conn)
 }
 
