@@ -5,6 +5,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // OpenConfig configures a data plane inside a network namespace.
@@ -64,7 +66,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 			sn.udp.close()
 		}
 	}
-	err = inNetns(ns, func() error {
+	err = namespace.RunHandle(ns, func() error {
 		var err error
 		if dev, err = openTUN(cfg.TUNName, !cfg.NoOffload); err != nil {
 			return err

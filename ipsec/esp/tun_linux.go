@@ -8,7 +8,7 @@ import (
 )
 
 // openTUN creates a TUN device in the calling thread's network namespace (run
-// it inside node.InNetnsHandle). With offload, the device carries a virtio-net
+// it inside namespace.RunHandle). With offload, the device carries a virtio-net
 // header (IFF_VNET_HDR) and takes TSO: the kernel hands over TCP super-packets
 // of up to 64 KiB, which wireguard-go's tun package splits into MTU-sized
 // segments on Read and coalesces again (GRO) on Write, so a bulk TCP flow costs
