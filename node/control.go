@@ -31,12 +31,6 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }
 
-// WriteJSON and WriteError are for components' control handlers.
-var (
-	WriteJSON  = writeJSON
-	WriteError = writeError
-)
-
 func (r *Runtime) handleInfo(w http.ResponseWriter, _ *http.Request) {
 	info, err := Inspect(r.Lab)
 	if err != nil {

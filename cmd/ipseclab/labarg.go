@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -52,5 +51,3 @@ func loadDeployed(name string) (*topology.Lab, string, error) {
 	}
 	return lab, st.File, nil
 }
-
-func stderrf(format string, args ...any) { fmt.Fprintf(os.Stderr, format, args...) }

@@ -65,13 +65,6 @@ func (a Attribute) Uint() (v uint64, ok bool) {
 	return v, true
 }
 
-func (a Attribute) encodedLen() int {
-	if a.TV {
-		return 4
-	}
-	return 4 + len(a.Value)
-}
-
 func appendAttribute(b []byte, a Attribute) ([]byte, error) {
 	if a.Type&attributeFormatBit != 0 {
 		return nil, encodeError("attribute type %d has the AF bit set", a.Type)
