@@ -202,7 +202,7 @@ func (d *DataPlane) AddPolicy(p Policy) error {
 		np.outs = old.outs
 		np.refreshCurrent()
 		old.acqMu.Lock()
-		np.held, np.acquiring, np.acquired = old.held, old.acquiring, old.acquired
+		np.held, np.acquiring, np.acquired, np.negotiating = old.held, old.acquiring, old.acquired, old.negotiating
 		old.held = nil
 		old.acqMu.Unlock()
 		np.heldDrops.Store(old.heldDrops.Load())
@@ -229,6 +229,25 @@ func (d *DataPlane) DeletePolicy(p Policy) error {
 	if d.routes != nil {
 		return d.routes.deleteRoute(old.Policy)
 	}
+	return nil
+}
+
+// SetNegotiating tells the data plane whether IKE is already negotiating SAs
+// for the policy k, as a Quick Mode responder is between QM2 and QM3 (it
+// installs the policy with QM2 so that a reply overtaking QM3 waits for the
+// SA). While set, a packet that finds the policy without an SA is held as for
+// an acquire, but silently: no Acquire event, no Hooks.Acquire, since this
+// node is not starting anything. Installing an outbound SA for the policy
+// sends the held packets and clears the flag; IKE clears it itself when the
+// negotiation fails.
+func (d *DataPlane) SetNegotiating(k PolicyKey, negotiating bool) error {
+	p := d.spd.Load().byKey[k]
+	if p == nil {
+		return fmt.Errorf("no policy %s ⇄ %s for connection %q", k.LocalTS, k.RemoteTS, k.Conn)
+	}
+	p.acqMu.Lock()
+	p.negotiating = negotiating
+	p.acqMu.Unlock()
 	return nil
 }
 

@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,6 +236,77 @@ func TestAcquireHoldsPacketsUntilTheSAIsInstalled(t *testing.T) {
 	if s := a.dp.Stats(); s.AcquireHeld != 0 {
 		t.Fatalf("%d packets still held", s.AcquireHeld)
 	}
+}
+
+// A policy IKE is already negotiating (a Quick Mode responder between QM2
+// and QM3) holds packets without an acquire: no event, no hook. They go out
+// through the SA when it is installed, which also ends the negotiation: the
+// next packet that finds no SA acquires again.
+func TestNegotiatingPolicyHoldsSilently(t *testing.T) {
+	var mu sync.Mutex
+	var acquires []AcquireRequest
+	bus := events.NewBus("t")
+	sub := bus.Subscribe(func(e *events.Event) bool { return e.Kind == events.Acquire })
+	defer sub.Close()
+	cfg := Config{Node: "a", Events: bus, Hooks: Hooks{Acquire: func(r AcquireRequest) {
+		mu.Lock()
+		acquires = append(acquires, r)
+		mu.Unlock()
+	}}}
+	a, b := twoGateways(t, cfg, Config{Node: "b"})
+	pol := Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")} // installed by twoGateways
+	other := pol
+	other.Conn = "other"
+	if err := a.dp.SetNegotiating(other.Key(), true); err == nil {
+		t.Fatal("SetNegotiating accepted a policy that is not installed")
+	}
+	must(t, a.dp.SetNegotiating(pol.Key(), true))
+	// Replacing the policy keeps the flag, as it keeps the held packets.
+	must(t, a.dp.AddPolicy(pol))
+	var sent [][]byte
+	for i := range 3 {
+		p := icmpEcho("10.1.0.5", "10.2.0.7", uint32(i), 10)
+		sent = append(sent, p)
+		a.dev.in <- p
+	}
+	waitFor(t, func() bool { return a.dp.Stats().AcquireHeld == 3 })
+	// Packets take the outbound path one after another, and an acquire is
+	// published and handed to the hook in that order: once a later packet's
+	// acquire arrives, none can still come for the silent ones.
+	must(t, a.dp.SetNegotiating(pol.Key(), false))
+	marker := icmpEcho("10.1.0.6", "10.2.0.7", 3, 10)
+	sent = append(sent, marker)
+	a.dev.in <- marker
+	select {
+	case e := <-sub.C():
+		if !strings.Contains(e.Packet.Inner, "10.1.0.6") {
+			t.Fatalf("acquire event for a packet held while negotiating: %s", e.Message)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("no acquire event once the negotiation flag was cleared")
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acquires) > 0 })
+	mu.Lock()
+	if len(acquires) != 1 || acquires[0].Src != netip.MustParseAddr("10.1.0.6") {
+		t.Fatalf("acquire hook calls %+v, want one, for 10.1.0.6", acquires)
+	}
+	mu.Unlock()
+
+	// Negotiating again, then the SA arrives: everything held goes out, in order.
+	must(t, a.dp.SetNegotiating(pol.Key(), true))
+	ab, _ := installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, false, 0x100)
+	for i, want := range sent {
+		if got := receive(t, b.dev, 2*time.Second); !bytes.Equal(got, want) {
+			t.Fatalf("held packet %d: got %x", i, got)
+		}
+	}
+	if s := a.dp.Stats(); s.AcquireHeld != 0 {
+		t.Fatalf("%d packets still held", s.AcquireHeld)
+	}
+	// The SA ended the negotiation: without it, the next packet acquires.
+	must(t, a.dp.DeleteSA(ab[0]))
+	a.dev.in <- icmpEcho("10.1.0.7", "10.2.0.7", 4, 10)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(acquires) == 2 })
 }
 
 func waitFor(t testing.TB, cond func() bool) {

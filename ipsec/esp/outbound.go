@@ -162,12 +162,9 @@ func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
 
 // sendHeld sends the packets a policy held for an acquire through its new SA.
 func (d *DataPlane) sendHeld(p *policy) {
-	if d.net == nil {
-		return // not started: nothing can have been held
-	}
 	held := p.release()
-	if len(held) == 0 {
-		return
+	if len(held) == 0 || d.net == nil {
+		return // nothing held, or not started: nothing can have been held
 	}
 	w := newWireBuffers(len(held), 0)
 	for i, pkt := range held {

@@ -67,11 +67,12 @@ type policy struct {
 	// first, so that deleting the newest falls back to the one before it.
 	outs []*saState
 
-	acqMu     sync.Mutex
-	acquiring bool
-	acquired  time.Time // when the last acquire fired
-	held      [][]byte  // packets waiting for an SA, copies
-	heldDrops atomic.Uint64
+	acqMu       sync.Mutex
+	acquiring   bool
+	acquired    time.Time // when the last acquire fired
+	negotiating bool      // IKE already negotiates: hold without acquiring (DataPlane.SetNegotiating)
+	held        [][]byte  // packets waiting for an SA, copies
+	heldDrops   atomic.Uint64
 }
 
 func newPolicy(p Policy) (*policy, error) {
@@ -144,8 +145,9 @@ func (p *policy) refreshCurrent() {
 
 // hold queues a copy of a packet waiting for an SA and reports whether an
 // acquire should fire now: the first time, and again once the previous one is
-// older than retry. A full queue drops the new packet (tail drop, like the
-// kernel's XFRM policy queue), counted.
+// older than retry, unless IKE already negotiates the policy's SAs. A full
+// queue drops the new packet (tail drop, like the kernel's XFRM policy
+// queue), counted.
 func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (fire bool) {
 	p.acqMu.Lock()
 	defer p.acqMu.Unlock()
@@ -154,6 +156,9 @@ func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (fire bool
 	} else {
 		p.heldDrops.Add(1)
 	}
+	if p.negotiating {
+		return false
+	}
 	if !p.acquiring || now.Sub(p.acquired) >= retry {
 		p.acquiring, p.acquired = true, now
 		return true
@@ -161,11 +166,12 @@ func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (fire bool
 	return false
 }
 
-// release hands over the held packets once an SA is installed.
+// release hands over the held packets once an outbound SA is installed,
+// which also ends any acquire or negotiation.
 func (p *policy) release() [][]byte {
 	p.acqMu.Lock()
 	defer p.acqMu.Unlock()
 	held := p.held
-	p.held, p.acquiring = nil, false
+	p.held, p.acquiring, p.negotiating = nil, false, false
 	return held
 }

@@ -181,6 +181,10 @@ type DataPlane interface {
 	DeleteSA(id esp.SAID) error
 	AddPolicy(p esp.Policy) error
 	DeletePolicy(p esp.Policy) error
+	// SetNegotiating marks a policy whose SAs IKE is negotiating as a
+	// responder: packets wait for the SA without an acquire. Installing an
+	// outbound SA for the policy clears it.
+	SetNegotiating(k esp.PolicyKey, negotiating bool) error
 	// UpdateEncap moves a UDP-encapsulated SA to the peer's new address and
 	// port, keeping its keys and sequence numbers.
 	UpdateEncap(id esp.SAID, remote netip.AddrPort) error

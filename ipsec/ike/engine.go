@@ -269,8 +269,10 @@ func (e *Engine) Abandon() {
 
 // HandleAcquire starts a negotiation for a packet that matched a policy with
 // no SA (esp.Hooks.Acquire). The data plane already published the acquire.
-// A packet held by the policy of a Quick Mode we answered (see ensurePolicy)
-// waits for its QM3 instead: a second negotiation would only race the first.
+// A packet held by the policy of a Quick Mode we answered waits for its QM3
+// without an acquire (the policy is marked as negotiated); one held by
+// another policy of the connection meanwhile waits too: a second negotiation
+// would only race the first.
 func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

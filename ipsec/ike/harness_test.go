@@ -112,6 +112,14 @@ func (d *fakeDataPlane) DeletePolicy(p esp.Policy) error {
 	delete(d.policies, p.Key())
 	return nil
 }
+func (d *fakeDataPlane) SetNegotiating(k esp.PolicyKey, _ bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.policies[k]; !ok {
+		return fmt.Errorf("no policy %+v", k)
+	}
+	return nil
+}
 func (d *fakeDataPlane) UpdateEncap(id esp.SAID, remote netip.AddrPort) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -324,6 +324,11 @@ func (e *Engine) ensurePolicy(c *conn, local, remote esp.TrafficSelector) error 
 	return nil
 }
 
+// policyKey is the policy whose outbound SA the exchange negotiates.
+func (qm *quickMode) policyKey() esp.PolicyKey {
+	return esp.PolicyKey{Conn: qm.conn.cfg.Name, LocalTS: qm.localTS, RemoteTS: qm.remoteTS}
+}
+
 // trapSelectors are the configured selectors, or the two IKE endpoints.
 func (c *conn) trapSelectors() (local, remote esp.TrafficSelector) {
 	if c.cfg.Child.LocalTS.IsValid() {

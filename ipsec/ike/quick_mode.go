@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,9 @@ import (
 // outbound SA on QM3. The responder's policy goes in with QM2 too: ESP from
 // the initiator can overtake QM3 (another socket, another queue), and a reply
 // to it then waits in the policy's acquire queue until QM3 installs the
-// outbound SA, instead of matching no policy. A rekey adds the new pair before
+// outbound SA, instead of matching no policy. The policy is marked as being
+// negotiated meanwhile, so that the waiting reply does not look like an
+// acquire (step 1) of the responder's own. A rekey adds the new pair before
 // the old one goes.
 //
 // The responder chooses which of its connections the IPsec SAs belong to by
@@ -98,6 +101,7 @@ type quickMode struct {
 	lifetime      time.Duration
 	lifeBytes     uint64
 	inInstalled   bool
+	negotiating   bool // responder: it marked its policy as negotiated (esp.DataPlane.SetNegotiating)
 	child         *childSA
 	forgetTimer   *timer
 }
@@ -266,6 +270,11 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the policy: "+err.Error())
 		return
 	}
+	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "marking the policy: "+err.Error())
+		return
+	}
+	qm.negotiating = true
 
 	reply := choice.proposal
 	reply.SPI = spiBytes(spi)
@@ -425,7 +434,8 @@ func (e *Engine) quickModeFailed(qm *quickMode, reason string) {
 
 // releaseQuickMode gives back what an unfinished exchange holds in the data
 // plane: its SPI, or the inbound SA and the policy the responder installed
-// before QM3.
+// before QM3, which is no longer being negotiated unless another Quick Mode
+// for the same selectors awaits its QM3.
 func (e *Engine) releaseQuickMode(qm *quickMode) {
 	switch {
 	case qm.inInstalled:
@@ -435,6 +445,12 @@ func (e *Engine) releaseQuickMode(qm *quickMode) {
 		e.dp.ReleaseSPI(qm.proto, qm.spiIn)
 	}
 	qm.spiIn = 0
+	if qm.negotiating {
+		qm.negotiating = false
+		if !slices.ContainsFunc(e.awaitingQM3(qm.conn), func(o *quickMode) bool { return o.policyKey() == qm.policyKey() }) {
+			e.dp.SetNegotiating(qm.policyKey(), false)
+		}
+	}
 	if qm.conn != nil {
 		e.dropIdlePolicies(qm.conn)
 	}

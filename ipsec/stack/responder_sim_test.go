@@ -110,15 +110,16 @@ func filterConn(evs []events.Event, conn string) []events.Event {
 // TestReplyOvertakingQM3 loses A's first QM3. A already sends ESP (its SAs
 // are up after QM2), and B, whose inbound SA is up since QM2, delivers it; the
 // answer then finds B's policy without an outbound SA. It must wait in the
-// acquire queue, not be dropped for matching no policy, and it must not make B
-// start a negotiation of its own (as it would when B's connection traps
-// too). When B retransmits QM2, A answers with QM3 again, B installs its
-// outbound SA, and the answer goes out.
+// acquire queue, not be dropped for matching no policy, and it must neither
+// make B start a negotiation of its own (as it would when B's connection
+// traps too) nor be published as B's acquire (step 1): B is answering. When B
+// retransmits QM2, A answers with QM3 again, B installs its outbound SA, and
+// the answer goes out.
 func TestReplyOvertakingQM3(t *testing.T) {
 	for _, bRole := range []ike.Role{ike.Responder, ike.Initiator} {
 		t.Run("B-"+bRole.String(), func(t *testing.T) {
 			w := newWorld(t)
-			rec := w.record(events.IKEMessage)
+			rec := w.record(events.IKEMessage, events.Acquire)
 			ca, cb := connPair(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
 			if bRole == ike.Initiator {
 				cb.Role, cb.Child.Start = ike.Initiator, ike.StartTrap
@@ -150,6 +151,12 @@ func TestReplyOvertakingQM3(t *testing.T) {
 				}
 			}
 			checkPairMirrors(t, a, b)
+			// B's data plane handled the answer before this packet: an
+			// acquire for it would have been published by now.
+			sendThrough(t, b, a, hostB, hostA, "after QM3")
+			if acq := rec.find(events.Acquire, "B", ""); len(acq) != 0 {
+				t.Errorf("B published an acquire for the answer it held: %s", acq[0].Message)
+			}
 			for _, e := range rec.find(events.IKEMessage, "B", "") {
 				if e.IKE.Dir == events.Sent && e.IKE.MsgNum%2 == 1 { // MM1, MM3, MM5, QM1, QM3
 					t.Errorf("B started a negotiation of its own: %s", e.Message)
@@ -230,4 +237,33 @@ func TestResponderServesPeersBehindTwoNATs(t *testing.T) {
 			sendThrough(t, b, rws[1].gw, rws[1].dst, back(rws[1]), "still reachable")
 		})
 	}
+}
+
+// TestFailedQuickModeEndsTheNegotiation: every QM3 from A is lost, so B's
+// Quick Mode as responder fails once its QM2 retransmissions run out. The
+// answer B held meanwhile stayed silent; after the failure, B's policy (a trap
+// of its own) is no longer being negotiated, and B's next packet for A is an
+// acquire of B's, which starts B's own negotiation.
+func TestFailedQuickModeEndsTheNegotiation(t *testing.T) {
+	w := newWorld(t)
+	rec := w.record(events.Acquire, events.Phase2Failed)
+	ca, cb := connPair(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
+	cb.Role, cb.Child.Start = ike.Initiator, ike.StartTrap
+	a, b := w.pair(ca, cb, nil)
+	w.net.SetFilter(func(d *sim.Datagram) bool { return label(d) != "QM3" })
+	if err := a.stack.Initiate(ctx(t), "lab"); err != nil {
+		t.Fatal(err)
+	}
+	sendThrough(t, a, b, hostA, hostB, "ahead of QM3")
+	bdp := b.stack.DataPlane()
+	b.host.TUN().Send(sim.UDPPacket(hostB, hostA, []byte("the answer")))
+	eventually(t, "B to hold the answer", func() bool { return bdp.Stats().AcquireHeld == 1 })
+	w.advanceUntil(t, "B's Quick Mode to fail", time.Second, 2*time.Minute, func() bool {
+		return len(rec.find(events.Phase2Failed, "B", "")) > 0
+	})
+	if acq := rec.find(events.Acquire, "B", ""); len(acq) != 0 {
+		t.Fatalf("B published an acquire while answering: %s", acq[0].Message)
+	}
+	b.host.TUN().Send(sim.UDPPacket(hostB, hostA, []byte("after the failure")))
+	rec.waitFor(t, events.Acquire, "B", "")
 }
