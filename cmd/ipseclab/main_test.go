@@ -18,6 +18,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 var binary string
@@ -542,6 +543,15 @@ func TestEveryShippedLabPasses(t *testing.T) {
 	}
 	for _, l := range list {
 		t.Run(l.Name, func(t *testing.T) {
+			lab, _, err := labs.Load(l.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range lab.Topology.Nodes {
+				if n.Kind == topology.KindStrongSwan {
+					testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+				}
+			}
 			t.Cleanup(func() { _ = node.DestroyLab(l.Name, 10*time.Second) })
 			r := run(t, "run", l.Name)
 			if r.code != 0 {
