@@ -153,7 +153,9 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 	var res ScriptResult
 	lab := r.Lab
 	pub := events.Publisher{Bus: r.Bus}
-	sub := r.Bus.Subscribe(nil)
+	// The log starts with the lab's history, so that expectations before the
+	// first action see what deploy did (a `start: start` connection, say).
+	sub := r.Bus.SubscribeWithHistory(nil)
 	log := newEventLog(sub)
 	defer sub.Close()
 	start := time.Now()
