@@ -242,7 +242,7 @@ func (n *socketNetwork) Receivers() []Receiver {
 	return []Receiver{
 		{Batch: socketBatch, Receive: raw(n.esp)},
 		{Batch: socketBatch, Receive: raw(n.ah)},
-		{UDP: true, Batch: socketBatch, Receive: n.udp.receive},
+		{UDP: true, Batch: udpReceiveBatch, Receive: n.udp.receive},
 	}
 }
 

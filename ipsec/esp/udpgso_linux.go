@@ -49,6 +49,10 @@ type udpPort struct {
 type udpSegment struct {
 	data []byte
 	src  netip.AddrPort
+	// end is the index in pending past the last segment of the datagram
+	// this one was cut from; first marks the datagram's first segment.
+	end   int
+	first bool
 }
 
 const (
@@ -57,6 +61,9 @@ const (
 	gsoMaxSegments = 64        // UDP_MAX_SEGMENTS on older kernels
 	gsoMaxBytes    = 65000     // a UDP payload must stay under 65507 bytes
 	udpSendMsgs    = 64
+	// udpReceiveBatch holds two whole datagrams coalesced from as many
+	// segments as a sender may put in one (UDP_MAX_SEGMENTS).
+	udpReceiveBatch = 2 * gsoMaxSegments
 )
 
 var cmsgSegmentSpace = unix.CmsgSpace(2)
@@ -128,6 +135,11 @@ func segmentSize(ctrl []byte) int {
 }
 
 // receive hands out datagrams one per buffer, cutting coalesced ones apart.
+// A call hands out whole coalesced datagrams only, unless one alone has more
+// segments than bufs: their segments are consecutive packets of a flow (the
+// peer's sender made them from one TCP super-packet), and a batch that ends
+// in the middle of them would make the TUN's GRO write two partial
+// super-packets instead of one.
 func (u *udpPort) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
 	if u.nextPend == len(u.pending) {
 		if err := u.fill(); err != nil {
@@ -137,6 +149,9 @@ func (u *udpPort) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, off
 	n := 0
 	for n < len(bufs) && u.nextPend < len(u.pending) {
 		s := u.pending[u.nextPend]
+		if n > 0 && s.first && s.end-u.nextPend > len(bufs)-n {
+			break // the next datagram does not fit whole: the next call starts with it
+		}
 		u.nextPend++
 		sizes[n] = copy(bufs[n][offset:], s.data)
 		srcs[n] = s.src
@@ -172,10 +187,14 @@ func (u *udpPort) fill() error {
 		if seg <= 0 {
 			seg = len(data)
 		}
+		start := len(u.pending)
 		for len(data) > 0 {
 			k := min(seg, len(data))
-			u.pending = append(u.pending, udpSegment{data: data[:k], src: src})
+			u.pending = append(u.pending, udpSegment{data: data[:k], src: src, first: len(u.pending) == start})
 			data = data[k:]
+		}
+		for j := start; j < len(u.pending); j++ {
+			u.pending[j].end = len(u.pending)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package esp_test
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -80,5 +81,69 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 	// The last two went to different destinations, so either may come first.
 	if !(bytes.Equal(got[41], pkts[41]) && bytes.Equal(got[42], pkts[42])) && !(bytes.Equal(got[41], pkts[42]) && bytes.Equal(got[42], pkts[41])) {
 		t.Fatal("the last two datagrams differ from what was sent")
+	}
+}
+
+// A receive call hands out whole coalesced datagrams, so that the segments of
+// one go to the TUN together; only a datagram with more segments than the
+// call takes is handed out in parts.
+func TestUDPPortHandsOutWholeDatagrams(t *testing.T) {
+	_, ns := testenv.Netns(t, "udpgro")
+	var u *esp.UDPPortForTest
+	if err := node.InNetnsHandle(ns, func() error {
+		var err error
+		u, err = esp.NewUDPPortForTest(4500)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	self := netip.MustParseAddrPort("127.0.0.1:4500")
+	var pkts [][]byte
+	var dsts []netip.AddrPort
+	for i := range 60 {
+		size := 1000 // two runs of 30: the larger size starts the second
+		if i >= 30 {
+			size = 1200
+		}
+		pkts = append(pkts, bytes.Repeat([]byte{byte(i)}, size))
+		dsts = append(dsts, self)
+	}
+	receive := func(batch int) []int {
+		var counts []int
+		bufs := make([][]byte, batch)
+		for i := range bufs {
+			bufs[i] = make([]byte, 2048)
+		}
+		sizes, srcs := make([]int, batch), make([]netip.AddrPort, batch)
+		for got := 0; got < len(pkts); {
+			n, err := u.Receive(bufs, sizes, srcs, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if !bytes.Equal(bufs[i][:sizes[i]], pkts[got+i]) {
+					t.Fatalf("batch of %d: packet %d differs", batch, got+i)
+				}
+			}
+			got += n
+			counts = append(counts, n)
+		}
+		return counts
+	}
+	for _, tc := range []struct {
+		batch int
+		want  string
+	}{
+		{40, "[30 30]"},       // the second datagram would not fit whole after the first
+		{64, "[60]"},          // both fit
+		{20, "[20 10 20 10]"}, // each is larger than a call: handed out in parts
+	} {
+		if err := u.Send(pkts, dsts); err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(receive(tc.batch)); got != tc.want {
+			t.Errorf("batch of %d: calls returned %s packets, want %s", tc.batch, got, tc.want)
+		}
 	}
 }
