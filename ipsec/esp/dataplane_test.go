@@ -151,12 +151,11 @@ func TestTamperAnyBitFails(t *testing.T) {
 			try := func(w []byte) bool {
 				in.replay = newReplayWindow(0)
 				buf := make([]byte, Headroom+len(w))
-				copy(buf[Headroom:], w)
 				var ok bool
 				if tc.encap {
-					_, _, ok = d.inboundUDP(buf, Headroom, len(buf), netip.MustParseAddrPort("192.0.2.1:4500"))
+					_, _, ok = d.inboundUDP(w, netip.MustParseAddrPort("192.0.2.1:4500"), buf)
 				} else {
-					_, _, ok = d.inboundIP(buf, Headroom, len(buf))
+					_, _, ok = d.inboundIP(w, buf)
 				}
 				return ok
 			}

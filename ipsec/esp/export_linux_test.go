@@ -12,8 +12,8 @@ func NewUDPPortForTest(port uint16) (*udpPort, error) { return newUDPPort(port) 
 
 func (u *udpPort) Send(pkts [][]byte, dsts []netip.AddrPort) error { return u.send(pkts, dsts) }
 
-func (u *udpPort) Receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
-	return u.receive(bufs, sizes, srcs, offset)
+func (u *udpPort) Receive(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
+	return u.receive(pkts, srcs)
 }
 
 func (u *udpPort) Close() error { return u.close() }

@@ -152,11 +152,10 @@ func (m *memNet) SendUDP(pkts [][]byte, dsts []netip.AddrPort) error {
 }
 
 func (m *memNet) receiver(ch chan datagram, udp bool) Receiver {
-	return Receiver{UDP: udp, Receive: func(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
+	return Receiver{UDP: udp, Receive: func(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
 		select {
 		case d := <-ch:
-			sizes[0] = copy(bufs[0][offset:], d.data)
-			srcs[0] = d.src
+			pkts[0], srcs[0] = d.data, d.src
 			return 1, nil
 		case <-m.closed:
 			return 0, os.ErrClosed

@@ -58,8 +58,7 @@ func FuzzInboundIP(f *testing.F) {
 		}
 		before := total(d)
 		buf := make([]byte, Headroom+len(pkt))
-		copy(buf[Headroom:], pkt)
-		p0, p1, ok := d.inboundIP(buf, Headroom, len(buf))
+		p0, p1, ok := d.inboundIP(pkt, buf)
 		if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
 			t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
 		}
@@ -86,8 +85,7 @@ func FuzzInboundUDP(f *testing.F) {
 		}
 		before := total(d)
 		buf := make([]byte, Headroom+len(pkt))
-		copy(buf[Headroom:], pkt)
-		p0, p1, ok := d.inboundUDP(buf, Headroom, len(buf), src)
+		p0, p1, ok := d.inboundUDP(pkt, src, buf)
 		if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
 			t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
 		}

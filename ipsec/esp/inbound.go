@@ -9,11 +9,11 @@ import (
 
 // The inbound path, one goroutine per receiver (raw ESP, raw AH, UDP 4500):
 //
-//	Receiver (a batch of datagrams)
+//	Receiver (a batch of datagrams, in the receiver's memory)
 //	  → UDP only: keepalive, IKE (non-ESP marker) or ESP   (natt.go)
 //	  → SA by protocol and SPI, then the destination       (unknown: drop, counted)
-//	  → SA.unprotect: replay pre-check, ICV, window update, decryption,
-//	    inner packet rebuilt, policy check on the inner packet
+//	  → SA.unprotect: replay pre-check, ICV, window update, decryption into
+//	    a buffer of the batch, inner packet rebuilt, policy check on it
 //	  → lifetimes, counters, the first packets described
 //	  → Device.Write (one batch)
 
@@ -24,10 +24,16 @@ const tunWriteOffset = 16
 func (d *DataPlane) routineInbound(r Receiver) {
 	defer d.workers.Done()
 	n := min(max(r.Batch, 1), maxBatch)
-	w := newWireBuffers(n, Headroom+maxPacket)
+	pkts, srcs := make([][]byte, n), make([]netip.AddrPort, n)
+	// The inner packets, one per buffer, each large enough for the TUN's GRO
+	// to grow it into a super-packet.
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, Headroom+maxPacket)
+	}
 	out := make([][]byte, 0, n)
 	for {
-		count, err := r.Receive(w.bufs, w.sizes, w.srcs, Headroom)
+		count, err := r.Receive(pkts, srcs)
 		if err != nil {
 			if d.closed.Load() || errors.Is(err, os.ErrClosed) {
 				return
@@ -36,16 +42,15 @@ func (d *DataPlane) routineInbound(r Receiver) {
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
-			buf, s, e := w.bufs[i], Headroom, Headroom+w.sizes[i]
 			var p0, p1 int
 			var ok bool
 			if r.UDP {
-				p0, p1, ok = d.inboundUDP(buf, s, e, w.srcs[i])
+				p0, p1, ok = d.inboundUDP(pkts[i], srcs[i], bufs[i])
 			} else {
-				p0, p1, ok = d.inboundIP(buf, s, e)
+				p0, p1, ok = d.inboundIP(pkts[i], bufs[i])
 			}
 			if ok {
-				out = append(out, buf[p0-tunWriteOffset:p1])
+				out = append(out, bufs[i][p0-tunWriteOffset:p1])
 			}
 		}
 		if len(out) > 0 {
@@ -56,14 +61,15 @@ func (d *DataPlane) routineInbound(r Receiver) {
 	}
 }
 
-// inboundIP handles a whole IPv4 packet from a raw socket (ESP or AH).
-func (d *DataPlane) inboundIP(buf []byte, s, e int) (p0, p1 int, ok bool) {
-	ihl, total, err := ipv4Header(buf[s:e])
+// inboundIP handles a whole IPv4 packet from a raw socket (ESP or AH), and
+// writes the inner packet to out (see saState.unprotect).
+func (d *DataPlane) inboundIP(pkt, out []byte) (p0, p1 int, ok bool) {
+	ihl, total, err := ipv4Header(pkt)
 	if err != nil {
 		d.st.malformed.Add(1)
 		return 0, 0, false
 	}
-	pkt := buf[s : s+total]
+	pkt = pkt[:total]
 	proto := Protocol(pkt[ipv4Protocol])
 	var spi uint32
 	switch {
@@ -86,7 +92,7 @@ func (d *DataPlane) inboundIP(buf []byte, s, e int) (p0, p1 int, ok bool) {
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, buf, s, s+total, ihl)
+	return d.finishInbound(sa, pkt, ihl, out)
 }
 
 func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saState {
@@ -101,15 +107,15 @@ func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saSta
 }
 
 // finishInbound runs the SA's checks and accounts for the result.
-func (d *DataPlane) finishInbound(sa *saState, buf []byte, s, e, ihl int) (int, int, bool) {
-	p0, p1, seq, r := sa.unprotect(buf, s, e, ihl)
+func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte) (int, int, bool) {
+	p0, p1, seq, r := sa.unprotect(pkt, ihl, out)
 	if r != dropNone {
 		d.drop(sa, r)
 		return 0, 0, false
 	}
 	d.account(sa, p1-p0)
 	if d.wantsDescription(sa) {
-		d.describe(sa, describeIPv4(buf[p0:p1]), buf[s:e], seq)
+		d.describe(sa, describeIPv4(out[p0:p1]), pkt, seq)
 	}
 	return p0, p1, true
 }
@@ -124,9 +130,9 @@ func (d *DataPlane) drop(sa *saState, r dropReason) {
 	})
 }
 
-// inboundUDP handles a datagram from the NAT-T port: see natt.go.
-func (d *DataPlane) inboundUDP(buf []byte, s, e int, src netip.AddrPort) (p0, p1 int, ok bool) {
-	pkt := buf[s:e]
+// inboundUDP handles a datagram from the NAT-T port (see natt.go), and writes
+// the inner packet of an ESP one to out.
+func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte) (p0, p1 int, ok bool) {
 	switch classifyNATT(pkt) {
 	case nattKeepalive:
 		d.st.keepalives.Add(1)
@@ -146,5 +152,5 @@ func (d *DataPlane) inboundUDP(buf []byte, s, e int, src netip.AddrPort) (p0, p1
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, buf, s, e, 0)
+	return d.finishInbound(sa, pkt, 0, out)
 }

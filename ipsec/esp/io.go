@@ -26,13 +26,16 @@ type Network interface {
 	Close() error
 }
 
-// Receiver reads a batch of datagrams into bufs[i][offset:], setting sizes[i].
-// From a raw socket (UDP false) a datagram is a whole IPv4 packet; from the
-// NAT-T port (UDP true) it is the UDP payload, and srcs[i] is its sender.
+// Receiver reads a batch of datagrams and points pkts[i] at the i-th, in
+// memory of its own that stays valid, and may be modified, until the next
+// call: a segment of a coalesced UDP datagram is handed over where it lies,
+// and the data plane decrypts it from there into a buffer of its own. From a
+// raw socket (UDP false) a datagram is a whole IPv4 packet; from the NAT-T
+// port (UDP true) it is the UDP payload, and srcs[i] is its sender.
 type Receiver struct {
 	UDP     bool
 	Batch   int // the most datagrams one call returns; at least 1
-	Receive func(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (n int, err error)
+	Receive func(pkts [][]byte, srcs []netip.AddrPort) (n int, err error)
 }
 
 // Headroom and Tailroom are the bytes a buffer holding an inner packet needs in

@@ -408,13 +408,14 @@ func (sa *saState) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, 
 	}
 }
 
-// unprotect checks and decapsulates an inbound packet in place. buf[s:e] is a
-// whole IPv4 packet (ihl > 0, from a raw socket) or an ESP packet that came in
-// UDP (ihl == 0). It returns the bounds of the inner IPv4 packet. The order is
-// RFC 4303 §3.4: replay pre-check, ICV, window update, decryption, then the
-// policy check on the inner packet (RFC 4301 §5.2).
-func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64, r dropReason) {
-	pkt := buf[s:e]
+// unprotect checks and decapsulates an inbound packet into out. pkt is a whole
+// IPv4 packet (ihl > 0, from a raw socket) or an ESP packet that came in UDP
+// (ihl == 0); it is left as it was. The inner IPv4 packet is written to out,
+// its payload at Headroom, and its bounds are returned; out must hold
+// Headroom+len(pkt) bytes and must not overlap pkt. The order is RFC 4303
+// §3.4: replay pre-check, ICV, window update, decryption, then the policy
+// check on the inner packet (RFC 4301 §5.2).
+func (sa *saState) unprotect(pkt []byte, ihl int, out []byte) (p0, p1 int, seq uint64, r dropReason) {
 	var low uint32
 	if sa.esp != nil {
 		esp := pkt[ihl:]
@@ -451,7 +452,7 @@ func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64,
 				return 0, 0, seq, dropReplay
 			}
 		}
-		a, b, next, err := sa.esp.open(esp, seq)
+		n, next, err := sa.esp.open(out[Headroom:], esp, seq)
 		sa.mu.Unlock()
 		switch {
 		case errors.Is(err, errIntegrity):
@@ -462,7 +463,7 @@ func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64,
 		if aead && sa.replay.accept(seq) != replayOK {
 			return 0, 0, seq, dropReplay
 		}
-		p0, p1, nh = s+ihl+a, s+ihl+b, next
+		p0, p1, nh = Headroom, Headroom+n, next
 	} else {
 		err := sa.ah.verify(pkt, ihl, seq)
 		sa.mu.Unlock()
@@ -476,7 +477,8 @@ func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64,
 			return 0, 0, seq, dropReplay
 		}
 		nh = pkt[ihl]
-		p0, p1 = s+ihl+sa.ah.length(), e
+		p0 = Headroom
+		p1 = p0 + copy(out[p0:], pkt[ihl+sa.ah.length():])
 	}
 
 	if nh == protoNoNext {
@@ -487,18 +489,18 @@ func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64,
 			return 0, 0, seq, dropPolicy // IPv6 inner packets are not supported
 		}
 		if ihl > 0 {
-			propagateCE(pkt[ipv4TOS], buf[p0:p1])
+			propagateCE(pkt[ipv4TOS], out[p0:p1])
 		}
 	} else {
 		// Transport mode: the outer header becomes the packet's header again.
 		var h []byte
 		if ihl > 0 {
-			copy(buf[p0-ihl:], pkt[:ihl])
-			h = buf[p0-ihl : p0]
+			h = out[p0-ihl : p0]
+			copy(h, pkt[:ihl])
 		} else {
 			// Over UDP the socket stripped the IP header: rebuild one from the
 			// SA's addresses (RFC 3948 §3.1.2 without NAT-OA fix-ups).
-			h = buf[p0-ipv4MinHeader : p0]
+			h = out[p0-ipv4MinHeader : p0]
 			writeIPv4Header(h, 0, 0, false, 0, 0, sa.cfg.Remote, sa.cfg.Local)
 		}
 		p0 -= len(h)
@@ -507,11 +509,11 @@ func (sa *saState) unprotect(buf []byte, s, e, ihl int) (p0, p1 int, seq uint64,
 		setIPv4Checksum(h)
 	}
 
-	ihlIn, total, err := ipv4Header(buf[p0:p1])
+	ihlIn, total, err := ipv4Header(out[p0:p1])
 	if err != nil || total != p1-p0 {
 		return 0, 0, seq, dropMalformed
 	}
-	f := parseFlow(buf[p0:p1], ihlIn)
+	f := parseFlow(out[p0:p1], ihlIn)
 	if !sa.cfg.RemoteTS.matches(f.src, &f, f.sport) || !sa.cfg.LocalTS.matches(f.dst, &f, f.dport) {
 		return 0, 0, seq, dropPolicy
 	}

@@ -62,12 +62,11 @@ func protectPacket(t testing.TB, sa *saState, inner []byte) []byte {
 // unprotectPacket runs a wire packet through sa.
 func unprotectPacket(sa *saState, wire []byte) ([]byte, uint64, dropReason) {
 	buf := make([]byte, Headroom+len(wire))
-	copy(buf[Headroom:], wire)
 	ihl := 0
 	if sa.cfg.Encap == nil {
 		ihl = int(wire[0]&0x0f) * 4
 	}
-	p0, p1, seq, r := sa.unprotect(buf, Headroom, len(buf), ihl)
+	p0, p1, seq, r := sa.unprotect(wire, ihl, buf)
 	if r != dropNone {
 		return nil, seq, r
 	}

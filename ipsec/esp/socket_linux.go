@@ -59,6 +59,7 @@ type batchSocket struct {
 	rc syscall.RawConn
 
 	rx     *mmsgBatch
+	rxBufs [][]byte              // made on the first receive: a socket that only sends needs none
 	rxFunc func(fd uintptr) bool // method values made once: no allocation per call
 
 	txMu   sync.Mutex
@@ -110,13 +111,19 @@ func (s *batchSocket) doSend(fd uintptr) bool {
 	return true
 }
 
-// receive reads up to len(bufs) datagrams into bufs[i][offset:].
-func (s *batchSocket) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
-	n := min(len(bufs), len(s.rx.hdrs))
+// receive reads up to len(pkts) datagrams into the socket's buffers and
+// points pkts[i] at them.
+func (s *batchSocket) receive(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
+	if s.rxBufs == nil {
+		s.rxBufs = make([][]byte, len(s.rx.hdrs))
+		for i := range s.rxBufs {
+			s.rxBufs[i] = make([]byte, maxPacket)
+		}
+	}
+	n := min(len(pkts), len(s.rx.hdrs))
 	for i := range n {
-		b := bufs[i][offset:]
-		s.rx.iovs[i].Base = &b[0]
-		s.rx.iovs[i].SetLen(len(b))
+		s.rx.iovs[i].Base = &s.rxBufs[i][0]
+		s.rx.iovs[i].SetLen(len(s.rxBufs[i]))
 		s.rx.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
 	}
 	s.rx.n = n
@@ -127,7 +134,7 @@ func (s *batchSocket) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort,
 		return 0, s.rx.errno
 	}
 	for i := range s.rx.n {
-		sizes[i] = int(s.rx.hdrs[i].len)
+		pkts[i] = s.rxBufs[i][:s.rx.hdrs[i].len]
 		if srcs != nil {
 			srcs[i] = s.rx.addr(i)
 		}
@@ -234,9 +241,9 @@ func (n *socketNetwork) SendUDP(pkts [][]byte, dsts []netip.AddrPort) error {
 }
 
 func (n *socketNetwork) Receivers() []Receiver {
-	raw := func(s *batchSocket) func([][]byte, []int, []netip.AddrPort, int) (int, error) {
-		return func(bufs [][]byte, sizes []int, _ []netip.AddrPort, offset int) (int, error) {
-			return s.receive(bufs, sizes, nil, offset)
+	raw := func(s *batchSocket) func([][]byte, []netip.AddrPort) (int, error) {
+		return func(pkts [][]byte, _ []netip.AddrPort) (int, error) {
+			return s.receive(pkts, nil)
 		}
 	}
 	return []Receiver{

@@ -134,27 +134,26 @@ func segmentSize(ctrl []byte) int {
 	return 0
 }
 
-// receive hands out datagrams one per buffer, cutting coalesced ones apart.
-// A call hands out whole coalesced datagrams only, unless one alone has more
-// segments than bufs: their segments are consecutive packets of a flow (the
-// peer's sender made them from one TCP super-packet), and a batch that ends
-// in the middle of them would make the TUN's GRO write two partial
-// super-packets instead of one.
-func (u *udpPort) receive(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
+// receive hands out datagrams, cutting coalesced ones apart: pkts[i] is a
+// segment where it lies in the receive buffer. A call hands out whole
+// coalesced datagrams only, unless one alone has more segments than pkts:
+// their segments are consecutive packets of a flow (the peer's sender made
+// them from one TCP super-packet), and a batch that ends in the middle of them
+// would make the TUN's GRO write two partial super-packets instead of one.
+func (u *udpPort) receive(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
 	if u.nextPend == len(u.pending) {
 		if err := u.fill(); err != nil {
 			return 0, err
 		}
 	}
 	n := 0
-	for n < len(bufs) && u.nextPend < len(u.pending) {
+	for n < len(pkts) && u.nextPend < len(u.pending) {
 		s := u.pending[u.nextPend]
-		if n > 0 && s.first && s.end-u.nextPend > len(bufs)-n {
+		if n > 0 && s.first && s.end-u.nextPend > len(pkts)-n {
 			break // the next datagram does not fit whole: the next call starts with it
 		}
 		u.nextPend++
-		sizes[n] = copy(bufs[n][offset:], s.data)
-		srcs[n] = s.src
+		pkts[n], srcs[n] = s.data, s.src
 		n++
 	}
 	return n, nil
@@ -190,7 +189,7 @@ func (u *udpPort) fill() error {
 		start := len(u.pending)
 		for len(data) > 0 {
 			k := min(seg, len(data))
-			u.pending = append(u.pending, udpSegment{data: data[:k], src: src, first: len(u.pending) == start})
+			u.pending = append(u.pending, udpSegment{data: data[:k:k], src: src, first: len(u.pending) == start})
 			data = data[k:]
 		}
 		for j := start; j < len(u.pending); j++ {

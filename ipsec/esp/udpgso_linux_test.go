@@ -46,15 +46,11 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 	if err := u.Send(pkts, dsts); err != nil {
 		t.Fatal(err)
 	}
-	bufs := make([][]byte, 64)
-	for i := range bufs {
-		bufs[i] = make([]byte, 2048)
-	}
-	sizes := make([]int, 64)
+	views := make([][]byte, 64)
 	srcs := make([]netip.AddrPort, 64)
 	var got [][]byte
 	for first := true; len(got) < 43; first = false {
-		n, err := u.Receive(bufs, sizes, srcs, 16)
+		n, err := u.Receive(views, srcs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +60,7 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 			}
 		}
 		for i := range n {
-			got = append(got, bytes.Clone(bufs[i][16:16+sizes[i]]))
+			got = append(got, bytes.Clone(views[i]))
 			if srcs[i].Port() != 4500 {
 				t.Fatalf("source %v", srcs[i])
 			}
@@ -111,18 +107,14 @@ func TestUDPPortHandsOutWholeDatagrams(t *testing.T) {
 	}
 	receive := func(batch int) []int {
 		var counts []int
-		bufs := make([][]byte, batch)
-		for i := range bufs {
-			bufs[i] = make([]byte, 2048)
-		}
-		sizes, srcs := make([]int, batch), make([]netip.AddrPort, batch)
+		views, srcs := make([][]byte, batch), make([]netip.AddrPort, batch)
 		for got := 0; got < len(pkts); {
-			n, err := u.Receive(bufs, sizes, srcs, 0)
+			n, err := u.Receive(views, srcs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range n {
-				if !bytes.Equal(bufs[i][:sizes[i]], pkts[got+i]) {
+				if !bytes.Equal(views[i], pkts[got+i]) {
 					t.Fatalf("batch of %d: packet %d differs", batch, got+i)
 				}
 			}
