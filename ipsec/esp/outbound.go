@@ -18,11 +18,11 @@ import (
 //	  → lifetimes, counters, the first packets described
 //	  → Network.SendIP / SendUDP (one batch each)
 
-// wireBuffers is a batch of buffers for one goroutine, allocated once.
+// wireBuffers is a batch of buffers for the outbound goroutine, allocated
+// once: the inner packets, and what goes to each socket.
 type wireBuffers struct {
 	bufs  [][]byte
 	sizes []int
-	srcs  []netip.AddrPort
 	ip    [][]byte
 	udp   [][]byte
 	dsts  []netip.AddrPort
@@ -30,7 +30,7 @@ type wireBuffers struct {
 
 func newWireBuffers(n, size int) *wireBuffers {
 	w := &wireBuffers{
-		bufs: make([][]byte, n), sizes: make([]int, n), srcs: make([]netip.AddrPort, n),
+		bufs: make([][]byte, n), sizes: make([]int, n),
 		ip: make([][]byte, 0, n), udp: make([][]byte, 0, n), dsts: make([]netip.AddrPort, 0, n),
 	}
 	for i := range w.bufs {
