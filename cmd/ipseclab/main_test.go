@@ -981,3 +981,32 @@ func TestDeployProgressAndNATValidation(t *testing.T) {
 		t.Fatalf("a rejected lab created namespaces: %v", left)
 	}
 }
+
+// `ipseclab run LAB | head` closes run's output early; the lab must still be
+// destroyed when the script ends.
+func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-pipe", os.Getpid())
+	lab := writeLab(t, name, smallLab+`script:
+  - ping: {from: a, to: 10.0.2.10, count: 5, interval: 100ms}
+`)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	cmd := exec.Command(binary, "run", lab)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := out.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	out.Close() // like head after its first lines
+	_ = cmd.Wait()
+	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+		t.Fatalf("run left the lab up after its output closed: %v", left)
+	}
+}

@@ -51,6 +51,10 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if arg == "" {
 				arg = labs.Default
 			}
+			// `ipseclab run | head` closes our stdout early: carry on, so that
+			// the lab is still destroyed at the end, rather than die of SIGPIPE
+			// and leave it running.
+			signal.Ignore(syscall.SIGPIPE)
 			tty := term.IsTerminal(int(os.Stdout.Fd()))
 			var serveArgs []string
 			if captureDir != "" {

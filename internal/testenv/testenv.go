@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -50,13 +51,36 @@ func NeedCommand(t testing.TB, name string) string {
 	return p
 }
 
-var nsCounter atomic.Uint64
+var (
+	nsCounter atomic.Uint64
+	sweepOnce sync.Once
+)
+
+// sweepStale removes test namespaces left by test processes that were killed
+// before their cleanups ran (a timeout, a SIGKILL): their names carry the PID
+// of a process that no longer exists.
+func sweepStale() {
+	names, err := namespace.List("ipltest-")
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(n, "ipltest-"), "-")
+		if !ok {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); os.IsNotExist(err) {
+			_ = namespace.Delete(n)
+		}
+	}
+}
 
 // Netns creates a throwaway named network namespace whose name starts with
 // "ipltest-" and removes it when the test ends, pass or fail. Lo is brought up.
 func Netns(t testing.TB, label string) (name string, h netns.NsHandle) {
 	t.Helper()
 	NeedRoot(t)
+	sweepOnce.Do(sweepStale)
 	name = fmt.Sprintf("ipltest-%d-%d-%s", os.Getpid(), nsCounter.Add(1), strings.ReplaceAll(label, "/", "_"))
 	h, err := namespace.Create(name)
 	if err != nil {
