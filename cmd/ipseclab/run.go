@@ -84,7 +84,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				destroy()
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 
 			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys, Names: addressNames(lab)})
