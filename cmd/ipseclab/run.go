@@ -55,6 +55,10 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			// the lab is still destroyed at the end, rather than die of SIGPIPE
 			// and leave it running.
 			signal.Ignore(syscall.SIGPIPE)
+			// Caught from here on, Ctrl-C (or a closed terminal) during the
+			// deploy or the script still ends with the lab destroyed.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+			defer stop()
 			tty := term.IsTerminal(int(os.Stdout.Fd()))
 			var serveArgs []string
 			if captureDir != "" {
@@ -84,8 +88,6 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				destroy()
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-			defer stop()
 
 			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys, Names: addressNames(lab)})
 			enc := json.NewEncoder(os.Stdout)
