@@ -107,8 +107,9 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	}
 	sa := p.current.Load()
 	if sa == nil {
-		d.holdForAcquire(p, &f, buf[p0:p1])
-		return
+		if sa = d.holdForAcquire(p, &f, buf[p0:p1]); sa == nil {
+			return
+		}
 	}
 
 	var inner string
@@ -139,10 +140,12 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 }
 
 // holdForAcquire keeps a packet that matched a policy with no SA, and asks IKE
-// for one (RFC 4301 §5.1 calls this an acquire; here it is step 1).
-func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
-	if !p.hold(pkt, d.now(), d.cfg.AcquireRetry) {
-		return
+// for one (RFC 4301 §5.1 calls this an acquire; here it is step 1). If an SA
+// was installed since the policy was looked at, it returns it instead.
+func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) *saState {
+	sa, fire := p.hold(pkt, d.now(), d.cfg.AcquireRetry)
+	if sa != nil || !fire {
+		return sa
 	}
 	req := AcquireRequest{
 		Conn: p.Conn, LocalTS: p.LocalTS, RemoteTS: p.RemoteTS,
@@ -158,6 +161,7 @@ func (d *DataPlane) holdForAcquire(p *policy, f *flow, pkt []byte) {
 	if h := d.hooks.Load().Acquire; h != nil {
 		d.notes.post(func() { h(req) })
 	}
+	return nil
 }
 
 // sendHeld sends the packets a policy held for an acquire through its new SA.

@@ -147,23 +147,29 @@ func (p *policy) refreshCurrent() {
 // acquire should fire now: the first time, and again once the previous one is
 // older than retry, unless IKE already negotiates the policy's SAs. A full
 // queue drops the new packet (tail drop, like the kernel's XFRM policy
-// queue), counted.
-func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (fire bool) {
+// queue), counted. If an SA became current since the caller looked, the
+// packet is not queued: hold returns the SA to send it through.
+func (p *policy) hold(pkt []byte, now time.Time, retry time.Duration) (sa *saState, fire bool) {
 	p.acqMu.Lock()
 	defer p.acqMu.Unlock()
+	// AddSA makes an SA current before it takes the held packets under this
+	// lock: a packet queued after that would wait for the next SA.
+	if sa := p.current.Load(); sa != nil {
+		return sa, false
+	}
 	if len(p.held) < p.QueueLimit {
 		p.held = append(p.held, append([]byte(nil), pkt...))
 	} else {
 		p.heldDrops.Add(1)
 	}
 	if p.negotiating {
-		return false
+		return nil, false
 	}
 	if !p.acquiring || now.Sub(p.acquired) >= retry {
 		p.acquiring, p.acquired = true, now
-		return true
+		return nil, true
 	}
-	return false
+	return nil, false
 }
 
 // release hands over the held packets once an outbound SA is installed,

@@ -147,3 +147,27 @@ func TestUpdateEncapMovesTheUDPEndpoint(t *testing.T) {
 		t.Error("moved an SA that is not UDP-encapsulated")
 	}
 }
+
+// A packet that found its policy without an SA, but reaches the acquire queue
+// after AddSA made an SA current and took the held packets, is not queued
+// (it would wait for the next SA): hold hands back the SA to send it through.
+func TestHoldAfterTheSAArrived(t *testing.T) {
+	p, err := newPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")})
+	must(t, err)
+	pkt := icmpEcho("10.1.0.5", "10.2.0.7", 1, 10)
+	if sa, fire := p.hold(pkt, time.Unix(0, 0), time.Second); sa != nil || !fire {
+		t.Fatalf("without an SA: sa %v, fire %v; want a queued packet and an acquire", sa, fire)
+	}
+	out, _ := saPair(t, ProtoESP, Tunnel, EncAESGCM16_128, IntegNone, false, 0x100)
+	sa := mustSA(t, out)
+	p.current.Store(sa)
+	if held := p.release(); len(held) != 1 {
+		t.Fatalf("released %d packets, want 1", len(held))
+	}
+	if got, fire := p.hold(pkt, time.Unix(0, 0), time.Second); got != sa || fire {
+		t.Fatalf("with a current SA: sa %v, fire %v; want the SA and no acquire", got, fire)
+	}
+	if len(p.release()) != 0 {
+		t.Fatal("the packet was queued although an SA was current")
+	}
+}
