@@ -155,13 +155,12 @@ func (n *hostNetwork) SendUDP(pkts [][]byte, dsts []netip.AddrPort) error {
 
 func (n *hostNetwork) Receivers() []esp.Receiver {
 	recv := func(s *socket, udp bool) esp.Receiver {
-		return esp.Receiver{UDP: udp, Batch: 1, Receive: func(bufs [][]byte, sizes []int, srcs []netip.AddrPort, offset int) (int, error) {
+		return esp.Receiver{UDP: udp, Batch: 1, Receive: func(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
 			d, err := s.receive()
 			if err != nil {
 				return 0, err
 			}
-			sizes[0] = copy(bufs[0][offset:], d.Data)
-			srcs[0] = d.Src
+			pkts[0], srcs[0] = d.Data, d.Src // the network delivers a copy of its own
 			return 1, nil
 		}}
 	}
