@@ -26,12 +26,13 @@ type LabInfo struct {
 
 // NodeInfo describes one node as found in its namespace.
 type NodeInfo struct {
-	Name       string          `json:"name"`
-	Kind       topology.Kind   `json:"kind"`
-	Namespace  string          `json:"namespace"`
-	Present    bool            `json:"present"` // the namespace exists
-	Interfaces []InterfaceInfo `json:"interfaces"`
-	Routes     []string        `json:"routes"`
+	Name       string            `json:"name"`
+	Kind       topology.Kind     `json:"kind"`
+	Labels     map[string]string `json:"labels,omitempty"` // the lab file's labels: for your own tooling
+	Namespace  string            `json:"namespace"`
+	Present    bool              `json:"present"` // the namespace exists
+	Interfaces []InterfaceInfo   `json:"interfaces"`
+	Routes     []string          `json:"routes"`
 }
 
 // InterfaceInfo is one interface of a node.
@@ -49,7 +50,7 @@ type InterfaceInfo struct {
 func Inspect(lab *topology.Lab) (*LabInfo, error) {
 	info := &LabInfo{Lab: lab.Name}
 	for _, name := range lab.NodeNames() {
-		ni := NodeInfo{Name: name, Kind: lab.Topology.Nodes[name].Kind, Namespace: NodeNetns(lab.Name, name)}
+		ni := NodeInfo{Name: name, Kind: lab.Topology.Nodes[name].Kind, Labels: lab.Topology.Nodes[name].Labels, Namespace: NodeNetns(lab.Name, name)}
 		h, err := netns.GetFromPath(NetnsPath(ni.Namespace))
 		if err == nil {
 			ni.Present = true
