@@ -48,12 +48,19 @@ func (r *Runtime) handleInfo(w http.ResponseWriter, _ *http.Request) {
 func (r *Runtime) handleEvents(w http.ResponseWriter, req *http.Request) { serveEvents(r.Bus, w, req) }
 
 // serveEvents streams events as JSON lines: first the kept history after
-// ?since=SEQ (default: all kept), then new ones as they happen.
+// ?since=SEQ (default: all kept), then new ones as they happen; with
+// ?history=none, only new ones.
 func serveEvents(bus *events.Bus, w http.ResponseWriter, req *http.Request) {
 	since, _ := strconv.ParseUint(req.URL.Query().Get("since"), 10, 64)
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	sub := bus.SubscribeWithHistory(func(e *events.Event) bool { return e.Seq > since })
+	filter := func(e *events.Event) bool { return e.Seq > since }
+	var sub *events.Subscription
+	if req.URL.Query().Get("history") == "none" {
+		sub = bus.Subscribe(filter)
+	} else {
+		sub = bus.SubscribeWithHistory(filter)
+	}
 	defer sub.Close()
 	if flusher != nil {
 		flusher.Flush()
@@ -181,7 +188,16 @@ func (c *Client) Info(ctx context.Context) (*LabInfo, error) {
 // Events streams events after seq to fn until ctx ends, the lab shuts down, or
 // fn returns false.
 func (c *Client) Events(ctx context.Context, since uint64, fn func(events.Event) bool) error {
-	body, err := c.Stream(ctx, "GET", "/v1/events?since="+strconv.FormatUint(since, 10), nil)
+	return c.events(ctx, "/v1/events?since="+strconv.FormatUint(since, 10), fn)
+}
+
+// Follow streams the events that happen from now on.
+func (c *Client) Follow(ctx context.Context, fn func(events.Event) bool) error {
+	return c.events(ctx, "/v1/events?history=none", fn)
+}
+
+func (c *Client) events(ctx context.Context, path string, fn func(events.Event) bool) error {
+	body, err := c.Stream(ctx, "GET", path, nil)
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(
 		newRunCmd(), newDeployCmd(), newDestroyCmd(), newInspectCmd(), newExecCmd(), newGraphCmd(),
-		newPingCmd(), newTrafficCmd(), newNATCmd(), newTunnelCmd(), newSAsCmd(), newDaemonCmd(), newImpairCmd(), newCaptureCmd(), newValidateCmd(), newSchemaCmd(), newLabsCmd(), newServeCmd(),
+		newPingCmd(), newTrafficCmd(), newNATCmd(), newTunnelCmd(), newSAsCmd(), newDaemonCmd(), newImpairCmd(), newCaptureCmd(), newWatchCmd(), newValidateCmd(), newSchemaCmd(), newLabsCmd(), newServeCmd(),
 	)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
@@ -1008,5 +1009,43 @@ func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
 	_ = cmd.Wait()
 	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("run left the lab up after its output closed: %v", left)
+	}
+}
+
+// watch follows a deployed lab's events as they happen.
+func TestWatchFollowsADeployedLab(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-watch", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	watch := exec.Command(binary, "watch", "--name", name, "--json")
+	out, err := watch.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = watch.Process.Kill(); _ = watch.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	if r := run(t, "impair", "-t", lab, "a:eth0", "--delay", "5ms"); r.code != 0 {
+		t.Fatalf("impair: %+v", r)
+	}
+	dec := json.NewDecoder(out)
+	for {
+		var e events.Event
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("watch stream ended before the impairment change: %v", err)
+		}
+		if e.Kind == events.LabDeployed {
+			t.Fatal("watch replayed history without --all")
+		}
+		if e.Kind == events.LinkImpair && strings.Contains(e.Message, "delay 5ms") {
+			return
+		}
 	}
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/timeline"
+)
+
+func newWatchCmd() *cobra.Command {
+	var lf labFlags
+	var asJSON, explain, verbose, keys, all bool
+	cmd := &cobra.Command{
+		Use:   "watch -t FILE | --name NAME",
+		Short: "Follow a deployed lab's timeline (or its event stream as JSON lines) until Ctrl-C",
+		Long: `watch attaches to a lab started with 'deploy' (or 'run --keep') and shows its events as
+'run' does: grouped under the five steps of a tunnel's life, IKE messages as a ladder. By
+default it starts with what happens next; --all replays the lab's kept history first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := node.CheckRoot(); err != nil {
+				return err
+			}
+			lab, _, err := lf.load()
+			if err != nil {
+				return err
+			}
+			c, err := node.DialLab(lab.Name)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			signal.Ignore(syscall.SIGPIPE)
+			tl := timeline.New(os.Stdout, timeline.Options{Color: term.IsTerminal(int(os.Stdout.Fd())), Explain: explain,
+				Verbose: verbose, Keys: keys, Names: addressNames(lab)})
+			enc := json.NewEncoder(os.Stdout)
+			show := func(e events.Event) bool {
+				if asJSON {
+					return enc.Encode(e) == nil
+				}
+				tl.Write(e)
+				return true
+			}
+			if all {
+				err = c.Events(ctx, 0, show)
+			} else {
+				err = c.Follow(ctx, show)
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	lf.add(cmd, true)
+	cmd.Flags().BoolVar(&all, "all", false, "replay the lab's history first")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines instead of the timeline")
+	cmd.Flags().BoolVar(&explain, "explain", true, "explain each line")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event")
+	cmd.Flags().BoolVar(&keys, "keys", false, "show derived keys (when the lab publishes them)")
+	return cmd
+}
