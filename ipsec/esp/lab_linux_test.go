@@ -388,7 +388,9 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 				return
 			default:
 			}
-			for range 10 { // about 10,000 packets a second
+			// About 4,000 packets a second: a steady stream, below what a
+			// loaded 2-core CI machine's socket queues drop on their own.
+			for range 4 {
 				n++
 				binary.BigEndian.PutUint32(msg, n)
 				tx.Write(msg)
@@ -433,7 +435,7 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	if lost != 0 || dup != 0 {
 		t.Fatalf("%d of %d packets lost, %d duplicated across %d rekeys", lost, total, dup, rekeys)
 	}
-	if total < 2000 {
+	if total < 1000 {
 		t.Fatalf("only %d packets sent", total)
 	}
 	for _, s := range b.SAs() {
