@@ -35,7 +35,7 @@ func newTestPipeline(n Netem) *Pipeline {
 // then drains, and returns what came out.
 func run(p *Pipeline, count int, gap time.Duration, size int) []*Frame {
 	var out []*Frame
-	now := t0
+	var now time.Time
 	for i := range count {
 		now = t0.Add(time.Duration(i) * gap)
 		for f := p.Pop(now); f != nil; f = p.Pop(now) {

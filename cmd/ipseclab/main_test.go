@@ -359,30 +359,14 @@ func TestNATBoxInALab(t *testing.T) {
 	}
 }
 
-const swLab = `topology:
-  nodes:
-    alice: {kind: host, gateway: 10.1.0.1}
-    sw-a:  {kind: strongswan, gateway: 198.51.100.1}
-    isp:   {kind: router}
-    sw-b:  {kind: strongswan, gateway: 203.0.113.1}
-    bob:   {kind: host, gateway: 10.2.0.1}
-  links:
-    - endpoints: [alice:eth0, sw-a:eth1]
-      addresses: [10.1.0.10/24, 10.1.0.1/24]
-    - endpoints: [sw-a:eth0, isp:eth0]
-      addresses: [198.51.100.2/24, 198.51.100.1/24]
-    - endpoints: [isp:eth1, sw-b:eth0]
-      addresses: [203.0.113.1/24, 203.0.113.2/24]
-    - endpoints: [sw-b:eth1, bob:eth0]
-      addresses: [10.2.0.1/24, 10.2.0.10/24]
-ipsec:
+var swLab = twoSites("sw-a", "strongswan", "sw-b", "strongswan", `ipsec:
   office:
     initiator: sw-a
     responder: sw-b
     auth: {secret: lab-only-secret}
     ike: {proposals: [aes128-sha256-modp2048]}
     child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes128gcm16], pfs: modp2048, start: none}
-`
+`)
 
 // A strongswan node kind runs charon from the lab's own ipsec block; the
 // tunnel and sas verbs drive and show it like ipseclab's own stack.
@@ -592,26 +576,33 @@ func TestDefaultLabTimelineHasTheFiveStepsInOrder(t *testing.T) {
 	}
 }
 
-// interopLab mixes ipseclab's gateway and strongSwan's charon in one lab, the
-// connection written once in the lab's ipsec block.
-func interopLab(initiator, responder, mode, ike, esp string) string {
+// twoSites is the topology most tests use: alice — A — isp — B — bob, with
+// the kinds of the two gateways and their names given, followed by the rest
+// of the lab (ipsec block, script).
+func twoSites(nameA, kindA, nameB, kindB, rest string) string {
 	return fmt.Sprintf(`topology:
   nodes:
     alice: {kind: host, gateway: 10.1.0.1}
-    gw:    {kind: gateway, gateway: 198.51.100.1}
+    %[1]s: {kind: %[2]s, gateway: 198.51.100.1}
     isp:   {kind: router}
-    sw:    {kind: strongswan, gateway: 203.0.113.1}
+    %[3]s: {kind: %[4]s, gateway: 203.0.113.1}
     bob:   {kind: host, gateway: 10.2.0.1}
   links:
-    - endpoints: [alice:eth0, gw:eth1]
+    - endpoints: [alice:eth0, %[1]s:eth1]
       addresses: [10.1.0.10/24, 10.1.0.1/24]
-    - endpoints: [gw:eth0, isp:eth0]
+    - endpoints: [%[1]s:eth0, isp:eth0]
       addresses: [198.51.100.2/24, 198.51.100.1/24]
-    - endpoints: [isp:eth1, sw:eth0]
+    - endpoints: [isp:eth1, %[3]s:eth0]
       addresses: [203.0.113.1/24, 203.0.113.2/24]
-    - endpoints: [sw:eth1, bob:eth0]
+    - endpoints: [%[3]s:eth1, bob:eth0]
       addresses: [10.2.0.1/24, 10.2.0.10/24]
-ipsec:
+%[5]s`, nameA, kindA, nameB, kindB, rest)
+}
+
+// interopLab mixes ipseclab's gateway and strongSwan's charon in one lab, the
+// connection written once in the lab's ipsec block.
+func interopLab(initiator, responder, mode, ike, esp string) string {
+	return twoSites("gw", "gateway", "sw", "strongswan", fmt.Sprintf(`ipsec:
   mixed:
     initiator: %s
     responder: %s
@@ -619,7 +610,7 @@ ipsec:
     ike: {mode: %s, proposals: [%s]}
     child: {local-ts: %s, remote-ts: %s, esp: [%s], start: none}
 `, initiator, responder, mode, ike, map[bool]string{true: "10.1.0.0/24", false: "10.2.0.0/24"}[initiator == "gw"],
-		map[bool]string{true: "10.2.0.0/24", false: "10.1.0.0/24"}[initiator == "gw"], esp)
+		map[bool]string{true: "10.2.0.0/24", false: "10.1.0.0/24"}[initiator == "gw"], esp))
 }
 
 // Interop through the lab's own files: ipseclab ⇄ strongSwan in both
@@ -803,23 +794,7 @@ func TestDataPlaneModesThroughGateways(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := fmt.Sprintf("dp%d", os.Getpid()%100000)
-			lab := writeLab(t, name, fmt.Sprintf(`topology:
-  nodes:
-    alice: {kind: host, gateway: 10.1.0.1}
-    gw-a:  {kind: gateway, gateway: 198.51.100.1}
-    isp:   {kind: router}
-    gw-b:  {kind: gateway, gateway: 203.0.113.1}
-    bob:   {kind: host, gateway: 10.2.0.1}
-  links:
-    - endpoints: [alice:eth0, gw-a:eth1]
-      addresses: [10.1.0.10/24, 10.1.0.1/24]
-    - endpoints: [gw-a:eth0, isp:eth0]
-      addresses: [198.51.100.2/24, 198.51.100.1/24]
-    - endpoints: [isp:eth1, gw-b:eth0]
-      addresses: [203.0.113.1/24, 203.0.113.2/24]
-    - endpoints: [gw-b:eth1, bob:eth0]
-      addresses: [10.2.0.1/24, 10.2.0.10/24]
-ipsec:
+			lab := writeLab(t, name, twoSites("gw-a", "gateway", "gw-b", "gateway", fmt.Sprintf(`ipsec:
   c:
     initiator: gw-a
     responder: gw-b
@@ -832,7 +807,7 @@ script:
   - expect: {traffic: {from: %s, to: %s, proto: tcp, bytes: 4mb}}
   - expect: {sa: {node: gw-b, connection: c}, counter: packets-in, min: 100}
   - expect: {sa: {node: gw-b, connection: c}, counter: integrity-failures, max: 0}
-`, c.child, c.from, c.to, c.from, c.to, c.from, c.to))
+`, c.child, c.from, c.to, c.from, c.to, c.from, c.to)))
 			t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
 			r := run(t, "run", lab, "--explain=false")
 			if r.code != 0 {

@@ -46,7 +46,6 @@ type espCipher struct {
 	nonce  [12]byte
 	aad    [12]byte
 	seqHi  [4]byte
-	icvBuf [64]byte
 }
 
 func newESPCipher(enc EncAlg, key, salt []byte, integ IntegAlg, integKey []byte, esn bool) (*espCipher, error) {

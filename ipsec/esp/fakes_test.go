@@ -2,7 +2,6 @@ package esp
 
 import (
 	"bytes"
-	"errors"
 	"net/netip"
 	"os"
 	"sync"
@@ -27,15 +26,6 @@ func icmpEcho(src, dst string, n uint32, size int) []byte {
 	}
 	be.PutUint16(l4[2:], ^onesSum(l4, 0))
 	return ipv4Packet(src, dst, protoICMP, l4)
-}
-
-func udpPacket(src, dst string, sport, dport uint16, payload []byte) []byte {
-	l4 := make([]byte, 8+len(payload))
-	be.PutUint16(l4, sport)
-	be.PutUint16(l4[2:], dport)
-	be.PutUint16(l4[4:], uint16(len(l4)))
-	copy(l4[8:], payload)
-	return ipv4Packet(src, dst, protoUDP, l4)
 }
 
 // chanDevice is a TUN device made of channels: the test writes packets to in
@@ -175,8 +165,6 @@ func (m *memNet) udpDestinations() []netip.AddrPort {
 }
 
 func (m *memNet) Close() error { m.once.Do(func() { close(m.closed) }); return nil }
-
-var errTimeout = errors.New("timeout")
 
 // saPair returns matching outbound and inbound configurations for traffic from
 // gateway a (10.1.0.0/24 behind it) to gateway b (10.2.0.0/24).
