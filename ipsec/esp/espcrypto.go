@@ -43,9 +43,9 @@ type espCipher struct {
 	// published vectors.
 	makeIV func(iv []byte, seq uint64)
 
-	nonce  [12]byte
-	aad    [12]byte
-	seqHi  [4]byte
+	nonce [12]byte
+	aad   [12]byte
+	seqHi [4]byte
 }
 
 func newESPCipher(enc EncAlg, key, salt []byte, integ IntegAlg, integKey []byte, esn bool) (*espCipher, error) {
