@@ -654,6 +654,10 @@ func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 							t.Fatalf("ping through the mixed tunnel:\n%s\n%s", r.stdout, r2.stdout)
 						}
 					}
+					// A TCP transfer through our data plane and libipsec, checksummed at both ends.
+					if r := run(t, "traffic", "-t", lab, "alice", "bob", "--proto", "tcp", "--bytes", "4mb"); r.code != 0 || !strings.Contains(r.stdout, "checksums match") {
+						t.Fatalf("tcp through the mixed tunnel: %+v", r)
+					}
 					if r := run(t, "tunnel", "down", "-t", lab, "mixed", "--node", dir[1]); r.code != 0 {
 						t.Fatalf("tunnel down from the responder %s: %+v", dir[1], r)
 					}
