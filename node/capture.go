@@ -64,7 +64,7 @@ func (r *Runtime) CaptureAll(dir string) error {
 			return err
 		}
 	}
-	r.keys = kt
+	r.keys.Store(kt)
 	for _, l := range r.Lab.Topology.Links {
 		il, ok := r.Deployment.Wire(l.Name).(*impair.Link)
 		if !ok {

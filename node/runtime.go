@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -35,7 +36,7 @@ type Runtime struct {
 	nats        map[string]*nat.Box
 	ipsec       map[string]IPsecNode
 	publishKeys bool
-	keys        *keyTables // set while CaptureAll records
+	keys        atomic.Pointer[keyTables] // set while CaptureAll records; charon's log reader reads it
 
 	scriptMu sync.Mutex
 	actions  map[string]ActionFunc

@@ -307,7 +307,7 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 // recordKeys adds charon's keys, read from its log, to the capture's
 // Wireshark tables when the lab is being captured.
 func (n *strongSwanNode) recordKeys() {
-	kt := n.r.keys
+	kt := n.r.keys.Load()
 	ch, err := n.get()
 	if kt == nil || err != nil {
 		return
