@@ -3,12 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -420,11 +420,11 @@ func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) (T
 	}
 	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Count: a.Count, Bytes: int64(a.Bytes)}
 	if a.Rate != "" {
-		rate, err := ParseBitRate(a.Rate)
+		rate, err := impair.ParseRate(a.Rate)
 		if err != nil {
 			return TrafficResult{}, err
 		}
-		opt.Rate = rate
+		opt.Rate = float64(rate)
 	}
 	res, err := Traffic(ctx, r.nsOf(a.From), r.nsOf(owner), a.To.Addr, opt)
 	if err != nil {
@@ -455,26 +455,4 @@ func (r *Runtime) scriptWait(ctx context.Context, log *eventLog, a *topology.Wai
 		return fmt.Errorf("no %s within %s", describeMatch(a.EventMatch), timeout)
 	}
 	return nil
-}
-
-// ParseBitRate reads a rate in tc's units: 10mbit, 500kbit, 1gbit, 100kbps
-// (bytes per second), or a plain number of bits per second.
-func ParseBitRate(s string) (float64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	units := []struct {
-		suf string
-		m   float64
-	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1}, {"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8}}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suf) {
-			t, mult = strings.TrimSuffix(t, u.suf), u.m
-			break
-		}
-	}
-	var v float64
-	if _, err := fmt.Sscan(t, &v); err != nil || v <= 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-		return 0, fmt.Errorf("rate %q: write it like 10mbit, 500kbit or 1gbit", s)
-	}
-	return v * mult, nil
 }

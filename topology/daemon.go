@@ -84,7 +84,7 @@ func (c *DaemonConfig) validate(errs *Errors) {
 	}
 	// The shared checks run on a lab that holds just these connections.
 	lab := &Lab{File: c.File, pos: c.pos, IPsec: map[string]*IPsecConn{}}
-	v := &validator2{lab: lab, errs: errs}
+	v := &labChecker{lab: lab, errs: errs}
 	names := make([]string, 0, len(c.Connections))
 	for n := range c.Connections {
 		names = append(names, n)

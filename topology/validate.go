@@ -35,17 +35,17 @@ func validIfaceName(s string) string {
 	return ""
 }
 
-type validator2 struct {
+type labChecker struct {
 	lab  *Lab
 	errs *Errors
 }
 
-func (v *validator2) errorf(path string, format string, args ...any) {
+func (v *labChecker) errorf(path string, format string, args ...any) {
 	v.errs.add(v.lab.Pos(path), format, args...)
 }
 
 // sectionError places errors of a section package at their own positions.
-func (v *validator2) sectionError(path string, err error) {
+func (v *labChecker) sectionError(path string, err error) {
 	for _, e := range flattenErrors(err) {
 		p := v.lab.Pos(path)
 		if pe, ok := e.(positioned); ok {
@@ -59,7 +59,7 @@ func (v *validator2) sectionError(path string, err error) {
 
 // validate checks the decoded lab as a whole and fills the derived fields.
 func (l *Lab) validate(errs *Errors) {
-	v := &validator2{lab: l, errs: errs}
+	v := &labChecker{lab: l, errs: errs}
 	if l.Name != "" && !labNameRE.MatchString(l.Name) {
 		v.errorf("name", "lab name %q must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit (it prefixes the lab's namespaces)", l.Name)
 	}
@@ -107,7 +107,7 @@ func kindList() []string {
 }
 
 // endpoint resolves one node:iface of a link or LAN and records the interface.
-func (v *validator2) endpoint(path string, ep Endpoint, addrs AddrList, mtu int, link *Link, lan *LAN, used map[string]string) *Interface {
+func (v *labChecker) endpoint(path string, ep Endpoint, addrs AddrList, mtu int, link *Link, lan *LAN, used map[string]string) *Interface {
 	n := v.lab.Topology.Nodes[ep.Node]
 	if n == nil {
 		v.errorf(path, "endpoint %s names unknown node %q (nodes: %s)", ep, ep.Node, strings.Join(v.lab.NodeNames(), ", "))
@@ -130,7 +130,7 @@ func (v *validator2) endpoint(path string, ep Endpoint, addrs AddrList, mtu int,
 	return i
 }
 
-func (v *validator2) links() {
+func (v *labChecker) links() {
 	used := map[string]string{}
 	v.lab.ifaceUse = used
 	for li, link := range v.lab.Topology.Links {
@@ -171,7 +171,7 @@ func (v *validator2) links() {
 
 // sameSubnet reports two ends of a link whose IPv4 (or IPv6) addresses are in
 // different subnets: they could not reach each other without extra routes.
-func (v *validator2) sameSubnet(path string, a, b *Interface) {
+func (v *labChecker) sameSubnet(path string, a, b *Interface) {
 	for _, pa := range a.Addrs {
 		for _, pb := range b.Addrs {
 			if pa.Addr().Is4() != pb.Addr().Is4() {
@@ -201,7 +201,7 @@ func nextAddr(p netip.Prefix) netip.Addr {
 	return n
 }
 
-func (v *validator2) lans() {
+func (v *labChecker) lans() {
 	used := v.lab.ifaceUse
 	names := map[string]string{}
 	for li, lan := range v.lab.Topology.LANs {
@@ -241,7 +241,7 @@ func (v *validator2) lans() {
 }
 
 // addrPath finds where an interface's address was written.
-func (v *validator2) addrPath(i *Interface, k int) string {
+func (v *labChecker) addrPath(i *Interface, k int) string {
 	if i.Link != nil {
 		e := 0
 		if i.Link.Endpoints[1].Node == i.Node {
@@ -261,7 +261,7 @@ func (v *validator2) addrPath(i *Interface, k int) string {
 	return "topology.lans"
 }
 
-func (v *validator2) addresses() {
+func (v *labChecker) addresses() {
 	owner := map[netip.Addr]string{}
 	for _, name := range v.lab.NodeNames() {
 		for _, i := range v.lab.Topology.Nodes[name].Ifaces {
@@ -326,7 +326,7 @@ func describeAddrs(n *Node) string {
 	return "it has " + strings.Join(parts, ", ")
 }
 
-func (v *validator2) routes() {
+func (v *labChecker) routes() {
 	for _, name := range v.lab.NodeNames() {
 		n := v.lab.Topology.Nodes[name]
 		path := "topology.nodes." + name
@@ -367,7 +367,7 @@ func (v *validator2) routes() {
 
 // natBoxes checks what a NAT box's own validation cannot see: that its
 // outside interface exists on the node.
-func (v *validator2) natBoxes() {
+func (v *labChecker) natBoxes() {
 	for _, name := range v.lab.NodeNames() {
 		n := v.lab.Topology.Nodes[name]
 		if n.Kind != KindNAT {
@@ -396,7 +396,7 @@ func (v *validator2) natBoxes() {
 }
 
 // Validate-time view of the connection's resolved addresses.
-func (v *validator2) ipsec() {
+func (v *labChecker) ipsec() {
 	names := make([]string, 0, len(v.lab.IPsec))
 	for n := range v.lab.IPsec {
 		names = append(names, n)
@@ -446,7 +446,7 @@ func (v *validator2) ipsec() {
 
 // connSettings checks and completes a connection's authentication, phase 1 and
 // phase 2 settings (shared by labs and the standalone daemon).
-func (v *validator2) connSettings(path string, c *IPsecConn) {
+func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	switch c.Auth.Method {
 	case "", "psk":
 		c.Auth.Method = "psk"
@@ -508,7 +508,7 @@ func (v *validator2) connSettings(path string, c *IPsecConn) {
 
 const defaultIKELifetime = 4 * 3600e9
 
-func (v *validator2) child(path string, c *IPsecConn) {
+func (v *labChecker) child(path string, c *IPsecConn) {
 	ch := &c.Child
 	switch ch.Mode {
 	case "":
@@ -636,7 +636,7 @@ func (l *Lab) FindLink(name string) *Link {
 	return nil
 }
 
-func (v *validator2) linkNames() string {
+func (v *labChecker) linkNames() string {
 	var out []string
 	for _, link := range v.lab.Topology.Links {
 		if len(link.Endpoints) > 0 {
@@ -649,7 +649,7 @@ func (v *validator2) linkNames() string {
 	return strings.Join(out, ", ")
 }
 
-func (v *validator2) script() {
+func (v *labChecker) script() {
 	for si, s := range v.lab.Script {
 		path := fmt.Sprintf("script[%d]", si)
 		s.Index = si
@@ -743,7 +743,7 @@ func eventKinds() []string {
 	return out
 }
 
-func (v *validator2) eventMatch(path string, m EventMatch) {
+func (v *labChecker) eventMatch(path string, m EventMatch) {
 	if m.Node != "" && v.lab.Topology.Nodes[m.Node] == nil {
 		v.errorf(path+".node", "%q is not a node of this lab", m.Node)
 	}
@@ -758,7 +758,7 @@ func (v *validator2) eventMatch(path string, m EventMatch) {
 	}
 }
 
-func (v *validator2) expect(path string, e *ExpectStep, needNode func(string, string, ...Kind), needConn func(string, string) *IPsecConn) {
+func (v *labChecker) expect(path string, e *ExpectStep, needNode func(string, string, ...Kind), needConn func(string, string) *IPsecConn) {
 	forms := 0
 	if e.Event != "" {
 		forms++

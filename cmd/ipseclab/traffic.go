@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -47,11 +48,11 @@ in that node's namespace.`,
 				return fmt.Errorf("no node of lab %s has address %s; the traffic generator needs a receiver inside the lab", lab.Name, dst)
 			}
 			if rate != "" {
-				r, err := node.ParseBitRate(rate)
+				r, err := impair.ParseRate(rate)
 				if err != nil {
 					return err
 				}
-				opt.Rate = r
+				opt.Rate = float64(r)
 			}
 			if bytes != "" {
 				b, err := topology.ParseSize(bytes)
