@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/vaes"
 )
 
 // ESP packet layout (RFC 4303 §2):
@@ -83,11 +85,8 @@ func newESPCipher(enc EncAlg, key, salt []byte, integ IntegAlg, integKey []byte,
 		}
 		c.makeIV = func(iv []byte, _ uint64) { rand.Read(iv) }
 	case EncAESGCM16_128, EncAESGCM16_192, EncAESGCM16_256:
-		b, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
-		}
-		if c.aead, err = cipher.NewGCM(b); err != nil {
+		var err error
+		if c.aead, err = vaes.NewGCM(key); err != nil {
 			return nil, err
 		}
 		copy(c.salt[:], salt)

@@ -1,0 +1,50 @@
+package vaes
+
+// The kernels, in vaes_amd64.s.
+
+// ctrXOR XORs n bytes from src into dst with AES in counter mode: the key
+// stream is E(K, ctr), E(K, inc32(ctr)), … . dst and src may be the same.
+//
+//go:noescape
+func ctrXOR(ks *[15][32]byte, rounds int, ctr *[16]byte, dst, src *byte, n int)
+
+// ghash absorbs n bytes of data, zero-padded to a whole block, into the
+// byte-reflected accumulator acc.
+//
+//go:noescape
+func ghash(htab *[8][16]byte, acc *[16]byte, data *byte, n int)
+
+// finish absorbs the lengths block and writes the tag: GHASH, reflected back
+// to bytes, XOR E(K, J0).
+//
+//go:noescape
+func finish(ks *[15][32]byte, rounds int, htab *[8][16]byte, acc *[16]byte, j0 *[16]byte, lens *[16]byte, tag *[16]byte)
+
+// tagAggregated computes the tag of a message whose AAD, ciphertext and
+// lengths block take at most maxPowers blocks, with one reduction.
+//
+//go:noescape
+func tagAggregated(pow, kara *[maxPowers][16]byte, first int, aad *byte, aadLen int, ct *byte, ctLen int, ks *[15][32]byte, rounds int, j0 *[16]byte, tag *[16]byte)
+
+func cpuid(leaf, sub uint32) (a, b, c, d uint32)
+func xgetbv0() (eax uint32)
+
+var supported = func() bool {
+	isSet := func(v uint32, bit uint) bool { return v&(1<<bit) != 0 }
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, c1, _ := cpuid(1, 0)
+	// OSXSAVE, then AVX, AES-NI and PCLMULQDQ.
+	if !isSet(c1, 27) || !isSet(c1, 28) || !isSet(c1, 25) || !isSet(c1, 1) {
+		return false
+	}
+	// The OS saves the XMM and YMM registers.
+	if xcr0 := xgetbv0(); xcr0&6 != 6 {
+		return false
+	}
+	_, b7, c7, _ := cpuid(7, 0)
+	// AVX2, VAES, VPCLMULQDQ.
+	return isSet(b7, 5) && isSet(c7, 9) && isSet(c7, 10)
+}()
