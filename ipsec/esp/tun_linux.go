@@ -1,20 +1,31 @@
 package esp
 
 import (
+	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/tun"
 )
 
+// tunDevice is a TUN device, read and written through Go's poller. With
+// offload it carries a virtio-net header (IFF_VNET_HDR) and takes TCP/IPv4
+// segmentation offload (TSO): see tunoffload.go for the splitting and
+// coalescing, which cost one TUN syscall per super-packet instead of one per
+// segment.
+type tunDevice struct {
+	f       *os.File
+	offload bool
+
+	rbuf  []byte // a super-packet that did not fit one Read's buffers
+	split superPacket
+	gro   coalescer
+}
+
 // openTUN creates a TUN device in the calling thread's network namespace (run
-// it inside namespace.RunHandle). With offload, the device carries a virtio-net
-// header (IFF_VNET_HDR) and takes TSO: the kernel hands over TCP super-packets
-// of up to 64 KiB, which wireguard-go's tun package splits into MTU-sized
-// segments on Read and coalesces again (GRO) on Write, so a bulk TCP flow costs
-// one TUN syscall per batch instead of one per packet.
-func openTUN(name string, offload bool) (tun.Device, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+// it inside namespace.RunHandle).
+func openTUN(name string, offload bool) (*tunDevice, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
 	}
@@ -32,10 +43,117 @@ func openTUN(name string, offload bool) (tun.Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("create TUN %s: %w", name, err)
 	}
-	dev, _, err := tun.CreateUnmonitoredTUNFromFD(fd)
-	if err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("TUN %s: %w", name, err)
+	if offload {
+		// Checksum offload and TSO for IPv4: IPv6 and UDP the kernel segments
+		// itself before the TUN sees them.
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("TUN %s: segmentation offload: %w", name, err)
+		}
 	}
-	return dev, nil
+	// A non-blocking descriptor makes os.File use the poller: a blocked Read
+	// returns os.ErrClosed when the device is closed.
+	return &tunDevice{f: os.NewFile(uintptr(fd), "/dev/net/tun"), offload: offload}, nil
+}
+
+func (t *tunDevice) BatchSize() int {
+	if t.offload {
+		return maxBatch
+	}
+	return 1
+}
+
+func (t *tunDevice) Close() error { return t.f.Close() }
+
+// Read reads one packet, or the segments of one super-packet, into bufs at
+// offset; a super-packet with more segments than bufs is finished by the
+// next calls.
+func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if !t.offload {
+		n, err := t.f.Read(bufs[0][offset:])
+		if err != nil {
+			return 0, err
+		}
+		sizes[0] = n
+		return 1, nil
+	}
+	if t.split.pending() {
+		return t.emit(bufs, sizes, offset), nil
+	}
+	// Read straight into the first buffer: most packets are not split, and a
+	// super-packet's first segment stays where it is.
+	b := bufs[0][offset-vnetHdrLen:]
+	n, err := t.f.Read(b)
+	if err != nil {
+		return 0, err
+	}
+	if n < vnetHdrLen {
+		return 0, errVnetShort
+	}
+	var h vnetHdr
+	h.decode(b)
+	pkt := b[vnetHdrLen:n]
+	if h.gsoType == vnetGSONone {
+		if h.flags&vnetNeedsCsum != 0 {
+			if err := completeChecksum(pkt, &h); err != nil {
+				return 0, err
+			}
+		}
+		sizes[0] = len(pkt)
+		return 1, nil
+	}
+	if err := t.split.load(pkt, &h); err != nil {
+		return 0, err
+	}
+	if t.split.segments > len(bufs) {
+		// Rare (a small MSS): keep the super-packet aside and hand it out
+		// over several calls.
+		if t.rbuf == nil {
+			t.rbuf = make([]byte, maxPacket)
+		}
+		t.split.pkt = t.rbuf[:copy(t.rbuf, pkt)]
+		return t.emit(bufs, sizes, offset), nil
+	}
+	// Segments 1… first, from the headers still intact in segment 0.
+	for i := 1; i < t.split.segments; i++ {
+		sizes[i] = t.split.emit(i, bufs[i][offset:])
+	}
+	sizes[0] = t.split.emit(0, pkt)
+	t.split.next = t.split.segments
+	return t.split.segments, nil
+}
+
+// emit hands out the next segments of a super-packet kept aside.
+func (t *tunDevice) emit(bufs [][]byte, sizes []int, offset int) int {
+	n := 0
+	for ; n < len(bufs) && t.split.pending(); n++ {
+		sizes[n] = t.split.emit(t.split.next, bufs[n][offset:])
+		t.split.next++
+	}
+	return n
+}
+
+// Write writes bufs[i][offset:], coalescing TCP segments with offload.
+func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
+	var first error
+	if !t.offload {
+		for _, b := range bufs {
+			if _, err := t.f.Write(b[offset:]); err != nil && first == nil {
+				first = err
+			}
+		}
+		return len(bufs), first
+	}
+	if offset < vnetHdrLen {
+		return 0, errors.New("TUN write: no room for the virtio-net header")
+	}
+	t.gro.coalesce(bufs, offset)
+	for i := range t.gro.frames {
+		f := &t.gro.frames[i]
+		f.hdr.encode(f.buf)
+		if _, err := t.f.Write(f.buf[:f.n]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return len(bufs), first
 }
