@@ -91,6 +91,7 @@ type DataPlane struct {
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
 	routes   routeTable     // nil without a real namespace
+	pathMTU  int            // of the path to the peers: each SA's inner MTU is this minus its overhead
 
 	dev Device
 	net Network
@@ -111,6 +112,7 @@ type DataPlane struct {
 type routeTable interface {
 	addRoute(p Policy) error
 	deleteRoute(p Policy) error
+	setMTU(p Policy, mtu int) error
 	close() error
 }
 
@@ -326,6 +328,13 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 	d.mu.Unlock()
 
 	if p != nil {
+		if d.routes != nil && d.pathMTU > 0 {
+			// TCP learns the larger MTU from the route; an error leaves the
+			// smaller one, which works.
+			if err := d.routes.setMTU(p.Policy, d.pathMTU-sa.overhead()); err != nil {
+				d.st.deviceErrors.Add(1)
+			}
+		}
 		d.sendHeld(p)
 	}
 	return nil

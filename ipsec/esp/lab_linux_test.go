@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -489,4 +492,133 @@ func waitUntil(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// Each route into the TUN carries its SA's inner MTU: the path's 1500 bytes
+// minus what the SA adds, counted here by hand from RFC 4303, 3948 and the
+// transforms. A ping that fills it exactly, with DF, crosses the tunnel
+// whole, and the protected packet on the wire is not fragmented.
+func TestLabRouteMTUPerSA(t *testing.T) {
+	cases := []struct {
+		name  string
+		tr    transform
+		encap bool
+		mtu   int
+	}{
+		// outer IPv4 20, UDP 8, ESP header 8, IV 8, padding ≤ 3, trailer 2, ICV 16
+		{"esp-aes128gcm16/udp", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, true, 1500 - 65},
+		// outer IPv4 20, ESP header 8, IV 16, padding ≤ 15, trailer 2, ICV 12
+		{"esp-aes128-sha1", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, false, 1500 - 73},
+		// outer IPv4 20, AH 12 + ICV 16
+		{"ah-sha256", transform{esp.ProtoAH, 0, esp.IntegHMACSHA256_128}, false, 1500 - 48},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLab(t)
+			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
+			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+			gatewayPair(t, a, b, tc.tr, esp.Tunnel, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
+			h, err := netlink.NewHandleAt(l.gwA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+			if err != nil || len(routes) != 1 {
+				t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+			}
+			if routes[0].MTU != tc.mtu {
+				t.Fatalf("route %s: MTU %d, want %d", routes[0].Dst, routes[0].MTU, tc.mtu)
+			}
+			pingDF(t, l.hostA, "10.2.0.10", tc.mtu)
+			if reasm := snmpCounter(t, l.gwB, "Ip:", "ReasmReqds"); reasm != 0 {
+				t.Errorf("gwB reassembled %d fragments: the protected packet did not fit the path", reasm)
+			}
+		})
+	}
+}
+
+// pingDF sends one echo request of size bytes (IPv4 header included) with
+// DF set, so that nothing on the way may fragment it, and waits for the reply.
+func pingDF(t testing.TB, ns netns.NsHandle, dst string, size int) {
+	t.Helper()
+	var c net.PacketConn
+	err := node.InNetnsHandle(ns, func() error {
+		var err error
+		c, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := c.(*net.IPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) {
+		err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := &icmp.Echo{ID: 0x1e6, Seq: 1, Data: bytes.Repeat([]byte{0xa5}, size-28)}
+	msg, _ := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: body}).Marshal(nil)
+	to := &net.IPAddr{IP: net.ParseIP(dst)}
+	// The first request may meet the gateway's route before hostA knows its
+	// MTU; hostA learns it from the ICMP "fragmentation needed" it gets back.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.WriteTo(msg, to); err != nil {
+			t.Fatalf("ping %s, %d bytes with DF: %v", dst, size, err)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 2000)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				break
+			}
+			m, err := icmp.ParseMessage(1, buf[:n])
+			if err == nil && m.Type == ipv4.ICMPTypeEchoReply && from.String() == dst {
+				if e, ok := m.Body.(*icmp.Echo); ok && e.ID == 0x1e6 && bytes.Equal(e.Data, body.Data) {
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("ping %s, %d bytes with DF: no reply", dst, size)
+}
+
+// snmpCounter reads one counter of /proc/net/snmp in the namespace.
+func snmpCounter(t testing.TB, ns netns.NsHandle, table, name string) int64 {
+	t.Helper()
+	var data []byte
+	err := node.InNetnsHandle(ns, func() error {
+		var err error
+		data, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != table {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	t.Fatalf("no %s %s in /proc/net/snmp", table, name)
+	return 0
 }

@@ -13,9 +13,16 @@ import (
 type OpenConfig struct {
 	Config
 
-	TUNName    string // default "ipsec0"
-	MTU        int    // of the TUN; default DefaultMTU
-	RouteTable int    // default DefaultRouteTable (220)
+	TUNName string // default "ipsec0"
+	// PathMTU is the MTU of the path to the peers, default 1500. Each route
+	// into the TUN carries the inner MTU of its policy's current outbound
+	// SA, PathMTU minus what that SA adds, as Linux's IPsec computes it per
+	// SA; before the first SA it is MTU. The TUN's own MTU is PathMTU.
+	PathMTU int
+	// MTU is the inner MTU no SA can fall below: PathMTU minus MaxOverhead
+	// by default (DefaultMTU on a 1500-byte path).
+	MTU        int
+	RouteTable int // default DefaultRouteTable (220)
 	NATTPort   uint16 // default 4500
 	// NoOffload opens the TUN without segmentation offload: one packet per
 	// read and write. For comparison; offload is faster.
@@ -27,8 +34,8 @@ type OpenConfig struct {
 // 32-byte ICV (HMAC-SHA512-256).
 const MaxOverhead = ipv4MinHeader + 8 + espHeaderLen + 16 + 15 + 2 + 32
 
-// DefaultMTU is the TUN's MTU: a 1500-byte link minus MaxOverhead, so that no
-// protected packet needs fragmenting on an Ethernet-sized path.
+// DefaultMTU is the inner MTU before an SA is known: a 1500-byte path minus
+// MaxOverhead, so that no protected packet needs fragmenting.
 const DefaultMTU = 1500 - MaxOverhead
 
 // Open creates a data plane in the namespace ns: a TUN device, raw ESP and AH
@@ -39,8 +46,11 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	if cfg.TUNName == "" {
 		cfg.TUNName = "ipsec0"
 	}
+	if cfg.PathMTU == 0 {
+		cfg.PathMTU = 1500
+	}
 	if cfg.MTU == 0 {
-		cfg.MTU = DefaultMTU
+		cfg.MTU = cfg.PathMTU - MaxOverhead
 	}
 	if cfg.RouteTable == 0 {
 		cfg.RouteTable = DefaultRouteTable
@@ -92,14 +102,16 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 	link, err := h.LinkByName(cfg.TUNName)
 	if err == nil {
-		err = h.LinkSetMTU(link, cfg.MTU)
+		// The routes into the TUN carry each policy's MTU, which may be
+		// anything up to the path's.
+		err = h.LinkSetMTU(link, cfg.PathMTU)
 	}
 	if err == nil {
 		err = h.LinkSetUp(link)
 	}
 	var routes *nsRoutes
 	if err == nil {
-		routes, err = newNSRoutes(h, link, cfg.RouteTable)
+		routes, err = newNSRoutes(h, link, cfg.RouteTable, cfg.MTU)
 	}
 	if err != nil {
 		h.Close()
@@ -109,6 +121,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 
 	d := New(cfg.Config)
 	d.routes = routes
+	d.pathMTU = cfg.PathMTU
 	d.Start(dev, &sn)
 	return d, nil
 }

@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +22,7 @@ const DefaultRouteTable = 220
 //	ip rule:  fwmark BypassMark → main       (the data plane's own sockets: ESP, AH, UDP 4500)
 //	ip rule:  udp sport 500 → main           (IKE)
 //	ip rule:  everything else → table 220, then main
-//	table 220: <remote selector> dev ipsec0 src <local address inside the local selector>
+//	table 220: <remote selector> dev ipsec0 src <local address inside the local selector> mtu <the SA's>
 //
 // The first rules keep IPsec's own packets out of the TUN even when a selector
 // covers the peer gateway, as it does in transport mode. A mark, not the IP
@@ -35,6 +36,8 @@ type nsRoutes struct {
 
 	mu   sync.Mutex
 	refs map[netip.Prefix]int // several policies may share a remote prefix
+	mtu  int                  // of a route whose policy has no SA yet
+	mtus map[netip.Prefix]int // set by the current outbound SAs
 }
 
 const rulePriority = 200
@@ -43,8 +46,8 @@ const rulePriority = 200
 // carrying it never enter the TUN. An IKE socket may set it too.
 const BypassMark = 0x1e5c
 
-func newNSRoutes(h *netlink.Handle, link netlink.Link, table int) (*nsRoutes, error) {
-	r := &nsRoutes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}}
+func newNSRoutes(h *netlink.Handle, link netlink.Link, table, mtu int) (*nsRoutes, error) {
+	r := &nsRoutes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu, mtus: map[netip.Prefix]int{}}
 	add := func(rule *netlink.Rule) error {
 		rule.Family = unix.AF_INET
 		if err := h.RuleAdd(rule); err != nil {
@@ -95,6 +98,7 @@ func (r *nsRoutes) route(p Policy) *netlink.Route {
 		Dst:       &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), 32)},
 		Table:     r.table,
 		Scope:     netlink.SCOPE_LINK,
+		MTU:       cmp.Or(r.mtus[pfx], r.mtu),
 	}
 }
 
@@ -110,6 +114,24 @@ func (r *nsRoutes) addRoute(p Policy) error {
 	return nil
 }
 
+// setMTU gives the policy's route the inner MTU of its new outbound SA. A
+// remote prefix shared by several policies gets the last one set.
+func (r *nsRoutes) setMTU(p Policy, mtu int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pfx := p.RemoteTS.Prefix
+	if r.refs[pfx] == 0 || r.mtus[pfx] == mtu {
+		return nil
+	}
+	r.mtus[pfx] = mtu
+	rt := r.route(p)
+	rt.Src = r.localAddressIn(p.LocalTS)
+	if err := r.h.RouteReplace(rt); err != nil {
+		return fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, mtu, err)
+	}
+	return nil
+}
+
 func (r *nsRoutes) deleteRoute(p Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -118,6 +140,7 @@ func (r *nsRoutes) deleteRoute(p Policy) error {
 		return nil
 	}
 	delete(r.refs, pfx)
+	defer delete(r.mtus, pfx)
 	if err := r.h.RouteDel(r.route(p)); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("delete route %s: %w", pfx, err)
 	}

@@ -188,7 +188,7 @@ func TestGROCoalesces(t *testing.T) {
 	for _, s := range other {
 		s[21] = 99 // another source port: another flow
 		binary.BigEndian.PutUint16(s[36:], 0)
-		binary.BigEndian.PutUint16(s[36:], ^rfc1071(append(append([]byte{10, 1, 0, 10, 10, 2, 0, 10, 0, protoTCP, byte((len(s) - 20) >> 8), byte(len(s) - 20)}), s[20:]...)))
+		binary.BigEndian.PutUint16(s[36:], ^rfc1071(append([]byte{10, 1, 0, 10, 10, 2, 0, 10, 0, protoTCP, byte((len(s) - 20) >> 8), byte(len(s) - 20)}, s[20:]...)))
 	}
 	udp := []byte{0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, protoUDP, 0, 0, 10, 1, 0, 10, 10, 2, 0, 10, 0, 53, 0, 53, 0, 8, 0, 0}
 	in := append([][]byte{}, segs[:5]...)

@@ -65,12 +65,10 @@ func CopyAndSum(dst, src []byte) Sum {
 // PseudoHeaderIPv4 sums the IPv4 pseudo-header of TCP and UDP (RFC 9293
 // §3.1): the addresses, the protocol and the transport length.
 func PseudoHeaderIPv4(src, dst []byte, proto uint8, length int) Sum {
-	var ph [12]byte
-	copy(ph[0:4], src)
-	copy(ph[4:8], dst)
-	ph[9] = proto
-	binary.BigEndian.PutUint16(ph[10:], uint16(length))
-	return generic(ph[:])
+	// In the little-endian reading, the 16-bit word "0, proto" is proto<<8
+	// and the big-endian length has its bytes swapped.
+	return Sum(uint64(binary.LittleEndian.Uint32(src)) + uint64(binary.LittleEndian.Uint32(dst)) +
+		uint64(proto)<<8 + uint64(bits.ReverseBytes16(uint16(length))))
 }
 
 // generic sums 8 bytes at a time with carries, then the tail.
@@ -87,8 +85,21 @@ func generic(b []byte) Sum {
 		acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(b), carry)
 		b = b[8:]
 	}
-	var tail [8]byte
-	copy(tail[:], b) // zero-padded: an odd last byte is the high byte of its word in network order
-	acc, carry = bits.Add64(acc, binary.LittleEndian.Uint64(tail[:]), carry)
+	// Any 16-bit word may be added in any 16-bit lane: Fold adds them all.
+	var tail uint64
+	if len(b) >= 4 {
+		tail = uint64(binary.LittleEndian.Uint32(b))
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		tail += uint64(binary.LittleEndian.Uint16(b)) << 32
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		// The odd last byte is the high byte of a zero-padded word in
+		// network order: the low byte in this reading.
+		tail += uint64(b[0]) << 48
+	}
+	acc, carry = bits.Add64(acc, tail, carry)
 	return Sum(acc + carry)
 }
