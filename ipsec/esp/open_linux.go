@@ -22,7 +22,7 @@ type OpenConfig struct {
 	// MTU is the inner MTU no SA can fall below: PathMTU minus MaxOverhead
 	// by default (DefaultMTU on a 1500-byte path).
 	MTU        int
-	RouteTable int // default DefaultRouteTable (220)
+	RouteTable int    // default DefaultRouteTable (220)
 	NATTPort   uint16 // default 4500
 	// NoOffload opens the TUN without segmentation offload: one packet per
 	// read and write. For comparison; offload is faster.

@@ -86,7 +86,9 @@ func BenchmarkTCPThroughput(b *testing.B) {
 					node.InNetnsHandle(x.ns, func() error {
 						snmp, _ := os.ReadFile("/proc/thread-self/net/snmp")
 						dev, _ := os.ReadFile("/proc/thread-self/net/dev")
-						f, _ := os.OpenFile("/tmp/stats.txt", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); fmt.Fprintf(f, "== %s:\n%s\n%s", x.n, snmp, dev); f.Close()
+						f, _ := os.OpenFile("/tmp/stats.txt", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+						fmt.Fprintf(f, "== %s:\n%s\n%s", x.n, snmp, dev)
+						f.Close()
 						return nil
 					})
 				}

@@ -36,7 +36,7 @@ const (
 )
 
 type vnetHdr struct {
-	flags, gsoType                          uint8
+	flags, gsoType                         uint8
 	hdrLen, gsoSize, csumStart, csumOffset uint16
 }
 
