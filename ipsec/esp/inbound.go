@@ -25,11 +25,13 @@ func (d *DataPlane) routineInbound(r Receiver) {
 	defer d.workers.Done()
 	n := min(max(r.Batch, 1), maxBatch)
 	pkts, srcs := make([][]byte, n), make([]netip.AddrPort, n)
-	// The inner packets, one per buffer, each large enough for the TUN's GRO
-	// to grow it into a super-packet.
+	// The inner packets, one per buffer, side by side (see newWireBuffers). A
+	// packet larger than the path MTU gets its slot a buffer of 64 KiB.
 	bufs := make([][]byte, n)
+	seg := segmentBufferSize(d.pathMTU)
+	slab := make([]byte, n*seg)
 	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+maxPacket)
+		bufs[i] = slab[i*seg : (i+1)*seg : (i+1)*seg]
 	}
 	out := make([][]byte, 0, n)
 	for {
@@ -42,6 +44,9 @@ func (d *DataPlane) routineInbound(r Receiver) {
 		}
 		out = out[:0]
 		for i := 0; i < count; i++ {
+			if len(pkts[i]) > len(bufs[i])-Headroom {
+				bufs[i] = make([]byte, Headroom+maxPacket)
+			}
 			var p0, p1 int
 			var ok bool
 			if r.UDP {

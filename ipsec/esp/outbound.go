@@ -28,29 +28,42 @@ type wireBuffers struct {
 	dsts  []netip.AddrPort
 }
 
-func newWireBuffers(n, size int) *wireBuffers {
+// newWireBuffers allocates the batch: the first buffer holds a whole TUN
+// read (a super-packet of up to 64 KiB), the others one segment each, side
+// by side in one allocation. Buffers of 64 KiB each would put every packet
+// at the same offset modulo 4 KiB, where they compete for the same cache
+// sets.
+func newWireBuffers(n, pathMTU int) *wireBuffers {
 	w := &wireBuffers{
 		bufs: make([][]byte, n), sizes: make([]int, n),
 		ip: make([][]byte, 0, n), udp: make([][]byte, 0, n), dsts: make([]netip.AddrPort, 0, n),
 	}
-	for i := range w.bufs {
-		w.bufs[i] = make([]byte, size)
+	w.bufs[0] = make([]byte, Headroom+maxPacket+Tailroom)
+	seg := segmentBufferSize(pathMTU)
+	slab := make([]byte, (n-1)*seg)
+	for i := 1; i < n; i++ {
+		w.bufs[i] = slab[(i-1)*seg : i*seg : i*seg]
 	}
 	return w
+}
+
+// segmentBufferSize is a buffer for one packet of the path MTU, with the
+// room ESP needs around it.
+func segmentBufferSize(pathMTU int) int {
+	return Headroom + max(pathMTU, 1500) + Tailroom
 }
 
 // maxBatch bounds batches whatever a device claims.
 const maxBatch = 128
 
-// maxPacket is the largest packet a buffer holds: an IPv4 packet can be
-// 65535 bytes, and a coalesced TUN write (GRO) grows into the buffer's spare
-// capacity up to that size.
+// maxPacket is the largest IPv4 packet, and so the largest TUN read (a TSO
+// super-packet) and TUN write (a GRO one).
 const maxPacket = 65535
 
 func (d *DataPlane) routineOutbound() {
 	defer d.workers.Done()
 	n := min(max(d.dev.BatchSize(), 1), maxBatch)
-	w := newWireBuffers(n, Headroom+maxPacket+Tailroom)
+	w := newWireBuffers(n, d.pathMTU)
 	for {
 		// Packets are read at Headroom; the device may use the bytes in front.
 		count, err := d.dev.Read(w.bufs, w.sizes, Headroom)

@@ -105,6 +105,13 @@ func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if err := t.split.load(pkt, &h); err != nil {
 		return 0, err
 	}
+	// bufs[0] holds a whole super-packet; the others a segment of the path
+	// MTU, which no segment of the TUN (whose MTU is the path's) exceeds.
+	for i := 1; i < min(t.split.segments, len(bufs)); i++ {
+		if t.split.hdr+t.split.mss > len(bufs[i])-offset {
+			return 0, errVnetSegment
+		}
+	}
 	if t.split.segments > len(bufs) {
 		// Rare (a small MSS): keep the super-packet aside and hand it out
 		// over several calls.

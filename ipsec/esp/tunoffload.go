@@ -81,6 +81,7 @@ var (
 	errVnetChecksum = errors.New("TUN packet's checksum offsets lie outside it")
 	errVnetGSO      = errors.New("TUN super-packet is not a well-formed TCP/IPv4 packet")
 	errVnetGSOType  = errors.New("TUN super-packet of a segmentation type that was not enabled")
+	errVnetSegment  = errors.New("TUN super-packet with segments larger than the path MTU")
 )
 
 // completeChecksum does what a NIC does for a packet marked NEEDS_CSUM: sums
@@ -222,10 +223,9 @@ func tcpChecksumValid(pkt []byte, ihl int) bool {
 
 // canAppend reports whether the segment continues the run: next in sequence,
 // no longer than the first, every header field but the sequence number, the
-// IP identification and the checksums the same, and room in the buffer.
+// IP identification and the checksums the same, and within 64 KiB.
 func (r *groRun) canAppend(c *tcpCandidate, pkt []byte) bool {
-	if r.closed || c.seq != r.nextSeq || c.payload > r.mss || c.hdr != r.hdr ||
-		r.length+c.payload > maxPacket || r.length+c.payload > len(r.buf) {
+	if r.closed || c.seq != r.nextSeq || c.payload > r.mss || c.hdr != r.hdr || r.length+c.payload > maxPacket {
 		return false
 	}
 	h := r.buf
@@ -282,8 +282,23 @@ func (r *groRun) finish() vnetHdr {
 // and every other packet as it is. Frames keep the order of their first
 // packet, so each flow keeps its order.
 type coalescer struct {
-	frames []groFrame
-	runs   []groRun // open runs, at most one per flow
+	frames  []groFrame
+	runs    []groRun // open runs, at most one per flow
+	staging [][]byte // 64 KiB buffers for runs that outgrow their first segment's
+	staged  int      // staging buffers in use in this batch
+}
+
+// stage moves a run that has outgrown its first segment's buffer into a
+// staging buffer, with room for the virtio-net header in front.
+func (c *coalescer) stage(r *groRun) {
+	if c.staged == len(c.staging) {
+		c.staging = append(c.staging, make([]byte, vnetHdrLen+maxPacket))
+	}
+	s := c.staging[c.staged]
+	c.staged++
+	copy(s[vnetHdrLen:], r.buf[:r.length])
+	r.buf = s[vnetHdrLen:]
+	c.frames[r.frame].buf = s
 }
 
 type groFrame struct {
@@ -295,7 +310,7 @@ type groFrame struct {
 // coalesce plans the frames for pkts, each pkts[i][offset:] a packet with
 // offset ≥ vnetHdrLen bytes of room in front.
 func (c *coalescer) coalesce(pkts [][]byte, offset int) {
-	c.frames, c.runs = c.frames[:0], c.runs[:0]
+	c.frames, c.runs, c.staged = c.frames[:0], c.runs[:0], 0
 	for _, b := range pkts {
 		pkt := b[offset:]
 		cand, ok, isTCP := parseCandidate(pkt)
@@ -317,8 +332,13 @@ func (c *coalescer) coalesce(pkts [][]byte, offset int) {
 		}
 		if open >= 0 {
 			r := &c.runs[open]
-			if r.canAppend(&cand, pkt) && r.appendSegment(&cand, pkt) {
-				continue
+			if r.canAppend(&cand, pkt) {
+				if r.length+cand.payload > len(r.buf) {
+					c.stage(r)
+				}
+				if r.appendSegment(&cand, pkt) {
+					continue
+				}
 			}
 			c.close(open)
 		}

@@ -169,13 +169,14 @@ func TestCompleteChecksum(t *testing.T) {
 }
 
 // batch puts each packet into a buffer of its own at offset, as the inbound
-// path hands them to Device.Write.
+// path hands them to Device.Write: each just large enough, so that runs move
+// to staging buffers.
 func batch(pkts ...[]byte) [][]byte {
 	var out [][]byte
 	for _, p := range pkts {
-		b := make([]byte, 16+maxPacket)
+		b := make([]byte, 16+len(p))
 		copy(b[16:], p)
-		out = append(out, b[:16+len(p)])
+		out = append(out, b)
 	}
 	return out
 }
