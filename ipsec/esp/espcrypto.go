@@ -1,7 +1,6 @@
 package esp
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/rand"
@@ -23,7 +22,8 @@ var (
 	errESPPadding = errors.New("bad ESP padding")
 )
 
-type ivSetter interface{ SetIV([]byte) }
+// ivBlockMode is a CBC mode whose IV is set per packet.
+type ivBlockMode = vaes.IVBlockMode
 
 // espCipher is one SA's ESP transform: its keys and the scratch state that
 // protecting or checking a packet needs. It is not safe for concurrent use.
@@ -34,7 +34,7 @@ type espCipher struct {
 	icvLen int // the ICV on the wire: the AEAD tag or the truncated HMAC
 	esn    bool
 
-	cbcEnc, cbcDec cipher.BlockMode // CBC modes, their IV set per packet
+	cbcEnc, cbcDec ivBlockMode // CBC modes, their IV set per packet
 	aead           cipher.AEAD
 	salt           [4]byte
 	mac            *icv // the separate ICV; nil with an AEAD or for encryption-only ESP
@@ -60,27 +60,28 @@ func newESPCipher(enc EncAlg, key, salt []byte, integ IntegAlg, integKey []byte,
 	c := &espCipher{enc: enc, ivLen: enc.ivSize(), align: enc.align(), esn: esn}
 	switch enc {
 	case EncNull:
-	case EncDES, Enc3DES, EncAESCBC128, EncAESCBC192, EncAESCBC256:
+	case EncAESCBC128, EncAESCBC192, EncAESCBC256:
+		var err error
+		if c.cbcEnc, c.cbcDec, err = vaes.NewCBC(key); err != nil {
+			return nil, err
+		}
+		c.makeIV = func(iv []byte, _ uint64) { rand.Read(iv) }
+	case EncDES, Enc3DES:
 		var b cipher.Block
 		var err error
-		switch enc {
-		case EncDES:
+		if enc == EncDES {
 			b, err = des.NewCipher(key)
-		case Enc3DES:
+		} else {
 			b, err = des.NewTripleDESCipher(key)
-		default:
-			b, err = aes.NewCipher(key)
 		}
 		if err != nil {
 			return nil, err
 		}
 		zero := make([]byte, b.BlockSize())
-		c.cbcEnc = cipher.NewCBCEncrypter(b, zero)
-		c.cbcDec = cipher.NewCBCDecrypter(b, zero)
-		if _, ok := c.cbcEnc.(ivSetter); !ok {
-			return nil, fmt.Errorf("%s: CBC mode cannot reset its IV", enc)
-		}
-		if _, ok := c.cbcDec.(ivSetter); !ok {
+		var ok1, ok2 bool
+		c.cbcEnc, ok1 = cipher.NewCBCEncrypter(b, zero).(ivBlockMode)
+		c.cbcDec, ok2 = cipher.NewCBCDecrypter(b, zero).(ivBlockMode)
+		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("%s: CBC mode cannot reset its IV", enc)
 		}
 		c.makeIV = func(iv []byte, _ uint64) { rand.Read(iv) }
@@ -174,7 +175,7 @@ func (c *espCipher) seal(buf []byte, p0, p1 int, nextHeader byte, spi uint32, se
 		c.aead.Seal(plain[:0], c.nonce[:], plain, c.aadFor(spi, seq))
 		return start, t + c.icvLen
 	case c.cbcEnc != nil:
-		c.cbcEnc.(ivSetter).SetIV(iv)
+		c.cbcEnc.SetIV(iv)
 		c.cbcEnc.CryptBlocks(plain, plain)
 	}
 	if c.mac != nil {
@@ -226,7 +227,7 @@ func (c *espCipher) open(dst, pkt []byte, seq uint64) (n int, nextHeader byte, e
 	case c.cbcDec != nil:
 		ct = ct[:len(ct)-c.icvLen]
 		plain = dst[:len(ct)]
-		c.cbcDec.(ivSetter).SetIV(iv)
+		c.cbcDec.SetIV(iv)
 		c.cbcDec.CryptBlocks(plain, ct)
 	default:
 		ct = ct[:len(ct)-c.icvLen]

@@ -26,6 +26,15 @@ func finish(ks *[15][32]byte, rounds int, htab *[8][16]byte, acc *[16]byte, j0 *
 //go:noescape
 func tagAggregated(pow, kara *[maxPowers][16]byte, first int, aad *byte, aadLen int, ct *byte, ctLen int, ks *[15][32]byte, rounds int, j0 *[16]byte, tag *[16]byte)
 
+// cbcEncrypt and cbcDecrypt run CBC over n bytes, a multiple of 16, and
+// leave the last ciphertext block in iv for the next call.
+//
+//go:noescape
+func cbcEncrypt(ks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int)
+
+//go:noescape
+func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int)
+
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 func xgetbv0() (eax uint32)
 

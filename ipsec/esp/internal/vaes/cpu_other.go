@@ -19,3 +19,11 @@ func finish(ks *[15][32]byte, rounds int, htab *[8][16]byte, acc *[16]byte, j0 *
 func tagAggregated(pow, kara *[maxPowers][16]byte, first int, aad *byte, aadLen int, ct *byte, ctLen int, ks *[15][32]byte, rounds int, j0 *[16]byte, tag *[16]byte) {
 	panic("vaes: no VAES on this architecture")
 }
+
+func cbcEncrypt(ks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int) {
+	panic("vaes: no VAES on this architecture")
+}
+
+func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int) {
+	panic("vaes: no VAES on this architecture")
+}

@@ -88,3 +88,38 @@ var sbox = func() (s [256]byte) {
 	s[0] = 0x63
 	return s
 }()
+
+// inverse is the key schedule of the equivalent inverse cipher (FIPS-197
+// §5.3.5), which AESDEC expects: the round keys in reverse order, the middle
+// ones passed through InvMixColumns.
+func (ks *keySchedule) inverse() keySchedule {
+	inv := keySchedule{rounds: ks.rounds}
+	for r := 0; r <= ks.rounds; r++ {
+		k := ks.enc[ks.rounds-r]
+		if r != 0 && r != ks.rounds {
+			for c := 0; c < 16; c += 4 {
+				a0, a1, a2, a3 := k[c], k[c+1], k[c+2], k[c+3]
+				k[c] = gmul(a0, 14) ^ gmul(a1, 11) ^ gmul(a2, 13) ^ gmul(a3, 9)
+				k[c+1] = gmul(a0, 9) ^ gmul(a1, 14) ^ gmul(a2, 11) ^ gmul(a3, 13)
+				k[c+2] = gmul(a0, 13) ^ gmul(a1, 9) ^ gmul(a2, 14) ^ gmul(a3, 11)
+				k[c+3] = gmul(a0, 11) ^ gmul(a1, 13) ^ gmul(a2, 9) ^ gmul(a3, 14)
+			}
+			copy(k[16:], k[:16])
+		}
+		inv.enc[r] = k
+	}
+	return inv
+}
+
+// gmul multiplies in GF(2^8).
+func gmul(a, b byte) byte {
+	var p byte
+	for b != 0 {
+		if b&1 != 0 {
+			p ^= a
+		}
+		a = xtime(a)
+		b >>= 1
+	}
+	return p
+}

@@ -567,3 +567,203 @@ tagReduce:
 	VMOVDQU X8, (AX)
 	VZEROUPPER
 	RET
+
+// func cbcEncrypt(ks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int)
+//
+// One block after the other: each depends on the last ciphertext block, so
+// this runs at the latency of AESENC, with the round keys read from memory
+// beside the critical path.
+// Requires: AVX, AES
+TEXT ·cbcEncrypt(SB), NOSPLIT, $0-48
+	MOVQ ks+0(FP), AX
+	MOVQ rounds+8(FP), R8
+	MOVQ iv+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ n+40(FP), CX
+	MOVQ R8, R10
+	SHLQ $5, R10
+	ADDQ AX, R10
+	VMOVDQU (BX), X0
+
+cbcEncLoop:
+	TESTQ   CX, CX
+	JZ      cbcEncDone
+	VPXOR   (SI), X0, X0
+	VPXOR   (AX), X0, X0
+	VAESENC 32(AX), X0, X0
+	VAESENC 64(AX), X0, X0
+	VAESENC 96(AX), X0, X0
+	VAESENC 128(AX), X0, X0
+	VAESENC 160(AX), X0, X0
+	VAESENC 192(AX), X0, X0
+	VAESENC 224(AX), X0, X0
+	VAESENC 256(AX), X0, X0
+	VAESENC 288(AX), X0, X0
+	CMPQ    R8, $12
+	JB      cbcEncLast
+	VAESENC 320(AX), X0, X0
+	VAESENC 352(AX), X0, X0
+	JE      cbcEncLast
+	VAESENC 384(AX), X0, X0
+	VAESENC 416(AX), X0, X0
+
+cbcEncLast:
+	VAESENCLAST (R10), X0, X0
+	VMOVDQU     X0, (DI)
+	ADDQ        $16, SI
+	ADDQ        $16, DI
+	SUBQ        $16, CX
+	JMP         cbcEncLoop
+
+cbcEncDone:
+	VMOVDQU X0, (BX)
+	RET
+
+// One decryption round with the key at off(AX) on the four block pairs.
+#define DROUND4(off) \
+	VMOVDQU off(AX), Y12 \
+	VAESDEC Y12, Y0, Y0  \
+	VAESDEC Y12, Y1, Y1  \
+	VAESDEC Y12, Y2, Y2  \
+	VAESDEC Y12, Y3, Y3
+
+#define DROUND1(off) VAESDEC off(AX), Y0, Y0
+
+// func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int)
+//
+// Blocks decrypt independently, eight at a time, two per register; each is
+// then XORed with the ciphertext block before it. Every ciphertext block a
+// step needs is read before its plaintext is written, so dst may be src.
+// Requires: AVX2, VAES
+TEXT ·cbcDecrypt(SB), NOSPLIT, $0-48
+	MOVQ dks+0(FP), AX
+	MOVQ rounds+8(FP), R8
+	MOVQ iv+16(FP), BX
+	MOVQ dst+24(FP), DI
+	MOVQ src+32(FP), SI
+	MOVQ n+40(FP), CX
+	MOVQ R8, R10
+	SHLQ $5, R10
+	ADDQ AX, R10
+	VMOVDQU (AX), Y11
+	VMOVDQU (BX), X13 // the ciphertext block before the next one
+
+cbcDecOcta:
+	CMPQ           CX, $128
+	JB             cbcDecPairs
+	VMOVDQU        (SI), Y0
+	VMOVDQU        32(SI), Y1
+	VMOVDQU        64(SI), Y2
+	VMOVDQU        96(SI), Y3
+	VINSERTI128    $1, (SI), Y13, Y4 // previous blocks: (prev, C0)
+	VMOVDQU        16(SI), Y5        // (C1, C2)
+	VMOVDQU        48(SI), Y6
+	VMOVDQU        80(SI), Y7
+	VMOVDQU        112(SI), X13      // C7, before the next step
+	VPXOR          Y11, Y0, Y0
+	VPXOR          Y11, Y1, Y1
+	VPXOR          Y11, Y2, Y2
+	VPXOR          Y11, Y3, Y3
+	DROUND4(32)
+	DROUND4(64)
+	DROUND4(96)
+	DROUND4(128)
+	DROUND4(160)
+	DROUND4(192)
+	DROUND4(224)
+	DROUND4(256)
+	DROUND4(288)
+	CMPQ           R8, $12
+	JB             cbcDecOctaLast
+	DROUND4(320)
+	DROUND4(352)
+	JE             cbcDecOctaLast
+	DROUND4(384)
+	DROUND4(416)
+
+cbcDecOctaLast:
+	VMOVDQU     (R10), Y12
+	VAESDECLAST Y12, Y0, Y0
+	VAESDECLAST Y12, Y1, Y1
+	VAESDECLAST Y12, Y2, Y2
+	VAESDECLAST Y12, Y3, Y3
+	VPXOR       Y4, Y0, Y0
+	VPXOR       Y5, Y1, Y1
+	VPXOR       Y6, Y2, Y2
+	VPXOR       Y7, Y3, Y3
+	VMOVDQU     Y0, (DI)
+	VMOVDQU     Y1, 32(DI)
+	VMOVDQU     Y2, 64(DI)
+	VMOVDQU     Y3, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $128, CX
+	JMP         cbcDecOcta
+
+cbcDecPairs:
+	CMPQ        CX, $32
+	JB          cbcDecSingle
+	VMOVDQU     (SI), Y0
+	VINSERTI128 $1, (SI), Y13, Y4
+	VMOVDQU     16(SI), X13
+	VPXOR       Y11, Y0, Y0
+	DROUND1(32)
+	DROUND1(64)
+	DROUND1(96)
+	DROUND1(128)
+	DROUND1(160)
+	DROUND1(192)
+	DROUND1(224)
+	DROUND1(256)
+	DROUND1(288)
+	CMPQ        R8, $12
+	JB          cbcDecPairLast
+	DROUND1(320)
+	DROUND1(352)
+	JE          cbcDecPairLast
+	DROUND1(384)
+	DROUND1(416)
+
+cbcDecPairLast:
+	VAESDECLAST (R10), Y0, Y0
+	VPXOR       Y4, Y0, Y0
+	VMOVDQU     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $32, CX
+	JMP         cbcDecPairs
+
+cbcDecSingle:
+	TESTQ   CX, CX
+	JZ      cbcDecDone
+	VMOVDQU (SI), X0
+	VMOVDQA X13, X4
+	VMOVDQU X0, X13
+	VPXOR   X11, X0, X0
+	VAESDEC 32(AX), X0, X0
+	VAESDEC 64(AX), X0, X0
+	VAESDEC 96(AX), X0, X0
+	VAESDEC 128(AX), X0, X0
+	VAESDEC 160(AX), X0, X0
+	VAESDEC 192(AX), X0, X0
+	VAESDEC 224(AX), X0, X0
+	VAESDEC 256(AX), X0, X0
+	VAESDEC 288(AX), X0, X0
+	CMPQ    R8, $12
+	JB      cbcDecSingleLast
+	VAESDEC 320(AX), X0, X0
+	VAESDEC 352(AX), X0, X0
+	JE      cbcDecSingleLast
+	VAESDEC 384(AX), X0, X0
+	VAESDEC 416(AX), X0, X0
+
+cbcDecSingleLast:
+	VAESDECLAST (R10), X0, X0
+	VPXOR       X4, X0, X0
+	VMOVDQU     X0, (DI)
+
+cbcDecDone:
+	VMOVDQU X13, (BX)
+	VZEROUPPER
+	RET
