@@ -22,7 +22,10 @@
 //	dataplane.go    the per-node object tying it together, callbacks to IKE, events
 //	io.go           the Device (TUN) and Network (sockets) seams, buffer head- and tailroom
 //	open_linux.go   Open: a data plane inside a node's network namespace
-//	tun_linux.go    the TUN device, with segmentation offload (wireguard-go's tun package)
+//	tunoffload.go   the TUN's TSO split and GRO, checksums computed while copying
+//	tun_linux.go    the TUN device with a virtio-net header
+//	internal/vaes   AES-GCM and AES-CBC with VAES/VPCLMULQDQ (crypto/cipher elsewhere)
+//	internal/csum   the Internet checksum with AVX2, fused with a copy
 //	socket_linux.go raw ESP and AH sockets, batched with recvmmsg/sendmmsg
 //	udpgso_linux.go the NAT-T UDP socket with GSO/GRO
 //	routes_linux.go policy routing into the TUN (table 220) and the bypass for IPsec's own packets

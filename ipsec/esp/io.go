@@ -3,10 +3,11 @@ package esp
 import "net/netip"
 
 // Device is the inner side of the data plane: a TUN device carrying plain IPv4
-// packets, with wireguard-go's batch interface (golang.zx2c4.com/wireguard/tun):
-// packet i is bufs[i][offset:offset+sizes[i]] on Read and bufs[i][offset:] on
-// Write; the offset bytes in front are the device's to use (a virtio-net header
-// when the TUN does segmentation offload).
+// packets in batches, the interface wireguard-go's tun package has: packet i
+// is bufs[i][offset:offset+sizes[i]] on Read and bufs[i][offset:] on Write;
+// the offset bytes in front are the device's to use (a virtio-net header when
+// the TUN does segmentation offload). bufs[0] holds a packet of up to 64 KiB,
+// the others one of the path MTU.
 type Device interface {
 	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
 	Write(bufs [][]byte, offset int) (int, error)

@@ -622,3 +622,36 @@ func snmpCounter(t testing.TB, ns netns.NsHandle, table, name string) int64 {
 	t.Fatalf("no %s %s in /proc/net/snmp", table, name)
 	return 0
 }
+
+// Open turns accept_local on in the node's namespace (see setAcceptLocal)
+// and Close puts the old value back.
+func TestOpenRestoresAcceptLocal(t *testing.T) {
+	_, ns := testenv.Netns(t, "gw")
+	read := func() string {
+		var b []byte
+		if err := node.InNetnsHandle(ns, func() error {
+			var err error
+			b, err = os.ReadFile("/proc/sys/net/ipv4/conf/all/accept_local")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got := read(); got != "0" {
+		t.Fatalf("a new namespace has accept_local %s", got)
+	}
+	d, err := esp.Open(ns, esp.OpenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "1" {
+		t.Errorf("with a data plane open, accept_local is %s", got)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != "0" {
+		t.Errorf("after Close, accept_local is %s", got)
+	}
+}

@@ -60,8 +60,9 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 
 	var (
-		dev Device
-		sn  socketNetwork
+		dev         Device
+		sn          socketNetwork
+		acceptLocal *sysctlSetting
 	)
 	closeAll := func() {
 		if dev != nil {
@@ -75,6 +76,9 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		if sn.udp != nil {
 			sn.udp.close()
 		}
+		if acceptLocal != nil {
+			acceptLocal.restore()
+		}
 	}
 	err = namespace.RunHandle(ns, func() error {
 		var err error
@@ -87,7 +91,10 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		if sn.ah, err = rawSocket(ProtoAH); err != nil {
 			return err
 		}
-		sn.udp, err = newUDPPort(cfg.NATTPort)
+		if sn.udp, err = newUDPPort(cfg.NATTPort); err != nil {
+			return err
+		}
+		acceptLocal, err = setAcceptLocal()
 		return err
 	})
 	if err != nil {
@@ -111,7 +118,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 	var routes *nsRoutes
 	if err == nil {
-		routes, err = newNSRoutes(h, link, cfg.RouteTable, cfg.MTU)
+		routes, err = newNSRoutes(h, link, cfg.RouteTable, cfg.MTU, acceptLocal)
 	}
 	if err != nil {
 		h.Close()
