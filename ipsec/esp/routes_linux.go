@@ -2,11 +2,11 @@ package esp
 
 import (
 	"cmp"
-	"os"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 
 	"github.com/vishvananda/netlink"
