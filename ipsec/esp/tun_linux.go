@@ -3,6 +3,7 @@ package esp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,7 @@ import (
 // coalescing, which cost one TUN syscall per super-packet instead of one per
 // segment.
 type tunDevice struct {
-	f       *os.File
+	f       io.ReadWriteCloser // the TUN's file; a fake in tests
 	offload bool
 
 	rbuf  []byte // a super-packet that did not fit one Read's buffers
@@ -109,6 +110,7 @@ func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	// MTU, which no segment of the TUN (whose MTU is the path's) exceeds.
 	for i := 1; i < min(t.split.segments, len(bufs)); i++ {
 		if t.split.hdr+t.split.mss > len(bufs[i])-offset {
+			t.split.next = t.split.segments // dropped whole
 			return 0, errVnetSegment
 		}
 	}
