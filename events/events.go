@@ -119,6 +119,7 @@ const (
 	ESPPacket       Kind = "esp-packet"       // step 4: one of the first packets of an SA, described
 	ESPDrop         Kind = "esp-drop"         // step 4: replay, integrity or policy drop
 	SACounters      Kind = "sa-counters"      // step 4: counters of an SA
+	RouteMTU        Kind = "route-mtu"        // step 4: a route into the TUN took its new SA's inner MTU
 	StrongSwanLog   Kind = "strongswan-log"   // a line from a strongSwan node's log
 	TrafficReport   Kind = "traffic-report"   // the traffic generator's result
 	PingReply       Kind = "ping-reply"       // the built-in ping got a reply
@@ -257,7 +258,7 @@ func KnownKinds() []Kind {
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, ProposalChosen, NATDetected, NATFloat,
 		Phase1Up, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
-		SACounters, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
+		SACounters, RouteMTU, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,
 	}
 }

@@ -110,7 +110,8 @@ func (g *gatewayNode) SAs(context.Context) ([]SAInfo, error) {
 			Local: s.Local, Remote: s.Remote, SPIIn: s.SPIIn, SPIOut: s.SPIOut, Proposal: s.Proposal, Mode: s.Mode, Encap: s.UDPEncap,
 			LocalTS: s.LocalTS, RemoteTS: s.RemoteTS, Age: time.Since(s.Installed).Round(time.Second).String(),
 			PacketsIn: s.In.Packets, PacketsOut: s.Out.Packets, BytesIn: s.In.Bytes, BytesOut: s.Out.Bytes,
-			ReplayDrops: s.In.ReplayDrops, IntegrityFailures: s.In.IntegrityFailures, PolicyDrops: s.In.PolicyDrops + s.Out.PolicyDrops})
+			ReplayDrops: s.In.ReplayDrops, IntegrityFailures: s.In.IntegrityFailures, PolicyDrops: s.In.PolicyDrops + s.Out.PolicyDrops,
+			MTU: s.MTU})
 	}
 	return out, nil
 }

@@ -51,6 +51,7 @@ type SAInfo struct {
 	ReplayDrops       uint64 `json:"replay_drops"`
 	IntegrityFailures uint64 `json:"integrity_failures"`
 	PolicyDrops       uint64 `json:"policy_drops"`
+	MTU               int    `json:"mtu,omitempty"` // the inner MTU the outbound SA leaves (ipseclab nodes)
 }
 
 // Counter returns one of the counters by the name lab files use.

@@ -512,6 +512,14 @@ connections:
 	if espA == nil || espB == nil || espA.SPIIn != espB.SPIOut || espA.Mode != "transport" || espA.PacketsOut < 3 || espB.PacketsIn < 3 {
 		t.Fatalf("SAs do not pair up or carried nothing:\na: %+v\nb: %+v", a, b)
 	}
+	// Transport-mode aes128gcm16 adds ESP header 8, IV 8, padding up to 3,
+	// trailer 2 and ICV 16 to a packet on a 1500-byte path.
+	if want := 1500 - 37; espA.MTU != want {
+		t.Errorf("sas: inner MTU %d, want %d", espA.MTU, want)
+	}
+	if r := run(t, "sas", "--socket", sockA); !strings.Contains(r.stdout, "MTU") || !strings.Contains(r.stdout, " 1463 ") {
+		t.Errorf("sas table without the inner MTU:\n%s", r.stdout)
+	}
 	if r := run(t, "tunnel", "down", "--socket", sockB, "hosts"); r.code != 0 {
 		t.Fatalf("tunnel down from the responder: %+v", r)
 	}

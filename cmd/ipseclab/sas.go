@@ -70,19 +70,22 @@ func printSAs(sas []node.SAInfo) {
 		return
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tCONN\tTYPE\tSTATE\tLOCAL\tREMOTE\tSPI IN/ICOOKIE\tSPI OUT/RCOOKIE\tPROPOSAL\tMODE\tPKTS IN/OUT\tBYTES IN/OUT\tDROPS (replay/integ/policy)")
+	fmt.Fprintln(w, "NODE\tCONN\tTYPE\tSTATE\tLOCAL\tREMOTE\tSPI IN/ICOOKIE\tSPI OUT/RCOOKIE\tPROPOSAL\tMODE\tMTU\tPKTS IN/OUT\tBYTES IN/OUT\tDROPS (replay/integ/policy)")
 	for _, s := range sas {
 		mode := s.Mode
 		if s.Encap {
 			mode += "+udp"
 		}
-		counters, bytes, drops := "", "", ""
+		counters, bytes, drops, mtu := "", "", "", ""
+		if s.MTU > 0 {
+			mtu = fmt.Sprint(s.MTU)
+		}
 		if s.Type != "isakmp" {
 			counters = fmt.Sprintf("%d/%d", s.PacketsIn, s.PacketsOut)
 			bytes = fmt.Sprintf("%d/%d", s.BytesIn, s.BytesOut)
 			drops = fmt.Sprintf("%d/%d/%d", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, counters, bytes, drops)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops)
 	}
 	w.Flush()
 }

@@ -112,7 +112,7 @@ type DataPlane struct {
 type routeTable interface {
 	addRoute(p Policy) error
 	deleteRoute(p Policy) error
-	setMTU(p Policy, mtu int) error
+	setMTU(p Policy, mtu int) (changed bool, err error)
 	close() error
 }
 
@@ -328,16 +328,37 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 	d.mu.Unlock()
 
 	if p != nil {
-		if d.routes != nil && d.pathMTU > 0 {
-			// TCP learns the larger MTU from the route; an error leaves the
-			// smaller one, which works.
-			if err := d.routes.setMTU(p.Policy, d.pathMTU-sa.overhead()); err != nil {
-				d.st.deviceErrors.Add(1)
-			}
-		}
+		d.setRouteMTU(p, sa)
 		d.sendHeld(p)
 	}
 	return nil
+}
+
+// setRouteMTU gives the policy's route the new outbound SA's inner MTU, so
+// that the hosts behind learn it (RFC 4459 §5.1 calls this "fragmenting
+// before encapsulation": here nothing needs fragmenting at all).
+func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
+	if d.routes == nil || d.pathMTU == 0 {
+		return
+	}
+	mtu := d.pathMTU - sa.overhead()
+	changed, err := d.routes.setMTU(p.Policy, mtu)
+	if err != nil {
+		// The route keeps the smaller MTU it had, which works.
+		d.st.deviceErrors.Add(1)
+		return
+	}
+	if !changed {
+		return
+	}
+	d.pub.Publish(events.Event{
+		Kind: events.RouteMTU, Step: events.StepData, Conn: sa.cfg.Conn, Level: events.Info,
+		Message: fmt.Sprintf("route %s into the TUN: MTU %d = path %d − %d (%s)",
+			p.RemoteTS, mtu, d.pathMTU, sa.overhead(), sa.overheadParts()),
+		Explain: "An SA makes every packet longer; the route into the TUN tells the hosts behind the gateway how large an inner packet may be so that the protected one still fits the path, and TCP sizes its segments to match.",
+		SA:      d.saInfo(sa),
+		Fields:  map[string]any{"mtu": mtu, "path_mtu": d.pathMTU, "overhead": sa.overhead()},
+	})
 }
 
 // DeleteSA removes an SA and publishes its final counters. Deleting an
@@ -424,6 +445,7 @@ type SAStatus struct {
 	Installed time.Time `json:"installed"`
 	Current   bool      `json:"current,omitempty"` // outbound: the SA its policy uses now
 	Seq       uint64    `json:"seq"`               // outbound: last sent; inbound: highest accepted
+	MTU       int       `json:"mtu,omitempty"`     // outbound: the largest inner packet that fits the path
 	Counters  Counters  `json:"counters"`
 }
 
@@ -467,6 +489,9 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 	}
 	if c.Dir == Outbound {
 		s.Seq = sa.seq.Load()
+		if d.pathMTU > 0 {
+			s.MTU = d.pathMTU - sa.overhead()
+		}
 		if p := d.spd.Load().byKey[c.policyKey()]; p != nil && p.current.Load() == sa {
 			s.Current = true
 		}

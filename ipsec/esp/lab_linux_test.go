@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/node"
@@ -515,9 +516,25 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
+			bus := events.NewBus("t")
+			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Events: bus}})
 			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
 			gatewayPair(t, a, b, tc.tr, esp.Tunnel, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
+			var mtuEvents []events.Event
+			for _, e := range bus.Since(0) {
+				if e.Kind == events.RouteMTU {
+					mtuEvents = append(mtuEvents, e)
+				}
+			}
+			if len(mtuEvents) != 1 || mtuEvents[0].Fields["mtu"] != tc.mtu || mtuEvents[0].Step != events.StepData {
+				t.Fatalf("route-mtu events %+v, want one with mtu %d", mtuEvents, tc.mtu)
+			}
+			t.Log(mtuEvents[0].Message)
+			for _, s := range a.SAs() {
+				if s.Dir == "out" && s.MTU != tc.mtu {
+					t.Errorf("outbound SA %s: MTU %d, want %d", s.SPI, s.MTU, tc.mtu)
+				}
+			}
 			h, err := netlink.NewHandleAt(l.gwA)
 			if err != nil {
 				t.Fatal(err)

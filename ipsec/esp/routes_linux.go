@@ -163,20 +163,22 @@ func (r *nsRoutes) addRoute(p Policy) error {
 
 // setMTU gives the policy's route the inner MTU of its new outbound SA. A
 // remote prefix shared by several policies gets the last one set.
-func (r *nsRoutes) setMTU(p Policy, mtu int) error {
+func (r *nsRoutes) setMTU(p Policy, mtu int) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
 	if r.refs[pfx] == 0 || r.mtus[pfx] == mtu {
-		return nil
+		return false, nil
 	}
+	old := r.mtus[pfx]
 	r.mtus[pfx] = mtu
 	rt := r.route(p)
 	rt.Src = r.localAddressIn(p.LocalTS)
 	if err := r.h.RouteReplace(rt); err != nil {
-		return fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, mtu, err)
+		r.mtus[pfx] = old
+		return false, fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, mtu, err)
 	}
-	return nil
+	return true, nil
 }
 
 func (r *nsRoutes) deleteRoute(p Policy) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,6 +264,35 @@ func (sa *saState) overhead() int {
 		n += 8
 	}
 	return n
+}
+
+// overheadParts spells out overhead for the route-MTU event, the way RFC
+// 4303, 4302 and 3948 lay the packet out.
+func (sa *saState) overheadParts() string {
+	var parts []string
+	add := func(format string, n int) { parts = append(parts, fmt.Sprintf(format, n)) }
+	if sa.cfg.Mode == Tunnel {
+		add("outer IPv4 header %d", ipv4MinHeader)
+	}
+	if sa.cfg.Encap != nil {
+		add("UDP header %d", 8)
+	}
+	if e := sa.esp; e != nil {
+		add("ESP header %d", espHeaderLen)
+		if e.ivLen > 0 {
+			add("IV %d", e.ivLen)
+		}
+		if e.align > 1 {
+			add("padding up to %d", e.align-1)
+		}
+		add("pad length and next header %d", 2)
+		if e.icvLen > 0 {
+			add("ICV %d", e.icvLen)
+		}
+	} else {
+		add("AH header and ICV %d", sa.ah.length())
+	}
+	return strings.Join(parts, " + ")
 }
 
 // dropReason classifies why a packet was not delivered; each has a counter.

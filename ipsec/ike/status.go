@@ -59,6 +59,7 @@ type IPsecStatus struct {
 	LifeBytes uint64        `json:"life_bytes,omitempty"`
 	In        esp.Counters  `json:"in"`
 	Out       esp.Counters  `json:"out"`
+	MTU       int           `json:"mtu,omitempty"` // the largest inner packet the outbound SA fits in the path
 }
 
 var stateNames = map[p1State]string{
@@ -73,8 +74,10 @@ func (e *Engine) SAs() Status {
 	defer e.mu.Unlock()
 	var st Status
 	counters := map[esp.SAID]esp.Counters{}
+	mtus := map[esp.SAID]int{}
 	for _, s := range e.dp.SAs() {
 		counters[s.ID] = s.Counters
+		mtus[s.ID] = s.MTU
 	}
 	for _, c := range e.conns {
 		for _, sa := range c.sas {
@@ -100,7 +103,7 @@ func (e *Engine) SAs() Status {
 				Proposal: ch.suite.String(), Mode: ch.mode.String(), UDPEncap: ch.encap,
 				Local: ch.local.String(), Remote: ch.remote.String(), LocalTS: ch.localTS.String(), RemoteTS: ch.remoteTS.String(),
 				Initiator: ch.initiator, Installed: ch.installed, Lifetime: ch.lifetime, LifeBytes: ch.lifeBytes,
-				In: counters[ch.inID()], Out: counters[ch.outID()],
+				In: counters[ch.inID()], Out: counters[ch.outID()], MTU: mtus[ch.outID()],
 			}
 			if ch.owner != nil && !ch.owner.dead {
 				s.ICookie, s.RCookie = ch.owner.ckyI.String(), ch.owner.ckyR.String()
