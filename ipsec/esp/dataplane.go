@@ -91,7 +91,7 @@ type DataPlane struct {
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
 	routes   routeTable     // nil without a real namespace
-	pathMTU  int            // of the path to the peers: each SA's inner MTU is this minus its overhead
+	pathMTU  int            // of the path to the peers when set; 0: looked up per SA (see OpenConfig.PathMTU)
 
 	dev Device
 	net Network
@@ -113,6 +113,7 @@ type routeTable interface {
 	addRoute(p Policy) error
 	deleteRoute(p Policy) error
 	setMTU(p Policy, mtu int) (changed bool, err error)
+	pathMTU(peer netip.Addr) (int, error)
 	close() error
 }
 
@@ -338,10 +339,28 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 // that the hosts behind learn it (RFC 4459 §5.1 calls this "fragmenting
 // before encapsulation": here nothing needs fragmenting at all).
 func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
-	if d.routes == nil || d.pathMTU == 0 {
+	if d.routes == nil {
 		return
 	}
-	mtu := d.pathMTU - sa.overhead()
+	path := d.pathMTU
+	if path == 0 {
+		peer := sa.cfg.Remote
+		if e := sa.encapPeer.Load(); e != nil {
+			peer = e.Addr()
+		}
+		var err error
+		if path, err = d.routes.pathMTU(peer); err != nil {
+			// Without a route to the peer nothing is sent anyway; the
+			// policy keeps the MTU it has.
+			d.st.deviceErrors.Add(1)
+			return
+		}
+	}
+	// The data plane's buffers hold packets of the larger of PathMTU and
+	// 1500 bytes: a jumbo path is used as that.
+	path = min(path, max(d.pathMTU, tunMaxMTU))
+	mtu := path - sa.overhead()
+	sa.innerMTU.Store(int32(mtu))
 	changed, err := d.routes.setMTU(p.Policy, mtu)
 	if err != nil {
 		// The route keeps the smaller MTU it had, which works.
@@ -354,10 +373,10 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	d.pub.Publish(events.Event{
 		Kind: events.RouteMTU, Step: events.StepData, Conn: sa.cfg.Conn, Level: events.Info,
 		Message: fmt.Sprintf("route %s into the TUN: MTU %d = path %d − %d (%s)",
-			p.RemoteTS, mtu, d.pathMTU, sa.overhead(), sa.overheadParts()),
+			p.RemoteTS, mtu, path, sa.overhead(), sa.overheadParts()),
 		Explain: "An SA makes every packet longer; the route into the TUN tells the hosts behind the gateway how large an inner packet may be so that the protected one still fits the path, and TCP sizes its segments to match.",
 		SA:      d.saInfo(sa),
-		Fields:  map[string]any{"mtu": mtu, "path_mtu": d.pathMTU, "overhead": sa.overhead()},
+		Fields:  map[string]any{"mtu": mtu, "path_mtu": path, "overhead": sa.overhead()},
 	})
 }
 
@@ -489,9 +508,7 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 	}
 	if c.Dir == Outbound {
 		s.Seq = sa.seq.Load()
-		if d.pathMTU > 0 {
-			s.MTU = d.pathMTU - sa.overhead()
-		}
+		s.MTU = int(sa.innerMTU.Load())
 		if p := d.spd.Load().byKey[c.policyKey()]; p != nil && p.current.Load() == sa {
 			s.Current = true
 		}

@@ -501,21 +501,29 @@ func waitUntil(t testing.TB, cond func() bool) {
 // whole, and the protected packet on the wire is not fragmented.
 func TestLabRouteMTUPerSA(t *testing.T) {
 	cases := []struct {
-		name  string
-		tr    transform
-		encap bool
-		mtu   int
+		name    string
+		tr      transform
+		encap   bool
+		mtu     int
+		linkMTU int // of the link between the gateways; 0 leaves 1500
 	}{
 		// outer IPv4 20, UDP 8, ESP header 8, IV 8, padding ≤ 3, trailer 2, ICV 16
-		{"esp-aes128gcm16/udp", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, true, 1500 - 65},
+		{"esp-aes128gcm16/udp", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, true, 1500 - 65, 0},
+		// the same on a path of 1400 bytes, which the data plane finds itself
+		{"esp-aes128gcm16/udp/link-1400", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, true, 1400 - 65, 1400},
 		// outer IPv4 20, ESP header 8, IV 16, padding ≤ 15, trailer 2, ICV 12
-		{"esp-aes128-sha1", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, false, 1500 - 73},
+		{"esp-aes128-sha1", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, false, 1500 - 73, 0},
 		// outer IPv4 20, AH 12 + ICV 16
-		{"ah-sha256", transform{esp.ProtoAH, 0, esp.IntegHMACSHA256_128}, false, 1500 - 48},
+		{"ah-sha256", transform{esp.ProtoAH, 0, esp.IntegHMACSHA256_128}, false, 1500 - 48, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
+			if tc.linkMTU != 0 {
+				for _, ns := range []netns.NsHandle{l.gwA, l.gwB} {
+					setLinkMTU(t, ns, "eth0", tc.linkMTU)
+				}
+			}
 			bus := events.NewBus("t")
 			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Events: bus}})
 			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
@@ -552,6 +560,22 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 				t.Errorf("gwB reassembled %d fragments: the protected packet did not fit the path", reasm)
 			}
 		})
+	}
+}
+
+func setLinkMTU(t testing.TB, ns netns.NsHandle, name string, mtu int) {
+	t.Helper()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(name)
+	if err == nil {
+		err = h.LinkSetMTU(link, mtu)
+	}
+	if err != nil {
+		t.Fatalf("MTU %d on %s: %v", mtu, name, err)
 	}
 }
 

@@ -14,13 +14,15 @@ type OpenConfig struct {
 	Config
 
 	TUNName string // default "ipsec0"
-	// PathMTU is the MTU of the path to the peers, default 1500. Each route
-	// into the TUN carries the inner MTU of its policy's current outbound
-	// SA, PathMTU minus what that SA adds, as Linux's IPsec computes it per
-	// SA; before the first SA it is MTU. The TUN's own MTU is PathMTU.
+	// PathMTU is the MTU of the path to the peers. Each route into the TUN
+	// carries the inner MTU of its policy's current outbound SA, the path
+	// MTU minus what that SA adds, as Linux's IPsec computes it per SA.
+	// Zero, the default, looks the path MTU up when an SA is installed: the
+	// MTU of the route to the peer, or of the interface it leaves by, up to
+	// 1500 bytes (larger paths take PathMTU set to their size).
 	PathMTU int
-	// MTU is the inner MTU no SA can fall below: PathMTU minus MaxOverhead
-	// by default (DefaultMTU on a 1500-byte path).
+	// MTU is the inner MTU of a route before its first SA: DefaultMTU unless
+	// set.
 	MTU        int
 	RouteTable int    // default DefaultRouteTable (220)
 	NATTPort   uint16 // default 4500
@@ -46,11 +48,8 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	if cfg.TUNName == "" {
 		cfg.TUNName = "ipsec0"
 	}
-	if cfg.PathMTU == 0 {
-		cfg.PathMTU = 1500
-	}
 	if cfg.MTU == 0 {
-		cfg.MTU = cfg.PathMTU - MaxOverhead
+		cfg.MTU = DefaultMTU
 	}
 	if cfg.RouteTable == 0 {
 		cfg.RouteTable = DefaultRouteTable
@@ -109,9 +108,9 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 	link, err := h.LinkByName(cfg.TUNName)
 	if err == nil {
-		// The routes into the TUN carry each policy's MTU, which may be
-		// anything up to the path's.
-		err = h.LinkSetMTU(link, cfg.PathMTU)
+		// The routes into the TUN carry each policy's MTU; the device's own
+		// is only a ceiling for them.
+		err = h.LinkSetMTU(link, max(cfg.PathMTU, tunMaxMTU))
 	}
 	if err == nil {
 		err = h.LinkSetUp(link)

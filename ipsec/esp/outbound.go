@@ -50,8 +50,13 @@ func newWireBuffers(n, pathMTU int) *wireBuffers {
 // segmentBufferSize is a buffer for one packet of the path MTU, with the
 // room ESP needs around it.
 func segmentBufferSize(pathMTU int) int {
-	return Headroom + max(pathMTU, 1500) + Tailroom
+	return Headroom + max(pathMTU, tunMaxMTU) + Tailroom
 }
+
+// tunMaxMTU is the TUN's own MTU, and the largest path MTU the data plane
+// uses unless told a larger one: the routes into the TUN carry the real
+// inner MTUs, and the segment buffers hold packets of this size.
+const tunMaxMTU = 1500
 
 // maxBatch bounds batches whatever a device claims.
 const maxBatch = 128

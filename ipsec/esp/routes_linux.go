@@ -161,6 +161,27 @@ func (r *nsRoutes) addRoute(p Policy) error {
 	return nil
 }
 
+// pathMTU is the MTU toward peer as the data plane's own packets go there
+// (with the bypass mark, so past the TUN's routes): the route's MTU if it has
+// one or the kernel learned one (PMTU), else the outgoing interface's.
+func (r *nsRoutes) pathMTU(peer netip.Addr) (int, error) {
+	routes, err := r.h.RouteGetWithOptions(peer.AsSlice(), &netlink.RouteGetOptions{Mark: BypassMark})
+	if err != nil {
+		return 0, fmt.Errorf("route to %s: %w", peer, err)
+	}
+	if len(routes) == 0 {
+		return 0, fmt.Errorf("no route to %s", peer)
+	}
+	if routes[0].MTU > 0 {
+		return routes[0].MTU, nil
+	}
+	link, err := r.h.LinkByIndex(routes[0].LinkIndex)
+	if err != nil {
+		return 0, fmt.Errorf("interface toward %s: %w", peer, err)
+	}
+	return link.Attrs().MTU, nil
+}
+
 // setMTU gives the policy's route the inner MTU of its new outbound SA. A
 // remote prefix shared by several policies gets the last one set.
 func (r *nsRoutes) setMTU(p Policy, mtu int) (bool, error) {

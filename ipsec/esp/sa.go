@@ -197,9 +197,12 @@ type saState struct {
 	// when a NAT changes its mapping (UpdateEncap). Nil without UDP.
 	encapPeer atomic.Pointer[netip.AddrPort]
 
-	seq    atomic.Uint64 // outbound: the last sequence number sent
-	ipID   atomic.Uint32 // outbound: identification of the outer headers we build
-	replay *replayWindow // inbound
+	seq  atomic.Uint64 // outbound: the last sequence number sent
+	ipID atomic.Uint32 // outbound: identification of the outer headers we build
+	// innerMTU (outbound) is the largest inner packet that fits the path to
+	// the peer, as the route into the TUN carries it; 0 until known.
+	innerMTU atomic.Int32
+	replay   *replayWindow // inbound
 
 	c          counters
 	softFired  atomic.Bool
