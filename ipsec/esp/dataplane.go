@@ -108,6 +108,8 @@ type DataPlane struct {
 	workers sync.WaitGroup
 }
 
+var errRoutesClosed = errors.New("data plane closed")
+
 // routeTable installs the routes that send a policy's traffic into the TUN.
 type routeTable interface {
 	addRoute(p Policy) error
@@ -164,6 +166,36 @@ func (d *DataPlane) Start(dev Device, net Network) {
 	if d.cfg.CountersInterval > 0 {
 		d.workers.Add(1)
 		go d.routineCounters()
+	}
+	if d.routes != nil && d.pathMTU == 0 {
+		d.workers.Add(1)
+		go d.routinePathMTU()
+	}
+}
+
+// pathMTUInterval is how often the path MTU toward each peer is looked up
+// again: the kernel lowers it when a router on the way answers a protected
+// packet with ICMP "fragmentation needed" (RFC 1191), and raises it again
+// when that entry expires.
+const pathMTUInterval = time.Second
+
+// routinePathMTU keeps each route into the TUN at its current SA's inner MTU
+// as the path MTU toward the peer changes.
+func (d *DataPlane) routinePathMTU() {
+	defer d.workers.Done()
+	t := time.NewTicker(pathMTUInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			for _, p := range d.spd.Load().policies {
+				if sa := p.current.Load(); sa != nil && !sa.dead.Load() {
+					d.setRouteMTU(p, sa)
+				}
+			}
+		}
 	}
 }
 
@@ -352,7 +384,9 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 		if path, err = d.routes.pathMTU(peer); err != nil {
 			// Without a route to the peer nothing is sent anyway; the
 			// policy keeps the MTU it has.
-			d.st.deviceErrors.Add(1)
+			if !errors.Is(err, errRoutesClosed) {
+				d.st.deviceErrors.Add(1)
+			}
 			return
 		}
 	}

@@ -696,3 +696,66 @@ func TestOpenRestoresAcceptLocal(t *testing.T) {
 		t.Errorf("after Close, accept_local is %s", got)
 	}
 }
+
+// The route into the TUN follows the path MTU toward the peer: when the
+// kernel learns a smaller one (here a route with an MTU stands in for what an
+// ICMP "fragmentation needed" from a router would teach it), the inner MTU
+// drops within a second or two, and comes back when it goes.
+func TestLabRouteMTUFollowsThePath(t *testing.T) {
+	l := newLab(t)
+	bus := events.NewBus("t")
+	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Events: bus}})
+	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	gatewayPair(t, a, b, transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, esp.Tunnel, true, "10.1.0.0/24", "10.2.0.0/24")
+	h, err := netlink.NewHandleAt(l.gwA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tunRouteMTU := func() int {
+		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+		if err != nil || len(routes) != 1 {
+			t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+		}
+		return routes[0].MTU
+	}
+	waitFor := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for tunRouteMTU() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("route into the TUN: MTU %d, want %d", tunRouteMTU(), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor(1500 - 65)
+	narrow := &netlink.Route{Dst: &net.IPNet{IP: net.ParseIP("192.0.2.2").To4(), Mask: net.CIDRMask(32, 32)}, LinkIndex: linkIndex(t, h, "eth0"), MTU: 1400}
+	if err := h.RouteAdd(narrow); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1400 - 65)
+	pingDF(t, l.hostA, "10.2.0.10", 1400-65)
+	if err := h.RouteDel(narrow); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1500 - 65)
+	var mtus []any
+	for _, e := range bus.Since(0) {
+		if e.Kind == events.RouteMTU {
+			mtus = append(mtus, e.Fields["mtu"])
+		}
+	}
+	if fmt.Sprint(mtus) != "[1435 1335 1435]" {
+		t.Errorf("route-mtu events carried %v, want [1435 1335 1435]", mtus)
+	}
+}
+
+func linkIndex(t testing.TB, h *netlink.Handle, name string) int {
+	t.Helper()
+	link, err := h.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link.Attrs().Index
+}

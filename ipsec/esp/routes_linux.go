@@ -41,7 +41,9 @@ type nsRoutes struct {
 	mtus map[netip.Prefix]int // set by the current outbound SAs
 
 	acceptLocal *sysctlSetting // restored on close
+	closed      bool
 }
+
 
 // sysctlSetting is a sysctl the data plane changed, kept open in the
 // namespace where it was changed, with the value to put back.
@@ -165,6 +167,11 @@ func (r *nsRoutes) addRoute(p Policy) error {
 // (with the bypass mark, so past the TUN's routes): the route's MTU if it has
 // one or the kernel learned one (PMTU), else the outgoing interface's.
 func (r *nsRoutes) pathMTU(peer netip.Addr) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errRoutesClosed
+	}
 	routes, err := r.h.RouteGetWithOptions(peer.AsSlice(), &netlink.RouteGetOptions{Mark: BypassMark})
 	if err != nil {
 		return 0, fmt.Errorf("route to %s: %w", peer, err)
@@ -188,7 +195,7 @@ func (r *nsRoutes) setMTU(p Policy, mtu int) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
-	if r.refs[pfx] == 0 || r.mtus[pfx] == mtu {
+	if r.closed || r.refs[pfx] == 0 || r.mtus[pfx] == mtu {
 		return false, nil
 	}
 	old := r.mtus[pfx]
@@ -219,6 +226,9 @@ func (r *nsRoutes) deleteRoute(p Policy) error {
 
 // close removes the rules. The routes go with the TUN device.
 func (r *nsRoutes) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
 	var errs []error
 	for _, rule := range r.rules {
 		if err := r.h.RuleDel(rule); err != nil && !errors.Is(err, unix.ENOENT) {
