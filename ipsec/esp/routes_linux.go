@@ -44,7 +44,6 @@ type nsRoutes struct {
 	closed      bool
 }
 
-
 // sysctlSetting is a sysctl the data plane changed, kept open in the
 // namespace where it was changed, with the value to put back.
 type sysctlSetting struct {
