@@ -71,6 +71,8 @@ func (s SAInfo) Counter(name string) (uint64, bool) {
 		return s.IntegrityFailures, true
 	case "policy-drops":
 		return s.PolicyDrops, true
+	case "mtu":
+		return uint64(s.MTU), true
 	}
 	return 0, false
 }
@@ -232,8 +234,22 @@ func (r *Runtime) saCounter(node, conn, counter string) (int64, error) {
 		if !ok {
 			return 0, fmt.Errorf("unknown counter %q", counter)
 		}
-		sum += v
+		if counter == "mtu" {
+			// Not a sum: the smallest inner MTU of the SAs (several while
+			// one replaces another), and only ipseclab's gateways know it.
+			if v == 0 {
+				continue
+			}
+			if !found || v < sum {
+				sum = v
+			}
+		} else {
+			sum += v
+		}
 		found = true
+	}
+	if !found && counter == "mtu" {
+		return 0, fmt.Errorf("%s reports no inner MTU for connection %s (only ipseclab gateways do)", node, conn)
 	}
 	if !found {
 		return 0, fmt.Errorf("%s has no IPsec SA of connection %s", node, conn)

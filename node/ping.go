@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // PingOptions configure the built-in ping (iputils is not on a fresh machine).
@@ -22,6 +23,9 @@ type PingOptions struct {
 	Interval time.Duration // between requests; default 1s, as ping
 	Timeout  time.Duration // wait for the last reply; default 1s
 	Size     int           // payload bytes; default 56, as ping
+	// DontFragment sets DF and refuses to send what exceeds the path MTU
+	// the host knows, as ping -M do: how a host meets an MTU it cannot pass.
+	DontFragment bool
 }
 
 // PingReply is one echo reply.
@@ -85,23 +89,32 @@ func Ping(ctx context.Context, nsPath string, dst netip.Addr, opt PingOptions, o
 	if !dst.Is4() {
 		return res, fmt.Errorf("the built-in ping speaks IPv4 only; %s is not IPv4", dst)
 	}
-	var conn *icmp.PacketConn
+	var conn *net.IPConn
 	err := InNetns(nsPath, func() error {
-		var err error
-		conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
+		c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		conn = c.(*net.IPConn)
+		return nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("open ICMP socket: %w", err)
 	}
 	defer conn.Close()
-	_ = conn.IPv4PacketConn().SetControlMessage(ipv4.FlagTTL, true)
+	if opt.DontFragment {
+		if err := setDontFragment(conn); err != nil {
+			return res, fmt.Errorf("ICMP socket: don't fragment: %w", err)
+		}
+	}
+	pc := ipv4.NewPacketConn(conn)
+	_ = pc.SetControlMessage(ipv4.FlagTTL, true)
 
 	id := int(rand.Uint32() & 0xffff)
 	sentAt := map[int]time.Time{}
 	replies := make(chan PingReply, opt.Count)
 	icmpErrs := make(chan string, opt.Count)
-	go receiveEchoReplies(conn, id, dst, replies, icmpErrs)
+	go receiveEchoReplies(pc, id, dst, replies, icmpErrs)
 
 	payload := make([]byte, opt.Size)
 	seen := map[int]bool{}
@@ -154,9 +167,8 @@ func Ping(ctx context.Context, nsPath string, dst netip.Addr, opt PingOptions, o
 	return res, nil
 }
 
-func receiveEchoReplies(conn *icmp.PacketConn, id int, dst netip.Addr, replies chan<- PingReply, errs chan<- string) {
+func receiveEchoReplies(pc *ipv4.PacketConn, id int, dst netip.Addr, replies chan<- PingReply, errs chan<- string) {
 	buf := make([]byte, 65536)
-	pc := conn.IPv4PacketConn()
 	for {
 		n, cm, from, err := pc.ReadFrom(buf)
 		if err != nil {
@@ -196,8 +208,14 @@ func receiveEchoReplies(conn *icmp.PacketConn, id int, dst netip.Addr, replies c
 				data = body.(*icmp.TimeExceeded).Data
 			}
 			if len(data) >= 20 && netip.AddrFrom4([4]byte(data[16:20])) == dst {
+				e := fmt.Sprintf("From %s: %v", src, msg.Type)
+				if n >= 8 && buf[0] == 3 && buf[1] == 4 {
+					// RFC 1191 §4: the next-hop MTU is in the second half
+					// of the header's unused word.
+					e = fmt.Sprintf("From %s: fragmentation needed, next-hop MTU %d", src, binary.BigEndian.Uint16(buf[6:8]))
+				}
 				select {
-				case errs <- fmt.Sprintf("From %s: %v", src, msg.Type):
+				case errs <- e:
 				default:
 				}
 			}
@@ -223,4 +241,20 @@ func finishPing(r *PingResult) {
 	mean := sum / n
 	r.Avg = time.Duration(mean)
 	r.Dev = time.Duration(math.Sqrt(math.Max(0, sumSq/n-mean*mean)))
+}
+
+// setDontFragment makes the socket set DF and refuse datagrams larger than
+// the path MTU it knows (IP_PMTUDISC_DO).
+func setDontFragment(c *net.IPConn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_DO)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

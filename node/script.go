@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -382,7 +383,7 @@ func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step
 func (r *Runtime) nsOf(node string) string { return NetnsPath(NodeNetns(r.Lab.Name, node)) }
 
 func (r *Runtime) scriptPing(ctx context.Context, a *topology.PingStep) (PingResult, error) {
-	opt := PingOptions{Count: a.Count, Interval: a.Interval.Duration, Timeout: a.Timeout.Duration, Size: a.Size}
+	opt := PingOptions{Count: a.Count, Interval: a.Interval.Duration, Timeout: a.Timeout.Duration, Size: a.Size, DontFragment: a.DF}
 	if opt.Interval == 0 {
 		opt.Interval = 200 * time.Millisecond
 	}
@@ -400,10 +401,25 @@ func (r *Runtime) scriptPing(ctx context.Context, a *topology.PingStep) (PingRes
 		lvl = events.Warn
 	}
 	pub.Publish(events.Event{Kind: events.PingResult, Level: lvl,
-		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), rttSummary(res)),
+		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), rttSummary(res), pingErrors(res)),
 		Fields: map[string]any{"sent": res.Sent, "received": res.Received, "loss": res.Loss(), "errors": res.Errors,
 			"rtt_avg_ms": float64(res.Avg.Microseconds()) / 1000}})
 	return res, nil
+}
+
+// pingErrors lists what came back instead of replies (ICMP errors, local
+// send errors), each once.
+func pingErrors(r PingResult) string {
+	var uniq []string
+	for _, e := range r.Errors {
+		if !slices.Contains(uniq, e) {
+			uniq = append(uniq, e)
+		}
+	}
+	if len(uniq) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(uniq, "; ") + ")"
 }
 
 func rttSummary(r PingResult) string {

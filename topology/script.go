@@ -45,6 +45,7 @@ type PingStep struct {
 	Interval Duration `yaml:"interval"` // default 200ms
 	Timeout  Duration `yaml:"timeout"`  // per reply, default 1s
 	Size     int      `yaml:"size"`     // payload bytes, default 56
+	DF       bool     `yaml:"df"`       // set Don't Fragment and refuse what exceeds the known path MTU, as ping -M do
 }
 
 // TrafficStep runs the built-in traffic generator.
@@ -136,7 +137,7 @@ type ExpectStep struct {
 	MaxLoss *Percent     `yaml:"max-loss"` // udp: the most packets that may be lost (default 0%); tcp: checksums must match
 
 	SA      *SAMatch `yaml:"sa"`      // check an SA counter
-	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops
+	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops, mtu (the outbound SA's inner MTU)
 	Min     *int64   `yaml:"min"`
 	Max     *int64   `yaml:"max"`
 

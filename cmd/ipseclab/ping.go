@@ -63,5 +63,6 @@ address). The exit code is 0 if any reply came back, 1 otherwise.`,
 	cmd.Flags().DurationVarP(&opt.Interval, "interval", "i", time.Second, "time between requests")
 	cmd.Flags().DurationVarP(&opt.Timeout, "timeout", "W", time.Second, "how long to wait for the last reply")
 	cmd.Flags().IntVarP(&opt.Size, "size", "s", 56, "payload bytes")
+	cmd.Flags().BoolVar(&opt.DontFragment, "df", false, "set Don't Fragment; refuse what exceeds the known path MTU (ping -M do)")
 	return cmd
 }
