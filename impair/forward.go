@@ -2,6 +2,7 @@ package impair
 
 import (
 	"errors"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"os"
 	"sync"
 	"time"
@@ -77,12 +78,12 @@ func (dn *direction) readLoop(wg *sync.WaitGroup) {
 			}
 			return
 		}
-		if n < virtioNetHdrLen {
+		if n < vnet.Len {
 			f.release()
 			continue
 		}
-		f.vnet.decode(f.buf)
-		f.Data = f.buf[virtioNetHdrLen:n]
+		f.vnet.Decode(f.buf)
+		f.Data = f.buf[vnet.Len:n]
 		now := time.Now()
 		dn.mu.Lock()
 		dn.accept(now, f)
@@ -125,8 +126,8 @@ func (dn *direction) accept(now time.Time, f *Frame) {
 func (dn *direction) drain(now time.Time) {
 	for f := dn.pipe.Pop(now); f != nil; f = dn.pipe.Pop(now) {
 		if !dn.closed {
-			f.vnet.encode(f.buf)
-			if _, err := dn.dst.file.Write(f.buf[:virtioNetHdrLen+len(f.Data)]); err != nil {
+			f.vnet.Encode(f.buf)
+			if _, err := dn.dst.file.Write(f.buf[:vnet.Len+len(f.Data)]); err != nil {
 				packets, _ := f.wire()
 				dn.pipe.c.WriteErrors += uint64(packets)
 			} else {

@@ -2,6 +2,7 @@ package impair
 
 import (
 	"encoding/binary"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"sync"
 	"time"
 )
@@ -11,14 +12,14 @@ type Frame struct {
 	// Data is the frame from the destination MAC address on.
 	Data []byte
 
-	vnet      virtioNetHdr // offload metadata from the TAP device; zero for an ordinary frame
-	segs      int          // packets on the wire this frame stands for (a GSO super-frame: several)
-	wireBytes int          // their bytes on the wire
-	largest   int          // the largest of them, when a super-frame; else 0
-	due       time.Time    // when the pipeline lets it leave
-	seq       uint64       // arrival order, for tests and captures
+	vnet      vnet.Hdr  // offload metadata from the TAP device; zero for an ordinary frame
+	segs      int       // packets on the wire this frame stands for (a GSO super-frame: several)
+	wireBytes int       // their bytes on the wire
+	largest   int       // the largest of them, when a super-frame; else 0
+	due       time.Time // when the pipeline lets it leave
+	seq       uint64    // arrival order, for tests and captures
 
-	buf  []byte     // backing storage: virtioNetHdrLen bytes of room for the header, then Data
+	buf  []byte     // backing storage: vnet.Len bytes of room for the header, then Data
 	pool *sync.Pool // where the frame goes back to, nil when not pooled
 }
 
@@ -32,8 +33,8 @@ const (
 )
 
 var (
-	smallPool = sync.Pool{New: func() any { return &Frame{buf: make([]byte, virtioNetHdrLen+smallFrame)} }}
-	bigPool   = sync.Pool{New: func() any { return &Frame{buf: make([]byte, virtioNetHdrLen+bigFrame)} }}
+	smallPool = sync.Pool{New: func() any { return &Frame{buf: make([]byte, vnet.Len+smallFrame)} }}
+	bigPool   = sync.Pool{New: func() any { return &Frame{buf: make([]byte, vnet.Len+bigFrame)} }}
 )
 
 // newFrame returns a pooled frame with room for n bytes of frame data; Data
@@ -44,12 +45,12 @@ func newFrame(n int) *Frame {
 		pool = &bigPool
 	}
 	if n > bigFrame {
-		buf := make([]byte, virtioNetHdrLen+n)
-		return &Frame{buf: buf, Data: buf[virtioNetHdrLen:]}
+		buf := make([]byte, vnet.Len+n)
+		return &Frame{buf: buf, Data: buf[vnet.Len:]}
 	}
 	f := pool.Get().(*Frame)
 	f.pool = pool
-	f.Data = f.buf[virtioNetHdrLen : virtioNetHdrLen+n]
+	f.Data = f.buf[vnet.Len : vnet.Len+n]
 	return f
 }
 

@@ -4,12 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"golang.org/x/sys/unix"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
-// A TAP device opened with IFF_VNET_HDR puts a struct virtio_net_hdr in front
-// of every frame (include/uapi/linux/virtio_net.h). With offloads on
+// A TAP device opened with IFF_VNET_HDR puts a virtio-net header (package
+// vnet) in front of every frame. With offloads on
 // (TUNSETOFFLOAD with TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6) the kernel hands over
 // TCP "super-frames" of up to 64 KiB with the checksum left partial, and the
 // header says how to cut them into packets: gso_size bytes of payload each,
@@ -19,51 +18,13 @@ import (
 // direction needs real packets, offloads are switched off and the few
 // super-frames still in flight are cut here.
 
-const virtioNetHdrLen = 10 // sizeof(struct virtio_net_hdr), the TAP default
-
-type virtioNetHdr struct {
-	flags      uint8
-	gsoType    uint8
-	hdrLen     uint16 // a hint only; the kernel puts the linear length here
-	gsoSize    uint16
-	csumStart  uint16
-	csumOffset uint16
-}
-
-// The header is in the host's byte order for a TAP device on a
-// little-endian machine (tun_is_little_endian); ipseclab runs on those.
-func (h *virtioNetHdr) decode(b []byte) {
-	h.flags, h.gsoType = b[0], b[1]
-	h.hdrLen = binary.LittleEndian.Uint16(b[2:])
-	h.gsoSize = binary.LittleEndian.Uint16(b[4:])
-	h.csumStart = binary.LittleEndian.Uint16(b[6:])
-	h.csumOffset = binary.LittleEndian.Uint16(b[8:])
-}
-
-func (h virtioNetHdr) encode(b []byte) {
-	b[0], b[1] = h.flags, h.gsoType
-	binary.LittleEndian.PutUint16(b[2:], h.hdrLen)
-	binary.LittleEndian.PutUint16(b[4:], h.gsoSize)
-	binary.LittleEndian.PutUint16(b[6:], h.csumStart)
-	binary.LittleEndian.PutUint16(b[8:], h.csumOffset)
-}
-
-func (h virtioNetHdr) isGSO() bool {
-	return h.gsoType&^unix.VIRTIO_NET_HDR_GSO_ECN != unix.VIRTIO_NET_HDR_GSO_NONE
-}
-
 // needsWork reports whether the frame is not yet a finished packet: a
 // super-frame, or a checksum left for the device to complete.
-func (h virtioNetHdr) needsWork() bool {
-	return h.isGSO() || h.flags&unix.VIRTIO_NET_HDR_F_NEEDS_CSUM != 0
+func needsWork(h vnet.Hdr) bool {
+	return h.IsGSO() || h.Flags&vnet.NeedsCsum != 0
 }
 
 var errMalformed = errors.New("malformed offload frame")
-
-// tcpMinSndMSS is the smallest segment size Linux's TCP sends
-// (TCP_MIN_SND_MSS); a smaller gso_size is nonsense, and refusing it bounds
-// how many segments one frame can turn into.
-const tcpMinSndMSS = 48
 
 // tcpSuperFrame is the layout of a TCP super-frame.
 type tcpSuperFrame struct {
@@ -73,17 +34,17 @@ type tcpSuperFrame struct {
 }
 
 // parseSuperFrame checks a TCP super-frame's headers against its virtio header.
-func parseSuperFrame(h virtioNetHdr, data []byte) (tcpSuperFrame, error) {
+func parseSuperFrame(h vnet.Hdr, data []byte) (tcpSuperFrame, error) {
 	var s tcpSuperFrame
-	switch h.gsoType &^ unix.VIRTIO_NET_HDR_GSO_ECN {
-	case unix.VIRTIO_NET_HDR_GSO_TCPV4, unix.VIRTIO_NET_HDR_GSO_TCPV6:
+	switch h.GSOType &^ vnet.GSOECN {
+	case vnet.GSOTCPv4, vnet.GSOTCPv6:
 	default:
-		return s, fmt.Errorf("%w: GSO type %d not offered", errMalformed, h.gsoType)
+		return s, fmt.Errorf("%w: GSO type %d not offered", errMalformed, h.GSOType)
 	}
 	s.ipStart = l2HeaderLen(data)
-	s.tcpStart = int(h.csumStart)
-	s.mss = int(h.gsoSize)
-	if s.mss < tcpMinSndMSS {
+	s.tcpStart = int(h.CsumStart)
+	s.mss = int(h.GSOSize)
+	if s.mss < vnet.TCPMinSndMSS {
 		return s, fmt.Errorf("%w: segment size %d", errMalformed, s.mss)
 	}
 	if s.ipStart >= len(data) || s.tcpStart+20 > len(data) {
@@ -113,7 +74,7 @@ func parseSuperFrame(h virtioNetHdr, data []byte) (tcpSuperFrame, error) {
 // setWire fills in how many packets and bytes a frame puts on the wire.
 func (f *Frame) setWire() {
 	f.segs, f.wireBytes, f.largest = 1, len(f.Data), 0
-	if !f.vnet.isGSO() {
+	if !f.vnet.IsGSO() {
 		return
 	}
 	s, err := parseSuperFrame(f.vnet, f.Data)
@@ -131,14 +92,14 @@ func (f *Frame) setWire() {
 // place (f itself when it was already finished) and releases f when it is
 // replaced. On error f is left to the caller.
 func finish(f *Frame, out []*Frame) ([]*Frame, error) {
-	if !f.vnet.needsWork() {
+	if !needsWork(f.vnet) {
 		return append(out, f), nil
 	}
-	if !f.vnet.isGSO() {
+	if !f.vnet.IsGSO() {
 		if err := completeChecksum(f.vnet, f.Data); err != nil {
 			return out, err
 		}
-		f.vnet = virtioNetHdr{}
+		f.vnet = vnet.Hdr{}
 		f.segs, f.wireBytes, f.largest = 1, len(f.Data), 0
 		return append(out, f), nil
 	}
@@ -157,9 +118,9 @@ func finish(f *Frame, out []*Frame) ([]*Frame, error) {
 // completeChecksum does what a NIC does for CHECKSUM_PARTIAL: the checksum
 // field holds the pseudo-header sum; the one's complement sum from csum_start
 // to the end of the IP packet goes into it (RFC 1071).
-func completeChecksum(h virtioNetHdr, data []byte) error {
+func completeChecksum(h vnet.Hdr, data []byte) error {
 	end := ipPacketEnd(data)
-	start, field := int(h.csumStart), int(h.csumStart)+int(h.csumOffset)
+	start, field := int(h.CsumStart), int(h.CsumStart)+int(h.CsumOffset)
 	if start > end || field+2 > end || field < start {
 		return fmt.Errorf("%w: checksum offsets outside the packet", errMalformed)
 	}

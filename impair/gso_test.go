@@ -3,6 +3,7 @@ package impair
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"net"
 	"testing"
 
@@ -52,12 +53,12 @@ func superFrame(t testing.TB, v6 bool, payload []byte, mss int) *Frame {
 	data := tcpFrame(t, v6, 100, 1000, 0x80|0x10|0x08|0x01, payload)
 	f := newFrame(len(data))
 	copy(f.Data, data)
-	f.vnet = virtioNetHdr{flags: unix.VIRTIO_NET_HDR_F_NEEDS_CSUM, gsoType: unix.VIRTIO_NET_HDR_GSO_TCPV4,
-		gsoSize: uint16(mss), csumStart: 34, csumOffset: 16, hdrLen: 66}
+	f.vnet = vnet.Hdr{Flags: unix.VIRTIO_NET_HDR_F_NEEDS_CSUM, GSOType: unix.VIRTIO_NET_HDR_GSO_TCPV4,
+		GSOSize: uint16(mss), CsumStart: 34, CsumOffset: 16, HdrLen: 66}
 	if v6 {
-		f.vnet.gsoType, f.vnet.csumStart = unix.VIRTIO_NET_HDR_GSO_TCPV6, 54
+		f.vnet.GSOType, f.vnet.CsumStart = unix.VIRTIO_NET_HDR_GSO_TCPV6, 54
 	}
-	binary.BigEndian.PutUint16(f.Data[f.vnet.csumStart+16:], 0xdead) // whatever the kernel left there
+	binary.BigEndian.PutUint16(f.Data[f.vnet.CsumStart+16:], 0xdead) // whatever the kernel left there
 	return f
 }
 
@@ -98,7 +99,7 @@ func TestSegmentMatchesGopacket(t *testing.T) {
 			if !bytes.Equal(g.Data, want) {
 				t.Errorf("v6=%v segment %d differs from gopacket's\n got %x\nwant %x", v6, i, g.Data[:hdr], want[:hdr])
 			}
-			if g.vnet.needsWork() {
+			if needsWork(g.vnet) {
 				t.Errorf("segment %d still has offload work: %+v", i, g.vnet)
 			}
 		}
@@ -123,14 +124,14 @@ func TestCompleteChecksum(t *testing.T) {
 	udpLen := int(binary.BigEndian.Uint16(got[38:]))
 	pseudo := fold(sum(got[26:34], 0) + 17 + uint64(udpLen))
 	binary.BigEndian.PutUint16(got[40:], pseudo)
-	h := virtioNetHdr{flags: unix.VIRTIO_NET_HDR_F_NEEDS_CSUM, csumStart: 34, csumOffset: 6}
+	h := vnet.Hdr{Flags: unix.VIRTIO_NET_HDR_F_NEEDS_CSUM, CsumStart: 34, CsumOffset: 6}
 	if err := completeChecksum(h, got); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("completed checksum %x, gopacket's %x", got[40:42], want[40:42])
 	}
-	if err := completeChecksum(virtioNetHdr{csumStart: 34, csumOffset: 200}, got); err == nil {
+	if err := completeChecksum(vnet.Hdr{CsumStart: 34, CsumOffset: 200}, got); err == nil {
 		t.Error("offsets beyond the frame accepted")
 	}
 }
@@ -138,7 +139,7 @@ func TestCompleteChecksum(t *testing.T) {
 func FuzzSegment(f *testing.F) {
 	for _, v6 := range []bool{false, true} {
 		sf := superFrame(f, v6, make([]byte, 3000), 1000)
-		f.Add(sf.Data, sf.vnet.flags, sf.vnet.gsoType, sf.vnet.gsoSize, sf.vnet.csumStart, sf.vnet.csumOffset)
+		f.Add(sf.Data, sf.vnet.Flags, sf.vnet.GSOType, sf.vnet.GSOSize, sf.vnet.CsumStart, sf.vnet.CsumOffset)
 	}
 	f.Add(make([]byte, 60), uint8(1), uint8(0), uint16(0), uint16(34), uint16(6))
 	f.Fuzz(func(t *testing.T, data []byte, flags, gsoType uint8, gsoSize, csumStart, csumOffset uint16) {
@@ -147,7 +148,7 @@ func FuzzSegment(f *testing.F) {
 		}
 		fr := newFrame(len(data))
 		copy(fr.Data, data)
-		fr.vnet = virtioNetHdr{flags: flags, gsoType: gsoType, gsoSize: gsoSize, csumStart: csumStart, csumOffset: csumOffset}
+		fr.vnet = vnet.Hdr{Flags: flags, GSOType: gsoType, GSOSize: gsoSize, CsumStart: csumStart, CsumOffset: csumOffset}
 		fr.setWire()
 		if fr.segs < 1 || fr.wireBytes < len(data) {
 			t.Fatalf("wire counts %d packets, %d bytes for %d", fr.segs, fr.wireBytes, len(data))
@@ -155,23 +156,23 @@ func FuzzSegment(f *testing.F) {
 		p := NewPipeline(1, "fuzz", AtoB)
 		p.Set(Netem{}, 1500, false)
 		p.Push(t0, copyFrame(fr)) // the MTU check reads the super-frame's largest packet
-		gso := fr.vnet.isGSO()
+		gso := fr.vnet.IsGSO()
 		out, err := finish(fr, nil) // releases fr when it is replaced
 		if err != nil {
 			return
 		}
 		total := 0
-		if gso && len(out) > len(data)/tcpMinSndMSS+1 {
+		if gso && len(out) > len(data)/vnet.TCPMinSndMSS+1 {
 			t.Fatalf("%d bytes became %d segments", len(data), len(out))
 		}
 		for _, g := range out {
-			if g.vnet.needsWork() {
+			if needsWork(g.vnet) {
 				t.Fatalf("finished frame still needs work: %+v", g.vnet)
 			}
 			total += len(g.Data)
 		}
 		if gso {
-			s, _ := parseSuperFrame(virtioNetHdr{gsoType: gsoType, gsoSize: gsoSize, csumStart: csumStart}, data)
+			s, _ := parseSuperFrame(vnet.Hdr{GSOType: gsoType, GSOSize: gsoSize, CsumStart: csumStart}, data)
 			if want := len(data) + (len(out)-1)*s.hdrEnd; total != want {
 				t.Fatalf("segments hold %d bytes, want %d", total, want)
 			}

@@ -3,6 +3,7 @@ package impair
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"math/rand/v2"
 	"time"
 )
@@ -263,7 +264,7 @@ func (p *Pipeline) corrupt(f *Frame) {
 	}
 	i := start + p.rng.IntN(len(f.Data)-start)
 	f.Data[i] ^= 1 << p.rng.IntN(8)
-	f.vnet = virtioNetHdr{}
+	f.vnet = vnet.Hdr{}
 }
 
 // frameQueue is a double-ended ring of frames: normally scheduled frames join

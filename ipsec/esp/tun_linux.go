@@ -3,6 +3,7 @@ package esp
 import (
 	"errors"
 	"fmt"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"io"
 	"os"
 
@@ -83,19 +84,19 @@ func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	// Read straight into the first buffer: most packets are not split, and a
 	// super-packet's first segment stays where it is.
-	b := bufs[0][offset-vnetHdrLen:]
+	b := bufs[0][offset-vnet.Len:]
 	n, err := t.f.Read(b)
 	if err != nil {
 		return 0, err
 	}
-	if n < vnetHdrLen {
+	if n < vnet.Len {
 		return 0, errVnetShort
 	}
-	var h vnetHdr
-	h.decode(b)
-	pkt := b[vnetHdrLen:n]
-	if h.gsoType == vnetGSONone {
-		if h.flags&vnetNeedsCsum != 0 {
+	var h vnet.Hdr
+	h.Decode(b)
+	pkt := b[vnet.Len:n]
+	if h.GSOType == vnet.GSONone {
+		if h.Flags&vnet.NeedsCsum != 0 {
 			if err := completeChecksum(pkt, &h); err != nil {
 				return 0, err
 			}
@@ -153,13 +154,13 @@ func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
 		}
 		return len(bufs), first
 	}
-	if offset < vnetHdrLen {
+	if offset < vnet.Len {
 		return 0, errors.New("TUN write: no room for the virtio-net header")
 	}
 	t.gro.coalesce(bufs, offset)
 	for i := range t.gro.frames {
 		f := &t.gro.frames[i]
-		f.hdr.encode(f.buf)
+		f.hdr.Encode(f.buf)
 		if _, err := t.f.Write(f.buf[:f.n]); err != nil && first == nil {
 			first = err
 		}

@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -31,10 +32,10 @@ func (f *tunFile) Write(p []byte) (int, error) {
 
 func (f *tunFile) Close() error { return nil }
 
-func vnetFrame(h vnetHdr, pkt []byte) []byte {
-	b := make([]byte, vnetHdrLen+len(pkt))
-	h.encode(b)
-	copy(b[vnetHdrLen:], pkt)
+func vnetFrame(h vnet.Hdr, pkt []byte) []byte {
+	b := make([]byte, vnet.Len+len(pkt))
+	h.Encode(b)
+	copy(b[vnet.Len:], pkt)
 	return b
 }
 
@@ -46,8 +47,8 @@ func TestTUNReadSplitsAcrossCalls(t *testing.T) {
 	pkt := tsoPacket(payload, tcpACK|tcpPSH, nil)
 	lone := tsoPacket([]byte("after"), tcpACK, nil)
 	f := &tunFile{reads: [][]byte{
-		vnetFrame(vnetHdr{flags: vnetNeedsCsum, gsoType: vnetGSOTCPv4, gsoSize: 100, csumStart: 20, csumOffset: 16}, pkt),
-		vnetFrame(vnetHdr{}, lone),
+		vnetFrame(vnet.Hdr{Flags: vnet.NeedsCsum, GSOType: vnet.GSOTCPv4, GSOSize: 100, CsumStart: 20, CsumOffset: 16}, pkt),
+		vnetFrame(vnet.Hdr{}, lone),
 	}}
 	dev := &tunDevice{f: f, offload: true}
 	w := newWireBuffers(8, 1500)
@@ -81,15 +82,16 @@ func TestTUNReadRefusesBadFrames(t *testing.T) {
 	udp := []byte{0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, protoUDP, 0, 0, 10, 1, 0, 10, 10, 2, 0, 10, 0, 53, 0, 53, 0, 8, 0, 0}
 	f := &tunFile{reads: [][]byte{
 		{1, 2, 3},
-		vnetFrame(vnetHdr{gsoType: 3 /* UDP L4 */, gsoSize: 100}, good),
-		vnetFrame(vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 100}, udp),
-		vnetFrame(vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1600}, good), // segments larger than a buffer
-		vnetFrame(vnetHdr{flags: vnetNeedsCsum, csumStart: 60000}, good),
-		vnetFrame(vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1000}, good),
+		vnetFrame(vnet.Hdr{GSOType: 3 /* UDP L4 */, GSOSize: 100}, good),
+		vnetFrame(vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 100}, udp),
+		vnetFrame(vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 10}, good),   // below TCP's smallest MSS
+		vnetFrame(vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1600}, good), // segments larger than a buffer
+		vnetFrame(vnet.Hdr{Flags: vnet.NeedsCsum, CsumStart: 60000}, good),
+		vnetFrame(vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1000}, good),
 	}}
 	dev := &tunDevice{f: f, offload: true}
 	w := newWireBuffers(8, 1500)
-	for i, want := range []error{errVnetShort, errVnetGSOType, errVnetGSO, errVnetSegment, errVnetChecksum} {
+	for i, want := range []error{errVnetShort, errVnetGSOType, errVnetGSO, errVnetGSO, errVnetSegment, errVnetChecksum} {
 		if _, err := dev.Read(w.bufs, w.sizes, Headroom); err != want {
 			t.Errorf("frame %d: %v, want %v", i, err, want)
 		}
@@ -111,9 +113,9 @@ func TestTUNWriteCoalesces(t *testing.T) {
 	if len(f.writes) != 1 {
 		t.Fatalf("%d writes, want 1", len(f.writes))
 	}
-	var h vnetHdr
-	h.decode(f.writes[0])
-	if h.gsoType != vnetGSOTCPv4 || len(f.writes[0]) != vnetHdrLen+40+10*1359 {
+	var h vnet.Hdr
+	h.Decode(f.writes[0])
+	if h.GSOType != vnet.GSOTCPv4 || len(f.writes[0]) != vnet.Len+40+10*1359 {
 		t.Fatalf("header %+v, %d bytes", h, len(f.writes[0]))
 	}
 }

@@ -3,6 +3,7 @@ package esp
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/csum"
 )
@@ -21,40 +22,6 @@ import (
 // corrupted (on an impaired link before the sending gateway, where ESP's ICV
 // does not reach) must not be merged; it is written on its own and the
 // receiving host drops it, as it would without the tunnel.
-
-// virtio-net header (virtio 1.2 §5.1.6), as the TUN exchanges it with
-// IFF_VNET_HDR: native byte order, 10 bytes.
-const (
-	vnetHdrLen = 10
-
-	vnetNeedsCsum = 1 // the checksum at CsumStart+CsumOffset is to be completed
-	vnetDataValid = 2 // the checksum has been verified
-
-	vnetGSONone  = 0
-	vnetGSOTCPv4 = 1
-	vnetGSOECN   = 0x80
-)
-
-type vnetHdr struct {
-	flags, gsoType                         uint8
-	hdrLen, gsoSize, csumStart, csumOffset uint16
-}
-
-func (h *vnetHdr) decode(b []byte) {
-	h.flags, h.gsoType = b[0], b[1]
-	h.hdrLen = binary.NativeEndian.Uint16(b[2:])
-	h.gsoSize = binary.NativeEndian.Uint16(b[4:])
-	h.csumStart = binary.NativeEndian.Uint16(b[6:])
-	h.csumOffset = binary.NativeEndian.Uint16(b[8:])
-}
-
-func (h *vnetHdr) encode(b []byte) {
-	b[0], b[1] = h.flags, h.gsoType
-	binary.NativeEndian.PutUint16(b[2:], h.hdrLen)
-	binary.NativeEndian.PutUint16(b[4:], h.gsoSize)
-	binary.NativeEndian.PutUint16(b[6:], h.csumStart)
-	binary.NativeEndian.PutUint16(b[8:], h.csumOffset)
-}
 
 // TCP header offsets and flags (RFC 9293 §3.1).
 const (
@@ -87,8 +54,8 @@ var (
 // completeChecksum does what a NIC does for a packet marked NEEDS_CSUM: sums
 // from CsumStart to the end (the field holds the pseudo-header's sum) and
 // stores the complement at CsumStart+CsumOffset.
-func completeChecksum(pkt []byte, h *vnetHdr) error {
-	start, field := int(h.csumStart), int(h.csumStart)+int(h.csumOffset)
+func completeChecksum(pkt []byte, h *vnet.Hdr) error {
+	start, field := int(h.CsumStart), int(h.CsumStart)+int(h.CsumOffset)
 	if start > len(pkt) || field+2 > len(pkt) {
 		return errVnetChecksum
 	}
@@ -108,8 +75,8 @@ type superPacket struct {
 
 func (s *superPacket) pending() bool { return s.next < s.segments }
 
-func (s *superPacket) load(pkt []byte, h *vnetHdr) error {
-	if h.gsoType&^vnetGSOECN != vnetGSOTCPv4 {
+func (s *superPacket) load(pkt []byte, h *vnet.Hdr) error {
+	if h.GSOType&^vnet.GSOECN != vnet.GSOTCPv4 {
 		return errVnetGSOType
 	}
 	if len(pkt) < ipv4MinHeader || pkt[0]>>4 != 4 || pkt[ipv4Protocol] != protoTCP {
@@ -120,10 +87,10 @@ func (s *superPacket) load(pkt []byte, h *vnetHdr) error {
 		return errVnetGSO
 	}
 	thl := int(pkt[ihl+tcpDataOff]>>4) * 4
-	if thl < tcpMinHeader || len(pkt) <= ihl+thl || h.gsoSize == 0 {
+	if thl < tcpMinHeader || len(pkt) <= ihl+thl || int(h.GSOSize) < vnet.TCPMinSndMSS {
 		return errVnetGSO
 	}
-	*s = superPacket{pkt: pkt, ihl: ihl, hdr: ihl + thl, mss: int(h.gsoSize)}
+	*s = superPacket{pkt: pkt, ihl: ihl, hdr: ihl + thl, mss: int(h.GSOSize)}
 	s.segments = (len(pkt) - s.hdr + s.mss - 1) / s.mss
 	return nil
 }
@@ -258,9 +225,9 @@ func (r *groRun) appendSegment(c *tcpCandidate, pkt []byte) bool {
 // finish turns the run into one packet and returns its virtio-net header: a
 // lone segment as it came, marked verified, or a TSO super-packet whose
 // checksum the kernel completes.
-func (r *groRun) finish() vnetHdr {
+func (r *groRun) finish() vnet.Hdr {
 	if r.segments == 1 {
-		return vnetHdr{flags: vnetDataValid}
+		return vnet.Hdr{Flags: vnet.DataValid}
 	}
 	p := r.buf[:r.length]
 	binary.BigEndian.PutUint16(p[ipv4TotalLen:], uint16(r.length))
@@ -271,10 +238,10 @@ func (r *groRun) finish() vnetHdr {
 	}
 	ph := csum.PseudoHeaderIPv4(p[ipv4Src:ipv4Src+4], p[ipv4Dst:ipv4Dst+4], protoTCP, r.length-r.ihl)
 	binary.BigEndian.PutUint16(p[r.ihl+tcpChecksum:], ph.Fold())
-	return vnetHdr{
-		flags: vnetNeedsCsum, gsoType: vnetGSOTCPv4,
-		hdrLen: uint16(r.hdr), gsoSize: uint16(r.mss),
-		csumStart: uint16(r.ihl), csumOffset: tcpChecksum,
+	return vnet.Hdr{
+		Flags: vnet.NeedsCsum, GSOType: vnet.GSOTCPv4,
+		HdrLen: uint16(r.hdr), GSOSize: uint16(r.mss),
+		CsumStart: uint16(r.ihl), CsumOffset: tcpChecksum,
 	}
 }
 
@@ -292,23 +259,23 @@ type coalescer struct {
 // staging buffer, with room for the virtio-net header in front.
 func (c *coalescer) stage(r *groRun) {
 	if c.staged == len(c.staging) {
-		c.staging = append(c.staging, make([]byte, vnetHdrLen+maxPacket))
+		c.staging = append(c.staging, make([]byte, vnet.Len+maxPacket))
 	}
 	s := c.staging[c.staged]
 	c.staged++
-	copy(s[vnetHdrLen:], r.buf[:r.length])
-	r.buf = s[vnetHdrLen:]
+	copy(s[vnet.Len:], r.buf[:r.length])
+	r.buf = s[vnet.Len:]
 	c.frames[r.frame].buf = s
 }
 
 type groFrame struct {
 	buf []byte // from the virtio-net header on
 	n   int    // header and packet
-	hdr vnetHdr
+	hdr vnet.Hdr
 }
 
 // coalesce plans the frames for pkts, each pkts[i][offset:] a packet with
-// offset ≥ vnetHdrLen bytes of room in front.
+// offset ≥ vnet.Len bytes of room in front.
 func (c *coalescer) coalesce(pkts [][]byte, offset int) {
 	c.frames, c.runs, c.staged = c.frames[:0], c.runs[:0], 0
 	for _, b := range pkts {
@@ -327,7 +294,7 @@ func (c *coalescer) coalesce(pkts [][]byte, offset int) {
 			if open >= 0 {
 				c.close(open)
 			}
-			c.frames = append(c.frames, groFrame{buf: b[offset-vnetHdrLen:], n: vnetHdrLen + len(pkt)})
+			c.frames = append(c.frames, groFrame{buf: b[offset-vnet.Len:], n: vnet.Len + len(pkt)})
 			continue
 		}
 		if open >= 0 {
@@ -342,7 +309,7 @@ func (c *coalescer) coalesce(pkts [][]byte, offset int) {
 			}
 			c.close(open)
 		}
-		frame := groFrame{buf: b[offset-vnetHdrLen:], n: vnetHdrLen + len(pkt)}
+		frame := groFrame{buf: b[offset-vnet.Len:], n: vnet.Len + len(pkt)}
 		if !tcpChecksumValid(pkt, cand.ihl) {
 			// Written as it came, unverified: the receiver's kernel drops it.
 			c.frames = append(c.frames, frame)
@@ -366,7 +333,7 @@ func (c *coalescer) close(i int) {
 	f := &c.frames[r.frame]
 	f.hdr = r.finish()
 	f.buf = f.buf[:cap(f.buf)]
-	f.n = vnetHdrLen + r.length
+	f.n = vnet.Len + r.length
 	last := len(c.runs) - 1
 	c.runs[i] = c.runs[last]
 	c.runs = c.runs[:last]

@@ -3,6 +3,7 @@ package esp
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"math/rand/v2"
 	"testing"
 )
@@ -81,7 +82,7 @@ func newBufs(n int) [][]byte {
 func split(t *testing.T, pkt []byte, mss int) [][]byte {
 	t.Helper()
 	var s superPacket
-	if err := s.load(pkt, &vnetHdr{flags: vnetNeedsCsum, gsoType: vnetGSOTCPv4, gsoSize: uint16(mss)}); err != nil {
+	if err := s.load(pkt, &vnet.Hdr{Flags: vnet.NeedsCsum, GSOType: vnet.GSOTCPv4, GSOSize: uint16(mss)}); err != nil {
 		t.Fatal(err)
 	}
 	var segs [][]byte
@@ -140,7 +141,7 @@ func TestTUNReadInPlace(t *testing.T) {
 	bufs := newBufs(len(want))
 	copy(bufs[0][Headroom:], pkt)
 	var s superPacket
-	if err := s.load(bufs[0][Headroom:Headroom+len(pkt)], &vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1400}); err != nil {
+	if err := s.load(bufs[0][Headroom:Headroom+len(pkt)], &vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1400}); err != nil {
 		t.Fatal(err)
 	}
 	sizes := make([]int, len(bufs))
@@ -157,13 +158,13 @@ func TestTUNReadInPlace(t *testing.T) {
 
 func TestCompleteChecksum(t *testing.T) {
 	pkt := tsoPacket([]byte("hello, world"), tcpACK|tcpPSH, nil)
-	if err := completeChecksum(pkt, &vnetHdr{flags: vnetNeedsCsum, csumStart: 20, csumOffset: 16}); err != nil {
+	if err := completeChecksum(pkt, &vnet.Hdr{Flags: vnet.NeedsCsum, CsumStart: 20, CsumOffset: 16}); err != nil {
 		t.Fatal(err)
 	}
 	tcpValid(t, pkt)
-	for _, h := range []vnetHdr{{csumStart: 100}, {csumStart: 20, csumOffset: 100}} {
+	for _, h := range []vnet.Hdr{{CsumStart: 100}, {CsumStart: 20, CsumOffset: 100}} {
 		if err := completeChecksum(pkt, &h); err == nil {
-			t.Errorf("offsets %d+%d outside a %d-byte packet accepted", h.csumStart, h.csumOffset, len(pkt))
+			t.Errorf("offsets %d+%d outside a %d-byte packet accepted", h.CsumStart, h.CsumOffset, len(pkt))
 		}
 	}
 }
@@ -203,9 +204,9 @@ func TestGROCoalesces(t *testing.T) {
 		t.Fatalf("%d frames, want 3: the two flows and the UDP packet", len(c.frames))
 	}
 	first := c.frames[0]
-	pkt := first.buf[vnetHdrLen:first.n]
-	if first.hdr.gsoType != vnetGSOTCPv4 || first.hdr.gsoSize != 1359 || first.hdr.flags != vnetNeedsCsum ||
-		first.hdr.csumStart != 20 || first.hdr.csumOffset != 16 || first.hdr.hdrLen != 40 {
+	pkt := first.buf[vnet.Len:first.n]
+	if first.hdr.GSOType != vnet.GSOTCPv4 || first.hdr.GSOSize != 1359 || first.hdr.Flags != vnet.NeedsCsum ||
+		first.hdr.CsumStart != 20 || first.hdr.CsumOffset != 16 || first.hdr.HdrLen != 40 {
 		t.Fatalf("virtio-net header %+v", first.hdr)
 	}
 	if !bytes.Equal(pkt[40:], payload) {
@@ -218,7 +219,7 @@ func TestGROCoalesces(t *testing.T) {
 		t.Fatal(err)
 	}
 	tcpValid(t, pkt)
-	if c.frames[1].hdr.gsoSize != 1000 || c.frames[2].hdr != (vnetHdr{}) {
+	if c.frames[1].hdr.GSOSize != 1000 || c.frames[2].hdr != (vnet.Hdr{}) {
 		t.Errorf("second flow %+v, UDP %+v", c.frames[1].hdr, c.frames[2].hdr)
 	}
 }
@@ -234,7 +235,7 @@ func TestGROKeepsCorruptSegmentsApart(t *testing.T) {
 	if len(c.frames) != 3 {
 		t.Fatalf("%d frames, want 3", len(c.frames))
 	}
-	if c.frames[0].n != vnetHdrLen+40+2*1359 || c.frames[1].hdr != (vnetHdr{}) || c.frames[2].hdr.gsoType != vnetGSOTCPv4 {
+	if c.frames[0].n != vnet.Len+40+2*1359 || c.frames[1].hdr != (vnet.Hdr{}) || c.frames[2].hdr.GSOType != vnet.GSOTCPv4 {
 		t.Fatalf("frames %+v %+v %+v", c.frames[0].hdr, c.frames[1].hdr, c.frames[2].hdr)
 	}
 }
@@ -243,7 +244,7 @@ func TestGROLoneSegmentMarkedValid(t *testing.T) {
 	segs := split(t, tsoPacket([]byte("x"), tcpACK|tcpPSH, nil), 1359)
 	var c coalescer
 	c.coalesce(batch(segs...), 16)
-	if len(c.frames) != 1 || c.frames[0].hdr != (vnetHdr{flags: vnetDataValid}) {
+	if len(c.frames) != 1 || c.frames[0].hdr != (vnet.Hdr{Flags: vnet.DataValid}) {
 		t.Fatalf("frames %+v", c.frames)
 	}
 }
@@ -253,14 +254,14 @@ func TestGROLoneSegmentMarkedValid(t *testing.T) {
 func FuzzTUNOffload(f *testing.F) {
 	f.Add(append([]byte{1, 1, 40, 0, 0x4f, 5, 20, 0, 16, 0}, tsoPacket(make([]byte, 3000), tcpACK, nil)...))
 	f.Fuzz(func(t *testing.T, read []byte) {
-		if len(read) < vnetHdrLen {
+		if len(read) < vnet.Len {
 			return
 		}
-		var h vnetHdr
-		h.decode(read)
-		pkt := append([]byte(nil), read[vnetHdrLen:]...)
-		if h.gsoType == vnetGSONone {
-			if h.flags&vnetNeedsCsum != 0 {
+		var h vnet.Hdr
+		h.Decode(read)
+		pkt := append([]byte(nil), read[vnet.Len:]...)
+		if h.GSOType == vnet.GSONone {
+			if h.Flags&vnet.NeedsCsum != 0 {
 				completeChecksum(pkt, &h)
 			}
 			var c coalescer
