@@ -2,12 +2,13 @@ package impair
 
 import (
 	"errors"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"os"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // direction forwards one direction of a link: it reads frames from the

@@ -2,9 +2,10 @@ package impair
 
 import (
 	"encoding/binary"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"sync"
 	"time"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // Frame is one Ethernet frame travelling through a direction of a link.

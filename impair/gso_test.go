@@ -3,13 +3,14 @@ package impair
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"net"
 	"testing"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 var (

@@ -3,9 +3,10 @@ package impair
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"math/rand/v2"
 	"time"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // Counters count one direction of a link, in packets on the wire (a GSO

@@ -3,11 +3,12 @@ package esp
 import (
 	"errors"
 	"fmt"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // tunDevice is a TUN device, read and written through Go's poller. With

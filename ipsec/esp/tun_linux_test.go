@@ -3,10 +3,11 @@ package esp
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"io"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // tunFile is a TUN file descriptor made of slices: Read returns the next

@@ -3,8 +3,8 @@ package esp
 import (
 	"encoding/binary"
 	"errors"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 
+	"github.com/ipseclab/ipseclab/internal/vnet"
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/csum"
 )
 

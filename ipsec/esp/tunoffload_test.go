@@ -3,9 +3,10 @@ package esp
 import (
 	"bytes"
 	"encoding/binary"
-	"github.com/ipseclab/ipseclab/internal/vnet"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
 // rfc1071 is the checksum the slow, obvious way, to check csum's results.
