@@ -26,6 +26,7 @@ type wireBuffers struct {
 	ip    [][]byte
 	udp   [][]byte
 	dsts  []netip.AddrPort
+	jobs  sealJobs // CBC packets queued in ip and udp, to encrypt before sending
 }
 
 // newWireBuffers allocates the batch: the first buffer holds a whole TUN
@@ -87,8 +88,9 @@ func (d *DataPlane) routineOutbound() {
 	}
 }
 
-// flush sends what outbound queued.
+// flush finishes and sends what outbound queued.
 func (d *DataPlane) flush(w *wireBuffers) {
+	w.jobs.run()
 	if len(w.ip) > 0 {
 		if err := d.net.SendIP(w.ip); err != nil {
 			d.st.sendErrors.Add(1)
@@ -134,7 +136,7 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	if d.wantsDescription(sa) {
 		inner = describeIPv4(buf[p0:p1])
 	}
-	start, end, seq, r := sa.protect(buf, p0, p1)
+	start, end, seq, r := sa.protectLater(&w.jobs, buf, p0, p1)
 	if r != dropNone {
 		sa.count(r)
 		if r == dropSeqExhausted {

@@ -365,6 +365,13 @@ func (sa *saState) nextIPID() uint16 {
 // raw socket, or, with UDP encapsulation, the ESP packet that is the UDP
 // payload. buf needs Headroom bytes before p0 and Tailroom after p1.
 func (sa *saState) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, r dropReason) {
+	return sa.protectLater(nil, buf, p0, p1)
+}
+
+// protectLater is protect, leaving the encryption and ICV of an ESP packet in
+// CBC mode to jobs when it is set (see sealJobs): the packet is complete only
+// once jobs has run.
+func (sa *saState) protectLater(jobs *sealJobs, buf []byte, p0, p1 int) (start, end int, seq uint64, r dropReason) {
 	ihl, total, err := ipv4Header(buf[p0:p1])
 	if err != nil {
 		return 0, 0, 0, dropMalformed
@@ -387,7 +394,7 @@ func (sa *saState) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, 
 	defer sa.mu.Unlock()
 	switch {
 	case sa.esp != nil && sa.cfg.Mode == Tunnel:
-		start, end = sa.esp.seal(buf, p0, p1, protoIPv4, sa.cfg.SPI, seq)
+		start, end = sa.esp.sealLater(jobs, &sa.mu, buf, p0, p1, protoIPv4, sa.cfg.SPI, seq)
 		if sa.cfg.Encap != nil {
 			return start, end, seq, dropNone
 		}
@@ -399,7 +406,7 @@ func (sa *saState) protect(buf []byte, p0, p1 int) (start, end int, seq uint64, 
 		proto := inner[ipv4Protocol]
 		hs := p0 - sa.esp.headroom()
 		copy(buf[hs:], buf[p0:p0+ihl]) // move the IP header out of the ESP header's way
-		start, end = sa.esp.seal(buf, p0+ihl, p1, proto, sa.cfg.SPI, seq)
+		start, end = sa.esp.sealLater(jobs, &sa.mu, buf, p0+ihl, p1, proto, sa.cfg.SPI, seq)
 		if sa.cfg.Encap != nil {
 			return start, end, seq, dropNone // the UDP socket writes the IP header
 		}

@@ -279,3 +279,57 @@ func TestDummyPacketIsDiscarded(t *testing.T) {
 		t.Fatalf("dummy packet: %s", r)
 	}
 }
+
+// A batch of CBC packets sealed later (sealJobs): same-sized packets of one SA
+// go four at a time, the others alone, two SAs interleaved; every one of them
+// opens on the other side with the right payload, in order.
+func TestSealJobsBatch(t *testing.T) {
+	for _, enc := range []EncAlg{EncAESCBC128, EncAESCBC256, Enc3DES} {
+		t.Run(enc.String(), func(t *testing.T) {
+			oc1, ic1 := saPair(t, ProtoESP, Tunnel, enc, IntegHMACSHA1_96, true, 0x2001)
+			oc2, ic2 := saPair(t, ProtoESP, Transport, enc, IntegHMACSHA256_128, false, 0x3001)
+			out1, in1, out2, in2 := mustSA(t, oc1), mustSA(t, ic1), mustSA(t, oc2), mustSA(t, ic2)
+			type sent struct {
+				out, in *saState
+				inner   []byte
+				buf     []byte
+				s, e    int
+			}
+			var jobs sealJobs
+			var batch []sent
+			add := func(out, in *saState, inner []byte) {
+				buf := make([]byte, Headroom+len(inner)+Tailroom)
+				copy(buf[Headroom:], inner)
+				s, e, _, r := out.protectLater(&jobs, buf, Headroom, Headroom+len(inner))
+				if r != dropNone {
+					t.Fatal(r)
+				}
+				batch = append(batch, sent{out, in, inner, buf, s, e})
+			}
+			for i := range 11 {
+				add(out1, in1, icmpEcho("10.1.0.5", "10.2.0.7", uint32(i), 1372)) // a TSO split's run
+			}
+			add(out1, in1, icmpEcho("10.1.0.5", "10.2.0.7", 11, 300)) // its short last segment
+			for i := range 5 {
+				add(out2, in2, icmpEcho("192.0.2.1", "192.0.2.2", uint32(i), 100))
+				add(out1, in1, icmpEcho("10.1.0.5", "10.2.0.7", uint32(12+i), 1372))
+			}
+			if len(jobs.list) != len(batch) {
+				t.Fatalf("%d jobs for %d packets", len(jobs.list), len(batch))
+			}
+			jobs.run()
+			if len(jobs.list) != 0 {
+				t.Fatal("jobs left after run")
+			}
+			for i, p := range batch {
+				got, _, r := unprotectPacket(p.in, bytes.Clone(p.buf[p.s:p.e]))
+				if r != dropNone {
+					t.Fatalf("packet %d: %s", i, r)
+				}
+				if !bytes.Equal(got[20:], p.inner[20:]) {
+					t.Fatalf("packet %d: payload differs", i)
+				}
+			}
+		})
+	}
+}

@@ -81,3 +81,31 @@ func checkBlocks(dst, src []byte) {
 		panic("vaes: invalid buffer overlap")
 	}
 }
+
+// EncryptCBC4 encrypts four messages of the same length (whole blocks) in
+// place, each from its own IV, with their CBC chains interleaved: CBC
+// encryption waits on the previous block, and four chains keep the AES unit
+// busy while each waits. It reports false, and does nothing, unless enc came
+// from NewCBC on a CPU this package runs on.
+func EncryptCBC4(enc IVBlockMode, ivs, msgs *[4][]byte) bool {
+	x, ok := enc.(*cbcEncrypter)
+	if !ok {
+		return false
+	}
+	n := len(msgs[0])
+	if n%blockSize != 0 {
+		panic("vaes: input not full blocks")
+	}
+	var ivp, mp [4]*byte
+	for i := range 4 {
+		if len(msgs[i]) != n || len(ivs[i]) != blockSize {
+			panic("vaes: EncryptCBC4 needs four messages of one length and four IVs")
+		}
+		if n == 0 {
+			return true
+		}
+		ivp[i], mp[i] = &ivs[i][0], &msgs[i][0]
+	}
+	cbcEncrypt4(&x.k.enc.enc, x.k.enc.rounds, &ivp, &mp, n)
+	return true
+}

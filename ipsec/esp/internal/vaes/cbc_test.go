@@ -98,3 +98,54 @@ func BenchmarkCBC(b *testing.B) {
 		})
 	}
 }
+
+func TestEncryptCBC4(t *testing.T) {
+	needVAES(t)
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, keyLen := range []int{16, 24, 32} {
+		for _, blocks := range []int{0, 1, 2, 7, 88} {
+			key := randBytes(rng, keyLen)
+			enc, _, _ := NewCBC(key)
+			b, _ := aes.NewCipher(key)
+			var ivs, msgs, want [4][]byte
+			for i := range 4 {
+				ivs[i] = randBytes(rng, 16)
+				msgs[i] = randBytes(rng, blocks*16)
+				want[i] = make([]byte, len(msgs[i]))
+				cipher.NewCBCEncrypter(b, ivs[i]).CryptBlocks(want[i], msgs[i])
+			}
+			if !EncryptCBC4(enc, &ivs, &msgs) {
+				t.Fatal("EncryptCBC4 refused this package's encrypter")
+			}
+			for i := range 4 {
+				if !bytes.Equal(msgs[i], want[i]) {
+					t.Fatalf("AES-%d, %d blocks, message %d differs from crypto/cipher", keyLen*8, blocks, i)
+				}
+			}
+		}
+	}
+	std := cipher.NewCBCEncrypter(must(aes.NewCipher(make([]byte, 16))), make([]byte, 16)).(IVBlockMode)
+	var ivs, msgs [4][]byte
+	if EncryptCBC4(std, &ivs, &msgs) {
+		t.Error("EncryptCBC4 took crypto/cipher's encrypter")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func BenchmarkEncryptCBC4(b *testing.B) {
+	enc, _, _ := NewCBC(make([]byte, 16))
+	var ivs, msgs [4][]byte
+	for i := range 4 {
+		ivs[i], msgs[i] = make([]byte, 16), make([]byte, 1408)
+	}
+	b.SetBytes(4 * 1408)
+	for b.Loop() {
+		EncryptCBC4(enc, &ivs, &msgs)
+	}
+}

@@ -35,6 +35,12 @@ func cbcEncrypt(ks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n in
 //go:noescape
 func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int)
 
+// cbcEncrypt4 encrypts four messages of n bytes in place, each from its own
+// IV, with their CBC chains interleaved.
+//
+//go:noescape
+func cbcEncrypt4(ks *[15][32]byte, rounds int, ivs *[4]*byte, msgs *[4]*byte, n int)
+
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 func xgetbv0() (eax uint32)
 

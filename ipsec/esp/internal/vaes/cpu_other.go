@@ -27,3 +27,7 @@ func cbcEncrypt(ks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n in
 func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n int) {
 	panic("vaes: no VAES on this architecture")
 }
+
+func cbcEncrypt4(ks *[15][32]byte, rounds int, ivs *[4]*byte, msgs *[4]*byte, n int) {
+	panic("vaes: no VAES on this architecture")
+}
