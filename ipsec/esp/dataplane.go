@@ -383,10 +383,7 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 		var err error
 		if path, err = d.routes.pathMTU(peer); err != nil {
 			// Without a route to the peer nothing is sent anyway; the
-			// policy keeps the MTU it has.
-			if !errors.Is(err, errRoutesClosed) {
-				d.st.deviceErrors.Add(1)
-			}
+			// policy keeps the MTU it has, and the next look may find one.
 			return
 		}
 	}
