@@ -367,9 +367,9 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 	return nil
 }
 
-// setRouteMTU gives the policy's route the new outbound SA's inner MTU, so
-// that the hosts behind learn it (RFC 4459 §5.1 calls this "fragmenting
-// before encapsulation": here nothing needs fragmenting at all).
+// setRouteMTU gives the policy's route the outbound SA's inner MTU, so that
+// the hosts behind learn it from the gateway: the PMTU propagation of RFC
+// 4301 §8.2, with the kernel's forwarding sending the ICMP messages.
 func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	if d.routes == nil {
 		return
