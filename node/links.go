@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -69,9 +70,15 @@ func (r *Runtime) linkStatus(il *impair.Link) LinkStatus {
 		st.Impair = p.String()
 	}
 	for i, d := range []impair.Dir{impair.AtoB, impair.BtoA} {
+		var parts []string
 		if n := p.Dir(d); n != (impair.Netem{}) {
-			st.Dirs[i] = n.String()
+			parts = append(parts, n.String())
 		}
+		if p.MTU > 0 {
+			// The link's MTU drops oversized frames in both directions.
+			parts = append(parts, fmt.Sprintf("mtu %d", p.MTU))
+		}
+		st.Dirs[i] = strings.Join(parts, " ")
 	}
 	if p.Down {
 		st.Dirs = [2]string{"down", "down"}
