@@ -34,12 +34,8 @@ const (
 	tcpChecksum  = 16
 
 	tcpFIN = 0x01
-	tcpSYN = 0x02
-	tcpRST = 0x04
 	tcpPSH = 0x08
 	tcpACK = 0x10
-	tcpURG = 0x20
-	tcpECE = 0x40
 	tcpCWR = 0x80
 )
 
