@@ -41,7 +41,7 @@ func BenchmarkUnprotect(b *testing.B) {
 				// The same packet every time: forget it was seen.
 				clear(in.replay.ring)
 				in.replay.top = 0
-				if _, _, _, r := in.unprotect(wire, ipv4MinHeader, buf); r != dropNone {
+				if _, _, _, r := in.unprotect(wire, ipv4MinHeader, buf, nil); r != dropNone {
 					b.Fatal(r)
 				}
 			}
@@ -84,7 +84,7 @@ func BenchmarkDataPlanePath(b *testing.B) {
 		for b.Loop() {
 			clear(in.replay.ring)
 			in.replay.top = 0
-			if _, _, ok := d.inboundIP(wire, buf); !ok {
+			if _, _, ok := d.inboundIP(wire, buf, nil); !ok {
 				b.Fatal("dropped")
 			}
 		}

@@ -153,9 +153,9 @@ func TestTamperAnyBitFails(t *testing.T) {
 				buf := make([]byte, Headroom+len(w))
 				var ok bool
 				if tc.encap {
-					_, _, ok = d.inboundUDP(w, netip.MustParseAddrPort("192.0.2.1:4500"), buf)
+					_, _, ok = d.inboundUDP(w, netip.MustParseAddrPort("192.0.2.1:4500"), buf, nil)
 				} else {
-					_, _, ok = d.inboundIP(w, buf)
+					_, _, ok = d.inboundIP(w, buf, nil)
 				}
 				return ok
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmacsha1"
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/vaes"
 )
 
@@ -247,14 +248,32 @@ func (js *sealJobs) run() {
 		}
 		i = j
 	}
-	for k := range jobs {
+	for k := 0; k < len(jobs); k++ {
 		jb := &jobs[k]
+		if k+1 < len(jobs) && jb.c.mac.pairs() && jobs[k+1].c.mac.pairs() {
+			signPair(jb, &jobs[k+1])
+			k++
+			continue
+		}
 		jb.mu.Lock()
 		jb.c.sign(jb.buf, jb.start, jb.t, jb.seq)
 		jb.mu.Unlock()
 	}
 	clear(jobs)
 	js.list = jobs[:0]
+}
+
+// signPair writes the ICVs of two jobs whose SAs' HMACs pair (icv.pairs),
+// computed side by side.
+func signPair(a, b *sealJob) {
+	var sa, sb [hmacsha1.Size]byte
+	sum2(a.icvInput(&sa), b.icvInput(&sb))
+	copy(a.buf[a.t:a.t+a.c.icvLen], sa[:])
+	copy(b.buf[b.t:b.t+b.c.icvLen], sb[:])
+}
+
+func (jb *sealJob) icvInput(out *[hmacsha1.Size]byte) icvInput {
+	return icvInput{m: jb.c.mac, data: jb.buf[jb.start:jb.t], esn: jb.c.esn, seq: jb.seq, out: out}
 }
 
 func (jb *sealJob) iv() []byte { return jb.buf[jb.start+espHeaderLen : jb.p0] }

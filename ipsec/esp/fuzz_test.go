@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 )
@@ -46,6 +47,7 @@ func total(d *DataPlane) uint64 {
 // FuzzInboundIP feeds arbitrary bytes to the raw-socket inbound path (ESP and
 // AH parsers, decapsulation, inner packet checks): it must never panic, and
 // must count every input exactly once.
+// Each input comes twice in one batch, so that ICVs are checked ahead too.
 func FuzzInboundIP(f *testing.F) {
 	d, seeds := fuzzPlane(f, false)
 	for _, s := range seeds {
@@ -57,13 +59,19 @@ func FuzzInboundIP(f *testing.F) {
 			return
 		}
 		before := total(d)
-		buf := make([]byte, Headroom+len(pkt))
-		p0, p1, ok := d.inboundIP(pkt, buf)
-		if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
-			t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
+		// Twice, as one batch whose ICVs are checked ahead (icvahead.go).
+		batch := [][]byte{pkt, bytes.Clone(pkt)}
+		ahead := newICVAhead(len(batch))
+		ahead.check(d, batch, false)
+		for i, p := range batch {
+			buf := make([]byte, Headroom+len(p))
+			p0, p1, ok := d.inboundIP(p, buf, ahead.verdict(i))
+			if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
+				t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
+			}
 		}
-		if after := total(d); after != before+1 {
-			t.Fatalf("counters moved by %d, want 1", after-before)
+		if after := total(d); after != before+2 {
+			t.Fatalf("counters moved by %d, want 2", after-before)
 		}
 	})
 }
@@ -84,13 +92,19 @@ func FuzzInboundUDP(f *testing.F) {
 			return
 		}
 		before := total(d)
-		buf := make([]byte, Headroom+len(pkt))
-		p0, p1, ok := d.inboundUDP(pkt, src, buf)
-		if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
-			t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
+		// Twice, as one batch whose ICVs are checked ahead (icvahead.go).
+		batch := [][]byte{pkt, bytes.Clone(pkt)}
+		ahead := newICVAhead(len(batch))
+		ahead.check(d, batch, true)
+		for i, p := range batch {
+			buf := make([]byte, Headroom+len(p))
+			p0, p1, ok := d.inboundUDP(p, src, buf, ahead.verdict(i))
+			if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
+				t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
+			}
 		}
-		if after := total(d); after != before+1 {
-			t.Fatalf("counters moved by %d, want 1", after-before)
+		if after := total(d); after != before+2 {
+			t.Fatalf("counters moved by %d, want 2", after-before)
 		}
 	})
 }

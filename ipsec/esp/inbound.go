@@ -34,6 +34,7 @@ func (d *DataPlane) routineInbound(r Receiver) {
 		bufs[i] = slab[i*seg : (i+1)*seg : (i+1)*seg]
 	}
 	out := make([][]byte, 0, n)
+	ahead := newICVAhead(n)
 	for {
 		count, err := r.Receive(pkts, srcs)
 		if err != nil {
@@ -43,6 +44,7 @@ func (d *DataPlane) routineInbound(r Receiver) {
 			continue
 		}
 		out = out[:0]
+		ahead.check(d, pkts[:count], r.UDP)
 		for i := 0; i < count; i++ {
 			if len(pkts[i]) > len(bufs[i])-Headroom {
 				bufs[i] = make([]byte, Headroom+maxPacket)
@@ -50,9 +52,9 @@ func (d *DataPlane) routineInbound(r Receiver) {
 			var p0, p1 int
 			var ok bool
 			if r.UDP {
-				p0, p1, ok = d.inboundUDP(pkts[i], srcs[i], bufs[i])
+				p0, p1, ok = d.inboundUDP(pkts[i], srcs[i], bufs[i], ahead.verdict(i))
 			} else {
-				p0, p1, ok = d.inboundIP(pkts[i], bufs[i])
+				p0, p1, ok = d.inboundIP(pkts[i], bufs[i], ahead.verdict(i))
 			}
 			if ok {
 				out = append(out, bufs[i][p0-tunWriteOffset:p1])
@@ -67,8 +69,9 @@ func (d *DataPlane) routineInbound(r Receiver) {
 }
 
 // inboundIP handles a whole IPv4 packet from a raw socket (ESP or AH), and
-// writes the inner packet to out (see saState.unprotect).
-func (d *DataPlane) inboundIP(pkt, out []byte) (p0, p1 int, ok bool) {
+// writes the inner packet to out (see saState.unprotect). ahead is its ICV
+// checked ahead (icvahead.go), or nil.
+func (d *DataPlane) inboundIP(pkt, out []byte, ahead *icvVerdict) (p0, p1 int, ok bool) {
 	ihl, total, err := ipv4Header(pkt)
 	if err != nil {
 		d.st.malformed.Add(1)
@@ -97,7 +100,7 @@ func (d *DataPlane) inboundIP(pkt, out []byte) (p0, p1 int, ok bool) {
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, pkt, ihl, out)
+	return d.finishInbound(sa, pkt, ihl, out, ahead)
 }
 
 func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saState {
@@ -112,8 +115,8 @@ func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saSta
 }
 
 // finishInbound runs the SA's checks and accounts for the result.
-func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte) (int, int, bool) {
-	p0, p1, seq, r := sa.unprotect(pkt, ihl, out)
+func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte, ahead *icvVerdict) (int, int, bool) {
+	p0, p1, seq, r := sa.unprotect(pkt, ihl, out, ahead)
 	if r != dropNone {
 		d.drop(sa, r)
 		return 0, 0, false
@@ -136,8 +139,8 @@ func (d *DataPlane) drop(sa *saState, r dropReason) {
 }
 
 // inboundUDP handles a datagram from the NAT-T port (see natt.go), and writes
-// the inner packet of an ESP one to out.
-func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte) (p0, p1 int, ok bool) {
+// the inner packet of an ESP one to out. ahead is as for inboundIP.
+func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte, ahead *icvVerdict) (p0, p1 int, ok bool) {
 	switch classifyNATT(pkt) {
 	case nattKeepalive:
 		d.st.keepalives.Add(1)
@@ -157,5 +160,5 @@ func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte) (p0, 
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, pkt, 0, out)
+	return d.finishInbound(sa, pkt, 0, out, ahead)
 }

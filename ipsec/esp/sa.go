@@ -454,8 +454,9 @@ func (sa *saState) protectLater(jobs *sealJobs, buf []byte, p0, p1 int) (start, 
 // its payload at Headroom, and its bounds are returned; out must hold
 // Headroom+len(pkt) bytes and must not overlap pkt. The order is RFC 4303
 // §3.4: replay pre-check, ICV, window update, decryption, then the policy
-// check on the inner packet (RFC 4301 §5.2).
-func (sa *saState) unprotect(pkt []byte, ihl int, out []byte) (p0, p1 int, seq uint64, r dropReason) {
+// check on the inner packet (RFC 4301 §5.2). ahead, if not nil, may hold the
+// packet's ICV verdict, checked ahead (icvahead.go).
+func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict) (p0, p1 int, seq uint64, r dropReason) {
 	var low uint32
 	if sa.esp != nil {
 		esp := pkt[ihl:]
@@ -483,7 +484,11 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte) (p0, p1 int, seq u
 		esp := pkt[ihl:]
 		aead := sa.esp.aead != nil
 		if !aead {
-			if sa.esp.authenticate(esp, seq) != nil {
+			ok, checked := ahead.use(sa, seq)
+			if !checked {
+				ok = sa.esp.authenticate(esp, seq) == nil
+			}
+			if !ok {
 				sa.mu.Unlock()
 				return 0, 0, seq, dropIntegrity
 			}

@@ -2,7 +2,12 @@ package esp
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash"
 	"testing"
 	"time"
 )
@@ -66,7 +71,7 @@ func unprotectPacket(sa *saState, wire []byte) ([]byte, uint64, dropReason) {
 	if sa.cfg.Encap == nil {
 		ihl = int(wire[0]&0x0f) * 4
 	}
-	p0, p1, seq, r := sa.unprotect(wire, ihl, buf)
+	p0, p1, seq, r := sa.unprotect(wire, ihl, buf, nil)
 	if r != dropNone {
 		return nil, seq, r
 	}
@@ -281,30 +286,38 @@ func TestDummyPacketIsDiscarded(t *testing.T) {
 }
 
 // A batch of CBC packets sealed later (sealJobs): same-sized packets of one SA
-// go four at a time, the others alone, two SAs interleaved; every one of them
-// opens on the other side with the right payload, in order.
+// go four at a time, the others alone, two SAs interleaved; HMAC-SHA1 ICVs
+// are computed two at a time, across the ESN boundary and across SAs. Every
+// packet opens on the other side with the right payload, in order.
 func TestSealJobsBatch(t *testing.T) {
 	for _, enc := range []EncAlg{EncAESCBC128, EncAESCBC256, Enc3DES} {
 		t.Run(enc.String(), func(t *testing.T) {
 			oc1, ic1 := saPair(t, ProtoESP, Tunnel, enc, IntegHMACSHA1_96, true, 0x2001)
-			oc2, ic2 := saPair(t, ProtoESP, Transport, enc, IntegHMACSHA256_128, false, 0x3001)
+			oc1.ESN, ic1.ESN = true, true
+			integ2 := IntegHMACSHA256_128
+			if enc == EncAESCBC256 {
+				integ2 = IntegHMACSHA1_96 // pairs across SAs
+			}
+			oc2, ic2 := saPair(t, ProtoESP, Transport, enc, integ2, false, 0x3001)
 			out1, in1, out2, in2 := mustSA(t, oc1), mustSA(t, ic1), mustSA(t, oc2), mustSA(t, ic2)
+			out1.seq.Store(1<<32 - 7)
 			type sent struct {
 				out, in *saState
 				inner   []byte
 				buf     []byte
 				s, e    int
+				seq     uint64
 			}
 			var jobs sealJobs
 			var batch []sent
 			add := func(out, in *saState, inner []byte) {
 				buf := make([]byte, Headroom+len(inner)+Tailroom)
 				copy(buf[Headroom:], inner)
-				s, e, _, r := out.protectLater(&jobs, buf, Headroom, Headroom+len(inner))
+				s, e, seq, r := out.protectLater(&jobs, buf, Headroom, Headroom+len(inner))
 				if r != dropNone {
 					t.Fatal(r)
 				}
-				batch = append(batch, sent{out, in, inner, buf, s, e})
+				batch = append(batch, sent{out, in, inner, buf, s, e, seq})
 			}
 			for i := range 11 {
 				add(out1, in1, icmpEcho("10.1.0.5", "10.2.0.7", uint32(i), 1372)) // a TSO split's run
@@ -322,6 +335,22 @@ func TestSealJobsBatch(t *testing.T) {
 				t.Fatal("jobs left after run")
 			}
 			for i, p := range batch {
+				// The ICV, recomputed by crypto/hmac: both ends of this test
+				// share the data plane's HMAC code.
+				esp := p.buf[p.s:p.e]
+				cfg := p.out.cfg
+				if cfg.Encap == nil {
+					esp = esp[int(esp[0]&0x0f)*4:]
+				}
+				n := len(esp) - cfg.Integ.ICVSize()
+				mac := hmac.New(map[IntegAlg]func() hash.Hash{IntegHMACSHA1_96: sha1.New, IntegHMACSHA256_128: sha256.New}[cfg.Integ], cfg.IntegKey)
+				mac.Write(esp[:n])
+				if cfg.ESN {
+					mac.Write(binary.BigEndian.AppendUint32(nil, uint32(p.seq>>32)))
+				}
+				if want := mac.Sum(nil)[:len(esp)-n]; !bytes.Equal(esp[n:], want) {
+					t.Fatalf("packet %d (SA %x, seq %#x): ICV %x, crypto/hmac says %x", i, cfg.SPI, p.seq, esp[n:], want)
+				}
 				got, _, r := unprotectPacket(p.in, bytes.Clone(p.buf[p.s:p.e]))
 				if r != dropNone {
 					t.Fatalf("packet %d: %s", i, r)

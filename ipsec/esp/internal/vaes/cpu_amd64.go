@@ -1,5 +1,7 @@
 package vaes
 
+import "github.com/ipseclab/ipseclab/ipsec/esp/internal/x86cpu"
+
 // The kernels, in vaes_amd64.s.
 
 // ctrXOR XORs n bytes from src into dst with AES in counter mode: the key
@@ -41,25 +43,13 @@ func cbcDecrypt(dks *[15][32]byte, rounds int, iv *[16]byte, dst, src *byte, n i
 //go:noescape
 func cbcEncrypt4(ks *[15][32]byte, rounds int, ivs *[4]*byte, msgs *[4]*byte, n int)
 
-func cpuid(leaf, sub uint32) (a, b, c, d uint32)
-func xgetbv0() (eax uint32)
-
 var supported = func() bool {
-	isSet := func(v uint32, bit uint) bool { return v&(1<<bit) != 0 }
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
+	if !x86cpu.AVXEnabled() {
 		return false
 	}
-	_, _, c1, _ := cpuid(1, 0)
-	// OSXSAVE, then AVX, AES-NI and PCLMULQDQ.
-	if !isSet(c1, 27) || !isSet(c1, 28) || !isSet(c1, 25) || !isSet(c1, 1) {
-		return false
-	}
-	// The OS saves the XMM and YMM registers.
-	if xcr0 := xgetbv0(); xcr0&6 != 6 {
-		return false
-	}
-	_, b7, c7, _ := cpuid(7, 0)
-	// AVX2, VAES, VPCLMULQDQ.
-	return isSet(b7, 5) && isSet(c7, 9) && isSet(c7, 10)
+	_, _, c1, _ := x86cpu.CPUID(1, 0)
+	_, b7, c7, _ := x86cpu.CPUID(7, 0)
+	// AES-NI, PCLMULQDQ, AVX2, VAES, VPCLMULQDQ.
+	return x86cpu.Has(c1, 25) && x86cpu.Has(c1, 1) &&
+		x86cpu.Has(b7, 5) && x86cpu.Has(c7, 9) && x86cpu.Has(c7, 10)
 }()

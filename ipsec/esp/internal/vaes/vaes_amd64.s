@@ -393,24 +393,6 @@ finishLast:
 	VMOVDQU     X8, (DX)
 	RET
 
-// func cpuid(leaf, sub uint32) (a, b, c, d uint32)
-TEXT ·cpuid(SB), NOSPLIT, $0-24
-	MOVL leaf+0(FP), AX
-	MOVL sub+4(FP), CX
-	CPUID
-	MOVL AX, a+8(FP)
-	MOVL BX, b+12(FP)
-	MOVL CX, c+16(FP)
-	MOVL DX, d+20(FP)
-	RET
-
-// func xgetbv0() (eax uint32)
-TEXT ·xgetbv0(SB), NOSPLIT, $0-4
-	MOVL   $0, CX
-	XGETBV
-	MOVL   AX, eax+0(FP)
-	RET
-
 // Hashes the two blocks at (SI), byte-reflected, with the two powers at (R8)
 // and their Karatsuba halves at (R9): lo Y5, hi Y6, middle Y7 accumulate.
 #define KARA2 \
