@@ -120,8 +120,12 @@ func (l *Lab) Graph(format string) (string, error) {
 		}
 		for _, name := range l.connNames() {
 			c := l.IPsec[name]
-			fmt.Fprintf(&b, "  %-10s %s (%s) ⇄ %s (%s)  %s mode, %s, child %s %v ⇄ %v\n", name, c.Initiator.Node, c.Initiator.Address,
-				c.Responder.Node, c.Responder.Address, c.IKE.Mode, strings.Join(c.IKE.Proposals, ","), c.Child.Mode, c.Child.LocalTS, c.Child.RemoteTS)
+			ts := fmt.Sprintf("%v ⇄ %v", c.Child.LocalTS, c.Child.RemoteTS)
+			if len(c.Child.LocalTS) == 0 {
+				ts = "between the IKE endpoints"
+			}
+			fmt.Fprintf(&b, "  %-10s %s (%s) ⇄ %s (%s)  %s mode, %s, child %s %s\n", name, c.Initiator.Node, c.Initiator.Address,
+				c.Responder.Node, c.Responder.Address, c.IKE.Mode, strings.Join(c.IKE.Proposals, ","), c.Child.Mode, ts)
 		}
 	default:
 		return "", fmt.Errorf("unknown graph format %q (formats: %s)", format, strings.Join(GraphFormats, ", "))

@@ -528,14 +528,10 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if len(ch.LocalTS) > 1 || len(ch.RemoteTS) > 1 {
 		v.errorf(path, "IKEv1 Quick Mode carries one subnet per side; use one connection per pair of subnets")
 	}
-	if ch.Mode == "transport" {
-		if len(ch.LocalTS) == 0 && c.Initiator.Address.IsValid() {
-			ch.LocalTS = PrefixList{{netip.PrefixFrom(c.Initiator.Address.Addr, 32)}}
-		}
-		if len(ch.RemoteTS) == 0 && c.Responder.Address.IsValid() {
-			ch.RemoteTS = PrefixList{{netip.PrefixFrom(c.Responder.Address.Addr, 32)}}
-		}
-	}
+	// A transport-mode child without selectors protects the traffic of the
+	// two IKE endpoints, as each sees them once IKE has run: through a NAT the
+	// responder's selector for the initiator is the NAT's address, not the one
+	// the initiator has (RFC 3948 §3.1.2), so it is not fixed here.
 	if len(ch.ESP) > 0 && len(ch.AH) > 0 {
 		v.errorf(path+".ah", "give esp or ah, not both")
 	}

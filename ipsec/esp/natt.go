@@ -3,6 +3,8 @@ package esp
 import (
 	"errors"
 	"net/netip"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/csum"
 )
 
 // NATTPort is the UDP port 4500 as IKE sees it (RFC 3948). The data plane owns
@@ -86,4 +88,37 @@ func (d *DataPlane) SendKeepalive(dst netip.AddrPort) error {
 		return errNoNetwork
 	}
 	return d.net.SendUDP([][]byte{{0xff}}, []netip.AddrPort{dst})
+}
+
+// fixTransportChecksum makes the TCP or UDP checksum of a transport-mode
+// packet that arrived UDP-encapsulated right for the IP header it has now
+// (RFC 3948 §3.1.2, the second of its three choices: recompute the field).
+// The sender computed the checksum over the addresses as it sees them; with
+// a NAT between the peers, at least one of them differs from the header that
+// decapsulation rebuilt from the SA's endpoints, and the receiving stack would
+// drop every segment. ESP has authenticated the payload, so recomputing hides
+// no corruption. The first choice, an incremental update from the NAT-OA
+// payloads, gives the same result when both peers report their addresses
+// correctly, and relies on it.
+func fixTransportChecksum(pkt []byte, ihl int) {
+	if len(pkt) < ihl || be.Uint16(pkt[ipv4FlagsFrag:])&0x3fff != 0 {
+		return // a fragment: its checksum covers the whole datagram
+	}
+	proto := pkt[ipv4Protocol]
+	var field int
+	switch {
+	case proto == protoTCP && len(pkt) >= ihl+20:
+		field = ihl + 16
+	case proto == protoUDP && len(pkt) >= ihl+8 && be.Uint16(pkt[ihl+6:]) != 0:
+		field = ihl + 6 // zero would mean the sender sent none: leave it so
+	default:
+		return
+	}
+	pkt[field], pkt[field+1] = 0, 0
+	sum := csum.Bytes(pkt[ihl:]).Add(csum.PseudoHeaderIPv4(pkt[ipv4Src:ipv4Src+4], pkt[ipv4Dst:ipv4Dst+4], proto, len(pkt)-ihl))
+	c := ^sum.Fold()
+	if c == 0 && proto == protoUDP {
+		c = 0xffff // RFC 768: a computed zero is sent as all ones
+	}
+	be.PutUint16(pkt[field:], c)
 }

@@ -222,15 +222,19 @@ func (d *DataPlane) describe(sa *saState, inner string, wire []byte, seq uint64)
 	if c.Dir == Inbound {
 		verb = "accepted"
 	}
+	explain := map[Mode]string{
+		Tunnel:    "Tunnel mode wraps the whole inner packet behind a new outer IP header between the gateways.",
+		Transport: "Transport mode keeps the original IP header and protects what follows it.",
+	}[c.Mode]
+	if c.Mode == Transport && c.Encap != nil && c.Dir == Inbound {
+		explain = "Transport mode in UDP: the receiver rebuilds the IP header from the SA's addresses, which a NAT may have changed, and recomputes the TCP or UDP checksum for them (RFC 3948 §3.1.2)."
+	}
 	d.pub.Publish(events.Event{
 		Kind: events.ESPPacket, Step: events.StepData, Conn: c.Conn,
 		Message: fmt.Sprintf("%s %s: %s ⇒ %s, SPI %08x, seq %d", c.Dir, verb, inner, outer, c.SPI, seq),
-		Explain: map[Mode]string{
-			Tunnel:    "Tunnel mode wraps the whole inner packet behind a new outer IP header between the gateways.",
-			Transport: "Transport mode keeps the original IP header and protects what follows it.",
-		}[c.Mode],
-		SA:     d.saInfo(sa),
-		Packet: &events.PacketInfo{Inner: inner, Outer: outer, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire)},
+		Explain: explain,
+		SA:      d.saInfo(sa),
+		Packet:  &events.PacketInfo{Inner: inner, Outer: outer, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire)},
 	})
 }
 

@@ -544,7 +544,7 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 			copy(h, pkt[:ihl])
 		} else {
 			// Over UDP the socket stripped the IP header: rebuild one from the
-			// SA's addresses (RFC 3948 §3.1.2 without NAT-OA fix-ups).
+			// SA's addresses, which a NAT may have changed (RFC 3948 §3.1.2).
 			h = out[p0-ipv4MinHeader : p0]
 			writeIPv4Header(h, 0, 0, false, 0, 0, sa.cfg.Remote, sa.cfg.Local)
 		}
@@ -552,6 +552,9 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 		h[ipv4Protocol] = nh
 		be.PutUint16(h[ipv4TotalLen:], uint16(p1-p0))
 		setIPv4Checksum(h)
+		if ihl == 0 {
+			fixTransportChecksum(out[p0:p1], len(h))
+		}
 	}
 
 	ihlIn, total, err := ipv4Header(out[p0:p1])
