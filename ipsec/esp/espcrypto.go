@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmacsha1"
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmac2"
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/vaes"
 )
 
@@ -266,13 +266,13 @@ func (js *sealJobs) run() {
 // signPair writes the ICVs of two jobs whose SAs' HMACs pair (icv.pairs),
 // computed side by side.
 func signPair(a, b *sealJob) {
-	var sa, sb [hmacsha1.Size]byte
+	var sa, sb [hmac2.MaxSize]byte
 	sum2(a.icvInput(&sa), b.icvInput(&sb))
 	copy(a.buf[a.t:a.t+a.c.icvLen], sa[:])
 	copy(b.buf[b.t:b.t+b.c.icvLen], sb[:])
 }
 
-func (jb *sealJob) icvInput(out *[hmacsha1.Size]byte) icvInput {
+func (jb *sealJob) icvInput(out *[hmac2.MaxSize]byte) icvInput {
 	return icvInput{m: jb.c.mac, data: jb.buf[jb.start:jb.t], esn: jb.c.esn, seq: jb.seq, out: out}
 }
 

@@ -3,13 +3,14 @@ package esp
 import (
 	"crypto/subtle"
 
-	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmacsha1"
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmac2"
 )
 
 // ICVs checked ahead, two at a time.
 //
-// HMAC-SHA1 is the largest cost of receiving aes128-sha1, and with the SHA
-// extensions two ICVs take the time of one (internal/hmacsha1). A received
+// HMAC-SHA1 is the largest cost of receiving aes128-sha1 (and HMAC-SHA256 of
+// aes128-sha256), and with the SHA extensions two ICVs take the time of one
+// (internal/hmac2). A received
 // batch usually holds many packets of one SA (the segments of a GRO
 // datagram, or a recvmmsg batch), so before the packets are handled one by
 // one, icvAhead finds those whose ICV can be paired and checks them in pairs.
@@ -81,7 +82,7 @@ func (a *icvAhead) check(d *DataPlane, pkts [][]byte, udp bool) {
 	// An odd one out is left to SA.unprotect, which takes the same time.
 	for k := 0; k+1 < len(a.pending); k += 2 {
 		p, q := &a.pending[k], &a.pending[k+1]
-		var sp, sq [hmacsha1.Size]byte
+		var sp, sq [hmac2.MaxSize]byte
 		sum2(p.icvInput(&sp), q.icvInput(&sq))
 		a.verdicts[p.i] = p.verdict(&sp)
 		a.verdicts[q.i] = q.verdict(&sq)
@@ -90,12 +91,12 @@ func (a *icvAhead) check(d *DataPlane, pkts [][]byte, udp bool) {
 
 func (a *icvAhead) verdict(i int) *icvVerdict { return &a.verdicts[i] }
 
-func (p *pendingICV) icvInput(out *[hmacsha1.Size]byte) icvInput {
+func (p *pendingICV) icvInput(out *[hmac2.MaxSize]byte) icvInput {
 	n := len(p.esp) - p.sa.esp.icvLen
 	return icvInput{m: p.sa.esp.mac, data: p.esp[:n], esn: p.sa.cfg.ESN, seq: p.seq, out: out}
 }
 
-func (p *pendingICV) verdict(sum *[hmacsha1.Size]byte) icvVerdict {
+func (p *pendingICV) verdict(sum *[hmac2.MaxSize]byte) icvVerdict {
 	n := len(p.esp) - p.sa.esp.icvLen
 	ok := subtle.ConstantTimeCompare(sum[:p.sa.esp.icvLen], p.esp[n:]) == 1
 	return icvVerdict{sa: p.sa, seq: p.seq, ok: ok}

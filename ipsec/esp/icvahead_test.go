@@ -133,10 +133,14 @@ func TestICVsCheckedAhead(t *testing.T) {
 			if integrity != 1 || replay != 2 {
 				t.Errorf("%d integrity failures and %d replays, want 1 and 2", integrity, replay)
 			}
-			// The HMAC-SHA1 packets: 3 of each of the two SAs, 4 more of the
-			// first, the tampered one and the two duplicates: 13, six pairs.
-			if checked != 12 {
-				t.Errorf("%d packets checked ahead, want 12", checked)
+			// The HMAC-SHA1 and -SHA256 packets: 3 of each of three SAs, 4 more
+			// of the first, the tampered one and the two duplicates, but for the
+			// one numbered 2^32: the window, not yet moved by this batch, infers
+			// it as 0, a replay, so it is left to SA.unprotect. The two after it
+			// are checked ahead as 1 and 2, and SA.unprotect, which infers
+			// 2^32+1 and 2^32+2, computes theirs again. 15, seven pairs.
+			if checked != 14 {
+				t.Errorf("%d packets checked ahead, want 14", checked)
 			}
 		})
 	}

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmacsha1"
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmac2"
 )
 
 // icv computes truncated HMAC integrity check values (RFC 2104 HMAC, truncated
@@ -18,12 +18,13 @@ import (
 // It keeps its HMAC state and output buffer, so it is not safe for concurrent
 // use; an SA guards it with its own lock.
 //
-// HMAC-SHA1 on a CPU with the SHA extensions also has a read-only key for
-// internal/hmacsha1, which computes two ICVs in the time of one and needs no
-// lock: see sum2 and its callers, which pair the packets of a batch.
+// HMAC-SHA1 and HMAC-SHA256 on a CPU with the SHA extensions also have a
+// read-only key for internal/hmac2, which computes two ICVs in the time of
+// one and needs no lock: see sum2 and its callers, which pair the packets of
+// a batch.
 type icv struct {
 	mac  hash.Hash
-	sha1 *hmacsha1.Key // nil unless HMAC-SHA1 with the SHA extensions
+	pair *hmac2.Key // nil unless HMAC-SHA1 or -SHA256 with the SHA extensions
 	size int
 	sum  [64]byte
 }
@@ -48,14 +49,14 @@ func newICV(alg IntegAlg, key []byte) (*icv, error) {
 		return nil, fmt.Errorf("integrity algorithm %s has no HMAC", alg)
 	}
 	m := &icv{mac: hmac.New(h, key), size: alg.ICVSize()}
-	if alg == IntegHMACSHA1_96 && hmacsha1.Supported() {
-		m.sha1 = hmacsha1.NewKey(key)
+	if h, ok := map[IntegAlg]hmac2.Hash{IntegHMACSHA1_96: hmac2.SHA1, IntegHMACSHA256_128: hmac2.SHA256}[alg]; ok && hmac2.Supported(h) {
+		m.pair = hmac2.NewKey(h, key)
 	}
 	return m, nil
 }
 
 // pairs reports whether sum2 computes two ICVs for the price of one.
-func (m *icv) pairs() bool { return m != nil && m.sha1 != nil }
+func (m *icv) pairs() bool { return m != nil && m.pair != nil }
 
 // icvInput is the input of one ICV: the bytes on the wire, then, with ESN,
 // the high-order half of the sequence number (RFC 4303 §2.2.1: covered, not
@@ -65,11 +66,11 @@ type icvInput struct {
 	data []byte
 	esn  bool
 	seq  uint64
-	out  *[hmacsha1.Size]byte
+	out  *[hmac2.MaxSize]byte
 }
 
-func (in *icvInput) message(hi *[4]byte) hmacsha1.Message {
-	msg := hmacsha1.Message{Key: in.m.sha1, Data: in.data, Sum: in.out}
+func (in *icvInput) message(hi *[4]byte) hmac2.Message {
+	msg := hmac2.Message{Key: in.m.pair, Data: in.data, Sum: in.out}
 	if in.esn {
 		be.PutUint32(hi[:], uint32(in.seq>>32))
 		msg.Ext = hi[:]
@@ -77,11 +78,11 @@ func (in *icvInput) message(hi *[4]byte) hmacsha1.Message {
 	return msg
 }
 
-// sum2 computes the HMAC-SHA1 of a and of b side by side (both of icvs that
+// sum2 computes the HMACs of a and of b side by side (both of icvs that
 // pair). It touches no state of either icv, so it needs no lock.
 func sum2(a, b icvInput) {
 	var ha, hb [4]byte
-	hmacsha1.Sum2(a.message(&ha), b.message(&hb))
+	hmac2.Sum2(a.message(&ha), b.message(&hb))
 }
 
 // compute writes the ICV of the concatenation of parts into out[:size].
@@ -96,13 +97,13 @@ func (m *icv) verify(got []byte, parts ...[]byte) bool {
 
 // full returns the untruncated HMAC of the concatenation of parts, in m.sum.
 func (m *icv) full(parts [][]byte) []byte {
-	if m.sha1 != nil && len(parts) <= 2 {
-		msg := hmacsha1.Message{Key: m.sha1, Data: parts[0], Sum: (*[hmacsha1.Size]byte)(m.sum[:])}
+	if m.pair != nil && len(parts) <= 2 {
+		msg := hmac2.Message{Key: m.pair, Data: parts[0], Sum: (*[hmac2.MaxSize]byte)(m.sum[:])}
 		if len(parts) == 2 {
 			msg.Ext = parts[1]
 		}
-		hmacsha1.Sum(msg)
-		return m.sum[:hmacsha1.Size]
+		hmac2.Sum(msg)
+		return m.sum[:m.pair.Size()]
 	}
 	m.mac.Reset()
 	for _, p := range parts {

@@ -286,9 +286,10 @@ func TestDummyPacketIsDiscarded(t *testing.T) {
 }
 
 // A batch of CBC packets sealed later (sealJobs): same-sized packets of one SA
-// go four at a time, the others alone, two SAs interleaved; HMAC-SHA1 ICVs
-// are computed two at a time, across the ESN boundary and across SAs. Every
-// packet opens on the other side with the right payload, in order.
+// go four at a time, the others alone, two SAs interleaved; HMAC-SHA1 and
+// -SHA256 ICVs are computed two at a time, across the ESN boundary, across
+// SAs and (one after the other) across hashes. Every packet opens on the
+// other side with the right payload, in order.
 func TestSealJobsBatch(t *testing.T) {
 	for _, enc := range []EncAlg{EncAESCBC128, EncAESCBC256, Enc3DES} {
 		t.Run(enc.String(), func(t *testing.T) {

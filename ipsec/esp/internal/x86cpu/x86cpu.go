@@ -1,7 +1,7 @@
 //go:build amd64
 
 // Package x86cpu reads the x86 CPU's feature bits, for the assembly kernels
-// of the data plane (vaes, hmacsha1), which need some that
+// of the data plane (vaes, hmac2), which need some that
 // golang.org/x/sys/cpu does not report (VAES, VPCLMULQDQ, SHA).
 package x86cpu
 

@@ -1,48 +1,80 @@
-// Package hmacsha1 computes HMAC-SHA1 (RFC 2104 over FIPS 180-4 SHA-1) for
-// two messages at once.
+// Package hmac2 computes two HMACs (RFC 2104) at once, over SHA-1 or
+// SHA-256 (FIPS 180-4).
 //
-// With the SHA extensions a SHA-1 block is bound by the latency of
-// SHA1RNDS4: each of its twenty waits for the one before. A second message's
-// rounds fit into those waits, so two HMACs take the time of one. An ESP
-// sender or receiver has batches of packets of one SA to hand (the segments
-// of one TSO super-packet or one GRO datagram), and pairs them.
+// With the SHA extensions a block of either hash is bound by the latency of
+// its round instruction (SHA1RNDS4, SHA256RNDS2): each round waits for the
+// one before. A second message's rounds fit into those waits, so two HMACs
+// take the time of one. An ESP sender or receiver has batches of packets of
+// one SA to hand (the segments of one TSO super-packet or one GRO
+// datagram), and pairs them.
 //
 // A Key holds the two states HMAC starts from (the key XOR ipad and XOR
 // opad, each compressed once), and is read-only after NewKey, so one Key
 // serves any number of goroutines.
-package hmacsha1
+package hmac2
 
 import "encoding/binary"
 
-// Size is the length of an untruncated HMAC-SHA1 value.
-const Size = 20
+// Hash is the hash function under the HMAC.
+type Hash uint8
+
+const (
+	SHA1 Hash = iota
+	SHA256
+)
+
+// MaxSize is the length of the longest untruncated HMAC value.
+const MaxSize = 32
 
 const blockSize = 64
 
-// initial is SHA-1's H(0) (FIPS 180-4 §5.3.1).
-var initial = [5]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0}
-
-// Supported reports whether this CPU has the SHA extensions that make two
-// lanes worth it. Without them the caller should keep crypto/hmac, whose
-// AVX2 code is faster than this package's portable block function.
-func Supported() bool { return supported }
-
-// Key is an HMAC-SHA1 key, prepared.
-type Key struct {
-	inner, outer [5]uint32 // SHA-1 states after the key XOR ipad, and XOR opad
+// function is what a Hash needs from its implementation. Both hashes take
+// 64-byte blocks and the same padding; their states fit in [8]uint32.
+type function struct {
+	hash    Hash
+	size    int // digest bytes
+	initial [8]uint32
 }
 
-// NewKey prepares key. A key longer than a block is hashed first (RFC 2104 §2).
-func NewKey(key []byte) *Key {
+var functions = [...]function{
+	SHA1:   {SHA1, 20, [8]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0}},
+	SHA256: {SHA256, 32, [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}},
+}
+
+// blocks2 compresses n bytes (whole blocks) of pa into ha and of pb into hb.
+// The calls are direct, so that nothing escapes to the heap.
+func (fn *function) blocks2(ha, hb *[8]uint32, pa, pb *byte, n int) {
+	if fn.hash == SHA256 {
+		sha256Blocks2(ha, hb, pa, pb, n)
+	} else {
+		sha1Blocks2(ha, hb, pa, pb, n)
+	}
+}
+
+// Supported reports whether this CPU has the SHA extensions that make two
+// lanes of h worth it. Without them the caller should keep crypto/hmac, whose
+// AVX2 code is faster than this package's portable block functions.
+func Supported(h Hash) bool { return supported[h] }
+
+// Key is an HMAC key, prepared.
+type Key struct {
+	fn           *function
+	inner, outer [8]uint32 // states after the key XOR ipad, and XOR opad
+}
+
+// NewKey prepares key for HMAC over h. A key longer than a block is hashed
+// first (RFC 2104 §2).
+func NewKey(h Hash, key []byte) *Key {
+	fn := &functions[h]
 	var k [blockSize]byte
 	if len(key) > blockSize {
 		var l lane
-		l.h = initial
+		l.h = fn.initial
 		l.load(key, nil, 0)
-		run(&l, &lane{})
-		var d [Size]byte
-		l.digest(&d)
-		copy(k[:], d[:])
+		run(fn, &l, &lane{})
+		var d [MaxSize]byte
+		l.digest(fn, &d)
+		copy(k[:], d[:fn.size])
 	} else {
 		copy(k[:], key)
 	}
@@ -51,19 +83,22 @@ func NewKey(key []byte) *Key {
 		ipad[i] = k[i] ^ 0x36
 		opad[i] = k[i] ^ 0x5c
 	}
-	ks := &Key{inner: initial, outer: initial}
-	blocks2(&ks.inner, &ks.outer, &ipad[0], &opad[0], blockSize)
+	ks := &Key{fn: fn, inner: fn.initial, outer: fn.initial}
+	fn.blocks2(&ks.inner, &ks.outer, &ipad[0], &opad[0], blockSize)
 	return ks
 }
 
+// Size is the length of the key's untruncated HMAC values.
+func (k *Key) Size() int { return k.fn.size }
+
 // Message is one HMAC to compute: the MAC of Data followed by Ext under Key,
-// written to Sum. Ext is short (at most 56 bytes): RFC 4303's high-order
-// sequence number bits, appended to the ICV's input but not sent.
+// written to Sum[:Key.Size()]. Ext is short (at most 56 bytes): RFC 4303's
+// high-order sequence number bits, appended to the ICV's input but not sent.
 type Message struct {
 	Key  *Key
 	Data []byte
 	Ext  []byte
-	Sum  *[Size]byte
+	Sum  *[MaxSize]byte
 }
 
 // Sum computes one HMAC. It takes as long as Sum2.
@@ -72,31 +107,38 @@ func Sum(m Message) {
 }
 
 // Sum2 computes two HMACs side by side. b may be the zero Message, for none.
-// The messages may differ in length; the longer one finishes alone.
+// The messages may differ in length (the longer one finishes alone) and in
+// key; under different hashes they are computed one after the other.
 func Sum2(a, b Message) {
+	if b.Key != nil && b.Key.fn != a.Key.fn {
+		Sum(a)
+		Sum(b)
+		return
+	}
+	fn := a.Key.fn
 	var la, lb lane
 	la.start(a)
 	if b.Key != nil {
 		lb.start(b)
 	}
-	run(&la, &lb)
+	run(fn, &la, &lb)
 
 	// The outer hash: H(K XOR opad || inner digest), one block each.
 	la.finish(a)
 	if b.Key != nil {
 		lb.finish(b)
 	}
-	run(&la, &lb)
-	la.digest(a.Sum)
+	run(fn, &la, &lb)
+	la.digest(fn, a.Sum)
 	if b.Key != nil {
-		lb.digest(b.Sum)
+		lb.digest(fn, b.Sum)
 	}
 }
 
 // lane is one message in progress: its state, and the whole blocks still to
-// compress, first straight from the message, then from tail.
+// compress, first straight from the message, then from buf.
 type lane struct {
-	h         [5]uint32
+	h         [8]uint32
 	body      []byte // whole blocks of the message itself
 	tail, end int    // the rest, padded, is buf[tail:end]
 	buf       [2 * blockSize]byte
@@ -118,16 +160,16 @@ func (l *lane) load(data, ext []byte, prefix int) {
 
 // finish sets l up for the outer hash over its inner digest.
 func (l *lane) finish(m Message) {
-	var d [Size]byte
-	l.digest(&d)
+	var d [MaxSize]byte
+	l.digest(m.Key.fn, &d)
 	l.h = m.Key.outer
 	l.body = nil
-	l.tail, l.end = 0, pad(&l.buf, d[:], nil, blockSize+Size)
+	l.tail, l.end = 0, pad(&l.buf, d[:m.Key.fn.size], nil, uint64(blockSize+m.Key.fn.size))
 }
 
-func (l *lane) digest(d *[Size]byte) {
-	for i, v := range l.h {
-		binary.BigEndian.PutUint32(d[4*i:], v)
+func (l *lane) digest(fn *function, d *[MaxSize]byte) {
+	for i := 0; i < fn.size/4; i++ {
+		binary.BigEndian.PutUint32(d[4*i:], l.h[i])
 	}
 }
 
@@ -150,13 +192,13 @@ func (l *lane) advance(n int) {
 // run compresses what both lanes have left, two at a time. A lane that has
 // finished rides along on a scratch state over the other lane's bytes: it
 // costs nothing, as the other lane's latency sets the pace.
-func run(a, b *lane) {
+func run(fn *function, a, b *lane) {
 	for {
 		pa, pb := a.next(), b.next()
 		if len(pa) == 0 && len(pb) == 0 {
 			return
 		}
-		var scratch [5]uint32
+		var scratch [8]uint32
 		ha, hb := &a.h, &b.h
 		if len(pa) == 0 {
 			pa, ha = pb, &scratch
@@ -165,7 +207,7 @@ func run(a, b *lane) {
 			pb, hb = pa, &scratch
 		}
 		n := min(len(pa), len(pb))
-		blocks2(ha, hb, &pa[0], &pb[0], n)
+		fn.blocks2(ha, hb, &pa[0], &pb[0], n)
 		if ha != &scratch {
 			a.advance(n)
 		}
