@@ -114,7 +114,7 @@ var errRoutesClosed = errors.New("data plane closed")
 type routeTable interface {
 	addRoute(p Policy) error
 	deleteRoute(p Policy) error
-	setMTU(p Policy, mtu int) (changed bool, err error)
+	setMTU(p Policy, mtu int) (routeMTU int, changed bool, err error)
 	pathMTU(peer netip.Addr) (int, error)
 	close() error
 }
@@ -392,7 +392,7 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	path = min(path, max(d.pathMTU, tunMaxMTU))
 	mtu := path - sa.overhead()
 	sa.innerMTU.Store(int32(mtu))
-	changed, err := d.routes.setMTU(p.Policy, mtu)
+	routeMTU, changed, err := d.routes.setMTU(p.Policy, mtu)
 	if err != nil {
 		// The route keeps the smaller MTU it had, which works.
 		d.st.deviceErrors.Add(1)
@@ -401,13 +401,17 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	if !changed {
 		return
 	}
+	msg := fmt.Sprintf("route %s into the TUN: MTU %d = path %d − %d (%s)", p.RemoteTS, mtu, path, sa.overhead(), sa.overheadParts())
+	if routeMTU != mtu {
+		msg = fmt.Sprintf("route %s into the TUN: MTU %d, the smallest of the policies that share it; this SA's is %d = path %d − %d (%s)",
+			p.RemoteTS, routeMTU, mtu, path, sa.overhead(), sa.overheadParts())
+	}
 	d.pub.Publish(events.Event{
 		Kind: events.RouteMTU, Step: events.StepData, Conn: sa.cfg.Conn, Level: events.Info,
-		Message: fmt.Sprintf("route %s into the TUN: MTU %d = path %d − %d (%s)",
-			p.RemoteTS, mtu, path, sa.overhead(), sa.overheadParts()),
+		Message: msg,
 		Explain: "An SA makes every packet longer; the route into the TUN tells the hosts behind the gateway how large an inner packet may be so that the protected one still fits the path, and TCP sizes its segments to match.",
 		SA:      d.saInfo(sa),
-		Fields:  map[string]any{"mtu": mtu, "path_mtu": path, "overhead": sa.overhead()},
+		Fields:  map[string]any{"mtu": routeMTU, "sa_mtu": mtu, "path_mtu": path, "overhead": sa.overhead()},
 	})
 }
 

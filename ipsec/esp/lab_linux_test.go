@@ -563,6 +563,58 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 	}
 }
 
+// Two policies that share a remote prefix share its route into the TUN. The
+// route takes the smaller of their SAs' inner MTUs, which fits both; when the
+// policy with the smaller one goes, the route takes the other's, and it goes
+// with the last policy.
+func TestLabRouteMTUSharedPrefix(t *testing.T) {
+	l := newLab(t)
+	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
+	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	policy := func(lts string) esp.Policy {
+		return esp.Policy{Conn: "a-b", LocalTS: mustTS(t, lts), RemoteTS: mustTS(t, "10.2.0.0/24")}
+	}
+	for _, lts := range []string{"10.1.0.0/25", "10.1.0.128/25"} {
+		must(t, a.AddPolicy(policy(lts)))
+		must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, lts)}))
+	}
+	h, err := netlink.NewHandleAt(l.gwA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	routeMTU := func() int {
+		t.Helper()
+		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+		if err != nil || len(routes) > 1 {
+			t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+		}
+		if len(routes) == 0 {
+			return 0
+		}
+		return routes[0].MTU
+	}
+	// ESP over protocol 50: GCM adds 20+8+8+3+2+16 bytes, CBC with
+	// HMAC-SHA1-96 20+8+16+15+2+12.
+	installGatewaySAs(t, a, b, transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, esp.Tunnel, false, "10.1.0.0/25", "10.2.0.0/24", 0xa000b000)
+	if got := routeMTU(); got != 1500-57 {
+		t.Fatalf("one GCM SA: route MTU %d, want %d", got, 1500-57)
+	}
+	installGatewaySAs(t, a, b, transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, esp.Tunnel, false, "10.1.0.128/25", "10.2.0.0/24", 0xa000c000)
+	if got := routeMTU(); got != 1500-73 {
+		t.Fatalf("GCM and CBC SAs: route MTU %d, want the smaller, %d", got, 1500-73)
+	}
+	pingDF(t, l.hostA, "10.2.0.10", 1500-73)
+	must(t, a.DeletePolicy(policy("10.1.0.128/25")))
+	if got := routeMTU(); got != 1500-57 {
+		t.Fatalf("the CBC policy deleted: route MTU %d, want the GCM SA's %d", got, 1500-57)
+	}
+	must(t, a.DeletePolicy(policy("10.1.0.0/25")))
+	if got := routeMTU(); got != 0 {
+		t.Fatalf("both policies deleted: a route is left with MTU %d", got)
+	}
+}
+
 func setLinkMTU(t testing.TB, ns netns.NsHandle, name string, mtu int) {
 	t.Helper()
 	h, err := netlink.NewHandleAt(ns)

@@ -37,8 +37,12 @@ type nsRoutes struct {
 
 	mu   sync.Mutex
 	refs map[netip.Prefix]int // several policies may share a remote prefix
-	mtu  int                  // of a route whose policy has no SA yet
-	mtus map[netip.Prefix]int // set by the current outbound SAs
+	mtu  int                  // of a route whose policies have no SA yet
+	// The inner MTU of each policy's current outbound SA, by remote prefix:
+	// a route shared by several policies takes the smallest, which fits
+	// them all.
+	mtus map[netip.Prefix]map[PolicyKey]int
+	srcs map[netip.Prefix]net.IP // each route's source address, as last set
 
 	acceptLocal *sysctlSetting // restored on close
 	closed      bool
@@ -95,7 +99,8 @@ const rulePriority = 200
 const BypassMark = 0x1e5c
 
 func newNSRoutes(h *netlink.Handle, link netlink.Link, table, mtu int, acceptLocal *sysctlSetting) (*nsRoutes, error) {
-	r := &nsRoutes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu, mtus: map[netip.Prefix]int{}, acceptLocal: acceptLocal}
+	r := &nsRoutes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu,
+		mtus: map[netip.Prefix]map[PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, acceptLocal: acceptLocal}
 	add := func(rule *netlink.Rule) error {
 		rule.Family = unix.AF_INET
 		if err := h.RuleAdd(rule); err != nil {
@@ -139,26 +144,43 @@ func (r *nsRoutes) localAddressIn(ts TrafficSelector) net.IP {
 	return nil
 }
 
-func (r *nsRoutes) route(p Policy) *netlink.Route {
-	pfx := p.RemoteTS.Prefix
+func (r *nsRoutes) route(pfx netip.Prefix) *netlink.Route {
 	return &netlink.Route{
 		LinkIndex: r.link.Attrs().Index,
 		Dst:       &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), 32)},
 		Table:     r.table,
 		Scope:     netlink.SCOPE_LINK,
-		MTU:       cmp.Or(r.mtus[pfx], r.mtu),
+		Src:       r.srcs[pfx],
+		MTU:       r.routeMTU(pfx),
 	}
+}
+
+// routeMTU is the MTU of the route to pfx: the smallest of its policies'.
+func (r *nsRoutes) routeMTU(pfx netip.Prefix) int {
+	m := 0
+	for _, v := range r.mtus[pfx] {
+		if m == 0 || v < m {
+			m = v
+		}
+	}
+	return cmp.Or(m, r.mtu)
 }
 
 func (r *nsRoutes) addRoute(p Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rt := r.route(p)
-	rt.Src = r.localAddressIn(p.LocalTS)
-	if err := r.h.RouteReplace(rt); err != nil {
-		return fmt.Errorf("route %s into the TUN: %w", p.RemoteTS.Prefix, err)
+	pfx := p.RemoteTS.Prefix
+	old, had := r.srcs[pfx]
+	r.srcs[pfx] = r.localAddressIn(p.LocalTS)
+	if err := r.h.RouteReplace(r.route(pfx)); err != nil {
+		if had {
+			r.srcs[pfx] = old
+		} else {
+			delete(r.srcs, pfx)
+		}
+		return fmt.Errorf("route %s into the TUN: %w", pfx, err)
 	}
-	r.refs[p.RemoteTS.Prefix]++
+	r.refs[pfx]++
 	return nil
 }
 
@@ -188,36 +210,57 @@ func (r *nsRoutes) pathMTU(peer netip.Addr) (int, error) {
 	return link.Attrs().MTU, nil
 }
 
-// setMTU gives the policy's route the inner MTU of its new outbound SA. A
-// remote prefix shared by several policies gets the last one set.
-func (r *nsRoutes) setMTU(p Policy, mtu int) (bool, error) {
+// setMTU records the inner MTU of the policy's new outbound SA, and returns
+// the MTU of its route: the smallest of the policies that share the remote
+// prefix. changed reports whether the route had to change.
+func (r *nsRoutes) setMTU(p Policy, mtu int) (routeMTU int, changed bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
-	if r.closed || r.refs[pfx] == 0 || r.mtus[pfx] == mtu {
-		return false, nil
+	if r.closed || r.refs[pfx] == 0 {
+		return 0, false, nil
 	}
-	old := r.mtus[pfx]
-	r.mtus[pfx] = mtu
-	rt := r.route(p)
-	rt.Src = r.localAddressIn(p.LocalTS)
-	if err := r.h.RouteReplace(rt); err != nil {
-		r.mtus[pfx] = old
-		return false, fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, mtu, err)
+	before := r.routeMTU(pfx)
+	if r.mtus[pfx] == nil {
+		r.mtus[pfx] = map[PolicyKey]int{}
 	}
-	return true, nil
+	old, had := r.mtus[pfx][p.Key()]
+	r.mtus[pfx][p.Key()] = mtu
+	after := r.routeMTU(pfx)
+	if after == before {
+		return after, false, nil
+	}
+	if err := r.h.RouteReplace(r.route(pfx)); err != nil {
+		if had {
+			r.mtus[pfx][p.Key()] = old
+		} else {
+			delete(r.mtus[pfx], p.Key())
+		}
+		return before, false, fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, after, err)
+	}
+	return after, true, nil
 }
 
+// deleteRoute drops the policy's claim on its route: the route goes with the
+// last policy, and until then takes the smallest MTU of those left.
 func (r *nsRoutes) deleteRoute(p Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
+	installed := r.route(pfx) // the kernel deletes a route only by its metrics too
+	delete(r.mtus[pfx], p.Key())
 	if r.refs[pfx]--; r.refs[pfx] > 0 {
+		if rt := r.route(pfx); rt.MTU != installed.MTU {
+			if err := r.h.RouteReplace(rt); err != nil {
+				return fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, rt.MTU, err)
+			}
+		}
 		return nil
 	}
 	delete(r.refs, pfx)
-	defer delete(r.mtus, pfx)
-	if err := r.h.RouteDel(r.route(p)); err != nil && !errors.Is(err, unix.ESRCH) {
+	delete(r.mtus, pfx)
+	delete(r.srcs, pfx)
+	if err := r.h.RouteDel(installed); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("delete route %s: %w", pfx, err)
 	}
 	return nil
