@@ -2,8 +2,7 @@ package hmac2
 
 import "github.com/ipseclab/ipseclab/ipsec/esp/internal/x86cpu"
 
-//go:generate go run gen_sha1blocks2.go
-//go:generate go run gen_sha256blocks2.go
+//go:generate go run gen_blocks2.go
 
 // In sha1blocks2_amd64.s and sha256blocks2_amd64.s.
 //
