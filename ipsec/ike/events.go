@@ -224,6 +224,13 @@ func (e *Engine) publishPhase2Up(qm *quickMode, ch *childSA, old *childSA) {
 	if ch.encap {
 		msg += "; ESP in UDP 4500"
 	}
+	if ch.mode == esp.Transport && ch.encap {
+		msg += "; transport mode through a NAT"
+		if len(qm.peerOA) == 2 {
+			msg += fmt.Sprintf(": the peer's NAT-OA payloads say %s (initiator) and %s (responder)", qm.peerOA[0], qm.peerOA[1])
+		}
+		explain += " In transport mode the TCP and UDP checksums cover the IP addresses, which the NAT rewrites: each side reports the addresses as it knows them in NAT-OA payloads (RFC 3947 §5.2), the selectors become the addresses each side sees, and the receiver recomputes the checksums after decapsulation (RFC 3948 §3.1.2)."
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.Phase2Up, Step: events.StepPhase2, Conn: ch.conn.cfg.Name,
 		Message: msg, Explain: explain, SA: ch.info(),

@@ -95,7 +95,8 @@ type quickMode struct {
 	gqmxy         []byte
 	localTS       esp.TrafficSelector
 	remoteTS      esp.TrafficSelector
-	idci, idcr    *isakmp.ID // responder: as received, echoed in QM2
+	idci, idcr    *isakmp.ID   // responder: as received, echoed in QM2
+	peerOA        []netip.Addr // the NAT-OA payloads the peer sent (RFC 3947 §5.2), NAT-OAi first
 	mode          esp.Mode
 	encap         bool
 	lifetime      time.Duration
@@ -216,6 +217,7 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		if len(ids) == 2 {
 			qm.idci, qm.idcr = ids[0], ids[1]
 		}
+		qm.peerOA = natOAs(m)
 		rej = e.chooseChild(qm, offer)
 	}
 	// Published once the connection is known, so that the event names it.
@@ -325,6 +327,7 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 	qm.choice = choice
 	qm.spiOut = binary.BigEndian.Uint32(choice.proposal.SPI)
 	qm.nrB = nonce.Body()
+	qm.peerOA = natOAs(m)
 	if qm.dh != nil {
 		ke := isakmp.First[*isakmp.KE](m)
 		if ke == nil {
@@ -748,4 +751,16 @@ func lastOf(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// natOAs are the addresses of a Quick Mode message's NAT-OA payloads, in
+// order. Transport mode through a NAT needs no more of them here: the
+// receiver recomputes TCP and UDP checksums after decapsulation instead of
+// updating them from these (RFC 3948 §3.1.2), so they are shown, not used.
+func natOAs(m *isakmp.Message) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range isakmp.All[*isakmp.NATOA](m) {
+		out = append(out, p.Addr)
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -97,10 +98,11 @@ func TestNATTraversal(t *testing.T) {
 }
 
 // TestNATTransportMode: transport mode through the NAT sends NAT-OA with the
-// original addresses, and the selectors become the addresses seen.
+// original addresses, each side shows what the other reported, and the
+// selectors become the addresses seen.
 func TestNATTransportMode(t *testing.T) {
 	w := newWorld(t)
-	rec := w.record(events.IKEMessage)
+	rec := w.record(events.IKEMessage, events.Phase2Up)
 	nat := w.net.AddNAT(natPub)
 	ca, cb := natConns(t, ike.MainMode, esp.Transport)
 	a := w.start("A", nat.AddHost("A", privateA), nil, ca)
@@ -121,6 +123,17 @@ func TestNATTransportMode(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("Quick Mode %d/3 without two NAT-OA payloads", n)
+		}
+	}
+	// RFC 3947 §5.2: the initiator reports itself and the responder as it
+	// sees them; the responder reports the initiator as it sees it (the NAT)
+	// and itself.
+	for node, want := range map[string]string{
+		"B": fmt.Sprintf("NAT-OA payloads say %s (initiator) and %s (responder)", privateA, publicB),
+		"A": fmt.Sprintf("NAT-OA payloads say %s (initiator) and %s (responder)", natPub, publicB),
+	} {
+		if len(rec.find(events.Phase2Up, node, want)) == 0 {
+			t.Errorf("no phase2-up on %s saying %q", node, want)
 		}
 	}
 	sendThrough(t, a, b, netip.AddrPortFrom(privateA, 1000), netip.AddrPortFrom(publicB, 2000), "transport mode across a NAT")
