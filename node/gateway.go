@@ -77,10 +77,13 @@ func IKEConnection(s ConnSide) ike.Connection {
 	} else {
 		conn.Child.Mode = esp.Tunnel
 	}
-	if len(s.LocalTS) > 0 {
+	// A transport-mode child's selectors are the IKE endpoints (the lab file
+	// may only name them): IKE takes them as each side sees them, the NAT's
+	// address in place of a peer behind one.
+	if len(s.LocalTS) > 0 && conn.Child.Mode == esp.Tunnel {
 		conn.Child.LocalTS = s.LocalTS[0]
 	}
-	if len(s.RemoteTS) > 0 {
+	if len(s.RemoteTS) > 0 && conn.Child.Mode == esp.Tunnel {
 		conn.Child.RemoteTS = s.RemoteTS[0]
 	}
 	return conn

@@ -528,10 +528,24 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if len(ch.LocalTS) > 1 || len(ch.RemoteTS) > 1 {
 		v.errorf(path, "IKEv1 Quick Mode carries one subnet per side; use one connection per pair of subnets")
 	}
-	// A transport-mode child without selectors protects the traffic of the
-	// two IKE endpoints, as each sees them once IKE has run: through a NAT the
-	// responder's selector for the initiator is the NAT's address, not the one
-	// the initiator has (RFC 3948 §3.1.2), so it is not fixed here.
+	// A transport-mode child protects the traffic of the two IKE endpoints,
+	// as each sees them once IKE has run: through a NAT the responder's
+	// selector for the initiator is the NAT's address, not the one the
+	// initiator has (RFC 3948 §3.1.2). So its selectors are not filled in
+	// here, and any given must name the endpoints.
+	if ch.Mode == "transport" {
+		for _, ts := range []struct {
+			key  string
+			list PrefixList
+			side string
+			addr Addr
+		}{{"local-ts", ch.LocalTS, "initiator", c.Initiator.Address}, {"remote-ts", ch.RemoteTS, "responder", c.Responder.Address}} {
+			if len(ts.list) == 1 && ts.addr.IsValid() && ts.list[0].Prefix != netip.PrefixFrom(ts.addr.Addr, 32) {
+				v.errorf(path+"."+ts.key, "a transport-mode child protects the IKE endpoints' own traffic: %s must be the %s's address, %s/32, or be left out",
+					ts.key, ts.side, ts.addr)
+			}
+		}
+	}
 	if len(ch.ESP) > 0 && len(ch.AH) > 0 {
 		v.errorf(path+".ah", "give esp or ah, not both")
 	}

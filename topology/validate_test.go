@@ -122,6 +122,7 @@ func TestEachClassOfBadInputIsReportedWithItsPosition(t *testing.T) {
 		{"interface name over 15 bytes", "[a:eth0, gw1:eth1]", "[a:eth0, gw1:a-very-long-ifname]", "a-very-long-ifname", 0, "Linux allows at most 15"},
 		{"route via an unreachable next hop", "    r:   {kind: router}", "    r:   {kind: router, routes: [{to: 10.1.0.0/24, via: 192.0.2.1}]}", "via: 192.0.2.1", 0, "next hop 192.0.2.1 is unreachable from r"},
 		{"gateway unreachable", "    c:   {kind: host, gateway: 10.2.0.1}", "    c:   {kind: host, gateway: 10.3.0.1}", "gateway: 10.3.0.1", 0, "next hop 10.3.0.1 is unreachable from c"},
+		{"transport selectors other than the endpoints", "child: {local-ts: 10.1.0.0/24, remote-ts: [10.2.0.0/24],", "child: {mode: transport, local-ts: 10.1.0.0/24, remote-ts: [10.2.0.0/24],", "mode: transport", 0, "local-ts must be the initiator's address"},
 		{"bad proposal", "aes128-sha256-ecp256]", "aes128-sha256-ecp257]", "ecp257", 0, `unknown algorithm "ecp257"`},
 		{"ipsec on a router", "    initiator: gw1", "    initiator: r", "initiator: r", 0, "IPsec connections need a node of kind gateway or strongswan"},
 		{"bad duration", "within: 5s}", "within: 5}", "within: 5}", 0, "a duration needs a unit"},
