@@ -70,8 +70,8 @@ func NewKey(h Hash, key []byte) *Key {
 	if len(key) > blockSize {
 		var l lane
 		l.h = fn.initial
-		l.load(key, nil, 0)
-		run(fn, &l, &lane{})
+		body := l.load(key, nil, 0)
+		run(fn, &l, body, &lane{}, nil)
 		var d [MaxSize]byte
 		l.digest(fn, &d)
 		copy(k[:], d[:fn.size])
@@ -117,45 +117,49 @@ func Sum2(a, b Message) {
 	}
 	fn := a.Key.fn
 	var la, lb lane
-	la.start(a)
+	bodyA := la.start(a)
+	var bodyB []byte
 	if b.Key != nil {
-		lb.start(b)
+		bodyB = lb.start(b)
 	}
-	run(fn, &la, &lb)
+	run(fn, &la, bodyA, &lb, bodyB)
 
 	// The outer hash: H(K XOR opad || inner digest), one block each.
 	la.finish(a)
 	if b.Key != nil {
 		lb.finish(b)
 	}
-	run(fn, &la, &lb)
+	run(fn, &la, nil, &lb, nil)
 	la.digest(fn, a.Sum)
 	if b.Key != nil {
 		lb.digest(fn, b.Sum)
 	}
 }
 
-// lane is one message in progress: its state, and the whole blocks still to
-// compress, first straight from the message, then from buf.
+// lane is one message in progress: its state, and its padded last blocks in
+// buf. The whole blocks of the message itself are compressed where they lie;
+// run takes them as an argument, because a slice stored in a lane would make
+// every message escape to the heap.
 type lane struct {
 	h         [8]uint32
-	body      []byte // whole blocks of the message itself
-	tail, end int    // the rest, padded, is buf[tail:end]
+	tail, end int // the padded rest is buf[tail:end]
 	buf       [2 * blockSize]byte
 }
 
-// start sets l up for the inner hash of m: the key XOR ipad block is already
+// start sets l up for the inner hash of m and returns the whole blocks of
+// m.Data to compress before buf. The key XOR ipad block is already
 // compressed into m.Key.inner, so the length counted is one block more.
-func (l *lane) start(m Message) {
+func (l *lane) start(m Message) []byte {
 	l.h = m.Key.inner
-	l.load(m.Data, m.Ext, blockSize)
+	return l.load(m.Data, m.Ext, blockSize)
 }
 
-// load queues data||ext, padded, behind prefix bytes already compressed.
-func (l *lane) load(data, ext []byte, prefix int) {
+// load pads the tail of data||ext into buf, behind prefix bytes already
+// compressed, and returns the whole blocks of data that come first.
+func (l *lane) load(data, ext []byte, prefix int) []byte {
 	whole := len(data) &^ (blockSize - 1)
-	l.body = data[:whole]
 	l.tail, l.end = 0, pad(&l.buf, data[whole:], ext, uint64(prefix+len(data)+len(ext)))
+	return data[:whole]
 }
 
 // finish sets l up for the outer hash over its inner digest.
@@ -163,7 +167,6 @@ func (l *lane) finish(m Message) {
 	var d [MaxSize]byte
 	l.digest(m.Key.fn, &d)
 	l.h = m.Key.outer
-	l.body = nil
 	l.tail, l.end = 0, pad(&l.buf, d[:m.Key.fn.size], nil, uint64(blockSize+m.Key.fn.size))
 }
 
@@ -173,28 +176,19 @@ func (l *lane) digest(fn *function, d *[MaxSize]byte) {
 	}
 }
 
-// next returns the blocks l can compress in one run, from one buffer.
-func (l *lane) next() []byte {
-	if len(l.body) > 0 {
-		return l.body
+// run compresses what both lanes have left, two blocks at a time: first the
+// bodies, then the padded tails. A lane that has finished rides along on a
+// scratch state over the other lane's bytes: it costs nothing, as the other
+// lane's latency sets the pace.
+func run(fn *function, a *lane, bodyA []byte, b *lane, bodyB []byte) {
+	next := func(l *lane, body []byte) []byte {
+		if len(body) > 0 {
+			return body
+		}
+		return l.buf[l.tail:l.end]
 	}
-	return l.buf[l.tail:l.end]
-}
-
-func (l *lane) advance(n int) {
-	if len(l.body) > 0 {
-		l.body = l.body[n:]
-	} else {
-		l.tail += n
-	}
-}
-
-// run compresses what both lanes have left, two at a time. A lane that has
-// finished rides along on a scratch state over the other lane's bytes: it
-// costs nothing, as the other lane's latency sets the pace.
-func run(fn *function, a, b *lane) {
 	for {
-		pa, pb := a.next(), b.next()
+		pa, pb := next(a, bodyA), next(b, bodyB)
 		if len(pa) == 0 && len(pb) == 0 {
 			return
 		}
@@ -209,10 +203,18 @@ func run(fn *function, a, b *lane) {
 		n := min(len(pa), len(pb))
 		fn.blocks2(ha, hb, &pa[0], &pb[0], n)
 		if ha != &scratch {
-			a.advance(n)
+			if len(bodyA) > 0 {
+				bodyA = bodyA[n:]
+			} else {
+				a.tail += n
+			}
 		}
 		if hb != &scratch {
-			b.advance(n)
+			if len(bodyB) > 0 {
+				bodyB = bodyB[n:]
+			} else {
+				b.tail += n
+			}
 		}
 	}
 }

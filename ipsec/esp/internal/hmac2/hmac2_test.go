@@ -110,9 +110,9 @@ func TestGeneric(t *testing.T) {
 			}
 			var l lane
 			l.h = fn.initial
-			l.load(data, nil, 0)
-			if len(l.body) > 0 {
-				generic[h.h](&l.h, &l.body[0], len(l.body))
+			body := l.load(data, nil, 0)
+			if len(body) > 0 {
+				generic[h.h](&l.h, &body[0], len(body))
 			}
 			generic[h.h](&l.h, &l.buf[0], l.end)
 			var got [MaxSize]byte
@@ -187,11 +187,15 @@ func TestNoAllocations(t *testing.T) {
 	data := make([]byte, 1400)
 	for _, h := range hashes {
 		k := NewKey(h.h, []byte("key"))
-		var oa, ob [MaxSize]byte
 		if n := testing.AllocsPerRun(100, func() {
+			// The sums on the stack, as the data plane has them.
+			var oa, ob [MaxSize]byte
 			Sum2(Message{Key: k, Data: data, Ext: data[:4], Sum: &oa}, Message{Key: k, Data: data[1:], Sum: &ob})
+			sink ^= oa[0] ^ ob[0]
 		}); n != 0 {
 			t.Errorf("%s: %v allocations per Sum2", h.name, n)
 		}
 	}
 }
+
+var sink byte
