@@ -145,3 +145,43 @@ func TestICVsCheckedAhead(t *testing.T) {
 		})
 	}
 }
+
+// The paired ICV paths run for every packet: like the rest of the data path
+// they must not allocate (an ICV array that escaped to the heap once cost an
+// allocation per pair).
+func TestPairedICVsDoNotAllocate(t *testing.T) {
+	oc, ic := saPair(t, ProtoESP, Tunnel, EncAESCBC128, IntegHMACSHA1_96, false, 0x5005)
+	out := mustSA(t, oc)
+	d := New(Config{})
+	defer d.Close()
+	must(t, d.AddSA(ic))
+	var pkts [][]byte
+	for i := range 8 {
+		pkts = append(pkts, protectPacket(t, out, icmpEcho("10.1.0.5", "10.2.0.7", uint32(i), 1300)))
+	}
+	a := newICVAhead(len(pkts))
+	if n := testing.AllocsPerRun(50, func() { a.check(d, pkts, false) }); n != 0 {
+		t.Errorf("checking a batch's ICVs ahead: %v allocations", n)
+	}
+	if a.verdict(0).sa == nil || !a.verdict(0).ok {
+		t.Fatal("the batch was not checked ahead")
+	}
+
+	var jobs sealJobs
+	bufs := make([][]byte, 4)
+	inner := icmpEcho("10.1.0.5", "10.2.0.7", 1, 1300)
+	for i := range bufs {
+		bufs[i] = make([]byte, Headroom+len(inner)+Tailroom)
+	}
+	if n := testing.AllocsPerRun(50, func() {
+		for _, buf := range bufs {
+			copy(buf[Headroom:], inner)
+			if _, _, _, r := out.protectLater(&jobs, buf, Headroom, Headroom+len(inner)); r != dropNone {
+				t.Fatal(r)
+			}
+		}
+		jobs.run()
+	}); n != 0 {
+		t.Errorf("sealing a batch with paired ICVs: %v allocations", n)
+	}
+}
