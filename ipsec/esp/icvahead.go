@@ -60,13 +60,23 @@ func newICVAhead(n int) *icvAhead {
 func (a *icvAhead) check(d *DataPlane, pkts [][]byte, udp bool) {
 	clear(a.verdicts[:len(pkts)])
 	a.pending = a.pending[:0]
+	if len(pkts) < 2 {
+		return // nothing to pair
+	}
 	sas := *d.inbound.Load()
+	// A batch is mostly one SA's: look each SPI up once in a row, so that a
+	// batch of an SA that does not pair (AES-GCM) costs no more than a look
+	// at each packet's SPI.
+	var spi uint32
+	var sa *saState
 	for i, pkt := range pkts {
 		esp := espPayload(pkt, udp)
 		if esp == nil {
 			continue
 		}
-		sa := sas[inKey{ProtoESP, be.Uint32(esp)}]
+		if s := be.Uint32(esp); sa == nil || s != spi {
+			spi, sa = s, sas[inKey{ProtoESP, s}]
+		}
 		if sa == nil || sa.esp == nil || !sa.esp.mac.pairs() || sa.esp.checkLength(esp) != nil {
 			continue
 		}
