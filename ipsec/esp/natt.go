@@ -100,10 +100,8 @@ func (d *DataPlane) SendKeepalive(dst netip.AddrPort) error {
 // no corruption. The first choice, an incremental update from the NAT-OA
 // payloads, gives the same result when both peers report their addresses
 // correctly, and relies on it.
+// The header, rebuilt, is never a fragment's.
 func fixTransportChecksum(pkt []byte, ihl int) {
-	if len(pkt) < ihl || be.Uint16(pkt[ipv4FlagsFrag:])&0x3fff != 0 {
-		return // a fragment: its checksum covers the whole datagram
-	}
 	proto := pkt[ipv4Protocol]
 	var field int
 	switch {
