@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/node"
@@ -100,12 +101,8 @@ func batch(p []byte, name unsafe.Pointer, namelen uint32) []mmsghdr {
 	return hdrs
 }
 
-func socketIn(b *testing.B, l *lab, gwB bool, domain, typ, proto int) int {
+func socketIn(b *testing.B, ns netns.NsHandle, domain, typ, proto int) int {
 	b.Helper()
-	ns := l.gwA
-	if gwB {
-		ns = l.gwB
-	}
 	var fd int
 	if err := node.InNetnsHandle(ns, func() error {
 		var err error
@@ -126,27 +123,24 @@ func sendmmsg(b *testing.B, fd int, hdrs []mmsghdr) {
 }
 
 func rawSender(b *testing.B, l *lab) func() {
-	fd := socketIn(b, l, false, unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
+	fd := socketIn(b, l.gwA, unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_RAW)
 	dst := &unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{192, 0, 2, 2}}
 	hdrs := batch(protocol50Packet(), unsafe.Pointer(dst), unix.SizeofSockaddrInet4)
 	return func() { sendmmsg(b, fd, hdrs) }
 }
 
 func packetSender(b *testing.B, l *lab) func() {
-	fd := socketIn(b, l, false, unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP)))
-	out, peer := linkIn(b, l, false), linkIn(b, l, true)
+	fd := socketIn(b, l.gwA, unix.AF_PACKET, unix.SOCK_DGRAM, int(htons(unix.ETH_P_IP)))
+	out, peer := linkIn(b, l.gwA), linkIn(b, l.gwB)
 	dst := &unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(unix.ETH_P_IP), Ifindex: int32(out.Attrs().Index), Halen: 6}
 	copy(dst.Addr[:], peer.Attrs().HardwareAddr)
 	hdrs := batch(protocol50Packet(), unsafe.Pointer(dst), unix.SizeofSockaddrLinklayer)
 	return func() { sendmmsg(b, fd, hdrs) }
 }
 
-func linkIn(b *testing.B, l *lab, gwB bool) netlink.Link {
+// linkIn is the namespace's eth0, the link between the gateways.
+func linkIn(b *testing.B, ns netns.NsHandle) netlink.Link {
 	b.Helper()
-	ns := l.gwA
-	if gwB {
-		ns = l.gwB
-	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		b.Fatal(err)
@@ -160,7 +154,7 @@ func linkIn(b *testing.B, l *lab, gwB bool) netlink.Link {
 }
 
 func rawReceiver(b *testing.B, l *lab, received *atomic.Int64, stop chan struct{}) chan struct{} {
-	fd := socketIn(b, l, true, unix.AF_INET, unix.SOCK_RAW, 50)
+	fd := socketIn(b, l.gwB, unix.AF_INET, unix.SOCK_RAW, 50)
 	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
 	bufs := make([]byte, 64*2048)
@@ -190,7 +184,7 @@ func rawReceiver(b *testing.B, l *lab, received *atomic.Int64, stop chan struct{
 }
 
 func ringReceiver(b *testing.B, l *lab, received *atomic.Int64, stop chan struct{}) chan struct{} {
-	fd := socketIn(b, l, true, unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	fd := socketIn(b, l.gwB, unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
 	// ldh [12]; jeq IPv4; ldb [23]; jeq 50; accept; drop.
 	filter := []unix.SockFilter{
 		{Code: 0x28, K: 12}, {Code: 0x15, Jf: 3, K: unix.ETH_P_IP},
@@ -208,7 +202,7 @@ func ringReceiver(b *testing.B, l *lab, received *atomic.Int64, stop chan struct
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { unix.Munmap(ring) })
-	must(b, unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: linkIn(b, l, true).Attrs().Index}))
+	must(b, unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: linkIn(b, l.gwB).Attrs().Index}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
