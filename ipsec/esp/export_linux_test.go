@@ -1,6 +1,9 @@
 package esp
 
-import "net/netip"
+import (
+	"net/netip"
+	"testing"
+)
 
 // For the tests in package esp_test, which need root and so the testenv
 // helpers: internal tests cannot import them (testenv imports node, which
@@ -21,3 +24,10 @@ func (u *udpPort) Close() error { return u.close() }
 // LastFill says how many datagrams the last receive syscall returned and how
 // many packets they were cut into.
 func (u *udpPort) LastFill() (datagrams, segments int) { return u.rx.n, len(u.pending) }
+
+// AllowUnprotectedForCeiling lets SAs take NULL encryption without integrity
+// until the benchmark ends (see unprotectedForCeiling).
+func AllowUnprotectedForCeiling(b testing.TB) {
+	unprotectedForCeiling = true
+	b.Cleanup(func() { unprotectedForCeiling = false })
+}

@@ -22,7 +22,10 @@ import (
 //   - strongswan-libipsec/*: charon with kernel-libipsec on both gateways
 //     (node/strongswan/swantest), always UDP-encapsulated;
 //   - esp-*: this data plane, ESP over IP protocol 50 or UDP-encapsulated,
-//     with the TUN's segmentation offload and, once, without it.
+//     with the TUN's segmentation offload and, once, without it;
+//   - esp-null-none-udp-ceiling: the same tunnel with no cryptography at all
+//     (which RFC 4303 forbids, so only this benchmark can install it): the
+//     most any transform can reach on this machine.
 //
 // Each esp case runs beside its own no-IPsec baseline: a second lab of the
 // same shape whose gateways route in the clear. The two flows take turns in
@@ -56,6 +59,10 @@ func BenchmarkTCPThroughput(b *testing.B) {
 		{"esp-aes128gcm16", gcm, "aes128gcm16", false, false},
 		{"esp-aes128-sha1", cbc, "aes128-sha1", false, false},
 		{"esp-aes128gcm16-udp-no-offload", gcm, "aes128gcm16", true, true},
+		// No cryptography at all, which RFC 4303 forbids: the ceiling of
+		// the tunnel's own work (TUN, sockets, framing, replay, policy),
+		// whatever the transform.
+		{"esp-null-none-udp-ceiling", transform{esp.ProtoESP, esp.EncNull, esp.IntegNone}, "", true, false},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -63,6 +70,9 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			clear.route(b, clear.gwA, "10.2.0.0/24", "192.0.2.2")
 			clear.route(b, clear.gwB, "10.1.0.0/24", "192.0.2.1")
 			l := newLab(b)
+			if tc.tr.enc == esp.EncNull && tc.tr.integ == esp.IntegNone {
+				esp.AllowUnprotectedForCeiling(b)
+			}
 			a := openGateway(b, l.gwA, "gwA", esp.OpenConfig{NoOffload: tc.noOffload})
 			g := openGateway(b, l.gwB, "gwB", esp.OpenConfig{NoOffload: tc.noOffload})
 			gatewayPair(b, a, g, tc.tr, esp.Tunnel, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
