@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -62,8 +63,18 @@ type sysctlSetting struct {
 // in a lab, and accept_local on. Over protocol 50, where each ESP packet is
 // routed on its own, that lookup cost 5% of the CPU. The price is that a
 // packet claiming one of the node's own addresses as its source is no longer
-// refused as a martian.
+// refused as a martian. Where rp_filter is on for all interfaces, as on many
+// hosts that run the daemon outside a lab, every interface does the full
+// check anyway: the setting would only loosen it, so it is left alone and
+// setAcceptLocal returns nil.
 func setAcceptLocal() (*sysctlSetting, error) {
+	rpFilter, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/rp_filter")
+	if err != nil {
+		return nil, fmt.Errorf("rp_filter: %w", err)
+	}
+	if strings.TrimSpace(string(rpFilter)) != "0" {
+		return nil, nil
+	}
 	f, err := os.OpenFile("/proc/sys/net/ipv4/conf/all/accept_local", os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("accept_local: %w", err)
