@@ -28,7 +28,7 @@ process creates one network namespace per node (ipseclab-<lab>.<node>), the link
 addresses and routes, and keeps running whatever must run (link forwarders, NAT watchers,
 IPsec stacks) until 'ipseclab destroy'. Nothing is created in the host's network namespace.
 A deploy that fails part way removes everything it created.`,
-		Args: cobra.NoArgs,
+		Args: noLabArgs(false),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := node.CheckRoot(); err != nil {
 				return err

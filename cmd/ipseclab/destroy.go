@@ -20,7 +20,7 @@ func newDestroyCmd() *cobra.Command {
 		Long: `destroy asks the lab process to stop and remove its namespaces. If the process does not
 answer (or was killed), destroy removes the lab from its recorded state and by its namespace
 prefix, so nothing is left. --all removes every ipseclab lab and leftover on this machine.`,
-		Args: cobra.NoArgs,
+		Args: noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := node.CheckRoot(); err != nil {
 				return err

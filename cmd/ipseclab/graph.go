@@ -14,7 +14,7 @@ func newGraphCmd() *cobra.Command {
 		Short: "Draw a lab's topology (Graphviz dot, Mermaid, or plain text)",
 		Example: `  ipseclab graph -t lab.yaml --format dot | dot -Tsvg > lab.svg
   ipseclab graph -t nat-traversal --format mermaid`,
-		Args: cobra.NoArgs,
+		Args: noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lab, _, err := lf.load()
 			if err != nil {

@@ -20,7 +20,7 @@ func newInspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [-t FILE | --name NAME] [--json]",
 		Short: "Show a deployed lab: nodes, kinds, namespaces, interfaces, addresses, routes and link counters",
-		Args:  cobra.NoArgs,
+		Args:  noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := node.CheckRoot(); err != nil {
 				return err

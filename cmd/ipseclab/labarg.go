@@ -25,6 +25,22 @@ func (f *labFlags) add(cmd *cobra.Command, withName bool) {
 	}
 }
 
+// noLabArgs is the Args check of the verbs that name their lab with -t (and
+// --name): a lab given as an argument, as `run` takes it, gets a sentence that
+// shows the flag, where cobra's own check would call it an unknown command.
+func noLabArgs(withName bool) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		hint := fmt.Sprintf("%s -t %s", cmd.CommandPath(), args[0])
+		if withName {
+			hint += fmt.Sprintf(" (or --name %s for a deployed lab)", args[0])
+		}
+		return fmt.Errorf("%s takes the lab as a flag, not as an argument: %s", cmd.Name(), hint)
+	}
+}
+
 // load returns the lab the flags name. With --name, the lab file recorded when
 // the lab was deployed is used.
 func (f *labFlags) load() (*topology.Lab, string, error) {

@@ -117,6 +117,27 @@ func TestValidateReportsEveryProblemWithFileLineCol(t *testing.T) {
 	}
 }
 
+// The verbs that name their lab with -t say so when it comes as an argument,
+// as `run` takes it, instead of cobra's "unknown command".
+func TestLabAsArgumentPointsAtTheFlag(t *testing.T) {
+	for _, tc := range []struct{ args []string }{
+		{[]string{"deploy", "site-to-site"}},
+		{[]string{"destroy", "site-to-site"}},
+		{[]string{"inspect", "site-to-site"}},
+		{[]string{"graph", "site-to-site"}},
+		{[]string{"watch", "site-to-site"}},
+	} {
+		r := run(t, tc.args...)
+		want := fmt.Sprintf("ipseclab: %s takes the lab as a flag, not as an argument: ipseclab %s -t site-to-site", tc.args[0], tc.args[0])
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and %q", tc.args, r.code, r.stderr, want)
+		}
+		if tc.args[0] != "deploy" && !strings.Contains(r.stderr, "(or --name site-to-site for a deployed lab)") {
+			t.Errorf("%v: stderr %q does not mention --name", tc.args, r.stderr)
+		}
+	}
+}
+
 func TestNotRootGivesOneClearSentence(t *testing.T) {
 	testenv.NeedRoot(t) // to become someone else
 	lab := writeLab(t, "notroot", smallLab)

@@ -24,7 +24,7 @@ func newWatchCmd() *cobra.Command {
 		Long: `watch attaches to a lab started with 'deploy' (or 'run --keep') and shows its events as
 'run' does: grouped under the five steps of a tunnel's life, IKE messages as a ladder. By
 default it starts with what happens next; --all replays the lab's kept history first.`,
-		Args: cobra.NoArgs,
+		Args: noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := node.CheckRoot(); err != nil {
 				return err
