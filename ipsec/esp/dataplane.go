@@ -91,7 +91,7 @@ type DataPlane struct {
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
 	routes   routeTable     // nil without a real namespace
-	pathMTU  int            // of the path to the peers when set; 0: looked up per SA (see OpenConfig.PathMTU)
+	maxPath  int            // the largest path MTU used, and the size of the segment buffers (see OpenConfig.MaxPathMTU)
 
 	dev Device
 	net Network
@@ -139,6 +139,7 @@ func New(cfg Config) *DataPlane {
 		now:      cfg.Now,
 		sad:      sad{all: map[SAID]*saState{}},
 		reserved: map[inKey]bool{},
+		maxPath:  tunMaxMTU,
 		stop:     make(chan struct{}),
 	}
 	d.hooks.Store(&cfg.Hooks)
@@ -167,7 +168,7 @@ func (d *DataPlane) Start(dev Device, net Network) {
 		d.workers.Add(1)
 		go d.routineCounters()
 	}
-	if d.routes != nil && d.pathMTU == 0 {
+	if d.routes != nil {
 		d.workers.Add(1)
 		go d.routinePathMTU()
 	}
@@ -374,22 +375,19 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	if d.routes == nil {
 		return
 	}
-	path := d.pathMTU
-	if path == 0 {
-		peer := sa.cfg.Remote
-		if e := sa.encapPeer.Load(); e != nil {
-			peer = e.Addr()
-		}
-		var err error
-		if path, err = d.routes.pathMTU(peer); err != nil {
-			// Without a route to the peer nothing is sent anyway; the
-			// policy keeps the MTU it has, and the next look may find one.
-			return
-		}
+	peer := sa.cfg.Remote
+	if e := sa.encapPeer.Load(); e != nil {
+		peer = e.Addr()
 	}
-	// The data plane's buffers hold packets of the larger of PathMTU and
-	// 1500 bytes: a jumbo path is used as that.
-	path = min(path, max(d.pathMTU, tunMaxMTU))
+	path, err := d.routes.pathMTU(peer)
+	if err != nil {
+		// Without a route to the peer nothing is sent anyway; the policy
+		// keeps the MTU it has, and the next look may find one.
+		return
+	}
+	// The data plane's buffers hold packets of maxPath bytes: a larger path
+	// is used as that.
+	path = min(path, d.maxPath)
 	mtu := path - sa.overhead()
 	sa.innerMTU.Store(int32(mtu))
 	routeMTU, changed, err := d.routes.setMTU(p.Policy, mtu)

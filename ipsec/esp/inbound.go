@@ -28,7 +28,7 @@ func (d *DataPlane) routineInbound(r Receiver) {
 	// The inner packets, one per buffer, side by side (see newWireBuffers). A
 	// packet larger than the path MTU gets its slot a buffer of 64 KiB.
 	bufs := make([][]byte, n)
-	seg := segmentBufferSize(d.pathMTU)
+	seg := segmentBufferSize(d.maxPath)
 	slab := make([]byte, n*seg)
 	for i := range bufs {
 		bufs[i] = slab[i*seg : (i+1)*seg : (i+1)*seg]

@@ -515,13 +515,25 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 		{"esp-aes128-sha1", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, false, 1500 - 73, 0},
 		// outer IPv4 20, AH 12 + ICV 16
 		{"ah-sha256", transform{esp.ProtoAH, 0, esp.IntegHMACSHA256_128}, false, 1500 - 48, 0},
+		// Jumbo links everywhere: the data plane sizes its buffers from its
+		// interfaces, and TCP's segments (TSO split, GRO) are jumbo too.
+		{"esp-aes128gcm16/udp/jumbo-9000", transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, true, 9000 - 65, 9000},
+		{"esp-aes128-sha1/jumbo-9000", transform{esp.ProtoESP, esp.EncAESCBC128, esp.IntegHMACSHA1_96}, false, 9000 - 73, 9000},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
+			jumbo := tc.linkMTU > 1500
 			if tc.linkMTU != 0 {
 				for _, ns := range []netns.NsHandle{l.gwA, l.gwB} {
 					setLinkMTU(t, ns, "eth0", tc.linkMTU)
+					if jumbo {
+						setLinkMTU(t, ns, "eth1", tc.linkMTU)
+					}
+				}
+				if jumbo {
+					setLinkMTU(t, l.hostA, "eth0", tc.linkMTU)
+					setLinkMTU(t, l.hostB, "eth0", tc.linkMTU)
 				}
 			}
 			bus := events.NewBus("t")
@@ -556,6 +568,9 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 				t.Fatalf("route %s: MTU %d, want %d", routes[0].Dst, routes[0].MTU, tc.mtu)
 			}
 			pingDF(t, l.hostA, "10.2.0.10", tc.mtu)
+			if jumbo {
+				tcpTransfer(t, l.hostA, l.hostB, "10.2.0.10", 8<<20)
+			}
 			if reasm := snmpCounter(t, l.gwB, "Ip:", "ReasmReqds"); reasm != 0 {
 				t.Errorf("gwB reassembled %d fragments: the protected packet did not fit the path", reasm)
 			}
@@ -666,7 +681,7 @@ func pingDF(t testing.TB, ns netns.NsHandle, dst string, size int) {
 			t.Fatalf("ping %s, %d bytes with DF: %v", dst, size, err)
 		}
 		c.SetReadDeadline(time.Now().Add(time.Second))
-		buf := make([]byte, 2000)
+		buf := make([]byte, size+100)
 		for {
 			n, from, err := c.ReadFrom(buf)
 			if err != nil {

@@ -2,6 +2,7 @@ package esp
 
 import (
 	"fmt"
+	"net"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -14,13 +15,18 @@ type OpenConfig struct {
 	Config
 
 	TUNName string // default "ipsec0"
-	// PathMTU is the MTU of the path to the peers. Each route into the TUN
-	// carries the inner MTU of its policy's current outbound SA, the path
-	// MTU minus what that SA adds, as Linux's IPsec computes it per SA.
-	// Zero, the default, looks the path MTU up when an SA is installed: the
-	// MTU of the route to the peer, or of the interface it leaves by, up to
-	// 1500 bytes (larger paths take PathMTU set to their size).
-	PathMTU int
+	// Each route into the TUN carries the inner MTU of its policy's current
+	// outbound SA: the MTU of the path to the peer minus what that SA adds,
+	// as Linux's IPsec computes it per SA. The path MTU is the MTU of the
+	// route to the peer (which the kernel lowers on ICMP "fragmentation
+	// needed"), or of the interface it leaves by, looked up when an SA is
+	// installed and every second after.
+	//
+	// MaxPathMTU is the largest path MTU used, and the size of the data
+	// plane's packet buffers. Zero, the default, takes the largest MTU of the
+	// namespace's interfaces at Open, at least 1500 and at most 9216, so
+	// that a lab with jumbo links uses them.
+	MaxPathMTU int
 	// MTU is the inner MTU of a route before its first SA: DefaultMTU unless
 	// set.
 	MTU        int
@@ -106,11 +112,15 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		closeAll()
 		return nil, fmt.Errorf("netlink in namespace: %w", err)
 	}
+	if cfg.MaxPathMTU == 0 {
+		cfg.MaxPathMTU = largestLinkMTU(h, cfg.TUNName)
+	}
+	cfg.MaxPathMTU = max(cfg.MaxPathMTU, tunMaxMTU)
 	link, err := h.LinkByName(cfg.TUNName)
 	if err == nil {
 		// The routes into the TUN carry each policy's MTU; the device's own
 		// is only a ceiling for them.
-		err = h.LinkSetMTU(link, max(cfg.PathMTU, tunMaxMTU))
+		err = h.LinkSetMTU(link, cfg.MaxPathMTU)
 	}
 	if err == nil {
 		err = h.LinkSetUp(link)
@@ -127,7 +137,25 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 
 	d := New(cfg.Config)
 	d.routes = routes
-	d.pathMTU = cfg.PathMTU
+	d.maxPath = cfg.MaxPathMTU
 	d.Start(dev, &sn)
 	return d, nil
+}
+
+// largestLinkMTU is the largest MTU of the namespace's interfaces but the TUN
+// and loopback, between 1500 and jumboMTU.
+func largestLinkMTU(h *netlink.Handle, tun string) int {
+	mtu := tunMaxMTU
+	links, err := h.LinkList()
+	if err != nil {
+		return mtu
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Name == tun || a.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		mtu = max(mtu, min(a.MTU, jumboMTU))
+	}
+	return mtu
 }

@@ -54,10 +54,14 @@ func segmentBufferSize(pathMTU int) int {
 	return Headroom + max(pathMTU, tunMaxMTU) + Tailroom
 }
 
-// tunMaxMTU is the TUN's own MTU, and the largest path MTU the data plane
-// uses unless told a larger one: the routes into the TUN carry the real
-// inner MTUs, and the segment buffers hold packets of this size.
+// tunMaxMTU is the smallest of the largest path MTUs a data plane handles
+// (DataPlane.maxPath): Ethernet's.
 const tunMaxMTU = 1500
+
+// jumboMTU bounds the largest path MTU a data plane takes from its
+// interfaces, and so the size of its segment buffers: 9216 bytes, the
+// largest jumbo frame switches commonly carry.
+const jumboMTU = 9216
 
 // maxBatch bounds batches whatever a device claims.
 const maxBatch = 128
@@ -69,7 +73,7 @@ const maxPacket = 65535
 func (d *DataPlane) routineOutbound() {
 	defer d.workers.Done()
 	n := min(max(d.dev.BatchSize(), 1), maxBatch)
-	w := newWireBuffers(n, d.pathMTU)
+	w := newWireBuffers(n, d.maxPath)
 	for {
 		// Packets are read at Headroom; the device may use the bytes in front.
 		count, err := d.dev.Read(w.bufs, w.sizes, Headroom)
