@@ -138,7 +138,7 @@ func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
 	if qm.mode == esp.Transport && qm.encap {
 		// RFC 3947 §5.2: the original addresses, for the peer's transport
 		// mode checksum fix-up; the initiator's first.
-		payloads = append(payloads, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.local.Addr()}, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.remote.Addr()})
+		payloads = append(payloads, isakmp.NewNATOA(sa.peer.nattDraft, sa.local.Addr()), isakmp.NewNATOA(sa.peer.nattDraft, sa.remote.Addr()))
 	}
 	qm.state = qmI1Sent
 	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qm.info(1), func() {
@@ -289,7 +289,7 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 			&isakmp.ID{IDType: qm.idcr.IDType, Protocol: qm.idcr.Protocol, Port: qm.idcr.Port, Data: qm.idcr.Data})
 	}
 	if qm.mode == esp.Transport && qm.encap {
-		payloads = append(payloads, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.remote.Addr()}, &isakmp.NATOA{Draft: sa.peer.nattDraft, Addr: sa.local.Addr()})
+		payloads = append(payloads, isakmp.NewNATOA(sa.peer.nattDraft, sa.remote.Addr()), isakmp.NewNATOA(sa.peer.nattDraft, sa.local.Addr()))
 	}
 	if respLife != nil {
 		payloads = append(payloads, respLife)

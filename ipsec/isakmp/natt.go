@@ -23,12 +23,18 @@ func (p *NATD) decodeBody(body []byte, _ int) error { p.Hash = body; return nil 
 
 // NATOA is the NAT Original Address payload (RFC 3947 §5.1), sent in Quick
 // Mode for transport mode so that the peer can fix TCP/UDP checksums. Draft
-// selects payload type 131 instead of 21.
+// selects payload type 131 instead of 21. Addr is encoded as it is, so that a
+// received payload encodes back to the same bytes: an IPv4-mapped IPv6
+// address as ID_IPV6_ADDR. NewNATOA unmaps the address it is given.
 type NATOA struct {
 	received
 	Draft bool
 	Addr  netip.Addr
 }
+
+// NewNATOA returns a NAT-OA payload for a, as ID_IPV4_ADDR when a is IPv4 or
+// IPv4-mapped.
+func NewNATOA(draft bool, a netip.Addr) *NATOA { return &NATOA{Draft: draft, Addr: a.Unmap()} }
 
 const natoaFixedLen = 4 // ID type, RESERVED, RESERVED2
 
@@ -41,7 +47,7 @@ func (p *NATOA) Type() PayloadType {
 func (p *NATOA) Body() []byte { return bodyOf(p) }
 
 func (p *NATOA) appendBody(b []byte) ([]byte, error) {
-	a := p.Addr.Unmap()
+	a := p.Addr
 	switch {
 	case a.Is4():
 		b = append(b, byte(IDIPv4Addr), 0, 0, 0)

@@ -76,10 +76,24 @@ func samplePayloads() []Payload {
 		&NATD{Draft: true, Hash: bytes.Repeat([]byte{5}, 20)},
 		&NATOA{Addr: netip.MustParseAddr("192.168.1.10")},
 		&NATOA{Draft: true, Addr: netip.MustParseAddr("fd00::10")},
+		// A peer may send an IPv4-mapped address as ID_IPV6_ADDR; it stays
+		// one (a fuzz finding: it used to re-encode as ID_IPV4_ADDR).
+		&NATOA{Addr: netip.MustParseAddr("::ffff:192.0.2.7")},
 		&Fragment{ID: 7, Number: 1, Data: []byte("first")},
 		&Fragment{ID: 7, Number: 2, Last: true, Data: []byte("last")},
 		&Unknown{Kind: PayloadSAK, Data: []byte("gdoi")},
 		&Unknown{Kind: 200, Data: nil},
+	}
+}
+
+// NewNATOA sends an IPv4-mapped address as what it is, ID_IPV4_ADDR.
+func TestNewNATOAUnmaps(t *testing.T) {
+	b, err := NewNATOA(false, netip.MustParseAddr("::ffff:192.0.2.7")).appendBody(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{byte(IDIPv4Addr), 0, 0, 0, 192, 0, 2, 7}; !bytes.Equal(b, want) {
+		t.Fatalf("body %x, want %x", b, want)
 	}
 }
 
