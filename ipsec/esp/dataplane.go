@@ -139,7 +139,7 @@ func New(cfg Config) *DataPlane {
 		now:      cfg.Now,
 		sad:      sad{all: map[SAID]*saState{}},
 		reserved: map[inKey]bool{},
-		maxPath:  tunMaxMTU,
+		maxPath:  ethernetMTU,
 		stop:     make(chan struct{}),
 	}
 	d.hooks.Store(&cfg.Hooks)
@@ -166,11 +166,11 @@ func (d *DataPlane) Start(dev Device, net Network) {
 	}
 	if d.cfg.CountersInterval > 0 {
 		d.workers.Add(1)
-		go d.routineCounters()
+		go d.routineEvery(d.cfg.CountersInterval, d.PublishCounters)
 	}
 	if d.routes != nil {
 		d.workers.Add(1)
-		go d.routinePathMTU()
+		go d.routineEvery(pathMTUInterval, d.refreshRouteMTUs)
 	}
 }
 
@@ -180,22 +180,27 @@ func (d *DataPlane) Start(dev Device, net Network) {
 // when that entry expires.
 const pathMTUInterval = time.Second
 
-// routinePathMTU keeps each route into the TUN at its current SA's inner MTU
-// as the path MTU toward the peer changes.
-func (d *DataPlane) routinePathMTU() {
+// refreshRouteMTUs keeps each route into the TUN at its current SA's inner
+// MTU as the path MTU toward the peer changes.
+func (d *DataPlane) refreshRouteMTUs() {
+	for _, p := range d.spd.Load().policies {
+		if sa := p.current.Load(); sa != nil && !sa.dead.Load() {
+			d.setRouteMTU(p, sa)
+		}
+	}
+}
+
+// routineEvery calls f every interval until the data plane closes.
+func (d *DataPlane) routineEvery(interval time.Duration, f func()) {
 	defer d.workers.Done()
-	t := time.NewTicker(pathMTUInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-d.stop:
 			return
 		case <-t.C:
-			for _, p := range d.spd.Load().policies {
-				if sa := p.current.Load(); sa != nil && !sa.dead.Load() {
-					d.setRouteMTU(p, sa)
-				}
-			}
+			f()
 		}
 	}
 }
@@ -662,20 +667,6 @@ func (d *DataPlane) publishCounters(sa *saState, why string) {
 			"policy_drops": c.PolicyDrops, "other_drops": c.OtherDrops,
 		},
 	})
-}
-
-func (d *DataPlane) routineCounters() {
-	defer d.workers.Done()
-	t := time.NewTicker(d.cfg.CountersInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-t.C:
-			d.PublishCounters()
-		}
-	}
 }
 
 // notifier runs callbacks one at a time, in order, off the packet path. Its

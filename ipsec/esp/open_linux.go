@@ -115,7 +115,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	if cfg.MaxPathMTU == 0 {
 		cfg.MaxPathMTU = largestLinkMTU(h, cfg.TUNName)
 	}
-	cfg.MaxPathMTU = max(cfg.MaxPathMTU, tunMaxMTU)
+	cfg.MaxPathMTU = max(cfg.MaxPathMTU, ethernetMTU)
 	link, err := h.LinkByName(cfg.TUNName)
 	if err == nil {
 		// The routes into the TUN carry each policy's MTU; the device's own
@@ -145,7 +145,7 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 // largestLinkMTU is the largest MTU of the namespace's interfaces but the TUN
 // and loopback, between 1500 and jumboMTU.
 func largestLinkMTU(h *netlink.Handle, tun string) int {
-	mtu := tunMaxMTU
+	mtu := ethernetMTU
 	links, err := h.LinkList()
 	if err != nil {
 		return mtu

@@ -51,12 +51,12 @@ func newWireBuffers(n, pathMTU int) *wireBuffers {
 // segmentBufferSize is a buffer for one packet of the path MTU, with the
 // room ESP needs around it.
 func segmentBufferSize(pathMTU int) int {
-	return Headroom + max(pathMTU, tunMaxMTU) + Tailroom
+	return Headroom + max(pathMTU, ethernetMTU) + Tailroom
 }
 
-// tunMaxMTU is the smallest of the largest path MTUs a data plane handles
-// (DataPlane.maxPath): Ethernet's.
-const tunMaxMTU = 1500
+// ethernetMTU is the least of the path MTUs a data plane sizes its buffers
+// for (DataPlane.maxPath), whatever its interfaces say.
+const ethernetMTU = 1500
 
 // jumboMTU bounds the largest path MTU a data plane takes from its
 // interfaces, and so the size of its segment buffers: 9216 bytes, the

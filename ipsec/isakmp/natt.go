@@ -47,16 +47,15 @@ func (p *NATOA) Type() PayloadType {
 func (p *NATOA) Body() []byte { return bodyOf(p) }
 
 func (p *NATOA) appendBody(b []byte) ([]byte, error) {
-	a := p.Addr
 	switch {
-	case a.Is4():
+	case p.Addr.Is4():
 		b = append(b, byte(IDIPv4Addr), 0, 0, 0)
-	case a.Is6():
+	case p.Addr.Is6():
 		b = append(b, byte(IDIPv6Addr), 0, 0, 0)
 	default:
 		return nil, encodeError("NAT-OA without an address")
 	}
-	return append(b, a.AsSlice()...), nil
+	return append(b, p.Addr.AsSlice()...), nil
 }
 
 func (p *NATOA) decodeBody(body []byte, off int) error {
