@@ -97,9 +97,11 @@ const (
 	IKEMessage      Kind = "ike-message"      // any IKE message sent or received
 	IKERetransmit   Kind = "ike-retransmit"   // a message was sent again
 	IKEMalformed    Kind = "ike-malformed"    // a packet that could not be decoded
+	IKESendFailed   Kind = "ike-send-failed"  // the network refused a datagram; Fields: errno, error
 	ProposalChosen  Kind = "proposal-chosen"  // phase 1 or phase 2 proposal selection
 	NATDetected     Kind = "nat-detected"     // NAT-D result
 	NATFloat        Kind = "nat-float"        // moved to UDP 4500
+	NATKeepalive    Kind = "nat-keepalive"    // a NAT-T keepalive (0xFF on UDP 4500) was sent
 	Phase1Up        Kind = "phase1-up"        // ISAKMP SA established
 	Phase1Failed    Kind = "phase1-failed"    // Fields: reason
 	Phase2Up        Kind = "phase2-up"        // IPsec SA pair established
@@ -255,7 +257,7 @@ func KnownKinds() []Kind {
 		NodeCreated, LinkCreated, LANCreated, LabSeed,
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
-		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, ProposalChosen, NATDetected, NATFloat,
+		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
 		Phase1Up, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,

@@ -357,7 +357,7 @@ func (e *Engine) publishPhase1Keys(sa *isakmpSA) {
 			"sa": "isakmp", "icookie": sa.ckyI.String(), "rcookie": sa.ckyR.String(),
 			"skeyid": hex.EncodeToString(k.SKEYID), "skeyid_d": hex.EncodeToString(k.SKEYIDd),
 			"skeyid_a": hex.EncodeToString(k.SKEYIDa), "skeyid_e": hex.EncodeToString(k.SKEYIDe),
-			"ka": hex.EncodeToString(k.EncryptionKey), "encryption": sa.choice.attrs.Encryption.String(),
+			"ka": hex.EncodeToString(k.EncryptionKey), "iv": hex.EncodeToString(k.IV), "encryption": sa.choice.attrs.Encryption.String(),
 			"wireshark_ikev1": sa.ckyI.String() + "," + hex.EncodeToString(k.EncryptionKey),
 		},
 	})
