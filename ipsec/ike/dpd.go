@@ -69,13 +69,13 @@ func (e *Engine) dpdCheck(sa *isakmpSA) {
 			sa.dpd.pending, sa.dpd.since = true, now
 		}
 		sa.dpd.seq++
-		e.sendInformational(sa, isakmp.NewDPD(isakmp.NotifyRUThere, sa.ckyI, sa.ckyR, sa.dpd.seq))
 		e.pub.Publish(events.Event{
 			Kind: events.DPDSent, Step: events.StepTermination, Conn: sa.conn.cfg.Name,
 			Message: fmt.Sprintf("R-U-THERE #%d to %s after %v without a sign of life", sa.dpd.seq, sa.peerName(), now.Sub(sa.dpd.lastHeard).Round(time.Second)),
 			Explain: "Dead peer detection: nothing arrived from the peer for a while, so we ask whether it is still there; an answer resets the clock.",
 			Fields:  map[string]any{"seq": sa.dpd.seq, "silent_s": now.Sub(sa.dpd.lastHeard).Seconds()},
 		})
+		e.sendInformational(sa, isakmp.NewDPD(isakmp.NotifyRUThere, sa.ckyI, sa.ckyR, sa.dpd.seq))
 	}
 	sa.dpdTimer = e.after(cfg.Delay, func() { e.dpdCheck(sa) })
 }

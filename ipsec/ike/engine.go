@@ -465,10 +465,7 @@ func (e *Engine) notifyStranger(p Packet, m *isakmp.Message, t isakmp.NotifyType
 	if err != nil {
 		return
 	}
-	e.stats.Sent++
-	if err := e.tr.SendIKE(p.Local, p.Remote, b); err != nil {
-		e.stats.SendErrors++
-	}
+	e.transmit(p.Local, p.Remote, b, t.String(), "")
 }
 
 // newResponderSA creates the responder's SA for a first message.
@@ -558,10 +555,10 @@ func (e *Engine) deleteISAKMPSA(sa *isakmpSA, send bool, reason string) {
 		e.phase1Failed(sa, reason, nil)
 		return
 	}
+	e.publishISAKMPDeleted(sa, reason)
 	if send {
 		e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtocolISAKMP, SPISize: 16, SPIs: [][]byte{isakmp.ISAKMPSPI(sa.ckyI, sa.ckyR)}})
 	}
-	e.publishISAKMPDeleted(sa, reason)
 	e.removeISAKMPSA(sa)
 }
 

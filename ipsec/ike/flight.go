@@ -23,6 +23,7 @@ type exchange struct {
 	info  msgInfo
 	tries int
 	timer *timer
+	sent  time.Time // when out last left
 
 	seen      bool
 	lastIn    [sha256.Size]byte // digest of the last message we accepted
@@ -34,7 +35,7 @@ type exchange struct {
 // number of tries, giveUp runs.
 func (e *Engine) retransmit(sa *isakmpSA, ex *exchange, b []byte, info msgInfo, giveUp func()) {
 	ex.stopRetransmit()
-	ex.out, ex.info, ex.tries = b, info, 0
+	ex.out, ex.info, ex.tries, ex.sent = b, info, 0, e.clock.Now()
 	e.armRetransmit(sa, ex, giveUp)
 }
 
@@ -49,7 +50,6 @@ func (e *Engine) armRetransmit(sa *isakmpSA, ex *exchange, giveUp func()) {
 		}
 		ex.tries++
 		e.stats.Retransmits++
-		sa.transmit(ex.out)
 		e.pub.Publish(events.Event{
 			Kind: events.IKERetransmit, Step: ex.info.step, Conn: ex.info.connName(sa), Level: events.Warn,
 			Message: fmt.Sprintf("%s sent again to %s (retransmission %d of %d, after %v without an answer)",
@@ -58,6 +58,8 @@ func (e *Engine) armRetransmit(sa *isakmpSA, ex *exchange, giveUp func()) {
 			IKE:     sa.ikeInfo(events.Sent, ex.info, nil, len(ex.out)),
 			Fields:  map[string]any{"try": ex.tries, "tries": rt.Tries, "after_ms": delay.Milliseconds()},
 		})
+		ex.sent = e.clock.Now()
+		sa.transmit(ex.out, ex.info)
 		e.armRetransmit(sa, ex, giveUp)
 	})
 }
@@ -84,7 +86,6 @@ func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
 	e.stats.Duplicates++
 	msg := "a repeated message was ignored; nothing to answer"
 	if ex.reply != nil {
-		sa.transmit(ex.reply)
 		msg = fmt.Sprintf("a repeated message was answered with the cached %s", ex.replyInfo.what())
 	}
 	e.pub.Publish(events.Event{
@@ -94,5 +95,8 @@ func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
 		IKE:     sa.ikeInfo(events.Sent, ex.replyInfo, nil, len(ex.reply)),
 		Fields:  map[string]any{"duplicate": true},
 	})
+	if ex.reply != nil {
+		sa.transmit(ex.reply, ex.replyInfo)
+	}
 	return true
 }

@@ -264,12 +264,14 @@ func (e *Engine) deleteChild(ch *childSA, send bool, reason string) {
 	if i := slices.Index(c.children, ch); i >= 0 {
 		c.children = slices.Delete(c.children, i, i+1)
 	}
+	// Published before the Delete leaves, so that the peer's reaction is
+	// drawn after it.
+	e.publishChildDeleted(ch, reason)
 	if send {
 		if sa := e.managingSA(ch); sa != nil {
 			e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmpProtocol(ch.proto), SPISize: 4, SPIs: [][]byte{spiBytes(ch.spiIn)}})
 		}
 	}
-	e.publishChildDeleted(ch, reason)
 	e.dropIdlePolicies(c)
 }
 

@@ -303,24 +303,21 @@ func (sa *isakmpSA) decrypt(m *isakmp.Message) error {
 	return m.Decrypt(sa.block, sa.ivs.IV(m.Header.MessageID))
 }
 
-// transmit sends a datagram to the peer and counts it.
-func (sa *isakmpSA) transmit(b []byte) {
-	e := sa.e
-	e.stats.Sent++
-	if err := e.tr.SendIKE(sa.local, sa.remote, b); err != nil {
-		e.stats.SendErrors++
-	}
+// transmit sends a datagram to the peer. Its event must already be
+// published: the peer's answer can be published before this returns.
+func (sa *isakmpSA) transmit(b []byte, info msgInfo) {
+	sa.e.transmit(sa.local, sa.remote, b, info.what(), info.connName(sa))
 }
 
-// send encodes, transmits and publishes one message that expects no answer.
+// send encodes, publishes and transmits one message that expects no answer.
 func (sa *isakmpSA) send(ex isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt bool, info msgInfo) []byte {
 	m, b, err := sa.encode(ex, mid, payloads, encrypt)
 	if err != nil {
 		sa.e.internalError(fmt.Errorf("encode %s: %w", info.what(), err))
 		return nil
 	}
-	sa.transmit(b)
 	sa.e.publishMessage(sa, events.Sent, m, len(b), info)
+	sa.transmit(b, info)
 	return b
 }
 

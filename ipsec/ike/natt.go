@@ -176,10 +176,11 @@ func (sa *isakmpSA) startKeepalives() {
 	e := sa.e
 	var tick func()
 	tick = func() {
-		if err := e.tr.SendKeepalive(sa.remote); err != nil {
-			e.stats.SendErrors++
-		}
 		e.stats.Keepalives++
+		e.publishKeepalive(sa)
+		if err := e.tr.SendKeepalive(sa.remote); err != nil {
+			e.sendFailed(sa.local, sa.remote, "NAT-T keepalive", sa.conn.cfg.Name, err)
+		}
 		sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
 	}
 	sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)

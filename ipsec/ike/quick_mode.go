@@ -36,8 +36,9 @@ import (
 // selectors: what the SA pair will carry.
 //
 // Installing happens so that no packet is lost: the responder installs its
-// inbound SA before sending QM2 (the initiator may use the new SA as soon as
-// QM2 arrives), the initiator installs both after QM2, and the responder its
+// inbound SA before sending QM2, the initiator its inbound SA on QM2 and its
+// outbound SA one Quick Mode round trip after sending QM3 (a responder such
+// as charon installs its inbound SA only on QM3), and the responder its
 // outbound SA on QM3. The responder's policy goes in with QM2 too: ESP from
 // the initiator can overtake QM3 (another socket, another queue), and a reply
 // to it then waits in the policy's acquire queue until QM3 installs the
@@ -69,6 +70,7 @@ type qmState int
 const (
 	qmI1Sent qmState = iota + 1 // initiator sent QM1, waits for QM2
 	qmR2Sent                    // responder sent QM2, waits for QM3
+	qmI3Sent                    // initiator sent QM3, gives the responder time to install before sending ESP
 	qmDone                      // finished, kept a while to answer repeats
 )
 
@@ -105,6 +107,7 @@ type quickMode struct {
 	negotiating   bool // responder: it marked its policy as negotiated (esp.DataPlane.SetNegotiating)
 	child         *childSA
 	forgetTimer   *timer
+	installTimer  *timer // initiator: installs the outbound SA after QM3
 }
 
 // startQuickMode sends QM1 for a child request over an established ISAKMP
@@ -154,7 +157,7 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if qm != nil && e.duplicate(sa, &qm.ex, p.Data) {
 		return
 	}
-	if qm != nil && qm.state == qmDone {
+	if qm != nil && (qm.state == qmDone || qm.state == qmI3Sent) {
 		e.stats.Duplicates++ // a late repeat of an exchange that ended (failed, or answered)
 		return
 	}
@@ -356,13 +359,41 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 		e.quickModeFailed(qm, "installing the inbound SA: "+err.Error())
 		return
 	}
-	if err := e.installOutbound(qm); err != nil {
-		e.quickModeFailed(qm, "installing the outbound SA: "+err.Error())
-		return
-	}
+	// The outbound SA goes in after QM3, and not at once: installing it
+	// releases the packets held for the acquire, and a responder that
+	// installs its inbound SA only on QM3 (charon does) drops ESP that
+	// arrives first. QM3 and that ESP travel the same path, so what the
+	// responder needs is its own time to take QM3; it needed longer than that
+	// to answer QM1, so one Quick Mode round trip is enough. Meanwhile new
+	// packets wait in the acquire queue (or use the SA being rekeyed).
+	turnaround := min(e.clock.Now().Sub(qm.ex.sent), maxInstallDelay)
 	payloads := []isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash3(qm.mid, qm.niB, qm.nrB)}}
 	qm.ex.stopRetransmit()
 	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qm.info(3)), qm.info(3))
+	qm.state = qmI3Sent
+	if turnaround <= 0 {
+		e.quickModeI3(qm)
+		return
+	}
+	qm.installTimer = e.after(turnaround, func() { e.quickModeI3(qm) })
+}
+
+// maxInstallDelay bounds the wait between QM3 and the initiator's outbound
+// SA on a slow path.
+const maxInstallDelay = time.Second
+
+// quickModeI3 completes the initiator's side once the responder had time to
+// take QM3: the outbound SA goes in and carries the held packets.
+func (e *Engine) quickModeI3(qm *quickMode) {
+	if qm.state != qmI3Sent {
+		return
+	}
+	if err := e.installOutbound(qm); err != nil {
+		// The peer took QM3 and installed its side: tell it to drop it.
+		e.sendDelete(qm.sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmpProtocol(qm.proto), SPISize: 4, SPIs: [][]byte{spiBytes(qm.spiIn)}})
+		e.quickModeFailed(qm, "installing the outbound SA: "+err.Error())
+		return
+	}
 	e.quickModeDone(qm)
 }
 
@@ -407,6 +438,7 @@ func (qm *quickMode) abandon() {
 	e := qm.sa.e
 	qm.ex.stopRetransmit()
 	qm.forgetTimer.stop()
+	qm.installTimer.stop()
 	if qm.state != qmDone {
 		qm.state = qmDone
 		e.releaseQuickMode(qm)
