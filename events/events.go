@@ -92,46 +92,47 @@ const (
 
 // IKE (steps 1, 2, 3 and 5).
 const (
-	Acquire         Kind = "acquire"          // step 1: a packet matched a policy with no SA
-	InitiateByHand  Kind = "initiate"         // step 1: tunnel up by CLI or script
-	IKEMessage      Kind = "ike-message"      // any IKE message sent or received
-	IKERetransmit   Kind = "ike-retransmit"   // a message was sent again
-	IKEMalformed    Kind = "ike-malformed"    // a packet that could not be decoded
-	IKESendFailed   Kind = "ike-send-failed"  // the network refused a datagram; Fields: errno, error
-	ProposalChosen  Kind = "proposal-chosen"  // phase 1 or phase 2 proposal selection
-	NATDetected     Kind = "nat-detected"     // NAT-D result
-	NATFloat        Kind = "nat-float"        // moved to UDP 4500
-	NATKeepalive    Kind = "nat-keepalive"    // a NAT-T keepalive (0xFF on UDP 4500) was sent
-	Phase1Up        Kind = "phase1-up"        // ISAKMP SA established
-	Phase1Failed    Kind = "phase1-failed"    // Fields: reason
-	Phase2Up        Kind = "phase2-up"        // IPsec SA pair established
-	Phase2Failed    Kind = "phase2-failed"    // Fields: reason
-	AuthFailed      Kind = "auth-failed"      // AUTHENTICATION-FAILED sent or received
-	NoProposal      Kind = "no-proposal"      // NO-PROPOSAL-CHOSEN sent or received
-	Notify          Kind = "notify"           // any other notification
-	Rekey           Kind = "rekey"            // an SA is being replaced
-	SAExpired       Kind = "sa-expired"       // lifetime reached
-	SADeleted       Kind = "sa-deleted"       // Delete sent or received, or local removal
-	DPDSent         Kind = "dpd-r-u-there"    // R-U-THERE sent
-	DPDAck          Kind = "dpd-ack"          // R-U-THERE-ACK received
-	DPDDead         Kind = "dpd-dead"         // peer declared dead
-	StackCrashed    Kind = "stack-crashed"    // a node's IPsec stack lost all state on purpose
-	StackRestarted  Kind = "stack-restarted"  // and came back
-	KeysDerived     Kind = "keys-derived"     // derived keys, only when keys are requested
-	ESPPacket       Kind = "esp-packet"       // step 4: one of the first packets of an SA, described
-	ESPDrop         Kind = "esp-drop"         // step 4: replay, integrity or policy drop
-	SACounters      Kind = "sa-counters"      // step 4: counters of an SA
-	RouteMTU        Kind = "route-mtu"        // step 4: a route into the TUN took its new SA's inner MTU
-	StrongSwanLog   Kind = "strongswan-log"   // a line from a strongSwan node's log
-	TrafficReport   Kind = "traffic-report"   // the traffic generator's result
-	PingReply       Kind = "ping-reply"       // the built-in ping got a reply
-	PingResult      Kind = "ping-result"      // the built-in ping's summary
-	ScriptStarted   Kind = "script-started"   // the lab's script began
-	ScriptStep      Kind = "script-step"      // the script started a step
-	ScriptFinished  Kind = "script-finished"  // Fields: passed, failed, errors
-	ExpectPassed    Kind = "expect-passed"    // an expectation held
-	ExpectFailed    Kind = "expect-failed"    // an expectation did not hold
-	MalformedPacket Kind = "malformed-packet" // any decoder rejected network input
+	Acquire         Kind = "acquire"              // step 1: a packet matched a policy with no SA
+	InitiateByHand  Kind = "initiate"             // step 1: tunnel up by CLI or script
+	IKEMessage      Kind = "ike-message"          // any IKE message sent or received
+	IKERetransmit   Kind = "ike-retransmit"       // a message was sent again
+	IKEMalformed    Kind = "ike-malformed"        // a packet that could not be decoded
+	IKESendFailed   Kind = "ike-send-failed"      // the network refused a datagram; Fields: errno, error
+	ProposalChosen  Kind = "proposal-chosen"      // phase 1 or phase 2 proposal selection
+	NATDetected     Kind = "nat-detected"         // NAT-D result
+	NATFloat        Kind = "nat-float"            // moved to UDP 4500
+	NATKeepalive    Kind = "nat-keepalive"        // a NAT-T keepalive (0xFF on UDP 4500) was sent
+	Phase1Up        Kind = "phase1-up"            // ISAKMP SA established
+	ISAKMPConn      Kind = "isakmp-sa-connection" // a responder learnt which connection an ISAKMP SA serves
+	Phase1Failed    Kind = "phase1-failed"        // Fields: reason
+	Phase2Up        Kind = "phase2-up"            // IPsec SA pair established
+	Phase2Failed    Kind = "phase2-failed"        // Fields: reason
+	AuthFailed      Kind = "auth-failed"          // AUTHENTICATION-FAILED sent or received
+	NoProposal      Kind = "no-proposal"          // NO-PROPOSAL-CHOSEN sent or received
+	Notify          Kind = "notify"               // any other notification
+	Rekey           Kind = "rekey"                // an SA is being replaced
+	SAExpired       Kind = "sa-expired"           // lifetime reached
+	SADeleted       Kind = "sa-deleted"           // Delete sent or received, or local removal
+	DPDSent         Kind = "dpd-r-u-there"        // R-U-THERE sent
+	DPDAck          Kind = "dpd-ack"              // R-U-THERE-ACK received
+	DPDDead         Kind = "dpd-dead"             // peer declared dead
+	StackCrashed    Kind = "stack-crashed"        // a node's IPsec stack lost all state on purpose
+	StackRestarted  Kind = "stack-restarted"      // and came back
+	KeysDerived     Kind = "keys-derived"         // derived keys, only when keys are requested
+	ESPPacket       Kind = "esp-packet"           // step 4: one of the first packets of an SA, described
+	ESPDrop         Kind = "esp-drop"             // step 4: replay, integrity or policy drop
+	SACounters      Kind = "sa-counters"          // step 4: counters of an SA
+	RouteMTU        Kind = "route-mtu"            // step 4: a route into the TUN took its new SA's inner MTU
+	StrongSwanLog   Kind = "strongswan-log"       // a line from a strongSwan node's log
+	TrafficReport   Kind = "traffic-report"       // the traffic generator's result
+	PingReply       Kind = "ping-reply"           // the built-in ping got a reply
+	PingResult      Kind = "ping-result"          // the built-in ping's summary
+	ScriptStarted   Kind = "script-started"       // the lab's script began
+	ScriptStep      Kind = "script-step"          // the script started a step
+	ScriptFinished  Kind = "script-finished"      // Fields: passed, failed, errors
+	ExpectPassed    Kind = "expect-passed"        // an expectation held
+	ExpectFailed    Kind = "expect-failed"        // an expectation did not hold
+	MalformedPacket Kind = "malformed-packet"     // any decoder rejected network input
 )
 
 // Direction of a message relative to the node that publishes the event.
@@ -258,7 +259,7 @@ func KnownKinds() []Kind {
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
-		Phase1Up, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
+		Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,

@@ -125,6 +125,19 @@ func (l *eventLog) find(ctx context.Context, after uint64, match func(*events.Ev
 	}
 }
 
+// lastActivity is the time of the newest event of a kind not in skip, or the
+// zero time.
+func (l *eventLog) lastActivity(skip map[events.Kind]bool) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.events) - 1; i >= 0; i-- {
+		if !skip[l.events[i].Kind] {
+			return l.events[i].Time
+		}
+	}
+	return time.Time{}
+}
+
 func matcher(m topology.EventMatch) func(*events.Event) bool {
 	return func(e *events.Event) bool {
 		return string(e.Kind) == m.Event &&
@@ -217,6 +230,7 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 			pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
 		}
 	}
+	r.settle(ctx, log)
 	passed, failed := 0, 0
 	for _, e := range res.Expectations {
 		if e.Passed {
@@ -229,6 +243,54 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 		Message: fmt.Sprintf("script finished in %s: %d expectations passed, %d failed, %d step errors", time.Since(start).Round(time.Millisecond), passed, failed, len(res.Errors)),
 		Fields:  map[string]any{"passed": passed, "failed": failed, "errors": res.Errors, "expectations": res.Expectations, "ok": res.Passed()}})
 	return res
+}
+
+// Settling: the script's last step may start work that is still under way
+// when it returns (a tunnel-down's Delete on its way to the peer, the
+// responder's half of a Quick Mode). The script ends when the lab has been
+// quiet for longer than a packet takes to cross it, so that every node's
+// events caused before the end are published before ScriptFinished, which is
+// where `run` stops reading.
+const (
+	settleQuiet = 100 * time.Millisecond // beyond the links' delays
+	settleLimit = 3 * time.Second        // a lab that never quiets down
+)
+
+// periodic kinds come on their own clock, not as the consequence of anything
+// the script did: they do not keep a lab from settling.
+var periodic = map[events.Kind]bool{
+	events.LinkCounters: true, events.SACounters: true, events.LabProgress: true, events.NATKeepalive: true,
+}
+
+func (r *Runtime) settle(ctx context.Context, log *eventLog) {
+	quiet := settleQuiet + 2*r.linkDelays()
+	deadline := time.Now().Add(settleLimit + quiet)
+	for ctx.Err() == nil {
+		last := log.lastActivity(periodic)
+		wait := time.Until(last.Add(quiet))
+		if wait <= 0 || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-time.After(min(wait, time.Until(deadline))):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// linkDelays bounds the time a packet spends on the lab's links, now: the
+// sum over the links of each one's largest delay plus jitter.
+func (r *Runtime) linkDelays() time.Duration {
+	var sum time.Duration
+	for _, l := range r.Lab.Topology.Links {
+		il, ok := r.Deployment.Wire(l.Name).(*impair.Link)
+		if !ok {
+			continue
+		}
+		p := il.Params()
+		sum += max(time.Duration(p.AtoB.Delay+p.AtoB.Jitter), time.Duration(p.BtoA.Delay+p.BtoA.Jitter))
+	}
+	return sum
 }
 
 func describeStep(name string, v any) string {

@@ -116,11 +116,12 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		e.malformed(p, fmt.Errorf("Aggressive Mode 1/3 lacks SA, KE, NONCE or ID"), nil)
 		return
 	}
-	c, choice, ok := e.selectResponderConn(p, m, offer, AggressiveMode, idii)
+	c, choice, alike, ok := e.selectResponderConn(p, m, offer, AggressiveMode, idii)
 	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
 		return
 	}
 	sa := e.newResponderSA(c, AggressiveMode, p, m)
+	sa.alike = alike
 	sa.saiB, sa.choice = offer.Body(), choice
 	sa.gxi, sa.ni, sa.idiB, sa.peerID = ke.Data, nonce.Body(), idii.Body(), identityOf(idii)
 	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(1))

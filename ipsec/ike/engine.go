@@ -414,7 +414,7 @@ func (e *Engine) respondPhase1(p Packet, m *isakmp.Message) {
 // accepts the peer's address (an exact match before "any"), speaks the mode,
 // expects the identity (Aggressive Mode), and has a suite in common with the
 // offer. Failing that, it answers NO-PROPOSAL-CHOSEN.
-func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) (*conn, phase1Choice, bool) {
+func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) (_ *conn, _ phase1Choice, alike []*conn, ok bool) {
 	var exact, anyPeer []*conn
 	local := p.Local.Addr()
 	for _, c := range e.conns {
@@ -438,21 +438,65 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 			Fields:  map[string]any{"peer": p.Remote.String(), "reason": "no matching connection"},
 		})
 		e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
-		return nil, phase1Choice{}, false
+		return nil, phase1Choice{}, nil, false
 	}
 	var offered []string
+	var matches []*conn
+	choices := map[*conn]phase1Choice{}
 	for _, c := range cands {
 		choice, o, ok := selectPhase1(offer, c.cfg.Proposals)
 		if ok {
-			return c, choice, true
-		}
-		if offered == nil {
+			matches = append(matches, c)
+			choices[c] = choice
+		} else if offered == nil {
 			offered = o
 		}
 	}
-	e.publishNoProposal(cands[0], p.Remote, events.Sent, offered, suiteNames(cands[0].cfg.Proposals), events.StepPhase1)
-	e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
-	return nil, phase1Choice{}, false
+	if len(matches) == 0 {
+		e.publishNoProposal(cands[0], p.Remote, events.Sent, offered, suiteNames(cands[0].cfg.Proposals), events.StepPhase1)
+		e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
+		return nil, phase1Choice{}, nil, false
+	}
+	// Connections with the same peer, key and phase 1 settings cannot be
+	// told apart before a Quick Mode names its selectors. Each connection
+	// keeps an ISAKMP SA of its own, so the guess goes to one that has none
+	// with this peer yet; the first Quick Mode settles it (settleConnection).
+	same := []*conn{matches[0]}
+	for _, c := range matches[1:] {
+		if samePhase1(c, matches[0]) {
+			same = append(same, c)
+		}
+	}
+	pick := same[0]
+	for _, c := range same {
+		if !e.hasISAKMPSA(c, p.Remote.Addr()) {
+			pick = c
+			break
+		}
+	}
+	alike = slices.DeleteFunc(same, func(c *conn) bool { return c == pick })
+	return pick, choices[pick], alike, true
+}
+
+// samePhase1 reports whether a responder could tell the two connections
+// apart in phase 1, or use either's settings for the ISAKMP SA.
+func samePhase1(a, b *conn) bool {
+	x, y := a.cfg, b.cfg
+	return x.Mode == y.Mode && x.Local == y.Local && x.Remote == y.Remote && x.PSK == y.PSK &&
+		x.LocalID == y.LocalID && x.RemoteID == y.RemoteID && slices.Equal(x.Proposals, y.Proposals) &&
+		x.Lifetime == y.Lifetime && x.DPD == y.DPD && x.ForceEncap == y.ForceEncap && x.NoNATT == y.NoNATT &&
+		x.Retransmit == y.Retransmit
+}
+
+// hasISAKMPSA reports whether c has an ISAKMP SA, up or negotiating, with
+// peer.
+func (e *Engine) hasISAKMPSA(c *conn, peer netip.Addr) bool {
+	for _, sa := range c.sas {
+		if !sa.dead && sa.remote.Addr() == peer {
+			return true
+		}
+	}
+	return false
 }
 
 // notifyStranger answers a first message we will not take up with an

@@ -71,6 +71,7 @@ type isakmpSA struct {
 	infoQ    []uint32              // their order, to forget the oldest
 	waitQM   []*childRequest       // Quick Modes to start once phase 1 is up
 	replaces *isakmpSA             // the SA this one re-establishes
+	alike    []*conn               // responder: connections phase 1 could not tell from conn; the first Quick Mode decides
 	first    halfOpenKey           // responder: how repeats of the first message find it
 
 	halfOpenTimer, rekeyTimer, expireTimer, keepaliveTimer, dpdTimer *timer

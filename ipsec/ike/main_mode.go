@@ -145,11 +145,12 @@ func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
 		e.malformed(p, fmt.Errorf("Main Mode 1/6 without an SA payload"), nil)
 		return
 	}
-	c, choice, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
+	c, choice, alike, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
 	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
 		return
 	}
 	sa := e.newResponderSA(c, MainMode, p, m)
+	sa.alike = alike
 	sa.saiB, sa.choice = offer.Body(), choice
 	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
 	e.readVendorIDs(sa, m)

@@ -200,6 +200,27 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	}
 }
 
+// settleConnection ends a responder's doubt about which connection its
+// ISAKMP SA serves, once a Quick Mode for c was accepted: an SA whose phase 1
+// could not tell c from its own connection becomes c's.
+func (e *Engine) settleConnection(sa *isakmpSA, c *conn) {
+	alike := sa.alike
+	sa.alike = nil
+	if c == sa.conn || !slices.Contains(alike, c) {
+		return
+	}
+	old := sa.conn
+	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
+	c.sas = append(c.sas, sa)
+	sa.conn = c
+	e.pub.Publish(events.Event{
+		Kind: events.ISAKMPConn, Step: events.StepPhase2, Conn: c.cfg.Name,
+		Message: fmt.Sprintf("ISAKMP SA %s/%s with %s serves connection %s: phase 1 could not tell it from %s (same peer, same key); its first Quick Mode did", sa.ckyI, sa.ckyR, sa.peerName(), c.cfg.Name, old.cfg.Name),
+		Explain: "A Main Mode responder picks its connection, and so its key, by the initiator's address, before any identity or selector arrives. Each connection negotiates an ISAKMP SA of its own; the selectors of the first Quick Mode show which one the initiator meant.",
+		SA:      sa.info(), Fields: map[string]any{"was": old.cfg.Name},
+	})
+}
+
 // quickModeR1 is the responder's side of QM1: choose the connection and a
 // proposal, check the selectors, install the inbound SA and the policy, and
 // answer with QM2.
@@ -222,6 +243,9 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		}
 		qm.peerOA = natOAs(m)
 		rej = e.chooseChild(qm, offer)
+	}
+	if rej == nil {
+		e.settleConnection(sa, qm.conn)
 	}
 	// Published once the connection is known, so that the event names it.
 	e.publishMessage(sa, events.Received, m, len(p.Data), qm.info(1))
