@@ -604,12 +604,14 @@ func (d *DataPlane) expire(sa *saState, hard bool, reason string) {
 		return
 	}
 	x := Expiry{Conn: sa.cfg.Conn, ID: sa.id, Dir: sa.cfg.Dir, Hard: hard, Reason: reason, Counters: sa.c.snapshot()}
-	kind := "soft"
+	// A soft limit starts a rekey, a new Quick Mode: it belongs to phase 2,
+	// not to the SA's end.
+	kind, step := "soft", events.StepPhase2
 	if hard {
-		kind = "hard"
+		kind, step = "hard", events.StepTermination
 	}
 	d.pub.Publish(events.Event{
-		Kind: events.SAExpired, Step: events.StepTermination, Conn: sa.cfg.Conn, Level: events.Info,
+		Kind: events.SAExpired, Step: step, Conn: sa.cfg.Conn, Level: events.Info,
 		Message: fmt.Sprintf("%s SA %s reached its %s lifetime in %s", sa.cfg.Dir, sa.id, kind, reason),
 		Explain: map[bool]string{
 			false: "A soft lifetime asks IKE to negotiate a replacement SA before the hard limit.",

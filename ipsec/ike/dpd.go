@@ -20,7 +20,10 @@ import (
 // each in a protected Informational exchange of its own. Unanswered, the
 // question is repeated every Delay with the next sequence number; after
 // Timeout the peer is declared dead and the connection's DPD action runs.
-// Idle-based detection costs nothing while traffic flows (RFC 3706 §5.3).
+// An idle tunnel is probed too, as strongSwan does: RFC 3706 §5.3 lets an
+// implementation wait until it has traffic to send, but then a dead peer is
+// only noticed when a packet is already being lost. Traffic from the peer
+// is a sign of life, so a busy tunnel sends no probes.
 
 type dpdState struct {
 	enabled   bool
@@ -77,7 +80,22 @@ func (e *Engine) dpdCheck(sa *isakmpSA) {
 		})
 		e.sendInformational(sa, isakmp.NewDPD(isakmp.NotifyRUThere, sa.ckyI, sa.ckyR, sa.dpd.seq))
 	}
-	sa.dpdTimer = e.after(cfg.Delay, func() { e.dpdCheck(sa) })
+	sa.dpdTimer = e.after(e.nextDPDCheck(sa, now), func() { e.dpdCheck(sa) })
+}
+
+// nextDPDCheck is when to look again: when the silence will have lasted
+// Delay, so that the first probe goes out on time rather than up to a Delay
+// late; while a probe is unanswered, after Delay to ask again, or when
+// Timeout runs out if that comes first.
+func (e *Engine) nextDPDCheck(sa *isakmpSA, now time.Time) time.Duration {
+	cfg := sa.conn.cfg.DPD
+	if sa.dpd.pending {
+		return max(min(cfg.Delay, sa.dpd.since.Add(cfg.Timeout).Sub(now)), time.Millisecond)
+	}
+	if wait := sa.dpd.lastHeard.Add(cfg.Delay).Sub(now); wait > 0 {
+		return wait
+	}
+	return cfg.Delay
 }
 
 // inboundPackets counts the packets received on the inbound SAs under sa.

@@ -154,3 +154,45 @@ func TestResponderLearnsTheConnectionFromTheFirstQuickMode(t *testing.T) {
 		t.Fatal("the responder never said which connection its first ISAKMP SA serves")
 	}
 }
+
+// The first R-U-THERE goes out when the peer has been silent for the DPD
+// delay, counted from the last message heard, not at the next multiple of
+// the delay after DPD started.
+func TestDPDFirstProbeAfterDelayOfSilence(t *testing.T) {
+	ci, cr := conns(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
+	ci.DPD = ike.DPD{Delay: 3 * time.Second, Timeout: 10 * time.Second, Action: ike.DPDClear}
+	cr.DPD = ci.DPD
+	p := newPair(t, 9, ci, cr)
+	done := make(chan error, 1)
+	go func() { done <- p.i.Initiate(context.Background(), "lab") }()
+	for n := 1; n <= 7; n++ { // Main Mode (DPD starts with the ISAKMP SA) and QM1
+		p.step(t, "a Main Mode message or QM1")
+	}
+	p.clock.Advance(2 * time.Second)
+	p.step(t, "Quick Mode 2/3") // heard at +2 s
+	p.clock.Advance(2 * time.Second)
+	p.step(t, "Quick Mode 3/3")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sentByI := func() int {
+		p.wire.mu.Lock()
+		defer p.wire.mu.Unlock()
+		n := 0
+		for _, d := range p.wire.log {
+			if d.from.Addr() == addrI {
+				n++
+			}
+		}
+		return n
+	}
+	before := sentByI()
+	p.clock.Advance(999 * time.Millisecond) // +4.999 s: 2.999 s of silence
+	if n := sentByI(); n != before {
+		t.Fatalf("the initiator sent %d datagrams before the peer was silent for the DPD delay", n-before)
+	}
+	p.clock.Advance(time.Millisecond) // +5 s: 3 s of silence
+	if n := sentByI(); n != before+1 {
+		t.Fatalf("after 3 s of silence the initiator sent %d datagrams, want one R-U-THERE", n-before)
+	}
+}
