@@ -13,8 +13,12 @@ import (
 	"github.com/ipseclab/ipseclab/topology"
 )
 
-//go:embed */lab.yaml */*.md
+//go:embed */lab.yaml */*.md */lesson-lines.txt
 var files embed.FS
+
+// LessonLinesFile lists, in a lab's directory, the lines its lesson tells the
+// student to look for: text that the default timeline of a run must contain.
+const LessonLinesFile = "lesson-lines.txt"
 
 // Default is the lab that runs when none is named.
 const Default = "site-to-site"
@@ -87,4 +91,20 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string {
 	return "no lab file or directory " + e.Arg + ", and no shipped lab of that name (shipped: " + strings.Join(e.Shipped, ", ") + ")"
+}
+
+// LessonLines returns the lines a shipped lab's lesson points at (see
+// LessonLinesFile), without comments and blank lines.
+func LessonLines(name string) ([]string, error) {
+	b, err := fs.ReadFile(files, name+"/"+LessonLinesFile)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }

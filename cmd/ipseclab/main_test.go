@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/timeline"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -548,12 +550,20 @@ connections:
 
 // CI runs every shipped lab and requires exit 0: each lab's expectations
 // describe what it teaches, so a regression anywhere in the stack shows here.
+// Each run's event stream must be in causal order (causal_test.go), and the
+// timeline drawn from it must show every line the lab's lesson points at
+// (lesson-lines.txt in the lab's directory). IPSECLAB_LAB_RUNS=20 runs each
+// lab that many times in a row (.ci/soak).
 func TestEveryShippedLabPasses(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.SharedLabs(t)
 	list, err := labs.List()
 	if err != nil {
 		t.Fatal(err)
+	}
+	runs := 1
+	if n, err := strconv.Atoi(os.Getenv("IPSECLAB_LAB_RUNS")); err == nil && n > 0 {
+		runs = n
 	}
 	for _, l := range list {
 		t.Run(l.Name, func(t *testing.T) {
@@ -566,16 +576,56 @@ func TestEveryShippedLabPasses(t *testing.T) {
 					testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
 				}
 			}
-			t.Cleanup(func() { _ = node.DestroyLab(l.Name, 10*time.Second) })
-			r := run(t, "run", l.Name)
-			if r.code != 0 {
-				t.Fatalf("ipseclab run %s exited %d:\n%s\n%s", l.Name, r.code, r.stdout, r.stderr)
+			lines, err := labs.LessonLines(l.Name)
+			if err != nil || len(lines) == 0 {
+				t.Fatalf("lab %s has no list of the lines its lesson points at (labs/%s/%s): %v", l.Name, l.Name, labs.LessonLinesFile, err)
 			}
-			if !strings.Contains(r.stdout, "0 failed, 0 step errors") {
-				t.Fatalf("summary of %s:\n%s", l.Name, r.stdout)
+			t.Cleanup(func() { _ = node.DestroyLab(l.Name, 10*time.Second) })
+			for i := 1; i <= runs; i++ {
+				r := run(t, "run", l.Name, "--json")
+				evs := parseJSONLines(t, r.stdout)
+				if r.code != 0 {
+					t.Fatalf("run %d of %d: ipseclab run %s exited %d:\n%s\n%s", i, runs, l.Name, r.code, failedExpectations(evs), r.stderr)
+				}
+				if len(evs) == 0 || evs[len(evs)-1].Kind != events.ScriptFinished {
+					t.Fatalf("run %d of %d: the event stream does not end with the script's end:\n%s", i, runs, r.stderr)
+				}
+				if v := causalViolations(evs); len(v) > 0 {
+					t.Errorf("run %d of %d: %d causal-order violations:\n  %s", i, runs, len(v), strings.Join(v, "\n  "))
+				}
+				text := renderTimeline(lab, evs)
+				for _, want := range lines {
+					if !strings.Contains(text, want) {
+						t.Errorf("run %d of %d: the timeline lacks %q, which the lesson points at:\n%s", i, runs, want, text)
+					}
+				}
+				if t.Failed() {
+					return
+				}
 			}
 		})
 	}
+}
+
+// renderTimeline draws a recorded run as `ipseclab run` draws it by default.
+func renderTimeline(lab *topology.Lab, evs []events.Event) string {
+	var b bytes.Buffer
+	tl := timeline.New(&b, timeline.Options{Explain: true, Names: addressNames(lab)})
+	for _, e := range evs {
+		tl.Write(e)
+	}
+	return b.String()
+}
+
+// failedExpectations lists what the script's end reported as failed.
+func failedExpectations(evs []events.Event) string {
+	var out []string
+	for _, e := range evs {
+		if e.Kind == events.ExpectFailed || (e.Kind == events.ScriptStep && e.Level == events.Error) {
+			out = append(out, e.Message)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // The default lab's timeline shows the five steps of a tunnel's life, in order.

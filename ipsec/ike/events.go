@@ -294,6 +294,7 @@ func (e *Engine) publishNotify(sa *isakmpSA, dir events.Direction, n *isakmp.Not
 	e.pub.Publish(events.Event{
 		Kind: events.Notify, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: level,
 		Message: fmt.Sprintf("%s %s notification %s (%s)", map[events.Direction]string{events.Sent: "sent", events.Received: "received"}[dir], how, n.NotifyType, n.Protocol),
+		IKE:     sa.ikeInfo(dir, msgInfo{exchange: "informational"}, nil, 0),
 		Fields:  map[string]any{"notify": n.NotifyType.String(), "code": uint16(n.NotifyType), "protected": protected, "direction": string(dir)},
 	})
 }

@@ -70,14 +70,14 @@ func (e *Engine) sendDelete(sa *isakmpSA, d *isakmp.Delete) {
 // the clear before.
 func (e *Engine) notifyPeer(sa *isakmpSA, n *isakmp.Notify) {
 	if sa.state == established {
-		e.sendInformational(sa, n)
 		e.publishNotify(sa, events.Sent, n, true)
+		e.sendInformational(sa, n)
 		return
 	}
 	info := msgInfo{exchange: "informational", num: 1, total: 1, step: events.StepPhase1,
 		explain: "Informational, unprotected: phase 1 has no agreed keys yet, so this error notification travels in the clear"}
-	sa.send(isakmp.ExchangeInformational, sa.messageID(), []isakmp.Payload{n}, false, info)
 	e.publishNotify(sa, events.Sent, n, false)
+	sa.send(isakmp.ExchangeInformational, sa.messageID(), []isakmp.Payload{n}, false, info)
 }
 
 // isakmpNotify is a notification about the ISAKMP SA itself.
