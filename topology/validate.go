@@ -87,6 +87,11 @@ func (l *Lab) validate(errs *Errors) {
 	v.natBoxes()
 	v.ipsec()
 	v.script()
+	// Reachability is judged only on an otherwise sound lab: on a broken one
+	// (an unknown node, a bad address) it would only repeat those problems.
+	if len(*errs) == 0 {
+		v.ikeReach()
+	}
 }
 
 func kindKnown(k Kind) bool {
@@ -426,8 +431,9 @@ func (v *labChecker) ipsec() {
 				if _, own := onLink(n, side.p.Address.Addr); !own {
 					v.errorf(sp+".address", "%s is not an address of %s (%s)", side.p.Address, side.p.Node, describeAddrs(n))
 				}
-			} else if a, ok := defaultAddress(n); ok {
-				side.p.Address = Addr{a}
+				side.p.addrGiven, side.p.addrWhy = true, "as its address: says"
+			} else if a, why, ok := defaultAddress(n); ok {
+				side.p.Address, side.p.addrWhy = Addr{a}, why
 			} else {
 				v.errorf(sp, "cannot tell which address %s uses for IPsec: it has no addresses; give address:", side.p.Node)
 			}
@@ -594,13 +600,14 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 }
 
 // defaultAddress is the address a node uses for IKE unless told otherwise: the
-// address on the interface of its default route, else its first address.
-func defaultAddress(n *Node) (netip.Addr, bool) {
+// address on the interface of its default route, else its first IPv4 address
+// in the order its links and LANs are written. It says which, for `validate`.
+func defaultAddress(n *Node) (netip.Addr, string, bool) {
 	if n.Gateway.IsValid() {
 		if i, _ := onLink(n, n.Gateway.Addr); i != nil {
 			for _, a := range i.Addrs {
 				if a.Contains(n.Gateway.Addr) {
-					return a.Addr(), true
+					return a.Addr(), fmt.Sprintf("the address on the interface of its gateway %s", n.Gateway), true
 				}
 			}
 		}
@@ -608,11 +615,11 @@ func defaultAddress(n *Node) (netip.Addr, bool) {
 	for _, i := range n.Ifaces {
 		for _, a := range i.Addrs {
 			if a.Addr().Is4() {
-				return a.Addr(), true
+				return a.Addr(), "its first address, as it has no gateway: (give it one, or address: on this side, to choose)", true
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, "", false
 }
 
 func checkID(id string) error {
