@@ -52,10 +52,10 @@ type TrafficResult struct {
 	// UDP: a numbered stream, paced at Rate (as tc writes it, "10Mbit").
 	Rate       string `json:"rate,omitempty"`
 	Sent       int64  `json:"sent,omitempty"`
-	Received   int64 `json:"received,omitempty"` // distinct packets
-	Lost       int64 `json:"lost,omitempty"`
-	Reordered  int64 `json:"reordered,omitempty"` // arrived after a higher-numbered one
-	Duplicated int64 `json:"duplicated,omitempty"`
+	Received   int64  `json:"received,omitempty"` // distinct packets
+	Lost       int64  `json:"lost,omitempty"`
+	Reordered  int64  `json:"reordered,omitempty"` // arrived after a higher-numbered one
+	Duplicated int64  `json:"duplicated,omitempty"`
 	// TCP: the byte stream's SHA-256 at both ends.
 	SumSent string `json:"sha256_sent,omitempty"`
 	SumRecv string `json:"sha256_received,omitempty"`
