@@ -3,9 +3,11 @@ package impair
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -272,4 +274,63 @@ func scalarYAML(n *yaml.Node, field string, parse func(string) error) error {
 		return &FieldError{Name: field, Line: n.Line, Column: n.Column, Msg: err.Error()}
 	}
 	return nil
+}
+
+// The written forms of the units, as regular expressions in the dialect of
+// JSON Schema (ECMA-262), so that an editor checks a lab file as the parsers
+// above read it. They are built from the same unit tables.
+var (
+	// PercentPattern is what ParsePercent reads: "1%", "0.5 %", or a bare
+	// zero.
+	PercentPattern = `^` + percentRE + `$`
+	// DurationPattern is what ParseDuration reads: a number with one of tc's
+	// units (any case), Go's composite durations, or 0.
+	DurationPattern = `^(0|` + numberRE + unitsRE(tcTimeUnits) + `|(` + numberRE + `(ns|us|µs|μs|ms|s|m|h))+)$`
+	// RatePattern is what ParseRate reads: a number with one of tc's units
+	// (any case), or 0.
+	RatePattern = `^(0|` + numberRE + unitsRE(tcRateUnits) + `)$`
+	// LossPattern is what ParseLoss reads: a percentage, "random P", or
+	// "gemodel" with one to four percentages, bare or named from p on.
+	LossPattern = `^(` + foldRE("random") + ` +)?` + percentRE + `$|^` + foldRE("gemodel") +
+		`(( +` + percentArgRE + `){1,4}|( +` + foldRE("p") + ` +` + percentArgRE + `)( +(` +
+		foldRE("p") + `|` + foldRE("r") + `|1-` + foldRE("h") + `|1-` + foldRE("k") + `) +` + percentArgRE + `)*)$`
+)
+
+const (
+	numberRE     = `([0-9]+(\.[0-9]*)?|\.[0-9]+)`
+	percentRE    = `(0+(\.0*)?|` + numberRE + ` *%)`
+	percentArgRE = `(0+(\.0*)?|` + numberRE + `%)` // one of several fields: no space before %
+)
+
+// unitsRE is an alternation of a table's units, matched in any case as the
+// parsers match them, longest first so that "msec" is not cut at "ms".
+func unitsRE[V any](units map[string]V) string {
+	names := make([]string, 0, len(units))
+	for u := range units {
+		names = append(names, u)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if len(names[i]) != len(names[j]) {
+			return len(names[i]) > len(names[j])
+		}
+		return names[i] < names[j]
+	})
+	for i, u := range names {
+		names[i] = foldRE(u)
+	}
+	return "(" + strings.Join(names, "|") + ")"
+}
+
+// foldRE matches s in ASCII case-insensitively, as strings.ToLower and
+// strings.EqualFold do for the units' letters: "ms" → "[mM][sS]".
+func foldRE(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x80 && unicode.IsLetter(r) {
+			b.WriteString("[" + string(unicode.ToLower(r)) + string(unicode.ToUpper(r)) + "]")
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

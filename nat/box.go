@@ -66,7 +66,7 @@ func (b *Box) apply(c *Config, first bool) error {
 		return err
 	}
 	var addr netip.Addr
-	if c.IKEPort == IKEPortRemap {
+	if c.IKEPort == IKEPortRemap || c.Ports == PortsRandom {
 		if addr, err = interfaceIPv4(b.ns, outside); err != nil {
 			return err
 		}

@@ -94,11 +94,12 @@ const (
 	// second gets another port.
 	PortsPreserve Ports = "preserve"
 
-	// PortsRandom gives every new mapping a random external port (masquerade
-	// fully-random), as carrier-grade NATs and many firewalls do. The peer
-	// sees a port the host never chose, so it must answer to the address and
-	// port each packet came from, never to the ones it configured; and after
-	// a mapping expires or the NAT reboots, the same host reappears from a
+	// PortsRandom gives every new UDP or TCP mapping a random unprivileged
+	// external port (1024-65535, fully random), whatever port the inside
+	// host used, as carrier-grade NATs and many firewalls do. The peer sees
+	// a port the host never chose, so it must answer to the address and port
+	// each packet came from, never to the ones it configured; and after a
+	// mapping expires or the NAT reboots, the same host reappears from a
 	// different port.
 	PortsRandom Ports = "random"
 )

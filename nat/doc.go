@@ -18,7 +18,8 @@
 //	  }
 //	  chain postrouting {  # type nat hook postrouting priority srcnat
 //	    oifname "eth1" udp sport 500 snat to OUTSIDE-ADDR:1024-65535 [fully-random]  # ike-port: remap
-//	    oifname "eth1" masquerade [fully-random]                # ports: preserve | random
+//	    oifname "eth1" meta l4proto { udp, tcp } snat to OUTSIDE-ADDR:1024-65535 fully-random  # ports: random
+//	    oifname "eth1" masquerade [fully-random]                # ports: preserve | random (ICMP, ESP)
 //	  }
 //	  chain forward {      # type filter hook forward priority filter
 //	    meta l4proto esp drop                                   # esp: drop

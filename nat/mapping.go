@@ -2,6 +2,7 @@ package nat
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -76,6 +77,71 @@ func endpoint(ap netip.AddrPort) string {
 		return ap.Addr().String()
 	}
 	return ap.String()
+}
+
+// parseEndpoint reads what endpoint prints.
+func parseEndpoint(s string) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is neither address:port nor an address", s)
+	}
+	return netip.AddrPortFrom(a, 0), nil
+}
+
+// mappingJSON is a mapping as `nat show --json` and the lab's control socket
+// write it: in the lab file's words (kebab-case keys, durations with their
+// unit, endpoints as the table prints them), not Go's.
+type mappingJSON struct {
+	ID        uint32 `json:"id"`
+	Proto     string `json:"proto"`
+	Forwarded bool   `json:"forwarded"`
+	Inside    string `json:"inside"`
+	Outside   string `json:"outside"`
+	Remote    string `json:"remote"`
+	Age       string `json:"age"`
+	TimeLeft  string `json:"time-left"`
+	State     string `json:"state"`
+}
+
+// MarshalJSON writes the mapping as in {"proto": "udp", "inside":
+// "192.168.1.10:500", "age": "12.5s", "time-left": "29s", ...}.
+func (m Mapping) MarshalJSON() ([]byte, error) {
+	return json.Marshal(mappingJSON{
+		ID: m.ID, Proto: m.Proto, Forwarded: m.Forwarded,
+		Inside: endpoint(m.Inside), Outside: endpoint(m.Outside), Remote: endpoint(m.Remote),
+		Age: m.Age.Round(time.Millisecond).String(), TimeLeft: m.TimeLeft.String(), State: m.State,
+	})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (m *Mapping) UnmarshalJSON(b []byte) error {
+	var j mappingJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	out := Mapping{ID: j.ID, Proto: j.Proto, Forwarded: j.Forwarded, State: j.State}
+	var err error
+	for _, f := range []struct {
+		dst *netip.AddrPort
+		s   string
+	}{{&out.Inside, j.Inside}, {&out.Outside, j.Outside}, {&out.Remote, j.Remote}} {
+		if *f.dst, err = parseEndpoint(f.s); err != nil {
+			return fmt.Errorf("nat mapping: %w", err)
+		}
+	}
+	for _, f := range []struct {
+		dst *time.Duration
+		s   string
+	}{{&out.Age, j.Age}, {&out.TimeLeft, j.TimeLeft}} {
+		if *f.dst, err = time.ParseDuration(f.s); err != nil {
+			return fmt.Errorf("nat mapping: %w", err)
+		}
+	}
+	*m = out
+	return nil
 }
 
 // Show lists the mappings the NAT in the namespace holds, read from conntrack

@@ -15,14 +15,17 @@ import (
 // Nothing else in the namespace is touched.
 const TableName = "ipseclab"
 
-// ike-port: remap moves source port 500 into this range: any unprivileged
-// port, where NATs that refuse to map low ports draw from.
+// ike-port: remap and ports: random draw outside ports from this range, the
+// unprivileged ports. The kernel's own choice when no range is given keeps a
+// privileged port privileged (500 becomes one of 1-511), which no NAT people
+// meet does.
 const remapPortMin, remapPortMax = 1024, 65535
 
 // applyRules replaces the namespace's ipseclab table with the one that
 // implements c, in one netlink batch: the kernel applies the whole table or
 // none of it, so a failed apply leaves the previous behaviour in place.
-// remapAddr is the outside interface's IPv4 address, used by ike-port: remap.
+// remapAddr is the outside interface's IPv4 address, the source of the rules
+// that choose a port range (ike-port: remap, ports: random).
 func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Addr) error {
 	conn, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
@@ -48,33 +51,9 @@ func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Ad
 
 	post := conn.AddChain(&nftables.Chain{Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource, Policy: &accept})
-	if c.IKEPort == IKEPortRemap {
-		// oifname OUT udp sport 500 snat to ADDR:1024-65535 [fully-random]. It
-		// comes first: the first NAT rule that matches a new flow decides its
-		// mapping. It is snat to the outside address rather than masquerade,
-		// because google/nftables v0.3.0 sends no flags with masquerade's port
-		// range, and without NF_NAT_RANGE_PROTO_SPECIFIED the kernel ignores
-		// the range.
-		addr := remapAddr.As4()
-		conn.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: concat(
-			matchIf(expr.MetaKeyOIFNAME, outside),
-			matchL4(unix.IPPROTO_UDP),
-			matchPort(srcPortOffset, 500),
-			[]expr.Any{
-				&expr.Immediate{Register: 1, Data: addr[:]},
-				&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(remapPortMin)},
-				&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(remapPortMax)},
-				&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4,
-					RegAddrMin: 1, RegProtoMin: 2, RegProtoMax: 3, Specified: true,
-					FullyRandom: c.Ports == PortsRandom},
-			})})
+	for _, r := range postroutingRules(c, outside, remapAddr) {
+		conn.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: r})
 	}
-	// oifname OUT masquerade [fully-random]. Without flags the kernel keeps the
-	// source port whenever the resulting tuple is unique (nf_nat_core's
-	// get_unique_tuple), which is "preserve".
-	conn.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: concat(
-		matchIf(expr.MetaKeyOIFNAME, outside),
-		[]expr.Any{&expr.Masq{FullyRandom: c.Ports == PortsRandom}})})
 
 	fwd := conn.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
@@ -100,6 +79,47 @@ func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Ad
 		return fmt.Errorf("nftables: program table %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// postroutingRules are the source NAT rules, in order: the first NAT rule
+// that matches a new flow decides its mapping.
+//
+//	oifname OUT udp sport 500 snat to ADDR:1024-65535 [fully-random]   ike-port: remap
+//	oifname OUT meta l4proto udp snat to ADDR:1024-65535 fully-random   ports: random
+//	oifname OUT meta l4proto tcp snat to ADDR:1024-65535 fully-random   ports: random
+//	oifname OUT masquerade [fully-random]
+//
+// A port range is snat to the outside address rather than masquerade, because
+// google/nftables v0.3.0 sends no flags with masquerade's port range (so no
+// fully-random), and without NF_NAT_RANGE_PROTO_SPECIFIED the kernel ignores
+// the range. Masquerade without flags keeps the source port whenever the
+// resulting tuple is unique (nf_nat_core's get_unique_tuple), which is
+// "preserve"; it also covers what has no ports (ESP, and ICMP's identifiers).
+func postroutingRules(c *Config, outside string, addr netip.Addr) [][]expr.Any {
+	random := c.Ports == PortsRandom
+	var rules [][]expr.Any
+	if c.IKEPort == IKEPortRemap {
+		rules = append(rules, concat(matchIf(expr.MetaKeyOIFNAME, outside), matchL4(unix.IPPROTO_UDP),
+			matchPort(srcPortOffset, 500), snatToRange(addr, random)))
+	}
+	if random {
+		for _, proto := range []byte{unix.IPPROTO_UDP, unix.IPPROTO_TCP} {
+			rules = append(rules, concat(matchIf(expr.MetaKeyOIFNAME, outside), matchL4(proto), snatToRange(addr, true)))
+		}
+	}
+	return append(rules, concat(matchIf(expr.MetaKeyOIFNAME, outside), []expr.Any{&expr.Masq{FullyRandom: random}}))
+}
+
+// snatToRange is "snat to ADDR:1024-65535 [fully-random]".
+func snatToRange(addr netip.Addr, fullyRandom bool) []expr.Any {
+	a := addr.As4()
+	return []expr.Any{
+		&expr.Immediate{Register: 1, Data: a[:]},
+		&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(remapPortMin)},
+		&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(remapPortMax)},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4,
+			RegAddrMin: 1, RegProtoMin: 2, RegProtoMax: 3, Specified: true, FullyRandom: fullyRandom},
+	}
 }
 
 // statusDstNAT is IPS_DST_NAT from linux/netfilter/nf_conntrack_common.h.

@@ -47,7 +47,7 @@ type DaemonPeer struct {
 func ParseDaemon(file string, data []byte) (*DaemonConfig, error) {
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
-		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "not valid YAML: " + err.Error()}}
+		return nil, Errors{syntaxError(file, data, err)}
 	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
 	cfg := &DaemonConfig{File: file}

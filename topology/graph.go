@@ -32,6 +32,18 @@ func (l *Lab) connNames() []string {
 	return out
 }
 
+// dotString is a Graphviz quoted string of the lines. Graphviz, not Go, reads
+// it: quotes and backslashes are escaped, and \n between the lines is
+// Graphviz's own line break.
+func dotString(lines ...string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", " ")
+	quoted := make([]string, len(lines))
+	for i, l := range lines {
+		quoted[i] = esc.Replace(l)
+	}
+	return `"` + strings.Join(quoted, `\n`) + `"`
+}
+
 var mermaidShapes = map[Kind][2]string{
 	KindHost: {"[", "]"}, KindRouter: {"((", "))"}, KindGateway: {"{{", "}}"}, KindNAT: {"[/", "/]"}, KindStrongSwan: {"{{", "}}"},
 }
@@ -41,25 +53,25 @@ func (l *Lab) Graph(format string) (string, error) {
 	var b strings.Builder
 	switch format {
 	case "dot":
-		fmt.Fprintf(&b, "graph %q {\n  label=%q;\n  node [shape=box, style=rounded];\n", l.Name, l.Name+": "+l.Description)
+		fmt.Fprintf(&b, "graph %s {\n  label=%s;\n  node [shape=box, style=rounded];\n", dotString(l.Name), dotString(l.Name+": "+l.Description))
 		for _, name := range l.NodeNames() {
 			shape := map[Kind]string{KindHost: "box", KindRouter: "circle", KindGateway: "doubleoctagon", KindNAT: "hexagon", KindStrongSwan: "doubleoctagon"}[l.Topology.Nodes[name].Kind]
-			fmt.Fprintf(&b, "  %q [label=%q, shape=%s];\n", name, name+"\\n"+string(l.Topology.Nodes[name].Kind), shape)
+			fmt.Fprintf(&b, "  %s [label=%s, shape=%s];\n", dotString(name), dotString(name, string(l.Topology.Nodes[name].Kind)), shape)
 		}
 		for _, link := range l.Topology.Links {
 			a, z := link.Endpoints[0], link.Endpoints[1]
-			fmt.Fprintf(&b, "  %q -- %q [taillabel=%q, headlabel=%q];\n", a.Node, z.Node,
-				a.Iface+" "+l.addrsOf(a.Node, a.Iface), z.Iface+" "+l.addrsOf(z.Node, z.Iface))
+			fmt.Fprintf(&b, "  %s -- %s [taillabel=%s, headlabel=%s];\n", dotString(a.Node), dotString(z.Node),
+				dotString(a.Iface+" "+l.addrsOf(a.Node, a.Iface)), dotString(z.Iface+" "+l.addrsOf(z.Node, z.Iface)))
 		}
 		for _, lan := range l.Topology.LANs {
-			fmt.Fprintf(&b, "  %q [label=%q, shape=ellipse];\n", "lan:"+lan.Name, "LAN "+lan.Name)
+			fmt.Fprintf(&b, "  %s [label=%s, shape=ellipse];\n", dotString("lan:"+lan.Name), dotString("LAN "+lan.Name))
 			for _, m := range lan.Members {
-				fmt.Fprintf(&b, "  %q -- %q [taillabel=%q];\n", m.Node, "lan:"+lan.Name, m.Iface+" "+l.addrsOf(m.Node, m.Iface))
+				fmt.Fprintf(&b, "  %s -- %s [taillabel=%s];\n", dotString(m.Node), dotString("lan:"+lan.Name), dotString(m.Iface+" "+l.addrsOf(m.Node, m.Iface)))
 			}
 		}
 		for _, name := range l.connNames() {
 			c := l.IPsec[name]
-			fmt.Fprintf(&b, "  %q -- %q [style=dashed, color=blue, label=%q];\n", c.Initiator.Node, c.Responder.Node, "IPsec "+name)
+			fmt.Fprintf(&b, "  %s -- %s [style=dashed, color=blue, label=%s];\n", dotString(c.Initiator.Node), dotString(c.Responder.Node), dotString("IPsec "+name))
 		}
 		b.WriteString("}\n")
 	case "mermaid":

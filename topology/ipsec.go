@@ -31,9 +31,12 @@ type IPsecConn struct {
 // the address, identity or a side-specific pre-shared key.
 type Peer struct {
 	Node    string `yaml:"node" lab:"required"`
-	Address Addr   `yaml:"address"` // default: the node's address on the way to the other side
+	Address Addr   `yaml:"address"` // default: see defaultAddress
 	ID      string `yaml:"id"`      // default: the address; "fqdn:", "email:" or "keyid:" prefixes select the type
 	PSK     string `yaml:"psk"`     // overrides auth.secret on this side (a "wrong key" lab)
+
+	addrGiven bool   // the lab file gave address:
+	addrWhy   string // how Address was chosen, for `validate`
 }
 
 func (p *Peer) fromScalar(n *yaml.Node) error {

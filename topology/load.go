@@ -9,8 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"strconv"
 
 	"gopkg.in/yaml.v3"
 )
@@ -43,8 +41,6 @@ func LoadFS(fsys fs.FS, dir string) (*Lab, error) {
 	return Parse(p, data)
 }
 
-var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // Parse decodes and validates a lab file. file names the source in messages.
 // On failure the error is an Errors listing every problem found.
 func Parse(file string, data []byte) (*Lab, error) {
@@ -54,12 +50,7 @@ func Parse(file string, data []byte) (*Lab, error) {
 		if err == io.EOF {
 			return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the lab file is empty"}}
 		}
-		line, msg := 1, err.Error()
-		if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
-		return nil, Errors{{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "not valid YAML: " + msg}}
+		return nil, Errors{syntaxError(file, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {

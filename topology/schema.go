@@ -2,18 +2,31 @@ package topology
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/ipseclab/ipseclab/impair"
 )
 
-// Schema returns a JSON Schema (draft 2020-12) of the lab file format, built
-// from the same Go types the decoder fills, so the two cannot drift apart.
-// Editors use it to complete and check lab files (for VS Code's YAML
-// extension: `# yaml-language-server: $schema=ipseclab.schema.json`).
+// Schema returns a JSON Schema (draft 2020-12) of the lab file format as it is
+// written: durations, rates and percentages as text with their units, the
+// words each setting takes, kebab-case keys. It is built from the Go types the
+// decoder fills, so that the two cannot drift apart; where a type reads its
+// own YAML (an address, a duration, a NAT box, an impairment) its written form
+// comes from the type's package, never from its Go fields. Editors use it to
+// complete and check lab files (for VS Code's YAML extension:
+// `# yaml-language-server: $schema=ipseclab.schema.json`).
 func Schema() ([]byte, error) {
-	s := schemaOf(reflect.TypeOf(Lab{}))
+	s, err := schemaOf(reflect.TypeOf(Lab{}))
+	if err != nil {
+		return nil, err
+	}
+	defs := obj{}
+	for t, d := range special {
+		defs[defName(t)] = d
+	}
+	s["$defs"] = defs
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://ipseclab.dev/schema/lab.json"
 	s["title"] = "ipseclab lab file"
@@ -22,25 +35,132 @@ func Schema() ([]byte, error) {
 
 type obj = map[string]any
 
+// selfDescribing is implemented by section types of other packages that read
+// their own YAML (nat.Config): they say how it is written.
+type selfDescribing interface {
+	JSONSchema() map[string]any
+}
+
+var selfDescribingType = reflect.TypeOf((*selfDescribing)(nil)).Elem()
+
+// goDurationPattern is what time.ParseDuration reads without a sign, which is
+// what Duration accepts, or 0.
+const goDurationPattern = `^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`
+
 var (
-	durationSchema = obj{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "a duration with a unit: 30s, 500ms, 1h"}
+	durationSchema = obj{"type": "string", "pattern": goDurationPattern, "description": "a duration with a unit: 30s, 500ms, 1h, 1m30s"}
 	addrSchema     = obj{"type": "string", "description": "an IP address, e.g. 10.0.0.1", "anyOf": []obj{{"format": "ipv4"}, {"format": "ipv6"}}}
-	prefixSchema   = obj{"type": "string", "description": "a prefix like 10.1.0.0/24, or default", "pattern": `^(default|[0-9a-fA-F.:]+(/[0-9]{1,3})?)$`}
+	prefixSchema   = obj{"type": "string", "description": "a prefix like 10.1.0.0/24, an address, or default", "pattern": `^(default|[0-9a-fA-F.:]+(/[0-9]{1,3})?)$`}
 	ifAddrSchema   = obj{"type": "string", "description": "an interface address with prefix length, e.g. 10.0.0.1/24", "pattern": `^[0-9a-fA-F.:]+/[0-9]{1,3}$`}
+	// The decoder takes the text of any scalar for a string (`secret: 1234`
+	// is the secret "1234"), and so does the schema.
+	textSchema = obj{"type": []string{"string", "number", "boolean"}}
 )
 
-// special maps topology's own value types to their written form.
+// special maps the value types that read their YAML themselves to their
+// written form. Each is defined once, under $defs, and referred to where used.
 var special = map[reflect.Type]obj{
 	reflect.TypeOf(Duration{}):   durationSchema,
 	reflect.TypeOf(Addr{}):       addrSchema,
 	reflect.TypeOf(Prefix{}):     prefixSchema,
-	reflect.TypeOf(Endpoint{}):   {"type": "string", "pattern": `^[A-Za-z][A-Za-z0-9_-]*:[^:/\s]{1,15}$`, "description": "node:interface, e.g. gw1:eth0"},
+	reflect.TypeOf(Endpoint{}):   {"type": "string", "pattern": `^[^:\s]+:[^:/\s]{1,15}$`, "description": "node:interface, e.g. gw1:eth0"},
 	reflect.TypeOf(AddrList{}):   {"description": "the endpoint's address(es), or null for none", "anyOf": []obj{{"type": "null"}, ifAddrSchema, {"type": "array", "items": ifAddrSchema}}},
 	reflect.TypeOf(PrefixList{}): {"description": "one prefix or a list", "anyOf": []obj{prefixSchema, {"type": "array", "items": prefixSchema}}},
-	reflect.TypeOf(Size(0)):      {"description": "bytes: 1000, 64kb, 10mb, 1gb, 64KiB", "anyOf": []obj{{"type": "integer", "minimum": 0}, {"type": "string", "pattern": `^[0-9]+\s*([kmg]i?b?|b)?$`}}},
-	reflect.TypeOf(Percent(0)):   {"description": "a percentage: 80% or 80", "anyOf": []obj{{"type": "number", "minimum": 0, "maximum": 100}, {"type": "string", "pattern": `^[0-9.]+%$`}}},
+	reflect.TypeOf(Size(0)):      {"description": "bytes: 1000, 64kb, 10mb, 1gb, 64KiB (any case)", "anyOf": []obj{{"type": "integer", "minimum": 0}, {"type": "string", "pattern": `^[0-9]+ *([kKmMgG]([iI][bB]|[bB])?|[bB])?$`}}},
+	reflect.TypeOf(Percent(0)):   {"description": "a percentage: 80% or 80", "anyOf": []obj{{"type": "number", "minimum": 0, "maximum": 100}, {"type": "string", "pattern": `^ *([0-9]+(\.[0-9]*)?|\.[0-9]+) *%? *$`}}},
 	reflect.TypeOf(Kind("")):     {"type": "string", "enum": kindList(), "description": kindDoc()},
-	reflect.TypeOf(yaml.Node{}):  {"type": "object", "description": "settings decoded by the section's own package"},
+	reflect.TypeOf(impair.Params{}): impairSchema("a link's impairments, in tc netem's words; top-level settings apply to both directions, " +
+		"a-to-b: and b-to-a: blocks override them (a-to-b runs from the first endpoint)"),
+	reflect.TypeOf(impair.Change{}): impairSchema("the settings to change, with the keys of a link's impair block"),
+	reflect.TypeOf(impair.Netem{}):  netemSchema(),
+}
+
+// defName names a special type under $defs: "Duration", "impair.Params".
+func defName(t reflect.Type) string { return strings.TrimPrefix(t.String(), "topology.") }
+
+func ref(t reflect.Type) obj { return obj{"$ref": "#/$defs/" + defName(t)} }
+
+// impairValues is the written form of each impairment setting.
+var impairValues = map[impair.Field]obj{
+	impair.FieldLimit:        {"type": "integer", "minimum": 0},
+	impair.FieldDelay:        impairUnit(impair.DurationPattern),
+	impair.FieldJitter:       impairUnit(impair.DurationPattern),
+	impair.FieldDistribution: {"type": "string", "enum": []string{string(impair.Uniform), string(impair.Normal)}},
+	impair.FieldLoss:         lossSchema(),
+	impair.FieldDuplicate:    impairUnit(impair.PercentPattern),
+	impair.FieldReorder:      impairUnit(impair.PercentPattern),
+	impair.FieldCorrupt:      impairUnit(impair.PercentPattern),
+	impair.FieldRate:         impairUnit(impair.RatePattern),
+	impair.FieldGap:          {"type": "integer", "minimum": 0},
+	impair.FieldMTU:          {"type": "integer", "minimum": 0},
+	impair.FieldDown:         {"type": "boolean"},
+}
+
+// impairUnit is a value with a unit, or a bare 0 (which YAML reads as a number).
+func impairUnit(pattern string) obj {
+	return obj{"anyOf": []obj{{"type": "string", "pattern": pattern}, {"const": 0}}}
+}
+
+func lossSchema() obj {
+	pct := impairUnit(impair.PercentPattern)
+	return obj{"anyOf": []obj{
+		{"type": "string", "pattern": impair.LossPattern},
+		{"const": 0},
+		{"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1, "properties": obj{
+			"random": pct,
+			"gemodel": obj{"anyOf": []obj{
+				{"type": "string"},
+				{"type": "object", "additionalProperties": false, "required": []string{"p"},
+					"properties": obj{"p": pct, "r": pct, "1-h": pct, "1-k": pct}},
+			}},
+		}},
+	}}
+}
+
+// impairSetting is the schema of one setting of impair.Flags.
+func impairSetting(f impair.Flag) obj {
+	v, ok := impairValues[f.Field]
+	if !ok {
+		panic(fmt.Sprintf("topology: no schema for impairment setting %q", f.Name))
+	}
+	return withDescription(v, f.Usage)
+}
+
+// isLinkSetting reports the settings that belong to a link as a whole, which
+// a direction block may not hold.
+func isLinkSetting(f impair.Flag) bool { return f.Field&(impair.FieldMTU|impair.FieldDown) != 0 }
+
+// netemSchema is one direction's settings, an a-to-b: or b-to-a: block.
+func netemSchema() obj {
+	props := obj{}
+	for _, f := range impair.Flags() {
+		if !isLinkSetting(f) {
+			props[f.Name] = impairSetting(f)
+		}
+	}
+	return obj{"type": "object", "additionalProperties": false, "properties": props}
+}
+
+// impairSchema is an impair block: every setting of impair.Flags for both
+// directions and the link, and a-to-b/b-to-a blocks for one direction.
+func impairSchema(doc string) obj {
+	props := obj{}
+	for _, f := range impair.Flags() {
+		props[f.Name] = impairSetting(f)
+	}
+	for _, d := range []impair.Dir{impair.AtoB, impair.BtoA} {
+		end := map[impair.Dir]string{impair.AtoB: "first", impair.BtoA: "second"}[d]
+		props[d.String()] = withDescription(ref(reflect.TypeOf(impair.Netem{})), "settings for the frames sent by the link's "+end+" endpoint")
+	}
+	return obj{"type": "object", "additionalProperties": false, "properties": props, "description": doc}
+}
+
+func withDescription(s obj, doc string) obj {
+	out := obj{"description": doc}
+	for k, v := range s {
+		out[k] = v
+	}
+	return out
 }
 
 func kindDoc() string {
@@ -51,17 +171,95 @@ func kindDoc() string {
 	return strings.Join(parts, "; ")
 }
 
-func schemaOf(t reflect.Type) obj {
+func words(list []string, doc string) obj {
+	return obj{"type": "string", "enum": list, "description": doc}
+}
+
+// written is the schema of a field whose Go type says less than the lab file
+// does: a word from a fixed list, a rate kept as text, the names of nodes and
+// connections. Nil when the Go type says it all.
+func written(t reflect.Type, field string) (obj, error) {
+	named := func(elem reflect.Type, what string) (obj, error) {
+		s, err := schemaOf(elem)
+		if err != nil {
+			return nil, err
+		}
+		return obj{"type": "object", "additionalProperties": s, "description": what,
+			"propertyNames": obj{"pattern": nodeNameRE.String()}}, nil
+	}
+	switch t {
+	case reflect.TypeOf(Lab{}):
+		switch field {
+		case "name":
+			return obj{"type": "string", "pattern": labNameRE.String(), "description": "the lab's name: it prefixes its namespaces, ipseclab-NAME.NODE"}, nil
+		case "ipsec":
+			return named(reflect.TypeOf(IPsecConn{}), "IPsec connections by name, in swanctl's vocabulary")
+		}
+	case reflect.TypeOf(Topology{}):
+		if field == "nodes" {
+			return named(reflect.TypeOf(Node{}), "the nodes by name; each is a network namespace")
+		}
+	case reflect.TypeOf(Auth{}):
+		if field == "method" {
+			return words(authMethods, "how the peers authenticate in phase 1"), nil
+		}
+	case reflect.TypeOf(IKEOptions{}):
+		switch field {
+		case "mode":
+			return words(ikeModes, "the phase 1 exchange"), nil
+		case "nat-t":
+			return words(nattModes, "NAT traversal (RFC 3947)"), nil
+		}
+	case reflect.TypeOf(DPD{}):
+		if field == "action" {
+			return words(dpdActions, "what to do with a dead peer's SAs"), nil
+		}
+	case reflect.TypeOf(ChildOptions{}):
+		switch field {
+		case "mode":
+			return words(childModes, "the IPsec SAs' mode"), nil
+		case "start":
+			return words(startActions, "trap: the first packet starts it; start: at deploy; none: by hand"), nil
+		}
+	case reflect.TypeOf(TrafficStep{}):
+		switch field {
+		case "proto":
+			return words(protos, "a numbered UDP stream or a checksummed TCP transfer"), nil
+		case "rate":
+			return withDescription(impairUnit(impair.RatePattern), "udp: pace the packets to this bit rate, e.g. 10mbit"), nil
+		}
+	case reflect.TypeOf(EventMatch{}):
+		if field == "event" {
+			return words(eventKinds(), "an event kind"), nil
+		}
+	case reflect.TypeOf(ExpectStep{}):
+		if field == "counter" {
+			return words(saCounters, "the SA counter to check"), nil
+		}
+	}
+	return nil, nil
+}
+
+// schemaOf describes how a value of type t is written.
+func schemaOf(t reflect.Type) (obj, error) {
 	if t.Kind() == reflect.Pointer {
 		return schemaOf(t.Elem())
 	}
-	if s, ok := special[t]; ok {
-		return s
+	if _, ok := special[t]; ok {
+		return ref(t), nil
+	}
+	if t.Implements(selfDescribingType) {
+		return reflect.Zero(t).Interface().(selfDescribing).JSONSchema(), nil
+	}
+	// A type that reads its own YAML is written as it reads it, which its Go
+	// fields do not tell: it must be described above.
+	if reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil, fmt.Errorf("topology: the schema does not know how %s is written", t)
 	}
 	var s obj
 	switch t.Kind() {
 	case reflect.String:
-		s = obj{"type": "string"}
+		s = textSchema
 	case reflect.Bool:
 		s = obj{"type": "boolean"}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -71,31 +269,45 @@ func schemaOf(t reflect.Type) obj {
 	case reflect.Float32, reflect.Float64:
 		s = obj{"type": "number"}
 	case reflect.Slice:
-		s = obj{"type": "array", "items": schemaOf(t.Elem())}
+		items, err := schemaOf(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		s = obj{"type": "array", "items": items}
 	case reflect.Map:
-		s = obj{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+		values, err := schemaOf(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		s = obj{"type": "object", "additionalProperties": values}
 	case reflect.Struct:
 		props := obj{}
 		var required []string
-		addStructProps(t, props, &required)
+		if err := addStructProps(t, props, &required); err != nil {
+			return nil, err
+		}
 		s = obj{"type": "object", "properties": props, "additionalProperties": false}
 		if len(required) > 0 {
 			s["required"] = required
 		}
+		if t == reflect.TypeOf(Step{}) {
+			// One action per step (its time, at:, is inside the action).
+			s["minProperties"], s["maxProperties"] = 1, 1
+		}
 	default:
-		s = obj{}
+		return nil, fmt.Errorf("topology: the schema cannot describe %s", t)
 	}
 	if reflect.PointerTo(t).Implements(shorthandType) {
-		short := obj{"type": "string"}
+		short := textSchema
 		if t == reflect.TypeOf(WaitStep{}) {
-			short = durationSchema
+			short = ref(reflect.TypeOf(Duration{}))
 		}
-		return obj{"anyOf": []obj{short, s}}
+		return obj{"anyOf": []obj{short, s}}, nil
 	}
-	return s
+	return s, nil
 }
 
-func addStructProps(t reflect.Type, props obj, required *[]string) {
+func addStructProps(t reflect.Type, props obj, required *[]string) error {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("yaml")
@@ -104,15 +316,25 @@ func addStructProps(t reflect.Type, props obj, required *[]string) {
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		if opts == "inline" {
-			addStructProps(f.Type, props, required)
+			if err := addStructProps(f.Type, props, required); err != nil {
+				return err
+			}
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
-		props[name] = schemaOf(f.Type)
+		s, err := written(t, name)
+		if err == nil && s == nil {
+			s, err = schemaOf(f.Type)
+		}
+		if err != nil {
+			return err
+		}
+		props[name] = s
 		if f.Tag.Get("lab") == requiredTagValue {
 			*required = append(*required, name)
 		}
 	}
+	return nil
 }

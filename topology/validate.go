@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/nat"
 )
@@ -16,6 +18,27 @@ var (
 	labNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
 	nodeNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,39}$`)
 )
+
+// The words a lab file may write for these settings, the default first; the
+// schema offers the same lists.
+var (
+	authMethods  = []string{"psk"}
+	ikeModes     = []string{"main", "aggressive"}
+	nattModes    = []string{"on", "off"}
+	dpdActions   = []string{"clear", "restart", "hold"}
+	childModes   = []string{"tunnel", "transport"}
+	startActions = []string{"trap", "start", "none"}
+	protos       = []string{"udp", "tcp"}
+)
+
+// defaultWord fills an empty setting with the first of its words, and reports
+// whether the setting is one of them.
+func defaultWord(v *string, words []string) bool {
+	if *v == "" {
+		*v = words[0]
+	}
+	return slices.Contains(words, *v)
+}
 
 // validIfaceName applies the kernel's rules (dev_valid_name) plus ipseclab's
 // own: the name of a lab's interface is written node:iface, so no ':'.
@@ -87,6 +110,11 @@ func (l *Lab) validate(errs *Errors) {
 	v.natBoxes()
 	v.ipsec()
 	v.script()
+	// Reachability is judged only on an otherwise sound lab: on a broken one
+	// (an unknown node, a bad address) it would only repeat those problems.
+	if len(*errs) == 0 {
+		v.ikeReach()
+	}
 }
 
 func kindKnown(k Kind) bool {
@@ -426,8 +454,9 @@ func (v *labChecker) ipsec() {
 				if _, own := onLink(n, side.p.Address.Addr); !own {
 					v.errorf(sp+".address", "%s is not an address of %s (%s)", side.p.Address, side.p.Node, describeAddrs(n))
 				}
-			} else if a, ok := defaultAddress(n); ok {
-				side.p.Address = Addr{a}
+				side.p.addrGiven, side.p.addrWhy = true, "as its address: says"
+			} else if a, why, ok := defaultAddress(n); ok {
+				side.p.Address, side.p.addrWhy = Addr{a}, why
 			} else {
 				v.errorf(sp, "cannot tell which address %s uses for IPsec: it has no addresses; give address:", side.p.Node)
 			}
@@ -447,21 +476,13 @@ func (v *labChecker) ipsec() {
 // connSettings checks and completes a connection's authentication, phase 1 and
 // phase 2 settings (shared by labs and the standalone daemon).
 func (v *labChecker) connSettings(path string, c *IPsecConn) {
-	switch c.Auth.Method {
-	case "", "psk":
-		c.Auth.Method = "psk"
-		if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
-			v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
-		}
-	default:
+	if !defaultWord(&c.Auth.Method, authMethods) {
 		v.errorf(path+".auth.method", "unknown auth method %q (supported: psk)", c.Auth.Method)
+	} else if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
+		v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
 	}
 	ike := &c.IKE
-	switch ike.Mode {
-	case "":
-		ike.Mode = "main"
-	case "main", "aggressive":
-	default:
+	if !defaultWord(&ike.Mode, ikeModes) {
 		v.errorf(path+".ike.mode", "ike mode %q is neither main nor aggressive", ike.Mode)
 	}
 	if len(ike.Proposals) == 0 {
@@ -478,11 +499,7 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
 	}
-	switch ike.NATT {
-	case "":
-		ike.NATT = "on"
-	case "on", "off":
-	default:
+	if !defaultWord(&ike.NATT, nattModes) {
 		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
 	}
 	if ike.DPD != nil {
@@ -492,11 +509,7 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 		if ike.DPD.Timeout.Duration == 0 {
 			ike.DPD.Timeout.Duration = 5 * ike.DPD.Delay.Duration
 		}
-		switch ike.DPD.Action {
-		case "":
-			ike.DPD.Action = "clear"
-		case "clear", "restart", "hold":
-		default:
+		if !defaultWord(&ike.DPD.Action, dpdActions) {
 			v.errorf(path+".ike.dpd.action", "dpd action %q is not clear, restart or hold", ike.DPD.Action)
 		}
 	}
@@ -510,11 +523,7 @@ const defaultIKELifetime = 4 * 3600e9
 
 func (v *labChecker) child(path string, c *IPsecConn) {
 	ch := &c.Child
-	switch ch.Mode {
-	case "":
-		ch.Mode = "tunnel"
-	case "tunnel", "transport":
-	default:
+	if !defaultWord(&ch.Mode, childModes) {
 		v.errorf(path+".mode", "child mode %q is neither tunnel nor transport", ch.Mode)
 	}
 	if ch.Mode == "tunnel" {
@@ -581,11 +590,7 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if ch.Lifetime.Duration == 0 {
 		ch.Lifetime.Duration = 3600e9
 	}
-	switch ch.Start {
-	case "":
-		ch.Start = "trap"
-	case "trap", "start", "none":
-	default:
+	if !defaultWord(&ch.Start, startActions) {
 		v.errorf(path+".start", "start %q is not trap, start or none", ch.Start)
 	}
 	if ch.ReplayWin < 0 || ch.ReplayWin > 4096 {
@@ -594,13 +599,14 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 }
 
 // defaultAddress is the address a node uses for IKE unless told otherwise: the
-// address on the interface of its default route, else its first address.
-func defaultAddress(n *Node) (netip.Addr, bool) {
+// address on the interface of its default route, else its first IPv4 address
+// in the order its links and LANs are written. It says which, for `validate`.
+func defaultAddress(n *Node) (netip.Addr, string, bool) {
 	if n.Gateway.IsValid() {
 		if i, _ := onLink(n, n.Gateway.Addr); i != nil {
 			for _, a := range i.Addrs {
 				if a.Contains(n.Gateway.Addr) {
-					return a.Addr(), true
+					return a.Addr(), fmt.Sprintf("the address on the interface of its gateway %s", n.Gateway), true
 				}
 			}
 		}
@@ -608,11 +614,11 @@ func defaultAddress(n *Node) (netip.Addr, bool) {
 	for _, i := range n.Ifaces {
 		for _, a := range i.Addrs {
 			if a.Addr().Is4() {
-				return a.Addr(), true
+				return a.Addr(), "its first address, as it has no gateway: (give it one, or address: on this side, to choose)", true
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}, "", false
 }
 
 func checkID(id string) error {
@@ -701,9 +707,7 @@ func (v *labChecker) script() {
 			needNode("from", a.From)
 		case *TrafficStep:
 			needNode("from", a.From)
-			if a.Proto != "" && a.Proto != "udp" && a.Proto != "tcp" {
-				v.errorf(ap+".proto", "proto %q is neither udp nor tcp", a.Proto)
-			}
+			v.traffic(ap, a)
 		case *TunnelStep:
 			if c := needConn("connection", a.Connection); c != nil && a.Node != "" && a.Node != c.Initiator.Node && a.Node != c.Responder.Node {
 				v.errorf(ap+".node", "%s is not a side of connection %s", a.Node, a.Connection)
@@ -732,6 +736,19 @@ func (v *labChecker) script() {
 			v.eventMatch(ap, a.EventMatch)
 		case *ExpectStep:
 			v.expect(ap, a, needNode, needConn)
+		}
+	}
+}
+
+// traffic checks a traffic step's words and its rate, which the step keeps as
+// written for the runner to parse.
+func (v *labChecker) traffic(path string, a *TrafficStep) {
+	if a.Proto != "" && !slices.Contains(protos, a.Proto) {
+		v.errorf(path+".proto", "proto %q is neither udp nor tcp", a.Proto)
+	}
+	if a.Rate != "" {
+		if _, err := impair.ParseRate(a.Rate); err != nil {
+			v.errorf(path+".rate", "rate: %s", err)
 		}
 	}
 }
@@ -784,9 +801,7 @@ func (v *labChecker) expect(path string, e *ExpectStep, needNode func(string, st
 	if e.Traffic != nil {
 		forms++
 		needNode("traffic.from", e.Traffic.From)
-		if e.Traffic.Proto != "" && e.Traffic.Proto != "udp" && e.Traffic.Proto != "tcp" {
-			v.errorf(path+".traffic.proto", "proto %q is neither udp nor tcp", e.Traffic.Proto)
-		}
+		v.traffic(path+".traffic", e.Traffic)
 	}
 	if e.MaxLoss != nil && e.Traffic == nil {
 		v.errorf(path+".max-loss", "max-loss applies to a traffic expectation")

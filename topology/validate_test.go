@@ -128,6 +128,7 @@ func TestEachClassOfBadInputIsReportedWithItsPosition(t *testing.T) {
 		{"bad duration", "within: 5s}", "within: 5}", "within: 5}", 0, "a duration needs a unit"},
 		{"unknown script action", "  - wait: 2s", "  - sleep: 2s", "sleep: 2s", 0, `unknown field "sleep" in script entry`},
 		{"unknown event", "event: phase1-up", "event: phase-1-up", "phase-1-up", 0, `unknown event "phase-1-up" (did you mean "phase1-up"?`},
+		{"traffic rate without a unit", "  - wait: 2s", "  - traffic: {from: a, to: 10.2.0.10, rate: 1000000}", "rate: 1000000", 0, `rate: "1000000" needs a unit`},
 		{"link in script unknown", "{name: gw1:eth0, down: true, at: 20s}", "{name: gw1:eth9, down: true, at: 20s}", "gw1:eth9", 0, `no link has endpoint "gw1:eth9"`},
 		{"not YAML", "seed: 7", "seed: [7", "", 0, "not valid YAML"},
 	}
@@ -199,7 +200,10 @@ func TestSchemaIsValidJSONCoveringTheFormat(t *testing.T) {
 	}
 	nodes := props["topology"].(map[string]any)["properties"].(map[string]any)["nodes"].(map[string]any)
 	kind := nodes["additionalProperties"].(map[string]any)["properties"].(map[string]any)["kind"].(map[string]any)
-	if len(kind["enum"].([]any)) != len(Kinds) {
+	if ref, ok := kind["$ref"].(string); ok { // defined once under $defs
+		kind = s["$defs"].(map[string]any)[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any)
+	}
+	if enum, _ := kind["enum"].([]any); len(enum) != len(Kinds) {
 		t.Errorf("kind enum: %v", kind)
 	}
 	if s["additionalProperties"] != false {

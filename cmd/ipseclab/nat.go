@@ -26,7 +26,11 @@ func newNATCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show -t FILE NODE",
 		Short: "List a NAT node's current mappings from conntrack",
-		Args:  cobra.ExactArgs(1),
+		Long: `show lists a NAT node's mappings from its conntrack table: inside, outside and remote
+endpoints, age, time left and state. With --json, one array of objects in the lab file's
+words: {"id", "proto", "forwarded", "inside", "outside", "remote", "age", "time-left", "state"},
+endpoints as address:port (the address alone for ESP), durations with their unit ("29s").`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lab, err := natNode(&lf, args[0])
 			if err != nil {

@@ -23,10 +23,11 @@ func newTrafficCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "traffic -t FILE FROM DEST [--proto udp|tcp] [--duration 3s] [--rate 10mbit]",
 		Short: "Send a numbered UDP stream or a checksummed TCP transfer between two nodes",
-		Long: `traffic is a built-in traffic generator. UDP sends numbered packets and reports how many
-were received, lost, reordered and duplicated. TCP sends random bytes and compares their
-SHA-256 at both ends. DEST is an address of a lab node (or a node name); the receiver runs
-in that node's namespace.`,
+		Long: fmt.Sprintf(`traffic is a built-in traffic generator. UDP sends numbered packets, paced at
+--rate (%s unless told), and reports the rate and how many were received, lost, reordered and
+duplicated. TCP sends random bytes as fast as the path takes them and compares their SHA-256 at
+both ends. DEST is an address of a lab node (or a node name); the receiver runs in that node's
+namespace.`, impair.Rate(node.DefaultUDPRate)),
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := node.CheckRoot(); err != nil {
@@ -81,7 +82,7 @@ in that node's namespace.`,
 	cmd.Flags().StringVar(&opt.Proto, "proto", "udp", "udp or tcp")
 	cmd.Flags().IntVar(&opt.Port, "port", 5201, "destination port")
 	cmd.Flags().DurationVar(&opt.Duration, "duration", 0, "how long to send (default 3s unless --bytes or --count)")
-	cmd.Flags().StringVar(&rate, "rate", "", "udp: pace to this rate, e.g. 10mbit, 500kbit")
+	cmd.Flags().StringVar(&rate, "rate", "", fmt.Sprintf("udp: pace to this rate, e.g. 500kbit, 100mbit (default %s)", impair.Rate(node.DefaultUDPRate)))
 	cmd.Flags().IntVar(&opt.Size, "size", 1000, "udp payload bytes")
 	cmd.Flags().Int64Var(&opt.Count, "count", 0, "udp: packets to send")
 	cmd.Flags().StringVar(&bytes, "bytes", "", "tcp: bytes to send, e.g. 100mb")
