@@ -27,7 +27,7 @@ func Wrap(s string, first, rest int) []string {
 	line, lw := "", 0
 	avail := first
 	flush := func() {
-		lines = append(lines, line)
+		lines = append(lines, strings.TrimRight(line, " "))
 		line, lw, avail = "", 0, rest
 	}
 	for _, word := range strings.Split(s, " ") {
