@@ -113,14 +113,21 @@ func TestKeepalivesSummarised(t *testing.T) {
 	}
 }
 
-// A later event passes the window: the summary comes before it.
+// A later event passes the window: the summary comes before it. Keepalives
+// are shown even when published at debug level.
 func TestSummaryWhenWindowPassesOnAnotherEvent(t *testing.T) {
-	out := render(Options{},
-		keepalive(0, "laptop", "203.0.113.2"),
-		keepalive(20, "laptop", "203.0.113.2"),
-		keepalive(40, "laptop", "203.0.113.2"),
+	var evs []events.Event
+	for _, s := range []int{0, 20, 40} {
+		e := keepalive(s, "laptop", "203.0.113.2")
+		e.Level = events.Debug
+		evs = append(evs, e)
+	}
+	out := render(Options{}, append(evs,
 		events.Event{Time: at(75_000), Kind: events.PingResult, Node: "laptop", Level: events.Info, Message: "ping done"},
-	)
+	)...)
+	if !strings.Contains(out, "laptop  NAT-T keepalive to 203.0.113.2") {
+		t.Errorf("the first keepalive is not drawn:\n%s", out)
+	}
 	i, j := strings.Index(out, "NAT-T keepalive ×2 to 203.0.113.2 in the last 75 s"), strings.Index(out, "ping done")
 	if i < 0 || j < i {
 		t.Errorf("the summary should be told when the next event passes the window, before it:\n%s", out)
@@ -164,7 +171,7 @@ func TestDPDSummarised(t *testing.T) {
 		"R-U-THERE #1 to 203.0.113.2",       // the first in full
 		"R-U-THERE-ACK #1 from 203.0.113.2", // with its answer
 		"+60.001s  gw-a  DPD R-U-THERE/ACK ×6 with gw-b in the last 60 s, all answered",
-		"+73.000s  gw-a  DPD R-U-THERE/ACK ×1 with gw-b in the last 13 s, none answered",
+		"+73.000s  gw-a  DPD R-U-THERE ×1 to gw-b in the last 13 s, none answered",
 		"R-U-THERE #9 to 203.0.113.2", // a retry: in full
 		"declared dead",
 	} {
@@ -199,7 +206,7 @@ func TestFlushTellsPendingCounts(t *testing.T) {
 		t.Fatalf("summarised before the window passed:\n%s", b.String())
 	}
 	tl.Flush()
-	if !strings.Contains(b.String(), "DPD R-U-THERE/ACK ×3 with gw-b in the last 10 s, 2 answered, 1 not") {
+	if !strings.Contains(b.String(), "DPD R-U-THERE ×3 to gw-b in the last 10 s, 2 answered, 1 not") {
 		t.Errorf("Flush did not tell the count:\n%s", b.String())
 	}
 }
@@ -218,7 +225,7 @@ func TestWarningTellsCountsFirst(t *testing.T) {
 	if i < 0 || j < i {
 		t.Errorf("the count should come before the warning, without the probe in flight:\n%s", out)
 	}
-	if k := strings.Index(out, "×1 with gw-b in the last 1 s, none answered"); k < j {
+	if k := strings.Index(out, "R-U-THERE ×1 to gw-b in the last 1 s, none answered"); k < j {
 		t.Errorf("the probe still unanswered at the end should be told by Flush, after the warning:\n%s", out)
 	}
 }

@@ -52,14 +52,17 @@ func (t *Timeline) keys(e events.Event, col int) []string {
 	under := indent + strings.Repeat(" ", lw+2)
 	var lines []string
 	for _, r := range rows {
+		// Lines of even length: a 32-byte key on two lines is two halves.
 		var parts []string
+		n := len(r.hex)
+		if chunk > 0 && n > chunk {
+			lines := (n + chunk - 1) / chunk
+			n = ((n+lines-1)/lines + 1) &^ 1
+		}
 		for hex := r.hex; hex != ""; {
-			n := len(hex)
-			if chunk > 0 {
-				n = min(n, chunk)
-			}
-			parts = append(parts, hex[:n])
-			hex = hex[n:]
+			k := min(n, len(hex))
+			parts = append(parts, hex[:k])
+			hex = hex[k:]
 		}
 		if r.note != "" {
 			note := "(" + r.note + ")"

@@ -212,16 +212,17 @@ func (s *series) emit(t *Timeline, at time.Time, settled bool) {
 		if peer == "" {
 			peer = "the peer"
 		}
-		answered := min(s.answered, n)
-		how := fmt.Sprintf("%d answered, %d not", answered, n-answered)
-		switch answered {
-		case n:
-			how = "all answered"
-		case 0:
-			how = "none answered"
-		}
+		// Pairs when every probe was answered, else probes and how many
+		// got their answer.
 		e.Kind = events.DPDSent
-		e.Message = fmt.Sprintf("DPD R-U-THERE/ACK ×%d with %s in the last %s, %s", n, peer, span, how)
+		switch answered := min(s.answered, n); answered {
+		case n:
+			e.Message = fmt.Sprintf("DPD R-U-THERE/ACK ×%d with %s in the last %s, all answered", n, peer, span)
+		case 0:
+			e.Message = fmt.Sprintf("DPD R-U-THERE ×%d to %s in the last %s, none answered", n, peer, span)
+		default:
+			e.Message = fmt.Sprintf("DPD R-U-THERE ×%d to %s in the last %s, %d answered, %d not", n, peer, span, answered, n-answered)
+		}
 	} else {
 		e.Kind = events.NATKeepalive
 		e.Message = fmt.Sprintf("NAT-T keepalive ×%d", n)

@@ -174,6 +174,14 @@ var quiet = map[events.Kind]bool{
 	events.SACounters:   true,
 }
 
+// summarised kinds are shown whatever their level: the NAT-T and DPD lessons
+// name them, and summarised they cost a line a minute.
+var summarised = map[events.Kind]bool{
+	events.NATKeepalive: true,
+	events.DPDSent:      true,
+	events.DPDAck:       true,
+}
+
 // isMessage says whether e is an IKE message on the wire, as opposed to an
 // outcome (an SA up, a proposal chosen) that carries IKEInfo for context.
 func isMessage(e events.Event) bool {
@@ -184,7 +192,7 @@ func isMessage(e events.Event) bool {
 // from its sender's event, so a receipt is shown only with Verbose, or when
 // the sender publishes nothing of its own.
 func (t *Timeline) visible(e events.Event) bool {
-	if t.opt.Keys && e.Kind == events.KeysDerived {
+	if t.opt.Keys && e.Kind == events.KeysDerived || summarised[e.Kind] {
 		return true
 	}
 	if !t.opt.Verbose && (e.Level == events.Debug || quiet[e.Kind]) {

@@ -77,9 +77,13 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if _, err := startLabProcess(arg, lab, os.Stderr, false, serveArgs...); err != nil {
 				return err
 			}
+			cols := outputWidth(width)
 			destroy := func() {
 				if keep {
-					fmt.Fprintf(os.Stderr, "\nlab %s is still up (--keep): explore with `ipseclab inspect --name %s`, remove with `ipseclab destroy --name %s`\n", lab.Name, lab.Name, lab.Name)
+					fmt.Fprintln(os.Stderr)
+					for _, l := range fitLines(fmt.Sprintf("lab %s is still up (--keep): explore with `ipseclab inspect --name %s`, remove with `ipseclab destroy --name %s`", lab.Name, lab.Name, lab.Name), cols, 0) {
+						fmt.Fprintln(os.Stderr, l)
+					}
 					return
 				}
 				if err := node.DestroyLab(lab.Name, 10*time.Second); err != nil {
@@ -92,7 +96,6 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				return err
 			}
 
-			cols := outputWidth(width)
 			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys,
 				Names: addressNames(lab), Silent: silentNodes(lab), Width: cols})
 			enc := json.NewEncoder(os.Stdout)
