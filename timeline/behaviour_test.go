@@ -184,7 +184,7 @@ func TestDPDSummarised(t *testing.T) {
 			t.Errorf("R-U-THERE %s should be counted, not drawn:\n%s", gone, out)
 		}
 	}
-	if n := strings.Count(out, "── Informational: HASH, N 🔒"); n != 3 {
+	if n := strings.Count(out, "── Informational: HASH, N(R-U-THERE"); n != 3 {
 		t.Errorf("want the first R-U-THERE and its ACK and the retry drawn as arrows, got %d:\n%s", n, out)
 	}
 }

@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -65,7 +66,7 @@ const wideArrow = 57
 func (t *Timeline) rungOf(e events.Event) rung {
 	ike := e.IKE
 	r := rung{from: e.Node, to: t.peerNode(e), toAddr: peerAddr(e), name: exchangeName(ike.Exchange),
-		payloads: ike.Payloads, lock: ike.Encrypted, again: e.Kind == events.IKERetransmit,
+		payloads: nameNotifies(ike.Payloads, notifies(e)), lock: ike.Encrypted, again: e.Kind == events.IKERetransmit,
 		proposal: ike.Proposal, conn: e.Conn}
 	if ike.MsgTotal > 1 {
 		r.name += fmt.Sprintf(" %d/%d", ike.MsgNum, ike.MsgTotal)
@@ -158,6 +159,29 @@ func (t *Timeline) drawRung(r rung, f form, col int) []string {
 		}
 	}
 	return lines
+}
+
+// nameNotifies writes each N payload with its type, "N(R-U-THERE)", when
+// the types are known, one for each N: an Informational's notification is
+// its whole point, and the explanation that names it is told only once.
+func nameNotifies(payloads, types []string) []string {
+	n := 0
+	for _, p := range payloads {
+		if p == "N" {
+			n++
+		}
+	}
+	if n == 0 || n != len(types) {
+		return payloads
+	}
+	out := slices.Clone(payloads)
+	for i, p := range out {
+		if p == "N" {
+			out[i] = "N(" + types[0] + ")"
+			types = types[1:]
+		}
+	}
+	return out
 }
 
 // shortPayloads writes runs of one payload once with a count: "SA, VID×5".

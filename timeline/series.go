@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -69,8 +70,16 @@ func notifies(e events.Event) []string {
 		return nil
 	}
 	what, _, _ = strings.Cut(what, ", sent under")
-	return strings.Split(what, ", ")
+	var out []string
+	for _, w := range strings.Split(what, ", ") {
+		if notifyName.MatchString(w) { // not "Delete of 1 ISAKMP SA(s)"
+			out = append(out, w)
+		}
+	}
+	return out
 }
+
+var notifyName = regexp.MustCompile(`^[A-Z][A-Z0-9-]*$`)
 
 // seriesOf finds the series e belongs to, or nil.
 func (t *Timeline) seriesOf(e events.Event) *series {
