@@ -85,6 +85,7 @@ func TestGolden(t *testing.T) {
 		{"dpd-140", "dpd", Options{Explain: true, Width: 140}},
 		{"nat-traversal-80", "nat-traversal", Options{Explain: true, Keys: true, Width: 80}},
 		{"nat-traversal-140", "nat-traversal", Options{Explain: true, Keys: true, Width: 140}},
+		{"lossy-link-80", "lossy-link", Options{Explain: true, Width: 80}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := replay(t, c.lab, c.opt)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 )
@@ -22,7 +23,8 @@ type rung struct {
 	toAddr      string // the address the message went to
 	name        string // "Main Mode 3/6"
 	payloads    []string
-	lock, again bool
+	lock        bool
+	again       string // how a retransmission came about, "" for a first sending
 	proposal    string
 	conn        string
 	receipt     bool
@@ -66,7 +68,7 @@ const wideArrow = 57
 func (t *Timeline) rungOf(e events.Event) rung {
 	ike := e.IKE
 	r := rung{from: e.Node, to: t.peerNode(e), toAddr: peerAddr(e), name: exchangeName(ike.Exchange),
-		payloads: nameNotifies(ike.Payloads, notifies(e)), lock: ike.Encrypted, again: e.Kind == events.IKERetransmit,
+		payloads: nameNotifies(ike.Payloads, notifies(e)), lock: ike.Encrypted, again: again(e),
 		proposal: ike.Proposal, conn: e.Conn}
 	if ike.MsgTotal > 1 {
 		r.name += fmt.Sprintf(" %d/%d", ike.MsgNum, ike.MsgTotal)
@@ -124,9 +126,7 @@ func (t *Timeline) drawRung(r rung, f form, col int) []string {
 	if r.lock {
 		label += " 🔒"
 	}
-	if r.again {
-		label += " ↻ sent again"
-	}
+	label += r.again
 	to := r.to
 	if f.addr && r.toAddr != "" && r.toAddr != r.to {
 		to += " (" + r.toAddr + ")"
@@ -159,6 +159,35 @@ func (t *Timeline) drawRung(r rung, f form, col int) []string {
 		}
 	}
 	return lines
+}
+
+// again tells a retransmission by its place in the back-off, "↻ sent again
+// (2 of 8, after 1s)", or as the answer to a duplicate.
+func again(e events.Event) string {
+	if e.Kind != events.IKERetransmit {
+		return ""
+	}
+	num := func(k string) (int64, bool) {
+		switch v := e.Fields[k].(type) {
+		case int:
+			return int64(v), true
+		case int64:
+			return v, true
+		case float64: // from JSON
+			return int64(v), true
+		}
+		return 0, false
+	}
+	if d, _ := e.Fields["duplicate"].(bool); d {
+		return " ↻ sent again for a duplicate"
+	}
+	try, ok1 := num("try")
+	tries, ok2 := num("tries")
+	after, ok3 := num("after_ms")
+	if !ok1 || !ok2 || !ok3 {
+		return " ↻ sent again"
+	}
+	return fmt.Sprintf(" ↻ sent again (%d of %d, after %v)", try, tries, time.Duration(after)*time.Millisecond)
 }
 
 // nameNotifies writes each N payload with its type, "N(R-U-THERE)", when
