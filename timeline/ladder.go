@@ -19,15 +19,15 @@ import (
 //
 //	gw-b       ◀── Main Mode 1/6 received from gw-a (198.51.100.2:500)  [office]
 type rung struct {
-	from, to    string // node names, or addresses no node owns
-	toAddr      string // the address the message went to
-	name        string // "Main Mode 3/6"
-	payloads    []string
-	lock        bool
-	again       string // how a retransmission came about, "" for a first sending
-	proposal    string
-	conn        string
-	receipt     bool
+	from, to string // node names, or addresses no node owns
+	toAddr   string // the address the message went to
+	name     string // "Main Mode 3/6"
+	payloads []string
+	lock     bool
+	again    string // how a retransmission came about, "" for a first sending
+	proposal string
+	conn     string
+	receipt  bool
 }
 
 // form is one way of drawing a rung, from the richest to the leanest: the
