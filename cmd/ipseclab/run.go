@@ -155,8 +155,8 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 
 // addWidthFlag adds --width, which outputWidth reads.
 func addWidthFlag(cmd *cobra.Command, width *int) {
-	cmd.Flags().IntVar(width, "width", -1, "fit the output to this many columns, wrapping long lines (0: no limit); "+
-		"by default the terminal's width, else $COLUMNS, else no limit, so that a pipe or a file gets one line per item")
+	cmd.Flags().IntVar(width, "width", -1, "fit the output to N columns, wrapping long lines; 0: no limit; "+
+		"-1: the terminal's width, else $COLUMNS, else no limit, so that a pipe or a file gets one line per item")
 }
 
 // outputWidth is the width to fit the output to: the flag when given, else
