@@ -176,26 +176,17 @@ func (s *series) take(t *Timeline, e events.Event) bool {
 	return false
 }
 
-// learn names the asker and the answerer of a DPD conversation. A node that
-// published the event is sure; a name found from an address (which may be a
-// NAT's) only fills a gap.
+// learn names the asker and the answerer of a DPD conversation. The node
+// that published an event is sure of itself; its peer's name, found from an
+// address that may be a NAT's, only fills a gap.
 func (s *series) learn(t *Timeline, e events.Event) {
-	asker, answerer := e.Node, ""
-	switch notify := dpdNotify(e); {
-	case notify == "":
-	case (notify == "R-U-THERE") == (e.IKE.Dir == events.Sent):
-		answerer = t.peerNode(e)
-	default:
-		asker, answerer = t.peerNode(e), e.Node
-		if s.who == "" {
-			s.who = asker
-		}
-		s.peer = answerer
-		return
+	sure, other := &s.who, &s.peer // the publisher asks: a DPD event, an R-U-THERE sent, an ACK received
+	if notify := dpdNotify(e); notify != "" && (notify == "R-U-THERE") != (e.IKE.Dir == events.Sent) {
+		sure, other = &s.peer, &s.who // the publisher answers
 	}
-	s.who = asker
-	if answerer != "" && s.peer == "" {
-		s.peer = answerer
+	*sure = e.Node
+	if *other == "" && e.IKE != nil {
+		*other = t.peerNode(e)
 	}
 }
 
