@@ -96,20 +96,37 @@ func readNamespace(h netns.NsHandle, ni *NodeInfo) error {
 		}
 		ni.Interfaces = append(ni.Interfaces, ii)
 	}
-	routes, err := nl.RouteList(nil, netlink.FAMILY_V4)
+	// Every table, not only main: a gateway's routes into its TUN, with
+	// each SA's inner MTU, live in a table of their own.
+	routes, err := nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
 	if err != nil {
 		return err
 	}
+	sort.SliceStable(routes, func(i, j int) bool {
+		return routes[i].Table == unix.RT_TABLE_MAIN && routes[j].Table != unix.RT_TABLE_MAIN
+	})
 	for _, r := range routes {
-		dst := "default"
-		if r.Dst != nil {
-			dst = r.Dst.String()
+		if r.Table == unix.RT_TABLE_LOCAL || r.Type == unix.RTN_LOCAL || r.Type == unix.RTN_BROADCAST {
+			continue
 		}
-		s := dst
+		s := "default"
+		if r.Dst != nil {
+			if ones, _ := r.Dst.Mask.Size(); ones > 0 {
+				s = r.Dst.String()
+			}
+		}
 		if r.Gw != nil {
 			s += " via " + r.Gw.String()
 		}
-		s += " dev " + names[r.LinkIndex]
+		if n := names[r.LinkIndex]; n != "" {
+			s += " dev " + n
+		}
+		if r.MTU > 0 {
+			s += fmt.Sprintf(" mtu %d", r.MTU)
+		}
+		if r.Table != unix.RT_TABLE_MAIN {
+			s += fmt.Sprintf(" table %d", r.Table)
+		}
 		ni.Routes = append(ni.Routes, s)
 	}
 	return nil

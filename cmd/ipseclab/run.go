@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +27,7 @@ import (
 func newRunCmd() *cobra.Command {
 	var keep, asJSON, explain, verbose, keys bool
 	var captureDir string
+	var width int
 	cmd := &cobra.Command{
 		Use:   "run [LAB]",
 		Short: "Deploy a lab, run its script while showing the tunnel's life step by step, then destroy it",
@@ -74,9 +77,13 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if _, err := startLabProcess(arg, lab, os.Stderr, false, serveArgs...); err != nil {
 				return err
 			}
+			cols := outputWidth(width)
 			destroy := func() {
 				if keep {
-					fmt.Fprintf(os.Stderr, "\nlab %s is still up (--keep): explore with `ipseclab inspect --name %s`, remove with `ipseclab destroy --name %s`\n", lab.Name, lab.Name, lab.Name)
+					fmt.Fprintln(os.Stderr)
+					for _, l := range fitLines(fmt.Sprintf("lab %s is still up (--keep): explore with `ipseclab inspect --name %s`, remove with `ipseclab destroy --name %s`", lab.Name, lab.Name, lab.Name), cols, 0) {
+						fmt.Fprintln(os.Stderr, l)
+					}
 					return
 				}
 				if err := node.DestroyLab(lab.Name, 10*time.Second); err != nil {
@@ -89,7 +96,8 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				return err
 			}
 
-			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys, Names: addressNames(lab)})
+			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys,
+				Names: addressNames(lab), Silent: silentNodes(lab), Width: cols})
 			enc := json.NewEncoder(os.Stdout)
 			var finished *events.Event
 			err = c.Events(ctx, 0, func(e events.Event) bool {
@@ -104,6 +112,9 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				}
 				return true
 			})
+			if !asJSON {
+				tl.Flush()
+			}
 			if ctx.Err() != nil {
 				destroy()
 				return exitCode(130, errors.New("interrupted"))
@@ -120,7 +131,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				sas, _ := c.SAs(sctx, "")
 				cancel()
-				printSummary(finished, sas, tty)
+				printSummary(os.Stdout, finished, sas, tty, cols)
 			}
 			destroy()
 			if captureDir != "" && !asJSON {
@@ -138,7 +149,31 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event, debug ones included")
 	cmd.Flags().StringVar(&captureDir, "capture", "", "write a pcap per link and Wireshark's decryption tables (esp_sa, ikev1_decryption_table) into this directory")
 	cmd.Flags().BoolVar(&keys, "keys", false, "show the derived keys in the timeline (SKEYID, Ka, ESP keys), for teaching")
+	addWidthFlag(cmd, &width)
 	return cmd
+}
+
+// addWidthFlag adds --width, which outputWidth reads.
+func addWidthFlag(cmd *cobra.Command, width *int) {
+	cmd.Flags().IntVar(width, "width", -1, "fit the output to N columns, wrapping long lines; 0: no limit; "+
+		"-1: the terminal's width, else $COLUMNS, else no limit, so that a pipe or a file gets one line per item")
+}
+
+// outputWidth is the width to fit the output to: the flag when given, else
+// the terminal's, else $COLUMNS (set by hand, or exported by a shell),
+// else none. A pipe or a file is read by programs and searched with grep,
+// where one line per event serves better than wrapped ones.
+func outputWidth(flag int) int {
+	if flag >= 0 {
+		return flag
+	}
+	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+		return w
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
 // printCaptureHelp says where the captures are and how to open them decrypted.
@@ -153,40 +188,68 @@ func printCaptureHelp(dir string, keep bool) {
 	fmt.Printf("             XDG_CONFIG_HOME=/tmp/ws tshark -o esp.enable_encryption_decode:TRUE -r %s/<link>.pcap\n", dir)
 }
 
-// printSummary lists the expectations as passed or failed.
-func printSummary(e *events.Event, sas []node.SAInfo, color bool) {
+// printSummary lists the expectations as passed or failed, fitted to width
+// (0: no limit).
+func printSummary(w io.Writer, e *events.Event, sas []node.SAInfo, color bool, width int) {
 	paint := func(code, s string) string {
 		if !color {
 			return s
 		}
 		return code + s + "\033[0m"
 	}
-	fmt.Println()
-	fmt.Println(paint("\033[1m", "━━ Summary "+strings.Repeat("━", 52)))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, paint("\033[1m", "━━ Summary "+strings.Repeat("━", 52)))
 	if len(sas) > 0 {
-		fmt.Println("  SAs at the end of the script:")
-		printSAs(sas)
-		fmt.Println()
+		fmt.Fprintln(w, "  SAs at the end of the script:")
+		printSAs(w, sas, width)
+		fmt.Fprintln(w)
 	}
 	b, _ := json.Marshal(e.Fields["expectations"])
 	var exps []node.ExpectResult
 	_ = json.Unmarshal(b, &exps)
+	const indent = "            " // under the expectation, past "  ✔ passed  "
 	for _, x := range exps {
 		mark := paint("\033[32m", "✔ passed")
 		if !x.Passed {
 			mark = paint("\033[31m", "✘ FAILED")
 		}
-		fmt.Printf("  %s  %s  (%s)\n            %s\n", mark, x.Name, x.At, x.Detail)
+		for i, l := range fitLines(x.Name+"  ("+x.At+")", width, len(indent)) {
+			if i == 0 {
+				fmt.Fprintf(w, "  %s  %s\n", mark, l)
+			} else {
+				fmt.Fprintln(w, indent+l)
+			}
+		}
+		for _, l := range fitLines(x.Detail, width, len(indent)) {
+			fmt.Fprintln(w, indent+l)
+		}
 	}
 	if errs, _ := e.Fields["errors"].([]any); len(errs) > 0 {
 		for _, s := range errs {
-			fmt.Printf("  %s  %v\n", paint("\033[31m", "✘ ERROR "), s)
+			for i, l := range fitLines(fmt.Sprint(s), width, len(indent)) {
+				if i == 0 {
+					fmt.Fprintf(w, "  %s  %s\n", paint("\033[31m", "✘ ERROR "), l)
+				} else {
+					fmt.Fprintln(w, indent+l)
+				}
+			}
 		}
 	}
 	if len(exps) == 0 {
-		fmt.Println("  (the script has no expectations)")
+		fmt.Fprintln(w, "  (the script has no expectations)")
 	}
-	fmt.Println("  " + e.Message)
+	for _, l := range fitLines(e.Message, width, 2) {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
+// fitLines wraps text that starts at column indent to width (0: no limit).
+func fitLines(text string, width, indent int) []string {
+	if width <= 0 {
+		return []string{text}
+	}
+	avail := max(width-indent, 20)
+	return timeline.Wrap(text, avail, avail)
 }
 
 // addressNames maps every address of the lab to its node.
@@ -200,4 +263,16 @@ func addressNames(lab *topology.Lab) map[string]string {
 		}
 	}
 	return names
+}
+
+// silentNodes are the nodes whose IKE messages the lab's events know only
+// from their peers: strongSwan's charon publishes none of its own.
+func silentNodes(lab *topology.Lab) map[string]bool {
+	silent := map[string]bool{}
+	for _, n := range lab.NodeNames() {
+		if lab.Topology.Nodes[n].Kind == topology.KindStrongSwan {
+			silent[n] = true
+		}
+	}
+	return silent
 }

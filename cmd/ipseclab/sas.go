@@ -1,22 +1,27 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/timeline"
 )
 
 func newSAsCmd() *cobra.Command {
 	var lf labFlags
 	var socket string
 	var asJSON bool
+	var width int
 	cmd := &cobra.Command{
 		Use:   "sas -t FILE [NODE] | --socket PATH",
 		Short: "List the ISAKMP and IPsec SAs of a lab's IPsec nodes (or of a standalone daemon), with counters",
@@ -54,23 +59,26 @@ func newSAsCmd() *cobra.Command {
 			if asJSON {
 				return json.NewEncoder(os.Stdout).Encode(sas)
 			}
-			printSAs(sas)
+			printSAs(os.Stdout, sas, outputWidth(width))
 			return nil
 		},
 	}
 	lf.add(cmd, true)
 	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon`")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	addWidthFlag(cmd, &width)
 	return cmd
 }
 
-func printSAs(sas []node.SAInfo) {
+// printSAs lists SAs as a table, or as one block per SA when a row of the
+// table would not fit width (0: no limit).
+func printSAs(w io.Writer, sas []node.SAInfo, width int) {
 	if len(sas) == 0 {
-		fmt.Println("no SAs")
+		fmt.Fprintln(w, "no SAs")
 		return
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tCONN\tTYPE\tSTATE\tLOCAL\tREMOTE\tSPI IN/ICOOKIE\tSPI OUT/RCOOKIE\tPROPOSAL\tMODE\tMTU\tPKTS IN/OUT\tBYTES IN/OUT\tDROPS (replay/integ/policy)")
+	var rows [][]string
+	var blocks []block
 	for _, s := range sas {
 		mode := s.Mode
 		if s.Encap {
@@ -85,7 +93,129 @@ func printSAs(sas []node.SAInfo) {
 			bytes = fmt.Sprintf("%d/%d", s.BytesIn, s.BytesOut)
 			drops = fmt.Sprintf("%d/%d/%d", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops)
+		rows = append(rows, []string{s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops})
+		blocks = append(blocks, saBlock(s))
 	}
-	w.Flush()
+	printTable(w, width, []string{"NODE", "CONN", "TYPE", "STATE", "LOCAL", "REMOTE", "SPI IN/ICOOKIE", "SPI OUT/RCOOKIE", "PROPOSAL", "MODE", "MTU", "PKTS IN/OUT", "BYTES IN/OUT", "DROPS (replay/integ/policy)"}, rows, blocks)
+}
+
+// saBlock is one SA in the vertical layout, which has room to name what the
+// table abbreviates.
+func saBlock(s node.SAInfo) block {
+	b := block{title: strings.Join(nonEmpty(s.Node, s.Conn, s.Type, s.State), "  ")}
+	if s.Impl != "" {
+		b.title += "  (" + s.Impl + ")"
+	}
+	if s.Type == "isakmp" {
+		via := "UDP 500"
+		if s.Encap {
+			via = "UDP 4500 (NAT-T)"
+		}
+		b.add("role", s.Role)
+		b.add("local", s.Local)
+		b.add("remote", s.Remote)
+		b.add("cookies", s.SPIIn+" (initiator) / "+s.SPIOut+" (responder)")
+		b.add("proposal", s.Proposal)
+		b.add("transport", via)
+		b.add("age", s.Age)
+		return b
+	}
+	mode := s.Mode
+	if s.Encap {
+		mode += ", ESP in UDP"
+	}
+	b.add("local", s.Local)
+	b.add("remote", s.Remote)
+	b.add("SPIs", "in "+s.SPIIn+", out "+s.SPIOut)
+	b.add("proposal", s.Proposal)
+	b.add("mode", mode)
+	if s.LocalTS != "" || s.RemoteTS != "" {
+		b.add("selectors", s.LocalTS+" === "+s.RemoteTS)
+	}
+	if s.MTU > 0 {
+		b.add("inner MTU", fmt.Sprint(s.MTU))
+	}
+	b.add("packets", fmt.Sprintf("%d in, %d out", s.PacketsIn, s.PacketsOut))
+	b.add("bytes", fmt.Sprintf("%d in, %d out", s.BytesIn, s.BytesOut))
+	b.add("drops", fmt.Sprintf("%d replay, %d integrity, %d policy", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops))
+	b.add("age", s.Age)
+	return b
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// A block is one item of a vertical listing: a title, then "label  value"
+// lines.
+type block struct {
+	title  string
+	fields [][2]string
+}
+
+// add appends a field, unless it has no value.
+func (b *block) add(label, value string) {
+	if value != "" {
+		b.fields = append(b.fields, [2]string{label, value})
+	}
+}
+
+// printTable prints rows as aligned columns under header, unless a line would
+// be wider than width (0: no limit): then each row's block, one after the
+// other. Wide tables are for wide terminals and for programs; a row wrapped
+// over three lines is for neither.
+func printTable(w io.Writer, width int, header []string, rows [][]string, blocks []block) {
+	var b bytes.Buffer
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+	fits := true
+	for _, l := range strings.Split(b.String(), "\n") {
+		if width > 0 && timeline.DisplayWidth(strings.TrimRight(l, " ")) > width {
+			fits = false
+			break
+		}
+	}
+	if fits {
+		_, _ = w.Write(b.Bytes())
+		return
+	}
+	printBlocks(w, width, blocks)
+}
+
+// printBlocks prints blocks one after the other, a blank line between them,
+// values wrapped under themselves, and a label said once for the values
+// that follow it (a node's routes).
+func printBlocks(w io.Writer, width int, blocks []block) {
+	for i, b := range blocks {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		for _, l := range fitLines(b.title, width, 0) {
+			fmt.Fprintln(w, l)
+		}
+		lw := 0
+		for _, f := range b.fields {
+			lw = max(lw, timeline.DisplayWidth(f[0]))
+		}
+		col := 2 + lw + 2
+		for k, f := range b.fields {
+			for j, l := range fitLines(f[1], width, col) {
+				label := ""
+				if j == 0 && (k == 0 || b.fields[k-1][0] != f[0]) {
+					label = f[0]
+				}
+				fmt.Fprintf(w, "  %-*s  %s\n", lw, label, l)
+			}
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 func newWatchCmd() *cobra.Command {
 	var lf labFlags
 	var asJSON, explain, verbose, keys, all bool
+	var width int
 	cmd := &cobra.Command{
 		Use:   "watch -t FILE | --name NAME",
 		Short: "Follow a deployed lab's timeline (or its event stream as JSON lines) until Ctrl-C",
@@ -41,7 +42,7 @@ default it starts with what happens next; --all replays the lab's kept history f
 			defer stop()
 			signal.Ignore(syscall.SIGPIPE)
 			tl := timeline.New(os.Stdout, timeline.Options{Color: term.IsTerminal(int(os.Stdout.Fd())), Explain: explain,
-				Verbose: verbose, Keys: keys, Names: addressNames(lab)})
+				Verbose: verbose, Keys: keys, Names: addressNames(lab), Silent: silentNodes(lab), Width: outputWidth(width)})
 			enc := json.NewEncoder(os.Stdout)
 			show := func(e events.Event) bool {
 				if asJSON {
@@ -55,6 +56,9 @@ default it starts with what happens next; --all replays the lab's kept history f
 			} else {
 				err = c.Follow(ctx, show)
 			}
+			if !asJSON {
+				tl.Flush()
+			}
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -67,5 +71,6 @@ default it starts with what happens next; --all replays the lab's kept history f
 	cmd.Flags().BoolVar(&explain, "explain", true, "explain each line")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event")
 	cmd.Flags().BoolVar(&keys, "keys", false, "show derived keys (when the lab publishes them)")
+	addWidthFlag(cmd, &width)
 	return cmd
 }

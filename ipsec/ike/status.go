@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -47,8 +48,8 @@ type IPsecStatus struct {
 	Proposal  string        `json:"proposal"`
 	Mode      string        `json:"mode"`
 	UDPEncap  bool          `json:"udp_encap,omitempty"`
-	Local     string        `json:"local"`
-	Remote    string        `json:"remote"`
+	Local     string        `json:"local"`  // where the pair's packets leave: an address, with the port for ESP in UDP
+	Remote    string        `json:"remote"` // and where they go
 	LocalTS   string        `json:"local_ts"`
 	RemoteTS  string        `json:"remote_ts"`
 	Initiator bool          `json:"initiator,omitempty"` // we ran the Quick Mode's first message
@@ -75,9 +76,11 @@ func (e *Engine) SAs() Status {
 	var st Status
 	counters := map[esp.SAID]esp.Counters{}
 	mtus := map[esp.SAID]int{}
+	sentTo := map[esp.SAID]string{}
 	for _, s := range e.dp.SAs() {
 		counters[s.ID] = s.Counters
 		mtus[s.ID] = s.MTU
+		sentTo[s.ID] = s.Remote
 	}
 	for _, c := range e.conns {
 		for _, sa := range c.sas {
@@ -97,11 +100,12 @@ func (e *Engine) SAs() Status {
 			st.ISAKMP = append(st.ISAKMP, s)
 		}
 		for _, ch := range c.children {
+			local, remote := ch.endpoints(sentTo[ch.outID()])
 			s := IPsecStatus{
 				Conn: c.cfg.Name, State: ch.state.String(), Protocol: ch.proto.String(),
 				SPIIn: fmt.Sprintf("%08x", ch.spiIn), SPIOut: fmt.Sprintf("%08x", ch.spiOut),
 				Proposal: ch.suite.String(), Mode: ch.mode.String(), UDPEncap: ch.encap,
-				Local: ch.local.String(), Remote: ch.remote.String(), LocalTS: ch.localTS.String(), RemoteTS: ch.remoteTS.String(),
+				Local: local, Remote: remote, LocalTS: ch.localTS.String(), RemoteTS: ch.remoteTS.String(),
 				Initiator: ch.initiator, Installed: ch.installed, Lifetime: ch.lifetime, LifeBytes: ch.lifeBytes,
 				In: counters[ch.inID()], Out: counters[ch.outID()], MTU: mtus[ch.outID()],
 			}
@@ -112,4 +116,19 @@ func (e *Engine) SAs() Status {
 		}
 	}
 	return st
+}
+
+// endpoints are where the pair's packets travel, not where IKE talks: ESP or
+// AH over IP has addresses and no port, and ESP in UDP leaves from the NAT-T
+// port (whichever port the ISAKMP SA used when the pair was made) for where
+// the data plane sends it, sentTo, once a NAT moved it.
+func (ch *childSA) endpoints(sentTo string) (local, remote string) {
+	if !ch.encap {
+		return ch.local.Addr().String(), ch.remote.Addr().String()
+	}
+	remote = ch.remote.String()
+	if sentTo != "" {
+		remote = sentTo
+	}
+	return netip.AddrPortFrom(ch.local.Addr(), portNATT).String(), remote
 }

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/timeline"
+)
+
+// These tests render recorded values; they deploy nothing.
+
+var renderSAs = []node.SAInfo{
+	{Node: "laptop", Impl: "ipseclab", Conn: "office", Type: "isakmp", State: "established", Role: "initiator",
+		Local: "192.168.1.10:4500", Remote: "203.0.113.2:4500", SPIIn: "16e785aefd2ddbc2", SPIOut: "d999642809e53612",
+		Proposal: "aes128-sha256-modp2048", Encap: true, Age: "1s"},
+	{Node: "laptop", Impl: "ipseclab", Conn: "office", Type: "esp", State: "installed",
+		Local: "192.168.1.10:4500", Remote: "203.0.113.2:4500", SPIIn: "7b587b03", SPIOut: "da1f9a87",
+		Proposal: "aes128gcm16", Mode: "tunnel", Encap: true, LocalTS: "192.168.1.10/32", RemoteTS: "10.1.0.0/24", Age: "1s",
+		PacketsIn: 8, PacketsOut: 8, BytesIn: 672, BytesOut: 672, MTU: 1435},
+}
+
+func maxWidth(s string) int {
+	w := 0
+	for _, l := range strings.Split(s, "\n") {
+		w = max(w, timeline.DisplayWidth(l))
+	}
+	return w
+}
+
+// A table whose rows would wrap becomes one block per SA; one that fits
+// stays a table.
+func TestRenderSAsLayout(t *testing.T) {
+	var wide, narrow, unlimited bytes.Buffer
+	printSAs(&wide, renderSAs, 250)
+	printSAs(&narrow, renderSAs, 80)
+	printSAs(&unlimited, renderSAs, 0)
+	if !strings.HasPrefix(wide.String(), "NODE ") || wide.String() != unlimited.String() {
+		t.Errorf("at 250 columns (and with no limit) the SAs should be a table:\n%s", wide.String())
+	}
+	out := narrow.String()
+	if maxWidth(out) > 80 {
+		t.Errorf("the SAs do not fit 80 columns:\n%s", out)
+	}
+	for _, want := range []string{
+		"laptop  office  isakmp  established  (ipseclab)",
+		"  cookies    16e785aefd2ddbc2 (initiator) / d999642809e53612 (responder)",
+		"  transport  UDP 4500 (NAT-T)",
+		"laptop  office  esp  installed  (ipseclab)",
+		"  local      192.168.1.10:4500",
+		"  SPIs       in 7b587b03, out da1f9a87",
+		"  mode       tunnel, ESP in UDP",
+		"  selectors  192.168.1.10/32 === 10.1.0.0/24",
+		"  inner MTU  1435",
+		"  packets    8 in, 8 out",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %q:\n%s", want, out)
+		}
+	}
+}
+
+// inspect shows each node's routes in text, the TUN's table too.
+func TestRenderInspectRoutes(t *testing.T) {
+	info := &node.LabInfo{Lab: "tl", Nodes: []node.NodeInfo{
+		{Name: "laptop", Kind: "gateway", Namespace: "ipseclab-tl.laptop", Present: true,
+			Interfaces: []node.InterfaceInfo{{Name: "lo", Up: true, MTU: 65536}, {Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"192.168.1.10/24"}}},
+			Routes:     []string{"default via 192.168.1.1 dev eth0", "192.168.1.0/24 dev eth0", "10.1.0.0/24 dev ipsec0 mtu 1435 table 220"}},
+		{Name: "server", Kind: "host", Namespace: "ipseclab-tl.server", Present: true,
+			Interfaces: []node.InterfaceInfo{{Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"10.1.0.10/24"}}},
+			Routes:     []string{"default via 10.1.0.1 dev eth0"}},
+	}, Links: []node.LinkStatus{{Name: "laptop:eth0--home-nat:eth0", AtoB: "laptop:eth0 → home-nat:eth0", BtoA: "home-nat:eth0 → laptop:eth0",
+		Dirs: [2]string{"delay 15ms", ""}, Counters: [2]impair.Counters{{Sent: 15, Delivered: 15}, {Sent: 14, Delivered: 14}}}}}
+
+	var wide bytes.Buffer
+	printInfo(&wide, info, "", 0)
+	for _, want := range []string{
+		"laptop  default via 192.168.1.1 dev eth0\n",
+		"        10.1.0.0/24 dev ipsec0 mtu 1435 table 220\n",
+		"server  default via 10.1.0.1 dev eth0\n",
+	} {
+		if !strings.Contains(wide.String(), want) {
+			t.Errorf("the routes table lacks %q:\n%s", want, wide.String())
+		}
+	}
+
+	var narrow bytes.Buffer
+	printInfo(&narrow, info, "", 60)
+	out := narrow.String()
+	if maxWidth(out) > 60 {
+		t.Errorf("inspect does not fit 60 columns:\n%s", out)
+	}
+	for _, want := range []string{
+		"laptop  gateway  ipseclab-tl.laptop\n",
+		"  eth0   up, MTU 1500, 192.168.1.10/24\n",
+		"  route  default via 192.168.1.1 dev eth0\n",
+		"         10.1.0.0/24 dev ipsec0 mtu 1435 table 220\n",
+		"laptop:eth0--home-nat:eth0\n",
+		"  laptop:eth0 → home-nat:eth0  delay 15ms\n",
+		"  home-nat:eth0 → laptop:eth0  unimpaired\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the vertical layout lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "NODE ") || strings.Contains(out, "LINK ") {
+		t.Errorf("a table header in the vertical layout:\n%s", out)
+	}
+}
+
+// --width wins, then the terminal (none under go test), then $COLUMNS, then
+// no limit.
+func TestOutputWidth(t *testing.T) {
+	t.Setenv("COLUMNS", "")
+	if w := outputWidth(-1); w != 0 {
+		t.Errorf("no terminal and no $COLUMNS: width %d, want 0 (no limit)", w)
+	}
+	t.Setenv("COLUMNS", "91")
+	if w := outputWidth(-1); w != 91 {
+		t.Errorf("$COLUMNS=91: width %d", w)
+	}
+	if w := outputWidth(72); w != 72 {
+		t.Errorf("--width 72: width %d", w)
+	}
+	if w := outputWidth(0); w != 0 {
+		t.Errorf("--width 0: width %d, want 0 (no limit)", w)
+	}
+}
+
+// run's summary fits the terminal too: SAs in blocks, each expectation
+// wrapped under itself.
+func TestRenderSummaryFits(t *testing.T) {
+	finished := &events.Event{Kind: events.ScriptFinished, Message: "script finished in 1.064s: 2 expectations passed, 0 failed, 0 step errors",
+		Fields: map[string]any{"expectations": []node.ExpectResult{
+			{At: "nat-traversal/lab.yaml:36", Name: "expect phase2-up of connection office on office-gw within 5s", Passed: true,
+				Detail: "IPsec SAs established: esp aes128gcm16, SPIs in da1f9a87 out 7b587b03, 10.1.0.0/24 === 192.168.1.10/32, without PFS; ESP in UDP 4500"},
+			{At: "nat-traversal/lab.yaml:40", Name: "expect nat-mapping-new on home-nat within 1s", Passed: false, Detail: "no such event"},
+		}}}
+	var b bytes.Buffer
+	printSummary(&b, finished, renderSAs, false, 80)
+	out := b.String()
+	if maxWidth(out) > 80 {
+		t.Errorf("the summary does not fit 80 columns:\n%s", out)
+	}
+	for _, want := range []string{
+		"  ✔ passed  expect phase2-up of connection office on office-gw within 5s\n            (nat-traversal/lab.yaml:36)\n",
+		"            IPsec SAs established: esp aes128gcm16, SPIs in da1f9a87 out\n            7b587b03,",
+		"  ✘ FAILED  expect nat-mapping-new on home-nat within 1s\n            (nat-traversal/lab.yaml:40)\n            no such event\n",
+		"laptop  office  esp  installed  (ipseclab)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q:\n%s", want, out)
+		}
+	}
+}
