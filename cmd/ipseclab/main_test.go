@@ -364,7 +364,7 @@ func TestNATBoxInALab(t *testing.T) {
 	}
 	found := false
 	for _, m := range ms {
-		if m["Proto"] == "udp" && strings.HasPrefix(m["Inside"].(string), "192.168.1.10:") && strings.HasPrefix(m["Outside"].(string), "198.51.100.2:") {
+		if m["proto"] == "udp" && strings.HasPrefix(m["inside"].(string), "192.168.1.10:") && strings.HasPrefix(m["outside"].(string), "198.51.100.2:") {
 			found = true
 		}
 	}
@@ -610,10 +610,11 @@ func TestEveryShippedLabPasses(t *testing.T) {
 // renderTimeline draws a recorded run as `ipseclab run` draws it by default.
 func renderTimeline(lab *topology.Lab, evs []events.Event) string {
 	var b bytes.Buffer
-	tl := timeline.New(&b, timeline.Options{Explain: true, Names: addressNames(lab)})
+	tl := timeline.New(&b, timeline.Options{Explain: true, Names: addressNames(lab), Silent: silentNodes(lab)})
 	for _, e := range evs {
 		tl.Write(e)
 	}
+	tl.Flush()
 	return b.String()
 }
 

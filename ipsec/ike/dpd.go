@@ -76,7 +76,8 @@ func (e *Engine) dpdCheck(sa *isakmpSA) {
 			Kind: events.DPDSent, Step: events.StepTermination, Conn: sa.conn.cfg.Name,
 			Message: fmt.Sprintf("R-U-THERE #%d to %s after %v without a sign of life", sa.dpd.seq, sa.peerName(), now.Sub(sa.dpd.lastHeard).Round(time.Second)),
 			Explain: "Dead peer detection: nothing arrived from the peer for a while, so we ask whether it is still there; an answer resets the clock.",
-			Fields:  map[string]any{"seq": sa.dpd.seq, "silent_s": now.Sub(sa.dpd.lastHeard).Seconds()},
+			IKE:     sa.ikeInfo(events.Sent, msgInfo{exchange: "informational"}, nil, 0),
+			Fields:  map[string]any{"seq": sa.dpd.seq, "silent_s": now.Sub(sa.dpd.lastHeard).Seconds(), "peer": sa.remote.String()},
 		})
 		e.sendInformational(sa, isakmp.NewDPD(isakmp.NotifyRUThere, sa.ckyI, sa.ckyR, sa.dpd.seq))
 	}
@@ -137,7 +138,8 @@ func (e *Engine) dpdAcknowledged(sa *isakmpSA, n *isakmp.Notify) {
 		Kind: events.DPDAck, Step: events.StepTermination, Conn: sa.conn.cfg.Name,
 		Message: fmt.Sprintf("R-U-THERE-ACK #%d from %s: the peer is alive", seq, sa.peerName()),
 		Explain: "The peer answered our R-U-THERE with the same sequence number: it still holds the ISAKMP SA.",
-		Fields:  map[string]any{"seq": seq},
+		IKE:     sa.ikeInfo(events.Received, msgInfo{exchange: "informational"}, nil, 0),
+		Fields:  map[string]any{"seq": seq, "peer": sa.remote.String()},
 	})
 }
 
@@ -155,7 +157,8 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 			DPDRestart: "Dead peer detection gave up: the SAs are removed and the connection is negotiated again at once.",
 			DPDHold:    "Dead peer detection gave up: the SAs are removed, and the policy stays so that the next packet starts a new negotiation.",
 		}[cfg.Action],
-		Fields: map[string]any{"action": cfg.Action.String(), "timeout_s": cfg.Timeout.Seconds()},
+		IKE:    sa.ikeInfo(events.Sent, msgInfo{exchange: "informational"}, nil, 0),
+		Fields: map[string]any{"action": cfg.Action.String(), "timeout_s": cfg.Timeout.Seconds(), "peer": sa.remote.String()},
 	})
 	for _, ch := range e.peerChildren(sa) {
 		e.deleteChild(ch, false, "the peer is dead (DPD)")

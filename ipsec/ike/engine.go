@@ -269,15 +269,15 @@ func (e *Engine) Abandon() {
 
 // HandleAcquire starts a negotiation for a packet that matched a policy with
 // no SA (esp.Hooks.Acquire). The data plane already published the acquire.
-// A packet held by the policy of a Quick Mode we answered waits for its QM3
-// without an acquire (the policy is marked as negotiated); one held by
+// A packet held by the policy of a Quick Mode whose outbound SA is not in yet
+// waits without an acquire (the policy is marked as negotiated); one held by
 // another policy of the connection meanwhile waits too: a second negotiation
 // would only race the first.
 func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.byName[a.Conn]
-	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 || len(e.awaitingQM3(c)) > 0 {
+	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 || len(e.awaitingOutbound(c)) > 0 {
 		return
 	}
 	for _, ch := range c.children {

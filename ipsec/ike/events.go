@@ -79,11 +79,20 @@ func (e *Engine) publishMessage(sa *isakmpSA, dir events.Direction, m *isakmp.Me
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		star = "*"
 	}
+	var fields map[string]any
+	if ns := isakmp.All[*isakmp.Notify](m); len(ns) > 0 {
+		names := make([]string, len(ns))
+		for i, n := range ns {
+			names[i] = n.NotifyType.String()
+		}
+		fields = map[string]any{"notify": names}
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.IKEMessage, Step: info.step, Conn: info.connName(sa), Level: events.Info,
 		Message: fmt.Sprintf("%s %s %s %s %s: HDR%s, %s", arrow, info.what(), dir, peer, sa.remote, star, payloads),
 		Explain: info.explain,
 		IKE:     sa.ikeInfo(dir, info, m, size),
+		Fields:  fields,
 	})
 }
 

@@ -360,7 +360,7 @@ func (e *Engine) dropIdlePolicies(c *conn) {
 				return true
 			}
 		}
-		for _, qm := range e.awaitingQM3(c) {
+		for _, qm := range e.awaitingOutbound(c) {
 			if qm.localTS == p.LocalTS && qm.remoteTS == p.RemoteTS {
 				return true
 			}
@@ -376,14 +376,15 @@ func (e *Engine) dropIdlePolicies(c *conn) {
 	})
 }
 
-// awaitingQM3 lists the Quick Modes that this node answered for connection c
-// and whose QM3 has not arrived yet, under any ISAKMP SA.
-func (e *Engine) awaitingQM3(c *conn) []*quickMode {
+// awaitingOutbound lists the Quick Modes of connection c, under any ISAKMP SA,
+// whose policy is in place but whose outbound SA is not yet: answered and
+// waiting for QM3, or QM3 sent and giving the responder time to take it.
+func (e *Engine) awaitingOutbound(c *conn) []*quickMode {
 	var out []*quickMode
 	for _, o := range e.conns {
 		for _, sa := range o.sas {
 			for _, qm := range sa.quick {
-				if qm.conn == c && qm.state == qmR2Sent {
+				if qm.conn == c && (qm.state == qmR2Sent || qm.state == qmI3Sent) {
 					out = append(out, qm)
 				}
 			}

@@ -59,6 +59,14 @@ func TestOutboundSAWaitsForQM3AndTheResponderTurnaround(t *testing.T) {
 	if in, out := p.dpI.count(esp.Inbound), p.dpI.count(esp.Outbound); in != 1 || out != 0 {
 		t.Fatalf("right after QM3: %d inbound and %d outbound SAs, want the inbound one only", in, out)
 	}
+	// The policy is in already, so that packets wait for the SA rather than
+	// leave in the clear (a connection without a trap has no other policy).
+	p.dpI.mu.Lock()
+	policies := len(p.dpI.policies)
+	p.dpI.mu.Unlock()
+	if policies != 1 {
+		t.Fatalf("right after QM3 the initiator has %d policies, want the pair's", policies)
+	}
 	p.clock.Advance(turnaround - time.Millisecond)
 	if out := p.dpI.count(esp.Outbound); out != 0 {
 		t.Fatalf("the outbound SA went in %v after QM3, before the responder's turnaround of %v", turnaround-time.Millisecond, turnaround)

@@ -104,7 +104,7 @@ type quickMode struct {
 	lifetime      time.Duration
 	lifeBytes     uint64
 	inInstalled   bool
-	negotiating   bool // responder: it marked its policy as negotiated (esp.DataPlane.SetNegotiating)
+	negotiating   bool // it marked its policy as negotiated (esp.DataPlane.SetNegotiating) until the outbound SA goes in
 	child         *childSA
 	forgetTimer   *timer
 	installTimer  *timer // initiator: installs the outbound SA after QM3
@@ -391,6 +391,18 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 	// to answer QM1, so one Quick Mode round trip is enough. Meanwhile new
 	// packets wait in the acquire queue (or use the SA being rekeyed).
 	turnaround := min(e.clock.Now().Sub(qm.ex.sent), maxInstallDelay)
+	// The policy goes in now, marked as negotiated: a packet that arrives
+	// meanwhile (with start: none there is no trap policy) waits for the SA
+	// instead of leaving in the clear or raising an acquire of its own.
+	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
+		e.quickModeFailed(qm, "installing the policy: "+err.Error())
+		return
+	}
+	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
+		e.quickModeFailed(qm, "marking the policy: "+err.Error())
+		return
+	}
+	qm.negotiating = true
 	payloads := []isakmp.Payload{&isakmp.Hash{Data: sa.keys.Hash3(qm.mid, qm.niB, qm.nrB)}}
 	qm.ex.stopRetransmit()
 	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qm.info(3)), qm.info(3))
@@ -506,7 +518,7 @@ func (e *Engine) releaseQuickMode(qm *quickMode) {
 	qm.spiIn = 0
 	if qm.negotiating {
 		qm.negotiating = false
-		if !slices.ContainsFunc(e.awaitingQM3(qm.conn), func(o *quickMode) bool { return o.policyKey() == qm.policyKey() }) {
+		if !slices.ContainsFunc(e.awaitingOutbound(qm.conn), func(o *quickMode) bool { return o.policyKey() == qm.policyKey() }) {
 			e.dp.SetNegotiating(qm.policyKey(), false)
 		}
 	}
