@@ -83,7 +83,7 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(req.Context(), tr.timeout())
 		defer cancel()
 		f := d.gw.Terminate
 		if tr.Up {

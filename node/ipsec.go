@@ -271,7 +271,23 @@ type TunnelRequest struct {
 	Connection string `json:"connection"`
 	Node       string `json:"node,omitempty"`
 	Up         bool   `json:"up"`
+	// TimeoutMS bounds the wait in the lab process (default 60 s). It ends
+	// before the client's own wait, so that the client hears why the
+	// tunnel did not come up rather than only that it waited too long.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
+
+// tunnelTimeout is how long the lab process waits for a request.
+func (tr TunnelRequest) timeout() time.Duration {
+	if tr.TimeoutMS > 0 {
+		return time.Duration(tr.TimeoutMS) * time.Millisecond
+	}
+	return 60 * time.Second
+}
+
+// tunnelReplyGrace is how much longer a client waits than the lab process, for
+// the answer to travel back.
+const tunnelReplyGrace = 5 * time.Second
 
 func (r *Runtime) handleTunnel(w http.ResponseWriter, req *http.Request) {
 	var tr TunnelRequest
@@ -279,7 +295,7 @@ func (r *Runtime) handleTunnel(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(req.Context(), tr.timeout())
 	defer cancel()
 	if err := r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -294,7 +310,9 @@ func (c *Client) SAs(ctx context.Context, node string) ([]SAInfo, error) {
 	return out, c.Do(ctx, "GET", "/v1/sas?node="+node, nil, &out)
 }
 
-// Tunnel brings a connection up or down.
+// Tunnel brings a connection up or down, waiting at most tr's timeout.
 func (c *Client) Tunnel(ctx context.Context, tr TunnelRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, tr.timeout()+tunnelReplyGrace)
+	defer cancel()
 	return c.Do(ctx, "POST", "/v1/tunnel", tr, nil)
 }

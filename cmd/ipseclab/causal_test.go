@@ -46,8 +46,8 @@ func isMessage(e *events.Event) bool {
 // back.
 func causalViolations(evs []events.Event) []string {
 	var bad []string
-	firstSent := map[msgKey]int{}          // index of the first send of each message
-	received := map[msgKey][]int{}         // indexes of its receipts
+	firstSent := map[msgKey]int{}  // index of the first send of each message
+	received := map[msgKey][]int{} // indexes of its receipts
 	firstSentOfNum := map[exchangeKey]map[int]int{}
 	for i := range evs {
 		e := &evs[i]

@@ -43,9 +43,7 @@ with Delete notifications, which the peer sees as step 5.`,
 					return err
 				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if err := c.Tunnel(ctx, node.TunnelRequest{Connection: conn, Node: side, Up: args[0] == "up"}); err != nil {
+			if err := c.Tunnel(context.Background(), node.TunnelRequest{Connection: conn, Node: side, Up: args[0] == "up", TimeoutMS: timeout.Milliseconds()}); err != nil {
 				return err
 			}
 			fmt.Printf("%s: %s\n", conn, map[bool]string{true: "up", false: "down"}[args[0] == "up"])
@@ -55,6 +53,6 @@ with Delete notifications, which the peer sees as step 5.`,
 	lf.add(cmd, true)
 	cmd.Flags().StringVar(&side, "node", "", "the side that acts (default: the connection's initiator)")
 	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon` (instead of -t)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait; on a timeout, the error says where the negotiation stands")
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,8 +189,51 @@ func (e *Engine) Initiate(ctx context.Context, name string) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("initiate %s: %w", name, ctx.Err())
+		e.mu.Lock()
+		why := e.stalled(c)
+		e.mu.Unlock()
+		return fmt.Errorf("connection %s did not come up in time (%w): %s", name, ctx.Err(), why)
 	}
+}
+
+// stalled says where the negotiations of c stand, for a person waiting on
+// them: what was sent last, how often, and what came back.
+func (e *Engine) stalled(c *conn) string {
+	var parts []string
+	for _, sa := range c.sas {
+		if sa.dead {
+			continue
+		}
+		if sa.state != established {
+			parts = append(parts, describeStall(stateNames[sa.state], sa.phase1.tries, sa))
+			continue
+		}
+		for _, qm := range sa.quick {
+			if qm.conn == c && qm.state == qmI1Sent {
+				parts = append(parts, describeStall("Quick Mode 1/3 sent", qm.ex.tries, sa))
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "no negotiation is under way"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func describeStall(state string, retransmits int, sa *isakmpSA) string {
+	s := fmt.Sprintf("%s to %s", state, sa.remote)
+	if retransmits > 0 {
+		s += fmt.Sprintf(" (and sent again %d times)", retransmits)
+	}
+	if sa.lastIn == "" {
+		s += ", and nothing came back"
+	} else {
+		s += fmt.Sprintf(", no answer; the last message from the peer was %s", sa.lastIn)
+	}
+	if sa.sendErr != nil {
+		s += fmt.Sprintf("; sending failed: %v", sa.sendErr)
+	}
+	return s
 }
 
 // Terminate deletes the connection's SAs, telling the peer with Delete

@@ -70,6 +70,7 @@ func (e *Engine) publishMessage(sa *isakmpSA, dir events.Direction, m *isakmp.Me
 	arrow, peer := "→", "to"
 	if dir == events.Received {
 		arrow, peer = "←", "from"
+		sa.lastIn = info.what()
 	}
 	payloads := strings.Join(m.PayloadNames(), ", ")
 	if payloads == "" && m.Header.Flags&isakmp.FlagEncryption != 0 {

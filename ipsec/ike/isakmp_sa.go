@@ -72,6 +72,8 @@ type isakmpSA struct {
 	waitQM   []*childRequest       // Quick Modes to start once phase 1 is up
 	replaces *isakmpSA             // the SA this one re-establishes
 	alike    []*conn               // responder: connections phase 1 could not tell from conn; the first Quick Mode decides
+	lastIn   string                // the last message taken from the peer ("Main Mode 4/6"), to explain a stall
+	sendErr  error                 // why the last send failed, if it did
 	first    halfOpenKey           // responder: how repeats of the first message find it
 
 	halfOpenTimer, rekeyTimer, expireTimer, keepaliveTimer, dpdTimer *timer
@@ -307,7 +309,7 @@ func (sa *isakmpSA) decrypt(m *isakmp.Message) error {
 // transmit sends a datagram to the peer. Its event must already be
 // published: the peer's answer can be published before this returns.
 func (sa *isakmpSA) transmit(b []byte, info msgInfo) {
-	sa.e.transmit(sa.local, sa.remote, b, info.what(), info.connName(sa))
+	sa.sendErr = sa.e.transmit(sa.local, sa.remote, b, info.what(), info.connName(sa))
 }
 
 // send encodes, publishes and transmits one message that expects no answer.

@@ -15,11 +15,13 @@ import (
 // first is what keeps a reply after its request in every run.
 
 // transmit sends one IKE datagram and counts it; a refusal is an event.
-func (e *Engine) transmit(local, remote netip.AddrPort, b []byte, what, conn string) {
+func (e *Engine) transmit(local, remote netip.AddrPort, b []byte, what, conn string) error {
 	e.stats.Sent++
-	if err := e.tr.SendIKE(local, remote, b); err != nil {
+	err := e.tr.SendIKE(local, remote, b)
+	if err != nil {
 		e.sendFailed(local, remote, what, conn, err)
 	}
+	return err
 }
 
 // sendFailed reports a datagram the network refused: no route, a local

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/node"
+)
+
+// `tunnel up` that times out says where the negotiation stands: what was
+// sent last, how often, and what came back. A link that loses everything
+// leaves Main Mode 1/6 unanswered.
+func TestTunnelUpTimeoutSaysWhy(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-stall", os.Getpid())
+	lab := writeLab(t, name, strings.Replace(twoSites("gw-a", "gateway", "gw-b", "gateway", `ipsec:
+  office:
+    initiator: gw-a
+    responder: gw-b
+    auth: {secret: lab-only-secret}
+    ike: {retransmit: {timeout: 500ms, tries: 10, base: 1}}
+    child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, start: none}
+`), "      addresses: [203.0.113.1/24, 203.0.113.2/24]\n", "      addresses: [203.0.113.1/24, 203.0.113.2/24]\n      impair: {loss: 100%}\n", 1))
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	r := run(t, "tunnel", "up", "-t", lab, "office", "--timeout", "2s")
+	if r.code == 0 {
+		t.Fatalf("tunnel up succeeded across a link that loses everything: %+v", r)
+	}
+	for _, want := range []string{"connection office did not come up in time", "Main Mode 1/6 sent to 203.0.113.2:500", "sent again", "nothing came back"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("tunnel up's error lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "Post ") {
+		t.Errorf("tunnel up's error is the HTTP client's, not the lab's:\n%s", r.stderr)
+	}
+}
