@@ -396,7 +396,7 @@ func (s *Stack) Restart() error {
 	}
 	s.running = in
 	s.pub.Publish(events.Event{
-		Kind: events.StackRestarted,
+		Kind:    events.StackRestarted,
 		Message: fmt.Sprintf("the IPsec stack of %s restarted with no SAs", s.cfg.Node),
 		Explain: "Its first phase 1 with each peer will carry INITIAL-CONTACT, telling the peer to drop the SAs it still holds for this node.",
 	})
