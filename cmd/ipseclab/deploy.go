@@ -37,7 +37,7 @@ A deploy that fails part way removes everything it created.`,
 			if err != nil {
 				return err
 			}
-			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true)
+			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true, false)
 			if err != nil {
 				return err
 			}
@@ -51,9 +51,18 @@ A deploy that fails part way removes everything it created.`,
 	return cmd
 }
 
+// ownerPipe is the write end of an owned lab process's pipe: never written,
+// closed by the kernel when this process ends.
+var ownerPipe *os.File
+
 // startLabProcess starts `ipseclab serve` in its own session, shows its deploy
 // progress and returns once the lab is up (or has failed and rolled back).
-func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo bool, serveArgs ...string) (int, error) {
+//
+// An owned lab process lives only as long as this process: it holds the read
+// end of a pipe whose write end only this process has, and destroys its lab
+// when the pipe closes, which the kernel does however this process ends, a
+// SIGKILL included. `deploy` and `run --keep` start labs that outlive them.
+func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, owned bool, serveArgs ...string) (int, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, err
@@ -83,6 +92,17 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo b
 	defer r.Close()
 	c := exec.Command(exe, append([]string{"serve", "-t", labArg, "--ready-fd", "3"}, serveArgs...)...)
 	c.ExtraFiles = []*os.File{w}
+	if owned {
+		or, ow, err := os.Pipe()
+		if err != nil {
+			w.Close()
+			return 0, err
+		}
+		defer or.Close()
+		ownerPipe = ow // kept open, and referenced, for as long as this process lives
+		c.ExtraFiles = append(c.ExtraFiles, or)
+		c.Args = append(c.Args, "--owner-fd", "4")
+	}
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {

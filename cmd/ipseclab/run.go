@@ -74,7 +74,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if keys {
 				serveArgs = append(serveArgs, "--keys")
 			}
-			if _, err := startLabProcess(arg, lab, os.Stderr, false, serveArgs...); err != nil {
+			if _, err := startLabProcess(arg, lab, os.Stderr, false, !keep, serveArgs...); err != nil {
 				return err
 			}
 			cols := outputWidth(width)

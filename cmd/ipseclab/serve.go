@@ -27,7 +27,7 @@ type readyMsg struct {
 // until SIGTERM or `destroy`.
 func newServeCmd() *cobra.Command {
 	var lf labFlags
-	var readyFD int
+	var readyFD, ownerFD int
 	var captureDir string
 	var keys bool
 	cmd := &cobra.Command{
@@ -94,6 +94,8 @@ func newServeCmd() *cobra.Command {
 				fmt.Fprintf(os.Stderr, "lab %s: %v received, destroying\n", lab.Name, s)
 			case <-rt.ShutdownRequested():
 				fmt.Fprintf(os.Stderr, "lab %s: destroy requested\n", lab.Name)
+			case <-ownerGone(ownerFD):
+				fmt.Fprintf(os.Stderr, "lab %s: the `ipseclab run` that started it is gone, destroying\n", lab.Name)
 			}
 			cancelScript()
 			return rt.Shutdown()
@@ -101,9 +103,29 @@ func newServeCmd() *cobra.Command {
 	}
 	lf.add(cmd, false)
 	cmd.Flags().IntVar(&readyFD, "ready-fd", 0, "file descriptor to report progress and readiness on")
+	cmd.Flags().IntVar(&ownerFD, "owner-fd", 0, "read end of a pipe held by the process that owns the lab: the lab is destroyed when it closes")
 	cmd.Flags().StringVar(&captureDir, "capture", "", "record every link and the Wireshark key tables into this directory")
 	cmd.Flags().BoolVar(&keys, "keys", false, "publish the derived keys as events")
 	return cmd
+}
+
+// ownerGone is closed when the owner's pipe closes, never if there is none.
+func ownerGone(fd int) <-chan struct{} {
+	gone := make(chan struct{})
+	if fd <= 0 {
+		return gone
+	}
+	f := os.NewFile(uintptr(fd), "owner")
+	go func() {
+		defer close(gone)
+		var b [1]byte
+		for {
+			if _, err := f.Read(b[:]); err != nil {
+				return
+			}
+		}
+	}()
+	return gone
 }
 
 // writeEventLog keeps the lab's event stream as JSON lines in its state

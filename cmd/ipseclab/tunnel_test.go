@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -41,5 +42,54 @@ func TestTunnelUpTimeoutSaysWhy(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "Post ") {
 		t.Errorf("tunnel up's error is the HTTP client's, not the lab's:\n%s", r.stderr)
+	}
+}
+
+// A lab started by `run` dies with it, even when run is killed with SIGKILL
+// and cannot clean up; `run --keep` leaves its lab up on purpose.
+func TestKilledRunTakesItsLabWithIt(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	for _, keep := range []bool{false, true} {
+		name := fmt.Sprintf("cli%d-own%v", os.Getpid(), keep)
+		lab := writeLab(t, name, smallLab+"script:\n  - wait: 60s\n")
+		t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+		args := []string{"run", lab}
+		if keep {
+			args = append(args, "--keep")
+		}
+		cmd := exec.Command(binary, args...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deployed := false
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !deployed; time.Sleep(20 * time.Millisecond) {
+			_, err := node.ReadState(name)
+			deployed = err == nil
+		}
+		if !deployed {
+			_ = cmd.Process.Kill()
+			t.Fatalf("run %s (keep %v) never deployed its lab", name, keep)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		// A lab that goes, goes within a second or two; one that stays is
+		// watched for two.
+		wait := 10 * time.Second
+		if keep {
+			wait = 2 * time.Second
+		}
+		gone := false
+		for deadline := time.Now().Add(wait); time.Now().Before(deadline) && !gone; time.Sleep(50 * time.Millisecond) {
+			_, err := node.ReadState(name)
+			_, nserr := os.Stat(node.NetnsPath(node.NodeNetns(name, "a")))
+			gone = err != nil && os.IsNotExist(nserr)
+		}
+		if keep && gone {
+			t.Errorf("run --keep was killed and its lab went with it")
+		}
+		if !keep && !gone {
+			t.Errorf("run was killed with SIGKILL and its lab %s is still up", name)
+		}
 	}
 }
