@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/node"
 )
 
 // The causal order of a run's event stream, as a class reads it: a message is
@@ -205,6 +208,44 @@ func TestCausalViolationsAreFound(t *testing.T) {
 		v := causalViolations(c.evs)
 		if !strings.Contains(strings.Join(v, "\n"), c.want) {
 			t.Errorf("%s: violations %q, want one saying %q", c.name, v, c.want)
+		}
+	}
+}
+
+// The run ends when every node's events up to the script's end are written:
+// a script whose last step takes the tunnel down, right after bringing it
+// up, still shows the responder's half of both.
+func TestRunEndsWithTheLastEventsOfEveryNode(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-last", os.Getpid())
+	lab := writeLab(t, name, twoSites("gw-a", "gateway", "gw-b", "gateway", `ipsec:
+  office:
+    initiator: gw-a
+    responder: gw-b
+    auth: {secret: lab-only-secret}
+    child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, start: none}
+script:
+  - tunnel-up: office
+  - tunnel-down: office
+`))
+	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	for i := 1; i <= 10; i++ {
+		r := run(t, "run", lab, "--json")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+		evs := parseJSONLines(t, r.stdout)
+		var up, deleted bool
+		for _, e := range evs {
+			up = up || (e.Node == "gw-b" && e.Kind == events.Phase2Up)
+			deleted = deleted || (e.Node == "gw-b" && e.Kind == events.SADeleted && strings.Contains(e.Message, "the peer deleted it"))
+		}
+		if !up || !deleted {
+			t.Fatalf("run %d: gw-b's phase2-up (%v) or its sa-deleted (%v) is missing from the stream", i, up, deleted)
+		}
+		if v := causalViolations(evs); len(v) > 0 {
+			t.Fatalf("run %d: %s", i, strings.Join(v, "\n"))
 		}
 	}
 }
