@@ -20,7 +20,7 @@ type ConnSide struct {
 // SidesOf returns the connections a node takes part in, in name order.
 func SidesOf(lab *topology.Lab, node string) []ConnSide {
 	var out []ConnSide
-	for _, name := range sortedConns(lab) {
+	for _, name := range lab.ConnNames() {
 		c := lab.IPsec[name]
 		var s ConnSide
 		switch node {

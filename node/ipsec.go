@@ -135,7 +135,7 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 	r.Handle("POST /v1/tunnel", r.handleTunnel)
 
 	// `start: start` connections come up at deploy, from their initiator.
-	for _, cname := range sortedConns(r.Lab) {
+	for _, cname := range r.Lab.ConnNames() {
 		c := r.Lab.IPsec[cname]
 		if c.Child.Start != "start" {
 			continue
@@ -152,15 +152,6 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		}()
 	}
 	return nil
-}
-
-func sortedConns(lab *topology.Lab) []string {
-	var out []string
-	for n := range lab.IPsec {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (r *Runtime) ipsecNode(node string) (IPsecNode, error) {

@@ -23,15 +23,6 @@ func (l *Lab) addrsOf(node, iface string) string {
 	return ""
 }
 
-func (l *Lab) connNames() []string {
-	var out []string
-	for name := range l.IPsec {
-		out = append(out, name)
-	}
-	sortStrings(out)
-	return out
-}
-
 // dotString is a Graphviz quoted string of the lines. Graphviz, not Go, reads
 // it: quotes and backslashes are escaped, and \n between the lines is
 // Graphviz's own line break.
@@ -69,7 +60,7 @@ func (l *Lab) Graph(format string) (string, error) {
 				fmt.Fprintf(&b, "  %s -- %s [taillabel=%s];\n", dotString(m.Node), dotString("lan:"+lan.Name), dotString(m.Iface+" "+l.addrsOf(m.Node, m.Iface)))
 			}
 		}
-		for _, name := range l.connNames() {
+		for _, name := range l.ConnNames() {
 			c := l.IPsec[name]
 			fmt.Fprintf(&b, "  %s -- %s [style=dashed, color=blue, label=%s];\n", dotString(c.Initiator.Node), dotString(c.Responder.Node), dotString("IPsec "+name))
 		}
@@ -91,7 +82,7 @@ func (l *Lab) Graph(format string) (string, error) {
 				fmt.Fprintf(&b, "  %s ---|\"%s %s\"| lan_%s\n", id(m.Node), m.Iface, l.addrsOf(m.Node, m.Iface), id(lan.Name))
 			}
 		}
-		for _, name := range l.connNames() {
+		for _, name := range l.ConnNames() {
 			c := l.IPsec[name]
 			fmt.Fprintf(&b, "  %s -.IPsec %s.- %s\n", id(c.Initiator.Node), name, id(c.Responder.Node))
 		}
@@ -130,7 +121,7 @@ func (l *Lab) Graph(format string) (string, error) {
 		if len(l.IPsec) > 0 {
 			b.WriteString("\nIPsec\n")
 		}
-		for _, name := range l.connNames() {
+		for _, name := range l.ConnNames() {
 			c := l.IPsec[name]
 			ts := fmt.Sprintf("%v ⇄ %v", c.Child.LocalTS, c.Child.RemoteTS)
 			if len(c.Child.LocalTS) == 0 {

@@ -231,8 +231,15 @@ func (l *AddrList) UnmarshalYAML(n *yaml.Node) error {
 
 // NodeNames returns the node names in sorted order.
 func (l *Lab) NodeNames() []string {
-	names := make([]string, 0, len(l.Topology.Nodes))
-	for n := range l.Topology.Nodes {
+	return sortedKeys(l.Topology.Nodes)
+}
+
+// ConnNames returns the IPsec connection names in sorted order.
+func (l *Lab) ConnNames() []string { return sortedKeys(l.IPsec) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -3,7 +3,6 @@ package topology
 import (
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/nat"
@@ -323,12 +322,7 @@ func (l *Lab) ikeProblem(c *IPsecConn) (side, problem string) {
 // at the side where the trouble lies, and says which IKE addresses would work
 // when the lab left the choice to the default.
 func (v *labChecker) ikeReach() {
-	names := make([]string, 0, len(v.lab.IPsec))
-	for n := range v.lab.IPsec {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range v.lab.ConnNames() {
 		c := v.lab.IPsec[name]
 		side, problem := v.lab.ikeProblem(c)
 		if problem == "" {
@@ -415,7 +409,7 @@ func (e IKEEndpoint) String() string {
 // for IKE (filled by validation).
 func (l *Lab) IKEEndpoints() []IKEEndpoint {
 	var out []IKEEndpoint
-	for _, name := range l.connNames() {
+	for _, name := range l.ConnNames() {
 		c := l.IPsec[name]
 		for _, s := range []struct {
 			role string

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -425,12 +424,7 @@ func (v *labChecker) natBoxes() {
 
 // Validate-time view of the connection's resolved addresses.
 func (v *labChecker) ipsec() {
-	names := make([]string, 0, len(v.lab.IPsec))
-	for n := range v.lab.IPsec {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range v.lab.ConnNames() {
 		c := v.lab.IPsec[name]
 		c.Name = name
 		path := "ipsec." + name
