@@ -167,8 +167,14 @@ func (n *strongSwanNode) SAs(ctx context.Context) ([]SAInfo, error) {
 			SPIIn: fmt.Sprintf("%016x", ike.ICookie), SPIOut: fmt.Sprintf("%016x", ike.RCookie), Proposal: ike.Proposal(),
 			Encap: ike.NATLocal || ike.NATRemote || ike.NATFake, Age: ike.Established.Round(time.Second).String()})
 		for _, c := range ike.Children {
+			// ESP in UDP travels between the ISAKMP SA's ports (4500 after
+			// the float); ESP over IP has no port.
+			local, remote := ike.Local.Addr().String(), ike.Remote.Addr().String()
+			if c.Encap {
+				local, remote = ike.Local.String(), ike.Remote.String()
+			}
 			out = append(out, SAInfo{Node: n.name, Impl: "strongswan", Conn: ike.Name, Type: strings.ToLower(c.Protocol), State: c.State,
-				Local: ike.Local.Addr().String(), Remote: ike.Remote.Addr().String(),
+				Local: local, Remote: remote,
 				SPIIn: fmt.Sprintf("%08x", c.SPIIn), SPIOut: fmt.Sprintf("%08x", c.SPIOut), Proposal: c.Proposal(),
 				Mode: strings.ToLower(c.Mode), Encap: c.Encap, LocalTS: strings.Join(c.LocalTS, ","), RemoteTS: strings.Join(c.RemoteTS, ","),
 				Age: c.Installed.Round(time.Second).String(), PacketsIn: c.PacketsIn, PacketsOut: c.PacketsOut, BytesIn: c.BytesIn, BytesOut: c.BytesOut})
