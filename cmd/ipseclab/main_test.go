@@ -435,6 +435,10 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 	if a == nil || b == nil || a.SPIIn != b.SPIOut || a.SPIOut != b.SPIIn || !a.Encap {
 		t.Fatalf("IPsec SAs of both sides do not pair up: %+v", sas)
 	}
+	// kernel-libipsec's ESP travels in UDP 4500: sas says where it goes.
+	if !strings.HasSuffix(a.Local, ":4500") || !strings.HasSuffix(a.Remote, ":4500") {
+		t.Errorf("sw-a's ESP SA in UDP shows %s → %s, want the 4500 ports", a.Local, a.Remote)
+	}
 	if r := run(t, "ping", "-t", lab, "alice", "bob", "-c", "3", "-i", "100ms"); r.code != 0 || !strings.Contains(r.stdout, " 0% packet loss") {
 		t.Fatalf("ping through the strongSwan tunnel: %+v", r)
 	}
