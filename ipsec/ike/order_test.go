@@ -38,7 +38,7 @@ func (d *fakeDataPlane) count(dir esp.Direction) int {
 
 // The initiator's outbound SA releases the packets held for the acquire, so
 // it must not go in before the responder can take them: after QM3 has left,
-// and after the responder has had as long as it took to answer QM1 (charon
+// and after three times as long as the responder took to answer QM1 (charon
 // installs its inbound SA only when QM3 arrives).
 func TestOutboundSAWaitsForQM3AndTheResponderTurnaround(t *testing.T) {
 	ci, cr := conns(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
@@ -49,9 +49,10 @@ func TestOutboundSAWaitsForQM3AndTheResponderTurnaround(t *testing.T) {
 		p.step(t, "a Main Mode message")
 	}
 	p.step(t, "Quick Mode 1/3") // the responder answers at once...
-	const turnaround = 40 * time.Millisecond
-	p.clock.Advance(turnaround) // ...and its answer takes this long to come back
+	const roundTrip = 40 * time.Millisecond
+	p.clock.Advance(roundTrip) // ...and its answer takes this long to come back
 	p.step(t, "Quick Mode 2/3")
+	const turnaround = 3 * roundTrip // the wait the engine gives the responder
 
 	if n := len(p.wire.queue); n != 1 {
 		t.Fatalf("after QM2 the initiator queued %d datagrams, want QM3", n)
