@@ -139,7 +139,7 @@ func dpdRound(s int, seq int, answered bool) []events.Event {
 	info := func(node string, dir events.Direction, remote, what string) events.Event {
 		e := msg(ms, node, events.StepTermination, "informational", 1, 1, dir, remote, "HASH", "N")
 		e.IKE.Encrypted = true
-		e.Explain = "Informational: " + what + ", sent under the ISAKMP SA's protection with HASH(1) authenticating it"
+		e.Fields = map[string]any{"notify": []string{what}}
 		return e
 	}
 	evs := []events.Event{

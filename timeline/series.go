@@ -2,8 +2,6 @@ package timeline
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -46,17 +44,15 @@ func dpdNotify(e events.Event) string {
 	return ""
 }
 
-// notifies lists the notification types a message carries. IKEInfo names
-// only the payloads ("N"), so the types come from the "notify" field when
-// the publisher sets one, else from the explanation the engine writes for
-// an Informational message ("Informational: R-U-THERE, sent under ...").
+// notifies lists the notification types a message carries, from the
+// "notify" field the engine sets on every message with Notify payloads.
 func notifies(e events.Event) []string {
 	switch v := e.Fields["notify"].(type) {
 	case string:
 		return []string{v}
 	case []string:
 		return v
-	case []any:
+	case []any: // as decoded from JSON
 		var out []string
 		for _, x := range v {
 			if s, ok := x.(string); ok {
@@ -65,21 +61,8 @@ func notifies(e events.Event) []string {
 		}
 		return out
 	}
-	what, ok := strings.CutPrefix(e.Explain, "Informational: ")
-	if !ok {
-		return nil
-	}
-	what, _, _ = strings.Cut(what, ", sent under")
-	var out []string
-	for _, w := range strings.Split(what, ", ") {
-		if notifyName.MatchString(w) { // not "Delete of 1 ISAKMP SA(s)"
-			out = append(out, w)
-		}
-	}
-	return out
+	return nil
 }
-
-var notifyName = regexp.MustCompile(`^[A-Z][A-Z0-9-]*$`)
 
 // seriesOf finds the series e belongs to, or nil.
 func (t *Timeline) seriesOf(e events.Event) *series {
