@@ -292,6 +292,17 @@ func (d *DataPlane) SetNegotiating(k PolicyKey, negotiating bool) error {
 	return nil
 }
 
+// Held is how many packets a policy holds, waiting for an outbound SA.
+func (d *DataPlane) Held(k PolicyKey) int {
+	p := d.spd.Load().byKey[k]
+	if p == nil {
+		return 0
+	}
+	p.acqMu.Lock()
+	defer p.acqMu.Unlock()
+	return len(p.held)
+}
+
 // Policies lists the installed policies, most specific first.
 func (d *DataPlane) Policies() []Policy {
 	var out []Policy

@@ -185,6 +185,9 @@ type DataPlane interface {
 	// responder: packets wait for the SA without an acquire. Installing an
 	// outbound SA for the policy clears it.
 	SetNegotiating(k esp.PolicyKey, negotiating bool) error
+	// Held is how many packets a policy holds for an outbound SA: the
+	// ones its installation will send at once.
+	Held(k esp.PolicyKey) int
 	// UpdateEncap moves a UDP-encapsulated SA to the peer's new address and
 	// port, keeping its keys and sequence numbers.
 	UpdateEncap(id esp.SAID, remote netip.AddrPort) error

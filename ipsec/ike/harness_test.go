@@ -72,6 +72,7 @@ type fakeDataPlane struct {
 	next     uint32
 	sas      map[esp.SAID]esp.SAConfig
 	policies map[esp.PolicyKey]esp.Policy
+	held     int // what Held reports: packets waiting for the outbound SA
 }
 
 func newFakeDataPlane(first uint32) *fakeDataPlane {
@@ -111,6 +112,11 @@ func (d *fakeDataPlane) DeletePolicy(p esp.Policy) error {
 	defer d.mu.Unlock()
 	delete(d.policies, p.Key())
 	return nil
+}
+func (d *fakeDataPlane) Held(esp.PolicyKey) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.held
 }
 func (d *fakeDataPlane) SetNegotiating(k esp.PolicyKey, _ bool) error {
 	d.mu.Lock()

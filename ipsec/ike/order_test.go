@@ -43,6 +43,7 @@ func (d *fakeDataPlane) count(dir esp.Direction) int {
 func TestOutboundSAWaitsForQM3AndTheResponderTurnaround(t *testing.T) {
 	ci, cr := conns(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
 	p := newPair(t, 7, ci, cr)
+	p.dpI.held = 1 // the packet that started it all waits for the SA
 	done := make(chan error, 1)
 	go func() { done <- p.i.Initiate(context.Background(), "lab") }()
 	for n := 1; n <= 6; n++ {
@@ -87,6 +88,27 @@ func TestOutboundSAWaitsForQM3AndTheResponderTurnaround(t *testing.T) {
 	}
 	if out := p.dpR.count(esp.Outbound); out != 1 {
 		t.Fatalf("the responder has %d outbound SAs after QM3, want 1", out)
+	}
+}
+
+// With nothing waiting for it (the tunnel was brought up by hand, and no
+// packet is held), the outbound SA goes in as soon as QM3 has left: there is
+// nothing to race QM3 to the responder.
+func TestOutboundSAAtOnceWhenNothingWaits(t *testing.T) {
+	ci, cr := conns(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
+	p := newPair(t, 8, ci, cr)
+	done := make(chan error, 1)
+	go func() { done <- p.i.Initiate(context.Background(), "lab") }()
+	for n := 1; n <= 7; n++ {
+		p.step(t, "Main Mode or QM1")
+	}
+	p.clock.Advance(40 * time.Millisecond)
+	p.step(t, "Quick Mode 2/3")
+	if out := p.dpI.count(esp.Outbound); out != 1 {
+		t.Fatalf("with no packet waiting, the initiator has %d outbound SAs right after QM3, want 1", out)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

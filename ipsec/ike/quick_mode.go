@@ -383,17 +383,21 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 		e.quickModeFailed(qm, "installing the inbound SA: "+err.Error())
 		return
 	}
-	// The outbound SA goes in after QM3, and not at once: installing it
-	// releases the packets held for the acquire, and a responder that
-	// installs its inbound SA only on QM3 (charon does) drops ESP that
+	// The outbound SA goes in after QM3. When something would use it at
+	// once (packets held for the acquire, which installing it releases, or
+	// the traffic of the pair it replaces), not at once either: a responder
+	// that installs its inbound SA only on QM3 (charon does) drops ESP that
 	// arrives first. QM3 and that ESP travel the same path, so what the
 	// responder needs is its own time to take QM3, which the round trip of
 	// QM1 and QM2 bounds from above when the path is slow, and not always
 	// when it is fast: charon's install of two SAs and a route took longer
 	// than its answer to QM1 in 3 of 25 runs on a loaded machine here, twice
 	// as long in none of 30. Three round trips leave a margin. Meanwhile
-	// new packets wait in the acquire queue (or use the SA being rekeyed).
-	turnaround := min(installRoundTrips*e.clock.Now().Sub(qm.ex.sent), maxInstallDelay)
+	// new packets wait with the held ones, or use the SA being rekeyed.
+	var wait time.Duration
+	if qm.rekeyOf != nil || e.dp.Held(qm.policyKey()) > 0 {
+		wait = min(installRoundTrips*e.clock.Now().Sub(qm.ex.sent), maxInstallDelay)
+	}
 	// The policy goes in now, marked as negotiated: a packet that arrives
 	// meanwhile (with start: none there is no trap policy) waits for the SA
 	// instead of leaving in the clear or raising an acquire of its own.
@@ -410,11 +414,11 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 	qm.ex.stopRetransmit()
 	qm.ex.accepted(p.Data, sa.send(isakmp.ExchangeQuickMode, qm.mid, payloads, true, qm.info(3)), qm.info(3))
 	qm.state = qmI3Sent
-	if turnaround <= 0 {
+	if wait <= 0 {
 		e.quickModeI3(qm)
 		return
 	}
-	qm.installTimer = e.after(turnaround, func() { e.quickModeI3(qm) })
+	qm.installTimer = e.after(wait, func() { e.quickModeI3(qm) })
 }
 
 // installRoundTrips is how many Quick Mode round trips the initiator waits
