@@ -189,6 +189,41 @@ type PacketInfo struct {
 	Len   int    `json:"len,omitempty"`
 }
 
+// ExpectResult is the outcome of one expectation of a lab's script, carried
+// by ExpectPassed and ExpectFailed.
+type ExpectResult struct {
+	Step   int    `json:"step"`
+	At     string `json:"at"` // file:line of the step
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// ScriptResult is the outcome of a lab's script, carried by ScriptFinished.
+type ScriptResult struct {
+	Expectations []ExpectResult `json:"expectations"`
+	Errors       []string       `json:"errors,omitempty"` // steps that could not be carried out
+}
+
+// OK reports whether every expectation held and every step ran: the run's
+// exit code.
+func (s ScriptResult) OK() bool {
+	_, failed := s.Counts()
+	return failed == 0 && len(s.Errors) == 0
+}
+
+// Counts are the expectations that held and those that did not.
+func (s ScriptResult) Counts() (passed, failed int) {
+	for _, e := range s.Expectations {
+		if e.Passed {
+			passed++
+		} else {
+			failed++
+		}
+	}
+	return passed, failed
+}
+
 // Event is one thing that happened in a lab. Publishers fill what applies; the
 // bus assigns Seq and, when it is zero, Time.
 type Event struct {
@@ -204,9 +239,11 @@ type Event struct {
 	Message string    `json:"message"`           // one plain line: what happened
 	Explain string    `json:"explain,omitempty"` // one line tying it to the concept, for students
 
-	IKE    *IKEInfo    `json:"ike,omitempty"`
-	SA     *SAInfo     `json:"sa,omitempty"`
-	Packet *PacketInfo `json:"packet,omitempty"`
+	IKE    *IKEInfo      `json:"ike,omitempty"`
+	SA     *SAInfo       `json:"sa,omitempty"`
+	Packet *PacketInfo   `json:"packet,omitempty"`
+	Expect *ExpectResult `json:"expect,omitempty"` // ExpectPassed, ExpectFailed
+	Script *ScriptResult `json:"script,omitempty"` // ScriptFinished
 
 	// Fields carries kind-specific values (counters, reasons, keys). Values must
 	// marshal to JSON.

@@ -21,34 +21,6 @@ type ActionFunc func(ctx context.Context, step *topology.Step) error
 // CounterFunc reads an SA counter for `expect: {sa: ..., counter: ...}`.
 type CounterFunc func(node, conn, counter string) (int64, error)
 
-// ExpectResult is the outcome of one expectation.
-type ExpectResult struct {
-	Step   int    `json:"step"`
-	At     string `json:"at"` // file:line of the step
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	Detail string `json:"detail"`
-}
-
-// ScriptResult is the outcome of a lab's script.
-type ScriptResult struct {
-	Expectations []ExpectResult `json:"expectations"`
-	Errors       []string       `json:"errors,omitempty"` // steps that could not be carried out
-}
-
-// Passed reports whether every expectation held and every step ran.
-func (s ScriptResult) Passed() bool {
-	if len(s.Errors) > 0 {
-		return false
-	}
-	for _, e := range s.Expectations {
-		if !e.Passed {
-			return false
-		}
-	}
-	return true
-}
-
 // RegisterAction lets a component carry out a script action.
 func (r *Runtime) RegisterAction(name string, f ActionFunc) {
 	r.scriptMu.Lock()
@@ -163,8 +135,8 @@ func describeMatch(m topology.EventMatch) string {
 
 // RunScript runs the lab's script and publishes its progress and outcome.
 // Steps run in order; a step's `at` is measured from the script's start.
-func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
-	var res ScriptResult
+func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
+	var res events.ScriptResult
 	lab := r.Lab
 	pub := events.Publisher{Bus: r.Bus}
 	// The log starts with the lab's history, so that expectations before the
@@ -212,8 +184,7 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 			if !er.Passed {
 				kind, lvl = events.ExpectFailed, events.Error
 			}
-			pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail),
-				Fields: map[string]any{"step": step.Index + 1, "at": where, "name": er.Name}})
+			pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail), Expect: &er})
 		default:
 			r.scriptMu.Lock()
 			f := r.actions[name]
@@ -231,17 +202,14 @@ func (r *Runtime) RunScript(ctx context.Context) ScriptResult {
 		}
 	}
 	r.settle(ctx, log)
-	passed, failed := 0, 0
-	for _, e := range res.Expectations {
-		if e.Passed {
-			passed++
-		} else {
-			failed++
-		}
+	passed, failed := res.Counts()
+	level := events.Info
+	if !res.OK() {
+		level = events.Error
 	}
-	pub.Publish(events.Event{Kind: events.ScriptFinished, Level: map[bool]events.Level{true: events.Info, false: events.Error}[res.Passed()],
+	pub.Publish(events.Event{Kind: events.ScriptFinished, Level: level,
 		Message: fmt.Sprintf("script finished in %s: %d expectations passed, %d failed, %d step errors", time.Since(start).Round(time.Millisecond), passed, failed, len(res.Errors)),
-		Fields:  map[string]any{"passed": passed, "failed": failed, "errors": res.Errors, "expectations": res.Expectations, "ok": res.Passed()}})
+		Script:  &res})
 	return res
 }
 
@@ -384,8 +352,8 @@ func maxSuccessOr(a *topology.ExpectStep) float64 {
 	return float64(*a.MaxSuccess)
 }
 
-func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step *topology.Step, a *topology.ExpectStep) ExpectResult {
-	er := ExpectResult{Step: step.Index + 1, At: fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line), Name: "expect " + expectName(a)}
+func (r *Runtime) expect(ctx context.Context, log *eventLog, anchor uint64, step *topology.Step, a *topology.ExpectStep) events.ExpectResult {
+	er := events.ExpectResult{Step: step.Index + 1, At: fmt.Sprintf("%s:%d", step.Pos.File, step.Pos.Line), Name: "expect " + expectName(a)}
 	switch {
 	case a.Event != "":
 		deadline := time.Now().Add(withinOr(a))

@@ -293,13 +293,7 @@ func (t *Timeline) printHeading() {
 		return
 	}
 	t.heading = true
-	title := t.sec.title()
-	width := 64
-	if t.opt.Width > 0 {
-		width = min(width, t.opt.Width)
-	}
-	bar := strings.Repeat("━", max(2, width-4-DisplayWidth(title)))
-	fmt.Fprintf(t.w, "\n%s\n", t.c(bold, "━━ "+title+" "+bar))
+	t.Heading(t.sec.title())
 }
 
 // wrap fits text that starts at column indent to the width.

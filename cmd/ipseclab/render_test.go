@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/timeline"
@@ -130,29 +129,3 @@ func TestOutputWidth(t *testing.T) {
 	}
 }
 
-// run's summary fits the terminal too: SAs in blocks, each expectation
-// wrapped under itself.
-func TestRenderSummaryFits(t *testing.T) {
-	finished := &events.Event{Kind: events.ScriptFinished, Message: "script finished in 1.064s: 2 expectations passed, 0 failed, 0 step errors",
-		Fields: map[string]any{"expectations": []node.ExpectResult{
-			{At: "nat-traversal/lab.yaml:36", Name: "expect phase2-up of connection office on office-gw within 5s", Passed: true,
-				Detail: "IPsec SAs established: esp aes128gcm16, SPIs in da1f9a87 out 7b587b03, 10.1.0.0/24 === 192.168.1.10/32, without PFS; ESP in UDP 4500"},
-			{At: "nat-traversal/lab.yaml:40", Name: "expect nat-mapping-new on home-nat within 1s", Passed: false, Detail: "no such event"},
-		}}}
-	var b bytes.Buffer
-	printSummary(&b, finished, renderSAs, false, 80)
-	out := b.String()
-	if maxWidth(out) > 80 {
-		t.Errorf("the summary does not fit 80 columns:\n%s", out)
-	}
-	for _, want := range []string{
-		"  ✔ passed  expect phase2-up of connection office on office-gw within 5s\n            (nat-traversal/lab.yaml:36)\n",
-		"            IPsec SAs established: esp aes128gcm16, SPIs in da1f9a87 out\n            7b587b03,",
-		"  ✘ FAILED  expect nat-mapping-new on home-nat within 1s\n            (nat-traversal/lab.yaml:40)\n            no such event\n",
-		"laptop  office  esp  installed  (ipseclab)\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("missing %q:\n%s", want, out)
-		}
-	}
-}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -126,18 +124,25 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				}
 				return err
 			}
-			ok, _ := finished.Fields["ok"].(bool)
+			var result events.ScriptResult
+			if finished.Script != nil {
+				result = *finished.Script
+			}
 			if !asJSON {
 				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				sas, _ := c.SAs(sctx, "")
 				cancel()
-				printSummary(os.Stdout, finished, sas, tty, cols)
+				if len(sas) > 0 {
+					tl.Heading("SAs at the end of the script")
+					printSAs(os.Stdout, sas, cols)
+				}
+				tl.Summary(result, finished.Message)
 			}
 			destroy()
 			if captureDir != "" && !asJSON {
 				printCaptureHelp(captureDir, keep)
 			}
-			if !ok {
+			if !result.OK() {
 				return exitCode(1, nil)
 			}
 			return nil
@@ -186,61 +191,6 @@ func printCaptureHelp(dir string, keep bool) {
 	fmt.Printf("  Wireshark: copy %s and %s into ~/.config/wireshark/ (or use Preferences › Protocols › ESP/ISAKMP).\n", node.ESPTableFile, node.IKEv1TableFile)
 	fmt.Printf("  tshark:    mkdir -p /tmp/ws/wireshark && cp %s/{%s,%s} /tmp/ws/wireshark/ && \\\n", dir, node.ESPTableFile, node.IKEv1TableFile)
 	fmt.Printf("             XDG_CONFIG_HOME=/tmp/ws tshark -o esp.enable_encryption_decode:TRUE -r %s/<link>.pcap\n", dir)
-}
-
-// printSummary lists the expectations as passed or failed, fitted to width
-// (0: no limit).
-func printSummary(w io.Writer, e *events.Event, sas []node.SAInfo, color bool, width int) {
-	paint := func(code, s string) string {
-		if !color {
-			return s
-		}
-		return code + s + "\033[0m"
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, paint("\033[1m", "━━ Summary "+strings.Repeat("━", 52)))
-	if len(sas) > 0 {
-		fmt.Fprintln(w, "  SAs at the end of the script:")
-		printSAs(w, sas, width)
-		fmt.Fprintln(w)
-	}
-	b, _ := json.Marshal(e.Fields["expectations"])
-	var exps []node.ExpectResult
-	_ = json.Unmarshal(b, &exps)
-	const indent = "            " // under the expectation, past "  ✔ passed  "
-	for _, x := range exps {
-		mark := paint("\033[32m", "✔ passed")
-		if !x.Passed {
-			mark = paint("\033[31m", "✘ FAILED")
-		}
-		for i, l := range fitLines(x.Name+"  ("+x.At+")", width, len(indent)) {
-			if i == 0 {
-				fmt.Fprintf(w, "  %s  %s\n", mark, l)
-			} else {
-				fmt.Fprintln(w, indent+l)
-			}
-		}
-		for _, l := range fitLines(x.Detail, width, len(indent)) {
-			fmt.Fprintln(w, indent+l)
-		}
-	}
-	if errs, _ := e.Fields["errors"].([]any); len(errs) > 0 {
-		for _, s := range errs {
-			for i, l := range fitLines(fmt.Sprint(s), width, len(indent)) {
-				if i == 0 {
-					fmt.Fprintf(w, "  %s  %s\n", paint("\033[31m", "✘ ERROR "), l)
-				} else {
-					fmt.Fprintln(w, indent+l)
-				}
-			}
-		}
-	}
-	if len(exps) == 0 {
-		fmt.Fprintln(w, "  (the script has no expectations)")
-	}
-	for _, l := range fitLines(e.Message, width, 2) {
-		fmt.Fprintln(w, "  "+l)
-	}
 }
 
 // fitLines wraps text that starts at column indent to width (0: no limit).
