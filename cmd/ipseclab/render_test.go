@@ -128,4 +128,3 @@ func TestOutputWidth(t *testing.T) {
 		t.Errorf("--width 0: width %d, want 0 (no limit)", w)
 	}
 }
-
