@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -36,19 +37,9 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 		return nil, err
 	}
 	scfg := stack.Config{Node: cfg.Node, Events: bus, Host: stack.Namespace{Handle: h}, PublishKeys: cfg.PublishKeys}
-	for name, dc := range cfg.Connections {
-		c := dc.Conn
-		s := ConnSide{Conn: c, Initiator: dc.Role == "initiator", PSK: c.Auth.Secret}
-		if s.Initiator {
-			s.Local, s.Remote = c.Initiator, c.Responder
-			s.LocalTS, s.RemoteTS = prefixes(c.Child.LocalTS), prefixes(c.Child.RemoteTS)
-		} else {
-			s.Local, s.Remote = c.Responder, c.Initiator
-			s.LocalTS, s.RemoteTS = prefixes(c.Child.RemoteTS), prefixes(c.Child.LocalTS)
-		}
-		ic := IKEConnection(s)
-		ic.Name = name
-		scfg.Connections = append(scfg.Connections, ic)
+	for _, dc := range cfg.Connections {
+		// Alone, the daemon starts `start: start` connections itself.
+		scfg.Connections = append(scfg.Connections, IKEConnection(dc.Side, ike.StartStart))
 	}
 	st, err := stack.New(scfg)
 	if err != nil {

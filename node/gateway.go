@@ -7,6 +7,7 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 // gatewayNode is ipseclab's own IKEv1 + ESP/AH stack on a `kind: gateway` node.
@@ -22,8 +23,10 @@ func startGateway(r *Runtime, name string) (IPsecNode, error) {
 		Host:        stack.Namespace{Handle: r.Deployment.Nodes[name].Handle},
 		PublishKeys: r.publishKeys,
 	}
-	for _, s := range SidesOf(r.Lab, name) {
-		cfg.Connections = append(cfg.Connections, IKEConnection(s))
+	for _, s := range r.Lab.SidesOf(name) {
+		// The runtime starts `start: start` connections once every node of
+		// the lab is up (startConnections), as it does charon's.
+		cfg.Connections = append(cfg.Connections, IKEConnection(s, ike.StartNone))
 	}
 	st, err := stack.New(cfg)
 	if err != nil {
@@ -35,9 +38,10 @@ func startGateway(r *Runtime, name string) (IPsecNode, error) {
 	return &gatewayNode{name: name, stack: st}, nil
 }
 
-// IKEConnection turns one side of a lab connection into the stack's
-// configuration.
-func IKEConnection(s ConnSide) ike.Connection {
+// IKEConnection turns one side of a connection into the stack's
+// configuration; start is what `start: start` becomes: ike.StartStart where
+// the stack itself should initiate, ike.StartNone where its owner will.
+func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	c := s.Conn
 	conn := ike.Connection{
 		Name:       c.Name,
@@ -66,7 +70,7 @@ func IKEConnection(s ConnSide) ike.Connection {
 	if s.Initiator {
 		conn.Role = ike.Initiator
 		conn.Remote = s.Remote.Address.Addr
-		conn.Child.Start = map[string]ike.StartAction{"trap": ike.StartTrap, "start": ike.StartNone, "none": ike.StartNone}[c.Child.Start]
+		conn.Child.Start = map[string]ike.StartAction{"trap": ike.StartTrap, "start": start, "none": ike.StartNone}[c.Child.Start]
 	}
 	if d := c.IKE.DPD; d != nil {
 		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration,

@@ -31,7 +31,7 @@ type strongSwanNode struct {
 
 func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	n := &strongSwanNode{r: r, name: name}
-	for _, s := range SidesOf(r.Lab, name) {
+	for _, s := range r.Lab.SidesOf(name) {
 		c := s.Conn
 		conn := strongswan.Connection{
 			Name:       c.Name,

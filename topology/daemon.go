@@ -33,8 +33,9 @@ type DaemonConn struct {
 	IKE    IKEOptions   `yaml:"ike"`
 	Child  ChildOptions `yaml:"child" lab:"required"`
 
-	// Conn is the connection as a lab would write it, filled by validation.
-	Conn *IPsecConn `yaml:"-"`
+	// Side is the connection from this node, as a lab node's connections
+	// are (Lab.SidesOf): filled by validation.
+	Side Side `yaml:"-"`
 }
 
 // DaemonPeer is one end of a daemon's connection.
@@ -69,8 +70,9 @@ func LoadDaemon(path string) (*DaemonConfig, error) {
 	return ParseDaemon(path, data)
 }
 
-// validate checks each connection the way a lab's are checked, by casting it
-// as a two-node lab connection between this node and its peer.
+// validate checks each connection the way a lab's are checked: the shared
+// checks take a connection written from its initiator, as a lab writes it,
+// and the daemon gets it back as its own side.
 func (c *DaemonConfig) validate(errs *Errors) {
 	if c.Node == "" {
 		if h, err := os.Hostname(); err == nil {
@@ -116,7 +118,7 @@ func (c *DaemonConfig) validate(errs *Errors) {
 			conn.Child.LocalTS, conn.Child.RemoteTS = dc.Child.RemoteTS, dc.Child.LocalTS
 		}
 		v.connSettings(path, conn)
-		dc.Conn = conn
+		dc.Side = sideOf(conn, dc.Role == "initiator")
 	}
 	if len(c.Connections) == 0 {
 		errs.add(Pos{File: c.File, Line: 1, Col: 1}, "the daemon has no connections")

@@ -460,11 +460,16 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 
 // The stack runs on its own in namespaces ipseclab did not create, and
 // answers sas and tunnel on its control socket.
-func TestDaemonOutsideALab(t *testing.T) {
+// daemonPair starts `ipseclab daemon` in two namespaces of its own, joined
+// by a veth: a initiates connection "hosts" (transport mode, its child's
+// start action as given), b responds. It returns a's namespace and both
+// control sockets.
+func daemonPair(t *testing.T, prefix, childStart string) (nsA, sockA, sockB string) {
+	t.Helper()
 	testenv.NeedRoot(t)
 	nsenter := testenv.NeedCommand(t, "nsenter")
-	nsA, hA := testenv.Netns(t, "daemon-a")
-	nsB, hB := testenv.Netns(t, "daemon-b")
+	nsA, hA := testenv.Netns(t, prefix+"-a")
+	nsB, hB := testenv.Netns(t, prefix+"-b")
 	testenv.VethPair(t, hA, hB, "192.0.2.1/24", "192.0.2.2/24")
 	dir := t.TempDir()
 	conf := func(side, role, local, remote string) string {
@@ -478,8 +483,8 @@ connections:
     remote: {address: %s}
     auth: {secret: daemon-secret}
     ike: {proposals: [aes128-sha256-curve25519]}
-    child: {mode: transport, esp: [aes128gcm16], start: none}
-`, side, filepath.Join(dir, side+".sock"), role, local, remote)
+    child: {mode: transport, esp: [aes128gcm16], start: %s}
+`, side, filepath.Join(dir, side+".sock"), role, local, remote, childStart)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -500,21 +505,52 @@ connections:
 			}
 		})
 	}
-	start(nsA, conf("a", "initiator", "192.0.2.1", "192.0.2.2"))
+	sockA, sockB = filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
+	// The responder first, so that the initiator's first message finds it.
 	start(nsB, conf("b", "responder", "192.0.2.2", "192.0.2.1"))
-	sockA, sockB := filepath.Join(dir, "a.sock"), filepath.Join(dir, "b.sock")
-	for _, s := range []string{sockA, sockB} {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, err := os.Stat(s); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("daemon socket %s never appeared", s)
-			}
-			time.Sleep(20 * time.Millisecond)
+	waitForSocket(t, sockB)
+	start(nsA, conf("a", "initiator", "192.0.2.1", "192.0.2.2"))
+	waitForSocket(t, sockA)
+	return nsA, sockA, sockB
+}
+
+func waitForSocket(t *testing.T, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(s); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon socket %s never appeared", s)
 		}
 	}
+}
+
+// A daemon honours `start: start` as a lab does: the initiator negotiates as
+// soon as it runs, without `tunnel up`.
+func TestDaemonStartsStartConnections(t *testing.T) {
+	_, sockA, sockB := daemonPair(t, "daemon-start", "start")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var a, b []node.SAInfo
+		_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockA, "--json").stdout), &a)
+		_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockB, "--json").stdout), &b)
+		esp := 0
+		for _, s := range append(a, b...) {
+			if s.Type == "esp" {
+				esp++
+			}
+		}
+		if esp == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("start: start negotiated nothing by itself:\na: %+v\nb: %+v", a, b)
+		}
+	}
+}
+
+func TestDaemonOutsideALab(t *testing.T) {
+	nsA, sockA, sockB := daemonPair(t, "daemon", "none")
 	if r := run(t, "tunnel", "up", "--socket", sockA, "hosts"); r.code != 0 {
 		t.Fatalf("tunnel up: %+v", r)
 	}
