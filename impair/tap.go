@@ -2,6 +2,7 @@ package impair
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -37,8 +38,9 @@ type tap struct {
 }
 
 // openTAP creates the TAP device name inside the namespace ns and opens it.
-// The device lives as long as the file: closing it removes the device, and so
-// does the lab process dying.
+// The device is persistent: it outlives the file, so that a lab's devices can
+// go with their namespaces, all in one batch (release), instead of one by one
+// under the kernel's RTNL lock, each waiting for RCU grace periods (remove).
 func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("interface name %q: 1 to %d bytes", name, unix.IFNAMSIZ-1)
@@ -73,6 +75,9 @@ func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err 
 		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 			return fmt.Errorf("create TAP device %s: %w", name, err)
 		}
+		if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+			return fmt.Errorf("make TAP device %s persistent: %w", name, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -84,7 +89,7 @@ func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err 
 	t := &tap{name: name, ns: ns, file: os.NewFile(uintptr(fd), "tap:"+name)}
 	defer func() {
 		if err != nil {
-			t.file.Close()
+			_ = t.remove()
 		}
 	}()
 	if err := t.setOffload(true); err != nil {
@@ -102,6 +107,17 @@ func openTAP(ns netns.NsHandle, name string, mac net.HardwareAddr) (_ *tap, err 
 	}
 	return t, nil
 }
+
+// remove closes the device's file and removes the device: persistence off
+// first, so that the close takes the device with it.
+func (t *tap) remove() error {
+	err := t.ioctl(unix.TUNSETPERSIST, func(fd int) error { return unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 0) })
+	return errors.Join(err, t.file.Close())
+}
+
+// release closes the device's file and leaves the device to its namespace,
+// whose deletion removes it.
+func (t *tap) release() error { return t.file.Close() }
 
 func (t *tap) ioctl(req uint, set func(fd int) error) error {
 	rc, err := t.file.SyscallConn()

@@ -46,7 +46,10 @@ func (n *Namespace) Path() string { return NetnsPath(n.Name) }
 
 // Wire is the implementation of a point-to-point link once created.
 type Wire interface {
-	Close() error
+	// Release stops the wire and leaves its interfaces in their
+	// namespaces: deleting a namespace removes every interface in it, all
+	// in one batch.
+	Release() error
 }
 
 // WireFactory creates a link's two interfaces, one in each namespace, named as
@@ -281,7 +284,7 @@ type VethFactory struct{ Lab string }
 
 type vethWire struct{}
 
-func (vethWire) Close() error { return nil } // deleted with its namespaces
+func (vethWire) Release() error { return nil }
 
 // NewWire creates the veth pair from inside a's namespace with its peer placed
 // directly in b's: nothing ever appears in the host namespace.
@@ -396,8 +399,10 @@ func (d *Deployment) Wire(link string) Wire {
 	return d.wires[link]
 }
 
-// Destroy removes everything the deployment created. Deleting a namespace
-// removes every interface in it, and a veth or TAP whose end is gone goes too.
+// Destroy removes everything the deployment created. The wires stop first;
+// then deleting the namespaces removes every interface in them, the kernel
+// batching the work of all the lab's devices instead of paying each
+// device's RCU grace periods under its RTNL lock in turn.
 func (d *Deployment) Destroy() error {
 	d.bus.Publish(events.Event{Kind: events.LabDestroying, Level: events.Debug, Message: "destroying lab " + d.Lab.Name})
 	start := time.Now()
@@ -414,7 +419,17 @@ func (d *Deployment) Destroy() error {
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	// The namespaces go first: once unmounted, nothing can reach the lab.
+	var wg sync.WaitGroup
+	for name, w := range wires {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Release(); err != nil {
+				fail(fmt.Errorf("link %s: %w", name, err))
+			}
+		}()
+	}
+	wg.Wait()
 	_ = parallel(context.Background(), 8, len(created), func(i int) error {
 		ns := created[i]
 		if ns.NL != nil {
@@ -426,20 +441,6 @@ func (d *Deployment) Destroy() error {
 		}
 		return nil
 	})
-	// Then the links. Removing a TAP device waits for RCU grace periods
-	// under the kernel's RTNL lock; closing them all at once lets the waits
-	// overlap.
-	var wg sync.WaitGroup
-	for name, w := range wires {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Close(); err != nil {
-				fail(fmt.Errorf("link %s: %w", name, err))
-			}
-		}()
-	}
-	wg.Wait()
 	d.bus.Publish(events.Event{Kind: events.LabDestroyed, Message: fmt.Sprintf("lab %s destroyed in %s", d.Lab.Name, time.Since(start).Round(time.Millisecond))})
 	return errors.Join(errs...)
 }
