@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ipseclab/ipseclab/node/strongswan/vici"
+	"github.com/strongswan/govici/vici"
 )
 
 // DefaultCharon is the IKE daemon started when Options.Charon is empty. Debian
@@ -239,12 +239,12 @@ func (c *Charon) ping(ctx context.Context) error {
 	if _, err := os.Stat(c.ViciSocket()); err != nil {
 		return err
 	}
-	cl, err := vici.Dial(ctx, c.ViciSocket())
+	s, err := vici.NewSession(vici.WithSocketPath(c.ViciSocket()))
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	_, err = cl.Call(ctx, "version", nil)
+	defer s.Close()
+	_, err = s.Call(ctx, "version", nil)
 	return err
 }
 

@@ -7,18 +7,37 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipseclab/ipseclab/node/strongswan/vici"
+	"github.com/strongswan/govici/vici"
 )
 
-// call runs one vici command on a fresh connection. A connection per command
-// keeps a timed-out command from leaving a late reply for the next one.
-func (c *Charon) call(ctx context.Context, cmd, event string, req *vici.Message, onEvent func(*vici.Message)) (*vici.Message, error) {
-	cl, err := vici.Dial(ctx, c.ViciSocket())
+// call runs one vici command on a fresh session, handing each event of the
+// named kind to onEvent. A session per command keeps a timed-out command
+// from leaving a late reply for the next one. A command charon refuses
+// (success: no) is an error carrying its errmsg.
+func (c *Charon) call(ctx context.Context, cmd, event string, req *vici.Message, onEvent func(*vici.Message)) error {
+	s, err := vici.NewSession(vici.WithSocketPath(c.ViciSocket()))
 	if err != nil {
-		return nil, fmt.Errorf("strongswan: vici: %w", err)
+		return fmt.Errorf("strongswan: vici: %w", err)
 	}
-	defer cl.Close()
-	return cl.StreamedCall(ctx, cmd, event, req, onEvent)
+	defer s.Close()
+	for m, err := range s.CallStreaming(ctx, cmd, event, req) {
+		if err != nil {
+			return err
+		}
+		if onEvent != nil {
+			onEvent(m)
+		}
+	}
+	return nil
+}
+
+// request builds a command's message from key-value pairs.
+func request(kv ...string) *vici.Message {
+	m := vici.NewMessage()
+	for i := 0; i+1 < len(kv); i += 2 {
+		_ = m.Set(kv[i], kv[i+1]) // strings always set
+	}
+	return m
 }
 
 // withTimeout adds vici's timeout argument (milliseconds) from the context's
@@ -27,7 +46,7 @@ func (c *Charon) call(ctx context.Context, cmd, event string, req *vici.Message,
 func withTimeout(ctx context.Context, req *vici.Message) *vici.Message {
 	if d, ok := ctx.Deadline(); ok {
 		ms := time.Until(d).Milliseconds()
-		req.Set("timeout", strconv.FormatInt(max(ms, 1), 10))
+		_ = req.Set("timeout", strconv.FormatInt(max(ms, 1), 10))
 	}
 	return req
 }
@@ -37,22 +56,20 @@ func withTimeout(ctx context.Context, req *vici.Message) *vici.Message {
 // Quick Mode), or only the ISAKMP SA when child is empty. On failure the error
 // carries charon's own account of what went wrong.
 func (c *Charon) Initiate(ctx context.Context, ike, child string) error {
-	req := vici.NewMessage()
+	req := request("loglevel", "1")
 	if child != "" {
-		req.Set("child", child)
+		_ = req.Set("child", child)
 	}
 	if ike != "" {
-		req.Set("ike", ike)
+		_ = req.Set("ike", ike)
 	}
-	req.Set("loglevel", "1")
 	var log []string
-	resp, err := c.call(ctx, "initiate", "control-log", withTimeout(ctx, req), func(m *vici.Message) {
-		log = append(log, m.Value("msg"))
+	err := c.call(ctx, "initiate", "control-log", withTimeout(ctx, req), func(m *vici.Message) {
+		if s, ok := m.Get("msg").(string); ok {
+			log = append(log, s)
+		}
 	})
 	if err != nil {
-		return fmt.Errorf("strongswan: initiate %s/%s: %w", ike, child, err)
-	}
-	if err := resp.Success(); err != nil {
 		return fmt.Errorf("strongswan: initiate %s/%s: %w (charon: %s)", ike, child, err, strings.Join(lastN(log, 6), " | "))
 	}
 	return nil
@@ -61,12 +78,7 @@ func (c *Charon) Initiate(ctx context.Context, ike, child string) error {
 // Terminate deletes every IKE SA of the named connection, with its CHILD SAs.
 // charon sends Delete notifications for both (RFC 2408 §4.8 and §3.15).
 func (c *Charon) Terminate(ctx context.Context, ike string) error {
-	req := withTimeout(ctx, vici.NewMessage().Set("ike", ike).Set("loglevel", "1"))
-	resp, err := c.call(ctx, "terminate", "control-log", req, nil)
-	if err != nil {
-		return fmt.Errorf("strongswan: terminate %s: %w", ike, err)
-	}
-	if err := resp.Success(); err != nil {
+	if err := c.call(ctx, "terminate", "control-log", withTimeout(ctx, request("ike", ike, "loglevel", "1")), nil); err != nil {
 		return fmt.Errorf("strongswan: terminate %s: %w", ike, err)
 	}
 	return nil
@@ -76,9 +88,13 @@ func (c *Charon) Terminate(ctx context.Context, ike string) error {
 func (c *Charon) ListSAs(ctx context.Context) ([]IKESA, error) {
 	var sas []IKESA
 	var perr error
-	_, err := c.call(ctx, "list-sas", "list-sa", vici.NewMessage().Set("noblock", "yes"), func(m *vici.Message) {
-		for _, e := range m.Sections() {
-			sa, err := parseIKESA(e.Name, e.Section)
+	err := c.call(ctx, "list-sas", "list-sa", request("noblock", "yes"), func(m *vici.Message) {
+		for _, name := range m.Keys() {
+			sec, ok := m.Get(name).(*vici.Message)
+			if !ok {
+				continue
+			}
+			sa, err := parseIKESA(name, sec)
 			if err != nil && perr == nil {
 				perr = err
 			}

@@ -13,7 +13,7 @@
 //	Start ─▶ writes DIR/{strongswan.conf, swanctl.conf, charon.log}
 //	      ─▶ nsenter --net=NETNS unshare --mount sh -c 'mount --bind DIR /run; exec charon-systemd'
 //	      ─▶ waits for DIR/charon.vici ─▶ swanctl --load-all --file DIR/swanctl.conf --uri unix://DIR/charon.vici
-//	Initiate, Terminate, ListSAs ─▶ vici (package vici), one connection per command
+//	Initiate, Terminate, ListSAs ─▶ vici (strongSwan's own github.com/strongswan/govici), one session per command
 //	DIR/charon.log ─▶ inotify tail ─▶ Options.OnLog (PublishLog: events.StrongSwanLog) and Keys
 //	Stop ─▶ SIGTERM (charon sends Deletes), SIGKILL after StopTimeout; the mount namespace dies with charon
 //

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipseclab/ipseclab/node/strongswan/vici"
+	"github.com/strongswan/govici/vici"
 )
 
 // IKESA is an IKE SA as charon lists it (vici list-sa). For IKEv1 it is the
@@ -109,12 +109,21 @@ func (f *fields) fail(key, v string, err error) {
 	}
 }
 
-func (f *fields) str(key string) string { return f.m.Value(key) }
+func (f *fields) str(key string) string {
+	s, _ := f.m.Get(key).(string)
+	return s
+}
 
-func (f *fields) flag(key string) bool { return f.m.Value(key) == "yes" }
+func (f *fields) flag(key string) bool { return f.str(key) == "yes" }
+
+// list is a list value; charon sends a one-element list as a list too.
+func (f *fields) list(key string) []string {
+	l, _ := f.m.Get(key).([]string)
+	return l
+}
 
 func (f *fields) uint(key string, bits int) uint64 {
-	v := f.m.Value(key)
+	v := f.str(key)
 	if v == "" {
 		return 0
 	}
@@ -126,7 +135,7 @@ func (f *fields) uint(key string, bits int) uint64 {
 }
 
 func (f *fields) hex(key string, bits int) uint64 {
-	v := f.m.Value(key)
+	v := f.str(key)
 	if v == "" {
 		return 0
 	}
@@ -142,7 +151,7 @@ func (f *fields) seconds(key string) time.Duration {
 }
 
 func (f *fields) addrPort(hostKey, portKey string) netip.AddrPort {
-	v := f.m.Value(hostKey)
+	v := f.str(hostKey)
 	if v == "" {
 		return netip.AddrPort{}
 	}
@@ -180,8 +189,10 @@ func parseIKESA(name string, m *vici.Message) (IKESA, error) {
 		RekeyIn:     f.seconds("rekey-time"),
 		ReauthIn:    f.seconds("reauth-time"),
 	}
-	for _, e := range m.Section("child-sas").Sections() {
-		g := &fields{m: e.Section}
+	children, _ := m.Get("child-sas").(*vici.Message)
+	for _, key := range childKeys(children) {
+		sec := children.Get(key).(*vici.Message)
+		g := &fields{m: sec}
 		ch := ChildSA{
 			Name:       g.str("name"),
 			UniqueID:   uint32(g.uint("uniqueid", 32)),
@@ -204,11 +215,11 @@ func parseIKESA(name string, m *vici.Message) (IKESA, error) {
 			RekeyIn:    g.seconds("rekey-time"),
 			ExpiresIn:  g.seconds("life-time"),
 			Installed:  g.seconds("install-time"),
-			LocalTS:    e.Section.List("local-ts"),
-			RemoteTS:   e.Section.List("remote-ts"),
+			LocalTS:    g.list("local-ts"),
+			RemoteTS:   g.list("remote-ts"),
 		}
 		if g.err != nil && f.err == nil {
-			f.err = fmt.Errorf("child %s: %w", e.Name, g.err)
+			f.err = fmt.Errorf("child %s: %w", key, g.err)
 		}
 		sa.Children = append(sa.Children, ch)
 	}
@@ -216,4 +227,19 @@ func parseIKESA(name string, m *vici.Message) (IKESA, error) {
 		return sa, fmt.Errorf("strongswan: IKE SA %s: %w", name, f.err)
 	}
 	return sa, nil
+}
+
+// childKeys are the names of a child-sas section's CHILD SAs, in charon's
+// order.
+func childKeys(m *vici.Message) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range m.Keys() {
+		if _, ok := m.Get(k).(*vici.Message); ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
