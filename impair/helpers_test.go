@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/node"
 )
@@ -32,7 +33,7 @@ type pair struct {
 
 type pairOpt struct {
 	seed   uint64
-	params impair.Params
+	params netem.Params
 	// quiet makes the link carry only the test's own frames: IPv6 off (no
 	// DAD, router or MLD chatter) and static neighbour entries (no ARP), so
 	// that the PRNG sees exactly the same frame sequence on every run.

@@ -41,7 +41,7 @@ type shorthand interface {
 	fromScalar(n *yaml.Node) error
 }
 
-// validator is implemented by section types of other packages (impair, nat,
+// validator is implemented by section types of other packages (impair/netem, nat,
 // ipsec) to check their values after decoding. Errors implementing FieldError
 // are placed at that field.
 type validator interface {

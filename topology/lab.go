@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/nat"
 )
 
@@ -96,7 +96,7 @@ type Link struct {
 	Endpoints []Endpoint        `yaml:"endpoints" lab:"required"`
 	Addresses []AddrList        `yaml:"addresses"`
 	MTU       int               `yaml:"mtu"`
-	Impair    *impair.Params    `yaml:"impair"` // netem-style impairments: both directions, or a-to-b/b-to-a blocks
+	Impair    *netem.Params     `yaml:"impair"` // netem-style impairments: both directions, or a-to-b/b-to-a blocks
 	Labels    map[string]string `yaml:"labels"`
 
 	// Name is "a:eth0--b:eth0", the link's identity (seeds, captures).

@@ -1,4 +1,4 @@
-package impair
+package netem
 
 import (
 	"errors"
@@ -316,7 +316,7 @@ func (c Change) String() string {
 func fieldValue(n Netem, f Field) string {
 	switch f {
 	case FieldLimit:
-		return strconv.Itoa(n.limit())
+		return strconv.Itoa(n.QueueLimit())
 	case FieldDelay:
 		return n.Delay.String()
 	case FieldJitter:
