@@ -15,6 +15,7 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -116,7 +117,7 @@ func newTestbed(t *testing.T) *testbed {
 }
 
 // start runs the NAT box with c; it is closed when the test ends.
-func (tb *testbed) start(t *testing.T, c nat.Config) *nat.Box {
+func (tb *testbed) start(t *testing.T, c natconf.Config) *nat.Box {
 	t.Helper()
 	b, err := nat.Start(tb.box.h, c, events.Publisher{Bus: tb.bus, Node: "home-nat"})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ipseclab/ipseclab/impair/netem"
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // Lab is a decoded and validated lab file.
@@ -77,7 +77,7 @@ type Node struct {
 	Kind    Kind              `yaml:"kind" lab:"required"`
 	Gateway Addr              `yaml:"gateway"` // default route via this next hop
 	Routes  []Route           `yaml:"routes"`
-	NAT     *nat.Config       `yaml:"nat"` // a NAT box's behaviour (kind nat only)
+	NAT     *natconf.Config   `yaml:"nat"` // a NAT box's behaviour (kind nat only)
 	Labels  map[string]string `yaml:"labels"`
 
 	// Filled by validation.

@@ -36,7 +36,7 @@ func Schema() ([]byte, error) {
 type obj = map[string]any
 
 // selfDescribing is implemented by section types of other packages that read
-// their own YAML (nat.Config): they say how it is written.
+// their own YAML (natconf.Config): they say how it is written.
 type selfDescribing interface {
 	JSONSchema() map[string]any
 }

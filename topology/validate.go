@@ -10,7 +10,7 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 var (
@@ -401,7 +401,7 @@ func (v *labChecker) natBoxes() {
 			continue
 		}
 		if n.NAT == nil {
-			n.NAT = &nat.Config{}
+			n.NAT = &natconf.Config{}
 		}
 		var names []string
 		for _, i := range n.Ifaces {
