@@ -28,6 +28,7 @@ import (
 	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 func ms(n int) netem.Duration { return netem.Duration(time.Duration(n) * time.Millisecond) }
@@ -61,7 +62,7 @@ func TestLinkForwardsBothWays(t *testing.T) {
 
 func TestRefusesTheHostNamespace(t *testing.T) {
 	testenv.NeedRoot(t)
-	_, b := testenv.Netns(t, "b")
+	_, b := netenv.Netns(t, "b")
 	host, err := netns.Get() // this thread's: the test process's own namespace
 	if err != nil {
 		t.Fatal(err)

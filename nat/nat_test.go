@@ -17,6 +17,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/nat"
 	"github.com/ipseclab/ipseclab/nat/natconf"
 )
@@ -415,7 +416,7 @@ func TestStartFailsForAMissingOutsideInterface(t *testing.T) {
 func TestHostNamespaceIsUntouched(t *testing.T) {
 	testenv.NeedRoot(t)
 	before := hostRuleset(t)
-	hostSnap := testenv.TakeHostSnapshot(t)
+	hostSnap := netenv.TakeHostSnapshot(t)
 	hostTimeout := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout")
 
 	tb := newTestbed(t)
@@ -439,7 +440,7 @@ func TestHostNamespaceIsUntouched(t *testing.T) {
 	if after := hostRuleset(t); after != before {
 		t.Fatalf("the host's nftables ruleset changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if d := hostSnap.Diff(testenv.TakeHostSnapshot(t)); d != "" {
+	if d := hostSnap.Diff(netenv.TakeHostSnapshot(t)); d != "" {
 		t.Fatalf("the host namespace changed:\n%s", d)
 	}
 	if v := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout"); v != hostTimeout {
