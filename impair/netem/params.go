@@ -15,7 +15,7 @@ const DefaultLimit = 1000
 type Netem struct {
 	// Delay is added to every frame; Jitter spreads it (± Jitter for the uniform
 	// distribution, one standard deviation for the normal one). Frames never
-	// overtake each other because of jitter: see the package documentation.
+	// overtake each other because of jitter: see package impair's documentation.
 	Delay        Duration     `json:"delay,omitzero"`
 	Jitter       Duration     `json:"jitter,omitzero"`
 	Distribution Distribution `json:"distribution,omitzero"` // "" is Uniform, as in netem without a table
