@@ -14,6 +14,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/impair"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 // The benchmarks compare an unimpaired impair.Link with a plain veth pair
@@ -30,8 +31,8 @@ import (
 func vethPair(b *testing.B) (a, bb netns.NsHandle, bAddr net.IP) {
 	b.Helper()
 	testenv.NeedRoot(b)
-	_, a = testenv.Netns(b, "va")
-	_, bb = testenv.Netns(b, "vb")
+	_, a = netenv.Netns(b, "va")
+	_, bb = netenv.Netns(b, "vb")
 	nl, err := netlink.NewHandleAt(a)
 	if err != nil {
 		b.Fatal(err)
@@ -252,8 +253,8 @@ func BenchmarkLatency(b *testing.B) {
 // removed with CloseAll. Reported per link.
 func BenchmarkNewLink(b *testing.B) {
 	testenv.NeedRoot(b)
-	_, a := testenv.Netns(b, "na")
-	_, bb := testenv.Netns(b, "nb")
+	_, a := netenv.Netns(b, "na")
+	_, bb := netenv.Netns(b, "nb")
 	const n = 50
 	var create, remove time.Duration
 	b.ResetTimer()

@@ -14,6 +14,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
 
 // CapturePoint says where on the wire a capture listens.
@@ -41,8 +42,8 @@ func (p CapturePoint) String() string {
 // CaptureOptions tune a capture.
 type CaptureOptions struct {
 	Point      CapturePoint
-	Directions []Dir // nil: both directions, interleaved in time order
-	Snaplen    int   // bytes kept of each frame; 0: 65535
+	Directions []netem.Dir // nil: both directions, interleaved in time order
+	Snaplen    int         // bytes kept of each frame; 0: 65535
 	// Buffer is how many frames may wait for a slow writer; beyond that frames
 	// are left out of the capture (counted, never slowing the link). 0: 8192.
 	Buffer int
@@ -55,7 +56,7 @@ type CaptureOptions struct {
 type Capture struct {
 	link   *Link
 	point  CapturePoint
-	dirs   []Dir
+	dirs   []netem.Dir
 	ch     chan capturedFrame
 	done   chan struct{}
 	closer io.Closer
@@ -85,7 +86,7 @@ func (l *Link) Capture(w io.Writer, opt CaptureOptions) (*Capture, error) {
 	}
 	dirs := opt.Directions
 	if len(dirs) == 0 {
-		dirs = []Dir{AtoB, BtoA}
+		dirs = []netem.Dir{netem.AtoB, netem.BtoA}
 	}
 	c := &Capture{link: l, point: opt.Point, dirs: dirs, ch: make(chan capturedFrame, opt.Buffer), done: make(chan struct{})}
 	if err := l.attach(c); err != nil {

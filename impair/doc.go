@@ -42,13 +42,10 @@
 //
 // # Parameters
 //
-// Netem holds one direction's settings in tc-netem(8)'s vocabulary and units;
-// Params holds both directions and the link's own settings (MTU, down). They
-// decode from a lab file's `impair:` block (Params.UnmarshalYAML, with errors
-// at the exact YAML node), from command-line words (ParseChange, Flags,
-// Change.Set), and print as `tc qdisc show` prints a netem qdisc
-// (Netem.String). A Change merges into the current settings field by field;
-// see Change for the rule, which the CLI's help can quote.
+// The settings a link applies (netem.Params, one netem.Netem per direction)
+// and their run-time changes (netem.Change) are package netem's, which holds
+// what a lab file says and nothing that needs Linux, so that a lab can be
+// validated anywhere.
 //
 // # Decisions
 //
@@ -88,8 +85,8 @@
 //		B: impair.Endpoint{Node: "home-nat", Iface: "eth0", Netns: natNS},
 //		Events: events.Publisher{Bus: bus}, CountersEvery: 5 * time.Second})
 //
-// where params comes from the link's impair block (var p impair.Params;
-// node.Decode(&p)). A script's change is a Change (node.Decode(&c)) applied
+// where params comes from the link's impair block (var p netem.Params;
+// node.Decode(&p)). A script's change is a netem.Change (node.Decode(&c)) applied
 // with Link.Update, `reset` is Link.Reset, link down/up is Link.SetDown. The
 // link publishes LinkImpair, LinkDown, LinkUp, LinkCounters, CaptureStarted
 // and CaptureFinished. A TAP device holds a reference to its namespace, so a

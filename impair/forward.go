@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
@@ -22,7 +23,7 @@ import (
 // whose sleeps wake in whole milliseconds) until the first held frame is due.
 // Both write under mu, so frames leave in the pipeline's order.
 type direction struct {
-	d        Dir
+	d        netem.Dir
 	src, dst *tap
 	timer    *os.File // timerfd, armed for the first held frame
 	timerFD  int
@@ -37,7 +38,7 @@ type direction struct {
 	onStop   func(error) // told why the reader stopped, when it was not Close
 }
 
-func newDirection(d Dir, src, dst *tap, pipe *Pipeline) (*direction, error) {
+func newDirection(d netem.Dir, src, dst *tap, pipe *Pipeline) (*direction, error) {
 	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -47,10 +48,17 @@ func newDirection(d Dir, src, dst *tap, pipe *Pipeline) (*direction, error) {
 
 // apply sets the direction's settings and switches the sending device's
 // offloads to match. Called with mu held.
-func (dn *direction) apply(n Netem, mtu int, down bool) error {
+func (dn *direction) apply(n netem.Netem, mtu int, down bool) error {
 	dn.pipe.Set(n, mtu, down)
 	dn.holds = n.Delay > 0 || n.Jitter > 0 || n.Rate > 0
-	return dn.setReal(n.perPacket() || mtu > 0 || len(dn.captures) > 0)
+	return dn.setReal(perPacket(n) || mtu > 0 || len(dn.captures) > 0)
+}
+
+// perPacket reports whether the settings decide per packet (loss, duplicates,
+// reordering, corruption, a rate), so that frames must be real packets rather
+// than GSO super-frames. Delay and jitter alone apply to a super-frame as well.
+func perPacket(n netem.Netem) bool {
+	return !n.Loss.IsZero() || n.Duplicate > 0 || n.Reorder > 0 || n.Corrupt > 0 || n.Rate > 0
 }
 
 // setReal turns offloads off when frames must be real packets and back on

@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket/layers"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
@@ -154,8 +155,8 @@ func FuzzSegment(f *testing.F) {
 		if fr.segs < 1 || fr.wireBytes < len(data) {
 			t.Fatalf("wire counts %d packets, %d bytes for %d", fr.segs, fr.wireBytes, len(data))
 		}
-		p := NewPipeline(1, "fuzz", AtoB)
-		p.Set(Netem{}, 1500, false)
+		p := NewPipeline(1, "fuzz", netem.AtoB)
+		p.Set(netem.Netem{}, 1500, false)
 		p.Push(t0, copyFrame(fr)) // the MTU check reads the super-frame's largest packet
 		gso := fr.vnet.IsGSO()
 		out, err := finish(fr, nil) // releases fr when it is replaced

@@ -14,8 +14,10 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 // pair is two throwaway namespaces joined by an impair.Link, with
@@ -32,7 +34,7 @@ type pair struct {
 
 type pairOpt struct {
 	seed   uint64
-	params impair.Params
+	params netem.Params
 	// quiet makes the link carry only the test's own frames: IPv6 off (no
 	// DAD, router or MLD chatter) and static neighbour entries (no ARP), so
 	// that the PRNG sees exactly the same frame sequence on every run.
@@ -42,12 +44,12 @@ type pairOpt struct {
 func newPair(t testing.TB, o pairOpt) *pair {
 	t.Helper()
 	testenv.NeedRoot(t)
-	_, a := testenv.Netns(t, "a")
-	_, b := testenv.Netns(t, "b")
+	_, a := netenv.Netns(t, "a")
+	_, b := netenv.Netns(t, "b")
 	p := &pair{a: a, b: b, aAddr: net.IPv4(10, 9, 0, 1).To4(), bAddr: net.IPv4(10, 9, 0, 2).To4(), events: events.NewBus("impair-test")}
 	if o.quiet {
 		for _, h := range []netns.NsHandle{a, b} {
-			if err := node.InNetnsHandle(h, func() error {
+			if err := namespace.RunHandle(h, func() error {
 				for _, k := range []string{"all", "default"} {
 					if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1"), 0o644); err != nil {
 						return err
@@ -125,7 +127,7 @@ func neighbour(t testing.TB, h netns.NsHandle, ip net.IP, mac net.HardwareAddr) 
 // inNS runs fn inside the namespace: sockets created there stay there.
 func inNS(t testing.TB, h netns.NsHandle, fn func() error) {
 	t.Helper()
-	if err := node.InNetnsHandle(h, fn); err != nil {
+	if err := namespace.RunHandle(h, fn); err != nil {
 		t.Fatal(err)
 	}
 }

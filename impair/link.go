@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
 
 // ErrClosed is returned by a closed link's methods.
@@ -33,7 +34,7 @@ type Config struct {
 	Seed uint64 // the lab's seed
 	// Params are the lab file's settings, applied from the first frame;
 	// Reset returns to them.
-	Params Params
+	Params netem.Params
 	// Events is where the link publishes; its Link field is set to Name when
 	// empty. A zero Publisher (nil Bus) discards events.
 	Events events.Publisher
@@ -54,7 +55,7 @@ type Link struct {
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex // serializes changes
-	params   Params
+	params   netem.Params
 	captures []*Capture
 	closed   bool
 	stopPub  chan struct{}
@@ -89,9 +90,9 @@ func New(cfg Config) (_ *Link, err error) {
 		}
 		l.ends[i] = t
 	}
-	for _, d := range []Dir{AtoB, BtoA} {
+	for _, d := range []netem.Dir{netem.AtoB, netem.BtoA} {
 		src, dst := l.ends[0], l.ends[1]
-		if d == BtoA {
+		if d == netem.BtoA {
 			src, dst = dst, src
 		}
 		dn, err := newDirection(d, src, dst, NewPipeline(cfg.Seed, cfg.Name, d))
@@ -110,7 +111,7 @@ func New(cfg Config) (_ *Link, err error) {
 		go dn.timerLoop(&l.wg)
 	}
 	go l.publishCounters()
-	if withoutDown(cfg.Params) != (Params{}) {
+	if withoutDown(cfg.Params) != (netem.Params{}) {
 		l.pub.Publish(events.Event{Kind: events.LinkImpair, Message: fmt.Sprintf("%s impaired: %s", cfg.Name, cfg.Params),
 			Fields: map[string]any{"params": cfg.Params}})
 	}
@@ -127,19 +128,19 @@ func (l *Link) Name() string { return l.cfg.Name }
 func (l *Link) Endpoints() (a, b Endpoint) { return l.cfg.A, l.cfg.B }
 
 // Params returns the settings in force.
-func (l *Link) Params() Params {
+func (l *Link) Params() netem.Params {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.params
 }
 
 // Initial returns the settings the link was created with (the lab file's).
-func (l *Link) Initial() Params { return l.cfg.Params }
+func (l *Link) Initial() netem.Params { return l.cfg.Params }
 
 // Update merges a change into the settings (see Change for the rule) and
 // applies the result from the next frame on. It returns the settings in
 // force: an invalid result is refused and the link keeps what it had.
-func (l *Link) Update(c Change) (Params, error) {
+func (l *Link) Update(c netem.Change) (netem.Params, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.setLocked(c.Apply(l.params), c.String())
@@ -147,7 +148,7 @@ func (l *Link) Update(c Change) (Params, error) {
 }
 
 // Set replaces the settings as a whole.
-func (l *Link) Set(p Params) error {
+func (l *Link) Set(p netem.Params) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.setLocked(p, "")
@@ -159,11 +160,11 @@ func (l *Link) Reset() error { return l.Set(l.cfg.Params) }
 // SetDown takes the link down (every frame dropped, both carriers off) or
 // brings it back up, keeping its other settings.
 func (l *Link) SetDown(down bool) error {
-	_, err := l.Update(Change{Value: Params{Down: down}, Link: FieldDown})
+	_, err := l.Update(netem.Change{Value: netem.Params{Down: down}, Link: netem.FieldDown})
 	return err
 }
 
-func (l *Link) setLocked(p Params, change string) error {
+func (l *Link) setLocked(p netem.Params, change string) error {
 	if l.closed {
 		return ErrClosed
 	}
@@ -193,14 +194,14 @@ func (l *Link) setLocked(p Params, change string) error {
 	return err
 }
 
-func withoutDown(p Params) Params {
+func withoutDown(p netem.Params) netem.Params {
 	p.Down = false
 	return p
 }
 
 // applyLocked puts p into the pipelines and devices. Going down, frames stop
 // before the carriers drop; coming up, carriers return before frames flow.
-func (l *Link) applyLocked(p Params, initial bool) error {
+func (l *Link) applyLocked(p netem.Params, initial bool) error {
 	wasDown := l.params.Down && !initial
 	apply := func(dn *direction) error { return dn.apply(p.Dir(dn.d), p.MTU, p.Down) }
 	switch {
@@ -242,8 +243,8 @@ func (l *Link) countersEvent() events.Event {
 	a, b := l.Counters()
 	return events.Event{Kind: events.LinkCounters,
 		Message: fmt.Sprintf("%s: %s %d sent %d delivered %d lost; %s %d sent %d delivered %d lost",
-			l.cfg.Name, AtoB, a.Sent, a.Delivered, a.Lost, BtoA, b.Sent, b.Delivered, b.Lost),
-		Fields: map[string]any{AtoB.String(): a, BtoA.String(): b}}
+			l.cfg.Name, netem.AtoB, a.Sent, a.Delivered, a.Lost, netem.BtoA, b.Sent, b.Delivered, b.Lost),
+		Fields: map[string]any{netem.AtoB.String(): a, netem.BtoA.String(): b}}
 }
 
 func (l *Link) publishCounters() {
@@ -307,7 +308,7 @@ func (l *Link) detach(c *Capture) {
 		dn.captures = slices.DeleteFunc(dn.captures, func(x *Capture) bool { return x == c })
 		if !l.closed {
 			n := l.params.Dir(d)
-			_ = dn.setReal(n.perPacket() || l.params.MTU > 0 || len(dn.captures) > 0)
+			_ = dn.setReal(perPacket(n) || l.params.MTU > 0 || len(dn.captures) > 0)
 		}
 		dn.mu.Unlock()
 	}

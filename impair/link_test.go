@@ -26,10 +26,12 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
-func ms(n int) impair.Duration { return impair.Duration(time.Duration(n) * time.Millisecond) }
+func ms(n int) netem.Duration { return netem.Duration(time.Duration(n) * time.Millisecond) }
 
 func mustPing(t *testing.T, pg *pinger, dst net.IP) time.Duration {
 	t.Helper()
@@ -60,7 +62,7 @@ func TestLinkForwardsBothWays(t *testing.T) {
 
 func TestRefusesTheHostNamespace(t *testing.T) {
 	testenv.NeedRoot(t)
-	_, b := testenv.Netns(t, "b")
+	_, b := netenv.Netns(t, "b")
 	host, err := netns.Get() // this thread's: the test process's own namespace
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +162,7 @@ func TestRatesOnDevices(t *testing.T) {
 	const n = 10000
 	before, _ := p.link.Counters()
 	step := func(name string, args ...string) (impair.Counters, map[uint32]int) {
-		c, err := impair.ParseChange(args)
+		c, err := netem.ParseChange(args)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +208,7 @@ func diff(a, b impair.Counters) impair.Counters {
 
 func TestSameSeedSameDropsOnDevices(t *testing.T) {
 	pattern := func(seed uint64) string {
-		p := newPair(t, pairOpt{quiet: true, seed: seed, params: impair.Both(impair.Netem{Loss: impair.Loss{Random: 30}})})
+		p := newPair(t, pairOpt{quiet: true, seed: seed, params: netem.Both(netem.Netem{Loss: netem.Loss{Random: 30}})})
 		send, recv := p.udpPair(t)
 		got := blast(t, p, send, recv, 0, 400)
 		var ids []uint32
@@ -229,7 +231,7 @@ func TestSameSeedSameDropsOnDevices(t *testing.T) {
 }
 
 func TestDelayShowsInPing(t *testing.T) {
-	p := newPair(t, pairOpt{params: impair.Both(impair.Netem{Delay: ms(20)})})
+	p := newPair(t, pairOpt{params: netem.Both(netem.Netem{Delay: ms(20)})})
 	pg := newPinger(t, p.a)
 	mustPing(t, pg, p.bAddr) // ARP, itself delayed
 	var rtts []time.Duration
@@ -241,7 +243,7 @@ func TestDelayShowsInPing(t *testing.T) {
 		t.Errorf("median RTT %v over a link with 20ms each way; all %v", med, rtts)
 	}
 	// Changed at run time: the next ping sees it.
-	if _, err := p.link.Update(impair.Change{Value: impair.Params{BtoA: impair.Netem{Delay: ms(60)}}, BtoA: impair.FieldDelay}); err != nil {
+	if _, err := p.link.Update(netem.Change{Value: netem.Params{BtoA: netem.Netem{Delay: ms(60)}}, BtoA: netem.FieldDelay}); err != nil {
 		t.Fatal(err)
 	}
 	if rtt := mustPing(t, pg, p.bAddr); rtt < 80*time.Millisecond || rtt > 130*time.Millisecond {
@@ -253,7 +255,7 @@ func TestDelayShowsInPing(t *testing.T) {
 // within 5%, and the application gets that rate less the headers.
 func TestRateLimitHoldsForTCP(t *testing.T) {
 	const rate = 20e6
-	p := newPair(t, pairOpt{params: impair.Params{AtoB: impair.Netem{Rate: rate}}})
+	p := newPair(t, pairOpt{params: netem.Params{AtoB: netem.Netem{Rate: rate}}})
 	var ln net.Listener
 	inNS(t, p.b, func() (err error) { ln, err = net.Listen("tcp4", net.JoinHostPort(p.bAddr.String(), "0")); return err })
 	defer ln.Close()
@@ -333,7 +335,7 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 	if !one() {
 		t.Fatal("nothing passes an unimpaired link")
 	}
-	lossAll, _ := impair.ParseChange([]string{"--loss", "100%"})
+	lossAll, _ := netem.ParseChange([]string{"--loss", "100%"})
 	if _, err := p.link.Update(lossAll); err != nil {
 		t.Fatal(err)
 	}
@@ -351,11 +353,11 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 	}
 
 	// An invalid result is refused, the link keeps its settings.
-	bad, _ := impair.ParseChange([]string{"--reorder", "10%"})
+	bad, _ := netem.ParseChange([]string{"--reorder", "10%"})
 	if _, err := p.link.Update(bad); err == nil {
 		t.Error("reorder without a delay accepted")
 	}
-	if p.link.Params() != (impair.Params{}) {
+	if p.link.Params() != (netem.Params{}) {
 		t.Errorf("a refused change changed the settings: %v", p.link.Params())
 	}
 
@@ -421,7 +423,7 @@ func carrier(t *testing.T, h netns.NsHandle) bool {
 }
 
 func TestMTUDropsLargerPackets(t *testing.T) {
-	p := newPair(t, pairOpt{params: impair.Params{MTU: 1000}})
+	p := newPair(t, pairOpt{params: netem.Params{MTU: 1000}})
 	pg := newPinger(t, p.a)
 	mustPing(t, pg, p.bAddr)
 	// A 1200-byte ICMP payload makes a 1228-byte IP packet; the interfaces
@@ -461,7 +463,7 @@ func TestCloseRemovesDevicesAndPublishesCounters(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Error("no final LinkCounters event")
 	}
-	if _, err := p.link.Update(impair.Change{}); err == nil {
+	if _, err := p.link.Update(netem.Change{}); err == nil {
 		t.Error("a closed link took a change")
 	}
 }
@@ -538,7 +540,7 @@ func bulk(t *testing.T, p *pair, n int) {
 func TestCaptureToFileAndStream(t *testing.T) {
 	p := newPair(t, pairOpt{})
 	dir := t.TempDir()
-	sent, err := p.link.CaptureFile(filepath.Join(dir, "sender.pcap"), impair.CaptureOptions{Point: impair.AtSender, Directions: []impair.Dir{impair.AtoB}})
+	sent, err := p.link.CaptureFile(filepath.Join(dir, "sender.pcap"), impair.CaptureOptions{Point: impair.AtSender, Directions: []netem.Dir{netem.AtoB}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +619,7 @@ func TestCaptureToFileAndStream(t *testing.T) {
 // With loss, the sender's capture has every frame and the receiver's only
 // those that arrived.
 func TestCapturePointsAroundLoss(t *testing.T) {
-	p := newPair(t, pairOpt{quiet: true, params: impair.Params{AtoB: impair.Netem{Loss: impair.Loss{Random: 50}}}})
+	p := newPair(t, pairOpt{quiet: true, params: netem.Params{AtoB: netem.Netem{Loss: netem.Loss{Random: 50}}}})
 	var before, after bytes.Buffer
 	cs, err := p.link.Capture(&before, impair.CaptureOptions{Point: impair.AtSender})
 	if err != nil {
@@ -639,7 +641,7 @@ func TestCapturePointsAroundLoss(t *testing.T) {
 
 func TestCaptureReadsInTshark(t *testing.T) {
 	tshark := testenv.NeedCommand(t, "tshark")
-	p := newPair(t, pairOpt{params: impair.Both(impair.Netem{Delay: ms(1)})})
+	p := newPair(t, pairOpt{params: netem.Both(netem.Netem{Delay: ms(1)})})
 	path := filepath.Join(t.TempDir(), "link.pcap")
 	c, err := p.link.CaptureFile(path, impair.CaptureOptions{})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
@@ -54,7 +55,7 @@ type Counters struct {
 // would overtake its predecessor leaves right after it (netem behaves so with
 // a rate set). Only Reorder reorders.
 type Pipeline struct {
-	cfg  Netem
+	cfg  netem.Netem
 	mtu  int
 	down bool
 
@@ -69,7 +70,7 @@ type Pipeline struct {
 
 // NewPipeline returns the pipeline of one direction of a link, its PRNG seeded
 // from the lab's seed, the link's identity and the direction.
-func NewPipeline(labSeed uint64, link string, d Dir) *Pipeline {
+func NewPipeline(labSeed uint64, link string, d netem.Dir) *Pipeline {
 	h := sha256.New()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], labSeed)
@@ -83,7 +84,7 @@ func NewPipeline(labSeed uint64, link string, d Dir) *Pipeline {
 
 // Set changes the settings; the next frame pushed sees them. Frames already
 // held keep the time they were given. Going down drops them.
-func (p *Pipeline) Set(n Netem, mtu int, down bool) {
+func (p *Pipeline) Set(n netem.Netem, mtu int, down bool) {
 	p.cfg, p.mtu = n, mtu
 	if down && !p.down {
 		for f := p.queue.popFront(); f != nil; f = p.queue.popFront() {
@@ -97,7 +98,7 @@ func (p *Pipeline) Set(n Netem, mtu int, down bool) {
 }
 
 // Settings returns what Set last set.
-func (p *Pipeline) Settings() (n Netem, mtu int, down bool) { return p.cfg, p.mtu, p.down }
+func (p *Pipeline) Settings() (n netem.Netem, mtu int, down bool) { return p.cfg, p.mtu, p.down }
 
 // Counters returns the counters so far.
 func (p *Pipeline) Counters() Counters { return p.c }
@@ -182,7 +183,7 @@ func (p *Pipeline) enqueue(now time.Time, f *Frame, mayDuplicate bool) {
 		p.corrupt(f)
 		p.c.Corrupted += uint64(packets)
 	}
-	if p.queue.len() >= n.limit() {
+	if p.queue.len() >= n.QueueLimit() {
 		p.c.QueueDrops += uint64(packets)
 		f.release()
 		if second != nil {
@@ -192,7 +193,7 @@ func (p *Pipeline) enqueue(now time.Time, f *Frame, mayDuplicate bool) {
 		return
 	}
 	p.c.Queued += uint64(packets)
-	if n.Reorder > 0 && p.reorderCount >= n.gap()-1 && p.chance(n.Reorder) {
+	if n.Reorder > 0 && p.reorderCount >= n.ReorderGap()-1 && p.chance(n.Reorder) {
 		f.due = now
 		p.reorderCount = 0
 		p.queue.pushFront(f)
@@ -202,7 +203,7 @@ func (p *Pipeline) enqueue(now time.Time, f *Frame, mayDuplicate bool) {
 		if due.Before(p.lastDue) {
 			due = p.lastDue
 		}
-		due = due.Add(n.Rate.txTime(bytes))
+		due = due.Add(txTime(n.Rate, bytes))
 		p.lastDue = due
 		f.due = due
 		p.reorderCount++
@@ -213,8 +214,16 @@ func (p *Pipeline) enqueue(now time.Time, f *Frame, mayDuplicate bool) {
 	}
 }
 
+// txTime is how long the rate takes to put n bytes on the wire.
+func txTime(r netem.Rate, n int) time.Duration {
+	if r == 0 {
+		return 0
+	}
+	return time.Duration(float64(n) * 8 * 1e9 / float64(r))
+}
+
 // chance is true with the given probability.
-func (p *Pipeline) chance(pc Percent) bool { return p.rng.Float64() < pc.Prob() }
+func (p *Pipeline) chance(pc netem.Percent) bool { return p.rng.Float64() < pc.Prob() }
 
 // lossEvent decides whether a frame is lost. The Gilbert-Elliott channel
 // decides its next state, then loses the frame with its current state's loss
@@ -242,7 +251,7 @@ func (p *Pipeline) delay() time.Duration {
 	if j == 0 {
 		return time.Duration(d)
 	}
-	if p.cfg.Distribution == Normal {
+	if p.cfg.Distribution == netem.Normal {
 		d += j * p.rng.NormFloat64()
 	} else {
 		d += j * (2*p.rng.Float64() - 1)

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
+
+func ms(n int) netem.Duration { return netem.Duration(time.Duration(n) * time.Millisecond) }
 
 var t0 = time.Unix(1_000_000, 0)
 
@@ -25,8 +30,8 @@ func testFrame(n uint64, size int) *Frame {
 
 func frameID(f *Frame) uint64 { return binary.BigEndian.Uint64(f.Data[34:]) }
 
-func newTestPipeline(n Netem) *Pipeline {
-	p := NewPipeline(7, "test:eth0--peer:eth0", AtoB)
+func newTestPipeline(n netem.Netem) *Pipeline {
+	p := NewPipeline(7, "test:eth0--peer:eth0", netem.AtoB)
 	p.Set(n, 0, false)
 	return p
 }
@@ -76,7 +81,7 @@ func withinBinomial(t *testing.T, what string, k, n int, p, z float64) {
 func TestPipelineLossDuplicateCorruptRates(t *testing.T) {
 	const n = 20000
 	t.Run("loss", func(t *testing.T) {
-		p := newTestPipeline(Netem{Loss: Loss{Random: 10}})
+		p := newTestPipeline(netem.Netem{Loss: netem.Loss{Random: 10}})
 		out := run(p, n, time.Microsecond, 100)
 		withinBinomial(t, "lost", n-len(out), n, 0.10, 5)
 		if c := p.Counters(); c.Lost != uint64(n-len(out)) || c.Delivered != uint64(len(out)) {
@@ -85,7 +90,7 @@ func TestPipelineLossDuplicateCorruptRates(t *testing.T) {
 		checkConservation(t, p.Counters())
 	})
 	t.Run("duplicate", func(t *testing.T) {
-		p := newTestPipeline(Netem{Duplicate: 5})
+		p := newTestPipeline(netem.Netem{Duplicate: 5})
 		out := run(p, n, time.Microsecond, 100)
 		withinBinomial(t, "duplicated", len(out)-n, n, 0.05, 5)
 		seen := map[uint64]int{}
@@ -103,7 +108,7 @@ func TestPipelineLossDuplicateCorruptRates(t *testing.T) {
 		checkConservation(t, p.Counters())
 	})
 	t.Run("corrupt", func(t *testing.T) {
-		p := newTestPipeline(Netem{Corrupt: 3})
+		p := newTestPipeline(netem.Netem{Corrupt: 3})
 		out := run(p, n, time.Microsecond, 100)
 		corrupted := 0
 		for k, f := range out { // no delay: frames leave in arrival order
@@ -133,8 +138,8 @@ func TestPipelineLossDuplicateCorruptRates(t *testing.T) {
 
 func TestGilbertElliottBursts(t *testing.T) {
 	const n = 200000
-	ge := GEModel(2, 25, 80, 0.5)
-	p := newTestPipeline(Netem{Loss: ge})
+	ge := netem.GEModel(2, 25, 80, 0.5)
+	p := newTestPipeline(netem.Netem{Loss: ge})
 	out := run(p, n, time.Microsecond, 64)
 	lost := make([]bool, n)
 	for i := range lost {
@@ -178,7 +183,7 @@ func TestGilbertElliottBursts(t *testing.T) {
 
 	// The simple Gilbert model (tc's defaults 1-h=100%, 1-k=0%): bursts last
 	// 1/r frames on average, gaps 1/p.
-	p = newTestPipeline(Netem{Loss: GEModel(1, 20, 100, 0)})
+	p = newTestPipeline(netem.Netem{Loss: netem.GEModel(1, 20, 100, 0)})
 	out = run(p, n, time.Microsecond, 64)
 	losses = n - len(out)
 	burst = float64(losses) / float64(max(1, countBursts(out, n)))
@@ -212,20 +217,20 @@ func trace(p *Pipeline) string {
 }
 
 func TestSameSeedSameDecisions(t *testing.T) {
-	n := Netem{Delay: ms(5), Jitter: ms(2), Distribution: Normal, Loss: Loss{Random: 30}, Duplicate: 10, Corrupt: 5, Reorder: 5}
-	mk := func(seed uint64, link string, d Dir) *Pipeline {
+	n := netem.Netem{Delay: ms(5), Jitter: ms(2), Distribution: netem.Normal, Loss: netem.Loss{Random: 30}, Duplicate: 10, Corrupt: 5, Reorder: 5}
+	mk := func(seed uint64, link string, d netem.Dir) *Pipeline {
 		p := NewPipeline(seed, link, d)
 		p.Set(n, 0, false)
 		return p
 	}
-	a := trace(mk(42, "x:eth0--y:eth0", AtoB))
-	if b := trace(mk(42, "x:eth0--y:eth0", AtoB)); a != b {
+	a := trace(mk(42, "x:eth0--y:eth0", netem.AtoB))
+	if b := trace(mk(42, "x:eth0--y:eth0", netem.AtoB)); a != b {
 		t.Error("the same seed gave different decisions")
 	}
 	for name, p := range map[string]*Pipeline{
-		"another seed":      mk(43, "x:eth0--y:eth0", AtoB),
-		"another link":      mk(42, "x:eth1--y:eth0", AtoB),
-		"another direction": mk(42, "x:eth0--y:eth0", BtoA),
+		"another seed":      mk(43, "x:eth0--y:eth0", netem.AtoB),
+		"another link":      mk(42, "x:eth1--y:eth0", netem.AtoB),
+		"another direction": mk(42, "x:eth0--y:eth0", netem.BtoA),
 	} {
 		if trace(p) == a {
 			t.Errorf("%s gave the same decisions", name)
@@ -234,8 +239,8 @@ func TestSameSeedSameDecisions(t *testing.T) {
 }
 
 func TestDelayJitterKeepsOrder(t *testing.T) {
-	for _, dist := range []Distribution{Uniform, Normal} {
-		p := newTestPipeline(Netem{Delay: ms(10), Jitter: ms(5), Distribution: dist})
+	for _, dist := range []netem.Distribution{netem.Uniform, netem.Normal} {
+		p := newTestPipeline(netem.Netem{Delay: ms(10), Jitter: ms(5), Distribution: dist})
 		out := run(p, 5000, 50*time.Microsecond, 100)
 		if len(out) != 5000 {
 			t.Fatalf("%s: %d of 5000 delivered", dist, len(out))
@@ -252,10 +257,10 @@ func TestDelayJitterKeepsOrder(t *testing.T) {
 	// Far apart, frames do not wait for each other: the delays show the
 	// distribution itself.
 	for _, c := range []struct {
-		dist           Distribution
+		dist           netem.Distribution
 		lo, hi, sdWant float64
-	}{{Uniform, 5, 15, 5 / math.Sqrt(3)}, {Normal, 0, math.Inf(1), 5}} {
-		p := newTestPipeline(Netem{Delay: ms(10), Jitter: ms(5), Distribution: c.dist})
+	}{{netem.Uniform, 5, 15, 5 / math.Sqrt(3)}, {netem.Normal, 0, math.Inf(1), 5}} {
+		p := newTestPipeline(netem.Netem{Delay: ms(10), Jitter: ms(5), Distribution: c.dist})
 		const n = 4000
 		out := run(p, n, time.Second, 100)
 		var sum, sq float64
@@ -277,7 +282,7 @@ func TestDelayJitterKeepsOrder(t *testing.T) {
 
 func TestRateSpacesFrames(t *testing.T) {
 	// 8 Mbit/s is one byte per microsecond: a 1000-byte frame takes 1 ms.
-	p := newTestPipeline(Netem{Rate: 8e6, Delay: ms(2)})
+	p := newTestPipeline(netem.Netem{Rate: 8e6, Delay: ms(2)})
 	for i := range 10 {
 		p.Push(t0, testFrame(uint64(i), 1000))
 	}
@@ -297,7 +302,7 @@ func TestRateSpacesFrames(t *testing.T) {
 }
 
 func TestLimitTailDrops(t *testing.T) {
-	p := newTestPipeline(Netem{Delay: Duration(time.Second), Limit: 10})
+	p := newTestPipeline(netem.Netem{Delay: netem.Duration(time.Second), Limit: 10})
 	for i := range 15 {
 		p.Push(t0, testFrame(uint64(i), 100))
 	}
@@ -317,7 +322,7 @@ func TestLimitTailDrops(t *testing.T) {
 // netem's "reorder 100% gap 5": every fifth frame is sent at once, the others
 // are delayed.
 func TestReorderGap(t *testing.T) {
-	p := newTestPipeline(Netem{Delay: ms(10), Reorder: 100, Gap: 5})
+	p := newTestPipeline(netem.Netem{Delay: ms(10), Reorder: 100, Gap: 5})
 	var immediate []uint64
 	for i := range 20 {
 		now := t0.Add(time.Duration(i) * time.Microsecond)
@@ -333,7 +338,7 @@ func TestReorderGap(t *testing.T) {
 		t.Errorf("Reordered %d", c.Reordered)
 	}
 	// reorder 25% without gap: any frame may go, with probability 25%.
-	p = newTestPipeline(Netem{Delay: ms(10), Reorder: 25})
+	p = newTestPipeline(netem.Netem{Delay: ms(10), Reorder: 25})
 	const n = 20000
 	out := run(p, n, 20*time.Microsecond, 100) // 500 held at a time: below the limit
 	withinBinomial(t, "reordered", int(p.Counters().Reordered), n, 0.25, 5)
@@ -349,8 +354,8 @@ func TestReorderGap(t *testing.T) {
 }
 
 func TestMTUAndDown(t *testing.T) {
-	p := newTestPipeline(Netem{})
-	p.Set(Netem{}, 100, false)
+	p := newTestPipeline(netem.Netem{})
+	p.Set(netem.Netem{}, 100, false)
 	p.Push(t0, testFrame(1, 114)) // 100-byte IP packet
 	p.Push(t0, testFrame(2, 115))
 	if f := p.Pop(t0); f == nil || frameID(f) != 1 {
@@ -360,14 +365,14 @@ func TestMTUAndDown(t *testing.T) {
 		t.Fatalf("a packet over the MTU passed: %+v", p.Counters())
 	}
 	// Down drops what comes and what is held.
-	p.Set(Netem{Delay: ms(10)}, 0, false)
+	p.Set(netem.Netem{Delay: ms(10)}, 0, false)
 	p.Push(t0, testFrame(3, 100))
-	p.Set(Netem{Delay: ms(10)}, 0, true)
+	p.Set(netem.Netem{Delay: ms(10)}, 0, true)
 	p.Push(t0, testFrame(4, 100))
 	if p.Len() != 0 || p.Counters().DownDrops != 2 {
 		t.Fatalf("down: held %d, %+v", p.Len(), p.Counters())
 	}
-	p.Set(Netem{}, 0, false)
+	p.Set(netem.Netem{}, 0, false)
 	p.Push(t0.Add(time.Second), testFrame(5, 100))
 	if f := p.Pop(t0.Add(time.Second)); f == nil || frameID(f) != 5 {
 		t.Fatal("nothing passes after coming back up")
@@ -376,7 +381,7 @@ func TestMTUAndDown(t *testing.T) {
 }
 
 func TestChangeTakesEffectOnNextFrame(t *testing.T) {
-	p := newTestPipeline(Netem{})
+	p := newTestPipeline(netem.Netem{})
 	var got []uint64
 	push := func(i uint64) {
 		p.Push(t0, testFrame(i, 100))
@@ -386,19 +391,19 @@ func TestChangeTakesEffectOnNextFrame(t *testing.T) {
 	}
 	push(1)
 	push(2)
-	p.Set(Netem{Loss: Loss{Random: 100}}, 0, false)
+	p.Set(netem.Netem{Loss: netem.Loss{Random: 100}}, 0, false)
 	push(3)
 	push(4)
-	p.Set(Netem{}, 0, false)
+	p.Set(netem.Netem{}, 0, false)
 	push(5)
 	if fmt.Sprint(got) != "[1 2 5]" {
 		t.Errorf("delivered %v, want [1 2 5]", got)
 	}
 	// Frames already held keep their time; the new delay applies to new ones,
 	// and they still leave in order.
-	p.Set(Netem{Delay: ms(100)}, 0, false)
+	p.Set(netem.Netem{Delay: ms(100)}, 0, false)
 	p.Push(t0, testFrame(6, 100))
-	p.Set(Netem{Delay: ms(1)}, 0, false)
+	p.Set(netem.Netem{Delay: ms(1)}, 0, false)
 	p.Push(t0, testFrame(7, 100))
 	if due, _ := p.NextDue(); !due.Equal(t0.Add(100 * time.Millisecond)) {
 		t.Errorf("held frame's time changed to +%v", due.Sub(t0))
@@ -406,4 +411,29 @@ func TestChangeTakesEffectOnNextFrame(t *testing.T) {
 	if f := p.Pop(t0.Add(100 * time.Millisecond)); frameID(f) != 6 {
 		t.Errorf("frame %d left first", frameID(f))
 	}
+}
+
+// FuzzParseChange runs whatever settings ParseChange accepts and Validate
+// passes through a Pipeline.
+func FuzzParseChange(f *testing.F) {
+	for _, s := range []string{"--delay 50ms --loss 20%", "loss gemodel 1% 30% 100% 0%", "--down", "--up false",
+		"--b-to-a.rate=10mbit --limit 5", "--mtu 1400 --reorder 25% --gap 5 --delay 1ms", "--distribution normal --jitter 3ms"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := netem.ParseChange(strings.Fields(s))
+		if err != nil {
+			return
+		}
+		p := c.Apply(netem.Params{})
+		if p.Validate() == nil {
+			_ = p.String()
+			pl := NewPipeline(1, "fuzz", netem.AtoB)
+			pl.Set(p.AtoB, p.MTU, p.Down)
+			start := time.Unix(0, 0)
+			for i := range 10 {
+				pl.Push(start.Add(time.Duration(i)*time.Millisecond), &Frame{Data: make([]byte, 100)})
+			}
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // Box is a running NAT node: its rules are in place and its mappings are
@@ -37,7 +38,7 @@ type Box struct {
 // Start validates c, subscribes to conntrack events, replaces the namespace's
 // ipseclab nftables table, and sets forwarding, conntrack timestamps and the
 // UDP timeouts there. The caller may close ns afterwards.
-func Start(ns netns.NsHandle, c Config, pub events.Publisher) (*Box, error) {
+func Start(ns netns.NsHandle, c natconf.Config, pub events.Publisher) (*Box, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -60,13 +61,13 @@ func Start(ns netns.NsHandle, c Config, pub events.Publisher) (*Box, error) {
 
 // apply programs c; first is true on Start, when the namespace's own UDP
 // timeouts are recorded (after the rules: see applySysctls).
-func (b *Box) apply(c *Config, first bool) error {
+func (b *Box) apply(c *natconf.Config, first bool) error {
 	outside, err := b.resolveOutside(c.Outside)
 	if err != nil {
 		return err
 	}
 	var addr netip.Addr
-	if c.IKEPort == IKEPortRemap || c.Ports == PortsRandom {
+	if c.IKEPort == natconf.IKEPortRemap || c.Ports == natconf.PortsRandom {
 		if addr, err = interfaceIPv4(b.ns, outside); err != nil {
 			return err
 		}
@@ -119,7 +120,7 @@ func (b *Box) Outside() string {
 // the ports they were given; new timeouts apply from each mapping's next packet;
 // esp: drop applies from the next ESP packet. A timeout left at zero puts back
 // the namespace's own value from before Start.
-func (b *Box) Update(c Config) error {
+func (b *Box) Update(c natconf.Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}

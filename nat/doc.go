@@ -8,7 +8,8 @@
 // of its own (TableName), programmed over netlink with github.com/google/nftables,
 // and a few per-namespace conntrack sysctls. No `nft` or `iptables` binary is
 // used, the host's ruleset is never touched, and removing the namespace
-// removes every rule with it.
+// removes every rule with it. What the box does is a natconf.Config, the
+// lab file's `nat:` block.
 //
 // The table, for outside interface eth1 (in nft's notation):
 //

@@ -17,12 +17,14 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 func TestPreservedPortReachesOutsideWithNATAddress(t *testing.T) {
 	tb := newTestbed(t)
-	box := tb.start(t, nat.Config{Outside: "eth1", Ports: nat.PortsPreserve})
+	box := tb.start(t, natconf.Config{Outside: "eth1", Ports: natconf.PortsPreserve})
 
 	in := udpSocket(t, tb.inside, ap(insideAddr, 40000))
 	out := udpSocket(t, tb.outside, ap(outsideAddr, 7000))
@@ -70,7 +72,7 @@ func sendUDPTo(t *testing.T, from *net.UDPConn, dst netip.AddrPort, to *net.UDPC
 
 func TestRandomPortsChangeTheSourcePortAndShowAgreesWithConntrack(t *testing.T) {
 	tb := newTestbed(t)
-	box := tb.start(t, nat.Config{Ports: nat.PortsRandom}) // outside from the default route
+	box := tb.start(t, natconf.Config{Ports: natconf.PortsRandom}) // outside from the default route
 	if box.Outside() != "eth1" {
 		t.Fatalf("outside interface %q; the default route is on eth1", box.Outside())
 	}
@@ -138,7 +140,7 @@ func TestShortUDPTimeoutExpiresTheMapping(t *testing.T) {
 	tb := newTestbed(t)
 	sub := tb.bus.Subscribe(nil)
 	defer sub.Close()
-	box := tb.start(t, nat.Config{Outside: "eth1", UDPTimeout: nat.Duration(2 * time.Second)})
+	box := tb.start(t, natconf.Config{Outside: "eth1", UDPTimeout: natconf.Duration(2 * time.Second)})
 	if v := readSysctl(t, tb.box, "net.netfilter.nf_conntrack_udp_timeout"); v != "2" {
 		t.Fatalf("nf_conntrack_udp_timeout in the NAT is %s, want 2", v)
 	}
@@ -187,7 +189,7 @@ func TestFlushGivesANewPortInRandomMode(t *testing.T) {
 	tb := newTestbed(t)
 	sub := tb.bus.Subscribe(nil)
 	defer sub.Close()
-	box := tb.start(t, nat.Config{Outside: "eth1", Ports: nat.PortsRandom})
+	box := tb.start(t, natconf.Config{Outside: "eth1", Ports: natconf.PortsRandom})
 	in := udpSocket(t, tb.inside, ap(insideAddr, 40000))
 	out := udpSocket(t, tb.outside, ap(outsideAddr, 7000))
 	before := sendUDP(t, in, out, "before")
@@ -224,7 +226,7 @@ func TestFlushGivesANewPortInRandomMode(t *testing.T) {
 
 func TestESPDropBlocksProtocol50WhileUDPPasses(t *testing.T) {
 	tb := newTestbed(t)
-	box := tb.start(t, nat.Config{Outside: "eth1", ESP: nat.ESPPass})
+	box := tb.start(t, natconf.Config{Outside: "eth1", ESP: natconf.ESPPass})
 	espIn := rawESP(t, tb.inside, insideAddr)
 	espOut := rawESP(t, tb.outside, outsideAddr)
 	in := udpSocket(t, tb.inside, ap(insideAddr, 4500))
@@ -249,7 +251,7 @@ func TestESPDropBlocksProtocol50WhileUDPPasses(t *testing.T) {
 	}
 
 	// esp: drop, switched on while the box runs.
-	if err := box.Update(nat.Config{Outside: "eth1", ESP: nat.ESPDrop}); err != nil {
+	if err := box.Update(natconf.Config{Outside: "eth1", ESP: natconf.ESPDrop}); err != nil {
 		t.Fatal(err)
 	}
 	send("esp-drop")
@@ -274,12 +276,12 @@ func TestESPDropBlocksProtocol50WhileUDPPasses(t *testing.T) {
 
 func TestIKEPortRemapChangesSourcePort500(t *testing.T) {
 	for _, tc := range []struct {
-		mode  nat.IKEPort
-		ports nat.Ports
-	}{{nat.IKEPortPreserve, nat.PortsPreserve}, {nat.IKEPortRemap, nat.PortsPreserve}, {nat.IKEPortRemap, nat.PortsRandom}} {
+		mode  natconf.IKEPort
+		ports natconf.Ports
+	}{{natconf.IKEPortPreserve, natconf.PortsPreserve}, {natconf.IKEPortRemap, natconf.PortsPreserve}, {natconf.IKEPortRemap, natconf.PortsRandom}} {
 		t.Run(fmt.Sprintf("%s/%s", tc.mode, tc.ports), func(t *testing.T) {
 			tb := newTestbed(t)
-			tb.start(t, nat.Config{Outside: "eth1", IKEPort: tc.mode, Ports: tc.ports})
+			tb.start(t, natconf.Config{Outside: "eth1", IKEPort: tc.mode, Ports: tc.ports})
 			out := udpSocket(t, tb.outside, ap(outsideAddr, 500))
 			ike := udpSocket(t, tb.inside, ap(insideAddr, 500))
 			src := sendUDP(t, ike, out, "ike")
@@ -287,11 +289,11 @@ func TestIKEPortRemapChangesSourcePort500(t *testing.T) {
 				t.Fatalf("IKE came from %s", src)
 			}
 			switch tc.mode {
-			case nat.IKEPortPreserve:
+			case natconf.IKEPortPreserve:
 				if src.Port() != 500 {
 					t.Fatalf("ike-port: preserve: port 500 became %d", src.Port())
 				}
-			case nat.IKEPortRemap:
+			case natconf.IKEPortRemap:
 				if src.Port() == 500 || src.Port() < 1024 {
 					t.Fatalf("ike-port: remap: port 500 became %d; want a port from 1024 up", src.Port())
 				}
@@ -300,7 +302,7 @@ func TestIKEPortRemapChangesSourcePort500(t *testing.T) {
 					t.Fatalf("reply came from %s", got)
 				}
 			}
-			if tc.ports == nat.PortsPreserve {
+			if tc.ports == natconf.PortsPreserve {
 				// Other ports are not affected by ike-port.
 				other := udpSocket(t, tb.inside, ap(insideAddr, 4500))
 				if src := sendUDP(t, other, out, "natt"); src != ap(natOutside, 4500) {
@@ -328,8 +330,8 @@ func TestDoubleNATCarriesTrafficEndToEnd(t *testing.T) {
 	boxes := map[string]*nat.Box{}
 	for name, c := range map[string]struct {
 		h   host
-		cfg nat.Config
-	}{"home": {home, nat.Config{}}, "carrier": {carrier, nat.Config{Ports: nat.PortsRandom}}} {
+		cfg natconf.Config
+	}{"home": {home, natconf.Config{}}, "carrier": {carrier, natconf.Config{Ports: natconf.PortsRandom}}} {
 		b, err := nat.Start(c.h.h, c.cfg, events.Publisher{Bus: bus, Node: name})
 		if err != nil {
 			t.Fatal(err)
@@ -362,9 +364,9 @@ func TestForwardsReachTheInsideHostAndUnsolicitedTrafficDoesNot(t *testing.T) {
 	tb := newTestbed(t)
 	// A careless outside host that knows a route to the private network.
 	route(t, tb.outside, "192.168.1.0/24", natOutside)
-	box := tb.start(t, nat.Config{Outside: "eth1", Forward: []nat.Forward{
-		{Proto: nat.UDP, Port: 500, To: must(nat.ParseTarget("192.168.1.10"))(t)},
-		{Proto: nat.UDP, Port: 4500, To: must(nat.ParseTarget("192.168.1.10:4501"))(t)},
+	box := tb.start(t, natconf.Config{Outside: "eth1", Forward: []natconf.Forward{
+		{Proto: natconf.UDP, Port: 500, To: must(natconf.ParseTarget("192.168.1.10"))(t)},
+		{Proto: natconf.UDP, Port: 4500, To: must(natconf.ParseTarget("192.168.1.10:4501"))(t)},
 	}})
 	ike := udpSocket(t, tb.inside, ap(insideAddr, 500))
 	natt := udpSocket(t, tb.inside, ap(insideAddr, 4501))
@@ -404,7 +406,7 @@ func TestForwardsReachTheInsideHostAndUnsolicitedTrafficDoesNot(t *testing.T) {
 
 func TestStartFailsForAMissingOutsideInterface(t *testing.T) {
 	tb := newTestbed(t)
-	_, err := nat.Start(tb.box.h, nat.Config{Outside: "wan0"}, events.Publisher{Node: "home-nat"})
+	_, err := nat.Start(tb.box.h, natconf.Config{Outside: "wan0"}, events.Publisher{Node: "home-nat"})
 	if err == nil {
 		t.Fatal("Start accepted an outside interface that does not exist")
 	}
@@ -414,13 +416,13 @@ func TestStartFailsForAMissingOutsideInterface(t *testing.T) {
 func TestHostNamespaceIsUntouched(t *testing.T) {
 	testenv.NeedRoot(t)
 	before := hostRuleset(t)
-	hostSnap := testenv.TakeHostSnapshot(t)
+	hostSnap := netenv.TakeHostSnapshot(t)
 	hostTimeout := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout")
 
 	tb := newTestbed(t)
-	box := tb.start(t, nat.Config{Outside: "eth1", UDPTimeout: nat.Duration(5 * time.Second), Ports: nat.PortsRandom,
-		ESP: nat.ESPDrop, IKEPort: nat.IKEPortRemap,
-		Forward: []nat.Forward{{Proto: nat.UDP, Port: 4500, To: must(nat.ParseTarget("192.168.1.10:4500"))(t)}}})
+	box := tb.start(t, natconf.Config{Outside: "eth1", UDPTimeout: natconf.Duration(5 * time.Second), Ports: natconf.PortsRandom,
+		ESP: natconf.ESPDrop, IKEPort: natconf.IKEPortRemap,
+		Forward: []natconf.Forward{{Proto: natconf.UDP, Port: 4500, To: must(natconf.ParseTarget("192.168.1.10:4500"))(t)}}})
 	in := udpSocket(t, tb.inside, ap(insideAddr, 500))
 	out := udpSocket(t, tb.outside, ap(outsideAddr, 500))
 	sendUDP(t, in, out, "ike")
@@ -438,7 +440,7 @@ func TestHostNamespaceIsUntouched(t *testing.T) {
 	if after := hostRuleset(t); after != before {
 		t.Fatalf("the host's nftables ruleset changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if d := hostSnap.Diff(testenv.TakeHostSnapshot(t)); d != "" {
+	if d := hostSnap.Diff(netenv.TakeHostSnapshot(t)); d != "" {
 		t.Fatalf("the host namespace changed:\n%s", d)
 	}
 	if v := readHostSysctl(t, "net/netfilter/nf_conntrack_udp_timeout"); v != hostTimeout {
@@ -525,7 +527,7 @@ func TestWatcherCatchesUpAfterLosingEvents(t *testing.T) {
 	tb := newTestbed(t)
 	sub := tb.bus.Subscribe(nil)
 	defer sub.Close()
-	box := tb.start(t, nat.Config{Outside: "eth1"})
+	box := tb.start(t, natconf.Config{Outside: "eth1"})
 
 	// A burst of new flows: one socket to many ports of the outside host.
 	const flows = 3000
@@ -582,14 +584,14 @@ func TestTimeoutsAreSetAndPutBack(t *testing.T) {
 	tb := newTestbed(t)
 	const unreplied, stream = "net.netfilter.nf_conntrack_udp_timeout", "net.netfilter.nf_conntrack_udp_timeout_stream"
 	origU, origS := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream)
-	box := tb.start(t, nat.Config{UDPTimeout: nat.Duration(5 * time.Second), UDPStreamTimeout: nat.Duration(time.Minute)})
+	box := tb.start(t, natconf.Config{UDPTimeout: natconf.Duration(5 * time.Second), UDPStreamTimeout: natconf.Duration(time.Minute)})
 	if u, s := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream); u != "5" || s != "60" {
 		t.Fatalf("timeouts %s/%s, want 5/60", u, s)
 	}
 	if v := readSysctl(t, tb.box, "net.ipv4.ip_forward"); v != "1" {
 		t.Fatalf("the NAT does not forward: ip_forward=%s", v)
 	}
-	if err := box.Update(nat.Config{}); err != nil {
+	if err := box.Update(natconf.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	if u, s := readSysctl(t, tb.box, unreplied), readSysctl(t, tb.box, stream); u != origU || s != origS {
@@ -606,7 +608,7 @@ func TestASecondHostGetsAnotherPortAndNoESP(t *testing.T) {
 	secondAddr, natInside2 := netip.MustParseAddr("192.168.2.10"), netip.MustParseAddr("192.168.2.1")
 	link(t, second, "eth0", secondAddr, tb.box, "eth2", natInside2)
 	route(t, second, "default", natInside2)
-	tb.start(t, nat.Config{Outside: "eth1"})
+	tb.start(t, natconf.Config{Outside: "eth1"})
 
 	peer := udpSocket(t, tb.outside, ap(outsideAddr, 500))
 	first := sendUDP(t, udpSocket(t, tb.inside, ap(insideAddr, 500)), peer, "first")

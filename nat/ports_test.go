@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // ports: random gives a privileged inside port an unprivileged outside one,
@@ -12,7 +12,7 @@ import (
 // of the NAT from port 70.
 func TestRandomPortsAreUnprivileged(t *testing.T) {
 	tb := newTestbed(t)
-	tb.start(t, nat.Config{Outside: "eth1", Ports: nat.PortsRandom})
+	tb.start(t, natconf.Config{Outside: "eth1", Ports: natconf.PortsRandom})
 	out := udpSocket(t, tb.outside, ap(outsideAddr, 500))
 	for _, port := range []uint16{500, 80, 1000, 4500, 40000} {
 		in := udpSocket(t, tb.inside, ap(insideAddr, port))

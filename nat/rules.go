@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // TableName is the nftables table ipseclab owns in a NAT node's namespace.
@@ -26,7 +28,7 @@ const remapPortMin, remapPortMax = 1024, 65535
 // none of it, so a failed apply leaves the previous behaviour in place.
 // remapAddr is the outside interface's IPv4 address, the source of the rules
 // that choose a port range (ike-port: remap, ports: random).
-func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Addr) error {
+func applyRules(ns netns.NsHandle, c *natconf.Config, outside string, remapAddr netip.Addr) error {
 	conn, err := nftables.New(nftables.WithNetNSFd(int(ns)))
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -57,7 +59,7 @@ func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Ad
 
 	fwd := conn.AddChain(&nftables.Chain{Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &accept})
-	if c.ESP == ESPDrop {
+	if c.ESP == natconf.ESPDrop {
 		// meta l4proto esp drop, in both directions.
 		conn.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: concat(
 			matchL4(unix.IPPROTO_ESP), verdict(expr.VerdictDrop))})
@@ -95,10 +97,10 @@ func applyRules(ns netns.NsHandle, c *Config, outside string, remapAddr netip.Ad
 // the range. Masquerade without flags keeps the source port whenever the
 // resulting tuple is unique (nf_nat_core's get_unique_tuple), which is
 // "preserve"; it also covers what has no ports (ESP, and ICMP's identifiers).
-func postroutingRules(c *Config, outside string, addr netip.Addr) [][]expr.Any {
-	random := c.Ports == PortsRandom
+func postroutingRules(c *natconf.Config, outside string, addr netip.Addr) [][]expr.Any {
+	random := c.Ports == natconf.PortsRandom
 	var rules [][]expr.Any
-	if c.IKEPort == IKEPortRemap {
+	if c.IKEPort == natconf.IKEPortRemap {
 		rules = append(rules, concat(matchIf(expr.MetaKeyOIFNAME, outside), matchL4(unix.IPPROTO_UDP),
 			matchPort(srcPortOffset, 500), snatToRange(addr, random)))
 	}
@@ -129,9 +131,9 @@ const statusDstNAT = 1 << 5
 const srcPortOffset, dstPortOffset = 0, 2
 
 // forwardExprs is: iifname OUT meta l4proto P th dport N dnat to ADDR[:PORT].
-func forwardExprs(outside string, f Forward) []expr.Any {
+func forwardExprs(outside string, f natconf.Forward) []expr.Any {
 	proto := byte(unix.IPPROTO_UDP)
-	if f.Proto == TCP {
+	if f.Proto == natconf.TCP {
 		proto = unix.IPPROTO_TCP
 	}
 	to := f.To.Addr().As4()

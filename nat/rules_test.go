@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // portRange returns the port range and the l4 protocol of a source NAT rule,
@@ -37,7 +39,7 @@ func portRange(rule []expr.Any) (proto byte, min, max uint16, fullyRandom, ok bo
 // Linux NAT given a range does; without one the kernel maps port 500 below 512.
 func TestRandomPortsRuleUsesTheUnprivilegedRange(t *testing.T) {
 	addr := netip.MustParseAddr("198.51.100.2")
-	for _, c := range []Config{{Ports: PortsRandom}, {Ports: PortsRandom, IKEPort: IKEPortRemap}} {
+	for _, c := range []natconf.Config{{Ports: natconf.PortsRandom}, {Ports: natconf.PortsRandom, IKEPort: natconf.IKEPortRemap}} {
 		rules := postroutingRules(&c, "eth1", addr)
 		protos := map[byte]bool{}
 		for _, r := range rules {
@@ -58,7 +60,7 @@ func TestRandomPortsRuleUsesTheUnprivilegedRange(t *testing.T) {
 		}
 	}
 	// ports: preserve keeps the inside port: only masquerade, without flags.
-	rules := postroutingRules(&Config{}, "eth1", addr)
+	rules := postroutingRules(&natconf.Config{}, "eth1", addr)
 	if len(rules) != 1 {
 		t.Fatalf("ports: preserve has %d source NAT rules, want masquerade alone", len(rules))
 	}

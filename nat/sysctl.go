@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // The per-namespace sysctls the NAT sets. /proc/sys/net resolves to the network
@@ -46,7 +47,7 @@ func readUDPTimeouts(ns netns.NsHandle) (udpTimeouts, error) {
 // It runs after the rules are in place: on kernels where conntrack is a module,
 // its sysctls appear in a namespace only once a rule that uses conntrack (the
 // nat chains do) has been loaded there.
-func applySysctls(ns netns.NsHandle, c *Config, defaults udpTimeouts) error {
+func applySysctls(ns netns.NsHandle, c *natconf.Config, defaults udpTimeouts) error {
 	t := defaults
 	if c.UDPTimeout != 0 {
 		t.unreplied = time.Duration(c.UDPTimeout)

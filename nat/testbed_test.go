@@ -13,9 +13,10 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/namespace"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/nat"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // The test bed is the smallest NAT lab, with documentation addresses:
@@ -45,7 +46,7 @@ type testbed struct {
 }
 
 func newHost(t *testing.T, label string) host {
-	name, h := testenv.Netns(t, label)
+	name, h := netenv.Netns(t, label)
 	return host{name, h}
 }
 
@@ -116,7 +117,7 @@ func newTestbed(t *testing.T) *testbed {
 }
 
 // start runs the NAT box with c; it is closed when the test ends.
-func (tb *testbed) start(t *testing.T, c nat.Config) *nat.Box {
+func (tb *testbed) start(t *testing.T, c natconf.Config) *nat.Box {
 	t.Helper()
 	b, err := nat.Start(tb.box.h, c, events.Publisher{Bus: tb.bus, Node: "home-nat"})
 	if err != nil {
@@ -135,7 +136,7 @@ func (tb *testbed) start(t *testing.T, c nat.Config) *nat.Box {
 func udpSocket(t *testing.T, on host, addr netip.AddrPort) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	err := node.InNetnsHandle(on.h, func() error {
+	err := namespace.RunHandle(on.h, func() error {
 		var err error
 		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
 		return err
@@ -186,7 +187,7 @@ func recvUDP(t *testing.T, c *net.UDPConn, payload string, wait time.Duration) (
 func rawESP(t *testing.T, on host, local netip.Addr) *net.IPConn {
 	t.Helper()
 	var c *net.IPConn
-	err := node.InNetnsHandle(on.h, func() error {
+	err := namespace.RunHandle(on.h, func() error {
 		var err error
 		c, err = net.ListenIP("ip4:50", &net.IPAddr{IP: local.AsSlice()})
 		return err
@@ -250,7 +251,7 @@ func waitEvent(t *testing.T, sub *events.Subscription, kind events.Kind, wait ti
 func readSysctl(t *testing.T, on host, name string) string {
 	t.Helper()
 	var v string
-	err := node.InNetnsHandle(on.h, func() error {
+	err := namespace.RunHandle(on.h, func() error {
 		b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(name, ".", "/"))
 		v = strings.TrimSpace(string(b))
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -79,7 +80,7 @@ func BenchmarkDeploy100(b *testing.B) {
 
 func benchDeploy(b *testing.B, tap bool) {
 	testenv.NeedRoot(b)
-	testenv.SharedLabs(b)
+	netenv.SharedLabs(b)
 	if _, err := exec.LookPath("ip"); err != nil {
 		b.Fatalf("the baseline needs iproute2's ip command: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -51,7 +52,7 @@ func mustParse(t *testing.T, src string) *topology.Lab {
 // when the test fails.
 func deployForTest(t *testing.T, lab *topology.Lab, opt node.Options) *node.Deployment {
 	t.Helper()
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	d, err := node.Deploy(context.Background(), lab, opt)
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
@@ -75,7 +76,7 @@ func mustList(t *testing.T, prefix string) []string {
 
 func TestDeployRoutedLabPingsEndToEndAndLeavesNothing(t *testing.T) {
 	testenv.NeedRoot(t)
-	before := testenv.TakeHostSnapshot(t)
+	before := netenv.TakeHostSnapshot(t)
 	name := fmt.Sprintf("t%d-routed", os.Getpid())
 	lab := mustParse(t, routedLab(name))
 	bus := events.NewBus(name)
@@ -114,7 +115,7 @@ func TestDeployRoutedLabPingsEndToEndAndLeavesNothing(t *testing.T) {
 	if left := mustList(t, node.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left after destroy: %v", left)
 	}
-	if diff := before.Diff(testenv.TakeHostSnapshot(t)); diff != "" {
+	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
 		t.Fatalf("the host namespace changed:\n%s", diff)
 	}
 	bus.Close()
@@ -136,11 +137,11 @@ func TestFailedDeployRollsBack(t *testing.T) {
 	testenv.NeedRoot(t)
 	name := fmt.Sprintf("t%d-rollback", os.Getpid())
 	lab := mustParse(t, routedLab(name))
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	// Break the lab after validation: two links end on the same interface name
 	// of r1, which the kernel refuses when the second is created.
 	lab.Topology.Links[1].Endpoints[0].Iface = "eth0"
-	before := testenv.TakeHostSnapshot(t)
+	before := netenv.TakeHostSnapshot(t)
 	_, err := node.Deploy(context.Background(), lab, node.Options{})
 	if err == nil {
 		t.Fatal("deploy of a broken lab succeeded")
@@ -151,7 +152,7 @@ func TestFailedDeployRollsBack(t *testing.T) {
 	if left := mustList(t, node.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left after a failed deploy: %v", left)
 	}
-	if diff := before.Diff(testenv.TakeHostSnapshot(t)); diff != "" {
+	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
 		t.Fatalf("the host namespace changed:\n%s", diff)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -66,12 +67,12 @@ func (r *Runtime) linkStatus(il *impair.Link) LinkStatus {
 	as, bs := a.Node+":"+a.Iface, b.Node+":"+b.Iface
 	st := LinkStatus{Name: il.Name(), AtoB: as + " → " + bs, BtoA: bs + " → " + as, Counters: [2]impair.Counters{ab, ba}}
 	p := il.Params()
-	if p != (impair.Params{}) {
+	if p != (netem.Params{}) {
 		st.Impair = p.String()
 	}
-	for i, d := range []impair.Dir{impair.AtoB, impair.BtoA} {
+	for i, d := range []netem.Dir{netem.AtoB, netem.BtoA} {
 		var parts []string
-		if n := p.Dir(d); n != (impair.Netem{}) {
+		if n := p.Dir(d); n != (netem.Netem{}) {
 			parts = append(parts, n.String())
 		}
 		if p.MTU > 0 {
@@ -105,7 +106,7 @@ type ImpairRequest struct {
 }
 
 // impairLink applies a change: reset first if asked, then merge.
-func (r *Runtime) impairLink(link string, reset bool, change *impair.Change) (LinkStatus, error) {
+func (r *Runtime) impairLink(link string, reset bool, change *netem.Change) (LinkStatus, error) {
 	il, err := r.link(link)
 	if err != nil {
 		return LinkStatus{}, err
@@ -142,9 +143,9 @@ func (r *Runtime) startLinks() {
 			writeError(w, http.StatusBadRequest, err)
 			return
 		}
-		var change *impair.Change
+		var change *netem.Change
 		if len(ir.Args) > 0 {
-			c, err := impair.ParseChange(ir.Args)
+			c, err := netem.ParseChange(ir.Args)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, err)
 				return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -19,7 +20,7 @@ func (r *Runtime) startNATs() error {
 		if n.Kind != topology.KindNAT {
 			continue
 		}
-		cfg := nat.Config{}
+		cfg := natconf.Config{}
 		if n.NAT != nil {
 			cfg = *n.NAT
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -466,7 +467,7 @@ func (r *Runtime) scriptTraffic(ctx context.Context, a *topology.TrafficStep) (T
 	}
 	opt := TrafficOptions{Proto: a.Proto, Port: a.Port, Duration: a.Duration.Duration, Size: a.Size, Count: a.Count, Bytes: int64(a.Bytes)}
 	if a.Rate != "" {
-		rate, err := impair.ParseRate(a.Rate)
+		rate, err := netem.ParseRate(a.Rate)
 		if err != nil {
 			return TrafficResult{}, err
 		}

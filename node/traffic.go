@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
 
 // TrafficOptions configure the built-in traffic generator.
@@ -118,7 +118,7 @@ func udpTraffic(ctx context.Context, srcNs, dstNs string, dst netip.Addr, opt Tr
 	if opt.Rate <= 0 {
 		opt.Rate = DefaultUDPRate
 	}
-	res.Rate = impair.Rate(opt.Rate).String()
+	res.Rate = netem.Rate(opt.Rate).String()
 	var rx, tx *net.UDPConn
 	if err := InNetns(dstNs, func() (err error) {
 		rx, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst, uint16(opt.Port))))

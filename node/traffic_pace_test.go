@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 // A UDP stream that names no rate is paced at DefaultUDPRate, and the report
 // says so. It runs on the loopback of a throwaway namespace: no lab.
 func TestUDPTrafficIsPacedByDefault(t *testing.T) {
-	name, _ := testenv.Netns(t, "traffic-pace")
+	name, _ := netenv.Netns(t, "traffic-pace")
 	ns := NetnsPath(name)
 	lo := netip.MustParseAddr("127.0.0.1")
 	const count, size = 100, 1000

@@ -41,9 +41,9 @@ type shorthand interface {
 	fromScalar(n *yaml.Node) error
 }
 
-// validator is implemented by section types of other packages (impair, nat,
-// ipsec) to check their values after decoding. Errors implementing FieldError
-// are placed at that field.
+// validator is implemented by section types of other packages (impair/netem,
+// nat/natconf) to check their values after decoding. Errors implementing
+// FieldError are placed at that field.
 type validator interface {
 	Validate() error
 }

@@ -73,8 +73,8 @@ func (es Errors) sorted() error {
 
 // FieldError is what a section's own Validate method may return to point at
 // one of its fields rather than at the section as a whole. Packages below
-// topology (impair, nat, ipsec) implement it with their own types; topology only
-// needs the method.
+// topology (impair/netem, nat/natconf) implement it with their own types;
+// topology only needs the method.
 type FieldError interface {
 	error
 	Field() string // the YAML key, e.g. "udp-timeout", or a dotted path "forward[1].to"

@@ -16,8 +16,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/impair"
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/impair/netem"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // Lab is a decoded and validated lab file.
@@ -77,7 +77,7 @@ type Node struct {
 	Kind    Kind              `yaml:"kind" lab:"required"`
 	Gateway Addr              `yaml:"gateway"` // default route via this next hop
 	Routes  []Route           `yaml:"routes"`
-	NAT     *nat.Config       `yaml:"nat"` // a NAT box's behaviour (kind nat only)
+	NAT     *natconf.Config   `yaml:"nat"` // a NAT box's behaviour (kind nat only)
 	Labels  map[string]string `yaml:"labels"`
 
 	// Filled by validation.
@@ -96,7 +96,7 @@ type Link struct {
 	Endpoints []Endpoint        `yaml:"endpoints" lab:"required"`
 	Addresses []AddrList        `yaml:"addresses"`
 	MTU       int               `yaml:"mtu"`
-	Impair    *impair.Params    `yaml:"impair"` // netem-style impairments: both directions, or a-to-b/b-to-a blocks
+	Impair    *netem.Params     `yaml:"impair"` // netem-style impairments: both directions, or a-to-b/b-to-a blocks
 	Labels    map[string]string `yaml:"labels"`
 
 	// Name is "a:eth0--b:eth0", the link's identity (seeds, captures).

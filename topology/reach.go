@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // This file follows packets through a lab as its kernels would forward them,
@@ -271,12 +271,12 @@ func (t *tracer) replyTo(node string, f flow) (flow, bool) {
 
 // forwardTarget applies a NAT's port forwards (UDP, as IKE travels) to a
 // packet for the NAT's own address.
-func forwardTarget(c *nat.Config, f flow) (flow, bool) {
+func forwardTarget(c *natconf.Config, f flow) (flow, bool) {
 	if c == nil {
 		return flow{}, false
 	}
 	for _, fw := range c.Forward {
-		if fw.Proto == nat.UDP && fw.Port == f.dport && fw.To.Addr().IsValid() {
+		if fw.Proto == natconf.UDP && fw.Port == f.dport && fw.To.Addr().IsValid() {
 			to := f
 			to.dst = fw.To.Addr()
 			if p := fw.To.Port(); p != 0 {

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
 
 // Schema returns a JSON Schema (draft 2020-12) of the lab file format as it is
@@ -36,7 +36,7 @@ func Schema() ([]byte, error) {
 type obj = map[string]any
 
 // selfDescribing is implemented by section types of other packages that read
-// their own YAML (nat.Config): they say how it is written.
+// their own YAML (natconf.Config): they say how it is written.
 type selfDescribing interface {
 	JSONSchema() map[string]any
 }
@@ -69,31 +69,39 @@ var special = map[reflect.Type]obj{
 	reflect.TypeOf(Size(0)):      {"description": "bytes: 1000, 64kb, 10mb, 1gb, 64KiB (any case)", "anyOf": []obj{{"type": "integer", "minimum": 0}, {"type": "string", "pattern": `^[0-9]+ *([kKmMgG]([iI][bB]|[bB])?|[bB])?$`}}},
 	reflect.TypeOf(Percent(0)):   {"description": "a percentage: 80% or 80", "anyOf": []obj{{"type": "number", "minimum": 0, "maximum": 100}, {"type": "string", "pattern": `^ *([0-9]+(\.[0-9]*)?|\.[0-9]+) *%? *$`}}},
 	reflect.TypeOf(Kind("")):     {"type": "string", "enum": kindList(), "description": kindDoc()},
-	reflect.TypeOf(impair.Params{}): impairSchema("a link's impairments, in tc netem's words; top-level settings apply to both directions, " +
+	reflect.TypeOf(netem.Params{}): impairSchema("a link's impairments, in tc netem's words; top-level settings apply to both directions, " +
 		"a-to-b: and b-to-a: blocks override them (a-to-b runs from the first endpoint)"),
-	reflect.TypeOf(impair.Change{}): impairSchema("the settings to change, with the keys of a link's impair block"),
-	reflect.TypeOf(impair.Netem{}):  netemSchema(),
+	reflect.TypeOf(netem.Change{}): impairSchema("the settings to change, with the keys of a link's impair block"),
+	reflect.TypeOf(netem.Netem{}):  netemSchema(),
 }
 
-// defName names a special type under $defs: "Duration", "impair.Params".
-func defName(t reflect.Type) string { return strings.TrimPrefix(t.String(), "topology.") }
+// defName names a special type under $defs: "Duration", "impair.Params". The
+// types of package netem keep the names they had as package impair's, which
+// is also the lab file's word for them, so that the schema stays the same.
+func defName(t reflect.Type) string {
+	name := strings.TrimPrefix(t.String(), "topology.")
+	if rest, ok := strings.CutPrefix(name, "netem."); ok {
+		return "impair." + rest
+	}
+	return name
+}
 
 func ref(t reflect.Type) obj { return obj{"$ref": "#/$defs/" + defName(t)} }
 
 // impairValues is the written form of each impairment setting.
-var impairValues = map[impair.Field]obj{
-	impair.FieldLimit:        {"type": "integer", "minimum": 0},
-	impair.FieldDelay:        impairUnit(impair.DurationPattern),
-	impair.FieldJitter:       impairUnit(impair.DurationPattern),
-	impair.FieldDistribution: {"type": "string", "enum": []string{string(impair.Uniform), string(impair.Normal)}},
-	impair.FieldLoss:         lossSchema(),
-	impair.FieldDuplicate:    impairUnit(impair.PercentPattern),
-	impair.FieldReorder:      impairUnit(impair.PercentPattern),
-	impair.FieldCorrupt:      impairUnit(impair.PercentPattern),
-	impair.FieldRate:         impairUnit(impair.RatePattern),
-	impair.FieldGap:          {"type": "integer", "minimum": 0},
-	impair.FieldMTU:          {"type": "integer", "minimum": 0},
-	impair.FieldDown:         {"type": "boolean"},
+var impairValues = map[netem.Field]obj{
+	netem.FieldLimit:        {"type": "integer", "minimum": 0},
+	netem.FieldDelay:        impairUnit(netem.DurationPattern),
+	netem.FieldJitter:       impairUnit(netem.DurationPattern),
+	netem.FieldDistribution: {"type": "string", "enum": []string{string(netem.Uniform), string(netem.Normal)}},
+	netem.FieldLoss:         lossSchema(),
+	netem.FieldDuplicate:    impairUnit(netem.PercentPattern),
+	netem.FieldReorder:      impairUnit(netem.PercentPattern),
+	netem.FieldCorrupt:      impairUnit(netem.PercentPattern),
+	netem.FieldRate:         impairUnit(netem.RatePattern),
+	netem.FieldGap:          {"type": "integer", "minimum": 0},
+	netem.FieldMTU:          {"type": "integer", "minimum": 0},
+	netem.FieldDown:         {"type": "boolean"},
 }
 
 // impairUnit is a value with a unit, or a bare 0 (which YAML reads as a number).
@@ -102,9 +110,9 @@ func impairUnit(pattern string) obj {
 }
 
 func lossSchema() obj {
-	pct := impairUnit(impair.PercentPattern)
+	pct := impairUnit(netem.PercentPattern)
 	return obj{"anyOf": []obj{
-		{"type": "string", "pattern": impair.LossPattern},
+		{"type": "string", "pattern": netem.LossPattern},
 		{"const": 0},
 		{"type": "object", "additionalProperties": false, "minProperties": 1, "maxProperties": 1, "properties": obj{
 			"random": pct,
@@ -117,8 +125,8 @@ func lossSchema() obj {
 	}}
 }
 
-// impairSetting is the schema of one setting of impair.Flags.
-func impairSetting(f impair.Flag) obj {
+// impairSetting is the schema of one setting of netem.Flags.
+func impairSetting(f netem.Flag) obj {
 	v, ok := impairValues[f.Field]
 	if !ok {
 		panic(fmt.Sprintf("topology: no schema for impairment setting %q", f.Name))
@@ -128,12 +136,12 @@ func impairSetting(f impair.Flag) obj {
 
 // isLinkSetting reports the settings that belong to a link as a whole, which
 // a direction block may not hold.
-func isLinkSetting(f impair.Flag) bool { return f.Field&(impair.FieldMTU|impair.FieldDown) != 0 }
+func isLinkSetting(f netem.Flag) bool { return f.Field&(netem.FieldMTU|netem.FieldDown) != 0 }
 
 // netemSchema is one direction's settings, an a-to-b: or b-to-a: block.
 func netemSchema() obj {
 	props := obj{}
-	for _, f := range impair.Flags() {
+	for _, f := range netem.Flags() {
 		if !isLinkSetting(f) {
 			props[f.Name] = impairSetting(f)
 		}
@@ -141,16 +149,16 @@ func netemSchema() obj {
 	return obj{"type": "object", "additionalProperties": false, "properties": props}
 }
 
-// impairSchema is an impair block: every setting of impair.Flags for both
+// impairSchema is an impair block: every setting of netem.Flags for both
 // directions and the link, and a-to-b/b-to-a blocks for one direction.
 func impairSchema(doc string) obj {
 	props := obj{}
-	for _, f := range impair.Flags() {
+	for _, f := range netem.Flags() {
 		props[f.Name] = impairSetting(f)
 	}
-	for _, d := range []impair.Dir{impair.AtoB, impair.BtoA} {
-		end := map[impair.Dir]string{impair.AtoB: "first", impair.BtoA: "second"}[d]
-		props[d.String()] = withDescription(ref(reflect.TypeOf(impair.Netem{})), "settings for the frames sent by the link's "+end+" endpoint")
+	for _, d := range []netem.Dir{netem.AtoB, netem.BtoA} {
+		end := map[netem.Dir]string{netem.AtoB: "first", netem.BtoA: "second"}[d]
+		props[d.String()] = withDescription(ref(reflect.TypeOf(netem.Netem{})), "settings for the frames sent by the link's "+end+" endpoint")
 	}
 	return obj{"type": "object", "additionalProperties": false, "properties": props, "description": doc}
 }
@@ -226,7 +234,7 @@ func written(t reflect.Type, field string) (obj, error) {
 		case "proto":
 			return words(protos, "a numbered UDP stream or a checksummed TCP transfer"), nil
 		case "rate":
-			return withDescription(impairUnit(impair.RatePattern), "udp: pace the packets to this bit rate, e.g. 10mbit"), nil
+			return withDescription(impairUnit(netem.RatePattern), "udp: pace the packets to this bit rate, e.g. 10mbit"), nil
 		}
 	case reflect.TypeOf(EventMatch{}):
 		if field == "event" {

@@ -10,7 +10,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -175,7 +175,7 @@ func TestSchemaAndDecoderAgree(t *testing.T) {
 	}
 }
 
-// The schema's unit patterns accept exactly what impair's parsers read.
+// The schema's unit patterns accept exactly what netem's parsers read.
 func TestUnitPatternsAgreeWithTheParsers(t *testing.T) {
 	check := func(name, pattern string, parse func(string) error, inputs []string) {
 		re := regexp.MustCompile(pattern)
@@ -185,14 +185,14 @@ func TestUnitPatternsAgreeWithTheParsers(t *testing.T) {
 			}
 		}
 	}
-	check("duration", impair.DurationPattern, func(s string) error { _, err := impair.ParseDuration(s); return err },
+	check("duration", netem.DurationPattern, func(s string) error { _, err := netem.ParseDuration(s); return err },
 		[]string{"0", "30ms", "30MS", "1.5s", "1.5sec", "2secs", "500us", "500usec", "500µs", ".5s", "1m30s", "1h", "2m", "30", "0ms", "0.0",
 			"-5ms", "5 ms", "5 minutes", "ms", "1.5msecs", "10ns", "1h2m3.5s"})
-	check("rate", impair.RatePattern, func(s string) error { _, err := impair.ParseRate(s); return err },
+	check("rate", netem.RatePattern, func(s string) error { _, err := netem.ParseRate(s); return err },
 		[]string{"0", "10mbit", "10Mbit", "10MBIT", "1gbit", "500kbit", "2mbps", "1.5mibit", "100bit", "10", "10 mbit", "mbit", "10mb", "3tbit", "1kibps"})
-	check("percent", impair.PercentPattern, func(s string) error { _, err := impair.ParsePercent(s); return err },
+	check("percent", netem.PercentPattern, func(s string) error { _, err := netem.ParsePercent(s); return err },
 		[]string{"0", "0.0", "1%", "0.5%", "100%", "1 %", "1", "50", "%", "abc%", ".5%"})
-	check("loss", impair.LossPattern, func(s string) error { _, err := impair.ParseLoss(s); return err },
+	check("loss", netem.LossPattern, func(s string) error { _, err := netem.ParseLoss(s); return err },
 		[]string{"1%", "0", "random 1%", "RANDOM 1%", "gemodel 1%", "gemodel 1% 30%", "gemodel 1% 30% 100% 0%", "gemodel p 1% r 30% 1-h 100% 1-k 0%",
 			"gemodel P 1% R 30%", "gemodel", "gemodel 1% 2% 3% 4% 5%", "gemodel r 30%", "sometimes", "random", "1"})
 }

@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 )
 
 // Step is one entry of a lab's script: exactly one action, optionally timed
@@ -76,9 +76,9 @@ func (s *TunnelStep) fromScalar(n *yaml.Node) error { s.Connection = n.Value; re
 // what the lab file declared.
 type ImpairStep struct {
 	Timing `yaml:",inline"`
-	Link   string         `yaml:"link" lab:"required"` // an endpoint of the link, node:iface
-	Reset  bool           `yaml:"reset"`
-	Set    *impair.Change `yaml:"set"` // settings to change, same keys as a link's impair block
+	Link   string        `yaml:"link" lab:"required"` // an endpoint of the link, node:iface
+	Reset  bool          `yaml:"reset"`
+	Set    *netem.Change `yaml:"set"` // settings to change, same keys as a link's impair block
 }
 
 // LinkStep takes a link down or up.

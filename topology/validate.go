@@ -8,9 +8,9 @@ import (
 	"strings"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 var (
@@ -401,7 +401,7 @@ func (v *labChecker) natBoxes() {
 			continue
 		}
 		if n.NAT == nil {
-			n.NAT = &nat.Config{}
+			n.NAT = &natconf.Config{}
 		}
 		var names []string
 		for _, i := range n.Ifaces {
@@ -741,7 +741,7 @@ func (v *labChecker) traffic(path string, a *TrafficStep) {
 		v.errorf(path+".proto", "proto %q is neither udp nor tcp", a.Proto)
 	}
 	if a.Rate != "" {
-		if _, err := impair.ParseRate(a.Rate); err != nil {
+		if _, err := netem.ParseRate(a.Rate); err != nil {
 			v.errorf(path+".rate", "rate: %s", err)
 		}
 	}

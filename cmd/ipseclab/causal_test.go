@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -217,7 +218,7 @@ func TestCausalViolationsAreFound(t *testing.T) {
 // up, still shows the responder's half of both.
 func TestRunEndsWithTheLastEventsOfEveryNode(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-last", os.Getpid())
 	lab := writeLab(t, name, twoSites("gw-a", "gateway", "gw-b", "gateway", `ipsec:
   office:

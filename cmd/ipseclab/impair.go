@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -9,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -59,12 +61,12 @@ The change takes effect on the next packet.`,
 				}
 			}
 			var changeArgs []string
-			for _, f := range impair.Flags() {
+			for _, f := range netem.Flags() {
 				if !cmd.Flags().Changed(f.Name) {
 					continue
 				}
 				name := f.Name
-				if f.Field != impair.FieldMTU && f.Field != impair.FieldDown && f.Name != "up" {
+				if f.Field != netem.FieldMTU && f.Field != netem.FieldDown && f.Name != "up" {
 					name = prefix + name
 				}
 				changeArgs = append(changeArgs, "--"+name+"="+*values[f.Name])
@@ -97,7 +99,7 @@ The change takes effect on the next packet.`,
 		},
 	}
 	lf.add(cmd, true)
-	for _, f := range impair.Flags() {
+	for _, f := range netem.Flags() {
 		v := new(string)
 		values[f.Name] = v
 		cmd.Flags().StringVar(v, f.Name, "", f.Usage)

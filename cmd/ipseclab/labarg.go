@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipseclab/ipseclab/labs"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -53,17 +52,4 @@ func (f *labFlags) load() (*topology.Lab, string, error) {
 		return loadDeployed(f.name)
 	}
 	return nil, "", errors.New("which lab? give -t FILE (or --name NAME of a deployed lab)")
-}
-
-// loadDeployed reads the copy of the lab file kept in the lab's state.
-func loadDeployed(name string) (*topology.Lab, string, error) {
-	st, err := node.ReadState(name)
-	if err != nil {
-		return nil, "", err
-	}
-	lab, err := topology.Load(node.StateLabFile(name))
-	if err != nil {
-		return nil, "", fmt.Errorf("lab %s: the copy of its lab file in %s is unreadable: %w", name, node.StateDir(name), err)
-	}
-	return lab, st.File, nil
 }

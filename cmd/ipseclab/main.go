@@ -36,10 +36,8 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(
-		newRunCmd(), newDeployCmd(), newDestroyCmd(), newInspectCmd(), newExecCmd(), newGraphCmd(),
-		newPingCmd(), newTrafficCmd(), newNATCmd(), newTunnelCmd(), newSAsCmd(), newDaemonCmd(), newImpairCmd(), newCaptureCmd(), newWatchCmd(), newValidateCmd(), newSchemaCmd(), newLabsCmd(), newServeCmd(),
-	)
+	root.AddCommand(pureCmds()...)
+	root.AddCommand(linuxCmds()...)
 	return root
 }
 

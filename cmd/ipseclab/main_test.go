@@ -18,6 +18,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/timeline"
@@ -164,8 +165,8 @@ func TestNotRootGivesOneClearSentence(t *testing.T) {
 // and `destroy --all` run from a new process.
 func TestDeployUseKillAndDestroyAll(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.ExclusiveLabs(t)
-	before := testenv.TakeHostSnapshot(t)
+	netenv.ExclusiveLabs(t)
+	before := netenv.TakeHostSnapshot(t)
 	name := fmt.Sprintf("cli%d", os.Getpid())
 	lab := writeLab(t, name, smallLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
@@ -233,7 +234,7 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 	if _, err := os.Stat(node.StateDir(name)); !os.IsNotExist(err) {
 		t.Fatalf("state directory left: %v", err)
 	}
-	if diff := before.Diff(testenv.TakeHostSnapshot(t)); diff != "" {
+	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
 		t.Fatalf("host namespace changed:\n%s", diff)
 	}
 }
@@ -241,7 +242,7 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 // destroy -t asks a healthy lab process to shut down; it exits cleanly.
 func TestDestroyStopsTheLabProcess(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-b", os.Getpid())
 	lab := writeLab(t, name, smallLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
@@ -283,7 +284,7 @@ func TestGraphAndSchemaAndLabs(t *testing.T) {
 
 func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-run", os.Getpid())
 	lab := writeLab(t, name, smallLab+`script:
   - ping: {from: a, to: 10.0.2.10, count: 2, interval: 50ms}
@@ -347,7 +348,7 @@ script:
 
 func TestNATBoxInALab(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-nat", os.Getpid())
 	lab := writeLab(t, name, natLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
@@ -396,7 +397,7 @@ var swLab = twoSites("sw-a", "strongswan", "sw-b", "strongswan", `ipsec:
 func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-sw", os.Getpid())
 	lab := writeLab(t, name, swLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
@@ -458,8 +459,6 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 	}
 }
 
-// The stack runs on its own in namespaces ipseclab did not create, and
-// answers sas and tunnel on its control socket.
 // daemonPair starts `ipseclab daemon` in two namespaces of its own, joined
 // by a veth: a initiates connection "hosts" (transport mode, its child's
 // start action as given), b responds. It returns a's namespace and both
@@ -468,9 +467,9 @@ func daemonPair(t *testing.T, prefix, childStart string) (nsA, sockA, sockB stri
 	t.Helper()
 	testenv.NeedRoot(t)
 	nsenter := testenv.NeedCommand(t, "nsenter")
-	nsA, hA := testenv.Netns(t, prefix+"-a")
-	nsB, hB := testenv.Netns(t, prefix+"-b")
-	testenv.VethPair(t, hA, hB, "192.0.2.1/24", "192.0.2.2/24")
+	nsA, hA := netenv.Netns(t, prefix+"-a")
+	nsB, hB := netenv.Netns(t, prefix+"-b")
+	netenv.VethPair(t, hA, hB, "192.0.2.1/24", "192.0.2.2/24")
 	dir := t.TempDir()
 	conf := func(side, role, local, remote string) string {
 		p := filepath.Join(dir, side+".yaml")
@@ -549,6 +548,8 @@ func TestDaemonStartsStartConnections(t *testing.T) {
 	}
 }
 
+// The stack runs on its own in namespaces ipseclab did not create, and
+// answers sas and tunnel on its control socket.
 func TestDaemonOutsideALab(t *testing.T) {
 	nsA, sockA, sockB := daemonPair(t, "daemon", "none")
 	if r := run(t, "tunnel", "up", "--socket", sockA, "hosts"); r.code != 0 {
@@ -596,7 +597,7 @@ func TestDaemonOutsideALab(t *testing.T) {
 // lab that many times in a row (.ci/soak).
 func TestEveryShippedLabPasses(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	list, err := labs.List()
 	if err != nil {
 		t.Fatal(err)
@@ -672,7 +673,7 @@ func failedExpectations(evs []events.Event) string {
 // The default lab's timeline shows the five steps of a tunnel's life, in order.
 func TestDefaultLabTimelineHasTheFiveStepsInOrder(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	t.Cleanup(func() { _ = node.DestroyLab(labs.Default, 10*time.Second) })
 	r := run(t, "run")
 	if r.code != 0 {
@@ -740,7 +741,7 @@ func interopLab(initiator, responder, mode, ike, esp string) string {
 func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	suites := []struct{ name, ike, esp, espSwan string }{
 		{"modp", "aes128-sha256-modp2048", "aes128-sha256-modp2048", "AES_CBC-128/HMAC_SHA2_256_128/MODP_2048"},
 		{"ecp", "aes256-sha384-ecp384", "aes128gcm16-ecp256", "AES_GCM_16-128/ECP_256"},
@@ -838,7 +839,7 @@ func waitForESP(t *testing.T, lab string) (ours, theirs node.SAInfo) {
 func TestCaptureDecryptsWithTshark(t *testing.T) {
 	testenv.NeedRoot(t)
 	tshark := testenv.NeedCommand(t, "tshark")
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	src, err := fs.ReadFile(labs.FS(), "site-to-site/lab.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -915,7 +916,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 // SHA-256 is compared at both ends.
 func TestDataPlaneModesThroughGateways(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	for _, c := range []struct{ name, child, from, to string }{
 		{"esp-tunnel", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes256-sha256], mode: tunnel, start: trap}", "alice", "10.2.0.10"},
 		{"ah-tunnel", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, ah: [sha256], mode: tunnel, start: trap}", "alice", "10.2.0.10"},
@@ -953,7 +954,7 @@ script:
 // SIGTERM to the lab process shuts the lab down cleanly: nothing is left.
 func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-term", os.Getpid())
 	lab := writeLab(t, name, smallLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
@@ -987,7 +988,7 @@ func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
 func TestCaptureToStdoutAndLinkCounters(t *testing.T) {
 	testenv.NeedRoot(t)
 	tshark := testenv.NeedCommand(t, "tshark")
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-cap", os.Getpid())
 	lab := writeLab(t, name, smallLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
@@ -1045,7 +1046,7 @@ func TestCaptureToStdoutAndLinkCounters(t *testing.T) {
 // its place in the file, and nothing is created.
 func TestDeployProgressAndNATValidation(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	var b strings.Builder
 	b.WriteString("topology:\n  nodes:\n    hub: {kind: router}\n")
 	for i := 0; i < 30; i++ {
@@ -1092,7 +1093,7 @@ func TestDeployProgressAndNATValidation(t *testing.T) {
 // destroyed when the script ends.
 func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-pipe", os.Getpid())
 	lab := writeLab(t, name, smallLab+`script:
   - ping: {from: a, to: 10.0.2.10, count: 5, interval: 100ms}
@@ -1120,7 +1121,7 @@ func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
 // watch follows a deployed lab's events as they happen.
 func TestWatchFollowsADeployedLab(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-watch", os.Getpid())
 	lab := writeLab(t, name, smallLab)
 	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -10,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/impair"
+	"github.com/ipseclab/ipseclab/impair/netem"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -27,7 +29,7 @@ func newTrafficCmd() *cobra.Command {
 --rate (%s unless told), and reports the rate and how many were received, lost, reordered and
 duplicated. TCP sends random bytes as fast as the path takes them and compares their SHA-256 at
 both ends. DEST is an address of a lab node (or a node name); the receiver runs in that node's
-namespace.`, impair.Rate(node.DefaultUDPRate)),
+namespace.`, netem.Rate(node.DefaultUDPRate)),
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := node.CheckRoot(); err != nil {
@@ -49,7 +51,7 @@ namespace.`, impair.Rate(node.DefaultUDPRate)),
 				return fmt.Errorf("no node of lab %s has address %s; the traffic generator needs a receiver inside the lab", lab.Name, dst)
 			}
 			if rate != "" {
-				r, err := impair.ParseRate(rate)
+				r, err := netem.ParseRate(rate)
 				if err != nil {
 					return err
 				}
@@ -82,7 +84,7 @@ namespace.`, impair.Rate(node.DefaultUDPRate)),
 	cmd.Flags().StringVar(&opt.Proto, "proto", "udp", "udp or tcp")
 	cmd.Flags().IntVar(&opt.Port, "port", 5201, "destination port")
 	cmd.Flags().DurationVar(&opt.Duration, "duration", 0, "how long to send (default 3s unless --bytes or --count)")
-	cmd.Flags().StringVar(&rate, "rate", "", fmt.Sprintf("udp: pace to this rate, e.g. 500kbit, 100mbit (default %s)", impair.Rate(node.DefaultUDPRate)))
+	cmd.Flags().StringVar(&rate, "rate", "", fmt.Sprintf("udp: pace to this rate, e.g. 500kbit, 100mbit (default %s)", netem.Rate(node.DefaultUDPRate)))
 	cmd.Flags().IntVar(&opt.Size, "size", 1000, "udp payload bytes")
 	cmd.Flags().Int64Var(&opt.Count, "count", 0, "udp: packets to send")
 	cmd.Flags().StringVar(&bytes, "bytes", "", "tcp: bytes to send, e.g. 100mb")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node"
 )
 
@@ -17,7 +18,7 @@ import (
 // leaves Main Mode 1/6 unanswered.
 func TestTunnelUpTimeoutSaysWhy(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-stall", os.Getpid())
 	lab := writeLab(t, name, strings.Replace(twoSites("gw-a", "gateway", "gw-b", "gateway", `ipsec:
   office:
@@ -49,7 +50,7 @@ func TestTunnelUpTimeoutSaysWhy(t *testing.T) {
 // and cannot clean up; `run --keep` leaves its lab up on purpose.
 func TestKilledRunTakesItsLabWithIt(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.SharedLabs(t)
+	netenv.SharedLabs(t)
 	for _, keep := range []bool{false, true} {
 		name := fmt.Sprintf("cli%d-own%v", os.Getpid(), keep)
 		lab := writeLab(t, name, smallLab+"script:\n  - wait: 60s\n")

@@ -8,13 +8,14 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 // Many switches into a namespace leave no thread of the process in it: the
 // main thread in particular stays in the namespace the process started in.
 func TestRunPutsThreadsBack(t *testing.T) {
 	testenv.NeedRoot(t)
-	name, h := testenv.Netns(t, "threads")
+	name, h := netenv.Netns(t, "threads")
 	host, err := netns.GetFromPath("/proc/self/ns/net")
 	if err != nil {
 		t.Fatal(err)

@@ -23,9 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
-	"github.com/ipseclab/ipseclab/node"
 )
 
 // These tests use only the package's exported API, as the lab runtime and IKE
@@ -68,17 +69,17 @@ type lab struct {
 func newLab(t testing.TB) *lab {
 	testenv.NeedRoot(t)
 	l := &lab{}
-	_, l.hostA = testenv.Netns(t, "hostA")
-	_, l.gwA = testenv.Netns(t, "gwA")
-	_, l.gwB = testenv.Netns(t, "gwB")
-	_, l.hostB = testenv.Netns(t, "hostB")
+	_, l.hostA = netenv.Netns(t, "hostA")
+	_, l.gwA = netenv.Netns(t, "gwA")
+	_, l.gwB = netenv.Netns(t, "gwB")
+	_, l.hostB = netenv.Netns(t, "hostB")
 	l.link(t, l.hostA, "eth0", "10.1.0.10/24", l.gwA, "eth1", "10.1.0.1/24")
 	l.link(t, l.gwA, "eth0", "192.0.2.1/24", l.gwB, "eth0", "192.0.2.2/24")
 	l.link(t, l.gwB, "eth1", "10.2.0.1/24", l.hostB, "eth0", "10.2.0.10/24")
 	l.defaultRoute(t, l.hostA, "10.1.0.1")
 	l.defaultRoute(t, l.hostB, "10.2.0.1")
 	for _, gw := range []netns.NsHandle{l.gwA, l.gwB} {
-		err := node.InNetnsHandle(gw, func() error {
+		err := namespace.RunHandle(gw, func() error {
 			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 		})
 		if err != nil {
@@ -205,7 +206,7 @@ func installGatewaySAs(t testing.TB, a, b *esp.DataPlane, tr transform, mode esp
 func ping(t testing.TB, ns netns.NsHandle, dst string, count int) {
 	t.Helper()
 	var c *icmp.PacketConn
-	err := node.InNetnsHandle(ns, func() error {
+	err := namespace.RunHandle(ns, func() error {
 		var err error
 		c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err
@@ -244,7 +245,7 @@ func ping(t testing.TB, ns netns.NsHandle, dst string, count int) {
 func tcpTransfer(t testing.TB, from netns.NsHandle, to netns.NsHandle, dst string, size int) {
 	t.Helper()
 	var ln net.Listener
-	err := node.InNetnsHandle(to, func() error {
+	err := namespace.RunHandle(to, func() error {
 		var err error
 		ln, err = net.Listen("tcp4", net.JoinHostPort(dst, "5001"))
 		return err
@@ -266,7 +267,7 @@ func tcpTransfer(t testing.TB, from netns.NsHandle, to netns.NsHandle, dst strin
 		got <- [32]byte(h.Sum(nil))
 	}()
 	var conn net.Conn
-	err = node.InNetnsHandle(from, func() error {
+	err = namespace.RunHandle(from, func() error {
 		var err error
 		conn, err = net.DialTimeout("tcp4", net.JoinHostPort(dst, "5001"), 5*time.Second)
 		return err
@@ -347,14 +348,14 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	old := installGatewaySAs(t, a, b, tr, esp.Tunnel, false, "10.1.0.0/24", "10.2.0.0/24", 0x10000)
 
 	var rx, tx *net.UDPConn
-	must(t, node.InNetnsHandle(l.hostB, func() error {
+	must(t, namespace.RunHandle(l.hostB, func() error {
 		var err error
 		rx, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("10.2.0.10"), Port: 6000})
 		return err
 	}))
 	defer rx.Close()
 	rx.SetReadBuffer(8 << 20)
-	must(t, node.InNetnsHandle(l.hostA, func() error {
+	must(t, namespace.RunHandle(l.hostA, func() error {
 		var err error
 		tx, err = net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP("10.2.0.10"), Port: 6000})
 		return err
@@ -651,7 +652,7 @@ func setLinkMTU(t testing.TB, ns netns.NsHandle, name string, mtu int) {
 func pingDF(t testing.TB, ns netns.NsHandle, dst string, size int) {
 	t.Helper()
 	var c net.PacketConn
-	err := node.InNetnsHandle(ns, func() error {
+	err := namespace.RunHandle(ns, func() error {
 		var err error
 		c, err = net.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err
@@ -702,7 +703,7 @@ func pingDF(t testing.TB, ns netns.NsHandle, dst string, size int) {
 func snmpCounter(t testing.TB, ns netns.NsHandle, table, name string) int64 {
 	t.Helper()
 	var data []byte
-	err := node.InNetnsHandle(ns, func() error {
+	err := namespace.RunHandle(ns, func() error {
 		var err error
 		data, err = os.ReadFile("/proc/thread-self/net/snmp")
 		return err
@@ -743,11 +744,11 @@ func TestOpenRestoresAcceptLocal(t *testing.T) {
 		{"2", "0"},
 	} {
 		t.Run("rp_filter="+tc.rpFilter, func(t *testing.T) {
-			_, ns := testenv.Netns(t, "gw")
+			_, ns := netenv.Netns(t, "gw")
 			sysctl := func(name, set string) string {
 				path := "/proc/sys/net/ipv4/conf/all/" + name
 				var b []byte
-				if err := node.InNetnsHandle(ns, func() error {
+				if err := namespace.RunHandle(ns, func() error {
 					if set != "" {
 						return os.WriteFile(path, []byte(set), 0)
 					}

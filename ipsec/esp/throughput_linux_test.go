@@ -11,8 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
 )
 
@@ -125,7 +125,7 @@ type flow struct {
 func startFlow(b *testing.B, from, to netns.NsHandle, dst string) *flow {
 	b.Helper()
 	var ln net.Listener
-	if err := node.InNetnsHandle(to, func() error {
+	if err := namespace.RunHandle(to, func() error {
 		var err error
 		ln, err = net.Listen("tcp4", net.JoinHostPort(dst, "5201"))
 		return err
@@ -161,7 +161,7 @@ func startFlow(b *testing.B, from, to netns.NsHandle, dst string) *flow {
 			}
 		}
 	}()
-	if err := node.InNetnsHandle(from, func() error {
+	if err := namespace.RunHandle(from, func() error {
 		var err error
 		f.conn, err = net.DialTimeout("tcp4", net.JoinHostPort(dst, "5201"), 5*time.Second)
 		return err

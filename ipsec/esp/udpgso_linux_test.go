@@ -6,18 +6,18 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/namespace"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
-	"github.com/ipseclab/ipseclab/node"
 )
 
 // A run of equal-sized packets leaves as one GSO super-packet and arrives as
 // one GRO datagram, which receive cuts back into the original packets, in
 // order; a packet to another destination or of a larger size starts a new run.
 func TestUDPPortSegmentationOffload(t *testing.T) {
-	_, ns := testenv.Netns(t, "udpgso")
+	_, ns := netenv.Netns(t, "udpgso")
 	var u *esp.UDPPortForTest
-	if err := node.InNetnsHandle(ns, func() error {
+	if err := namespace.RunHandle(ns, func() error {
 		var err error
 		u, err = esp.NewUDPPortForTest(4500)
 		return err
@@ -84,9 +84,9 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 // one go to the TUN together; only a datagram with more segments than the
 // call takes is handed out in parts.
 func TestUDPPortHandsOutWholeDatagrams(t *testing.T) {
-	_, ns := testenv.Netns(t, "udpgro")
+	_, ns := netenv.Netns(t, "udpgro")
 	var u *esp.UDPPortForTest
-	if err := node.InNetnsHandle(ns, func() error {
+	if err := namespace.RunHandle(ns, func() error {
 		var err error
 		u, err = esp.NewUDPPortForTest(4500)
 		return err

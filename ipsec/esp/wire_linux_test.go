@@ -16,7 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // BenchmarkWireProtocol50 measures what one protocol-50 packet costs to cross
@@ -104,7 +104,7 @@ func batch(p []byte, name unsafe.Pointer, namelen uint32) []mmsghdr {
 func socketIn(b *testing.B, ns netns.NsHandle, domain, typ, proto int) int {
 	b.Helper()
 	var fd int
-	if err := node.InNetnsHandle(ns, func() error {
+	if err := namespace.RunHandle(ns, func() error {
 		var err error
 		fd, err = unix.Socket(domain, typ, proto)
 		return err

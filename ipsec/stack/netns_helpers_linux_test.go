@@ -8,6 +8,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 )
 
 // nsNode is a throwaway namespace of the tests that need root.
@@ -28,8 +29,8 @@ func nsPair(t testing.TB) (a, b *nsNode) {
 	testenv.NeedRoot(t)
 	a = &nsNode{outer: addrA, inner: netip.MustParseAddr("10.1.0.1")}
 	b = &nsNode{outer: addrB, inner: netip.MustParseAddr("10.2.0.1")}
-	a.name, a.h = testenv.Netns(t, "ours")
-	b.name, b.h = testenv.Netns(t, "peer")
+	a.name, a.h = netenv.Netns(t, "ours")
+	b.name, b.h = netenv.Netns(t, "peer")
 	withHandle(t, a.h, func(nh *netlink.Handle) error {
 		return nh.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "eth0"}, PeerName: "eth0", PeerNamespace: netlink.NsFd(int(b.h))})
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/node/strongswan"
 )
@@ -56,7 +57,7 @@ func needCharon(t *testing.T) {
 
 func TestStartStopLeavesNothing(t *testing.T) {
 	needCharon(t)
-	name, _ := testenv.Netns(t, "life")
+	name, _ := netenv.Netns(t, "life")
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -92,7 +93,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 
 func TestStartFailuresLeaveNothing(t *testing.T) {
 	needCharon(t)
-	name, _ := testenv.Netns(t, "fail")
+	name, _ := netenv.Netns(t, "fail")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -120,7 +121,7 @@ func TestStartFailuresLeaveNothing(t *testing.T) {
 
 func TestCharonDyingIsNoticed(t *testing.T) {
 	needCharon(t)
-	name, _ := testenv.Netns(t, "die")
+	name, _ := netenv.Netns(t, "die")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: node.NetnsPath(name)})

@@ -20,8 +20,9 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/node/strongswan"
 )
 
@@ -132,7 +133,7 @@ func gatewayConfig(cfg PairConfig, local, remote netip.Addr, localTS, remoteTS s
 }
 
 func newGateway(tb testing.TB, label string, outer netip.Addr) *Gateway {
-	name, h := testenv.Netns(tb, label)
+	name, h := netenv.Netns(tb, label)
 	return &Gateway{Node: Node{Name: name, Netns: h, Addr: outer}}
 }
 
@@ -142,7 +143,7 @@ func (g *Gateway) start(tb testing.TB, keyLog bool, onLog func(strongswan.LogLin
 }
 
 // StartCharon starts charon in the named namespace (one the test created, for
-// instance with testenv.Netns) and stops it when the test ends. Options.Netns
+// instance with netenv.Netns) and stops it when the test ends. Options.Netns
 // is set from the name; an empty Options.Dir becomes a directory of the test's.
 // Call it after creating the namespace, so that charon stops before the
 // namespace goes.
@@ -151,7 +152,7 @@ func StartCharon(tb testing.TB, netnsName string, cfg strongswan.Config, opts st
 	testenv.NeedRoot(tb)
 	testenv.NeedCommand(tb, strongswan.DefaultCharon)
 	testenv.NeedCommand(tb, strongswan.DefaultSwanctl)
-	opts.Netns = node.NetnsPath(netnsName)
+	opts.Netns = namespace.Path(netnsName)
 	if opts.Dir == "" {
 		opts.Dir = tb.TempDir()
 	}
@@ -174,7 +175,7 @@ func StartCharon(tb testing.TB, netnsName string, cfg strongswan.Config, opts st
 // everything through the gateway.
 func behind(tb testing.TB, label string, gw *Node, lan netip.Prefix) (*Node, netip.Addr) {
 	tb.Helper()
-	name, h := testenv.Netns(tb, label)
+	name, h := netenv.Netns(tb, label)
 	gwAddr := lan.Addr().Next()
 	hostAddr := lan.Addr().As4()
 	hostAddr[3] = 10
@@ -183,7 +184,7 @@ func behind(tb testing.TB, label string, gw *Node, lan netip.Prefix) (*Node, net
 	withHandle(tb, host, func(nh *netlink.Handle) error {
 		return nh.RouteAdd(&netlink.Route{Gw: gwAddr.AsSlice()})
 	})
-	if err := node.InNetnsHandle(gw.Netns, func() error {
+	if err := namespace.RunHandle(gw.Netns, func() error {
 		return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0)
 	}); err != nil {
 		tb.Fatalf("enable forwarding in %s: %v", gw.Name, err)

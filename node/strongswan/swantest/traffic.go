@@ -11,13 +11,13 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // listen opens a socket bound inside namespace h. A socket keeps the namespace
 // it was created in, so it can be used from any goroutine afterwards.
 func listen(h netns.NsHandle, network string, addr netip.AddrPort) (ln net.Listener, pc net.PacketConn, err error) {
-	err = node.InNetnsHandle(h, func() error {
+	err = namespace.RunHandle(h, func() error {
 		var err error
 		if network == "tcp" {
 			ln, err = net.Listen("tcp", addr.String())
@@ -116,7 +116,7 @@ func DialTCPStream(ctx context.Context, from netns.NsHandle, to netns.NsHandle, 
 		c.Close()
 		s.received <- n
 	}()
-	err = node.InNetnsHandle(from, func() error {
+	err = namespace.RunHandle(from, func() error {
 		var d net.Dialer
 		var err error
 		s.conn, err = d.DialContext(ctx, "tcp", ln.Addr().String())

@@ -1,4 +1,4 @@
-package nat_test
+package natconf_test
 
 import (
 	"regexp"
@@ -7,13 +7,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // The schema names the keys the decoder reads, and its patterns accept what
 // the decoder accepts.
 func TestSchemaDescribesTheWrittenForm(t *testing.T) {
-	s := nat.Config{}.JSONSchema()
+	s := natconf.Config{}.JSONSchema()
 	props := s["properties"].(map[string]any)
 	var keys []string
 	for k := range props {
@@ -32,7 +32,7 @@ func TestSchemaDescribesTheWrittenForm(t *testing.T) {
 
 	timeout := regexp.MustCompile(props["udp-timeout"].(map[string]any)["pattern"].(string))
 	for _, v := range []string{"30s", "2m", "1h", "1m30s", "30", "30 s", "thirty", "90sec"} {
-		var d nat.Duration
+		var d natconf.Duration
 		parsed := yaml.Unmarshal([]byte(v), &d) == nil
 		if timeout.MatchString(v) != parsed {
 			t.Errorf("timeout %q: pattern matches %v, decoder accepts %v", v, timeout.MatchString(v), parsed)
@@ -41,7 +41,7 @@ func TestSchemaDescribesTheWrittenForm(t *testing.T) {
 	fwd := props["forward"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)
 	to := regexp.MustCompile(fwd["to"].(map[string]any)["pattern"].(string))
 	for _, v := range []string{"192.168.1.10", "192.168.1.10:4500", "192.168.1.10:", "fe80::1", "host"} {
-		_, err := nat.ParseTarget(v)
+		_, err := natconf.ParseTarget(v)
 		if to.MatchString(v) != (err == nil) {
 			t.Errorf("forward to %q: pattern matches %v, decoder accepts %v", v, to.MatchString(v), err == nil)
 		}

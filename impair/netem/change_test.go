@@ -1,4 +1,4 @@
-package impair
+package netem
 
 import (
 	"errors"
@@ -222,29 +222,6 @@ func TestChangeFromYAML(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("{reorder: 5%}"), &c); err != nil {
 		t.Errorf("reorder alone: %v", err)
 	}
-}
-
-func FuzzParseChange(f *testing.F) {
-	for _, s := range []string{"--delay 50ms --loss 20%", "loss gemodel 1% 30% 100% 0%", "--down", "--up false",
-		"--b-to-a.rate=10mbit --limit 5", "--mtu 1400 --reorder 25% --gap 5 --delay 1ms", "--distribution normal --jitter 3ms"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseChange(strings.Fields(s))
-		if err != nil {
-			return
-		}
-		p := c.Apply(Params{})
-		if p.Validate() == nil {
-			_ = p.String()
-			pl := NewPipeline(1, "fuzz", AtoB)
-			pl.Set(p.AtoB, p.MTU, p.Down)
-			start := time.Unix(0, 0)
-			for i := range 10 {
-				pl.Push(start.Add(time.Duration(i)*time.Millisecond), &Frame{Data: make([]byte, 100)})
-			}
-		}
-	})
 }
 
 func FuzzParamsYAML(f *testing.F) {

@@ -1,4 +1,4 @@
-package impair
+package netem
 
 import (
 	"errors"
@@ -91,8 +91,9 @@ func (f Field) String() string {
 // never replace the whole impairment. `--loss 20%` on a link with `delay: 30ms`
 // gives delay 30ms and loss 20%. Loss is one setting whatever its model:
 // `--loss 5%` replaces a Gilbert-Elliott model and the reverse. To remove a
-// setting, set it to zero (`--loss 0%`, `--delay 0`). `--reset` (Link.Reset)
-// returns the link to the settings it was created with, i.e. the lab file's.
+// setting, set it to zero (`--loss 0%`, `--delay 0`). `--reset`
+// (impair.Link.Reset) returns the link to the settings it was created with,
+// i.e. the lab file's.
 type Change struct {
 	Value Params // the new values; only the named fields are read
 	AtoB  Field  // direction settings named for a-to-b
@@ -316,7 +317,7 @@ func (c Change) String() string {
 func fieldValue(n Netem, f Field) string {
 	switch f {
 	case FieldLimit:
-		return strconv.Itoa(n.limit())
+		return strconv.Itoa(n.QueueLimit())
 	case FieldDelay:
 		return n.Delay.String()
 	case FieldJitter:

@@ -1,4 +1,4 @@
-package nat
+package natconf
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ type Config struct {
 	// Outside is the interface that faces the outside world. Traffic from the
 	// inside is masqueraded to this interface's address. Empty means the
 	// interface that holds the node's default route (see
-	// DefaultRouteInterface), looked up when the box starts.
+	// nat.DefaultRouteInterface), looked up when the box starts.
 	Outside string `yaml:"outside,omitempty"`
 
 	// UDPTimeout is how long an idle UDP mapping lives. When it passes

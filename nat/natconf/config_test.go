@@ -1,4 +1,4 @@
-package nat_test
+package natconf_test
 
 import (
 	"errors"
@@ -10,20 +10,20 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ipseclab/ipseclab/nat"
+	"github.com/ipseclab/ipseclab/nat/natconf"
 )
 
 // decodeNode decodes a lab fragment whose node home-nat has a nat: block, the
 // way the topology layer hands it over.
-func decodeNode(src string) (nat.Config, error) {
+func decodeNode(src string) (natconf.Config, error) {
 	var doc struct {
 		Nodes map[string]struct {
-			Kind string     `yaml:"kind"`
-			NAT  nat.Config `yaml:"nat"`
+			Kind string         `yaml:"kind"`
+			NAT  natconf.Config `yaml:"nat"`
 		} `yaml:"nodes"`
 	}
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
-		return nat.Config{}, err
+		return natconf.Config{}, err
 	}
 	return doc.Nodes["home-nat"].NAT, nil
 }
@@ -41,13 +41,13 @@ func TestDecodeTheExampleNode(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	to1, _ := nat.ParseTarget("192.168.1.10")
-	to2, _ := nat.ParseTarget("192.168.1.10:4500")
-	if c.Outside != "eth1" || c.UDPTimeout != nat.Duration(30*time.Second) || c.UDPStreamTimeout != 0 ||
-		c.Ports != nat.PortsRandom || c.ESP != nat.ESPDrop || c.IKEPort != nat.IKEPortRemap || len(c.Forward) != 2 {
+	to1, _ := natconf.ParseTarget("192.168.1.10")
+	to2, _ := natconf.ParseTarget("192.168.1.10:4500")
+	if c.Outside != "eth1" || c.UDPTimeout != natconf.Duration(30*time.Second) || c.UDPStreamTimeout != 0 ||
+		c.Ports != natconf.PortsRandom || c.ESP != natconf.ESPDrop || c.IKEPort != natconf.IKEPortRemap || len(c.Forward) != 2 {
 		t.Fatalf("decoded %+v", c)
 	}
-	if f := c.Forward[0]; f.Proto != nat.UDP || f.Port != 500 || f.To != to1 || f.To.Port() != 0 {
+	if f := c.Forward[0]; f.Proto != natconf.UDP || f.Port != 500 || f.To != to1 || f.To.Port() != 0 {
 		t.Fatalf("forward[0] = %+v", f)
 	}
 	if f := c.Forward[1]; f.Port != 4500 || f.To != to2 || f.To.Addr() != netip.MustParseAddr("192.168.1.10") || f.To.Port() != 4500 {
@@ -64,7 +64,7 @@ func TestDecodeTheExampleNode(t *testing.T) {
 			t.Errorf("marshalled config lacks %q:\n%s", want, out)
 		}
 	}
-	var back nat.Config
+	var back natconf.Config
 	if err := yaml.Unmarshal(out, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestDecodeTheExampleNode(t *testing.T) {
 	}
 }
 
-func targets(c nat.Config) []string {
+func targets(c natconf.Config) []string {
 	var out []string
 	for _, f := range c.Forward {
 		out = append(out, string(f.Proto), f.To.String())
@@ -94,10 +94,10 @@ func TestAnEmptyNATBlockIsAHomeRouter(t *testing.T) {
 	}
 }
 
-// fieldErrors returns the *nat.FieldError values in err.
-func fieldErrors(t *testing.T, err error) []*nat.FieldError {
+// fieldErrors returns the *natconf.FieldError values in err.
+func fieldErrors(t *testing.T, err error) []*natconf.FieldError {
 	t.Helper()
-	var out []*nat.FieldError
+	var out []*natconf.FieldError
 	var walk func(error)
 	walk = func(e error) {
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
@@ -106,7 +106,7 @@ func fieldErrors(t *testing.T, err error) []*nat.FieldError {
 			}
 			return
 		}
-		var fe *nat.FieldError
+		var fe *natconf.FieldError
 		if !errors.As(e, &fe) {
 			t.Fatalf("error %q (%T) does not name a field", e, e)
 		}
@@ -212,7 +212,7 @@ func TestValidateCatchesWhatDecodingCannot(t *testing.T) {
 }
 
 func TestValidateAConfigBuiltInGo(t *testing.T) {
-	c := nat.Config{Ports: "rand", ESP: nat.ESPDrop, UDPTimeout: nat.Duration(-time.Second)}
+	c := natconf.Config{Ports: "rand", ESP: natconf.ESPDrop, UDPTimeout: natconf.Duration(-time.Second)}
 	fes := fieldErrors(t, c.Validate())
 	if len(fes) != 2 || fes[0].Field() != "udp-timeout" || fes[1].Field() != "ports" {
 		t.Fatalf("errors %v", fes)
@@ -241,7 +241,7 @@ func TestCheckInterfacesNamesTheOutsideField(t *testing.T) {
 	if line, col := fes[0].Position(); line != 4 || col != 20 {
 		t.Fatalf("error at %d:%d, want 4:20", line, col)
 	}
-	if err := (&nat.Config{}).CheckInterfaces(nil); err != nil {
+	if err := (&natconf.Config{}).CheckInterfaces(nil); err != nil {
 		t.Fatalf("no outside named: the default route decides, but got %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package impair
+package netem
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ const DefaultLimit = 1000
 type Netem struct {
 	// Delay is added to every frame; Jitter spreads it (± Jitter for the uniform
 	// distribution, one standard deviation for the normal one). Frames never
-	// overtake each other because of jitter: see the package documentation.
+	// overtake each other because of jitter: see package impair's documentation.
 	Delay        Duration     `json:"delay,omitzero"`
 	Jitter       Duration     `json:"jitter,omitzero"`
 	Distribution Distribution `json:"distribution,omitzero"` // "" is Uniform, as in netem without a table
@@ -202,25 +202,20 @@ func (l *Loss) UnmarshalText(b []byte) error {
 	return err
 }
 
-func (n Netem) limit() int {
+// QueueLimit is the limit netem applies: Limit, or DefaultLimit for 0.
+func (n Netem) QueueLimit() int {
 	if n.Limit == 0 {
 		return DefaultLimit
 	}
 	return n.Limit
 }
 
-func (n Netem) gap() int {
+// ReorderGap is the gap netem applies: Gap, or 1 for 0, as tc sets it.
+func (n Netem) ReorderGap() int {
 	if n.Gap == 0 {
 		return 1
 	}
 	return n.Gap
-}
-
-// perPacket reports whether the settings decide per packet (loss, duplicates,
-// reordering, corruption, a rate), so that frames must be real packets rather
-// than GSO super-frames. Delay and jitter alone apply to a super-frame as well.
-func (n Netem) perPacket() bool {
-	return !n.Loss.IsZero() || n.Duplicate > 0 || n.Reorder > 0 || n.Corrupt > 0 || n.Rate > 0
 }
 
 // String prints the settings as `tc qdisc show` prints a netem qdisc's
@@ -228,7 +223,7 @@ func (n Netem) perPacket() bool {
 // distribution when it is not the default, which tc does not print.
 func (n Netem) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "limit %d", n.limit())
+	fmt.Fprintf(&b, "limit %d", n.QueueLimit())
 	if n.Delay > 0 || n.Jitter > 0 {
 		fmt.Fprintf(&b, " delay %s", n.Delay)
 		if n.Jitter > 0 {
@@ -254,7 +249,7 @@ func (n Netem) String() string {
 		fmt.Fprintf(&b, " rate %s", n.Rate)
 	}
 	if n.Reorder > 0 {
-		fmt.Fprintf(&b, " gap %d", n.gap())
+		fmt.Fprintf(&b, " gap %d", n.ReorderGap())
 	}
 	return b.String()
 }

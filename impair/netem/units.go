@@ -1,4 +1,4 @@
-package impair
+package netem
 
 import (
 	"fmt"
@@ -213,14 +213,6 @@ func (r *Rate) UnmarshalText(b []byte) error {
 // UnmarshalYAML reads a scalar such as 10mbit and reports errors at the node.
 func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
 	return scalarYAML(n, "", func(s string) error { return r.UnmarshalText([]byte(s)) })
-}
-
-// txTime is how long the rate takes to put n bytes on the wire.
-func (r Rate) txTime(n int) time.Duration {
-	if r == 0 {
-		return 0
-	}
-	return time.Duration(float64(n) * 8 * 1e9 / float64(r))
 }
 
 // Distribution is the shape of the jitter around the delay.
