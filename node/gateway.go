@@ -53,7 +53,7 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		Proposals:  c.IKEProposals,
 		Lifetime:   c.IKE.Lifetime.Duration,
 		ForceEncap: c.IKE.Encap,
-		NoNATT:     c.IKE.NATT == "off",
+		NoNATT:     c.IKE.NATT == topology.NATTOff,
 		Retransmit: ike.Retransmit{Timeout: c.IKE.Retransmit.Timeout.Duration, Tries: c.IKE.Retransmit.Tries, Base: c.IKE.Retransmit.Base},
 		Child: ike.Child{
 			Proposals:    c.ChildProposals,
@@ -62,7 +62,7 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 			ReplayWindow: c.Child.ReplayWin,
 		},
 	}
-	if c.IKE.Mode == "aggressive" {
+	if c.IKE.Mode == topology.AggressiveMode {
 		conn.Mode = ike.AggressiveMode
 	}
 	// An initiator knows its responder; a responder accepts its initiator
@@ -70,13 +70,23 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	if s.Initiator {
 		conn.Role = ike.Initiator
 		conn.Remote = s.Remote.Address.Addr
-		conn.Child.Start = map[string]ike.StartAction{"trap": ike.StartTrap, "start": start, "none": ike.StartNone}[c.Child.Start]
+		switch c.Child.Start {
+		case topology.StartTrap:
+			conn.Child.Start = ike.StartTrap
+		case topology.StartAtDeploy:
+			conn.Child.Start = start
+		}
 	}
 	if d := c.IKE.DPD; d != nil {
-		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration,
-			Action: map[string]ike.DPDAction{"clear": ike.DPDClear, "restart": ike.DPDRestart, "hold": ike.DPDHold}[d.Action]}
+		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration, Action: ike.DPDClear}
+		switch d.Action {
+		case topology.DPDRestart:
+			conn.DPD.Action = ike.DPDRestart
+		case topology.DPDHold:
+			conn.DPD.Action = ike.DPDHold
+		}
 	}
-	if c.Child.Mode == "transport" {
+	if c.Child.Mode == topology.TransportMode {
 		conn.Child.Mode = esp.Transport
 	} else {
 		conn.Child.Mode = esp.Tunnel

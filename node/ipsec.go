@@ -137,7 +137,7 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 	// `start: start` connections come up at deploy, from their initiator.
 	for _, cname := range r.Lab.ConnNames() {
 		c := r.Lab.IPsec[cname]
-		if c.Child.Start != "start" {
+		if c.Child.Start != topology.StartAtDeploy {
 			continue
 		}
 		n := r.ipsec[c.Initiator.Node]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/node/strongswan"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 // strongSwanNode runs charon on a `kind: strongswan` node, configured from
@@ -36,7 +37,7 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		conn := strongswan.Connection{
 			Name:       c.Name,
 			LocalAddrs: []string{s.Local.Address.String()},
-			Aggressive: c.IKE.Mode == "aggressive",
+			Aggressive: c.IKE.Mode == topology.AggressiveMode,
 			Encap:      c.IKE.Encap,
 			Proposals:  c.IKE.Proposals,
 			LocalID:    s.Local.ID,
@@ -57,7 +58,7 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			Name:     c.Name,
 			LocalTS:  prefixStrings(s.LocalTS),
 			RemoteTS: prefixStrings(s.RemoteTS),
-			Mode:     c.Child.Mode,
+			Mode:     string(c.Child.Mode),
 			LifeTime: c.Child.Lifetime.Duration,
 			// Rekey at 90% of the hard limits, as ipseclab's own stack does.
 			RekeyTime: c.Child.Lifetime.Duration * 9 / 10,
@@ -67,18 +68,17 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		for _, p := range c.ChildProposals {
 			child.ESPProposals = append(child.ESPProposals, p.String())
 		}
-		switch c.Child.Start {
-		case "trap":
+		// The runtime initiates start: connections itself, from the
+		// initiator, so that both implementations behave alike.
+		child.StartAction = "none"
+		if c.Child.Start == topology.StartTrap {
 			child.StartAction = "trap"
-		case "start":
-			// The runtime initiates start: connections itself, from the
-			// initiator, so that both implementations behave alike.
-			child.StartAction = "none"
-		default:
-			child.StartAction = "none"
 		}
 		if d := c.IKE.DPD; d != nil {
-			child.DPDAction = map[string]string{"clear": "clear", "restart": "restart", "hold": "trap"}[d.Action]
+			child.DPDAction = string(d.Action)
+			if d.Action == topology.DPDHold {
+				child.DPDAction = "trap" // swanctl's word for it
+			}
 		}
 		conn.Children = []strongswan.Child{child}
 		n.cfg.Connections = append(n.cfg.Connections, conn)

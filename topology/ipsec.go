@@ -52,12 +52,12 @@ type Auth struct {
 
 // IKEOptions configures phase 1.
 type IKEOptions struct {
-	Mode       string     `yaml:"mode"`      // main (default) or aggressive
+	Mode       IKEMode    `yaml:"mode"`      // main (default) or aggressive
 	Proposals  []string   `yaml:"proposals"` // default [aes128-sha256-modp2048]
 	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
 	DPD        *DPD       `yaml:"dpd"`
 	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
-	NATT       string     `yaml:"nat-t"` // on (default) or off
+	NATT       NATT       `yaml:"nat-t"` // on (default) or off
 	Retransmit Retransmit `yaml:"retransmit"`
 }
 
@@ -65,7 +65,7 @@ type IKEOptions struct {
 type DPD struct {
 	Delay   Duration `yaml:"delay" lab:"required"` // idle time before R-U-THERE
 	Timeout Duration `yaml:"timeout"`              // declare the peer dead after this long without an answer
-	Action  string   `yaml:"action"`               // clear (default), restart or hold
+	Action  DPDAction `yaml:"action"`              // clear (default), restart or hold
 }
 
 // Retransmit tunes IKE retransmissions (strongSwan's retransmit_* settings).
@@ -81,11 +81,11 @@ type ChildOptions struct {
 	RemoteTS  PrefixList `yaml:"remote-ts"` // responder side
 	ESP       []string   `yaml:"esp"`       // default [aes128-sha256] unless ah is given
 	AH        []string   `yaml:"ah"`
-	Mode      string     `yaml:"mode"`       // tunnel (default) or transport
+	Mode      ChildMode  `yaml:"mode"`       // tunnel (default) or transport
 	PFS       string     `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
 	Lifetime  Duration   `yaml:"lifetime"`   // default 1h
 	LifeBytes Size       `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
-	Start     string     `yaml:"start"`      // trap (default): the first packet starts it; start: at deploy; none: by hand
+	Start     StartAction `yaml:"start"`     // trap (default): the first packet starts it; start: at deploy; none: by hand
 	ReplayWin int        `yaml:"replay-window"`
 }
 
@@ -157,3 +157,29 @@ func ParseSize(s string) (int64, error) {
 	}
 	return v * mult, nil
 }
+
+// The settings a lab file writes as one word from a list. Validation fills
+// the default (the first of each list in validate.go) and refuses any other
+// word, so that past it a value is always one of these.
+type (
+	IKEMode     string // phase 1 exchange
+	NATT        string // NAT traversal on or off
+	DPDAction   string // what DPD does with a dead peer's SAs
+	ChildMode   string // the IPsec SAs' mode
+	StartAction string // when the child's SAs are negotiated
+)
+
+const (
+	MainMode       IKEMode     = "main"
+	AggressiveMode IKEMode     = "aggressive"
+	NATTOn         NATT        = "on"
+	NATTOff        NATT        = "off"
+	DPDClear       DPDAction   = "clear"
+	DPDRestart     DPDAction   = "restart"
+	DPDHold        DPDAction   = "hold"
+	TunnelMode     ChildMode   = "tunnel"
+	TransportMode  ChildMode   = "transport"
+	StartTrap      StartAction = "trap"  // the first matching packet starts it
+	StartAtDeploy  StartAction = "start" // the initiator starts it when the lab is up
+	StartNone      StartAction = "none"  // by hand (tunnel up, the script)
+)

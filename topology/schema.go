@@ -179,7 +179,7 @@ func kindDoc() string {
 	return strings.Join(parts, "; ")
 }
 
-func words(list []string, doc string) obj {
+func words[W ~string](list []W, doc string) obj {
 	return obj{"type": "string", "enum": list, "description": doc}
 }
 

@@ -22,17 +22,17 @@ var (
 // schema offers the same lists.
 var (
 	authMethods  = []string{"psk"}
-	ikeModes     = []string{"main", "aggressive"}
-	nattModes    = []string{"on", "off"}
-	dpdActions   = []string{"clear", "restart", "hold"}
-	childModes   = []string{"tunnel", "transport"}
-	startActions = []string{"trap", "start", "none"}
+	ikeModes     = []IKEMode{MainMode, AggressiveMode}
+	nattModes    = []NATT{NATTOn, NATTOff}
+	dpdActions   = []DPDAction{DPDClear, DPDRestart, DPDHold}
+	childModes   = []ChildMode{TunnelMode, TransportMode}
+	startActions = []StartAction{StartTrap, StartAtDeploy, StartNone}
 	protos       = []string{"udp", "tcp"}
 )
 
 // defaultWord fills an empty setting with the first of its words, and reports
 // whether the setting is one of them.
-func defaultWord(v *string, words []string) bool {
+func defaultWord[W ~string](v *W, words []W) bool {
 	if *v == "" {
 		*v = words[0]
 	}
