@@ -63,9 +63,9 @@ type IKEOptions struct {
 
 // DPD configures RFC 3706 Dead Peer Detection.
 type DPD struct {
-	Delay   Duration `yaml:"delay" lab:"required"` // idle time before R-U-THERE
-	Timeout Duration `yaml:"timeout"`              // declare the peer dead after this long without an answer
-	Action  DPDAction `yaml:"action"`              // clear (default), restart or hold
+	Delay   Duration  `yaml:"delay" lab:"required"` // idle time before R-U-THERE
+	Timeout Duration  `yaml:"timeout"`              // declare the peer dead after this long without an answer
+	Action  DPDAction `yaml:"action"`               // clear (default), restart or hold
 }
 
 // Retransmit tunes IKE retransmissions (strongSwan's retransmit_* settings).
@@ -77,16 +77,16 @@ type Retransmit struct {
 
 // ChildOptions configures phase 2 (the IPsec SAs).
 type ChildOptions struct {
-	LocalTS   PrefixList `yaml:"local-ts"`  // initiator side; default: the initiator's address (transport)
-	RemoteTS  PrefixList `yaml:"remote-ts"` // responder side
-	ESP       []string   `yaml:"esp"`       // default [aes128-sha256] unless ah is given
-	AH        []string   `yaml:"ah"`
-	Mode      ChildMode  `yaml:"mode"`       // tunnel (default) or transport
-	PFS       string     `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
-	Lifetime  Duration   `yaml:"lifetime"`   // default 1h
-	LifeBytes Size       `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
-	Start     StartAction `yaml:"start"`     // trap (default): the first packet starts it; start: at deploy; none: by hand
-	ReplayWin int        `yaml:"replay-window"`
+	LocalTS   PrefixList  `yaml:"local-ts"`  // initiator side; default: the initiator's address (transport)
+	RemoteTS  PrefixList  `yaml:"remote-ts"` // responder side
+	ESP       []string    `yaml:"esp"`       // default [aes128-sha256] unless ah is given
+	AH        []string    `yaml:"ah"`
+	Mode      ChildMode   `yaml:"mode"`       // tunnel (default) or transport
+	PFS       string      `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
+	Lifetime  Duration    `yaml:"lifetime"`   // default 1h
+	LifeBytes Size        `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
+	Start     StartAction `yaml:"start"`      // trap (default): the first packet starts it; start: at deploy; none: by hand
+	ReplayWin int         `yaml:"replay-window"`
 }
 
 // PrefixList is one prefix or a list of them.
