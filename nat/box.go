@@ -139,7 +139,7 @@ func (b *Box) Show() ([]Mapping, error) {
 	if b.closed {
 		return nil, errClosed
 	}
-	return Show(b.ns)
+	return show(b.ns)
 }
 
 var errClosed = errors.New("nat: box is closed")

@@ -144,10 +144,9 @@ func (m *Mapping) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Show lists the mappings the NAT in the namespace holds, read from conntrack
-// over netlink, sorted by inside endpoint. It only reads, so it is safe to call
-// from any process, with or without the lab process's Box.
-func Show(ns netns.NsHandle) ([]Mapping, error) {
+// show lists the mappings the NAT in the namespace holds, read from conntrack
+// over netlink, sorted by inside endpoint.
+func show(ns netns.NsHandle) ([]Mapping, error) {
 	c, err := dialConntrack(ns)
 	if err != nil {
 		return nil, err

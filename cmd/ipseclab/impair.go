@@ -4,9 +4,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,11 +89,7 @@ The change takes effect on the next packet.`,
 			} else if st, err = c.Impair(ctx, node.ImpairRequest{Link: link.Name, Args: changeArgs, Reset: reset}); err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(st)
-			}
-			printLinks([]node.LinkStatus{st})
-			return nil
+			return printJSONOr(asJSON, st, func() { printLinks([]node.LinkStatus{st}) })
 		},
 	}
 	lf.add(cmd, true)

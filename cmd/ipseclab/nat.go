@@ -4,14 +4,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/nat"
 	"github.com/ipseclab/ipseclab/node"
@@ -38,22 +36,17 @@ endpoints as address:port (the address alone for ESP), durations with their unit
 			if err != nil {
 				return err
 			}
-			// The mappings live in the node's conntrack table: read them
-			// directly, with or without the lab process.
-			h, err := netns.GetFromPath(node.NetnsPath(node.NodeNetns(lab.Name, args[0])))
-			if err != nil {
-				return fmt.Errorf("node %s is not deployed", args[0])
-			}
-			defer h.Close()
-			m, err := nat.Show(h)
+			c, err := node.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(m)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			m, err := c.NATShow(ctx, args[0])
+			if err != nil {
+				return err
 			}
-			printMappings(m)
-			return nil
+			return printJSONOr(asJSON, m, func() { printMappings(m) })
 		},
 	}
 	lf.add(show, true)

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -58,11 +57,7 @@ func newSAsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return json.NewEncoder(os.Stdout).Encode(sas)
-			}
-			printSAs(os.Stdout, sas, outputWidth(width))
-			return nil
+			return printJSONOr(asJSON, sas, func() { printSAs(os.Stdout, sas, outputWidth(width)) })
 		},
 	}
 	lf.add(cmd, true)
