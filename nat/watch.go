@@ -134,7 +134,7 @@ func (w *watcher) run(s *subscription) {
 			}
 		case <-sweep.C:
 			due = time.Time{}
-			ms, err := Show(w.ns)
+			ms, err := show(w.ns)
 			if err != nil {
 				schedule(time.Second)
 				break
@@ -172,7 +172,7 @@ func (w *watcher) resubscribe() *subscription {
 }
 
 func (w *watcher) reconcile() error {
-	current, err := Show(w.ns)
+	current, err := show(w.ns)
 	if err != nil {
 		return err
 	}
