@@ -59,3 +59,26 @@ func (pr *Phase1Probe) Wiped() error {
 	}
 	return errors.Join(errs...)
 }
+
+// PFSKeysWiped reports, for every Quick Mode the engine still remembers,
+// whether its PFS private key refuses to compute: nil when all do. n is how
+// many keys it looked at.
+func (e *Engine) PFSKeysWiped() (n int, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for _, c := range e.conns {
+		for _, sa := range c.sas {
+			for mid, qm := range sa.quick {
+				if qm.dh == nil {
+					continue
+				}
+				n++
+				if _, err := qm.dh.SharedSecret(qm.dh.Public()); err == nil {
+					errs = append(errs, fmt.Errorf("the PFS key of Quick Mode %08x still computes", mid))
+				}
+			}
+		}
+	}
+	return n, errors.Join(errs...)
+}

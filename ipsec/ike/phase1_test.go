@@ -59,3 +59,19 @@ func TestPhase1SecretsEndWithTheExchange(t *testing.T) {
 		})
 	}
 }
+
+// TestQuickModePFSKeyWiped: a Quick Mode's own Diffie-Hellman private key
+// (PFS) is wiped once g^qm xy exists, on both sides, as phase 1's is.
+func TestQuickModePFSKeyWiped(t *testing.T) {
+	ci, cr := conns(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16-modp2048")
+	p := newPair(t, 6, ci, cr)
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	for side, e := range map[string]*ike.Engine{"initiator": p.i, "responder": p.r} {
+		n, err := e.PFSKeysWiped()
+		if n != 1 || err != nil {
+			t.Errorf("%s: %d PFS keys seen: %v", side, n, err)
+		}
+	}
+}
