@@ -7,14 +7,15 @@ import (
 
 // Phase 1 (RFC 2409 §5) makes the ISAKMP SA, and needs a handful of values
 // that nothing after it does: the Diffie-Hellman private key, both public
-// values and nonces, and the initiator's SA and ID payloads that HASH_I and
-// HASH_R cover. They live in a phase1 that the SA holds only while Main or
-// Aggressive Mode runs, as crypto/tls keeps a handshake's state apart from
-// the connection. Once the SA is established, or the exchange fails, the
-// phase1 goes and its secrets are wiped. What outlives it is what the SA
-// works with: the cookies, the chosen suite, and keymat.Phase1Keys (SKEYID_d
-// for KEYMAT, SKEYID_a for the hashes of Quick Mode and Informational, Ka and
-// the IV chains). A new phase 1, to replace the SA, starts from scratch.
+// values and nonces, and the initiator's SA payload (in Aggressive Mode its
+// ID payload too) that HASH_I and HASH_R cover. They live in a phase1 that
+// the SA holds only while Main or Aggressive Mode runs, as crypto/tls keeps
+// a handshake's state apart from the connection. Once the SA is established,
+// or the exchange fails, the phase1 goes and its secrets are wiped. What
+// outlives it is what the SA works with: the cookies, the chosen suite, and
+// keymat.Phase1Keys (SKEYID_d for KEYMAT, SKEYID_a for the hashes of Quick
+// Mode and Informational, Ka and the IV chains). A new phase 1, to replace
+// the SA, starts from scratch.
 
 // p1State is where an ISAKMP SA stands: a step of its phase 1 exchange,
 // named by what this side last sent, or established. The value is how
@@ -50,7 +51,7 @@ func newPhase1(c *conn) *phase1 {
 	return &phase1{auth: newAuthMethod(c)}
 }
 
-// wipe zeroes the secrets: the private key and the nonces, which keyed
+// wipe zeroes the secrets: the private key, and the nonces that went into
 // SKEYID. The public values and payload bodies may share memory with the
 // datagrams they came in, and are only dropped.
 func (p1 *phase1) wipe() {

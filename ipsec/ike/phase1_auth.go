@@ -28,11 +28,12 @@ import (
 //     private key could read the nonce it covers. These also encrypt the
 //     nonces and identities of MM3/MM4 (AM1/AM2), which needs hooks there too.
 //
-// An authMethod is one method's side of this; the exchanges reach it only
-// through ourProof and authenticatePeer.
+// An authMethod is one method's side of this. deriveKeys asks it for
+// SKEYID's inputs, ourProof for our proof, authenticatePeer to check the
+// peer's; the modes only ask whether a message carries a proof at all.
 type authMethod interface {
-	// keying puts into p what SKEYID is made from besides the nonces,
-	// the public values and g^xy, which every method has.
+	// keying names the method in p and adds what SKEYID is made from
+	// beyond what every method has (nonces, cookies, g^xy).
 	keying(p *keymat.Phase1Params)
 	// proof is the payloads that carry our hash (HASH_I or HASH_R).
 	proof(hash []byte) []isakmp.Payload
