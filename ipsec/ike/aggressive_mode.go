@@ -1,7 +1,7 @@
 package ike
 
 import (
-	"crypto/hmac"
+	"bytes"
 	"fmt"
 	"net/netip"
 
@@ -35,76 +35,39 @@ func amInfo(n int) msgInfo {
 	return msgInfo{exchange: "aggressive", num: n, total: 3, step: events.StepPhase1, explain: aggressiveModeExplain[n]}
 }
 
+// Aggressive Mode's states, and the step that takes the message each waits
+// for.
+const (
+	amI1Sent p1State = "Aggressive Mode 1/3 sent" // initiator, waits for AM2
+	amR2Sent p1State = "Aggressive Mode 2/3 sent" // responder, waits for AM3
+)
+
+var aggressiveModeSteps = map[p1State]phase1Step{
+	amI1Sent: (*Engine).aggressiveI2,
+	amR2Sent: (*Engine).aggressiveR3,
+}
+
 // startAggressiveMode sends AM1 with the Diffie-Hellman value of the group of
 // the first proposal (Validate makes all proposals share it).
 func (e *Engine) startAggressiveMode(c *conn, peer netip.Addr) *isakmpSA {
 	sa := e.newISAKMPSA(c, Initiator, AggressiveMode, netip.AddrPortFrom(c.cfg.Local, portIKE), netip.AddrPortFrom(peer, portIKE))
 	offer := phase1Offer(&c.cfg)
-	sa.saiB = offer.Body()
+	p1 := sa.p1
+	p1.saiB = offer.Body()
 	group, _ := phase1Suite(c.cfg.Proposals[0])
 	if err := sa.newDHKey(group.Group); err != nil {
 		e.phase1Failed(sa, err.Error(), nil)
 		return sa
 	}
-	sa.gxi, sa.ni = sa.dh.Public(), e.nonce()
-	idii := c.localID.Payload()
-	sa.idiB = idii.Body()
-	payloads := []isakmp.Payload{offer, &isakmp.KE{Data: sa.gxi}, &isakmp.Nonce{Data: sa.ni}, idii}
+	p1.gxi, p1.ni = p1.dh.Public(), e.nonce()
+	p1.idii = c.localID.Payload()
+	payloads := []isakmp.Payload{offer, &isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}, p1.idii}
 	payloads = append(payloads, ourVendorIDs(&c.cfg)...)
 	sa.state = amI1Sent
-	sa.sendRequest(&sa.phase1, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(1), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(1), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Aggressive Mode 1/3 from %s", sa.remote), nil)
 	})
 	return sa
-}
-
-// aggressiveI2 checks the responder's choice and HASH_R, settles NAT
-// traversal and sends AM3: phase 1 is done on our side.
-func (e *Engine) aggressiveI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(2))
-	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals)
-	if err != nil {
-		e.phase1Failed(sa, "Aggressive Mode 2/3: "+err.Error(), nil)
-		return
-	}
-	ke, nonce, idir, hash := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m), isakmp.First[*isakmp.ID](m), isakmp.First[*isakmp.Hash](m)
-	if ke == nil || nonce == nil || idir == nil || hash == nil {
-		e.malformedIn(sa, p, "Aggressive Mode 2/3 lacks KE, NONCE, ID or HASH")
-		return
-	}
-	sa.choice = choice
-	e.readVendorIDs(sa, m)
-	e.publishProposalChosen(sa, nil)
-	if choice.attrs.Group != sa.dh.Group().ID() {
-		e.phase1Failed(sa, fmt.Sprintf("the responder chose group %s, but our KE is for %s", choice.attrs.Group, sa.dh.Group()), nil)
-		return
-	}
-	sa.gxr, sa.nr = ke.Data, nonce.Body()
-	if err := sa.deriveKeys(ke.Data); err != nil {
-		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
-		e.phase1Failed(sa, "Aggressive Mode 2/3: "+err.Error(), nil)
-		return
-	}
-	if !hmac.Equal(hash.Data, sa.keys.HashR(sa.saiB, idir.Body())) {
-		e.authFailed(sa, "HASH_R does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	if err := sa.conn.checkRemoteID(idir); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
-		return
-	}
-	sa.peerID = identityOf(idir)
-	e.detectNAT(sa, p, m)
-	e.floatIfNAT(sa)
-
-	payloads := []isakmp.Payload{&isakmp.Hash{Data: sa.keys.HashI(sa.saiB, sa.idiB)}}
-	payloads = append(payloads, e.natdPayloads(sa)...)
-	if e.firstContact(sa) {
-		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
-	}
-	sa.phase1.stopRetransmit()
-	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeAggressive, 0, payloads, true, amInfo(3)), amInfo(3))
-	sa.setEstablished()
 }
 
 // respondAggressiveMode answers AM1. The identity in AM1 chooses the
@@ -122,8 +85,9 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 	}
 	sa := e.newResponderSA(c, AggressiveMode, p, m)
 	sa.alike = alike
-	sa.saiB, sa.choice = offer.Body(), choice
-	sa.gxi, sa.ni, sa.idiB, sa.peerID = ke.Data, nonce.Body(), idii.Body(), identityOf(idii)
+	p1 := sa.p1
+	p1.saiB, sa.choice = offer.Body(), choice
+	p1.gxi, p1.ni, p1.idii, sa.peerID = ke.Data, bytes.Clone(nonce.Body()), idii, identityOf(idii)
 	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(1))
 	e.readVendorIDs(sa, m)
 	e.publishProposalChosen(sa, nil)
@@ -131,8 +95,8 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		e.phase1Failed(sa, err.Error(), nil)
 		return
 	}
-	sa.gxr, sa.nr = sa.dh.Public(), e.nonce()
-	if err := sa.deriveKeys(sa.gxi); err != nil {
+	p1.gxr, p1.nr = p1.dh.Public(), e.nonce()
+	if err := sa.deriveKeys(p1.gxi); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
 		e.phase1Failed(sa, "Aggressive Mode 1/3: "+err.Error(), nil)
 		return
@@ -140,24 +104,67 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 	idir := c.localID.Payload()
 	payloads := []isakmp.Payload{
 		&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}},
-		&isakmp.KE{Data: sa.gxr}, &isakmp.Nonce{Data: sa.nr}, idir,
-		&isakmp.Hash{Data: sa.keys.HashR(sa.saiB, idir.Body())},
+		&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}, idir,
 	}
+	payloads = append(payloads, sa.ourProof(idir)...)
 	payloads = append(payloads, e.responderVendorIDs(sa)...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = amR2Sent
-	sa.sendRequest(&sa.phase1, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(2), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(2), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no Aggressive Mode 3/3 from %s: the peer may have rejected HASH_R (a different pre-shared key)", sa.remote), nil)
 	})
-	sa.phase1.accepted(p.Data, sa.phase1.out, amInfo(2))
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, amInfo(2))
+}
+
+// aggressiveI2 checks the responder's choice and HASH_R, settles NAT
+// traversal and sends AM3: phase 1 is done on our side.
+func (e *Engine) aggressiveI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(2))
+	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals)
+	if err != nil {
+		e.phase1Failed(sa, "Aggressive Mode 2/3: "+err.Error(), nil)
+		return
+	}
+	p1 := sa.p1
+	ke, nonce, idir := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m), isakmp.First[*isakmp.ID](m)
+	if ke == nil || nonce == nil || idir == nil || !p1.auth.carries(m) {
+		e.malformedIn(sa, p, "Aggressive Mode 2/3 lacks KE, NONCE, ID or HASH")
+		return
+	}
+	sa.choice = choice
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
+	if choice.attrs.Group != p1.dh.Group().ID() {
+		e.phase1Failed(sa, fmt.Sprintf("the responder chose group %s, but our KE is for %s", choice.attrs.Group, p1.dh.Group()), nil)
+		return
+	}
+	p1.gxr, p1.nr = ke.Data, bytes.Clone(nonce.Body())
+	if err := sa.deriveKeys(ke.Data); err != nil {
+		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
+		e.phase1Failed(sa, "Aggressive Mode 2/3: "+err.Error(), nil)
+		return
+	}
+	if !e.authenticatePeer(sa, m, idir) {
+		return
+	}
+	e.detectNAT(sa, p, m)
+	e.floatIfNAT(sa)
+
+	payloads := sa.ourProof(p1.idii)
+	payloads = append(payloads, e.natdPayloads(sa)...)
+	if e.firstContact(sa) {
+		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
+	}
+	sa.p1Flight.stopRetransmit()
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeAggressive, 0, payloads, true, amInfo(3)), amInfo(3))
+	sa.setEstablished()
 }
 
 // aggressiveR3 authenticates the initiator: phase 1 is done.
 func (e *Engine) aggressiveR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	sa.proof = true
 	e.followFloat(sa, p)
-	encrypted := m.Header.Flags&isakmp.FlagEncryption != 0
-	if encrypted {
+	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		if err := sa.decrypt(m); err != nil {
 			e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(3))
 			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
@@ -165,16 +172,11 @@ func (e *Engine) aggressiveR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		}
 	}
 	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(3))
-	hash := isakmp.First[*isakmp.Hash](m)
-	if hash == nil || !hmac.Equal(hash.Data, sa.keys.HashI(sa.saiB, sa.idiB)) {
-		e.authFailed(sa, "HASH_I does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+	if !e.authenticatePeer(sa, m, sa.p1.idii) {
 		return
 	}
-	if encrypted {
-		sa.ivs.Update(0, m.Ciphertext)
-	}
 	e.detectNAT(sa, p, m)
-	sa.phase1.accepted(p.Data, nil, amInfo(3))
+	sa.p1Flight.accepted(p.Data, nil, amInfo(3))
 	e.readStatusNotifies(sa, m)
 	sa.setEstablished()
 }

@@ -9,8 +9,14 @@
 // manner of crypto/tls's handshake files; each extension adds and consumes its
 // own payloads, as strongSwan's IKEv1 tasks do:
 //
-//	main_mode.go        Main Mode, 6 messages, pre-shared key    RFC 2409 §5, §5.4
-//	aggressive_mode.go  Aggressive Mode, 3 messages              RFC 2409 §5, §5.4
+//	phase1.go           what phase 1 holds while it runs and     RFC 2409 §5, App. B
+//	                    wipes when it ends; Diffie-Hellman and
+//	                    SKEYID; the state tables' shape
+//	phase1_auth.go      HASH_I and HASH_R: authenticatePeer,     RFC 2409 §5.1–5.4
+//	                    and the methods behind it (pre-shared
+//	                    key today)
+//	main_mode.go        Main Mode, 6 messages, and its states    RFC 2409 §5, §5.4
+//	aggressive_mode.go  Aggressive Mode, 3 messages, its states  RFC 2409 §5, §5.4
 //	quick_mode.go       Quick Mode, optional PFS, client IDs     RFC 2409 §5.5; RFC 3947 §5
 //	informational.go    protected Informational: Delete, notify  RFC 2408 §3.14, §3.15; RFC 2409 §5.7
 //	natt.go             NAT-D, the float to 4500, keepalives     RFC 3947; RFC 3948 §2.2–2.3
@@ -23,9 +29,9 @@
 //	                    their policies, their peer's other       RFC 3948 §2.1
 //	                    connections, the NAT's moves
 //	flight.go           retransmission and duplicate detection   RFC 2408 §5 (resends); RFC 2409 §5
+//	send.go             every datagram out, after its event      —
 //	engine.go           the per-node engine: receive, initiate,  —
-//	                    acquire and expiry from the data plane,
-//	                    Diffie-Hellman and SKEYID for phase 1
+//	                    acquire and expiry from the data plane
 //	config.go           connections in swanctl's vocabulary      —
 //	status.go           the SA listing of `ipseclab sas`         —
 //	clock.go            the injected clock and the engine's      —

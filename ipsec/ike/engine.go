@@ -205,7 +205,7 @@ func (e *Engine) stalled(c *conn) string {
 			continue
 		}
 		if sa.state != established {
-			parts = append(parts, describeStall(stateNames[sa.state], sa.phase1.tries, sa))
+			parts = append(parts, describeStall(string(sa.state), sa.p1Flight.tries, sa))
 			continue
 		}
 		for _, qm := range sa.quick {
@@ -408,7 +408,7 @@ func (e *Engine) Receive(p Packet) {
 }
 
 // receivePhase1 hands a Main or Aggressive Mode message to the step the SA
-// waits for.
+// waits for, from its mode's state table.
 func (e *Engine) receivePhase1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	want := isakmp.ExchangeMainMode
 	if sa.mode == AggressiveMode {
@@ -418,27 +418,15 @@ func (e *Engine) receivePhase1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.malformedIn(sa, p, fmt.Sprintf("%s message (ID %d) for a %s SA", m.Header.Exchange.Abbrev(), m.Header.MessageID, sa.phaseName()))
 		return
 	}
-	if e.duplicate(sa, &sa.phase1, p.Data) {
+	if e.duplicate(sa, &sa.p1Flight, p.Data) {
 		return
 	}
-	switch sa.state {
-	case mmI1Sent:
-		e.mainModeI2(sa, p, m)
-	case mmI3Sent:
-		e.mainModeI4(sa, p, m)
-	case mmI5Sent:
-		e.mainModeI6(sa, p, m)
-	case mmR2Sent:
-		e.mainModeR3(sa, p, m)
-	case mmR4Sent:
-		e.mainModeR5(sa, p, m)
-	case amI1Sent:
-		e.aggressiveI2(sa, p, m)
-	case amR2Sent:
-		e.aggressiveR3(sa, p, m)
-	default:
+	step := sa.steps()[sa.state]
+	if step == nil {
 		e.malformedIn(sa, p, "a phase 1 message after phase 1 completed")
+		return
 	}
+	step(e, sa, p, m)
 }
 
 // respondPhase1 answers a first message: MM1 or AM1.
@@ -697,45 +685,6 @@ func (e *Engine) newDH(g isakmp.GroupDescription) (*keymat.PrivateKey, error) {
 		return nil, err
 	}
 	return group.GenerateKey(e.rand)
-}
-
-// newDHKey draws the SA's phase 1 key pair.
-func (sa *isakmpSA) newDHKey(g isakmp.GroupDescription) error {
-	k, err := sa.e.newDH(g)
-	sa.dh = k
-	return err
-}
-
-// deriveKeys computes g^xy with the peer's public value, then SKEYID and the
-// rest (RFC 2409 §5, App. B).
-func (sa *isakmpSA) deriveKeys(peerPublic []byte) error {
-	gxy, err := sa.dh.SharedSecret(peerPublic)
-	if err != nil {
-		return err
-	}
-	prf, err := keymat.NewPRF(sa.choice.attrs.Hash)
-	if err != nil {
-		return err
-	}
-	ciph, err := keymat.NewCipher(sa.choice.attrs.Encryption, sa.choice.attrs.KeyLength)
-	if err != nil {
-		return err
-	}
-	keys, err := keymat.DerivePhase1(keymat.Phase1Params{
-		PRF: prf, Cipher: ciph, AuthMethod: isakmp.AuthMethodPSK, PreSharedKey: []byte(sa.conn.cfg.PSK),
-		Ni: sa.ni, Nr: sa.nr, GXI: sa.gxi, GXR: sa.gxr, GXY: gxy, CookieI: sa.ckyI, CookieR: sa.ckyR,
-	})
-	if err != nil {
-		return err
-	}
-	if sa.block, err = keys.NewBlock(); err != nil {
-		return err
-	}
-	sa.keys, sa.ivs = keys, keys.NewIVs()
-	if sa.e.cfg.PublishKeys {
-		sa.e.publishPhase1Keys(sa)
-	}
-	return nil
 }
 
 func phaseName(m Mode) string {

@@ -13,21 +13,6 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
 )
 
-// p1State is where a phase 1 exchange stands. Each name says what this side
-// last did.
-type p1State int
-
-const (
-	mmI1Sent    p1State = iota + 1 // initiator sent MM1, waits for MM2
-	mmI3Sent                       // sent MM3, waits for MM4
-	mmI5Sent                       // sent MM5, waits for MM6
-	mmR2Sent                       // responder sent MM2, waits for MM3
-	mmR4Sent                       // sent MM4, waits for MM5
-	amI1Sent                       // initiator sent AM1, waits for AM2
-	amR2Sent                       // responder sent AM2, waits for AM3
-	established                    // the ISAKMP SA is up
-)
-
 // isakmpSA is one ISAKMP SA (RFC 2408 §2.5.3 names it by its two cookies),
 // from the first message of phase 1 until it is deleted or expires. It holds
 // everything the exchanges under it need: the negotiated suite, the keys and
@@ -46,26 +31,20 @@ type isakmpSA struct {
 	up         time.Time
 	dead       bool
 
+	p1       *phase1 // phase 1's own state; nil once phase 1 has ended
 	choice   phase1Choice
 	lifetime time.Duration
-	saiB     []byte // SAi_b: the body of the initiator's SA payload, as sent or received
-	idiB     []byte // IDii_b in Aggressive Mode, where HASH_I is checked after AM1 is gone
-
-	dh     *keymat.PrivateKey
-	ni, nr []byte // Ni_b, Nr_b
-	gxi    []byte
-	gxr    []byte
-	keys   *keymat.Phase1Keys
-	block  cipher.Block
-	ivs    *keymat.IVs
-	peerID Identity
+	keys     *keymat.Phase1Keys
+	block    cipher.Block
+	ivs      *keymat.IVs
+	peerID   Identity
 
 	peer  peerFeatures // what the peer's vendor IDs announced
 	nat   natState
 	dpd   dpdState
 	proof bool // responder: the peer echoed our cookie, so its address is real
 
-	phase1   exchange              // retransmission and duplicates of the phase 1 messages
+	p1Flight exchange              // retransmission and duplicates of the phase 1 messages, kept past its end
 	quick    map[uint32]*quickMode // Quick Modes in progress (and recently finished) by message ID
 	infoSeen map[uint32]bool       // Informational message IDs already processed
 	infoQ    []uint32              // their order, to forget the oldest
@@ -88,7 +67,7 @@ func (sa *isakmpSA) key() saKey { return saKey{sa.ckyI, sa.ckyR} }
 // (setResponderCookie then registers it by both).
 func (e *Engine) newISAKMPSA(c *conn, role Role, mode Mode, local, remote netip.AddrPort) *isakmpSA {
 	sa := &isakmpSA{
-		e: e, conn: c, role: role, mode: mode, local: local, remote: remote,
+		e: e, conn: c, role: role, mode: mode, local: local, remote: remote, p1: newPhase1(c),
 		created: e.clock.Now(), quick: map[uint32]*quickMode{}, infoSeen: map[uint32]bool{},
 	}
 	if role == Initiator {
@@ -126,8 +105,9 @@ func (sa *isakmpSA) setResponderCookie(r isakmp.Cookie) {
 func (sa *isakmpSA) setEstablished() {
 	e := sa.e
 	sa.state, sa.up = established, e.clock.Now()
+	sa.endPhase1()
 	e.leaveHalfOpen(sa)
-	sa.phase1.stopRetransmit()
+	sa.p1Flight.stopRetransmit()
 	sa.lifetime = sa.conn.cfg.Lifetime
 	if l := time.Duration(sa.choice.attrs.LifeSeconds) * time.Second; l > 0 && l < sa.lifetime {
 		sa.lifetime = l
@@ -186,7 +166,8 @@ func (sa *isakmpSA) destroy() {
 	for _, t := range []*timer{sa.halfOpenTimer, sa.rekeyTimer, sa.expireTimer, sa.keepaliveTimer, sa.dpdTimer} {
 		t.stop()
 	}
-	sa.phase1.stopRetransmit()
+	sa.p1Flight.stopRetransmit()
+	sa.endPhase1()
 	for _, qm := range sa.quick {
 		qm.abandon()
 	}

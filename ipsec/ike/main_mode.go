@@ -1,7 +1,7 @@
 package ike
 
 import (
-	"crypto/hmac"
+	"bytes"
 	"fmt"
 	"net/netip"
 
@@ -40,18 +40,60 @@ func mmInfo(n int) msgInfo {
 	return msgInfo{exchange: "main", num: n, total: 6, step: events.StepPhase1, explain: mainModeExplain[n]}
 }
 
+// Main Mode's states, and the step that takes the message each waits for.
+const (
+	mmI1Sent p1State = "Main Mode 1/6 sent" // initiator, waits for MM2
+	mmR2Sent p1State = "Main Mode 2/6 sent" // responder, waits for MM3
+	mmI3Sent p1State = "Main Mode 3/6 sent" // initiator, waits for MM4
+	mmR4Sent p1State = "Main Mode 4/6 sent" // responder, waits for MM5
+	mmI5Sent p1State = "Main Mode 5/6 sent" // initiator, waits for MM6
+)
+
+var mainModeSteps = map[p1State]phase1Step{
+	mmI1Sent: (*Engine).mainModeI2,
+	mmR2Sent: (*Engine).mainModeR3,
+	mmI3Sent: (*Engine).mainModeI4,
+	mmR4Sent: (*Engine).mainModeR5,
+	mmI5Sent: (*Engine).mainModeI6,
+}
+
 // startMainMode sends MM1: the offer, and the vendor IDs of the extensions
 // we speak.
 func (e *Engine) startMainMode(c *conn, peer netip.Addr) *isakmpSA {
 	sa := e.newISAKMPSA(c, Initiator, MainMode, netip.AddrPortFrom(c.cfg.Local, portIKE), netip.AddrPortFrom(peer, portIKE))
 	offer := phase1Offer(&c.cfg)
-	sa.saiB = offer.Body()
+	sa.p1.saiB = offer.Body()
 	sa.state = mmI1Sent
 	payloads := append([]isakmp.Payload{offer}, ourVendorIDs(&c.cfg)...)
-	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(1), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(1), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 1/6 from %s", sa.remote), nil)
 	})
 	return sa
+}
+
+// respondMainMode answers MM1 with MM2: the first of our suites that the
+// initiator offered, under a connection that accepts its address.
+func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
+	offer := isakmp.First[*isakmp.SA](m)
+	if offer == nil {
+		e.malformed(p, fmt.Errorf("Main Mode 1/6 without an SA payload"), nil)
+		return
+	}
+	c, choice, alike, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
+	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+		return
+	}
+	sa := e.newResponderSA(c, MainMode, p, m)
+	sa.alike = alike
+	sa.p1.saiB, sa.choice = offer.Body(), choice
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
+
+	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}}},
+		e.responderVendorIDs(sa)...)
+	sa.state = mmR2Sent
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(2)), mmInfo(2))
 }
 
 // mainModeI2 reads the responder's choice and sends MM3.
@@ -69,97 +111,15 @@ func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.phase1Failed(sa, err.Error(), nil)
 		return
 	}
-	sa.gxi, sa.ni = sa.dh.Public(), e.nonce()
-	payloads := []isakmp.Payload{&isakmp.KE{Data: sa.gxi}, &isakmp.Nonce{Data: sa.ni}}
+	p1 := sa.p1
+	p1.gxi, p1.ni = p1.dh.Public(), e.nonce()
+	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}}
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = mmI3Sent
-	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(3), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(3), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 3/6 from %s", sa.remote), nil)
 	})
-	sa.phase1.accepted(p.Data, sa.phase1.out, mmInfo(3))
-}
-
-// mainModeI4 takes the responder's DH value and nonce, derives the keys,
-// settles NAT traversal and sends MM5, encrypted.
-func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(4))
-	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
-	if ke == nil || nonce == nil {
-		e.malformedIn(sa, p, "Main Mode 4/6 lacks its KE or NONCE payload")
-		return
-	}
-	sa.gxr, sa.nr = ke.Data, nonce.Body()
-	if err := sa.deriveKeys(ke.Data); err != nil {
-		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
-		e.phase1Failed(sa, "Main Mode 4/6: "+err.Error(), nil)
-		return
-	}
-	e.detectNAT(sa, p, m)
-	e.floatIfNAT(sa)
-
-	idii := sa.conn.localID.Payload()
-	payloads := []isakmp.Payload{idii, &isakmp.Hash{Data: sa.keys.HashI(sa.saiB, idii.Body())}}
-	if e.firstContact(sa) {
-		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
-	}
-	sa.state = mmI5Sent
-	sa.sendRequest(&sa.phase1, isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(5), func() {
-		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 5/6 from %s: the peer may have a different pre-shared key and be unable to decrypt it", sa.remote), nil)
-	})
-	sa.phase1.accepted(p.Data, sa.phase1.out, mmInfo(5))
-}
-
-// mainModeI6 authenticates the responder: phase 1 is done.
-func (e *Engine) mainModeI6(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	if err := sa.decrypt(m); err != nil {
-		e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(6))
-		e.authFailed(sa, "Main Mode 6/6 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(6))
-	idir, hash := isakmp.First[*isakmp.ID](m), isakmp.First[*isakmp.Hash](m)
-	if idir == nil || hash == nil {
-		e.authFailed(sa, "Main Mode 6/6 lacks IDir or HASH_R (a wrong key makes garbage of the message)", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	if !hmac.Equal(hash.Data, sa.keys.HashR(sa.saiB, idir.Body())) {
-		e.authFailed(sa, "HASH_R does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	if err := sa.conn.checkRemoteID(idir); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
-		return
-	}
-	sa.ivs.Update(0, m.Ciphertext)
-	sa.peerID = identityOf(idir)
-	sa.phase1.accepted(p.Data, nil, mmInfo(6))
-	e.readStatusNotifies(sa, m)
-	sa.setEstablished()
-}
-
-// respondMainMode answers MM1 with MM2: the first of our suites that the
-// initiator offered, under a connection that accepts its address.
-func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
-	offer := isakmp.First[*isakmp.SA](m)
-	if offer == nil {
-		e.malformed(p, fmt.Errorf("Main Mode 1/6 without an SA payload"), nil)
-		return
-	}
-	c, choice, alike, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
-	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
-		return
-	}
-	sa := e.newResponderSA(c, MainMode, p, m)
-	sa.alike = alike
-	sa.saiB, sa.choice = offer.Body(), choice
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
-	e.readVendorIDs(sa, m)
-	e.publishProposalChosen(sa, nil)
-
-	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}}},
-		e.responderVendorIDs(sa)...)
-	sa.state = mmR2Sent
-	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(2)), mmInfo(2))
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, mmInfo(3))
 }
 
 // mainModeR3 takes the initiator's DH value and nonce and sends MM4, then
@@ -172,53 +132,101 @@ func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.malformedIn(sa, p, "Main Mode 3/6 lacks its KE or NONCE payload")
 		return
 	}
-	sa.gxi, sa.ni = ke.Data, nonce.Body()
+	p1 := sa.p1
+	p1.gxi, p1.ni = ke.Data, bytes.Clone(nonce.Body())
 	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
 		e.phase1Failed(sa, err.Error(), nil)
 		return
 	}
 	e.detectNAT(sa, p, m)
-	sa.gxr, sa.nr = sa.dh.Public(), e.nonce()
-	payloads := []isakmp.Payload{&isakmp.KE{Data: sa.gxr}, &isakmp.Nonce{Data: sa.nr}}
+	p1.gxr, p1.nr = p1.dh.Public(), e.nonce()
+	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}}
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = mmR4Sent
-	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(4)), mmInfo(4))
-	if err := sa.deriveKeys(sa.gxi); err != nil {
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(4)), mmInfo(4))
+	if err := sa.deriveKeys(p1.gxi); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
 		e.phase1Failed(sa, "Main Mode 3/6: "+err.Error(), nil)
 	}
 }
 
+// mainModeI4 takes the responder's DH value and nonce, derives the keys,
+// settles NAT traversal and sends MM5, encrypted.
+func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(4))
+	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
+	if ke == nil || nonce == nil {
+		e.malformedIn(sa, p, "Main Mode 4/6 lacks its KE or NONCE payload")
+		return
+	}
+	sa.p1.gxr, sa.p1.nr = ke.Data, bytes.Clone(nonce.Body())
+	if err := sa.deriveKeys(ke.Data); err != nil {
+		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
+		e.phase1Failed(sa, "Main Mode 4/6: "+err.Error(), nil)
+		return
+	}
+	e.detectNAT(sa, p, m)
+	e.floatIfNAT(sa)
+
+	idii := sa.conn.localID.Payload()
+	payloads := append([]isakmp.Payload{idii}, sa.ourProof(idii)...)
+	if e.firstContact(sa) {
+		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
+	}
+	sa.state = mmI5Sent
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(5), func() {
+		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 5/6 from %s: the peer may have a different pre-shared key and be unable to decrypt it", sa.remote), nil)
+	})
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, mmInfo(5))
+}
+
 // mainModeR5 authenticates the initiator and answers with MM6.
 func (e *Engine) mainModeR5(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.followFloat(sa, p)
-	if err := sa.decrypt(m); err != nil {
-		e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(5))
-		e.authFailed(sa, "Main Mode 5/6 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+	idii, ok := e.openMainModeProof(sa, p, m, 5)
+	if !ok || !e.authenticatePeer(sa, m, idii) {
 		return
 	}
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(5))
-	idii, hash := isakmp.First[*isakmp.ID](m), isakmp.First[*isakmp.Hash](m)
-	if idii == nil || hash == nil {
-		e.authFailed(sa, "Main Mode 5/6 lacks IDii or HASH_I (a wrong key makes garbage of the message)", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	if !hmac.Equal(hash.Data, sa.keys.HashI(sa.saiB, idii.Body())) {
-		e.authFailed(sa, "HASH_I does not match: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
-		return
-	}
-	if err := sa.conn.checkRemoteID(idii); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
-		return
-	}
-	sa.ivs.Update(0, m.Ciphertext)
-	sa.peerID = identityOf(idii)
-
 	idir := sa.conn.localID.Payload()
-	payloads := []isakmp.Payload{idir, &isakmp.Hash{Data: sa.keys.HashR(sa.saiB, idir.Body())}}
-	sa.phase1.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(6)), mmInfo(6))
+	payloads := append([]isakmp.Payload{idir}, sa.ourProof(idir)...)
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(6)), mmInfo(6))
 	e.readStatusNotifies(sa, m)
 	sa.setEstablished()
+}
+
+// mainModeI6 authenticates the responder: phase 1 is done.
+func (e *Engine) mainModeI6(sa *isakmpSA, p Packet, m *isakmp.Message) {
+	idir, ok := e.openMainModeProof(sa, p, m, 6)
+	if !ok || !e.authenticatePeer(sa, m, idir) {
+		return
+	}
+	sa.p1Flight.accepted(p.Data, nil, mmInfo(6))
+	e.readStatusNotifies(sa, m)
+	sa.setEstablished()
+}
+
+// openMainModeProof decrypts MM5 or MM6 and finds the peer's identity in
+// it, next to its proof. Under another pre-shared key the message does not
+// decrypt, or decrypts to garbage that lacks them; either is a failed
+// authentication.
+func (e *Engine) openMainModeProof(sa *isakmpSA, p Packet, m *isakmp.Message, n int) (*isakmp.ID, bool) {
+	info := mmInfo(n)
+	if err := sa.decrypt(m); err != nil {
+		e.publishMessage(sa, events.Received, m, len(p.Data), info)
+		e.authFailed(sa, info.what()+" does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		return nil, false
+	}
+	e.publishMessage(sa, events.Received, m, len(p.Data), info)
+	id := isakmp.First[*isakmp.ID](m)
+	if id == nil || !sa.p1.auth.carries(m) {
+		peer, idName := sa.role.other(), "IDii"
+		if peer == Responder {
+			idName = "IDir"
+		}
+		e.authFailed(sa, fmt.Sprintf("%s lacks %s or %s (a wrong key makes garbage of the message)", info.what(), idName, sa.p1.auth.name(peer)), isakmp.NotifyAuthenticationFailed)
+		return nil, false
+	}
+	return id, true
 }
 
 // acceptPhase1Reply checks the responder's SA payload: exactly one of the

@@ -101,24 +101,45 @@ func phase1Offer(c *Connection) *isakmp.SA {
 	return &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentityOnly, Proposals: []isakmp.Proposal{prop}}
 }
 
-// phase1Choice is a phase 1 transform that both sides accept.
-type phase1Choice struct {
+// choice is a transform that both sides accept: its suite in our notation,
+// its attributes as offered, and the proposal as offered cut down to that one
+// transform, which is what a responder's SA payload returns.
+type choice[A any] struct {
 	suite    proposal.Proposal
-	attrs    isakmp.Phase1Attributes
-	proposal isakmp.Proposal // as offered, with only the chosen transform: the responder's MM2/AM2 SA
+	attrs    A
+	proposal isakmp.Proposal
+}
+
+type (
+	phase1Choice = choice[isakmp.Phase1Attributes]
+	childChoice  = choice[isakmp.IPsecAttributes]
+)
+
+// offeredAs is what a peer's transform would be if chosen: prop cut down to t.
+func offeredAs[A any](suite proposal.Proposal, attrs A, prop isakmp.Proposal, t isakmp.Transform) choice[A] {
+	prop.Transforms = []isakmp.Transform{t}
+	return choice[A]{suite: suite, attrs: attrs, proposal: prop}
+}
+
+// firstOfOurs chooses, among the transforms of an offer that we could
+// accept, the first of our own suites, whatever order the peer listed them
+// in.
+func firstOfOurs[A any](ours []proposal.Proposal, acceptable []choice[A]) (choice[A], bool) {
+	for _, want := range ours {
+		for _, c := range acceptable {
+			if c.suite == want {
+				return c, true
+			}
+		}
+	}
+	return choice[A]{}, false
 }
 
 // selectPhase1 chooses from a peer's phase 1 offer the first of our suites
 // it contains, with pre-shared key authentication. offered lists what the peer
 // proposed, for the NO-PROPOSAL-CHOSEN event.
-func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (choice phase1Choice, offered []string, ok bool) {
-	type candidate struct {
-		suite proposal.Proposal
-		attrs isakmp.Phase1Attributes
-		prop  isakmp.Proposal
-		tr    isakmp.Transform
-	}
-	var cands []candidate
+func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, offered []string, ok bool) {
+	var acceptable []phase1Choice
 	for _, prop := range offer.Proposals {
 		if prop.Protocol != isakmp.ProtocolISAKMP {
 			offered = append(offered, fmt.Sprintf("%s proposal", prop.Protocol))
@@ -141,20 +162,12 @@ func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (choice phase1Choi
 			}
 			offered = append(offered, name)
 			if a.AuthMethod == isakmp.AuthMethodPSK {
-				cands = append(cands, candidate{s, a, prop, t})
+				acceptable = append(acceptable, offeredAs(s, a, prop, t))
 			}
 		}
 	}
-	for _, want := range ours {
-		for _, c := range cands {
-			if c.suite == want {
-				p := c.prop
-				p.Transforms = []isakmp.Transform{c.tr}
-				return phase1Choice{suite: c.suite, attrs: c.attrs, proposal: p}, offered, true
-			}
-		}
-	}
-	return phase1Choice{}, offered, false
+	c, ok := firstOfOurs(ours, acceptable)
+	return c, offered, ok
 }
 
 // childTransform is an ESP or AH transform of a child suite, without the
@@ -281,24 +294,11 @@ func childOffer(ch *Child, spi uint32, encap isakmp.EncapsulationMode) *isakmp.S
 	return &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentityOnly, Proposals: []isakmp.Proposal{prop}}
 }
 
-// childChoice is a phase 2 transform that both sides accept.
-type childChoice struct {
-	suite    proposal.Proposal
-	attrs    isakmp.IPsecAttributes // as offered: encapsulation, lifetimes, group
-	proposal isakmp.Proposal        // as offered, with only the chosen transform
-}
-
 // selectChild chooses from a Quick Mode offer the first of our suites it
 // contains, in the encapsulation mode we expect. Offers that bundle several
 // protocols under one proposal number (AH+ESP) are not supported and skipped.
-func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.EncapsulationMode) bool) (choice childChoice, offered []string, ok bool) {
-	type candidate struct {
-		suite proposal.Proposal
-		attrs isakmp.IPsecAttributes
-		prop  isakmp.Proposal
-		tr    isakmp.Transform
-	}
-	var cands []candidate
+func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.EncapsulationMode) bool) (_ childChoice, offered []string, ok bool) {
+	var acceptable []childChoice
 	for _, group := range offer.Offers() {
 		if len(group) != 1 {
 			offered = append(offered, fmt.Sprintf("bundle of %d protocols", len(group)))
@@ -318,19 +318,11 @@ func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.E
 				continue
 			}
 			offered = append(offered, name)
-			cands = append(cands, candidate{s, a, prop, t})
+			acceptable = append(acceptable, offeredAs(s, a, prop, t))
 		}
 	}
-	for _, want := range ours {
-		for _, c := range cands {
-			if c.suite == want {
-				p := c.prop
-				p.Transforms = []isakmp.Transform{c.tr}
-				return childChoice{suite: c.suite, attrs: c.attrs, proposal: p}, offered, true
-			}
-		}
-	}
-	return childChoice{}, offered, false
+	c, ok := firstOfOurs(ours, acceptable)
+	return c, offered, ok
 }
 
 // espAlgorithms maps a child suite to the data plane's algorithms.

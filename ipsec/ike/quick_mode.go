@@ -277,6 +277,7 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		var err error
 		if qm.dh, err = e.newDH(g); err == nil {
 			qm.gqmxy, err = qm.dh.SharedSecret(ke.Data)
+			qm.dh.Zero() // g^qm xy was all it was for; QM2 carries only its public value
 		}
 		if err != nil {
 			e.rejectQuickMode(qm, isakmp.NotifyInvalidKeyInformation, choice.proposal.SPI, err.Error())
@@ -361,7 +362,9 @@ func (e *Engine) quickModeI2(qm *quickMode, p Packet, m *isakmp.Message) {
 			e.quickModeFailed(qm, "PFS was agreed, but Quick Mode 2/3 has no KE payload")
 			return
 		}
-		if qm.gqmxy, err = qm.dh.SharedSecret(ke.Data); err != nil {
+		qm.gqmxy, err = qm.dh.SharedSecret(ke.Data)
+		qm.dh.Zero() // as in phase 1: the private key has done its part
+		if err != nil {
 			e.quickModeFailed(qm, "Quick Mode 2/3: "+err.Error())
 			return
 		}

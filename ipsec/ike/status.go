@@ -63,12 +63,6 @@ type IPsecStatus struct {
 	MTU       int           `json:"mtu,omitempty"` // the largest inner packet the outbound SA fits in the path
 }
 
-var stateNames = map[p1State]string{
-	mmI1Sent: "Main Mode 1/6 sent", mmI3Sent: "Main Mode 3/6 sent", mmI5Sent: "Main Mode 5/6 sent",
-	mmR2Sent: "Main Mode 2/6 sent", mmR4Sent: "Main Mode 4/6 sent",
-	amI1Sent: "Aggressive Mode 1/3 sent", amR2Sent: "Aggressive Mode 2/3 sent", established: "established",
-}
-
 // SAs lists the engine's ISAKMP SAs and IPsec SA pairs, by connection.
 func (e *Engine) SAs() Status {
 	e.mu.Lock()
@@ -85,7 +79,7 @@ func (e *Engine) SAs() Status {
 	for _, c := range e.conns {
 		for _, sa := range c.sas {
 			s := ISAKMPStatus{
-				Conn: c.cfg.Name, State: stateNames[sa.state], Role: sa.role.String(), Mode: sa.mode.String(),
+				Conn: c.cfg.Name, State: string(sa.state), Role: sa.role.String(), Mode: sa.mode.String(),
 				ICookie: sa.ckyI.String(), RCookie: sa.ckyR.String(), Local: sa.local.String(), Remote: sa.remote.String(),
 				LocalID: c.localID.String(), NATLocal: sa.nat.local, NATRemote: sa.nat.remote, NATFake: sa.nat.fake,
 				NATT: sa.local.Port() == portNATT, DPD: sa.dpd.enabled, Established: sa.up, Lifetime: sa.lifetime,

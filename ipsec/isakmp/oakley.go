@@ -199,10 +199,6 @@ const (
 	GroupTypeEC2N GroupType = 3
 )
 
-func (g GroupType) String() string {
-	return valueName(map[GroupType]string{GroupTypeMODP: "MODP", GroupTypeECP: "ECP", GroupTypeEC2N: "EC2N"}, g)
-}
-
 // LifeType says what a following Life Duration counts, in phase 1 (RFC 2409
 // App. A) and in the IPsec DOI (RFC 2407 §4.5) alike.
 type LifeType uint16
@@ -211,10 +207,6 @@ const (
 	LifeSeconds   LifeType = 1
 	LifeKilobytes LifeType = 2
 )
-
-func (l LifeType) String() string {
-	return valueName(map[LifeType]string{LifeSeconds: "Seconds", LifeKilobytes: "Kilobytes"}, l)
-}
 
 func valueName[T ~uint16](names map[T]string, v T) string {
 	if s, ok := names[v]; ok {

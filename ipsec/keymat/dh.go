@@ -144,7 +144,9 @@ func (g *Group) GenerateKey(rand io.Reader) (*PrivateKey, error) {
 		if x.Cmp(big.NewInt(1)) <= 0 {
 			continue
 		}
-		return &PrivateKey{group: g, x: x, public: g.fixedBaseExp(buf).FillBytes(make([]byte, g.size))}, nil
+		k := &PrivateKey{group: g, x: x, public: g.fixedBaseExp(buf).FillBytes(make([]byte, g.size))}
+		clear(buf) // x holds the exponent now; this copy would outlive the key
+		return k, nil
 	}
 	return nil, errors.New("keymat: random source keeps producing unusable exponents")
 }
@@ -205,6 +207,7 @@ func (g *Group) generateEC(rand io.Reader) (*PrivateKey, error) {
 		if err != nil {
 			continue
 		}
+		clear(buf) // crypto/ecdh keeps its own copy of the scalar
 		pub := k.PublicKey().Bytes()
 		if g.id != isakmp.GroupCurve25519 {
 			pub = pub[1:] // drop the SEC 1 uncompressed-point prefix 0x04
@@ -220,12 +223,29 @@ func (k *PrivateKey) Group() *Group { return k.group }
 // Public returns the public value to send in the KE payload.
 func (k *PrivateKey) Public() []byte { return append([]byte(nil), k.public...) }
 
+// Zero wipes the private value once the key has served its exchange, so
+// that it does not sit in memory for the life of whatever holds the key.
+// The group and the public value stay; SharedSecret fails from then on. An EC
+// scalar lives inside crypto/ecdh, which offers no way to wipe it: Zero drops
+// the reference, and the bytes it was made from were wiped when the key was
+// generated.
+func (k *PrivateKey) Zero() {
+	if k.x != nil {
+		clear(k.x.Bits()) // Bits shares the integer's words
+		k.x = nil
+	}
+	k.ec = nil
+}
+
 // SharedSecret validates the peer's public value and returns g^xy in the
 // group's wire form. A MODP value must have the prime's length and satisfy
 // 1 < y < p-1; an ECP value must be a point on the curve; a Curve25519 value
 // must not produce the all-zero secret (RFC 8031 §2.1).
 func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
 	g := k.group
+	if k.x == nil && k.ec == nil {
+		return nil, errors.New("keymat: the private key was zeroed")
+	}
 	if len(peer) != g.size {
 		return nil, fmt.Errorf("%w: %d bytes for %s, want %d", ErrInvalidPublicValue, len(peer), g.name, g.size)
 	}

@@ -285,3 +285,40 @@ func TestFixedBaseExponentiation(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroWipesThePrivateValue: after Zero, the words of a MODP exponent read
+// zero through a reference taken before, no group computes a shared secret
+// with the key any more, and its public value and group are still there.
+func TestZeroWipesThePrivateValue(t *testing.T) {
+	for _, id := range []isakmp.GroupDescription{isakmp.GroupMODP2048, isakmp.GroupECP256, isakmp.GroupCurve25519} {
+		g := mustGroup(t, id)
+		t.Run(g.String(), func(t *testing.T) {
+			k, err := g.GenerateKey(seeded(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer, _ := g.GenerateKey(seeded(2))
+			var words []big.Word
+			if k.x != nil {
+				words = k.x.Bits()
+			}
+			public := k.Public()
+			k.Zero()
+			for i, w := range words {
+				if w != 0 {
+					t.Fatalf("word %d of the exponent survived Zero", i)
+				}
+			}
+			if k.x != nil || k.ec != nil {
+				t.Error("the key still holds its private value")
+			}
+			if _, err := k.SharedSecret(peer.Public()); err == nil {
+				t.Error("a zeroed key computed a shared secret")
+			}
+			if !bytes.Equal(k.Public(), public) || k.Group() != g {
+				t.Error("Zero changed the public value or the group")
+			}
+			k.Zero() // twice is harmless
+		})
+	}
+}
