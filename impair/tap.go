@@ -22,7 +22,7 @@ const tapOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
 // hostNetns identifies the namespace the lab process started in, taken while
 // the package initializes on the main thread. /proc/self/ns/net cannot be
 // trusted later: a goroutine that locked the main thread and left it in a
-// node's namespace (node.InNetns does that when it happens to run there)
+// node's namespace (labrun.InNetns does that when it happens to run there)
 // leaves it parked in that namespace for good.
 var hostNetns = func() (st unix.Stat_t) {
 	_ = unix.Stat("/proc/thread-self/ns/net", &st)

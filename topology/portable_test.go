@@ -51,17 +51,17 @@ var importRules = []importRule{
 		rule: "what reads a lab file builds on any OS",
 		from: in(module+"/topology/...", module+"/impair/netem", module+"/nat/natconf", module+"/labs"),
 		never: []string{
-			module + "/node/...", module + "/impair", module + "/nat", module + "/internal/namespace",
+			module + "/labrun/...", module + "/strongswan/...", module + "/impair", module + "/nat", module + "/internal/namespace",
 			module + "/internal/testenv/netenv", module + "/ipsec/esp/...", module + "/ipsec/stack/...",
 			"golang.org/x/sys/unix", "github.com/vishvananda/...", "github.com/google/nftables/...",
 		},
 	},
 	{
-		// node/strongswan, charon's driver, is not node: it imports nothing
-		// of it, and the interop tests of ipsec use it.
-		rule:  "ipsec, impair and nat never import node",
+		// strongswan, charon's driver, is not the lab runtime: the interop
+		// tests of ipsec use it.
+		rule:  "ipsec, impair and nat never import the lab runtime",
 		from:  in(module+"/ipsec/...", module+"/impair/...", module+"/nat/..."),
-		never: []string{module + "/node"},
+		never: []string{module + "/labrun/..."},
 	},
 	{
 		rule:  "nothing below cmd imports it",

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newCaptureCmd() *cobra.Command {
@@ -33,7 +33,7 @@ included. '-w -' streams pcap to stdout:
   ipseclab capture -t lab.yaml isp:eth0 -w - | tshark -r -`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			if out == "" {
@@ -47,7 +47,7 @@ included. '-w -' streams pcap to stdout:
 			if link == nil {
 				return fmt.Errorf("lab %s has no link with endpoint %q", lab.Name, args[0])
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}

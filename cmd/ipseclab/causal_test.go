@@ -12,7 +12,7 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 // The causal order of a run's event stream, as a class reads it: a message is
@@ -230,7 +230,7 @@ script:
   - tunnel-up: office
   - tunnel-down: office
 `))
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	for i := 1; i <= 10; i++ {
 		r := run(t, "run", lab, "--json")
 		if r.code != 0 {

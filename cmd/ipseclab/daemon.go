@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/timeline"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -42,7 +42,7 @@ It prints the timeline until SIGINT/SIGTERM, then deletes its SAs. Query it with
 'ipseclab sas --socket PATH'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			if file == "" {
@@ -65,7 +65,7 @@ It prints the timeline until SIGINT/SIGTERM, then deletes its SAs. Query it with
 					}
 				}
 			}()
-			d, err := node.StartDaemon(cfg, bus)
+			d, err := labrun.StartDaemon(cfg, bus)
 			if err != nil {
 				return err
 			}

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -32,7 +32,7 @@ IPsec stacks) until 'ipseclab destroy'. Nothing is created in the host's network
 A deploy that fails part way removes everything it created.`,
 		Args: noLabArgs(false),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
@@ -69,7 +69,7 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, 
 	if err != nil {
 		return 0, err
 	}
-	if st, err := node.ReadState(lab.Name); err == nil {
+	if st, err := labrun.ReadState(lab.Name); err == nil {
 		return 0, fmt.Errorf("lab %s is already deployed (lab process %d): run `ipseclab destroy --name %s` first", lab.Name, st.PID, lab.Name)
 	}
 	if abs, err := filepath.Abs(labArg); err == nil {
@@ -77,7 +77,7 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, 
 			labArg = abs
 		}
 	}
-	dir := node.StateDir(lab.Name)
+	dir := labrun.StateDir(lab.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}

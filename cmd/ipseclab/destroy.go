@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newDestroyCmd() *cobra.Command {
@@ -24,14 +24,14 @@ answer (or was killed), destroy removes the lab from its recorded state and by i
 prefix, so nothing is left. --all removes every ipseclab lab and leftover on this machine.`,
 		Args: noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			if all {
 				if lf.topo != "" || lf.name != "" {
 					return errors.New("--all removes every lab; do not combine it with -t or --name")
 				}
-				labs, err := node.DestroyAll(timeout)
+				labs, err := labrun.DestroyAll(timeout)
 				for _, l := range labs {
 					fmt.Printf("destroyed lab %s\n", l)
 				}
@@ -48,7 +48,7 @@ prefix, so nothing is left. --all removes every ipseclab lab and leftover on thi
 				}
 				name = lab.Name
 			}
-			deployed, err := node.DeployedLabs()
+			deployed, err := labrun.DeployedLabs()
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ prefix, so nothing is left. --all removes every ipseclab lab and leftover on thi
 			if !found {
 				return fmt.Errorf("lab %s is not deployed", name)
 			}
-			if err := node.DestroyLab(name, timeout); err != nil {
+			if err := labrun.DestroyLab(name, timeout); err != nil {
 				return err
 			}
 			fmt.Printf("destroyed lab %s\n", name)

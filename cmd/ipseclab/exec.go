@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newExecCmd() *cobra.Command {
@@ -24,7 +24,7 @@ func newExecCmd() *cobra.Command {
   ipseclab exec --name demo alice -- tcpdump -ni eth0`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
@@ -39,7 +39,7 @@ func newExecCmd() *cobra.Command {
 			if err != nil {
 				return exitCode(127, fmt.Errorf("%s: command not found", argv[0]))
 			}
-			nsPath := node.NetnsPath(node.NodeNetns(lab.Name, nodeName))
+			nsPath := labrun.NetnsPath(labrun.NodeNetns(lab.Name, nodeName))
 			fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("node %s is not deployed (%s): %w", nodeName, nsPath, err)

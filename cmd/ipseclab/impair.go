@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipseclab/ipseclab/impair/netem"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newImpairCmd() *cobra.Command {
@@ -36,7 +36,7 @@ The change takes effect on the next packet.`,
   ipseclab impair -t lab.yaml isp:eth0 --show`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
@@ -69,13 +69,13 @@ The change takes effect on the next packet.`,
 				}
 				changeArgs = append(changeArgs, "--"+name+"="+*values[f.Name])
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			var st node.LinkStatus
+			var st labrun.LinkStatus
 			if show || (len(changeArgs) == 0 && !reset) {
 				links, err := c.Links(ctx)
 				if err != nil {
@@ -86,10 +86,10 @@ The change takes effect on the next packet.`,
 						st = l
 					}
 				}
-			} else if st, err = c.Impair(ctx, node.ImpairRequest{Link: link.Name, Args: changeArgs, Reset: reset}); err != nil {
+			} else if st, err = c.Impair(ctx, labrun.ImpairRequest{Link: link.Name, Args: changeArgs, Reset: reset}); err != nil {
 				return err
 			}
-			return printJSONOr(asJSON, st, func() { printLinks([]node.LinkStatus{st}) })
+			return printJSONOr(asJSON, st, func() { printLinks([]labrun.LinkStatus{st}) })
 		},
 	}
 	lf.add(cmd, true)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/timeline"
 )
 
@@ -27,11 +27,11 @@ func newInspectCmd() *cobra.Command {
 		Short: "Show a deployed lab: nodes, kinds, namespaces, interfaces, addresses, routes and link counters",
 		Args:  noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			if lf.topo == "" && lf.name == "" {
-				deployed, err := node.DeployedLabs()
+				deployed, err := labrun.DeployedLabs()
 				if err != nil {
 					return err
 				}
@@ -48,15 +48,15 @@ func newInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var info *node.LabInfo
+			var info *labrun.LabInfo
 			note := ""
-			if c, derr := node.DialLab(lab.Name); derr == nil {
+			if c, derr := labrun.DialLab(lab.Name); derr == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				info, err = c.Info(ctx)
 				cancel()
 			} else {
 				note = derr.Error()
-				info, err = node.Inspect(lab)
+				info, err = labrun.Inspect(lab)
 			}
 			if err != nil {
 				return err
@@ -88,7 +88,7 @@ func newInspectCmd() *cobra.Command {
 // printInfo shows the nodes with their interfaces and routes, then the
 // links, as tables, or as one block per node and per link when a table
 // would not fit width (0: no limit).
-func printInfo(w io.Writer, info *node.LabInfo, note string, width int) {
+func printInfo(w io.Writer, info *labrun.LabInfo, note string, width int) {
 	head := "lab " + info.Lab
 	if info.PID != 0 {
 		head += fmt.Sprintf("  (lab process %d, %s, seed %d, up %s)", info.PID, info.Status, info.Seed, time.Since(info.Started).Round(time.Second))
@@ -172,10 +172,10 @@ func fitsTable(width int, ifaces, routes [][]string) bool {
 }
 
 // printLinks shows links on the terminal (for impair).
-func printLinks(links []node.LinkStatus) { writeLinks(os.Stdout, links, outputWidth(-1)) }
+func printLinks(links []labrun.LinkStatus) { writeLinks(os.Stdout, links, outputWidth(-1)) }
 
 // writeLinks shows each direction of each link with its settings and counters.
-func writeLinks(w io.Writer, links []node.LinkStatus, width int) {
+func writeLinks(w io.Writer, links []labrun.LinkStatus, width int) {
 	var rows [][]string
 	var blocks []block
 	for _, l := range links {

@@ -5,19 +5,19 @@ package main
 import (
 	"fmt"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
 // loadDeployed reads the copy of the lab file kept in the lab's state.
 func loadDeployed(name string) (*topology.Lab, string, error) {
-	st, err := node.ReadState(name)
+	st, err := labrun.ReadState(name)
 	if err != nil {
 		return nil, "", err
 	}
-	lab, err := topology.Load(node.StateLabFile(name))
+	lab, err := topology.Load(labrun.StateLabFile(name))
 	if err != nil {
-		return nil, "", fmt.Errorf("lab %s: the copy of its lab file in %s is unreadable: %w", name, node.StateDir(name), err)
+		return nil, "", fmt.Errorf("lab %s: the copy of its lab file in %s is unreadable: %w", name, labrun.StateDir(name), err)
 	}
 	return lab, st.File, nil
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/labs"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/timeline"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -169,7 +169,7 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 	before := netenv.TakeHostSnapshot(t)
 	name := fmt.Sprintf("cli%d", os.Getpid())
 	lab := writeLab(t, name, smallLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 
 	r := run(t, "deploy", "-t", lab)
 	if r.code != 0 || !strings.Contains(r.stdout, "lab "+name+" deployed: 5 nodes, 2 links, 1 LANs") {
@@ -196,13 +196,13 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 	if r := run(t, "traffic", "-t", lab, "a", "b", "--count", "2000", "--rate", "50mbit", "--json"); r.code != 0 {
 		t.Fatalf("udp traffic: %+v", r)
 	} else {
-		var res node.TrafficResult
+		var res labrun.TrafficResult
 		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Sent != 2000 || res.Received != 2000 || res.Lost != 0 {
 			t.Fatalf("udp traffic result %+v (%v)", res, err)
 		}
 	}
 	r = run(t, "inspect", "--name", name, "--json")
-	var info node.LabInfo
+	var info labrun.LabInfo
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || r.code != 0 {
 		t.Fatalf("inspect --json: %v %+v", err, r)
 	}
@@ -222,16 +222,16 @@ func TestDeployUseKillAndDestroyAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 6 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 6 {
 		t.Fatalf("killing the lab process should leave its namespaces for destroy to find; found %v", left)
 	}
 	if r := run(t, "destroy", "--all"); r.code != 0 || !strings.Contains(r.stdout, "destroyed lab "+name) {
 		t.Fatalf("destroy --all: %+v", r)
 	}
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left: %v", left)
 	}
-	if _, err := os.Stat(node.StateDir(name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(labrun.StateDir(name)); !os.IsNotExist(err) {
 		t.Fatalf("state directory left: %v", err)
 	}
 	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
@@ -245,21 +245,21 @@ func TestDestroyStopsTheLabProcess(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-b", os.Getpid())
 	lab := writeLab(t, name, smallLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
-	st, err := node.ReadState(name)
+	st, err := labrun.ReadState(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := run(t, "destroy", "-t", lab); r.code != 0 {
 		t.Fatalf("destroy: %+v", r)
 	}
-	if node.LabProcessAlive(st.PID) {
+	if labrun.LabProcessAlive(st.PID) {
 		t.Fatalf("lab process %d still running after destroy", st.PID)
 	}
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left: %v", left)
 	}
 	if r := run(t, "destroy", "-t", lab); r.code == 0 || !strings.Contains(r.stderr, "not deployed") {
@@ -291,7 +291,7 @@ func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
   - expect: {event: ping-result, node: a, within: 2s}
   - expect: {ping: {from: a, to: 10.0.99.9, count: 1, timeout: 200ms}, success: 100%}
 `)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	r := run(t, "run", lab)
 	if r.code != 1 {
 		t.Fatalf("run with a failing expectation exited %d, want 1:\n%s%s", r.code, r.stdout, r.stderr)
@@ -302,7 +302,7 @@ func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
 	if !strings.Contains(r.stdout, "✔ passed  expect ping-result on a within 2s  ("+lab+":20)") {
 		t.Errorf("summary lacks the passing expectation:\n%s", r.stdout)
 	}
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("run left namespaces: %v", left)
 	}
 
@@ -351,7 +351,7 @@ func TestNATBoxInALab(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-nat", os.Getpid())
 	lab := writeLab(t, name, natLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
@@ -400,14 +400,14 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-sw", os.Getpid())
 	lab := writeLab(t, name, swLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
 	if r := run(t, "tunnel", "up", "-t", lab, "office"); r.code != 0 {
 		t.Fatalf("tunnel up: %+v", r)
 	}
-	var sas []node.SAInfo
+	var sas []labrun.SAInfo
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := run(t, "sas", "-t", lab, "--json")
@@ -424,7 +424,7 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	var a, b *node.SAInfo
+	var a, b *labrun.SAInfo
 	for i := range sas {
 		if sas[i].Type == "esp" && sas[i].Node == "sw-a" {
 			a = &sas[i]
@@ -490,7 +490,7 @@ connections:
 		return p
 	}
 	start := func(ns, file string) {
-		cmd := exec.Command(nsenter, "--net="+node.NetnsPath(ns), binary, "daemon", "--config", file, "--json")
+		cmd := exec.Command(nsenter, "--net="+labrun.NetnsPath(ns), binary, "daemon", "--config", file, "--json")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
@@ -530,7 +530,7 @@ func waitForSocket(t *testing.T, s string) {
 func TestDaemonStartsStartConnections(t *testing.T) {
 	_, sockA, sockB := daemonPair(t, "daemon-start", "start")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		var a, b []node.SAInfo
+		var a, b []labrun.SAInfo
 		_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockA, "--json").stdout), &a)
 		_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockB, "--json").stdout), &b)
 		esp := 0
@@ -555,14 +555,14 @@ func TestDaemonOutsideALab(t *testing.T) {
 	if r := run(t, "tunnel", "up", "--socket", sockA, "hosts"); r.code != 0 {
 		t.Fatalf("tunnel up: %+v", r)
 	}
-	res, err := node.Ping(context.Background(), node.NetnsPath(nsA), netip.MustParseAddr("192.0.2.2"), node.PingOptions{Count: 3, Interval: 50 * time.Millisecond}, nil)
+	res, err := labrun.Ping(context.Background(), labrun.NetnsPath(nsA), netip.MustParseAddr("192.0.2.2"), labrun.PingOptions{Count: 3, Interval: 50 * time.Millisecond}, nil)
 	if err != nil || res.Received != 3 {
 		t.Fatalf("ping through the transport-mode SAs: %v %s", err, res.Summary())
 	}
-	var a, b []node.SAInfo
+	var a, b []labrun.SAInfo
 	_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockA, "--json").stdout), &a)
 	_ = json.Unmarshal([]byte(run(t, "sas", "--socket", sockB, "--json").stdout), &b)
-	var espA, espB *node.SAInfo
+	var espA, espB *labrun.SAInfo
 	for i := range a {
 		if a[i].Type == "esp" {
 			espA = &a[i]
@@ -621,7 +621,7 @@ func TestEveryShippedLabPasses(t *testing.T) {
 			if err != nil || len(lines) == 0 {
 				t.Fatalf("lab %s has no list of the lines its lesson points at (labs/%s/%s): %v", l.Name, l.Name, labs.LessonLinesFile, err)
 			}
-			t.Cleanup(func() { _ = node.DestroyLab(l.Name, 10*time.Second) })
+			t.Cleanup(func() { _ = labrun.DestroyLab(l.Name, 10*time.Second) })
 			for i := 1; i <= runs; i++ {
 				r := run(t, "run", l.Name, "--json")
 				evs := parseJSONLines(t, r.stdout)
@@ -674,7 +674,7 @@ func failedExpectations(evs []events.Event) string {
 func TestDefaultLabTimelineHasTheFiveStepsInOrder(t *testing.T) {
 	testenv.NeedRoot(t)
 	netenv.SharedLabs(t)
-	t.Cleanup(func() { _ = node.DestroyLab(labs.Default, 10*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(labs.Default, 10*time.Second) })
 	r := run(t, "run")
 	if r.code != 0 {
 		t.Fatalf("ipseclab run exited %d:\n%s%s", r.code, r.stdout, r.stderr)
@@ -758,7 +758,7 @@ func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 				t.Run(fmt.Sprintf("%s-to-%s/%s/%s", dir[0], dir[1], mode, s.name), func(t *testing.T) {
 					name := fmt.Sprintf("iop%d", os.Getpid()%100000)
 					lab := writeLab(t, name, interopLab(dir[0], dir[1], mode, s.ike, s.esp))
-					t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+					t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 					if r := run(t, "deploy", "-t", lab); r.code != 0 {
 						t.Fatalf("deploy: %+v", r)
 					}
@@ -806,13 +806,13 @@ func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 }
 
 // waitForESP returns the installed ESP SAs of both implementations.
-func waitForESP(t *testing.T, lab string) (ours, theirs node.SAInfo) {
+func waitForESP(t *testing.T, lab string) (ours, theirs labrun.SAInfo) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var sas []node.SAInfo
+		var sas []labrun.SAInfo
 		_ = json.Unmarshal([]byte(run(t, "sas", "-t", lab, "--json").stdout), &sas)
-		var o, th *node.SAInfo
+		var o, th *labrun.SAInfo
 		for i := range sas {
 			if sas[i].Type != "esp" {
 				continue
@@ -849,7 +849,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 	if err := os.WriteFile(lab, []byte(strings.Replace(string(src), "name: site-to-site", "name: "+name, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 	dir := t.TempDir()
 	if r := run(t, "run", lab, "--capture", dir); r.code != 0 {
 		t.Fatalf("run --capture: %+v", r)
@@ -859,7 +859,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 	if err := os.MkdirAll(wsDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{node.ESPTableFile, node.IKEv1TableFile} {
+	for _, f := range []string{labrun.ESPTableFile, labrun.IKEv1TableFile} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || len(b) == 0 {
 			t.Fatalf("key table %s missing or empty: %v", f, err)
@@ -868,7 +868,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pcap := filepath.Join(dir, node.CaptureFileName("gw-a:eth0--isp:eth0"))
+	pcap := filepath.Join(dir, labrun.CaptureFileName("gw-a:eth0--isp:eth0"))
 	cmd := exec.Command(tshark, "-n", "-r", pcap,
 		"-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
 		"-T", "fields", "-E", "separator=;",
@@ -939,7 +939,7 @@ script:
   - expect: {sa: {node: gw-b, connection: c}, counter: packets-in, min: 100}
   - expect: {sa: {node: gw-b, connection: c}, counter: integrity-failures, max: 0}
 `, c.child, c.from, c.to, c.from, c.to, c.from, c.to)))
-			t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+			t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 			r := run(t, "run", lab, "--explain=false")
 			if r.code != 0 {
 				t.Fatalf("%s: exit %d\n%s\n%s", c.name, r.code, r.stdout, r.stderr)
@@ -957,11 +957,11 @@ func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-term", os.Getpid())
 	lab := writeLab(t, name, smallLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
-	st, err := node.ReadState(name)
+	st, err := labrun.ReadState(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -969,16 +969,16 @@ func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for node.LabProcessAlive(st.PID) {
+	for labrun.LabProcessAlive(st.PID) {
 		if time.Now().After(deadline) {
 			t.Fatal("the lab process did not exit on SIGTERM")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left after SIGTERM: %v", left)
 	}
-	if _, err := os.Stat(node.StateDir(name)); !os.IsNotExist(err) {
+	if _, err := os.Stat(labrun.StateDir(name)); !os.IsNotExist(err) {
 		t.Fatalf("state left after SIGTERM: %v", err)
 	}
 }
@@ -991,7 +991,7 @@ func TestCaptureToStdoutAndLinkCounters(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-cap", os.Getpid())
 	lab := writeLab(t, name, smallLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
@@ -1026,7 +1026,7 @@ func TestCaptureToStdoutAndLinkCounters(t *testing.T) {
 		t.Errorf("tshark saw %d echo requests on r1:eth1, want 6 (3 sent, each duplicated):\n%s", got, out.String())
 	}
 	r := run(t, "inspect", "--name", name, "--json")
-	var info node.LabInfo
+	var info labrun.LabInfo
 	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil {
 		t.Fatal(err)
 	}
@@ -1058,7 +1058,7 @@ func TestDeployProgressAndNATValidation(t *testing.T) {
 	}
 	name := fmt.Sprintf("cli%d-big", os.Getpid())
 	lab := writeLab(t, name, b.String())
-	t.Cleanup(func() { _ = node.DestroyLab(name, 10*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 	r := run(t, "deploy", "-t", lab)
 	if r.code != 0 || !strings.Contains(r.stderr, "deploying "+name+": ") {
 		t.Fatalf("deploy of 31 nodes showed no progress: %+v", r)
@@ -1084,7 +1084,7 @@ func TestDeployProgressAndNATValidation(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	if left, _ := node.ListNetns(node.LabPrefix("natbad")); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix("natbad")); len(left) != 0 {
 		t.Fatalf("a rejected lab created namespaces: %v", left)
 	}
 }
@@ -1098,7 +1098,7 @@ func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
 	lab := writeLab(t, name, smallLab+`script:
   - ping: {from: a, to: 10.0.2.10, count: 5, interval: 100ms}
 `)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	cmd := exec.Command(binary, "run", lab)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -1113,7 +1113,7 @@ func TestRunDestroysTheLabWhenItsOutputCloses(t *testing.T) {
 	}
 	out.Close() // like head after its first lines
 	_ = cmd.Wait()
-	if left, _ := node.ListNetns(node.LabPrefix(name)); len(left) != 0 {
+	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("run left the lab up after its output closed: %v", left)
 	}
 }
@@ -1124,7 +1124,7 @@ func TestWatchFollowsADeployedLab(t *testing.T) {
 	netenv.SharedLabs(t)
 	name := fmt.Sprintf("cli%d-watch", os.Getpid())
 	lab := writeLab(t, name, smallLab)
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/nat"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -36,7 +36,7 @@ endpoints as address:port (the address alone for ESP), durations with their unit
 			if err != nil {
 				return err
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,7 @@ endpoints as address:port (the address alone for ESP), durations with their unit
 			if err != nil {
 				return err
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ endpoints as address:port (the address alone for ESP), durations with their unit
 }
 
 func natNode(lf *labFlags, name string) (*topology.Lab, error) {
-	if err := node.CheckRoot(); err != nil {
+	if err := labrun.CheckRoot(); err != nil {
 		return nil, err
 	}
 	lab, _, err := lf.load()

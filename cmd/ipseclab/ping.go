@@ -11,12 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newPingCmd() *cobra.Command {
 	var lf labFlags
-	var opt node.PingOptions
+	var opt labrun.PingOptions
 	cmd := &cobra.Command{
 		Use:   "ping -t FILE FROM DEST [-c N] [-i INTERVAL]",
 		Short: "Send ICMP echo requests from a node (built in: no iputils needed)",
@@ -25,7 +25,7 @@ reply and a loss summary, as ping does. DEST is an IPv4 address or a node name (
 address). The exit code is 0 if any reply came back, 1 otherwise.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
@@ -43,7 +43,7 @@ address). The exit code is 0 if any reply came back, 1 otherwise.`,
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			fmt.Printf("PING %s from %s: %d data bytes\n", dst, from, max(opt.Size, 56))
-			res, err := node.Ping(ctx, node.NetnsPath(node.NodeNetns(lab.Name, from)), dst, opt, func(r node.PingReply) {
+			res, err := labrun.Ping(ctx, labrun.NetnsPath(labrun.NodeNetns(lab.Name, from)), dst, opt, func(r labrun.PingReply) {
 				fmt.Printf("%d bytes from %s: icmp_seq=%d ttl=%d time=%.3f ms\n", r.Size, r.From, r.Seq, r.TTL, float64(r.RTT.Microseconds())/1000)
 			})
 			for _, e := range res.Errors {

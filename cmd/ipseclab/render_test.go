@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/ipseclab/ipseclab/impair"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/timeline"
 )
 
 // These tests render recorded values; they deploy nothing.
 
-var renderSAs = []node.SAInfo{
+var renderSAs = []labrun.SAInfo{
 	{Node: "laptop", Impl: "ipseclab", Conn: "office", Type: "isakmp", State: "established", Role: "initiator",
 		Local: "192.168.1.10:4500", Remote: "203.0.113.2:4500", SPIIn: "16e785aefd2ddbc2", SPIOut: "d999642809e53612",
 		Proposal: "aes128-sha256-modp2048", Encap: true, Age: "1s"},
@@ -64,14 +64,14 @@ func TestRenderSAsLayout(t *testing.T) {
 
 // inspect shows each node's routes in text, the TUN's table too.
 func TestRenderInspectRoutes(t *testing.T) {
-	info := &node.LabInfo{Lab: "tl", Nodes: []node.NodeInfo{
+	info := &labrun.LabInfo{Lab: "tl", Nodes: []labrun.NodeInfo{
 		{Name: "laptop", Kind: "gateway", Namespace: "ipseclab-tl.laptop", Present: true,
-			Interfaces: []node.InterfaceInfo{{Name: "lo", Up: true, MTU: 65536}, {Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"192.168.1.10/24"}}},
+			Interfaces: []labrun.InterfaceInfo{{Name: "lo", Up: true, MTU: 65536}, {Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"192.168.1.10/24"}}},
 			Routes:     []string{"default via 192.168.1.1 dev eth0", "192.168.1.0/24 dev eth0", "10.1.0.0/24 dev ipsec0 mtu 1435 table 220"}},
 		{Name: "server", Kind: "host", Namespace: "ipseclab-tl.server", Present: true,
-			Interfaces: []node.InterfaceInfo{{Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"10.1.0.10/24"}}},
+			Interfaces: []labrun.InterfaceInfo{{Name: "eth0", Up: true, MTU: 1500, Addrs: []string{"10.1.0.10/24"}}},
 			Routes:     []string{"default via 10.1.0.1 dev eth0"}},
-	}, Links: []node.LinkStatus{{Name: "laptop:eth0--home-nat:eth0", AtoB: "laptop:eth0 → home-nat:eth0", BtoA: "home-nat:eth0 → laptop:eth0",
+	}, Links: []labrun.LinkStatus{{Name: "laptop:eth0--home-nat:eth0", AtoB: "laptop:eth0 → home-nat:eth0", BtoA: "home-nat:eth0 → laptop:eth0",
 		Dirs: [2]string{"delay 15ms", ""}, Counters: [2]impair.Counters{{Sent: 15, Delivered: 15}, {Sent: 14, Delivered: 14}}}}}
 
 	var wide bytes.Buffer

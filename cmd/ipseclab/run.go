@@ -18,8 +18,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/labs"
-	"github.com/ipseclab/ipseclab/node"
 	"github.com/ipseclab/ipseclab/timeline"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -40,7 +40,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
   ipseclab run ./mylab.yaml --json > events.jsonl`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			arg := ""
@@ -86,11 +86,11 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 					}
 					return
 				}
-				if err := node.DestroyLab(lab.Name, 10*time.Second); err != nil {
+				if err := labrun.DestroyLab(lab.Name, 10*time.Second); err != nil {
 					fmt.Fprintf(os.Stderr, "destroying lab %s: %v\n", lab.Name, err)
 				}
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				destroy()
 				return err
@@ -190,8 +190,8 @@ func printCaptureHelp(dir string, keep bool) {
 		still = " (still recording while the lab is up)"
 	}
 	fmt.Printf("\ncaptures in %s%s: one pcap per link, with Wireshark's key tables beside them.\n", dir, still)
-	fmt.Printf("  Wireshark: copy %s and %s into ~/.config/wireshark/ (or use Preferences › Protocols › ESP/ISAKMP).\n", node.ESPTableFile, node.IKEv1TableFile)
-	fmt.Printf("  tshark:    mkdir -p /tmp/ws/wireshark && cp %s/{%s,%s} /tmp/ws/wireshark/ && \\\n", dir, node.ESPTableFile, node.IKEv1TableFile)
+	fmt.Printf("  Wireshark: copy %s and %s into ~/.config/wireshark/ (or use Preferences › Protocols › ESP/ISAKMP).\n", labrun.ESPTableFile, labrun.IKEv1TableFile)
+	fmt.Printf("  tshark:    mkdir -p /tmp/ws/wireshark && cp %s/{%s,%s} /tmp/ws/wireshark/ && \\\n", dir, labrun.ESPTableFile, labrun.IKEv1TableFile)
 	fmt.Printf("             XDG_CONFIG_HOME=/tmp/ws tshark -o esp.enable_encryption_decode:TRUE -r %s/<link>.pcap\n", dir)
 }
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/timeline"
 )
 
@@ -28,12 +28,12 @@ func newSAsCmd() *cobra.Command {
 		Short: "List the ISAKMP and IPsec SAs of a lab's IPsec nodes (or of a standalone daemon), with counters",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c *node.Client
+			var c *labrun.Client
 			switch {
 			case socket != "":
-				c = &node.Client{Socket: socket}
+				c = &labrun.Client{Socket: socket}
 			default:
-				if err := node.CheckRoot(); err != nil {
+				if err := labrun.CheckRoot(); err != nil {
 					return err
 				}
 				lab, _, err := lf.load()
@@ -43,7 +43,7 @@ func newSAsCmd() *cobra.Command {
 				if len(args) == 1 && lab.Topology.Nodes[args[0]] == nil {
 					return fmt.Errorf("lab %s has no node %q", lab.Name, args[0])
 				}
-				if c, err = node.DialLab(lab.Name); err != nil {
+				if c, err = labrun.DialLab(lab.Name); err != nil {
 					return err
 				}
 			}
@@ -69,7 +69,7 @@ func newSAsCmd() *cobra.Command {
 
 // printSAs lists SAs as a table, or as one block per SA when a row of the
 // table would not fit width (0: no limit).
-func printSAs(w io.Writer, sas []node.SAInfo, width int) {
+func printSAs(w io.Writer, sas []labrun.SAInfo, width int) {
 	if len(sas) == 0 {
 		fmt.Fprintln(w, "no SAs")
 		return
@@ -98,7 +98,7 @@ func printSAs(w io.Writer, sas []node.SAInfo, width int) {
 
 // saBlock is one SA in the vertical layout, which has room to name what the
 // table abbreviates.
-func saBlock(s node.SAInfo) block {
+func saBlock(s labrun.SAInfo) block {
 	b := block{title: strings.Join(nonEmpty(s.Node, s.Conn, s.Type, s.State), "  ")}
 	if s.Impl != "" {
 		b.title += "  (" + s.Impl + ")"

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 // readyMsg is the last line the lab process writes on its ready pipe.
@@ -71,7 +71,7 @@ func newServeCmd() *cobra.Command {
 			if abs, err := filepath.Abs(source); err == nil && source != "" && source[0] != 'e' {
 				source = abs
 			}
-			rt, err := node.StartRuntime(context.Background(), lab, node.RuntimeOptions{Bus: bus, File: source, PublishKeys: keys || captureDir != ""})
+			rt, err := labrun.StartRuntime(context.Background(), lab, labrun.RuntimeOptions{Bus: bus, File: source, PublishKeys: keys || captureDir != ""})
 			if err == nil && captureDir != "" {
 				if err = rt.CaptureAll(captureDir); err != nil {
 					_ = rt.Shutdown()
@@ -83,7 +83,7 @@ func newServeCmd() *cobra.Command {
 				report(readyMsg{Error: err.Error()})
 				return err
 			}
-			go writeEventLog(bus, filepath.Join(node.StateDir(lab.Name), "events.jsonl"))
+			go writeEventLog(bus, filepath.Join(labrun.StateDir(lab.Name), "events.jsonl"))
 			report(readyMsg{Ready: true, PID: os.Getpid()})
 			if ready != nil {
 				ready.Close()

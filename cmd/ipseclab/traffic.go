@@ -13,13 +13,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipseclab/ipseclab/impair/netem"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
 func newTrafficCmd() *cobra.Command {
 	var lf labFlags
-	var opt node.TrafficOptions
+	var opt labrun.TrafficOptions
 	var rate, bytes string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -29,10 +29,10 @@ func newTrafficCmd() *cobra.Command {
 --rate (%s unless told), and reports the rate and how many were received, lost, reordered and
 duplicated. TCP sends random bytes as fast as the path takes them and compares their SHA-256 at
 both ends. DEST is an address of a lab node (or a node name); the receiver runs in that node's
-namespace.`, netem.Rate(node.DefaultUDPRate)),
+namespace.`, netem.Rate(labrun.DefaultUDPRate)),
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
@@ -66,7 +66,7 @@ namespace.`, netem.Rate(node.DefaultUDPRate)),
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			res, err := node.Traffic(ctx, node.NetnsPath(node.NodeNetns(lab.Name, args[0])), node.NetnsPath(node.NodeNetns(lab.Name, owner)), dst, opt)
+			res, err := labrun.Traffic(ctx, labrun.NetnsPath(labrun.NodeNetns(lab.Name, args[0])), labrun.NetnsPath(labrun.NodeNetns(lab.Name, owner)), dst, opt)
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ namespace.`, netem.Rate(node.DefaultUDPRate)),
 	cmd.Flags().StringVar(&opt.Proto, "proto", "udp", "udp or tcp")
 	cmd.Flags().IntVar(&opt.Port, "port", 5201, "destination port")
 	cmd.Flags().DurationVar(&opt.Duration, "duration", 0, "how long to send (default 3s unless --bytes or --count)")
-	cmd.Flags().StringVar(&rate, "rate", "", fmt.Sprintf("udp: pace to this rate, e.g. 500kbit, 100mbit (default %s)", netem.Rate(node.DefaultUDPRate)))
+	cmd.Flags().StringVar(&rate, "rate", "", fmt.Sprintf("udp: pace to this rate, e.g. 500kbit, 100mbit (default %s)", netem.Rate(labrun.DefaultUDPRate)))
 	cmd.Flags().IntVar(&opt.Size, "size", 1000, "udp payload bytes")
 	cmd.Flags().Int64Var(&opt.Count, "count", 0, "udp: packets to send")
 	cmd.Flags().StringVar(&bytes, "bytes", "", "tcp: bytes to send, e.g. 100mb")

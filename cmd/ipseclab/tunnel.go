@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 func newTunnelCmd() *cobra.Command {
@@ -29,9 +29,9 @@ with Delete notifications, which the peer sees as step 5.`,
 				return fmt.Errorf("tunnel %q: say up or down", args[0])
 			}
 			conn := args[1]
-			c := &node.Client{Socket: socket}
+			c := &labrun.Client{Socket: socket}
 			if socket == "" {
-				if err := node.CheckRoot(); err != nil {
+				if err := labrun.CheckRoot(); err != nil {
 					return err
 				}
 				lab, _, err := lf.load()
@@ -41,11 +41,11 @@ with Delete notifications, which the peer sees as step 5.`,
 				if lab.IPsec[conn] == nil {
 					return fmt.Errorf("lab %s has no connection %q", lab.Name, conn)
 				}
-				if c, err = node.DialLab(lab.Name); err != nil {
+				if c, err = labrun.DialLab(lab.Name); err != nil {
 					return err
 				}
 			}
-			if err := c.Tunnel(context.Background(), node.TunnelRequest{Connection: conn, Node: side, Up: args[0] == "up", TimeoutMS: timeout.Milliseconds()}); err != nil {
+			if err := c.Tunnel(context.Background(), labrun.TunnelRequest{Connection: conn, Node: side, Up: args[0] == "up", TimeoutMS: timeout.Milliseconds()}); err != nil {
 				return err
 			}
 			fmt.Printf("%s: %s\n", conn, map[bool]string{true: "up", false: "down"}[args[0] == "up"])

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 // `tunnel up` that times out says where the negotiation stands: what was
@@ -28,7 +28,7 @@ func TestTunnelUpTimeoutSaysWhy(t *testing.T) {
     ike: {retransmit: {timeout: 500ms, tries: 10, base: 1}}
     child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, start: none}
 `), "      addresses: [203.0.113.1/24, 203.0.113.2/24]\n", "      addresses: [203.0.113.1/24, 203.0.113.2/24]\n      impair: {loss: 100%}\n", 1))
-	t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 	if r := run(t, "deploy", "-t", lab); r.code != 0 {
 		t.Fatalf("deploy: %+v", r)
 	}
@@ -54,7 +54,7 @@ func TestKilledRunTakesItsLabWithIt(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		name := fmt.Sprintf("cli%d-own%v", os.Getpid(), keep)
 		lab := writeLab(t, name, smallLab+"script:\n  - wait: 60s\n")
-		t.Cleanup(func() { _ = node.DestroyLab(name, 5*time.Second) })
+		t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
 		args := []string{"run", lab}
 		if keep {
 			args = append(args, "--keep")
@@ -65,7 +65,7 @@ func TestKilledRunTakesItsLabWithIt(t *testing.T) {
 		}
 		deployed := false
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !deployed; time.Sleep(20 * time.Millisecond) {
-			_, err := node.ReadState(name)
+			_, err := labrun.ReadState(name)
 			deployed = err == nil
 		}
 		if !deployed {
@@ -82,8 +82,8 @@ func TestKilledRunTakesItsLabWithIt(t *testing.T) {
 		}
 		gone := false
 		for deadline := time.Now().Add(wait); time.Now().Before(deadline) && !gone; time.Sleep(50 * time.Millisecond) {
-			_, err := node.ReadState(name)
-			_, nserr := os.Stat(node.NetnsPath(node.NodeNetns(name, "a")))
+			_, err := labrun.ReadState(name)
+			_, nserr := os.Stat(labrun.NetnsPath(labrun.NodeNetns(name, "a")))
 			gone = err != nil && os.IsNotExist(nserr)
 		}
 		if keep && gone {

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/timeline"
 )
 
@@ -29,14 +29,14 @@ func newWatchCmd() *cobra.Command {
 default it starts with what happens next; --all replays the lab's kept history first.`,
 		Args: noLabArgs(true),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := node.CheckRoot(); err != nil {
+			if err := labrun.CheckRoot(); err != nil {
 				return err
 			}
 			lab, _, err := lf.load()
 			if err != nil {
 				return err
 			}
-			c, err := node.DialLab(lab.Name)
+			c, err := labrun.DialLab(lab.Name)
 			if err != nil {
 				return err
 			}

@@ -13,14 +13,14 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // BenchmarkTCPThroughput measures one bulk TCP flow from hostA to hostB
 // through two gateways, in one run so that the ratios compare like with like:
 //
 //   - strongswan-libipsec/*: charon with kernel-libipsec on both gateways
-//     (node/strongswan/swantest), always UDP-encapsulated;
+//     (strongswan/swantest), always UDP-encapsulated;
 //   - esp-*: this data plane, ESP over IP protocol 50 or UDP-encapsulated,
 //     with the TUN's segmentation offload and, once, without it;
 //   - esp-null-none-udp-ceiling: the same tunnel with no cryptography at all

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // BenchmarkNegotiations measures Main Mode plus Quick Mode negotiations per

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // TestInteropWrongPSK: against charon with another pre-shared key, our side

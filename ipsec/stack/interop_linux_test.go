@@ -14,8 +14,8 @@ import (
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
-	"github.com/ipseclab/ipseclab/node/strongswan"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // Interop with Debian's strongSwan 5.9.8 (charon with kernel-libipsec): our

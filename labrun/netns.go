@@ -1,11 +1,11 @@
-package node
+package labrun
 
 import (
 	"github.com/ipseclab/ipseclab/internal/namespace"
 )
 
 // The namespace primitives live in internal/namespace, so that the packages
-// below node (the IPsec stack) use the same ones; node re-exports them for its
+// below the lab runtime (the IPsec stack) use the same ones; labrun re-exports them for its
 // callers.
 var (
 	CreateNetns   = namespace.Create

@@ -1,4 +1,4 @@
-package node_test
+package labrun_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -50,24 +50,24 @@ func mustParse(t *testing.T, src string) *topology.Lab {
 
 // deployForTest deploys and registers a cleanup that destroys the lab even
 // when the test fails.
-func deployForTest(t *testing.T, lab *topology.Lab, opt node.Options) *node.Deployment {
+func deployForTest(t *testing.T, lab *topology.Lab, opt labrun.Options) *labrun.Deployment {
 	t.Helper()
 	netenv.SharedLabs(t)
-	d, err := node.Deploy(context.Background(), lab, opt)
+	d, err := labrun.Deploy(context.Background(), lab, opt)
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
 	t.Cleanup(func() {
 		_ = d.Destroy()
-		for _, ns := range mustList(t, node.LabPrefix(lab.Name)) {
-			_ = node.DeleteNetns(ns)
+		for _, ns := range mustList(t, labrun.LabPrefix(lab.Name)) {
+			_ = labrun.DeleteNetns(ns)
 		}
 	})
 	return d
 }
 
 func mustList(t *testing.T, prefix string) []string {
-	l, err := node.ListNetns(prefix)
+	l, err := labrun.ListNetns(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +83,14 @@ func TestDeployRoutedLabPingsEndToEndAndLeavesNothing(t *testing.T) {
 	sub := bus.Subscribe(nil)
 	defer sub.Close()
 
-	d := deployForTest(t, lab, node.Options{Bus: bus})
-	if got := mustList(t, node.LabPrefix(name)); len(got) != 6 { // 5 nodes + the LAN namespace
+	d := deployForTest(t, lab, labrun.Options{Bus: bus})
+	if got := mustList(t, labrun.LabPrefix(name)); len(got) != 6 { // 5 nodes + the LAN namespace
 		t.Fatalf("namespaces after deploy: %v", got)
 	}
 
 	for _, dst := range []string{"10.0.2.10", "10.0.2.11", "10.0.1.1"} {
-		res, err := node.Ping(context.Background(), d.Nodes["a"].Path(), netip.MustParseAddr(dst),
-			node.PingOptions{Count: 3, Interval: 50 * time.Millisecond, Timeout: 2 * time.Second}, nil)
+		res, err := labrun.Ping(context.Background(), d.Nodes["a"].Path(), netip.MustParseAddr(dst),
+			labrun.PingOptions{Count: 3, Interval: 50 * time.Millisecond, Timeout: 2 * time.Second}, nil)
 		if err != nil {
 			t.Fatalf("ping %s: %v", dst, err)
 		}
@@ -103,8 +103,8 @@ func TestDeployRoutedLabPingsEndToEndAndLeavesNothing(t *testing.T) {
 		}
 	}
 	// b and c reach each other across the bridge.
-	res, err := node.Ping(context.Background(), d.Nodes["b"].Path(), netip.MustParseAddr("10.0.2.11"),
-		node.PingOptions{Count: 2, Interval: 20 * time.Millisecond}, nil)
+	res, err := labrun.Ping(context.Background(), d.Nodes["b"].Path(), netip.MustParseAddr("10.0.2.11"),
+		labrun.PingOptions{Count: 2, Interval: 20 * time.Millisecond}, nil)
 	if err != nil || res.Received != 2 {
 		t.Fatalf("ping b → c on the LAN: %v %s", err, res.Summary())
 	}
@@ -112,7 +112,7 @@ func TestDeployRoutedLabPingsEndToEndAndLeavesNothing(t *testing.T) {
 	if err := d.Destroy(); err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
-	if left := mustList(t, node.LabPrefix(name)); len(left) != 0 {
+	if left := mustList(t, labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left after destroy: %v", left)
 	}
 	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
@@ -142,14 +142,14 @@ func TestFailedDeployRollsBack(t *testing.T) {
 	// of r1, which the kernel refuses when the second is created.
 	lab.Topology.Links[1].Endpoints[0].Iface = "eth0"
 	before := netenv.TakeHostSnapshot(t)
-	_, err := node.Deploy(context.Background(), lab, node.Options{})
+	_, err := labrun.Deploy(context.Background(), lab, labrun.Options{})
 	if err == nil {
 		t.Fatal("deploy of a broken lab succeeded")
 	}
 	if !strings.Contains(err.Error(), "eth0") {
 		t.Errorf("error does not say what failed: %v", err)
 	}
-	if left := mustList(t, node.LabPrefix(name)); len(left) != 0 {
+	if left := mustList(t, labrun.LabPrefix(name)); len(left) != 0 {
 		t.Fatalf("namespaces left after a failed deploy: %v", left)
 	}
 	if diff := before.Diff(netenv.TakeHostSnapshot(t)); diff != "" {
@@ -161,12 +161,12 @@ func TestDeployRefusesALabThatIsAlreadyUp(t *testing.T) {
 	testenv.NeedRoot(t)
 	name := fmt.Sprintf("t%d-twice", os.Getpid())
 	lab := mustParse(t, routedLab(name))
-	deployForTest(t, lab, node.Options{})
-	_, err := node.Deploy(context.Background(), mustParse(t, routedLab(name)), node.Options{})
+	deployForTest(t, lab, labrun.Options{})
+	_, err := labrun.Deploy(context.Background(), mustParse(t, routedLab(name)), labrun.Options{})
 	if err == nil || !strings.Contains(err.Error(), "already deployed") {
 		t.Fatalf("second deploy: %v; want 'already deployed'", err)
 	}
-	if got := mustList(t, node.LabPrefix(name)); len(got) != 6 {
+	if got := mustList(t, labrun.LabPrefix(name)); len(got) != 6 {
 		t.Fatalf("the refused deploy touched the running lab: %v", got)
 	}
 }
@@ -176,9 +176,9 @@ func TestTwoLabsSideBySide(t *testing.T) {
 	testenv.NeedRoot(t)
 	for i := 0; i < 2; i++ {
 		name := fmt.Sprintf("t%d-side%d", os.Getpid(), i)
-		d := deployForTest(t, mustParse(t, routedLab(name)), node.Options{})
-		res, err := node.Ping(context.Background(), d.Nodes["a"].Path(), netip.MustParseAddr("10.0.2.10"),
-			node.PingOptions{Count: 1, Timeout: 2 * time.Second}, nil)
+		d := deployForTest(t, mustParse(t, routedLab(name)), labrun.Options{})
+		res, err := labrun.Ping(context.Background(), d.Nodes["a"].Path(), netip.MustParseAddr("10.0.2.10"),
+			labrun.PingOptions{Count: 1, Timeout: 2 * time.Second}, nil)
 		if err != nil || res.Received != 1 {
 			t.Fatalf("lab %s: %v %s", name, err, res.Summary())
 		}

@@ -1,4 +1,4 @@
-package node
+package labrun
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan"
 	"github.com/ipseclab/ipseclab/topology"
 )
 

@@ -1,4 +1,4 @@
-package node_test
+package labrun_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node"
+	"github.com/ipseclab/ipseclab/labrun"
 	"github.com/ipseclab/ipseclab/topology"
 )
 
@@ -96,9 +96,9 @@ func benchDeploy(b *testing.B, tap bool) {
 	_ = os.WriteFile(downFile, []byte(down), 0o755)
 	b.Cleanup(func() {
 		_ = exec.Command("sh", downFile).Run()
-		left, _ := node.ListNetns(node.LabPrefix(name))
+		left, _ := labrun.ListNetns(labrun.LabPrefix(name))
 		for _, ns := range left {
-			_ = node.DeleteNetns(ns)
+			_ = labrun.DeleteNetns(ns)
 		}
 	})
 
@@ -106,11 +106,11 @@ func benchDeploy(b *testing.B, tap bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		opt := node.Options{}
+		opt := labrun.Options{}
 		if tap {
-			opt.Wires = node.ImpairFactory{Seed: 1}
+			opt.Wires = labrun.ImpairFactory{Seed: 1}
 		}
-		d, err := node.Deploy(context.Background(), lab, opt)
+		d, err := labrun.Deploy(context.Background(), lab, opt)
 		if err != nil {
 			b.Fatal(err)
 		}

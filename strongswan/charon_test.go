@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node"
-	"github.com/ipseclab/ipseclab/node/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan"
 )
 
 func oneConnection(proposal string) strongswan.Config {
@@ -61,7 +61,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: node.NetnsPath(name), Dir: dir})
+	c, err := strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: namespace.Path(name), Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestStartFailuresLeaveNothing(t *testing.T) {
 
 	// swanctl refuses the proposal: Start stops the charon it started.
 	dir := t.TempDir()
-	_, err := strongswan.Start(ctx, oneConnection("no-such-proposal"), strongswan.Options{Netns: node.NetnsPath(name), Dir: dir})
+	_, err := strongswan.Start(ctx, oneConnection("no-such-proposal"), strongswan.Options{Netns: namespace.Path(name), Dir: dir})
 	if err == nil || !strings.Contains(err.Error(), "swanctl") {
 		t.Errorf("bad proposal: %v, want swanctl's complaint", err)
 	}
@@ -108,7 +108,7 @@ func TestStartFailuresLeaveNothing(t *testing.T) {
 	}
 
 	// A daemon that exits at once is reported with what it left behind.
-	_, err = strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: node.NetnsPath(name), Dir: t.TempDir(), Charon: "/bin/false"})
+	_, err = strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: namespace.Path(name), Dir: t.TempDir(), Charon: "/bin/false"})
 	if err == nil || !strings.Contains(err.Error(), "exited during startup") {
 		t.Errorf("daemon exiting at once: %v", err)
 	}
@@ -124,7 +124,7 @@ func TestCharonDyingIsNoticed(t *testing.T) {
 	name, _ := netenv.Netns(t, "die")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: node.NetnsPath(name)})
+	c, err := strongswan.Start(ctx, oneConnection("aes128-sha256-modp2048"), strongswan.Options{Netns: namespace.Path(name)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/node/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan"
 )
 
 // PairConfig describes a charon gateway pair.

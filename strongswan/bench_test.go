@@ -3,7 +3,7 @@ package strongswan_test
 import (
 	"testing"
 
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // BenchmarkCharonNegotiations is the charon ↔ charon baseline for IKE

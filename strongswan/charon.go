@@ -30,7 +30,7 @@ const DefaultSwanctl = "/usr/sbin/swanctl"
 // Options say where and how one charon runs.
 type Options struct {
 	// Netns is the path of the node's network namespace, e.g.
-	// node.NetnsPath("lab-gw1").
+	// namespace.Path("lab-gw1").
 	Netns string
 
 	// Dir holds the node's strongswan.conf, swanctl.conf, vici socket and log.

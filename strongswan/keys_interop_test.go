@@ -19,10 +19,10 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
-	"github.com/ipseclab/ipseclab/node"
-	"github.com/ipseclab/ipseclab/node/strongswan"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // TestKeysDecryptCapture checks the keys read from charon's log against an
@@ -232,7 +232,7 @@ func startCapture(t *testing.T, h netns.NsHandle, ifName, path string) *capture 
 	const ethPAll = 0x0003
 	proto := int(uint16(ethPAll)<<8 | uint16(ethPAll)>>8) // network byte order
 	var fd int
-	err = node.InNetnsHandle(h, func() error {
+	err = namespace.RunHandle(h, func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 		if err != nil {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
-	"github.com/ipseclab/ipseclab/node/strongswan"
-	"github.com/ipseclab/ipseclab/node/strongswan/swantest"
+	"github.com/ipseclab/ipseclab/strongswan"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
 // waitLogged waits for a StrongSwanLog event of the node and connection that
