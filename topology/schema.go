@@ -17,6 +17,13 @@ import (
 // comes from the type's package, never from its Go fields. Editors use it to
 // complete and check lab files (for VS Code's YAML extension:
 // `# yaml-language-server: $schema=ipseclab.schema.json`).
+//
+// The reflection is this package's own rather than
+// github.com/invopop/jsonschema's: that one decides what is required from
+// `jsonschema:"required"` tags or from omitempty, so every struct would carry
+// a second tag beside the decoder's `lab:"required"`, which could then drift
+// apart; and the written forms (special, written, selfDescribing) would still
+// be spelled out type by type, as they are here.
 func Schema() ([]byte, error) {
 	s, err := schemaOf(reflect.TypeOf(Lab{}))
 	if err != nil {
