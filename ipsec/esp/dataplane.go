@@ -562,9 +562,7 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 			s.Current = true
 		}
 	} else {
-		sa.replay.mu.Lock()
-		s.Seq = sa.replay.top
-		sa.replay.mu.Unlock()
+		s.Seq = sa.replay.Top()
 	}
 	return s
 }

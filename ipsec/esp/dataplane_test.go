@@ -149,7 +149,7 @@ func TestTamperAnyBitFails(t *testing.T) {
 			}
 			wire := protectPacket(t, out, icmpEcho(src, dst, 1, 24))
 			try := func(w []byte) bool {
-				in.replay = newReplayWindow(0)
+				in.replay.Reset()
 				buf := make([]byte, Headroom+len(w))
 				var ok bool
 				if tc.encap {
