@@ -31,10 +31,7 @@
 //	routes_linux.go policy routing into the TUN (table 220) and the bypass for IPsec's own packets
 package esp
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Protocol is the IPsec protocol of an SA, by its IP protocol number.
 type Protocol uint8
@@ -218,45 +215,4 @@ func (a IntegAlg) ICVSize() int {
 		return 32
 	}
 	return 0
-}
-
-// ParseEncAlg accepts strongSwan's names ("aes128", "aes256gcm16", "3des", "null").
-// "aes128gcm" and "aes128gcm128" are accepted for the 16-byte-ICV GCM as well.
-func ParseEncAlg(s string) (EncAlg, error) {
-	s = strings.ToLower(s)
-	switch s {
-	case "aes128gcm", "aes128gcm128":
-		return EncAESGCM16_128, nil
-	case "aes192gcm", "aes192gcm128":
-		return EncAESGCM16_192, nil
-	case "aes256gcm", "aes256gcm128":
-		return EncAESGCM16_256, nil
-	}
-	for a, n := range encNames {
-		if n == s {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown ESP encryption algorithm %q", s)
-}
-
-// ParseIntegAlg accepts strongSwan's names ("md5", "sha1", "sha256", "sha384", "sha512").
-func ParseIntegAlg(s string) (IntegAlg, error) {
-	s = strings.ToLower(s)
-	switch s {
-	case "sha", "sha1_96":
-		return IntegHMACSHA1_96, nil
-	case "sha2_256":
-		return IntegHMACSHA256_128, nil
-	case "sha2_384":
-		return IntegHMACSHA384_192, nil
-	case "sha2_512":
-		return IntegHMACSHA512_256, nil
-	}
-	for a, n := range integNames {
-		if n == s && a != IntegNone {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown integrity algorithm %q", s)
 }
