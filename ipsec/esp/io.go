@@ -60,6 +60,7 @@ type Routes interface {
 	// MaxPathMTU is the largest path MTU the data plane uses: it sizes its
 	// packet buffers for it, and takes a larger path as this size.
 	MaxPathMTU() int
+	// Close undoes what the routes set up; DataPlane.Close calls it.
 	Close() error
 }
 
