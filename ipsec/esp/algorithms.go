@@ -1,40 +1,6 @@
-// Package esp is ipseclab's user-space IPsec data plane: the SAD and SPD of RFC 4301,
-// ESP (RFC 4303) and AH (RFC 4302) in tunnel and transport mode, the anti-replay
-// window with extended sequence numbers, UDP encapsulation for NAT traversal
-// (RFC 3948), and the I/O between a TUN device and raw/UDP sockets inside a node's
-// network namespace.
-//
-// Map of the package (one file per concept):
-//
-//	algorithms.go   transform identifiers, key and ICV sizes (RFC 2410, 3602, 4106, 4868, 2404, 2403)
-//	integrity.go    truncated HMAC ICVs
-//	espcrypto.go    ESP framing: header, IV, padding, trailer, ICV (RFC 4303 §2)
-//	ah.go           AH framing and the mutable-field zeroing of the IPv4 header (RFC 4302 §3.3.3)
-//	replay.go       the sliding anti-replay window and ESN inference (RFC 4303 §3.4.3, Appendix A)
-//	ipv4.go         the few IPv4 header operations the modes need
-//	sa.go           SAConfig (what IKE installs) and SA (one direction's state and counters)
-//	selector.go     traffic selectors
-//	spd.go          policies: outbound lookup, acquire queue
-//	sad.go          the SA database: inbound by SPI, every SA by its RFC 4301 triple
-//	outbound.go     TUN → policy → SA → ESP/AH → socket
-//	inbound.go      socket → SA → ICV → replay → decrypt → policy → TUN
-//	natt.go         the UDP 4500 port shared with IKE (RFC 3948 demultiplexing)
-//	dataplane.go    the per-node object tying it together, callbacks to IKE, events
-//	io.go           the Device (TUN) and Network (sockets) seams, buffer head- and tailroom
-//	open_linux.go   Open: a data plane inside a node's network namespace
-//	tunoffload.go   the TUN's TSO split and GRO, checksums computed while copying
-//	tun_linux.go    the TUN device with a virtio-net header
-//	internal/vaes   AES-GCM and AES-CBC with VAES/VPCLMULQDQ (crypto/cipher elsewhere)
-//	internal/csum   the Internet checksum with AVX2, fused with a copy
-//	socket_linux.go raw ESP and AH sockets, batched with recvmmsg/sendmmsg
-//	udpgso_linux.go the NAT-T UDP socket with GSO/GRO
-//	routes_linux.go policy routing into the TUN (table 220) and the bypass for IPsec's own packets
 package esp
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Protocol is the IPsec protocol of an SA, by its IP protocol number.
 type Protocol uint8
@@ -218,45 +184,4 @@ func (a IntegAlg) ICVSize() int {
 		return 32
 	}
 	return 0
-}
-
-// ParseEncAlg accepts strongSwan's names ("aes128", "aes256gcm16", "3des", "null").
-// "aes128gcm" and "aes128gcm128" are accepted for the 16-byte-ICV GCM as well.
-func ParseEncAlg(s string) (EncAlg, error) {
-	s = strings.ToLower(s)
-	switch s {
-	case "aes128gcm", "aes128gcm128":
-		return EncAESGCM16_128, nil
-	case "aes192gcm", "aes192gcm128":
-		return EncAESGCM16_192, nil
-	case "aes256gcm", "aes256gcm128":
-		return EncAESGCM16_256, nil
-	}
-	for a, n := range encNames {
-		if n == s {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown ESP encryption algorithm %q", s)
-}
-
-// ParseIntegAlg accepts strongSwan's names ("md5", "sha1", "sha256", "sha384", "sha512").
-func ParseIntegAlg(s string) (IntegAlg, error) {
-	s = strings.ToLower(s)
-	switch s {
-	case "sha", "sha1_96":
-		return IntegHMACSHA1_96, nil
-	case "sha2_256":
-		return IntegHMACSHA256_128, nil
-	case "sha2_384":
-		return IntegHMACSHA384_192, nil
-	case "sha2_512":
-		return IntegHMACSHA512_256, nil
-	}
-	for a, n := range integNames {
-		if n == s && a != IntegNone {
-			return a, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown integrity algorithm %q", s)
 }

@@ -39,8 +39,7 @@ func BenchmarkUnprotect(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				// The same packet every time: forget it was seen.
-				clear(in.replay.ring)
-				in.replay.top = 0
+				in.replay.Reset()
 				if _, _, _, r := in.unprotect(wire, ipv4MinHeader, buf, nil); r != dropNone {
 					b.Fatal(r)
 				}
@@ -82,8 +81,7 @@ func BenchmarkDataPlanePath(b *testing.B) {
 		b.SetBytes(int64(len(wire)))
 		b.ReportAllocs()
 		for b.Loop() {
-			clear(in.replay.ring)
-			in.replay.top = 0
+			in.replay.Reset()
 			if _, _, ok := d.inboundIP(wire, buf, nil); !ok {
 				b.Fatal("dropped")
 			}

@@ -78,8 +78,9 @@ type stats struct {
 }
 
 // DataPlane is one node's IPsec data plane: SPD, SAD and the packet paths
-// between a Device and a Network. Create it with New (no I/O, for tests and
-// embedding) or Open (TUN and sockets in a network namespace).
+// between a Device and a Network. Create it with New and attach its I/O with
+// Start: package linux does both in a network namespace (TUN, sockets and
+// policy routes), tests and simulations with I/O of their own.
 type DataPlane struct {
 	cfg Config
 	pub events.Publisher
@@ -90,8 +91,8 @@ type DataPlane struct {
 	inbound  atomic.Pointer[map[inKey]*saState]
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
-	routes   routeTable     // nil without a real namespace
-	maxPath  int            // the largest path MTU used, and the size of the segment buffers (see OpenConfig.MaxPathMTU)
+	routes   Routes         // nil without a kernel to route into the device
+	maxPath  int            // the largest path MTU used, and the size of the segment buffers (Routes.MaxPathMTU)
 
 	dev Device
 	net Network
@@ -106,17 +107,6 @@ type DataPlane struct {
 	closed  atomic.Bool
 	stop    chan struct{}
 	workers sync.WaitGroup
-}
-
-var errRoutesClosed = errors.New("data plane closed")
-
-// routeTable installs the routes that send a policy's traffic into the TUN.
-type routeTable interface {
-	addRoute(p Policy) error
-	deleteRoute(p Policy) error
-	setMTU(p Policy, mtu int) (routeMTU int, changed bool, err error)
-	pathMTU(peer netip.Addr) (int, error)
-	close() error
 }
 
 // New returns a data plane with no I/O attached; Start attaches it.
@@ -155,9 +145,14 @@ func New(cfg Config) *DataPlane {
 func (d *DataPlane) SetHooks(h Hooks) { d.hooks.Store(&h) }
 
 // Start runs the packet paths: one goroutine reading the device, one per
-// receiver of the network.
-func (d *DataPlane) Start(dev Device, net Network) {
-	d.dev, d.net = dev, net
+// receiver of the network. routes, if not nil, routes each policy into the
+// device with its SA's inner MTU, and sizes the packet buffers; call Start
+// before adding policies.
+func (d *DataPlane) Start(dev Device, net Network, routes Routes) {
+	d.dev, d.net, d.routes = dev, net, routes
+	if routes != nil {
+		d.maxPath = routes.MaxPathMTU()
+	}
 	d.workers.Add(1)
 	go d.routineOutbound()
 	for _, r := range net.Receivers() {
@@ -220,7 +215,7 @@ func (d *DataPlane) Close() error {
 		errs = append(errs, d.net.Close())
 	}
 	if d.routes != nil {
-		errs = append(errs, d.routes.close())
+		errs = append(errs, d.routes.Close())
 	}
 	d.workers.Wait()
 	d.PublishCounters()
@@ -248,7 +243,7 @@ func (d *DataPlane) AddPolicy(p Policy) error {
 		old.acqMu.Unlock()
 		np.heldDrops.Store(old.heldDrops.Load())
 	} else if d.routes != nil {
-		if err := d.routes.addRoute(np.Policy); err != nil {
+		if err := d.routes.AddRoute(np.Policy); err != nil {
 			return err
 		}
 	}
@@ -268,7 +263,7 @@ func (d *DataPlane) DeletePolicy(p Policy) error {
 	}
 	d.spd.Store(cur.without(p.Key()))
 	if d.routes != nil {
-		return d.routes.deleteRoute(old.Policy)
+		return d.routes.DeleteRoute(old.Policy)
 	}
 	return nil
 }
@@ -395,7 +390,7 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	if e := sa.encapPeer.Load(); e != nil {
 		peer = e.Addr()
 	}
-	path, err := d.routes.pathMTU(peer)
+	path, err := d.routes.PathMTU(peer)
 	if err != nil {
 		// Without a route to the peer nothing is sent anyway; the policy
 		// keeps the MTU it has, and the next look may find one.
@@ -406,7 +401,7 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	path = min(path, d.maxPath)
 	mtu := path - sa.overhead()
 	sa.innerMTU.Store(int32(mtu))
-	routeMTU, changed, err := d.routes.setMTU(p.Policy, mtu)
+	routeMTU, changed, err := d.routes.SetRouteMTU(p.Policy, mtu)
 	if err != nil {
 		// The route keeps the smaller MTU it had, which works.
 		d.st.deviceErrors.Add(1)
@@ -562,9 +557,7 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 			s.Current = true
 		}
 	} else {
-		sa.replay.mu.Lock()
-		s.Seq = sa.replay.top
-		sa.replay.mu.Unlock()
+		s.Seq = sa.replay.Top()
 	}
 	return s
 }

@@ -40,7 +40,7 @@ func twoGateways(t *testing.T, cfgA, cfgB Config) (a, b *testNode) {
 	a = &testNode{dp: New(cfgA), dev: newChanDevice(), net: na}
 	b = &testNode{dp: New(cfgB), dev: newChanDevice(), net: nb}
 	for _, n := range []*testNode{a, b} {
-		n.dp.Start(n.dev, n.net)
+		n.dp.Start(n.dev, n.net, nil)
 		t.Cleanup(func() { n.dp.Close() })
 	}
 	must(t, a.dp.AddPolicy(Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
@@ -149,7 +149,7 @@ func TestTamperAnyBitFails(t *testing.T) {
 			}
 			wire := protectPacket(t, out, icmpEcho(src, dst, 1, 24))
 			try := func(w []byte) bool {
-				in.replay = newReplayWindow(0)
+				in.replay.Reset()
 				buf := make([]byte, Headroom+len(w))
 				var ok bool
 				if tc.encap {

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/hmac2"
+	"github.com/ipseclab/ipseclab/ipsec/esp/replay"
 )
 
 // ICVs checked ahead, two at a time.
@@ -82,9 +83,9 @@ func (a *icvAhead) check(d *DataPlane, pkts [][]byte, udp bool) {
 		}
 		seq := uint64(be.Uint32(esp[4:]))
 		if sa.cfg.ESN {
-			seq = sa.replay.inferSeq(uint32(seq))
+			seq = sa.replay.InferSeq(uint32(seq))
 		}
-		if sa.replay.check(seq) != replayOK {
+		if sa.replay.Check(seq) != replay.OK {
 			continue
 		}
 		a.pending = append(a.pending, pendingICV{i, sa, esp, seq})

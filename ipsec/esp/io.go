@@ -15,7 +15,8 @@ type Device interface {
 	Close() error
 }
 
-// Network is the outer side: the sockets of a node's namespace.
+// Network is the outer side: the sockets of a node's namespace, ESP and AH
+// over IP and ESP in UDP.
 type Network interface {
 	// SendIP sends whole IPv4 packets carrying ESP or AH, headers as given.
 	SendIP(pkts [][]byte) error
@@ -39,6 +40,30 @@ type Receiver struct {
 	Receive func(pkts [][]byte, srcs []netip.AddrPort) (n int, err error)
 }
 
+// Routes is the kernel's routing as the data plane drives it: each policy's
+// remote selector routed into the Device, the route carrying the inner MTU of
+// the policy's current outbound SA, and the MTU of the path toward a peer.
+// Its methods are called off the packet path.
+type Routes interface {
+	// AddRoute routes the policy's remote selector into the Device; policies
+	// that share a remote prefix share its route.
+	AddRoute(p Policy) error
+	// DeleteRoute drops the policy's claim on its route.
+	DeleteRoute(p Policy) error
+	// SetRouteMTU records mtu, the inner MTU of the policy's new outbound
+	// SA, and returns the MTU of the policy's route, the smallest of the
+	// policies that share it; changed reports whether the route changed.
+	SetRouteMTU(p Policy, mtu int) (routeMTU int, changed bool, err error)
+	// PathMTU is the MTU of the path toward peer, as the data plane's own
+	// packets go there.
+	PathMTU(peer netip.Addr) (int, error)
+	// MaxPathMTU is the largest path MTU the data plane uses: it sizes its
+	// packet buffers for it, and takes a larger path as this size.
+	MaxPathMTU() int
+	// Close undoes what the routes set up; DataPlane.Close calls it.
+	Close() error
+}
+
 // Headroom and Tailroom are the bytes a buffer holding an inner packet needs in
 // front of and behind it, so that encapsulation happens in place: an outer IPv4
 // header, UDP header, ESP header and IV in front (with room for a virtio-net
@@ -47,3 +72,8 @@ const (
 	Headroom = 96
 	Tailroom = 64
 )
+
+// MaxOverhead is the most any SA adds to an inner packet: outer IPv4 header,
+// UDP header, ESP header, a 16-byte IV, 15 bytes of padding, the trailer and a
+// 32-byte ICV (HMAC-SHA512-256).
+const MaxOverhead = ipv4MinHeader + 8 + espHeaderLen + 16 + 15 + 2 + 32

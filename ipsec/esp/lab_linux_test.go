@@ -27,6 +27,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/linux"
 )
 
 // These tests use only the package's exported API, as the lab runtime and IKE
@@ -139,10 +140,10 @@ func (l *lab) defaultRoute(t testing.TB, ns netns.NsHandle, gw string) {
 }
 
 // openGateway starts a data plane on a gateway and closes it at the end.
-func openGateway(t testing.TB, ns netns.NsHandle, name string, cfg esp.OpenConfig) *esp.DataPlane {
+func openGateway(t testing.TB, ns netns.NsHandle, name string, cfg linux.Config) *esp.DataPlane {
 	t.Helper()
 	cfg.Node = name
-	d, err := esp.Open(ns, cfg)
+	d, err := linux.Open(ns, cfg)
 	if err != nil {
 		t.Fatalf("open data plane on %s: %v", name, err)
 	}
@@ -310,8 +311,8 @@ func TestLabHostToHostAndGatewayToGateway(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
-			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+			a := openGateway(t, l.gwA, "gwA", linux.Config{})
+			b := openGateway(t, l.gwB, "gwB", linux.Config{})
 			if tc.mode == esp.Tunnel {
 				gatewayPair(t, a, b, tc.tr, tc.mode, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
 				ping(t, l.hostA, "10.2.0.10", 3)
@@ -340,8 +341,8 @@ func TestLabHostToHostAndGatewayToGateway(t *testing.T) {
 // what was in flight has arrived, the old inbound ones. No number goes missing.
 func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	l := newLab(t)
-	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
-	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	a := openGateway(t, l.gwA, "gwA", linux.Config{})
+	b := openGateway(t, l.gwB, "gwB", linux.Config{})
 	tr := transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}
 	must(t, a.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
 	must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
@@ -458,8 +459,8 @@ func TestLabAcquireHoldsTheFirstPacket(t *testing.T) {
 	l := newLab(t)
 	var b *esp.DataPlane
 	acquired := make(chan esp.AcquireRequest, 4)
-	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Hooks: esp.Hooks{Acquire: func(r esp.AcquireRequest) { acquired <- r }}}})
-	b = openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	a := openGateway(t, l.gwA, "gwA", linux.Config{Config: esp.Config{Hooks: esp.Hooks{Acquire: func(r esp.AcquireRequest) { acquired <- r }}}})
+	b = openGateway(t, l.gwB, "gwB", linux.Config{})
 	tr := transform{esp.ProtoESP, esp.EncAESCBC192, esp.IntegHMACSHA384_192}
 	must(t, a.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.2.0.0/24")}))
 	must(t, b.AddPolicy(esp.Policy{Conn: "a-b", LocalTS: mustTS(t, "10.2.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
@@ -538,8 +539,8 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 				}
 			}
 			bus := events.NewBus("t")
-			a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Events: bus}})
-			b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+			a := openGateway(t, l.gwA, "gwA", linux.Config{Config: esp.Config{Events: bus}})
+			b := openGateway(t, l.gwB, "gwB", linux.Config{})
 			gatewayPair(t, a, b, tc.tr, esp.Tunnel, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
 			var mtuEvents []events.Event
 			for _, e := range bus.Since(0) {
@@ -561,9 +562,9 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer h.Close()
-			routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+			routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: linux.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
 			if err != nil || len(routes) != 1 {
-				t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+				t.Fatalf("table %d: %v, %v", linux.DefaultRouteTable, routes, err)
 			}
 			if routes[0].MTU != tc.mtu {
 				t.Fatalf("route %s: MTU %d, want %d", routes[0].Dst, routes[0].MTU, tc.mtu)
@@ -585,8 +586,8 @@ func TestLabRouteMTUPerSA(t *testing.T) {
 // with the last policy.
 func TestLabRouteMTUSharedPrefix(t *testing.T) {
 	l := newLab(t)
-	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{})
-	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	a := openGateway(t, l.gwA, "gwA", linux.Config{})
+	b := openGateway(t, l.gwB, "gwB", linux.Config{})
 	policy := func(lts string) esp.Policy {
 		return esp.Policy{Conn: "a-b", LocalTS: mustTS(t, lts), RemoteTS: mustTS(t, "10.2.0.0/24")}
 	}
@@ -601,9 +602,9 @@ func TestLabRouteMTUSharedPrefix(t *testing.T) {
 	defer h.Close()
 	routeMTU := func() int {
 		t.Helper()
-		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: linux.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
 		if err != nil || len(routes) > 1 {
-			t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+			t.Fatalf("table %d: %v, %v", linux.DefaultRouteTable, routes, err)
 		}
 		if len(routes) == 0 {
 			return 0
@@ -732,55 +733,6 @@ func snmpCounter(t testing.TB, ns netns.NsHandle, table, name string) int64 {
 	return 0
 }
 
-// Open turns accept_local on in the node's namespace (see setAcceptLocal)
-// and Close puts the old value back. Where rp_filter is on for all
-// interfaces, Open leaves accept_local alone.
-func TestOpenRestoresAcceptLocal(t *testing.T) {
-	for _, tc := range []struct {
-		rpFilter, whileOpen string
-	}{
-		{"0", "1"},
-		{"1", "0"},
-		{"2", "0"},
-	} {
-		t.Run("rp_filter="+tc.rpFilter, func(t *testing.T) {
-			_, ns := netenv.Netns(t, "gw")
-			sysctl := func(name, set string) string {
-				path := "/proc/sys/net/ipv4/conf/all/" + name
-				var b []byte
-				if err := namespace.RunHandle(ns, func() error {
-					if set != "" {
-						return os.WriteFile(path, []byte(set), 0)
-					}
-					var err error
-					b, err = os.ReadFile(path)
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-				return strings.TrimSpace(string(b))
-			}
-			sysctl("rp_filter", tc.rpFilter)
-			if got := sysctl("accept_local", ""); got != "0" {
-				t.Fatalf("a new namespace has accept_local %s", got)
-			}
-			d, err := esp.Open(ns, esp.OpenConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := sysctl("accept_local", ""); got != tc.whileOpen {
-				t.Errorf("with a data plane open, accept_local is %s, want %s", got, tc.whileOpen)
-			}
-			if err := d.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if got := sysctl("accept_local", ""); got != "0" {
-				t.Errorf("after Close, accept_local is %s", got)
-			}
-		})
-	}
-}
-
 // The route into the TUN follows the path MTU toward the peer: when the
 // kernel learns a smaller one (here a route with an MTU stands in for what an
 // ICMP "fragmentation needed" from a router would teach it), the inner MTU
@@ -788,8 +740,8 @@ func TestOpenRestoresAcceptLocal(t *testing.T) {
 func TestLabRouteMTUFollowsThePath(t *testing.T) {
 	l := newLab(t)
 	bus := events.NewBus("t")
-	a := openGateway(t, l.gwA, "gwA", esp.OpenConfig{Config: esp.Config{Events: bus}})
-	b := openGateway(t, l.gwB, "gwB", esp.OpenConfig{})
+	a := openGateway(t, l.gwA, "gwA", linux.Config{Config: esp.Config{Events: bus}})
+	b := openGateway(t, l.gwB, "gwB", linux.Config{})
 	gatewayPair(t, a, b, transform{esp.ProtoESP, esp.EncAESGCM16_128, esp.IntegNone}, esp.Tunnel, true, "10.1.0.0/24", "10.2.0.0/24")
 	h, err := netlink.NewHandleAt(l.gwA)
 	if err != nil {
@@ -797,9 +749,9 @@ func TestLabRouteMTUFollowsThePath(t *testing.T) {
 	}
 	defer h.Close()
 	tunRouteMTU := func() int {
-		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: esp.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
+		routes, err := h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: linux.DefaultRouteTable}, netlink.RT_FILTER_TABLE)
 		if err != nil || len(routes) != 1 {
-			t.Fatalf("table %d: %v, %v", esp.DefaultRouteTable, routes, err)
+			t.Fatalf("table %d: %v, %v", linux.DefaultRouteTable, routes, err)
 		}
 		return routes[0].MTU
 	}

@@ -13,7 +13,7 @@ func l4Valid(pkt []byte) bool {
 		return true
 	}
 	ph := append(append(append([]byte(nil), pkt[ipv4Src:ipv4Dst+4]...), 0, pkt[ipv4Protocol]), byte((len(pkt)-ihl)>>8), byte(len(pkt)-ihl))
-	return rfc1071(append(ph, pkt[ihl:]...)) == 0xffff
+	return onesSum(append(ph, pkt[ihl:]...), 0) == 0xffff
 }
 
 // withChecksum fills in the TCP or UDP checksum of pkt for its header.
@@ -25,7 +25,7 @@ func withChecksum(pkt []byte) []byte {
 	}
 	pkt[field], pkt[field+1] = 0, 0
 	ph := append(append(append([]byte(nil), pkt[ipv4Src:ipv4Dst+4]...), 0, pkt[ipv4Protocol]), byte((len(pkt)-ihl)>>8), byte(len(pkt)-ihl))
-	be.PutUint16(pkt[field:], ^rfc1071(append(ph, pkt[ihl:]...)))
+	be.PutUint16(pkt[field:], ^onesSum(append(ph, pkt[ihl:]...), 0))
 	return pkt
 }
 
@@ -81,7 +81,7 @@ func TestTransportModeThroughNATFixesChecksums(t *testing.T) {
 			if ipv4Addr(got[ipv4Src:]) != natAddr || ipv4Addr(got[ipv4Dst:]) != server {
 				t.Fatalf("inner header %s → %s, want %s → %s", ipv4Addr(got[ipv4Src:]), ipv4Addr(got[ipv4Dst:]), natAddr, server)
 			}
-			if rfc1071(got[:20]) != 0xffff {
+			if onesSum(got[:20], 0) != 0xffff {
 				t.Fatal("IPv4 header checksum wrong")
 			}
 			if c.pkt[ipv4Protocol] != protoICMP && !l4Valid(got) {

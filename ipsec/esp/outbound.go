@@ -55,19 +55,14 @@ func segmentBufferSize(pathMTU int) int {
 }
 
 // ethernetMTU is the least of the path MTUs a data plane sizes its buffers
-// for (DataPlane.maxPath), whatever its interfaces say.
+// for (DataPlane.maxPath), whatever its Routes say.
 const ethernetMTU = 1500
-
-// jumboMTU bounds the largest path MTU a data plane takes from its
-// interfaces, and so the size of its segment buffers: 9216 bytes, the
-// largest jumbo frame switches commonly carry.
-const jumboMTU = 9216
 
 // maxBatch bounds batches whatever a device claims.
 const maxBatch = 128
 
-// maxPacket is the largest IPv4 packet, and so the largest TUN read (a TSO
-// super-packet) and TUN write (a GRO one).
+// maxPacket is the largest IPv4 packet, and so the largest Device read (a
+// TSO super-packet) and write (a GRO one).
 const maxPacket = 65535
 
 func (d *DataPlane) routineOutbound() {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp/replay"
 )
 
 // Direction of an SA relative to the node: every IPsec SA is unidirectional.
@@ -82,7 +84,7 @@ type SAConfig struct {
 	// mode they default to Local and Remote.
 	LocalTS, RemoteTS TrafficSelector
 
-	ReplayWindow int  // inbound; 0 means DefaultReplayWindow
+	ReplayWindow int  // inbound; 0 means replay.DefaultSize
 	ESN          bool // 64-bit extended sequence numbers (RFC 4303 §2.2.1)
 	Lifetime     Lifetime
 }
@@ -202,7 +204,7 @@ type saState struct {
 	// innerMTU (outbound) is the largest inner packet that fits the path to
 	// the peer, as the route into the TUN carries it; 0 until known.
 	innerMTU atomic.Int32
-	replay   *replayWindow // inbound
+	replay   *replay.Window // inbound
 
 	c          counters
 	softFired  atomic.Bool
@@ -247,7 +249,7 @@ func newSA(cfg SAConfig, now time.Time) (*saState, error) {
 		return nil, fmt.Errorf("SA %s: %w", sa.id, err)
 	}
 	if cfg.Dir == Inbound {
-		sa.replay = newReplayWindow(cfg.ReplayWindow)
+		sa.replay = replay.New(cfg.ReplayWindow)
 	}
 	return sa, nil
 }
@@ -472,9 +474,9 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 	}
 	seq = uint64(low)
 	if sa.cfg.ESN {
-		seq = sa.replay.inferSeq(low)
+		seq = sa.replay.InferSeq(low)
 	}
-	if sa.replay.check(seq) != replayOK {
+	if sa.replay.Check(seq) != replay.OK {
 		return 0, 0, seq, dropReplay
 	}
 
@@ -492,7 +494,7 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 				sa.mu.Unlock()
 				return 0, 0, seq, dropIntegrity
 			}
-			if sa.replay.accept(seq) != replayOK {
+			if sa.replay.Accept(seq) != replay.OK {
 				sa.mu.Unlock()
 				return 0, 0, seq, dropReplay
 			}
@@ -505,7 +507,7 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 		case err != nil:
 			return 0, 0, seq, dropMalformed
 		}
-		if aead && sa.replay.accept(seq) != replayOK {
+		if aead && sa.replay.Accept(seq) != replay.OK {
 			return 0, 0, seq, dropReplay
 		}
 		p0, p1, nh = Headroom, Headroom+n, next
@@ -518,7 +520,7 @@ func (sa *saState) unprotect(pkt []byte, ihl int, out []byte, ahead *icvVerdict)
 			}
 			return 0, 0, seq, dropMalformed
 		}
-		if sa.replay.accept(seq) != replayOK {
+		if sa.replay.Accept(seq) != replay.OK {
 			return 0, 0, seq, dropReplay
 		}
 		nh = pkt[ihl]

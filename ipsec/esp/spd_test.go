@@ -15,7 +15,7 @@ func startPair(t *testing.T) (a, b *testNode) {
 	a = &testNode{dp: New(Config{Node: "a"}), dev: newChanDevice(), net: na}
 	b = &testNode{dp: New(Config{Node: "b"}), dev: newChanDevice(), net: nb}
 	for _, n := range []*testNode{a, b} {
-		n.dp.Start(n.dev, n.net)
+		n.dp.Start(n.dev, n.net, nil)
 		t.Cleanup(func() { n.dp.Close() })
 	}
 	return a, b

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/linux"
 	"github.com/ipseclab/ipseclab/strongswan/swantest"
 )
 
@@ -73,8 +74,8 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			if tc.tr.enc == esp.EncNull && tc.tr.integ == esp.IntegNone {
 				esp.AllowUnprotectedForCeiling(b)
 			}
-			a := openGateway(b, l.gwA, "gwA", esp.OpenConfig{NoOffload: tc.noOffload})
-			g := openGateway(b, l.gwB, "gwB", esp.OpenConfig{NoOffload: tc.noOffload})
+			a := openGateway(b, l.gwA, "gwA", linux.Config{NoOffload: tc.noOffload})
+			g := openGateway(b, l.gwB, "gwB", linux.Config{NoOffload: tc.noOffload})
 			gatewayPair(b, a, g, tc.tr, esp.Tunnel, tc.encap, "10.1.0.0/24", "10.2.0.0/24")
 
 			clearFlow := startFlow(b, clear.hostA, clear.hostB, "10.2.0.10")

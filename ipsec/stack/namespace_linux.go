@@ -8,24 +8,25 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/linux"
 )
 
 // Namespace is a Host: a network namespace of this machine, where the data
-// plane gets its TUN device, raw sockets and NAT-T port (esp.Open) and IKE its
+// plane gets its TUN device, raw sockets and NAT-T port (linux.Open) and IKE its
 // UDP 500 sockets. The namespace is entered only on throwaway threads
 // (namespace.RunHandle); sockets keep it afterwards.
 type Namespace struct {
 	Handle netns.NsHandle
 	// DataPlane sets the TUN name, MTU, routing table and NAT-T port; its
 	// Config is the stack's.
-	DataPlane esp.OpenConfig
+	DataPlane linux.Config
 }
 
 // OpenDataPlane implements Host.
 func (n Namespace) OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error) {
 	oc := n.DataPlane
 	oc.Config = cfg
-	return esp.Open(n.Handle, oc)
+	return linux.Open(n.Handle, oc)
 }
 
 // ListenIKE implements Host.

@@ -75,7 +75,7 @@ func (h *Host) OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error) {
 	h.tun = tun
 	h.tunMu.Unlock()
 	dp := esp.New(cfg)
-	dp.Start(tun, &hostNetwork{h: h, natt: s, raw: raw})
+	dp.Start(tun, &hostNetwork{h: h, natt: s, raw: raw}, nil)
 	return dp, nil
 }
 

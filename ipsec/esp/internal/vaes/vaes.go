@@ -33,10 +33,6 @@ const (
 
 var errOpen = errors.New("cipher: message authentication failed")
 
-// Supported reports whether this CPU and OS run the VAES code; without it,
-// NewGCM falls back to crypto/cipher.
-func Supported() bool { return supported }
-
 // NewGCM returns AES-GCM with a 12-byte nonce and a 16-byte tag for a 16-,
 // 24- or 32-byte key.
 func NewGCM(key []byte) (cipher.AEAD, error) {

@@ -1,4 +1,4 @@
-package esp
+package tun
 
 import (
 	"encoding/binary"
@@ -8,8 +8,8 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/esp/internal/csum"
 )
 
-// The TUN device's segmentation offload, without the file descriptor (that is
-// in tun_linux.go): the kernel hands the TUN TCP super-packets of up to 64 KiB
+// The TUN device's segmentation offload, apart from the device's reads and
+// writes (device.go): the kernel hands the TUN TCP super-packets of up to 64 KiB
 // (TSO) behind a virtio-net header, which Read splits into MTU-sized segments
 // for ESP; Write coalesces the consecutive segments of a TCP flow that one
 // inbound batch decrypted back into super-packets (GRO), so that the kernel
@@ -22,6 +22,25 @@ import (
 // corrupted (on an impaired link before the sending gateway, where ESP's ICV
 // does not reach) must not be merged; it is written on its own and the
 // receiving host drops it, as it would without the tunnel.
+
+// IPv4 header offsets and flags (RFC 791 §3.1).
+const (
+	ipv4MinHeader = 20
+	ipv4TOS       = 1
+	ipv4TotalLen  = 2
+	ipv4ID        = 4
+	ipv4FlagsFrag = 6
+	ipv4TTL       = 8
+	ipv4Protocol  = 9
+	ipv4Checksum  = 10
+	ipv4Src       = 12
+	ipv4Dst       = 16
+
+	ipv4MF         = 0x2000
+	ipv4FragOffset = 0x1fff
+
+	protoTCP = 6
+)
 
 // TCP header offsets and flags (RFC 9293 §3.1).
 const (

@@ -1,4 +1,4 @@
-package esp
+package tun
 
 import (
 	"bytes"
@@ -40,6 +40,22 @@ func vnetFrame(h vnet.Hdr, pkt []byte) []byte {
 	return b
 }
 
+// readBuffers are what the data plane hands Read: the first buffer holds a
+// super-packet, the others a segment of the path MTU each.
+type readBuffers struct {
+	bufs  [][]byte
+	sizes []int
+}
+
+func newReadBuffers(n, mtu int) *readBuffers {
+	w := &readBuffers{bufs: make([][]byte, n), sizes: make([]int, n)}
+	w.bufs[0] = make([]byte, headroom+maxPacket)
+	for i := 1; i < n; i++ {
+		w.bufs[i] = make([]byte, headroom+mtu)
+	}
+	return w
+}
+
 // A super-packet with more segments than the caller has buffers is handed
 // out over several reads, in order, and the next read gets the next frame.
 func TestTUNReadSplitsAcrossCalls(t *testing.T) {
@@ -51,17 +67,17 @@ func TestTUNReadSplitsAcrossCalls(t *testing.T) {
 		vnetFrame(vnet.Hdr{Flags: vnet.NeedsCsum, GSOType: vnet.GSOTCPv4, GSOSize: 100, CsumStart: 20, CsumOffset: 16}, pkt),
 		vnetFrame(vnet.Hdr{}, lone),
 	}}
-	dev := &tunDevice{f: f, offload: true}
-	w := newWireBuffers(8, 1500)
+	dev := &Device{f: f, offload: true}
+	w := newReadBuffers(8, 1500)
 	var got []byte
 	var seqs []uint32
 	for len(got) < len(payload) {
-		n, err := dev.Read(w.bufs, w.sizes, Headroom)
+		n, err := dev.Read(w.bufs, w.sizes, headroom)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range n {
-			seg := w.bufs[i][Headroom : Headroom+w.sizes[i]]
+			seg := w.bufs[i][headroom : headroom+w.sizes[i]]
 			tcpValid(t, seg)
 			seqs = append(seqs, binary.BigEndian.Uint32(seg[24:]))
 			got = append(got, seg[40:]...)
@@ -70,8 +86,8 @@ func TestTUNReadSplitsAcrossCalls(t *testing.T) {
 	if !bytes.Equal(got, payload) || len(seqs) != 30 {
 		t.Fatalf("%d segments carrying %d bytes, want 30 carrying the 3000 of the super-packet", len(seqs), len(got))
 	}
-	n, err := dev.Read(w.bufs, w.sizes, Headroom)
-	if err != nil || n != 1 || !bytes.Equal(w.bufs[0][Headroom:Headroom+w.sizes[0]], lone) {
+	n, err := dev.Read(w.bufs, w.sizes, headroom)
+	if err != nil || n != 1 || !bytes.Equal(w.bufs[0][headroom:headroom+w.sizes[0]], lone) {
 		t.Fatalf("the frame after the super-packet: %d packets, %v", n, err)
 	}
 }
@@ -90,14 +106,14 @@ func TestTUNReadRefusesBadFrames(t *testing.T) {
 		vnetFrame(vnet.Hdr{Flags: vnet.NeedsCsum, CsumStart: 60000}, good),
 		vnetFrame(vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1000}, good),
 	}}
-	dev := &tunDevice{f: f, offload: true}
-	w := newWireBuffers(8, 1500)
+	dev := &Device{f: f, offload: true}
+	w := newReadBuffers(8, 1500)
 	for i, want := range []error{errVnetShort, errVnetGSOType, errVnetGSO, errVnetGSO, errVnetSegment, errVnetChecksum} {
-		if _, err := dev.Read(w.bufs, w.sizes, Headroom); err != want {
+		if _, err := dev.Read(w.bufs, w.sizes, headroom); err != want {
 			t.Errorf("frame %d: %v, want %v", i, err, want)
 		}
 	}
-	if n, err := dev.Read(w.bufs, w.sizes, Headroom); err != nil || n != 2 {
+	if n, err := dev.Read(w.bufs, w.sizes, headroom); err != nil || n != 2 {
 		t.Fatalf("a good frame after the bad ones: %d segments, %v", n, err)
 	}
 }
@@ -107,7 +123,7 @@ func TestTUNWriteCoalesces(t *testing.T) {
 	rng := rand.New(rand.NewPCG(15, 16))
 	segs := split(t, tsoPacket(randomBytes(rng, 10*1359), tcpACK, nil), 1359)
 	f := &tunFile{}
-	dev := &tunDevice{f: f, offload: true}
+	dev := &Device{f: f, offload: true}
 	if _, err := dev.Write(batch(segs...), 16); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package esp
+package linux
 
 import (
 	"fmt"
@@ -8,11 +8,14 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/conn"
+	"github.com/ipseclab/ipseclab/ipsec/esp/tun"
 )
 
-// OpenConfig configures a data plane inside a network namespace.
-type OpenConfig struct {
-	Config
+// Config configures a data plane inside a network namespace.
+type Config struct {
+	esp.Config
 
 	TUNName string // default "ipsec0"
 	// Each route into the TUN carries the inner MTU of its policy's current
@@ -37,20 +40,24 @@ type OpenConfig struct {
 	NoOffload bool
 }
 
-// MaxOverhead is the most any SA adds to an inner packet: outer IPv4 header,
-// UDP header, ESP header, a 16-byte IV, 15 bytes of padding, the trailer and a
-// 32-byte ICV (HMAC-SHA512-256).
-const MaxOverhead = ipv4MinHeader + 8 + espHeaderLen + 16 + 15 + 2 + 32
-
 // DefaultMTU is the inner MTU before an SA is known: a 1500-byte path minus
-// MaxOverhead, so that no protected packet needs fragmenting.
-const DefaultMTU = 1500 - MaxOverhead
+// esp.MaxOverhead, so that no protected packet needs fragmenting.
+const DefaultMTU = ethernetMTU - esp.MaxOverhead
+
+const (
+	// ethernetMTU is the least MaxPathMTU, whatever the interfaces say.
+	ethernetMTU = 1500
+	// jumboMTU bounds the largest path MTU taken from the interfaces, and so
+	// the size of the data plane's segment buffers: 9216 bytes, the largest
+	// jumbo frame switches commonly carry.
+	jumboMTU = 9216
+)
 
 // Open creates a data plane in the namespace ns: a TUN device, raw ESP and AH
 // sockets, the NAT-T UDP socket, and the policy-routing rules that steer
 // protected traffic into the TUN. Policies added later get their routes.
 // Close removes the device, the sockets and the rules.
-func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
+func Open(ns netns.NsHandle, cfg Config) (_ *esp.DataPlane, err error) {
 	if cfg.TUNName == "" {
 		cfg.TUNName = "ipsec0"
 	}
@@ -65,21 +72,16 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 
 	var (
-		dev         Device
-		sn          socketNetwork
+		dev         *tun.Device
+		network     *conn.Network
 		acceptLocal *sysctlSetting
 	)
 	closeAll := func() {
 		if dev != nil {
 			dev.Close()
 		}
-		for _, s := range []*batchSocket{sn.esp, sn.ah} {
-			if s != nil {
-				s.close()
-			}
-		}
-		if sn.udp != nil {
-			sn.udp.close()
+		if network != nil {
+			network.Close()
 		}
 		if acceptLocal != nil {
 			acceptLocal.restore()
@@ -87,16 +89,10 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	}
 	err = namespace.RunHandle(ns, func() error {
 		var err error
-		if dev, err = openTUN(cfg.TUNName, !cfg.NoOffload); err != nil {
+		if dev, err = tun.Open(cfg.TUNName, !cfg.NoOffload); err != nil {
 			return err
 		}
-		if sn.esp, err = rawSocket(ProtoESP); err != nil {
-			return err
-		}
-		if sn.ah, err = rawSocket(ProtoAH); err != nil {
-			return err
-		}
-		if sn.udp, err = newUDPPort(cfg.NATTPort); err != nil {
+		if network, err = conn.Open(conn.Config{NATTPort: cfg.NATTPort, Mark: BypassMark}); err != nil {
 			return err
 		}
 		acceptLocal, err = setAcceptLocal()
@@ -125,9 +121,9 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 	if err == nil {
 		err = h.LinkSetUp(link)
 	}
-	var routes *nsRoutes
+	var rt *routes
 	if err == nil {
-		routes, err = newNSRoutes(h, link, cfg.RouteTable, cfg.MTU, acceptLocal)
+		rt, err = newRoutes(h, link, cfg.RouteTable, cfg.MTU, cfg.MaxPathMTU, acceptLocal)
 	}
 	if err != nil {
 		h.Close()
@@ -135,10 +131,8 @@ func Open(ns netns.NsHandle, cfg OpenConfig) (_ *DataPlane, err error) {
 		return nil, fmt.Errorf("set up %s: %w", cfg.TUNName, err)
 	}
 
-	d := New(cfg.Config)
-	d.routes = routes
-	d.maxPath = cfg.MaxPathMTU
-	d.Start(dev, &sn)
+	d := esp.New(cfg.Config)
+	d.Start(dev, network, rt)
 	return d, nil
 }
 

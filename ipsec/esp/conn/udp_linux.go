@@ -1,11 +1,9 @@
-package esp
+package conn
 
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"sync"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -23,27 +21,21 @@ import (
 // Without it, every ESP packet costs a trip through the IP stack on both
 // gateways, which is most of the data plane's time.
 type udpPort struct {
-	f  *os.File
-	rc syscall.RawConn
+	s *socket
 
 	// receive side: one goroutine
-	rx       *mmsgBatch
+	rx       *msgBatch
 	rxCtrl   [][]byte
 	rxBufs   [][]byte
-	rxFunc   func(fd uintptr) bool
 	pending  []udpSegment // segments received but not yet handed out
 	nextPend int
 
-	// send side
+	// send side: a message carries a run of segments, one iovec each
 	txMu   sync.Mutex
 	txHdrs []mmsghdr
 	txIovs []unix.Iovec
 	txName []unix.RawSockaddrInet4
 	txCtrl [][]byte
-	txN    int // messages filled
-	txSent int
-	txErr  syscall.Errno
-	txFunc func(fd uintptr) bool
 }
 
 type udpSegment struct {
@@ -68,7 +60,7 @@ const (
 
 var cmsgSegmentSpace = unix.CmsgSpace(2)
 
-func newUDPPort(port uint16) (*udpPort, error) {
+func openUDP(port uint16, mark int) (*udpPort, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, fmt.Errorf("UDP socket: %w", err)
@@ -77,7 +69,7 @@ func newUDPPort(port uint16) (*udpPort, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("UDP port %d: %s: %w", port, what, err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, BypassMark); err != nil {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, mark); err != nil {
 		return fail("SO_MARK", err)
 	}
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_UDP, unix.UDP_GRO, 1); err != nil {
@@ -87,16 +79,15 @@ func newUDPPort(port uint16) (*udpPort, error) {
 		return fail("bind", err)
 	}
 	setBuffers(fd)
-	f := os.NewFile(uintptr(fd), fmt.Sprintf("udp-%d", port))
-	rc, err := f.SyscallConn()
+	s, err := newSocket(fd, fmt.Sprintf("udp-%d", port))
 	if err != nil {
-		f.Close()
 		return nil, err
 	}
-	u := &udpPort{f: f, rc: rc, rx: newMmsgBatch(groMessages)}
-	for range groMessages {
+	u := &udpPort{s: s, rx: newMsgBatch(groMessages)}
+	for i := range groMessages {
 		u.rxBufs = append(u.rxBufs, make([]byte, groBufferSize))
 		u.rxCtrl = append(u.rxCtrl, make([]byte, 64))
+		u.rx.hdrs[i].hdr.Control = &u.rxCtrl[i][0]
 	}
 	u.txHdrs = make([]mmsghdr, udpSendMsgs)
 	u.txIovs = make([]unix.Iovec, udpSendMsgs*gsoMaxSegments)
@@ -104,18 +95,7 @@ func newUDPPort(port uint16) (*udpPort, error) {
 	for range udpSendMsgs {
 		u.txCtrl = append(u.txCtrl, make([]byte, cmsgSegmentSpace))
 	}
-	u.rxFunc = u.doRecv
-	u.txFunc = u.doSend
 	return u, nil
-}
-
-func (u *udpPort) doRecv(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&u.rx.hdrs[0])), uintptr(u.rx.n), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false
-	}
-	u.rx.n, u.rx.errno = int(r), e
-	return true
 }
 
 // segmentSize reads the UDP_GRO control message: the size of the segments a
@@ -161,27 +141,21 @@ func (u *udpPort) receive(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
 
 func (u *udpPort) fill() error {
 	for i := range groMessages {
-		u.rx.iovs[i].Base = &u.rxBufs[i][0]
-		u.rx.iovs[i].SetLen(groBufferSize)
-		u.rx.hdrs[i].hdr.Namelen = unix.SizeofSockaddrInet4
-		u.rx.hdrs[i].hdr.Control = &u.rxCtrl[i][0]
+		u.rx.setBuf(i, u.rxBufs[i])
 		u.rx.hdrs[i].hdr.SetControllen(len(u.rxCtrl[i]))
 	}
-	u.rx.n = groMessages
-	if err := u.rc.Read(u.rxFunc); err != nil {
+	n, err := u.s.recvmmsg(u.rx.hdrs)
+	if err != nil {
 		return err
 	}
-	if u.rx.errno != 0 {
-		return u.rx.errno
-	}
 	u.pending, u.nextPend = u.pending[:0], 0
-	for i := range u.rx.n {
+	for i := range n {
 		h := &u.rx.hdrs[i]
 		data := u.rxBufs[i][:h.len]
 		if h.hdr.Flags&unix.MSG_TRUNC != 0 {
 			continue
 		}
-		src := u.rx.addr(i)
+		src := sockaddrAddrPort(&u.rx.names[i])
 		seg := segmentSize(u.rxCtrl[i][:h.hdr.Controllen])
 		if seg <= 0 {
 			seg = len(data)
@@ -199,41 +173,22 @@ func (u *udpPort) fill() error {
 	return nil
 }
 
-func (u *udpPort) doSend(fd uintptr) bool {
-	for u.txSent < u.txN {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&u.txHdrs[u.txSent])), uintptr(u.txN-u.txSent), unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case e == unix.EAGAIN:
-			return false
-		case e == unix.EINTR:
-			continue
-		case e != 0:
-			u.txErr = e
-			u.txSent++
-			continue
-		}
-		u.txSent += int(r)
-	}
-	return true
-}
-
 // send groups consecutive packets to the same destination, of one size but
 // the last, into GSO super-packets.
 func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 	u.txMu.Lock()
 	defer u.txMu.Unlock()
-	u.txN, u.txErr = 0, 0
-	iov := 0
+	msgs, iov := 0, 0
 	var firstErr error
 	flush := func() error {
-		u.txSent = 0
-		if err := u.rc.Write(u.txFunc); err != nil {
+		refused, err := u.s.sendmmsg(u.txHdrs[:msgs])
+		if err != nil {
 			return err
 		}
-		if u.txErr != 0 && firstErr == nil {
-			firstErr = u.txErr
+		if refused != 0 && firstErr == nil {
+			firstErr = refused
 		}
-		u.txN, u.txErr, iov = 0, 0, 0
+		msgs, iov = 0, 0
 		return nil
 	}
 	for i := 0; i < len(pkts); {
@@ -243,12 +198,12 @@ func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 			total += len(pkts[j])
 			j++
 		}
-		if u.txN == len(u.txHdrs) || iov+(j-i) > len(u.txIovs) {
+		if msgs == len(u.txHdrs) || iov+(j-i) > len(u.txIovs) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		m := &u.txHdrs[u.txN]
+		m := &u.txHdrs[msgs]
 		for k := i; k < j; k++ {
 			u.txIovs[iov+k-i].Base = &pkts[k][0]
 			u.txIovs[iov+k-i].SetLen(len(pkts[k]))
@@ -256,13 +211,11 @@ func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 		*m = mmsghdr{}
 		m.hdr.Iov = &u.txIovs[iov]
 		m.hdr.SetIovlen(j - i)
-		u.txName[u.txN] = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dsts[i].Addr().As4()}
-		p := (*[2]byte)(unsafe.Pointer(&u.txName[u.txN].Port))
-		p[0], p[1] = byte(dsts[i].Port()>>8), byte(dsts[i].Port())
-		m.hdr.Name = (*byte)(unsafe.Pointer(&u.txName[u.txN]))
+		putSockaddr(&u.txName[msgs], dsts[i].Addr(), dsts[i].Port())
+		m.hdr.Name = (*byte)(unsafe.Pointer(&u.txName[msgs]))
 		m.hdr.Namelen = unix.SizeofSockaddrInet4
 		if j-i > 1 {
-			c := u.txCtrl[u.txN]
+			c := u.txCtrl[msgs]
 			h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
 			h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
 			h.SetLen(unix.CmsgLen(2))
@@ -271,10 +224,10 @@ func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 			m.hdr.SetControllen(cmsgSegmentSpace)
 		}
 		iov += j - i
-		u.txN++
+		msgs++
 		i = j
 	}
-	if u.txN > 0 {
+	if msgs > 0 {
 		if err := flush(); err != nil {
 			return err
 		}
@@ -282,4 +235,4 @@ func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 	return firstErr
 }
 
-func (u *udpPort) close() error { return u.f.Close() }
+func (u *udpPort) close() error { return u.s.close() }

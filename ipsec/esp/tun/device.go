@@ -1,22 +1,34 @@
-package esp
+// Package tun is the inner side of the ESP data plane: a TUN device carrying
+// IPv4 packets, in batches, with the kernel's segmentation offload. It
+// implements esp.Device, as wireguard-go's tun package implements its
+// device's, and knows nothing of IPsec.
+//
+// With offload the device carries a virtio-net header (IFF_VNET_HDR) and
+// takes TCP/IPv4 segmentation offload (TSO): the kernel hands over TCP
+// super-packets of up to 64 KiB, which Read splits into segments of the
+// path MTU, and Write coalesces the segments of a TCP flow back into
+// super-packets (GRO). One TUN syscall then carries a whole super-packet
+// instead of one segment; offload.go holds the splitting and coalescing,
+// tun_linux.go the file descriptor.
+package tun
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
-// tunDevice is a TUN device, read and written through Go's poller. With
-// offload it carries a virtio-net header (IFF_VNET_HDR) and takes TCP/IPv4
-// segmentation offload (TSO): see tunoffload.go for the splitting and
-// coalescing, which cost one TUN syscall per super-packet instead of one per
-// segment.
-type tunDevice struct {
+// maxPacket is the largest IPv4 packet, and so the largest TUN read (a TSO
+// super-packet) and TUN write (a GRO one).
+const maxPacket = 65535
+
+// batchSize is the most packets one Read hands out with offload; a
+// super-packet of more segments (a small MSS) is finished by the next calls.
+const batchSize = 128
+
+// Device is a TUN device, read and written through Go's poller.
+type Device struct {
 	f       io.ReadWriteCloser // the TUN's file; a fake in tests
 	offload bool
 
@@ -25,53 +37,23 @@ type tunDevice struct {
 	gro   coalescer
 }
 
-// openTUN creates a TUN device in the calling thread's network namespace (run
-// it inside namespace.RunHandle).
-func openTUN(name string, offload bool) (*tunDevice, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
-	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
-	if offload {
-		flags |= unix.IFF_VNET_HDR
-	}
-	ifr.SetUint16(flags)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("create TUN %s: %w", name, err)
-	}
-	if offload {
-		// Checksum offload and TSO for IPv4: IPv6 and UDP the kernel segments
-		// itself before the TUN sees them.
-		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
-			unix.Close(fd)
-			return nil, fmt.Errorf("TUN %s: segmentation offload: %w", name, err)
-		}
-	}
-	// A non-blocking descriptor makes os.File use the poller: a blocked Read
-	// returns os.ErrClosed when the device is closed.
-	return &tunDevice{f: os.NewFile(uintptr(fd), "/dev/net/tun"), offload: offload}, nil
-}
-
-func (t *tunDevice) BatchSize() int {
+// BatchSize is how many buffers Read can fill in one call.
+func (t *Device) BatchSize() int {
 	if t.offload {
-		return maxBatch
+		return batchSize
 	}
 	return 1
 }
 
-func (t *tunDevice) Close() error { return t.f.Close() }
+// Close closes the device; a blocked Read returns os.ErrClosed.
+func (t *Device) Close() error { return t.f.Close() }
 
 // Read reads one packet, or the segments of one super-packet, into bufs at
-// offset; a super-packet with more segments than bufs is finished by the
-// next calls.
-func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+// offset: packet i is bufs[i][offset:offset+sizes[i]]. With offload, offset
+// must leave room for the virtio-net header in front, bufs[0] must hold a
+// whole super-packet and the others a segment of the path MTU. A
+// super-packet with more segments than bufs is finished by the next calls.
+func (t *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if !t.offload {
 		n, err := t.f.Read(bufs[0][offset:])
 		if err != nil {
@@ -135,7 +117,7 @@ func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // emit hands out the next segments of a super-packet kept aside.
-func (t *tunDevice) emit(bufs [][]byte, sizes []int, offset int) int {
+func (t *Device) emit(bufs [][]byte, sizes []int, offset int) int {
 	n := 0
 	for ; n < len(bufs) && t.split.pending(); n++ {
 		sizes[n] = t.split.emit(t.split.next, bufs[n][offset:])
@@ -144,8 +126,9 @@ func (t *tunDevice) emit(bufs [][]byte, sizes []int, offset int) int {
 	return n
 }
 
-// Write writes bufs[i][offset:], coalescing TCP segments with offload.
-func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
+// Write writes bufs[i][offset:], coalescing TCP segments with offload, for
+// which offset must leave room for the virtio-net header.
+func (t *Device) Write(bufs [][]byte, offset int) (int, error) {
 	var first error
 	if !t.offload {
 		for _, b := range bufs {

@@ -1,4 +1,4 @@
-package esp
+package tun
 
 import (
 	"bytes"
@@ -8,6 +8,12 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
+
+// headroom is where the data plane puts packets in its buffers (esp.Headroom):
+// the device uses the bytes in front for the virtio-net header.
+const headroom = 96
+
+const protoUDP = 17
 
 // rfc1071 is the checksum the slow, obvious way, to check csum's results.
 func rfc1071(b []byte) uint16 {
@@ -74,12 +80,12 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 func newBufs(n int) [][]byte {
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		bufs[i] = make([]byte, Headroom+maxPacket+Tailroom)
+		bufs[i] = make([]byte, headroom+maxPacket)
 	}
 	return bufs
 }
 
-// split runs a super-packet through superPacket as tunDevice.Read does.
+// split runs a super-packet through superPacket as Device.Read does.
 func split(t *testing.T, pkt []byte, mss int) [][]byte {
 	t.Helper()
 	var s superPacket
@@ -132,7 +138,7 @@ func TestTSOSplit(t *testing.T) {
 	}
 }
 
-// TestTUNReadInPlace is tunDevice.Read's path: the super-packet read into the
+// TestTUNReadInPlace is Device.Read's path: the super-packet read into the
 // first buffer, segment 0 finished there last.
 func TestTUNReadInPlace(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -140,18 +146,18 @@ func TestTUNReadInPlace(t *testing.T) {
 	pkt := tsoPacket(payload, tcpACK, nil)
 	want := split(t, append([]byte(nil), pkt...), 1400)
 	bufs := newBufs(len(want))
-	copy(bufs[0][Headroom:], pkt)
+	copy(bufs[0][headroom:], pkt)
 	var s superPacket
-	if err := s.load(bufs[0][Headroom:Headroom+len(pkt)], &vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1400}); err != nil {
+	if err := s.load(bufs[0][headroom:headroom+len(pkt)], &vnet.Hdr{GSOType: vnet.GSOTCPv4, GSOSize: 1400}); err != nil {
 		t.Fatal(err)
 	}
 	sizes := make([]int, len(bufs))
 	for i := 1; i < s.segments; i++ {
-		sizes[i] = s.emit(i, bufs[i][Headroom:])
+		sizes[i] = s.emit(i, bufs[i][headroom:])
 	}
-	sizes[0] = s.emit(0, bufs[0][Headroom:Headroom+len(pkt)])
+	sizes[0] = s.emit(0, bufs[0][headroom:headroom+len(pkt)])
 	for i := range want {
-		if !bytes.Equal(bufs[i][Headroom:Headroom+sizes[i]], want[i]) {
+		if !bytes.Equal(bufs[i][headroom:headroom+sizes[i]], want[i]) {
 			t.Fatalf("segment %d differs from the one split out of place", i)
 		}
 	}

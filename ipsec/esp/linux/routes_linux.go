@@ -1,4 +1,4 @@
-package esp
+package linux
 
 import (
 	"cmp"
@@ -6,19 +6,19 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp"
 )
 
 // DefaultRouteTable is the routing table that holds the routes into the TUN,
 // the number strongSwan uses for the same purpose.
 const DefaultRouteTable = 220
 
-// nsRoutes sends each policy's remote selector into the TUN, in a table of its
+// routes sends each policy's remote selector into the TUN, in a table of its
 // own, like strongSwan's table 220:
 //
 //	ip rule:  fwmark BypassMark → main       (the data plane's own sockets: ESP, AH, UDP 4500)
@@ -30,7 +30,7 @@ const DefaultRouteTable = 220
 // covers the peer gateway, as it does in transport mode. A mark, not the IP
 // protocol, identifies ESP and AH: the kernel routes a raw IP_HDRINCL socket's
 // packets as protocol 255, whatever their header says.
-type nsRoutes struct {
+type routes struct {
 	h     *netlink.Handle
 	link  netlink.Link
 	table int
@@ -42,66 +42,16 @@ type nsRoutes struct {
 	// The inner MTU of each policy's current outbound SA, by remote prefix:
 	// a route shared by several policies takes the smallest, which fits
 	// them all.
-	mtus map[netip.Prefix]map[PolicyKey]int
+	mtus map[netip.Prefix]map[esp.PolicyKey]int
 	srcs map[netip.Prefix]net.IP // each route's source address, as last set
+
+	maxPath int // the largest path MTU the data plane uses (Config.MaxPathMTU)
 
 	acceptLocal *sysctlSetting // restored on close
 	closed      bool
 }
 
-// sysctlSetting is a sysctl the data plane changed, kept open in the
-// namespace where it was changed, with the value to put back.
-type sysctlSetting struct {
-	f   *os.File
-	old []byte
-}
-
-// setAcceptLocal sets net.ipv4.conf.all.accept_local in the calling thread's
-// namespace. With custom rules, such as the ones above, the kernel validates
-// the source of every packet it receives by a second, reverse route lookup
-// through every rule (fib_validate_source), unless rp_filter is off, as it is
-// in a lab, and accept_local on. Over protocol 50, where each ESP packet is
-// routed on its own, that lookup cost 5% of the CPU. The price is that a
-// packet claiming one of the node's own addresses as its source is no longer
-// refused as a martian. Where rp_filter is on for all interfaces, as on many
-// hosts that run the daemon outside a lab, every interface does the full
-// check anyway: the setting would only loosen it, so it is left alone and
-// setAcceptLocal returns nil.
-func setAcceptLocal() (*sysctlSetting, error) {
-	rpFilter, err := os.ReadFile("/proc/sys/net/ipv4/conf/all/rp_filter")
-	if err != nil {
-		return nil, fmt.Errorf("rp_filter: %w", err)
-	}
-	if strings.TrimSpace(string(rpFilter)) != "0" {
-		return nil, nil
-	}
-	f, err := os.OpenFile("/proc/sys/net/ipv4/conf/all/accept_local", os.O_RDWR, 0)
-	if err != nil {
-		return nil, fmt.Errorf("accept_local: %w", err)
-	}
-	old := make([]byte, 16)
-	n, err := f.ReadAt(old, 0)
-	if n == 0 {
-		f.Close()
-		return nil, fmt.Errorf("accept_local: %w", err)
-	}
-	if _, err := f.WriteAt([]byte("1"), 0); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("accept_local: %w", err)
-	}
-	return &sysctlSetting{f: f, old: old[:n]}, nil
-}
-
-// restore puts the old value back; it is safe to call again.
-func (s *sysctlSetting) restore() error {
-	if s.f == nil {
-		return nil
-	}
-	_, err := s.f.WriteAt(s.old, 0)
-	s.f.Close()
-	s.f = nil
-	return err
-}
+var errClosed = errors.New("data plane closed")
 
 const rulePriority = 200
 
@@ -109,9 +59,11 @@ const rulePriority = 200
 // carrying it never enter the TUN. An IKE socket may set it too.
 const BypassMark = 0x1e5c
 
-func newNSRoutes(h *netlink.Handle, link netlink.Link, table, mtu int, acceptLocal *sysctlSetting) (*nsRoutes, error) {
-	r := &nsRoutes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu,
-		mtus: map[netip.Prefix]map[PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, acceptLocal: acceptLocal}
+var _ esp.Routes = (*routes)(nil)
+
+func newRoutes(h *netlink.Handle, link netlink.Link, table, mtu, maxPath int, acceptLocal *sysctlSetting) (*routes, error) {
+	r := &routes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu, maxPath: maxPath,
+		mtus: map[netip.Prefix]map[esp.PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, acceptLocal: acceptLocal}
 	add := func(rule *netlink.Rule) error {
 		rule.Family = unix.AF_INET
 		if err := h.RuleAdd(rule); err != nil {
@@ -127,14 +79,14 @@ func newNSRoutes(h *netlink.Handle, link netlink.Link, table, mtu int, acceptLoc
 	ike.Sport = netlink.NewRulePortRange(500, 500)
 	for _, rule := range []*netlink.Rule{marked, ike} {
 		if err := add(rule); err != nil {
-			r.close()
+			r.Close()
 			return nil, err
 		}
 	}
 	rule := netlink.NewRule()
 	rule.Priority, rule.Table = rulePriority+1, table
 	if err := add(rule); err != nil {
-		r.close()
+		r.Close()
 		return nil, err
 	}
 	return r, nil
@@ -142,7 +94,7 @@ func newNSRoutes(h *netlink.Handle, link netlink.Link, table, mtu int, acceptLoc
 
 // localAddressIn finds an address of the namespace inside the selector, to be
 // the source of locally generated packets that the route sends into the TUN.
-func (r *nsRoutes) localAddressIn(ts TrafficSelector) net.IP {
+func (r *routes) localAddressIn(ts esp.TrafficSelector) net.IP {
 	addrs, err := r.h.AddrList(nil, unix.AF_INET)
 	if err != nil {
 		return nil
@@ -155,7 +107,7 @@ func (r *nsRoutes) localAddressIn(ts TrafficSelector) net.IP {
 	return nil
 }
 
-func (r *nsRoutes) route(pfx netip.Prefix) *netlink.Route {
+func (r *routes) route(pfx netip.Prefix) *netlink.Route {
 	return &netlink.Route{
 		LinkIndex: r.link.Attrs().Index,
 		Dst:       &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), 32)},
@@ -167,7 +119,7 @@ func (r *nsRoutes) route(pfx netip.Prefix) *netlink.Route {
 }
 
 // routeMTU is the MTU of the route to pfx: the smallest of its policies'.
-func (r *nsRoutes) routeMTU(pfx netip.Prefix) int {
+func (r *routes) routeMTU(pfx netip.Prefix) int {
 	m := 0
 	for _, v := range r.mtus[pfx] {
 		if m == 0 || v < m {
@@ -177,7 +129,8 @@ func (r *nsRoutes) routeMTU(pfx netip.Prefix) int {
 	return cmp.Or(m, r.mtu)
 }
 
-func (r *nsRoutes) addRoute(p Policy) error {
+// AddRoute implements esp.Routes.
+func (r *routes) AddRoute(p esp.Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
@@ -195,14 +148,14 @@ func (r *nsRoutes) addRoute(p Policy) error {
 	return nil
 }
 
-// pathMTU is the MTU toward peer as the data plane's own packets go there
+// PathMTU is the MTU toward peer as the data plane's own packets go there
 // (with the bypass mark, so past the TUN's routes): the route's MTU if it has
 // one or the kernel learned one (PMTU), else the outgoing interface's.
-func (r *nsRoutes) pathMTU(peer netip.Addr) (int, error) {
+func (r *routes) PathMTU(peer netip.Addr) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return 0, errRoutesClosed
+		return 0, errClosed
 	}
 	routes, err := r.h.RouteGetWithOptions(peer.AsSlice(), &netlink.RouteGetOptions{Mark: BypassMark})
 	if err != nil {
@@ -221,10 +174,10 @@ func (r *nsRoutes) pathMTU(peer netip.Addr) (int, error) {
 	return link.Attrs().MTU, nil
 }
 
-// setMTU records the inner MTU of the policy's new outbound SA, and returns
-// the MTU of its route: the smallest of the policies that share the remote
-// prefix. changed reports whether the route had to change.
-func (r *nsRoutes) setMTU(p Policy, mtu int) (routeMTU int, changed bool, err error) {
+// SetRouteMTU records the inner MTU of the policy's new outbound SA, and
+// returns the MTU of its route: the smallest of the policies that share the
+// remote prefix. changed reports whether the route had to change.
+func (r *routes) SetRouteMTU(p esp.Policy, mtu int) (routeMTU int, changed bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
@@ -233,7 +186,7 @@ func (r *nsRoutes) setMTU(p Policy, mtu int) (routeMTU int, changed bool, err er
 	}
 	before := r.routeMTU(pfx)
 	if r.mtus[pfx] == nil {
-		r.mtus[pfx] = map[PolicyKey]int{}
+		r.mtus[pfx] = map[esp.PolicyKey]int{}
 	}
 	old, had := r.mtus[pfx][p.Key()]
 	r.mtus[pfx][p.Key()] = mtu
@@ -252,9 +205,9 @@ func (r *nsRoutes) setMTU(p Policy, mtu int) (routeMTU int, changed bool, err er
 	return after, true, nil
 }
 
-// deleteRoute drops the policy's claim on its route: the route goes with the
+// DeleteRoute drops the policy's claim on its route: the route goes with the
 // last policy, and until then takes the smallest MTU of those left.
-func (r *nsRoutes) deleteRoute(p Policy) error {
+func (r *routes) DeleteRoute(p esp.Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
@@ -277,8 +230,12 @@ func (r *nsRoutes) deleteRoute(p Policy) error {
 	return nil
 }
 
-// close removes the rules. The routes go with the TUN device.
-func (r *nsRoutes) close() error {
+// MaxPathMTU implements esp.Routes.
+func (r *routes) MaxPathMTU() int { return r.maxPath }
+
+// Close removes the rules and puts accept_local back. The routes go with the
+// TUN device.
+func (r *routes) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true

@@ -1,4 +1,4 @@
-package esp_test
+package conn_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
-	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/conn"
 )
 
 // A run of equal-sized packets leaves as one GSO super-packet and arrives as
@@ -16,10 +16,10 @@ import (
 // order; a packet to another destination or of a larger size starts a new run.
 func TestUDPPortSegmentationOffload(t *testing.T) {
 	_, ns := netenv.Netns(t, "udpgso")
-	var u *esp.UDPPortForTest
+	var u *conn.UDPPortForTest
 	if err := namespace.RunHandle(ns, func() error {
 		var err error
-		u, err = esp.NewUDPPortForTest(4500)
+		u, err = conn.NewUDPPortForTest(4500)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -85,10 +85,10 @@ func TestUDPPortSegmentationOffload(t *testing.T) {
 // call takes is handed out in parts.
 func TestUDPPortHandsOutWholeDatagrams(t *testing.T) {
 	_, ns := netenv.Netns(t, "udpgro")
-	var u *esp.UDPPortForTest
+	var u *conn.UDPPortForTest
 	if err := namespace.RunHandle(ns, func() error {
 		var err error
-		u, err = esp.NewUDPPortForTest(4500)
+		u, err = conn.NewUDPPortForTest(4500)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,43 @@
+package tun
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Open creates a TUN device in the calling thread's network namespace (run
+// it inside namespace.RunHandle), with segmentation offload if offload is
+// set.
+func Open(name string, offload bool) (*Device, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if offload {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("create TUN %s: %w", name, err)
+	}
+	if offload {
+		// Checksum offload and TSO for IPv4: IPv6 and UDP the kernel segments
+		// itself before the TUN sees them.
+		if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("TUN %s: segmentation offload: %w", name, err)
+		}
+	}
+	// A non-blocking descriptor makes os.File use the poller: a blocked Read
+	// returns os.ErrClosed when the device is closed.
+	return &Device{f: os.NewFile(uintptr(fd), "/dev/net/tun"), offload: offload}, nil
+}
