@@ -366,6 +366,7 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	seen := map[uint32]int{}
 	var mu sync.Mutex
 	recvDone := make(chan struct{})
+	var recvErr error
 	go func() {
 		defer close(recvDone)
 		buf := make([]byte, 2048)
@@ -373,6 +374,7 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 			rx.SetReadDeadline(time.Now().Add(time.Second))
 			n, err := rx.Read(buf)
 			if err != nil {
+				recvErr = err
 				return
 			}
 			if n >= 4 {
@@ -439,7 +441,9 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 		}
 	}
 	if lost != 0 || dup != 0 {
-		t.Fatalf("%d of %d packets lost, %d duplicated across %d rekeys", lost, total, dup, rekeys)
+		t.Fatalf("%d of %d packets lost, %d duplicated across %d rekeys; the receiver stopped on %v; hostB UDP in %d, no port %d, errors %d, buffer errors %d; gwB stats %+v",
+			lost, total, dup, rekeys, recvErr, snmpCounter(t, l.hostB, "Udp:", "InDatagrams"), snmpCounter(t, l.hostB, "Udp:", "NoPorts"),
+			snmpCounter(t, l.hostB, "Udp:", "InErrors"), snmpCounter(t, l.hostB, "Udp:", "RcvbufErrors"), b.Stats())
 	}
 	if total < 1000 {
 		t.Fatalf("only %d packets sent", total)
