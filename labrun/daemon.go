@@ -68,24 +68,12 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 		}
 		writeJSON(w, sas)
 	})
-	mux.HandleFunc("POST /v1/tunnel", func(w http.ResponseWriter, req *http.Request) {
-		var tr TunnelRequest
-		if err := decodeBody(req, &tr); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(req.Context(), tr.timeout())
-		defer cancel()
-		f := d.gw.Terminate
+	mux.HandleFunc("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
 		if tr.Up {
-			f = d.gw.Initiate
+			return d.gw.Initiate(ctx, tr.Connection)
 		}
-		if err := f(ctx, tr.Connection); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		writeJSON(w, map[string]string{"status": "ok"})
-	})
+		return d.gw.Terminate(ctx, tr.Connection)
+	}))
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, req *http.Request) { serveEvents(bus, w, req) })
 	mux.HandleFunc("POST /v1/shutdown", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]string{"status": "shutting down"})

@@ -132,7 +132,9 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 	})
 	r.RegisterCounters(r.saCounter)
 	r.Handle("GET /v1/sas", r.handleSAs)
-	r.Handle("POST /v1/tunnel", r.handleTunnel)
+	r.Handle("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
+		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
+	}))
 
 	// `start: start` connections come up at deploy, from their initiator.
 	for _, cname := range r.Lab.ConnNames() {
@@ -280,19 +282,23 @@ func (tr TunnelRequest) timeout() time.Duration {
 // the answer to travel back.
 const tunnelReplyGrace = 5 * time.Second
 
-func (r *Runtime) handleTunnel(w http.ResponseWriter, req *http.Request) {
-	var tr TunnelRequest
-	if err := decodeBody(req, &tr); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
+// tunnelHandler serves POST /v1/tunnel, for a lab process and a daemon
+// alike: act brings the connection up or down within the request's timeout.
+func tunnelHandler(act func(ctx context.Context, tr TunnelRequest) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		var tr TunnelRequest
+		if err := decodeBody(req, &tr); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), tr.timeout())
+		defer cancel()
+		if err := act(ctx, tr); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, map[string]string{"status": "ok"})
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), tr.timeout())
-	defer cancel()
-	if err := r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up); err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	writeJSON(w, map[string]string{"status": "ok"})
 }
 
 // SAs asks the lab process for SAs (of one node, or all when node is "").

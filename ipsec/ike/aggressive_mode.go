@@ -79,19 +79,16 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		e.malformed(p, fmt.Errorf("Aggressive Mode 1/3 lacks SA, KE, NONCE or ID"), nil)
 		return
 	}
-	c, choice, alike, ok := e.selectResponderConn(p, m, offer, AggressiveMode, idii)
-	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+	sa := e.takeFirstMessage(p, m, offer, AggressiveMode, idii)
+	if sa == nil {
 		return
 	}
-	sa := e.newResponderSA(c, AggressiveMode, p, m)
-	sa.alike = alike
 	p1 := sa.p1
-	p1.saiB, sa.choice = offer.Body(), choice
 	p1.gxi, p1.ni, p1.idii, sa.peerID = ke.Data, bytes.Clone(nonce.Body()), idii, identityOf(idii)
 	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(1))
 	e.readVendorIDs(sa, m)
 	e.publishProposalChosen(sa, nil)
-	if err := sa.newDHKey(choice.attrs.Group); err != nil {
+	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
 		e.phase1Failed(sa, err.Error(), nil)
 		return
 	}
@@ -101,9 +98,9 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		e.phase1Failed(sa, "Aggressive Mode 1/3: "+err.Error(), nil)
 		return
 	}
-	idir := c.localID.Payload()
+	idir := sa.conn.localID.Payload()
 	payloads := []isakmp.Payload{
-		&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}},
+		&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{sa.choice.proposal}},
 		&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}, idir,
 	}
 	payloads = append(payloads, sa.ourProof(idir)...)

@@ -544,6 +544,20 @@ func (e *Engine) notifyStranger(p Packet, m *isakmp.Message, t isakmp.NotifyType
 	e.transmit(p.Local, p.Remote, b, t.String(), "")
 }
 
+// takeFirstMessage picks the connection for a first message (MM1, AM1) and,
+// if the half-open limits admit its sender, creates the responder's SA for
+// it, with the suite chosen and the offer's body kept for HASH_I and HASH_R.
+func (e *Engine) takeFirstMessage(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) *isakmpSA {
+	c, choice, alike, ok := e.selectResponderConn(p, m, offer, mode, idii)
+	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+		return nil
+	}
+	sa := e.newResponderSA(c, mode, p, m)
+	sa.alike, sa.choice = alike, choice
+	sa.p1.saiB = offer.Body()
+	return sa
+}
+
 // newResponderSA creates the responder's SA for a first message.
 func (e *Engine) newResponderSA(c *conn, mode Mode, p Packet, m *isakmp.Message) *isakmpSA {
 	local := p.Local

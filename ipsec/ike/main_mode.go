@@ -79,18 +79,15 @@ func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
 		e.malformed(p, fmt.Errorf("Main Mode 1/6 without an SA payload"), nil)
 		return
 	}
-	c, choice, alike, ok := e.selectResponderConn(p, m, offer, MainMode, nil)
-	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+	sa := e.takeFirstMessage(p, m, offer, MainMode, nil)
+	if sa == nil {
 		return
 	}
-	sa := e.newResponderSA(c, MainMode, p, m)
-	sa.alike = alike
-	sa.p1.saiB, sa.choice = offer.Body(), choice
 	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
 	e.readVendorIDs(sa, m)
 	e.publishProposalChosen(sa, nil)
 
-	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{choice.proposal}}},
+	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{sa.choice.proposal}}},
 		e.responderVendorIDs(sa)...)
 	sa.state = mmR2Sent
 	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(2)), mmInfo(2))
