@@ -49,7 +49,7 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{Config: cfg, gw: &gatewayNode{name: cfg.Node, stack: st}, done: make(chan struct{})}
-	if err := os.MkdirAll(filepath.Dir(cfg.Socket), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(cfg.Socket), privateDir); err != nil {
 		st.Close()
 		return nil, err
 	}

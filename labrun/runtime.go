@@ -88,7 +88,7 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	if err := WriteState(r.state); err != nil {
 		return nil, fmt.Errorf("record lab state in %s: %w", StateDir(lab.Name), err)
 	}
-	if err := os.WriteFile(StateLabFile(lab.Name), lab.Source, 0o644); err != nil {
+	if err := os.WriteFile(StateLabFile(lab.Name), lab.Source, privateFile); err != nil {
 		_ = os.RemoveAll(StateDir(lab.Name))
 		return nil, err
 	}

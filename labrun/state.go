@@ -40,10 +40,18 @@ type State struct {
 	Seed       uint64    `json:"seed"`
 }
 
+// A lab's state directory holds secrets (the lab file with its pre-shared
+// keys, the event log with derived keys under --keys), so it and everything
+// in it are the owner's alone.
+const (
+	privateDir  = 0o700
+	privateFile = 0o600
+)
+
 // WriteState records the state atomically (write and rename).
 func WriteState(s *State) error {
 	dir := StateDir(s.Lab)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, privateDir); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
@@ -51,7 +59,7 @@ func WriteState(s *State) error {
 		return err
 	}
 	tmp := filepath.Join(dir, ".state.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, privateFile); err != nil {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(dir, "state.json"))
@@ -203,3 +211,16 @@ func DestroyAll(timeout time.Duration) ([]string, error) {
 	}
 	return labs, errors.Join(errs...)
 }
+
+// CreatePrivate creates (or truncates) a file of a lab's state directory,
+// readable by its owner alone.
+func CreatePrivate(path string, appendTo bool) (*os.File, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if appendTo {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	return os.OpenFile(path, flags, privateFile)
+}
+
+// MakeStateDir creates a lab's state directory, private to its owner.
+func MakeStateDir(lab string) error { return os.MkdirAll(StateDir(lab), privateDir) }

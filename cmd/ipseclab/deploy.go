@@ -78,11 +78,11 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, 
 		}
 	}
 	dir := labrun.StateDir(lab.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := labrun.MakeStateDir(lab.Name); err != nil {
 		return 0, err
 	}
 	logPath := filepath.Join(dir, "lab.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logf, err := labrun.CreatePrivate(logPath, false)
 	if err != nil {
 		return 0, err
 	}

@@ -133,7 +133,7 @@ func ownerGone(fd int) <-chan struct{} {
 // writeEventLog keeps the lab's event stream as JSON lines in its state
 // directory, for a look after the fact.
 func writeEventLog(bus *events.Bus, path string) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := labrun.CreatePrivate(path, true)
 	if err != nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,40 @@ func TestKilledRunTakesItsLabWithIt(t *testing.T) {
 			t.Errorf("run was killed with SIGKILL and its lab %s is still up", name)
 		}
 	}
+}
+
+// A lab's state holds its secrets (the lab file with the PSK, the event log
+// with derived keys under --keys): its directory and files are the owner's
+// alone.
+func TestLabStateIsPrivate(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-private", os.Getpid())
+	lab := writeLab(t, name, smallLab)
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	dir := labrun.StateDir(name)
+	check := func(path string, want os.FileMode) {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %o, want %o", path, got, want)
+		}
+	}
+	check(dir, 0o700)
+	for _, f := range []string{"state.json", "lab.yaml", "lab.log"} {
+		check(filepath.Join(dir, f), 0o600)
+	}
+	// The event log appears once the lab is up.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "events.jsonl")); err == nil {
+			break
+		}
+	}
+	check(filepath.Join(dir, "events.jsonl"), 0o600)
 }
