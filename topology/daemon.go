@@ -46,6 +46,9 @@ type DaemonPeer struct {
 
 // ParseDaemon decodes and validates a daemon configuration.
 func ParseDaemon(file string, data []byte) (*DaemonConfig, error) {
+	if err := tooLarge(file, data); err != nil {
+		return nil, err
+	}
 	var root yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
 		return nil, Errors{syntaxError(file, data, err)}
@@ -63,7 +66,7 @@ func ParseDaemon(file string, data []byte) (*DaemonConfig, error) {
 
 // LoadDaemon reads a daemon configuration file.
 func LoadDaemon(path string) (*DaemonConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	if err != nil {
 		return nil, err
 	}
