@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"strings"
+	"unicode"
 )
 
 // GraphFormats are the formats Graph draws.
@@ -67,19 +68,29 @@ func (l *Lab) Graph(format string) (string, error) {
 		b.WriteString("}\n")
 	case "mermaid":
 		b.WriteString("flowchart LR\n")
-		id := func(s string) string { return strings.NewReplacer("-", "_", ":", "_", ".", "_").Replace(s) }
+		// A quote would end a Mermaid label early: Mermaid spells it #quot;.
+		q := strings.NewReplacer(`"`, "#quot;").Replace
+		// A Mermaid ID is letters, digits and _: anything else is spelled _.
+		id := func(s string) string {
+			return strings.Map(func(r rune) rune {
+				if r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+					return r
+				}
+				return '_'
+			}, s)
+		}
 		for _, name := range l.NodeNames() {
 			shape := mermaidShapes[l.Topology.Nodes[name].Kind]
-			fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id(name), shape[0], name, l.Topology.Nodes[name].Kind, shape[1])
+			fmt.Fprintf(&b, "  %s%s\"%s<br/>%s\"%s\n", id(name), shape[0], q(name), l.Topology.Nodes[name].Kind, shape[1])
 		}
 		for _, link := range l.Topology.Links {
 			a, z := link.Endpoints[0], link.Endpoints[1]
-			fmt.Fprintf(&b, "  %s ---|\"%s %s — %s %s\"| %s\n", id(a.Node), a.Iface, l.addrsOf(a.Node, a.Iface), z.Iface, l.addrsOf(z.Node, z.Iface), id(z.Node))
+			fmt.Fprintf(&b, "  %s ---|\"%s %s — %s %s\"| %s\n", id(a.Node), q(a.Iface), l.addrsOf(a.Node, a.Iface), q(z.Iface), l.addrsOf(z.Node, z.Iface), id(z.Node))
 		}
 		for _, lan := range l.Topology.LANs {
-			fmt.Fprintf(&b, "  lan_%s([\"LAN %s\"])\n", id(lan.Name), lan.Name)
+			fmt.Fprintf(&b, "  lan_%s([\"LAN %s\"])\n", id(lan.Name), q(lan.Name))
 			for _, m := range lan.Members {
-				fmt.Fprintf(&b, "  %s ---|\"%s %s\"| lan_%s\n", id(m.Node), m.Iface, l.addrsOf(m.Node, m.Iface), id(lan.Name))
+				fmt.Fprintf(&b, "  %s ---|\"%s %s\"| lan_%s\n", id(m.Node), q(m.Iface), l.addrsOf(m.Node, m.Iface), id(lan.Name))
 			}
 		}
 		for _, name := range l.ConnNames() {

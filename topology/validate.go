@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair/netem"
@@ -51,10 +52,29 @@ func validIfaceName(s string) string {
 		return "is not allowed"
 	case s == "lo":
 		return "is the loopback interface, which every node already has; pick another name"
-	case strings.ContainsAny(s, "/: \t\n%"):
-		return "contains a character Linux or ipseclab does not allow in an interface name (/, :, %, whitespace)"
+	case strings.ContainsAny(s, "/:%"):
+		return "contains a character Linux or ipseclab does not allow in an interface name (/, :, %)"
+	}
+	// The kernel refuses whitespace of every kind (isspace: \v, \f, \r too)
+	// and takes any other byte; ipseclab takes printable ASCII alone, so that
+	// a name never moves a terminal's cursor or breaks a graph's syntax.
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f {
+			return fmt.Sprintf("contains %q: an interface name is printable ASCII without spaces", r)
+		}
 	}
 	return ""
+}
+
+// controlChar finds a control character in free text (a description), which
+// would reach a terminal as a command rather than as text.
+func controlChar(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 type labChecker struct {
@@ -84,6 +104,9 @@ func (l *Lab) validate(errs *Errors) {
 	v := &labChecker{lab: l, errs: errs}
 	if l.Name != "" && !labNameRE.MatchString(l.Name) {
 		v.errorf("name", "lab name %q must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit (it prefixes the lab's namespaces)", l.Name)
+	}
+	if r, ok := controlChar(l.Description); ok {
+		v.errorf("description", "the description contains the control character %q; write it as plain text", r)
 	}
 	if len(l.Topology.Nodes) == 0 {
 		v.errorf("topology", "the lab has no nodes; add some under topology.nodes")
