@@ -99,7 +99,7 @@ func DialLab(lab string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !processAlive(st.PID) {
+	if !st.LabProcessAlive() {
 		return nil, fmt.Errorf("the process of lab %s (pid %d) is not running; `ipseclab destroy --name %s` cleans up", lab, st.PID, lab)
 	}
 	return &Client{Socket: st.Socket}, nil

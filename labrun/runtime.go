@@ -58,7 +58,7 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	if err := CheckRoot(); err != nil {
 		return nil, err
 	}
-	if st, err := ReadState(lab.Name); err == nil && processAlive(st.PID) {
+	if st, err := ReadState(lab.Name); err == nil && st.LabProcessAlive() {
 		return nil, fmt.Errorf("lab %s is already deployed (lab process %d): run `ipseclab destroy --name %s` first", lab.Name, st.PID, lab.Name)
 	}
 	if existing, _ := ListNetns(LabPrefix(lab.Name)); len(existing) > 0 {
@@ -83,7 +83,11 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	if len(lab.Topology.LANs) > 0 {
 		planned = append(planned, LANNetns(lab.Name))
 	}
-	r.state = &State{Lab: lab.Name, File: opt.File, PID: os.Getpid(), Socket: SocketPath(lab.Name),
+	start, err := ProcessStart(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("lab process: %w", err)
+	}
+	r.state = &State{Lab: lab.Name, File: opt.File, PID: os.Getpid(), PIDStart: start, Socket: SocketPath(lab.Name),
 		Namespaces: planned, Started: time.Now(), Status: "deploying", Seed: r.Seed}
 	if err := WriteState(r.state); err != nil {
 		return nil, fmt.Errorf("record lab state in %s: %w", StateDir(lab.Name), err)

@@ -30,9 +30,13 @@ func StateLabFile(lab string) string { return filepath.Join(StateDir(lab), "lab.
 
 // State is what state.json records.
 type State struct {
-	Lab        string    `json:"lab"`
-	File       string    `json:"file"` // absolute path of the lab file, or "embedded:<name>"
-	PID        int       `json:"pid"`  // the lab process
+	Lab  string `json:"lab"`
+	File string `json:"file"` // absolute path of the lab file, or "embedded:<name>"
+	PID  int    `json:"pid"`  // the lab process
+	// PIDStart is when the lab process started, in clock ticks since boot
+	// (/proc/PID/stat): with the PID it names the process for good, where
+	// the PID alone may, after the process is gone, name another.
+	PIDStart   uint64    `json:"pid_start"`
 	Socket     string    `json:"socket"`
 	Namespaces []string  `json:"namespaces"`
 	Started    time.Time `json:"started"`
@@ -111,28 +115,63 @@ func DeployedLabs() ([]string, error) {
 	return out, nil
 }
 
-// LabProcessAlive reports whether pid is a running lab process. A process
-// that has exited but was not reaped yet (a zombie) is not running.
-func LabProcessAlive(pid int) bool { return processAlive(pid) }
+// LabProcessAlive reports whether the state's lab process is running: the
+// same process (its PID and its start time), not one that reused the PID.
+// A process that has exited but was not reaped yet (a zombie) is not
+// running.
+func (s *State) LabProcessAlive() bool { return processAlive(s.PID, s.PIDStart) }
 
-// processAlive reports whether pid is a running ipseclab lab process (and not
-// some other process that reused the number).
-func processAlive(pid int) bool {
+// processAlive reports whether pid is a running ipseclab lab process that
+// started at start (when start is known).
+func processAlive(pid int, start uint64) bool {
 	if pid <= 0 {
+		return false
+	}
+	st, err := readStat(pid)
+	if err != nil || st.state == 'Z' || (start != 0 && st.start != start) {
 		return false
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return false
 	}
-	if st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
-		// A zombie has exited; it only waits to be reaped.
-		if i := strings.LastIndexByte(string(st), ')'); i > 0 && len(st) > i+2 && st[i+2] == 'Z' {
-			return false
-		}
-	}
 	args := strings.Split(string(b), "\x00")
 	return len(args) > 1 && strings.Contains(filepath.Base(args[0]), "ipseclab") && containsArg(args, "serve")
+}
+
+// procStat is what destroy needs of /proc/PID/stat.
+type procStat struct {
+	state byte   // R, S, Z, ...
+	start uint64 // starttime: clock ticks after boot
+}
+
+// readStat reads /proc/PID/stat. The command name, in parentheses, may hold
+// spaces and parentheses itself, so the fields are counted from the last ')'.
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// After the name: state (field 3) ... starttime (field 22).
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: starttime: %w", pid, err)
+	}
+	return procStat{state: f[0][0], start: start}, nil
+}
+
+// ProcessStart is when process pid started (see State.PIDStart).
+func ProcessStart(pid int) (uint64, error) {
+	st, err := readStat(pid)
+	return st.start, err
 }
 
 func containsArg(args []string, s string) bool {
@@ -155,11 +194,16 @@ func DestroyLab(lab string, timeout time.Duration) error {
 		st = nil // damaged state: fall back to the prefix sweep
 	}
 	var errs []error
-	if st != nil && processAlive(st.PID) {
+	if st != nil && st.LabProcessAlive() {
 		c := &Client{Socket: SocketPath(lab)}
-		if err := c.Shutdown(timeout); err != nil || !waitExit(st.PID, timeout) {
-			_ = syscall.Kill(st.PID, syscall.SIGKILL)
-			waitExit(st.PID, 2*time.Second)
+		if err := c.Shutdown(timeout); err != nil || !waitExit(st, timeout) {
+			// Checked again just before: the PID may have ended and been
+			// reused meanwhile, and the kill must reach this lab's process
+			// or none.
+			if st.LabProcessAlive() {
+				_ = syscall.Kill(st.PID, syscall.SIGKILL)
+			}
+			waitExit(st, 2*time.Second)
 		}
 	}
 	names := map[string]bool{}
@@ -186,15 +230,15 @@ func DestroyLab(lab string, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-func waitExit(pid int, timeout time.Duration) bool {
+func waitExit(st *State, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if !processAlive(pid) {
+		if !st.LabProcessAlive() {
 			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return !processAlive(pid)
+	return !st.LabProcessAlive()
 }
 
 // DestroyAll removes every lab on this machine, deployed or left over.

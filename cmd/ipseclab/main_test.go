@@ -256,7 +256,7 @@ func TestDestroyStopsTheLabProcess(t *testing.T) {
 	if r := run(t, "destroy", "-t", lab); r.code != 0 {
 		t.Fatalf("destroy: %+v", r)
 	}
-	if labrun.LabProcessAlive(st.PID) {
+	if st.LabProcessAlive() {
 		t.Fatalf("lab process %d still running after destroy", st.PID)
 	}
 	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) != 0 {
@@ -969,7 +969,7 @@ func TestLabProcessShutsDownOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for labrun.LabProcessAlive(st.PID) {
+	for st.LabProcessAlive() {
 		if time.Now().After(deadline) {
 			t.Fatal("the lab process did not exit on SIGTERM")
 		}

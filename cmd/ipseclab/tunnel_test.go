@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,4 +131,44 @@ func TestLabStateIsPrivate(t *testing.T) {
 		}
 	}
 	check(filepath.Join(dir, "events.jsonl"), 0o600)
+}
+
+// destroy kills a lab's process only if it is that process: the PID in the
+// state could, after a crash and a reboot of PIDs, name another lab's. The
+// state records the process's start time too, and destroy checks both.
+func TestDestroyNeverKillsAnotherLabsProcess(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	victim, other := fmt.Sprintf("cli%d-pida", os.Getpid()), fmt.Sprintf("cli%d-pidb", os.Getpid())
+	for _, name := range []string{victim, other} {
+		t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
+		if r := run(t, "deploy", "-t", writeLab(t, name, smallLab)); r.code != 0 {
+			t.Fatalf("deploy %s: %+v", name, r)
+		}
+	}
+	stOther, err := labrun.ReadState(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// victim's state now names other's lab process, as a PID reused after
+	// victim's process died would.
+	st, err := labrun.ReadState(victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := st.PID
+	st.PID = stOther.PID
+	if err := labrun.WriteState(st); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(own, syscall.SIGKILL) // victim's own process is gone, as after a crash
+	if r := run(t, "destroy", "--name", victim); r.code != 0 {
+		t.Fatalf("destroy: %+v", r)
+	}
+	if !stOther.LabProcessAlive() {
+		t.Fatalf("destroying %s killed %s's lab process (PID %d)", victim, other, stOther.PID)
+	}
+	if r := run(t, "inspect", "--name", other); r.code != 0 {
+		t.Errorf("%s no longer answers after %s was destroyed: %+v", other, victim, r)
+	}
 }
