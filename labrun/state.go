@@ -15,8 +15,31 @@ import (
 
 // StateRoot holds one directory per deployed lab. What a lab created is
 // recorded there before it is created, so `destroy` works from a new process
-// even after the lab process was killed with SIGKILL.
-const StateRoot = "/run/ipseclab"
+// even after the lab process was killed with SIGKILL. StateDirEnv moves it
+// (the CLI's --state-dir sets it, and lab processes inherit it): tests keep
+// their labs apart from a machine's own that way.
+var StateRoot = stateRoot()
+
+// StateDirEnv names the environment variable that moves StateRoot.
+const StateDirEnv = "IPSECLAB_STATE_DIR"
+
+func stateRoot() string {
+	if d := os.Getenv(StateDirEnv); d != "" {
+		return d
+	}
+	return "/run/ipseclab"
+}
+
+// SetStateRoot moves StateRoot, for this process and the lab processes it
+// starts.
+func SetStateRoot(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	StateRoot = abs
+	return os.Setenv(StateDirEnv, abs)
+}
 
 // StateDir is a lab's state directory.
 func StateDir(lab string) string { return filepath.Join(StateRoot, lab) }
@@ -136,7 +159,9 @@ func processAlive(pid int, start uint64) bool {
 		return false
 	}
 	args := strings.Split(string(b), "\x00")
-	return len(args) > 1 && strings.Contains(filepath.Base(args[0]), "ipseclab") && containsArg(args, "serve")
+	// The binary may have any name (go run's, a copy's); the start time
+	// already pins the process, and "serve" says it is a lab process.
+	return len(args) > 1 && containsArg(args, "serve")
 }
 
 // procStat is what destroy needs of /proc/PID/stat.

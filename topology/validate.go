@@ -31,6 +31,15 @@ var (
 	protos       = []string{"udp", "tcp"}
 )
 
+// CheckLabName says what is wrong with a lab's name, if anything: the name
+// prefixes the lab's namespaces, so it keeps to a few characters.
+func CheckLabName(name string) error {
+	if !labNameRE.MatchString(name) {
+		return fmt.Errorf("lab name %q must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit (it prefixes the lab's namespaces)", name)
+	}
+	return nil
+}
+
 // defaultWord fills an empty setting with the first of its words, and reports
 // whether the setting is one of them.
 func defaultWord[W ~string](v *W, words []W) bool {
@@ -102,8 +111,10 @@ func (v *labChecker) sectionError(path string, err error) {
 // validate checks the decoded lab as a whole and fills the derived fields.
 func (l *Lab) validate(errs *Errors) {
 	v := &labChecker{lab: l, errs: errs}
-	if l.Name != "" && !labNameRE.MatchString(l.Name) {
-		v.errorf("name", "lab name %q must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit (it prefixes the lab's namespaces)", l.Name)
+	if l.Name != "" {
+		if err := CheckLabName(l.Name); err != nil {
+			v.errorf("name", "%v", err)
+		}
 	}
 	if r, ok := controlChar(l.Description); ok {
 		v.errorf("description", "the description contains the control character %q; write it as plain text", r)

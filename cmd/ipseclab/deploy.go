@@ -22,6 +22,7 @@ import (
 
 func newDeployCmd() *cobra.Command {
 	var lf labFlags
+	var asName string
 	cmd := &cobra.Command{
 		Use:   "deploy -t FILE",
 		Short: "Create a lab's namespaces, links and services, and keep it running in the background",
@@ -39,7 +40,10 @@ A deploy that fails part way removes everything it created.`,
 			if err != nil {
 				return err
 			}
-			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true, false)
+			if err := renameLab(lab, asName); err != nil {
+				return err
+			}
+			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true, false, "--lab-name", lab.Name)
 			if err != nil {
 				return err
 			}
@@ -50,6 +54,7 @@ A deploy that fails part way removes everything it created.`,
 		},
 	}
 	lf.add(cmd, false)
+	cmd.Flags().StringVar(&asName, "name", "", "deploy the lab under this name instead of its file's, so that two copies run side by side")
 	return cmd
 }
 
@@ -70,7 +75,7 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, 
 		return 0, err
 	}
 	if st, err := labrun.ReadState(lab.Name); err == nil {
-		return 0, fmt.Errorf("lab %s is already deployed (lab process %d): run `ipseclab destroy --name %s` first", lab.Name, st.PID, lab.Name)
+		return 0, fmt.Errorf("lab %s is already deployed (lab process %d): run `ipseclab destroy --name %s` first, or deploy this one under another name with --name", lab.Name, st.PID, lab.Name)
 	}
 	if abs, err := filepath.Abs(labArg); err == nil {
 		if _, serr := os.Stat(abs); serr == nil {

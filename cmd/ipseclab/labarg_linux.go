@@ -19,5 +19,6 @@ func loadDeployed(name string) (*topology.Lab, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("lab %s: the copy of its lab file in %s is unreadable: %w", name, labrun.StateDir(name), err)
 	}
+	lab.Name = name // it may have been deployed under another name than the file's (--name)
 	return lab, st.File, nil
 }

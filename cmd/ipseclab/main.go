@@ -38,6 +38,7 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(pureCmds()...)
 	root.AddCommand(linuxCmds()...)
+	addLinuxRootFlags(root)
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -28,7 +29,20 @@ import (
 var binary string
 
 // TestMain builds the ipseclab binary once; the tests run it as a user would.
+// As root, the tests run in a mount namespace of their own, where /run/netns
+// and the state root are empty file systems: the labs they deploy, and
+// `destroy --all`, never meet the labs of the machine (a class's, say), and
+// the machine's never see theirs.
 func TestMain(m *testing.M) {
+	if os.Geteuid() == 0 {
+		if os.Getenv(privateEnv) == "" {
+			os.Exit(rerunPrivately())
+		}
+		if err := privateMounts(); err != nil {
+			fmt.Fprintf(os.Stderr, "private mounts for the tests: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	dir, err := os.MkdirTemp("", "ipseclab-cli-test")
 	if err != nil {
 		panic(err)
@@ -43,6 +57,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// privateEnv marks the test binary run again in its own mount namespace.
+const privateEnv = "IPSECLAB_TEST_PRIVATE_MOUNTS"
+
+// rerunPrivately runs this test binary again, with its arguments, in a new
+// mount namespace (Go makes its mounts private before the exec), and returns
+// its exit code.
+func rerunPrivately() int {
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), privateEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "run the tests in a private mount namespace: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// privateMounts puts empty file systems over /run/netns and the state root,
+// seen by this process and the lab processes it starts alone. They go when
+// the last of those exits, and with them the tests' namespaces' names.
+func privateMounts() error {
+	for _, dir := range []string{labrun.NetnsDir, labrun.StateRoot} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := syscall.Mount("ipseclab-test", dir, "tmpfs", 0, "mode=0755"); err != nil {
+			return fmt.Errorf("mount a tmpfs on %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 type result struct {

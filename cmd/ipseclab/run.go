@@ -26,7 +26,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var keep, asJSON, explain, verbose, keys bool
-	var captureDir string
+	var captureDir, asName string
 	var width int
 	cmd := &cobra.Command{
 		Use:   "run [LAB]",
@@ -51,6 +51,9 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if err != nil {
 				return err
 			}
+			if err := renameLab(lab, asName); err != nil {
+				return err
+			}
 			if arg == "" {
 				arg = labs.Default
 			}
@@ -63,7 +66,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			tty := term.IsTerminal(int(os.Stdout.Fd()))
-			var serveArgs []string
+			serveArgs := []string{"--lab-name", lab.Name}
 			if captureDir != "" {
 				abs, err := filepath.Abs(captureDir)
 				if err != nil {
@@ -151,6 +154,7 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab up after the script, for exploration")
+	cmd.Flags().StringVar(&asName, "name", "", "run the lab under this name instead of its file's, so that two copies run side by side")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "write the event stream as JSON lines instead of the timeline")
 	cmd.Flags().BoolVar(&explain, "explain", true, "explain each line in terms of the concepts (--explain=false for terse output)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event, debug ones included")

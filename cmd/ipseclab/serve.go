@@ -30,6 +30,7 @@ type readyMsg struct {
 func newServeCmd() *cobra.Command {
 	var lf labFlags
 	var readyFD, ownerFD int
+	var asName string
 	var captureDir string
 	var keys bool
 	cmd := &cobra.Command{
@@ -40,6 +41,9 @@ func newServeCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			lab, source, err := lf.load()
 			if err != nil {
+				return err
+			}
+			if err := renameLab(lab, asName); err != nil {
 				return err
 			}
 			var ready *os.File
@@ -105,6 +109,7 @@ func newServeCmd() *cobra.Command {
 	}
 	lf.add(cmd, false)
 	cmd.Flags().IntVar(&readyFD, "ready-fd", 0, "file descriptor to report progress and readiness on")
+	cmd.Flags().StringVar(&asName, "lab-name", "", "serve the lab under this name instead of its file's")
 	cmd.Flags().IntVar(&ownerFD, "owner-fd", 0, "read end of a pipe held by the process that owns the lab: the lab is destroyed when it closes")
 	cmd.Flags().StringVar(&captureDir, "capture", "", "record every link and the Wireshark key tables into this directory")
 	cmd.Flags().BoolVar(&keys, "keys", false, "publish the derived keys as events")

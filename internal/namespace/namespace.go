@@ -63,7 +63,7 @@ func Create(name string) (netns.NsHandle, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return netns.None(), fmt.Errorf("network namespace %s already exists (a lab of the same name is deployed, or a leftover: try `ipseclab destroy --all`)", name)
+			return netns.None(), fmt.Errorf("network namespace %s already exists: a lab of that name is deployed, or a leftover of one; remove it with `ipseclab destroy --name LAB`, or deploy this lab under another name with --name", name)
 		}
 		return netns.None(), err
 	}

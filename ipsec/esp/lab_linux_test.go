@@ -67,6 +67,32 @@ type lab struct {
 	hostA, gwA, gwB, hostB netns.NsHandle
 }
 
+// neighbours lists a namespace's neighbour table, for failure messages.
+func neighbours(t testing.TB, ns netns.NsHandle) string {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err.Error()
+	}
+	defer h.Close()
+	ns4, err := h.NeighList(0, netlink.FAMILY_V4)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	if links, err := h.LinkList(); err == nil {
+		for _, l := range links {
+			st := l.Attrs().Statistics
+			if st != nil {
+				out = append(out, fmt.Sprintf("%s tx %d txdrop %d rx %d", l.Attrs().Name, st.TxPackets, st.TxDropped, st.RxPackets))
+			}
+		}
+	}
+	for _, n := range ns4 {
+		out = append(out, fmt.Sprintf("%v %v state %#x", n.IP, n.HardwareAddr, n.State))
+	}
+	return strings.Join(out, ", ")
+}
+
 func newLab(t testing.TB) *lab {
 	testenv.NeedRoot(t)
 	l := &lab{}
@@ -363,6 +389,21 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 	}))
 	defer tx.Close()
 
+	// The path works end to end before the stream starts: a veth just
+	// brought up may leave a gateway's first ARP request unanswered, and
+	// the next goes a second later, longer than the stream lasts.
+	probe := make([]byte, 4) // sequence number 0, which the stream never uses
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		tx.Write(probe)
+		rx.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := rx.Read(make([]byte, 2048)); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no probe crossed the tunnel in 5 s; gwB %s", neighbours(t, l.gwB))
+		}
+	}
+
 	seen := map[uint32]int{}
 	var mu sync.Mutex
 	recvDone := make(chan struct{})
@@ -441,9 +482,14 @@ func TestLabRekeyUnderTrafficLosesNothing(t *testing.T) {
 		}
 	}
 	if lost != 0 || dup != 0 {
-		t.Fatalf("%d of %d packets lost, %d duplicated across %d rekeys; the receiver stopped on %v; hostB UDP in %d, no port %d, errors %d, buffer errors %d; gwB stats %+v",
+		t.Fatalf("%d of %d packets lost, %d duplicated across %d rekeys; the receiver stopped on %v; hostB UDP in %d, no port %d, errors %d, buffer errors %d; gwA stats %+v; gwB stats %+v; hostA UDP out %d, errors %d; hostA IP out %d, no route %d; gwA IP in %d, forwarded %d, addr errors %d, no route %d, discards %d; hostA neigh %s; gwA %s; gwB %s; hostB %s; gwB IP in %d, delivered %d, forwarded %d, addr errors %d, unknown protos %d, discards %d",
 			lost, total, dup, rekeys, recvErr, snmpCounter(t, l.hostB, "Udp:", "InDatagrams"), snmpCounter(t, l.hostB, "Udp:", "NoPorts"),
-			snmpCounter(t, l.hostB, "Udp:", "InErrors"), snmpCounter(t, l.hostB, "Udp:", "RcvbufErrors"), b.Stats())
+			snmpCounter(t, l.hostB, "Udp:", "InErrors"), snmpCounter(t, l.hostB, "Udp:", "RcvbufErrors"), a.Stats(), b.Stats(),
+			snmpCounter(t, l.hostA, "Udp:", "OutDatagrams"), snmpCounter(t, l.hostA, "Udp:", "SndbufErrors"),
+			snmpCounter(t, l.hostA, "Ip:", "OutRequests"), snmpCounter(t, l.hostA, "Ip:", "OutNoRoutes"),
+			snmpCounter(t, l.gwA, "Ip:", "InReceives"), snmpCounter(t, l.gwA, "Ip:", "ForwDatagrams"), snmpCounter(t, l.gwA, "Ip:", "InAddrErrors"),
+			snmpCounter(t, l.gwA, "Ip:", "OutNoRoutes"), snmpCounter(t, l.gwA, "Ip:", "InDiscards"), neighbours(t, l.hostA), neighbours(t, l.gwA), neighbours(t, l.gwB), neighbours(t, l.hostB),
+			snmpCounter(t, l.gwB, "Ip:", "InReceives"), snmpCounter(t, l.gwB, "Ip:", "InDelivers"), snmpCounter(t, l.gwB, "Ip:", "ForwDatagrams"), snmpCounter(t, l.gwB, "Ip:", "InAddrErrors"), snmpCounter(t, l.gwB, "Ip:", "InUnknownProtos"), snmpCounter(t, l.gwB, "Ip:", "InDiscards"))
 	}
 	if total < 1000 {
 		t.Fatalf("only %d packets sent", total)
