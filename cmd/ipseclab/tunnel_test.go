@@ -172,3 +172,36 @@ func TestDestroyNeverKillsAnotherLabsProcess(t *testing.T) {
 		t.Errorf("%s no longer answers after %s was destroyed: %+v", other, victim, r)
 	}
 }
+
+// Two students run the same lab side by side on one machine: --name gives
+// each copy its own namespaces and state, and each copy's tunnel carries its
+// own traffic.
+func TestSameLabTwiceSideBySide(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	first, second := fmt.Sprintf("cli%d-s2s-1", os.Getpid()), fmt.Sprintf("cli%d-s2s-2", os.Getpid())
+	for _, name := range []string{first, second} {
+		t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
+		if r := run(t, "deploy", "-t", "site-to-site", "--name", name); r.code != 0 {
+			t.Fatalf("deploy site-to-site --name %s: %+v", name, r)
+		}
+	}
+	if r := run(t, "deploy", "-t", "site-to-site", "--name", first); r.code == 0 || !strings.Contains(r.stderr, "--name") {
+		t.Errorf("deploying over %s: want an error that advises --name, got %+v", first, r)
+	}
+	for _, name := range []string{first, second} {
+		if r := run(t, "ping", "--name", name, "alice", "bob", "-c", "3", "-i", "100ms"); r.code != 0 {
+			t.Errorf("ping across %s's tunnel: %+v", name, r)
+		}
+		r := run(t, "inspect", "--name", name, "--json")
+		if r.code != 0 || !strings.Contains(r.stdout, `"ipseclab-`+name+`.gw-a"`) {
+			t.Errorf("inspect %s does not show its own namespaces: %+v", name, r)
+		}
+	}
+	if r := run(t, "destroy", "--name", first); r.code != 0 {
+		t.Fatalf("destroy %s: %+v", first, r)
+	}
+	if r := run(t, "ping", "--name", second, "alice", "bob", "-c", "2", "-i", "100ms"); r.code != 0 {
+		t.Errorf("%s stopped working when %s was destroyed: %+v", second, first, r)
+	}
+}
