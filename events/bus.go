@@ -12,12 +12,15 @@ type Bus struct {
 	lab string
 	now func() time.Time
 
-	mu      sync.Mutex
-	seq     uint64
-	subs    map[*Subscription]struct{}
-	history []Event // ring of the most recent events, for late readers
-	histCap int
-	closed  bool
+	mu        sync.Mutex
+	seq       uint64
+	subs      map[*Subscription]struct{}
+	history   []Event // the most recent events, for late readers
+	histSizes []int   // each kept event's footprint
+	histBytes int     // their sum
+	histCap   int     // events kept at most
+	histMax   int     // bytes kept at most
+	closed    bool
 }
 
 // Option configures a Bus.
@@ -26,12 +29,18 @@ type Option func(*Bus)
 // WithClock injects the clock that stamps events (tests use a fake one).
 func WithClock(now func() time.Time) Option { return func(b *Bus) { b.now = now } }
 
-// WithHistory sets how many recent events the bus keeps for Since (default 65536).
+// WithHistory sets how many recent events the bus keeps for Since (default
+// 65536).
 func WithHistory(n int) Option { return func(b *Bus) { b.histCap = n } }
+
+// WithHistoryBytes bounds the memory the kept events take, as estimated by
+// their footprint (default 16 MiB): events are not all alike, and a peer's
+// offer or a long log line should not let the history grow without bound.
+func WithHistoryBytes(n int) Option { return func(b *Bus) { b.histMax = n } }
 
 // NewBus returns a bus for the named lab.
 func NewBus(lab string, opts ...Option) *Bus {
-	b := &Bus{lab: lab, now: time.Now, subs: map[*Subscription]struct{}{}, histCap: 65536}
+	b := &Bus{lab: lab, now: time.Now, subs: map[*Subscription]struct{}{}, histCap: 65536, histMax: 16 << 20}
 	for _, o := range opts {
 		o(b)
 	}
@@ -66,11 +75,13 @@ func (b *Bus) Publish(e Event) Event {
 		e.Level = Info
 	}
 	if b.histCap > 0 {
-		if len(b.history) >= b.histCap {
-			copy(b.history, b.history[len(b.history)-b.histCap/2:])
-			b.history = b.history[:b.histCap/2]
+		size := e.footprint()
+		if len(b.history) >= b.histCap || b.histBytes+size > b.histMax {
+			b.trimHistory()
 		}
 		b.history = append(b.history, e)
+		b.histSizes = append(b.histSizes, size)
+		b.histBytes += size
 	}
 	for s := range b.subs {
 		if s.filter == nil || s.filter(&e) {
@@ -79,6 +90,20 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	b.mu.Unlock()
 	return e
+}
+
+// trimHistory drops the oldest events until at most half of each bound is
+// used, so that trimming costs O(1) a publish over time.
+func (b *Bus) trimHistory() {
+	drop := 0
+	for drop < len(b.history) && (len(b.history)-drop > b.histCap/2 || b.histBytes > b.histMax/2) {
+		b.histBytes -= b.histSizes[drop]
+		drop++
+	}
+	n := copy(b.history, b.history[drop:])
+	clear(b.history[n:])
+	b.history = b.history[:n]
+	b.histSizes = b.histSizes[:copy(b.histSizes, b.histSizes[drop:])]
 }
 
 // Since returns the kept events with a sequence number above seq, oldest first.

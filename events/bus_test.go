@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -115,4 +116,28 @@ func TestPublisherFillsScopeAndClockIsInjected(t *testing.T) {
 	}
 	var nilBus *Bus
 	nilBus.Publish(Event{Kind: LinkUp}) // a nil bus discards
+}
+
+// The history is bounded in bytes as well as in events: a stream of large
+// events keeps at most the byte bound, and the newest of them, contiguous.
+func TestHistoryBoundedInBytes(t *testing.T) {
+	b := NewBus("t", WithHistoryBytes(1<<20))
+	big := strings.Repeat("x", 10<<10)
+	for range 10000 {
+		b.Publish(Event{Kind: IKEMessage, Message: big, Fields: map[string]any{"offered": []string{big, big}}})
+	}
+	kept := b.Since(0)
+	size := 0
+	for i := range kept {
+		size += kept[i].footprint()
+		if i > 0 && kept[i].Seq != kept[i-1].Seq+1 {
+			t.Fatalf("history not contiguous at %d: %d after %d", i, kept[i].Seq, kept[i-1].Seq)
+		}
+	}
+	if size > 1<<20 || len(kept) == 0 || kept[len(kept)-1].Seq != 10000 {
+		t.Fatalf("kept %d events of %d bytes in all, the last #%d; want at most 1 MiB ending with #10000", len(kept), size, kept[len(kept)-1].Seq)
+	}
+	if len(kept) < 10 {
+		t.Errorf("kept only %d events; trimming should keep about half the bound", len(kept))
+	}
 }

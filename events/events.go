@@ -98,6 +98,8 @@ const (
 	IKERetransmit   Kind = "ike-retransmit"       // a message was sent again
 	IKEMalformed    Kind = "ike-malformed"        // a packet that could not be decoded
 	IKESendFailed   Kind = "ike-send-failed"      // the network refused a datagram; Fields: errno, error
+	HalfOpenEvicted Kind = "half-open-evicted"    // an unproven responder SA made room for a new first message
+	Suppressed      Kind = "events-suppressed"    // events caused by unauthenticated input, rate-limited; Fields: suppressed
 	ProposalChosen  Kind = "proposal-chosen"      // phase 1 or phase 2 proposal selection
 	NATDetected     Kind = "nat-detected"         // NAT-D result
 	NATFloat        Kind = "nat-float"            // moved to UDP 4500
@@ -250,6 +252,55 @@ type Event struct {
 	Fields map[string]any `json:"fields,omitempty"`
 }
 
+// footprint estimates the memory an event holds, for the bus's bound on its
+// history: the strings it carries and a fixed cost per part. Constant
+// strings (Explain) are shared, and counted all the same, which errs on the
+// safe side.
+func (e *Event) footprint() int {
+	n := 256 + len(e.Message) + len(e.Explain) + len(e.Node) + len(e.Conn) + len(e.Link)
+	if e.IKE != nil {
+		n += 256 + 16*len(e.IKE.Payloads)
+	}
+	if e.SA != nil {
+		n += 256
+	}
+	if e.Packet != nil {
+		n += 256
+	}
+	if e.Expect != nil || e.Script != nil {
+		n += 512
+	}
+	for k, v := range e.Fields {
+		n += 48 + len(k) + valueFootprint(v)
+	}
+	return n
+}
+
+func valueFootprint(v any) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case []string:
+		n := 16 * len(v)
+		for _, s := range v {
+			n += len(s)
+		}
+		return n
+	case []byte:
+		return len(v)
+	case map[string]any:
+		n := 0
+		for k, x := range v {
+			n += 48 + len(k) + valueFootprint(x)
+		}
+		return n
+	case map[string]uint64:
+		return 48 * len(v)
+	default:
+		return 16
+	}
+}
+
 // Field returns a field's value, or nil.
 func (e *Event) Field(name string) any {
 	if e.Fields == nil {
@@ -295,7 +346,7 @@ func KnownKinds() []Kind {
 		NodeCreated, LinkCreated, LANCreated, LabSeed,
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
-		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
+		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
 		Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,

@@ -136,9 +136,9 @@ func ownerGone(fd int) <-chan struct{} {
 }
 
 // writeEventLog keeps the lab's event stream as JSON lines in its state
-// directory, for a look after the fact.
+// directory, for a look after the fact, rotated at labrun.EventLogMax.
 func writeEventLog(bus *events.Bus, path string) {
-	f, err := labrun.CreatePrivate(path, true)
+	f, err := labrun.OpenRotatingLog(path, labrun.EventLogMax)
 	if err != nil {
 		return
 	}

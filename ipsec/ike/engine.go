@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -42,6 +41,7 @@ type Stats struct {
 	HalfOpenDropped uint64 `json:"half_open_dropped"` // first messages refused by the half-open limits
 	HalfOpenEvicted uint64 `json:"half_open_evicted"` // unproven half-open SAs dropped to make room
 	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
+	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
 }
 
 // conn is a configured connection and what the engine holds for it.
@@ -88,7 +88,7 @@ type Engine struct {
 	halfOpenByAddr map[netip.Addr]int
 
 	stats   Stats
-	limiter eventLimiter
+	limiter eventLimiter // events caused by unauthenticated input
 	closed  bool
 }
 
@@ -463,7 +463,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 	}
 	cands := append(exact, anyPeer...)
 	if len(cands) == 0 {
-		e.pub.Publish(events.Event{
+		e.publishLimited(events.Event{
 			Kind: events.Phase1Failed, Step: events.StepPhase1, Level: events.Warn,
 			Message: fmt.Sprintf("%s from %s matches no connection of this node", phaseName(mode), p.Remote),
 			Explain: "A responder picks its connection (and pre-shared key) by the initiator's address, and in Aggressive Mode by its identity; nothing configured here matches.",
@@ -549,7 +549,7 @@ func (e *Engine) notifyStranger(p Packet, m *isakmp.Message, t isakmp.NotifyType
 // it, with the suite chosen and the offer's body kept for HASH_I and HASH_R.
 func (e *Engine) takeFirstMessage(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) *isakmpSA {
 	c, choice, alike, ok := e.selectResponderConn(p, m, offer, mode, idii)
-	if !ok || !e.admitHalfOpen(p.Remote.Addr()) {
+	if !ok || !e.admitHalfOpen(p.Remote) {
 		return nil
 	}
 	sa := e.newResponderSA(c, mode, p, m)
@@ -706,27 +706,4 @@ func phaseName(m Mode) string {
 		return "Aggressive Mode"
 	}
 	return "Main Mode"
-}
-
-// eventLimiter keeps a flood of bad packets from flooding the event bus: at
-// most burst events per second, the rest counted.
-type eventLimiter struct {
-	window     time.Time
-	n          int
-	suppressed uint64
-}
-
-func (l *eventLimiter) allow(now time.Time) (ok bool, suppressed uint64) {
-	const burst = 20
-	if now.Sub(l.window) >= time.Second {
-		l.window, l.n = now, 0
-	}
-	if l.n >= burst {
-		l.suppressed++
-		return false, 0
-	}
-	l.n++
-	s := l.suppressed
-	l.suppressed = 0
-	return true, s
 }

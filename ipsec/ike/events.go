@@ -88,7 +88,7 @@ func (e *Engine) publishMessage(sa *isakmpSA, dir events.Direction, m *isakmp.Me
 		}
 		fields = map[string]any{"notify": names}
 	}
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.IKEMessage, Step: info.step, Conn: info.connName(sa), Level: events.Info,
 		Message: fmt.Sprintf("%s %s %s %s %s: HDR%s, %s", arrow, info.what(), dir, peer, sa.remote, star, payloads),
 		Explain: info.explain,
@@ -155,7 +155,7 @@ func (e *Engine) publishProposalChosen(sa *isakmpSA, qm *quickMode) {
 	}
 	ii := sa.ikeInfo(events.Received, info, nil, 0)
 	ii.Proposal = suite
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.ProposalChosen, Step: step, Conn: info.connName(sa),
 		Message: fmt.Sprintf("%s proposal %s (%s)", what, suite, chooser),
 		Explain: explain, IKE: ii,
@@ -164,21 +164,40 @@ func (e *Engine) publishProposalChosen(sa *isakmpSA, qm *quickMode) {
 }
 
 // publishNoProposal reports NO-PROPOSAL-CHOSEN, sent (we found nothing in
-// the offer) or received (the peer found nothing in ours).
+// the offer) or received (the peer found nothing in ours). An offer is the
+// peer's, of any length: the event names its first transforms and counts the
+// rest, and one sent answers a message nobody has authenticated yet, so it is
+// rate-limited.
 func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Direction, offered []string, accepted string, step events.Step) {
+	shown := offered
+	if len(shown) > maxOfferShown {
+		shown = shown[:maxOfferShown]
+	}
+	offer := strings.Join(shown, ", ")
+	if more := len(offered) - len(shown); more > 0 {
+		offer += fmt.Sprintf(" and %d more", more)
+	}
 	var msg string
 	if dir == events.Sent {
-		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN sent to %s: it offered [%s], we accept [%s]", peer, strings.Join(offered, ", "), accepted)
+		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN sent to %s: it offered [%s], we accept [%s]", peer, offer, accepted)
 	} else {
 		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN from %s: it accepts none of what we offered [%s]", peer, accepted)
 	}
-	e.pub.Publish(events.Event{
+	ev := events.Event{
 		Kind: events.NoProposal, Step: step, Conn: c.cfg.Name, Level: events.Error,
 		Message: msg,
 		Explain: "The two sides have no suite in common: compare the proposal lists of both ends (cipher, hash or integrity, DH group, and PFS).",
-		Fields:  map[string]any{"direction": string(dir), "offered": offered, "accepted": accepted, "peer": peer.String()},
-	})
+		Fields:  map[string]any{"direction": string(dir), "offered": shown, "offered_count": len(offered), "accepted": accepted, "peer": peer.String()},
+	}
+	if dir == events.Sent && step == events.StepPhase1 {
+		e.publishLimited(ev)
+		return
+	}
+	e.pub.Publish(ev)
 }
+
+// maxOfferShown is how many of a peer's transforms an event names.
+const maxOfferShown = 8
 
 // phase1Failed ends a phase 1 negotiation (or an ISAKMP SA) with a reason.
 func (e *Engine) phase1Failed(sa *isakmpSA, reason string, fields map[string]any) {
@@ -189,7 +208,7 @@ func (e *Engine) phase1Failed(sa *isakmpSA, reason string, fields map[string]any
 		fields = map[string]any{}
 	}
 	fields["reason"], fields["peer"] = reason, sa.remote.String()
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.Phase1Failed, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Error,
 		Message: fmt.Sprintf("%s with %s failed: %s", sa.phaseName(), sa.remote, reason),
 		SA:      sa.info(), Fields: fields,
@@ -282,7 +301,7 @@ func (e *Engine) publishChildDeleted(ch *childSA, reason string) {
 }
 
 func (e *Engine) publishISAKMPDeleted(sa *isakmpSA, reason string) {
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.SADeleted, Step: events.StepTermination, Conn: sa.conn.cfg.Name,
 		Message: fmt.Sprintf("ISAKMP SA %s/%s with %s deleted: %s", sa.ckyI, sa.ckyR, sa.peerName(), reason),
 		Explain: "The ISAKMP SA is gone; in IKEv1 the IPsec SAs live on until they are deleted or expire.",
@@ -301,7 +320,7 @@ func (e *Engine) publishNotify(sa *isakmpSA, dir events.Direction, n *isakmp.Not
 	if protected {
 		how = "protected"
 	}
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.Notify, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: level,
 		Message: fmt.Sprintf("%s %s notification %s (%s)", map[events.Direction]string{events.Sent: "sent", events.Received: "received"}[dir], how, n.NotifyType, n.Protocol),
 		IKE:     sa.ikeInfo(dir, msgInfo{exchange: "informational"}, nil, 0),
@@ -309,24 +328,19 @@ func (e *Engine) publishNotify(sa *isakmpSA, dir events.Direction, n *isakmp.Not
 	})
 }
 
-// malformed counts a datagram that could not be decoded and reports it,
-// at most a burst per second.
+// malformed counts a datagram that could not be decoded and reports it.
 func (e *Engine) malformed(p Packet, err error, sa *isakmpSA) {
 	e.stats.Malformed++
-	ok, suppressed := e.limiter.allow(e.clock.Now())
-	if !ok {
-		return
-	}
 	ev := events.Event{
 		Kind: events.IKEMalformed, Level: events.Warn,
 		Message: fmt.Sprintf("malformed IKE packet from %s (%d bytes): %v", p.Remote, len(p.Data), err),
 		Explain: "A packet that does not parse is dropped and counted; the negotiations with other peers go on.",
-		Fields:  map[string]any{"peer": p.Remote.String(), "size": len(p.Data), "error": err.Error(), "notify": isakmp.NotifyFor(err).String(), "suppressed": suppressed},
+		Fields:  map[string]any{"peer": p.Remote.String(), "size": len(p.Data), "error": err.Error(), "notify": isakmp.NotifyFor(err).String()},
 	}
 	if sa != nil {
 		ev.Conn = sa.conn.cfg.Name
 	}
-	e.pub.Publish(ev)
+	e.publishLimited(ev)
 }
 
 // malformedIn counts a message of a known SA that we cannot accept.
@@ -338,15 +352,11 @@ func (e *Engine) malformedIn(sa *isakmpSA, p Packet, reason string) {
 // or from before this node restarted.
 func (e *Engine) unknownSA(p Packet, m *isakmp.Message) {
 	e.stats.UnknownSA++
-	ok, suppressed := e.limiter.allow(e.clock.Now())
-	if !ok {
-		return
-	}
-	e.pub.Publish(events.Event{
+	e.publishLimited(events.Event{
 		Kind: events.IKEMalformed, Level: events.Debug,
 		Message: fmt.Sprintf("%s message from %s for unknown ISAKMP SA %s/%s", m.Header.Exchange.Abbrev(), p.Remote, m.Header.InitiatorCookie, m.Header.ResponderCookie),
 		Explain: "No ISAKMP SA has these cookies: it was deleted, or this node restarted and lost it.",
-		Fields:  map[string]any{"peer": p.Remote.String(), "unknown_sa": true, "suppressed": suppressed},
+		Fields:  map[string]any{"peer": p.Remote.String(), "unknown_sa": true},
 	})
 }
 

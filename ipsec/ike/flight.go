@@ -50,7 +50,7 @@ func (e *Engine) armRetransmit(sa *isakmpSA, ex *exchange, giveUp func()) {
 		}
 		ex.tries++
 		e.stats.Retransmits++
-		e.pub.Publish(events.Event{
+		e.publishFor(sa, events.Event{
 			Kind: events.IKERetransmit, Step: ex.info.step, Conn: ex.info.connName(sa), Level: events.Warn,
 			Message: fmt.Sprintf("%s sent again to %s (retransmission %d of %d, after %v without an answer)",
 				ex.info.what(), sa.remote, ex.tries, rt.Tries, delay.Round(time.Millisecond)),
@@ -88,7 +88,7 @@ func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
 	if ex.reply != nil {
 		msg = fmt.Sprintf("a repeated message was answered with the cached %s", ex.replyInfo.what())
 	}
-	e.pub.Publish(events.Event{
+	e.publishFor(sa, events.Event{
 		Kind: events.IKERetransmit, Step: ex.replyInfo.step, Conn: ex.replyInfo.connName(sa),
 		Message: fmt.Sprintf("duplicate from %s: %s", sa.remote, msg),
 		Explain: "The peer did not get our answer and sent its message again; we resend the same answer rather than start over.",

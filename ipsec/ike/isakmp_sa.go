@@ -204,13 +204,29 @@ const halfOpenGrace = 2 * time.Second
 // admitHalfOpen decides whether a new first message from peer may create a
 // responder SA. A source address gets at most HalfOpenPerPeer unauthenticated
 // SAs (strongSwan's block_threshold), and the node at most HalfOpenLimit.
-// When the node is full, the oldest SA whose peer never answered our cookie
-// makes room, once it is older than halfOpenGrace: a flood of first messages
-// from forged addresses never answers, while a real peer's SA gains its proof
-// with message 3 and is kept. A first message that finds no room is dropped;
-// its sender retransmits, and finds room once the forged SAs have aged.
-func (e *Engine) admitHalfOpen(peer netip.Addr) bool {
-	if e.halfOpenByAddr[peer] >= e.tuning.HalfOpenPerPeer {
+//
+// Room is made by evicting an SA whose peer never answered our cookie: a
+// forged source address cannot answer, while a real peer's SA gains its proof
+// with message 3 (within a round trip) and is kept. When the address's own
+// slots are full, its oldest unproven SA goes at once: anyone can forge the
+// address of a real initiator, and refusing would lock that initiator out for
+// as long as the forgeries keep coming. When the node is full, the oldest
+// unproven SA goes once it is older than halfOpenGrace, so that a flood from
+// many addresses still leaves a slow real peer time to answer. A first message
+// that finds no room is dropped; its sender retransmits.
+//
+// A stateless responder cookie (RFC 2522, as IKEv2's COOKIE notify does)
+// cannot replace this in IKEv1: Main Mode's message 3 does not repeat the
+// initiator's SA payload, which HASH_I covers, so the responder must keep it
+// from message 1.
+func (e *Engine) admitHalfOpen(peer netip.AddrPort) bool {
+	if e.halfOpenByAddr[peer.Addr()] >= e.tuning.HalfOpenPerPeer {
+		for _, sa := range e.halfOpen { // oldest first
+			if sa.remote.Addr() == peer.Addr() && !sa.proof {
+				e.evictHalfOpen(sa, peer, fmt.Sprintf("the %d half-open SAs allowed from %s were taken", e.tuning.HalfOpenPerPeer, peer.Addr()))
+				return true
+			}
+		}
 		e.stats.HalfOpenDropped++
 		return false
 	}
@@ -223,13 +239,27 @@ func (e *Engine) admitHalfOpen(peer netip.Addr) bool {
 			break
 		}
 		if !sa.proof {
-			e.stats.HalfOpenEvicted++
-			sa.destroy()
+			e.evictHalfOpen(sa, peer, fmt.Sprintf("the node's %d half-open SAs were taken", e.tuning.HalfOpenLimit))
 			return true
 		}
 	}
 	e.stats.HalfOpenDropped++
 	return false
+}
+
+// evictHalfOpen drops an unproven half-open SA to make room for a first
+// message from peer.
+func (e *Engine) evictHalfOpen(sa *isakmpSA, peer netip.AddrPort, why string) {
+	e.stats.HalfOpenEvicted++
+	e.publishLimited(events.Event{
+		Kind: events.HalfOpenEvicted, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Warn,
+		Message: fmt.Sprintf("half-open SA with %s (cookie %s, %v old, never answered) evicted for a first message from %s: %s",
+			sa.remote, sa.ckyI, e.clock.Now().Sub(sa.created).Round(time.Millisecond), peer, why),
+		Explain: "A responder keeps state from Main Mode's first message until the initiator answers its cookie. First messages from forged addresses never answer; the oldest such SA makes room, so forgeries cannot lock a real initiator out.",
+		SA:      sa.info(),
+		Fields:  map[string]any{"peer": sa.remote.String(), "for": peer.String(), "reason": why},
+	})
+	sa.destroy()
 }
 
 func (e *Engine) enterHalfOpen(sa *isakmpSA) {

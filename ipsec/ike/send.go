@@ -29,16 +29,12 @@ func (e *Engine) transmit(local, remote netip.AddrPort, b []byte, what, conn str
 // retransmissions, and the reason would be invisible.
 func (e *Engine) sendFailed(local, remote netip.AddrPort, what, conn string, err error) {
 	e.stats.SendErrors++
-	ok, suppressed := e.limiter.allow(e.clock.Now())
-	if !ok {
-		return
-	}
 	name := errnoName(err)
-	e.pub.Publish(events.Event{
+	e.publishLimited(events.Event{
 		Kind: events.IKESendFailed, Conn: conn, Level: events.Error,
 		Message: fmt.Sprintf("%s to %s could not be sent from %s: %v (%s)", what, remote, local, err, name),
 		Explain: "The kernel refused the datagram before it left the node: check the node's routes to the peer and the address IKE sends from.",
-		Fields:  map[string]any{"peer": remote.String(), "local": local.String(), "errno": name, "error": err.Error(), "suppressed": suppressed},
+		Fields:  map[string]any{"peer": remote.String(), "local": local.String(), "errno": name, "error": err.Error()},
 	})
 }
 

@@ -2,8 +2,10 @@ package stack_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,7 +73,8 @@ func negotiateUnderFire(t *testing.T, w *world, a, b *gw, flood func()) {
 }
 
 // TestFloodFromOneSource: thousands of first messages from one address get
-// at most HalfOpenPerPeer SAs; a real peer negotiates meanwhile.
+// at most HalfOpenPerPeer SAs, each new one evicting the oldest; a real peer
+// negotiates meanwhile.
 func TestFloodFromOneSource(t *testing.T) {
 	w, a, b := floodPair(t, nil)
 	r := mrand.New(mrand.NewPCG(1, 2))
@@ -83,8 +86,8 @@ func TestFloodFromOneSource(t *testing.T) {
 	})
 	checkPairMirrors(t, a, b)
 	st := b.stack.Stats().IKE
-	if st.HalfOpen > ike.DefaultHalfOpenPerPeer || st.HalfOpenDropped == 0 {
-		t.Errorf("B: %d half-open SAs, %d first messages refused; want at most %d from the one source", st.HalfOpen, st.HalfOpenDropped, ike.DefaultHalfOpenPerPeer)
+	if st.HalfOpen > ike.DefaultHalfOpenPerPeer || st.HalfOpenEvicted == 0 {
+		t.Errorf("B: %d half-open SAs, %d evicted, %d refused; want at most %d from the one source, each new one making room", st.HalfOpen, st.HalfOpenEvicted, st.HalfOpenDropped, ike.DefaultHalfOpenPerPeer)
 	}
 }
 
@@ -95,6 +98,8 @@ func TestFloodFromOneSource(t *testing.T) {
 // cookie, is never the one to go.
 func TestFloodFromManySources(t *testing.T) {
 	w, a, b := floodPair(t, func(c *stack.Config) { c.Tuning.HalfOpenLimit = 2000 })
+	rec := w.record()
+	start := w.clock.Now()
 	r := mrand.New(mrand.NewPCG(3, 4))
 	negotiateUnderFire(t, w, a, b, func() {
 		for i := range 20000 {
@@ -108,6 +113,37 @@ func TestFloodFromManySources(t *testing.T) {
 		all.IKE.Sent, all.IKE.HalfOpen, all.IKE.HalfOpenEvicted, all.IKE.HalfOpenDropped, all.QueueDropped, w.net.Dropped())
 	if st := all.IKE; st.HalfOpen > 2000 {
 		t.Errorf("B holds %d half-open SAs, over the limit of 2000", st.HalfOpen)
+	}
+	w.run(2 * time.Second) // the last summary of what was left out
+	checkFloodEventsLimited(t, rec, "B", "100.64.", w.clock.Now().Sub(start), all.IKE.Sent)
+}
+
+// checkFloodEventsLimited checks that the events node published about
+// forged peers (their addresses start with prefix) kept to the rate limit,
+// and that summaries counted every event left out.
+func checkFloodEventsLimited(t *testing.T, rec *recorder, node, prefix string, elapsed time.Duration, answered uint64) {
+	t.Helper()
+	const burst = 20 // ike's limit: events a second
+	var shown, summarised int
+	for _, e := range rec.all() {
+		if e.Node != node {
+			continue
+		}
+		switch {
+		case e.Kind == events.Suppressed:
+			n, _ := e.Fields["suppressed"].(uint64)
+			summarised += int(n)
+		case strings.Contains(e.Message, prefix):
+			shown++
+		}
+	}
+	seconds := int(elapsed/time.Second) + 1
+	if shown > burst*seconds {
+		t.Errorf("%s published %d events about forged peers in %d s of simulated time; the limit is %d a second", node, shown, seconds, burst)
+	}
+	// Each answered forgery is at least a message received and one sent.
+	if uint64(shown+summarised) < 2*answered-uint64(2*burst*seconds) || summarised == 0 {
+		t.Errorf("%s: %d events shown and %d summarised as left out, for %d first messages answered", node, shown, summarised, answered)
 	}
 }
 
@@ -244,4 +280,54 @@ func parseCookies(i, r string) []byte {
 		}
 	}
 	return out
+}
+
+// TestSpoofedFirstMessagesFromThePeersOwnAddress: an attacker who forges
+// Main Mode first messages from the real initiator's address, at 1 or 10 a
+// second, fills that address's half-open slots with SAs that never answer.
+// The real initiator's first message must still get in: the oldest unproven
+// SA of the address makes room, and the real one, once it answers our
+// cookie, is never the one to go.
+func TestSpoofedFirstMessagesFromThePeersOwnAddress(t *testing.T) {
+	for _, rate := range []int{1, 10} {
+		t.Run(fmt.Sprintf("%d per second", rate), func(t *testing.T) {
+			w := newWorld(t)
+			rec := w.record(events.HalfOpenEvicted)
+			ca, cb := connPair(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
+			a, b := w.pair(ca, cb, nil)
+			r := mrand.New(mrand.NewPCG(7, uint64(rate)))
+			spoof := func() {
+				w.net.Inject(sim.Datagram{Src: netip.AddrPortFrom(addrA, 500), Dst: netip.AddrPortFrom(addrB, 500), Proto: sim.ProtoUDP, Data: bogusMM1(r)})
+			}
+			step := time.Second / time.Duration(rate)
+			for range 10 * rate { // the slots are full before the real initiator starts
+				spoof()
+				w.clock.Advance(step)
+				time.Sleep(time.Millisecond)
+			}
+			if st := b.stack.Stats().IKE; st.HalfOpen != ike.DefaultHalfOpenPerPeer {
+				t.Fatalf("B holds %d half-open SAs from %s; the forgeries should have filled its %d slots", st.HalfOpen, addrA, ike.DefaultHalfOpenPerPeer)
+			}
+			done := initiateAsync(t, a, "lab")
+			for i := 0; ; i++ {
+				if i == 30*rate {
+					t.Fatalf("the real initiator's tunnel did not come up within 30 s of forgeries at %d/s; B: %+v", rate, b.stack.Stats().IKE)
+				}
+				spoof()
+				w.clock.Advance(step)
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("negotiation: %v", err)
+					}
+					checkPairMirrors(t, a, b)
+					if len(rec.find(events.HalfOpenEvicted, "B", addrA.String())) == 0 {
+						t.Errorf("B evicted forged half-open SAs without an event saying so")
+					}
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		})
+	}
 }
