@@ -50,7 +50,10 @@ func TestMain(m *testing.M) {
 	// Other users must be able to run it (the not-root test runs it as nobody).
 	_ = os.Chmod(dir, 0o755)
 	binary = filepath.Join(dir, "ipseclab")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	if b := os.Getenv("IPSECLAB_BINARY"); b != "" {
+		// A benchmark's baseline: another build of ipseclab, an older commit's.
+		binary = b
+	} else if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build ipseclab: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -101,7 +104,7 @@ type result struct {
 	code           int
 }
 
-func run(t *testing.T, args ...string) result {
+func run(t testing.TB, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	var out, errb bytes.Buffer

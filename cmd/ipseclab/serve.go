@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -39,6 +40,7 @@ func newServeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			limitMemory()
 			lab, source, err := lf.load()
 			if err != nil {
 				return err
@@ -133,6 +135,20 @@ func ownerGone(fd int) <-chan struct{} {
 		}
 	}()
 	return gone
+}
+
+// labProcessMemory is the lab process's soft memory limit. Under a flood of
+// unauthenticated messages most of the heap is garbage (decoded offers,
+// refused datagrams), and by default Go lets garbage grow as large as what
+// is live; the limit makes it collect sooner instead. It is soft: a lab that
+// needs more gets more, at the price of more frequent collections.
+const labProcessMemory = 80 << 20
+
+// limitMemory sets labProcessMemory, unless GOMEMLIMIT sets another.
+func limitMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(labProcessMemory)
+	}
 }
 
 // writeEventLog keeps the lab's event stream as JSON lines in its state

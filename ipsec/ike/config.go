@@ -97,7 +97,7 @@ const (
 	DefaultRetransmitTries   = 5
 	DefaultRetransmitBase    = 1.8
 	DefaultDPDTimeout        = 150 * time.Second
-	DefaultHalfOpenLimit     = 16384
+	DefaultHalfOpenLimit     = 8192 // 2.7 s of a 3,000/s flood of forged first messages: longer than halfOpenGrace
 	DefaultHalfOpenPerPeer   = 5
 	DefaultHalfOpenTimeout   = 30 * time.Second
 	DefaultKeepalive         = 20 * time.Second // RFC 3948 §4 suggests 20 s

@@ -472,7 +472,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		e.notifyStranger(p, m, isakmp.NotifyNoProposalChosen)
 		return nil, phase1Choice{}, nil, false
 	}
-	var offered []string
+	var offered offerSummary
 	var matches []*conn
 	choices := map[*conn]phase1Choice{}
 	for _, c := range cands {
@@ -480,7 +480,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		if ok {
 			matches = append(matches, c)
 			choices[c] = choice
-		} else if offered == nil {
+		} else if offered.total == 0 {
 			offered = o
 		}
 	}

@@ -168,13 +168,9 @@ func (e *Engine) publishProposalChosen(sa *isakmpSA, qm *quickMode) {
 // peer's, of any length: the event names its first transforms and counts the
 // rest, and one sent answers a message nobody has authenticated yet, so it is
 // rate-limited.
-func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Direction, offered []string, accepted string, step events.Step) {
-	shown := offered
-	if len(shown) > maxOfferShown {
-		shown = shown[:maxOfferShown]
-	}
-	offer := strings.Join(shown, ", ")
-	if more := len(offered) - len(shown); more > 0 {
+func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Direction, offered offerSummary, accepted string, step events.Step) {
+	offer := strings.Join(offered.shown, ", ")
+	if more := offered.total - len(offered.shown); more > 0 {
 		offer += fmt.Sprintf(" and %d more", more)
 	}
 	var msg string
@@ -187,7 +183,7 @@ func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Dire
 		Kind: events.NoProposal, Step: step, Conn: c.cfg.Name, Level: events.Error,
 		Message: msg,
 		Explain: "The two sides have no suite in common: compare the proposal lists of both ends (cipher, hash or integrity, DH group, and PFS).",
-		Fields:  map[string]any{"direction": string(dir), "offered": shown, "offered_count": len(offered), "accepted": accepted, "peer": peer.String()},
+		Fields:  map[string]any{"direction": string(dir), "offered": offered.shown, "offered_count": offered.total, "accepted": accepted, "peer": peer.String()},
 	}
 	if dir == events.Sent && step == events.StepPhase1 {
 		e.publishLimited(ev)

@@ -150,7 +150,7 @@ func (e *Engine) unprotectedNotify(sa *isakmpSA, p Packet, n *isakmp.Notify) {
 	reason := "the peer rejected the negotiation with " + n.NotifyType.String()
 	switch n.NotifyType {
 	case isakmp.NotifyNoProposalChosen:
-		e.publishNoProposal(sa.conn, sa.remote, events.Received, nil, suiteNames(sa.conn.cfg.Proposals), events.StepPhase1)
+		e.publishNoProposal(sa.conn, sa.remote, events.Received, offerSummary{}, suiteNames(sa.conn.cfg.Proposals), events.StepPhase1)
 	case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidIDInformation, isakmp.NotifyInvalidHashInformation:
 		e.authFailed(sa, "the peer reports "+n.NotifyType.String()+": most likely the pre-shared keys (or identities) differ", 0)
 		return
@@ -193,7 +193,7 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 				continue
 			}
 			if n.NotifyType == isakmp.NotifyNoProposalChosen {
-				e.publishNoProposal(qm.conn, sa.remote, events.Received, nil, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
+				e.publishNoProposal(qm.conn, sa.remote, events.Received, offerSummary{}, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
 			}
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
 			return

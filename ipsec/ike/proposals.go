@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -121,28 +122,46 @@ func offeredAs[A any](suite proposal.Proposal, attrs A, prop isakmp.Proposal, t 
 	return choice[A]{suite: suite, attrs: attrs, proposal: prop}
 }
 
-// firstOfOurs chooses, among the transforms of an offer that we could
-// accept, the first of our own suites, whatever order the peer listed them
-// in.
-func firstOfOurs[A any](ours []proposal.Proposal, acceptable []choice[A]) (choice[A], bool) {
-	for _, want := range ours {
-		for _, c := range acceptable {
-			if c.suite == want {
-				return c, true
-			}
-		}
+// ranked keeps, among the transforms of an offer that we could accept, the
+// one of our own most preferred suite (the first the peer listed, of that
+// suite), whatever order the peer listed them in, without keeping the rest:
+// an offer may hold thousands.
+type ranked[A any] struct {
+	best choice[A]
+	rank int // index in ours; len(ours) while nothing is acceptable
+}
+
+func (r *ranked[A]) consider(ours []proposal.Proposal, c choice[A]) {
+	if i := slices.Index(ours, c.suite); i >= 0 && i < r.rank {
+		r.best, r.rank = c, i
 	}
-	return choice[A]{}, false
+}
+
+// offerSummary names the first transforms of a peer's offer and counts them
+// all, for the event that reports what it offered: the peer chooses how many
+// there are.
+type offerSummary struct {
+	shown []string
+	total int
+}
+
+// add counts one transform; name, which may cost an allocation, is called
+// only while it is among the first shown.
+func (o *offerSummary) add(name func() string) {
+	o.total++
+	if len(o.shown) < maxOfferShown {
+		o.shown = append(o.shown, name())
+	}
 }
 
 // selectPhase1 chooses from a peer's phase 1 offer the first of our suites
 // it contains, with pre-shared key authentication. offered lists what the peer
 // proposed, for the NO-PROPOSAL-CHOSEN event.
-func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, offered []string, ok bool) {
-	var acceptable []phase1Choice
+func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, offered offerSummary, ok bool) {
+	r := ranked[isakmp.Phase1Attributes]{rank: len(ours)}
 	for _, prop := range offer.Proposals {
 		if prop.Protocol != isakmp.ProtocolISAKMP {
-			offered = append(offered, fmt.Sprintf("%s proposal", prop.Protocol))
+			offered.add(func() string { return fmt.Sprintf("%s proposal", prop.Protocol) })
 			continue
 		}
 		for _, t := range prop.Transforms {
@@ -150,24 +169,25 @@ func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, o
 			s, known := phase1Proposal(a)
 			switch {
 			case err != nil || t.ID != isakmp.TransformKeyIKE:
-				offered = append(offered, "malformed transform")
+				offered.add(func() string { return "malformed transform" })
 				continue
 			case !known:
-				offered = append(offered, fmt.Sprintf("%s-%s-%d", a.Encryption, a.Hash, uint16(a.Group)))
+				offered.add(func() string { return fmt.Sprintf("%s-%s-%d", a.Encryption, a.Hash, uint16(a.Group)) })
 				continue
 			}
-			name := s.String()
-			if a.AuthMethod != isakmp.AuthMethodPSK {
-				name += " (auth " + a.AuthMethod.String() + ")"
-			}
-			offered = append(offered, name)
+			offered.add(func() string {
+				name := s.String()
+				if a.AuthMethod != isakmp.AuthMethodPSK {
+					name += " (auth " + a.AuthMethod.String() + ")"
+				}
+				return name
+			})
 			if a.AuthMethod == isakmp.AuthMethodPSK {
-				acceptable = append(acceptable, offeredAs(s, a, prop, t))
+				r.consider(ours, offeredAs(s, a, prop, t))
 			}
 		}
 	}
-	c, ok := firstOfOurs(ours, acceptable)
-	return c, offered, ok
+	return r.best, offered, r.rank < len(ours)
 }
 
 // childTransform is an ESP or AH transform of a child suite, without the
@@ -297,32 +317,33 @@ func childOffer(ch *Child, spi uint32, encap isakmp.EncapsulationMode) *isakmp.S
 // selectChild chooses from a Quick Mode offer the first of our suites it
 // contains, in the encapsulation mode we expect. Offers that bundle several
 // protocols under one proposal number (AH+ESP) are not supported and skipped.
-func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.EncapsulationMode) bool) (_ childChoice, offered []string, ok bool) {
-	var acceptable []childChoice
+func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.EncapsulationMode) bool) (_ childChoice, offered offerSummary, ok bool) {
+	r := ranked[isakmp.IPsecAttributes]{rank: len(ours)}
 	for _, group := range offer.Offers() {
 		if len(group) != 1 {
-			offered = append(offered, fmt.Sprintf("bundle of %d protocols", len(group)))
+			offered.add(func() string { return fmt.Sprintf("bundle of %d protocols", len(group)) })
 			continue
 		}
 		prop := group[0]
 		for _, t := range prop.Transforms {
 			s, a, known := childProposal(prop.Protocol, t)
 			if !known {
-				offered = append(offered, strings.ToLower(isakmp.TransformName(prop.Protocol, t.ID)))
+				offered.add(func() string { return strings.ToLower(isakmp.TransformName(prop.Protocol, t.ID)) })
 				continue
 			}
-			name := strings.ToLower(s.Protocol.String()) + ":" + s.String()
-			if !encap(a.Encapsulation) {
-				name += " (" + a.Encapsulation.String() + ")"
-				offered = append(offered, name)
-				continue
+			offered.add(func() string {
+				name := strings.ToLower(s.Protocol.String()) + ":" + s.String()
+				if !encap(a.Encapsulation) {
+					name += " (" + a.Encapsulation.String() + ")"
+				}
+				return name
+			})
+			if encap(a.Encapsulation) {
+				r.consider(ours, offeredAs(s, a, prop, t))
 			}
-			offered = append(offered, name)
-			acceptable = append(acceptable, offeredAs(s, a, prop, t))
 		}
 	}
-	c, ok := firstOfOurs(ours, acceptable)
-	return c, offered, ok
+	return r.best, offered, r.rank < len(ours)
 }
 
 // espAlgorithms maps a child suite to the data plane's algorithms.

@@ -38,10 +38,10 @@ func TestPhase1RoundTrip(t *testing.T) {
 	}
 	ours := parse(t, proposal.IKE, "aes256-sha384-ecp384", "aes128-sha256-modp2048")
 	choice, offered, ok := selectPhase1(sa, ours)
-	if !ok || choice.suite != ours[0] || len(offered) != len(offer) {
+	if !ok || choice.suite != ours[0] || offered.total != len(offer) {
 		t.Fatalf("chose %s (ok %v) from %v; want our first preference", choice.suite, ok, offered)
 	}
-	for i, s := range offered {
+	for i, s := range offered.shown {
 		if s != offer[i].String() {
 			t.Errorf("offered[%d] reads %q, want %q", i, s, offer[i])
 		}
@@ -178,5 +178,36 @@ func TestParseIdentity(t *testing.T) {
 		if _, err := ParseIdentity(bad, def); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// An offer is the peer's, of any length: the choice finds our suite among
+// thousands of transforms, even the last, and the summary names only the
+// first few and counts them all.
+func TestLargeOfferIsSummarised(t *testing.T) {
+	des := isakmp.Phase1Attributes{Encryption: isakmp.EncDES, Hash: isakmp.HashMD5, AuthMethod: isakmp.AuthMethodPSK, Group: isakmp.GroupMODP768}
+	ok := isakmp.Phase1Attributes{Encryption: isakmp.EncAESCBC, KeyLength: 128, Hash: isakmp.HashSHA2_256, AuthMethod: isakmp.AuthMethodPSK, Group: isakmp.GroupMODP2048}
+	sa := &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentityOnly}
+	for p := range 10 {
+		prop := isakmp.Proposal{Number: uint8(p + 1), Protocol: isakmp.ProtocolISAKMP}
+		for i := range 240 {
+			a := des
+			if p == 9 && i == 239 {
+				a = ok
+			}
+			prop.Transforms = append(prop.Transforms, isakmp.Transform{Number: uint8(i + 1), ID: isakmp.TransformKeyIKE, Attributes: a.Attributes()})
+		}
+		sa.Proposals = append(sa.Proposals, prop)
+	}
+	ours := parse(t, proposal.IKE, "aes128-sha256-modp2048")
+	choice, offered, found := selectPhase1(sa, ours)
+	if !found || choice.suite != ours[0] || len(choice.proposal.Transforms) != 1 {
+		t.Fatalf("chose %v (found %v) with %d transforms; want our suite, the last transform, alone", choice.suite, found, len(choice.proposal.Transforms))
+	}
+	if offered.total != 2400 || len(offered.shown) != maxOfferShown {
+		t.Errorf("summary names %d of %d transforms; want %d of 2400", len(offered.shown), offered.total, maxOfferShown)
+	}
+	if _, offered, found := selectPhase1(sa, parse(t, proposal.IKE, "aes256-sha512-modp4096")); found || offered.total != 2400 || len(offered.shown) != maxOfferShown {
+		t.Errorf("no match: found %v, summary of %d naming %d", found, offered.total, len(offered.shown))
 	}
 }

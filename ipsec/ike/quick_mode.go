@@ -659,7 +659,7 @@ type qmRejection struct {
 	spi        []byte
 	reason     string
 	noProposal *conn
-	offered    []string
+	offered    offerSummary
 }
 
 // chooseChild finds the connection whose IPsec SAs the offer asks for: among

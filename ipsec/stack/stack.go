@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -64,6 +65,9 @@ type Config struct {
 	// ReceiveQueue is how many received IKE datagrams wait for the engine
 	// before more are dropped; 0: 1024.
 	ReceiveQueue int
+	// ReceiveQueueBytes bounds the bytes of those datagrams, for a flood of
+	// large ones (a first message may carry a 60 KB offer); 0: 4 MiB.
+	ReceiveQueueBytes int
 }
 
 // Status is what `ipseclab sas` shows of a node.
@@ -101,6 +105,9 @@ type instance struct {
 	done    chan struct{}   // closed to stop the receive paths
 	wg      sync.WaitGroup
 
+	queued     atomic.Int64 // bytes waiting in first and rest
+	queueBytes int
+
 	mu      sync.Mutex
 	dropped uint64
 	sockErr uint64
@@ -118,6 +125,9 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if cfg.ReceiveQueue == 0 {
 		cfg.ReceiveQueue = 1024
+	}
+	if cfg.ReceiveQueueBytes == 0 {
+		cfg.ReceiveQueueBytes = 4 << 20
 	}
 	return &Stack{cfg: cfg, pub: events.Publisher{Bus: cfg.Events, Node: cfg.Node}}, nil
 }
@@ -146,6 +156,7 @@ func (s *Stack) open() (_ *instance, err error) {
 	in := &instance{
 		sockets: map[netip.Addr]net.PacketConn{}, done: make(chan struct{}),
 		first: make(chan ike.Packet, s.cfg.ReceiveQueue), rest: make(chan ike.Packet, s.cfg.ReceiveQueue),
+		queueBytes: s.cfg.ReceiveQueueBytes,
 	}
 	defer func() {
 		if err != nil {
@@ -232,14 +243,30 @@ func (in *instance) enqueue(p ike.Packet) {
 	if len(p.Data) >= 16 && [8]byte(p.Data[8:16]) == [8]byte{} {
 		q = in.first
 	}
+	if in.queued.Add(int64(len(p.Data))) > int64(in.queueBytes) {
+		in.queued.Add(-int64(len(p.Data)))
+		in.drop()
+		return
+	}
 	select {
 	case q <- p:
 	case <-in.done:
 	default:
-		in.mu.Lock()
-		in.dropped++
-		in.mu.Unlock()
+		in.queued.Add(-int64(len(p.Data)))
+		in.drop()
 	}
+}
+
+func (in *instance) drop() {
+	in.mu.Lock()
+	in.dropped++
+	in.mu.Unlock()
+}
+
+// receive hands a queued datagram to the engine.
+func (in *instance) receive(p ike.Packet) {
+	in.queued.Add(-int64(len(p.Data)))
+	in.engine.Receive(p)
 }
 
 // deliver runs the engine's receive path, one datagram at a time, the
@@ -249,15 +276,15 @@ func (in *instance) deliver() {
 	for {
 		select {
 		case p := <-in.rest:
-			in.engine.Receive(p)
+			in.receive(p)
 			continue
 		default:
 		}
 		select {
 		case p := <-in.rest:
-			in.engine.Receive(p)
+			in.receive(p)
 		case p := <-in.first:
-			in.engine.Receive(p)
+			in.receive(p)
 		case <-in.done:
 			return
 		}
