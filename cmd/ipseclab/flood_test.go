@@ -236,6 +236,7 @@ func procMemory(t testing.TB, pid int) (peak, now int64) {
 func tunnelSetup(t testing.TB, dir string) time.Duration {
 	t.Helper()
 	var start, up time.Time
+	var steps []string
 	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
 		fh, err := os.Open(filepath.Join(dir, f))
 		if err != nil {
@@ -245,11 +246,14 @@ func tunnelSetup(t testing.TB, dir string) time.Duration {
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			var e struct {
-				Node, Kind string
-				Time       time.Time
+				Node, Kind, Message string
+				Time                time.Time
 			}
 			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Node != "gw-a" {
 				continue
+			}
+			if !start.IsZero() && up.IsZero() {
+				steps = append(steps, fmt.Sprintf("+%v %s", e.Time.Sub(start).Round(time.Millisecond), e.Message))
 			}
 			switch {
 			case e.Kind == "initiate" && start.IsZero():
@@ -262,6 +266,9 @@ func tunnelSetup(t testing.TB, dir string) time.Duration {
 	}
 	if start.IsZero() || up.IsZero() {
 		t.Fatalf("the event log does not show gw-a's initiation (%v) and phase2-up (%v)", start, up)
+	}
+	if up.Sub(start) > 100*time.Millisecond {
+		t.Logf("gw-a's negotiation during the flood took %v:\n\t%s", up.Sub(start), strings.Join(steps, "\n\t"))
 	}
 	return up.Sub(start)
 }

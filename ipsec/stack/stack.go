@@ -65,8 +65,10 @@ type Config struct {
 	// ReceiveQueue is how many received IKE datagrams wait for the engine
 	// before more are dropped; 0: 1024.
 	ReceiveQueue int
-	// ReceiveQueueBytes bounds the bytes of those datagrams, for a flood of
-	// large ones (a first message may carry a 60 KB offer); 0: 4 MiB.
+	// ReceiveQueueBytes bounds the bytes of the large datagrams among them
+	// (over largeDatagram bytes): a first message may carry a 60 KB offer,
+	// and a flood of those must neither take the memory nor crowd out the
+	// few hundred bytes of a real first message; 0: 4 MiB.
 	ReceiveQueueBytes int
 }
 
@@ -105,7 +107,7 @@ type instance struct {
 	done    chan struct{}   // closed to stop the receive paths
 	wg      sync.WaitGroup
 
-	queued     atomic.Int64 // bytes waiting in first and rest
+	queued     atomic.Int64 // bytes of large datagrams waiting in first and rest
 	queueBytes int
 
 	mu      sync.Mutex
@@ -243,8 +245,12 @@ func (in *instance) enqueue(p ike.Packet) {
 	if len(p.Data) >= 16 && [8]byte(p.Data[8:16]) == [8]byte{} {
 		q = in.first
 	}
-	if in.queued.Add(int64(len(p.Data))) > int64(in.queueBytes) {
-		in.queued.Add(-int64(len(p.Data)))
+	large := int64(0)
+	if len(p.Data) > largeDatagram {
+		large = int64(len(p.Data))
+	}
+	if in.queued.Add(large) > int64(in.queueBytes) {
+		in.queued.Add(-large)
 		in.drop()
 		return
 	}
@@ -252,10 +258,15 @@ func (in *instance) enqueue(p ike.Packet) {
 	case q <- p:
 	case <-in.done:
 	default:
-		in.queued.Add(-int64(len(p.Data)))
+		in.queued.Add(-large)
 		in.drop()
 	}
 }
+
+// largeDatagram is the size above which a received IKE datagram counts
+// against ReceiveQueueBytes. Real Main Mode and Quick Mode messages with a
+// few proposals are well under it.
+const largeDatagram = 2048
 
 func (in *instance) drop() {
 	in.mu.Lock()
@@ -265,7 +276,9 @@ func (in *instance) drop() {
 
 // receive hands a queued datagram to the engine.
 func (in *instance) receive(p ike.Packet) {
-	in.queued.Add(-int64(len(p.Data)))
+	if len(p.Data) > largeDatagram {
+		in.queued.Add(-int64(len(p.Data)))
+	}
 	in.engine.Receive(p)
 }
 
