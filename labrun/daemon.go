@@ -21,7 +21,7 @@ import (
 // Daemon is ipseclab's IPsec stack running on its own, outside a lab, in the
 // network namespace it was started in, so that it can meet a peer on a real
 // host or in a namespace ipseclab did not create. It answers `ipseclab sas
-// --socket` and `tunnel` requests on its control socket.
+// --socket`, `stats --socket` and `tunnel` requests on its control socket.
 type Daemon struct {
 	Config *topology.DaemonConfig
 	gw     *gatewayNode
@@ -67,6 +67,14 @@ func StartDaemon(cfg *topology.DaemonConfig, bus *events.Bus) (*Daemon, error) {
 			return
 		}
 		writeJSON(w, sas)
+	})
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, req *http.Request) {
+		st, err := d.gw.Stats(req.Context())
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, []NodeStats{st})
 	})
 	mux.HandleFunc("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
 		if tr.Up {

@@ -18,6 +18,7 @@ type IPsecNode interface {
 	Initiate(ctx context.Context, conn string) error
 	Terminate(ctx context.Context, conn string) error
 	SAs(ctx context.Context) ([]SAInfo, error)
+	Stats(ctx context.Context) (NodeStats, error)
 	// Crash loses all state at once, sending nothing, as a reboot would;
 	// Restart brings the implementation back with its configuration and no SAs.
 	Crash() error
@@ -51,6 +52,7 @@ type SAInfo struct {
 	ReplayDrops       uint64 `json:"replay_drops"`
 	IntegrityFailures uint64 `json:"integrity_failures"`
 	PolicyDrops       uint64 `json:"policy_drops"`
+	OtherDrops        uint64 `json:"other_drops"`   // malformed ESP or AH, sequence numbers run out, TFC dummies (ipseclab nodes)
 	MTU               int    `json:"mtu,omitempty"` // the inner MTU the outbound SA leaves (ipseclab nodes)
 }
 
@@ -71,6 +73,8 @@ func (s SAInfo) Counter(name string) (uint64, bool) {
 		return s.IntegrityFailures, true
 	case "policy-drops":
 		return s.PolicyDrops, true
+	case "other-drops":
+		return s.OtherDrops, true
 	case "mtu":
 		return uint64(s.MTU), true
 	}
@@ -132,6 +136,7 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 	})
 	r.RegisterCounters(r.saCounter)
 	r.Handle("GET /v1/sas", r.handleSAs)
+	r.Handle("GET /v1/stats", r.handleStats)
 	r.Handle("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))

@@ -2,6 +2,7 @@ package strongswan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -105,6 +106,39 @@ func (c *Charon) ListSAs(ctx context.Context) ([]IKESA, error) {
 		return nil, fmt.Errorf("strongswan: list-sas: %w", err)
 	}
 	return sas, perr
+}
+
+// Stats is what charon's vici `stats` command counts of IKE: its IKE SAs,
+// and how many of them are half-open. The rest of its answer (workers,
+// queues, plugins, memory) describes the daemon, not the traffic, and
+// neither charon nor kernel-libipsec counts dropped packets where vici can
+// read them.
+type Stats struct {
+	IKESAs   uint64 `json:"ike_sas"`
+	HalfOpen uint64 `json:"half_open"`
+}
+
+// Stats asks charon for its IKE SA counts.
+func (c *Charon) Stats(ctx context.Context) (Stats, error) {
+	s, err := vici.NewSession(vici.WithSocketPath(c.ViciSocket()))
+	if err != nil {
+		return Stats{}, fmt.Errorf("strongswan: vici: %w", err)
+	}
+	defer s.Close()
+	m, err := s.Call(ctx, "stats", vici.NewMessage())
+	if err != nil {
+		return Stats{}, fmt.Errorf("strongswan: stats: %w", err)
+	}
+	sec, ok := m.Get("ikesas").(*vici.Message)
+	if !ok {
+		return Stats{}, errors.New("strongswan: stats: no ikesas section in charon's answer")
+	}
+	f := fields{m: sec}
+	st := Stats{IKESAs: f.uint("total", 64), HalfOpen: f.uint("half-open", 64)}
+	if f.err != nil {
+		return st, fmt.Errorf("strongswan: stats: ikesas %w", f.err)
+	}
+	return st, nil
 }
 
 func lastN(s []string, n int) []string {

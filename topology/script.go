@@ -137,7 +137,7 @@ type ExpectStep struct {
 	MaxLoss *Percent     `yaml:"max-loss"` // udp: the most packets that may be lost (default 0%); tcp: checksums must match
 
 	SA      *SAMatch `yaml:"sa"`      // check an SA counter
-	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops, mtu (the outbound SA's inner MTU)
+	Counter string   `yaml:"counter"` // packets-in, packets-out, bytes-in, bytes-out, replay-drops, integrity-failures, policy-drops, other-drops, mtu (the outbound SA's inner MTU)
 	Min     *int64   `yaml:"min"`
 	Max     *int64   `yaml:"max"`
 

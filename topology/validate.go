@@ -859,7 +859,7 @@ func (v *labChecker) expect(path string, e *ExpectStep, needNode func(string, st
 	}
 }
 
-var saCounters = []string{"packets-in", "packets-out", "bytes-in", "bytes-out", "replay-drops", "integrity-failures", "policy-drops", "mtu"}
+var saCounters = []string{"packets-in", "packets-out", "bytes-in", "bytes-out", "replay-drops", "integrity-failures", "policy-drops", "other-drops", "mtu"}
 
 func knownCounter(c string) bool {
 	for _, x := range saCounters {

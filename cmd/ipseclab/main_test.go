@@ -497,6 +497,10 @@ func TestStrongSwanNodesThroughTheCLI(t *testing.T) {
 	if r := run(t, "ping", "-t", lab, "alice", "bob", "-c", "3", "-i", "100ms"); r.code != 0 || !strings.Contains(r.stdout, " 0% packet loss") {
 		t.Fatalf("ping through the strongSwan tunnel: %+v", r)
 	}
+	// charon counts its IKE SAs and no drops, and stats says so.
+	if st, n := statsOf(t, "sw-a", "-t", lab); n.Impl != "strongswan" || st["ike.ike_sas"] != 1 || !strings.Contains(n.Note, "dropped packets") {
+		t.Errorf("stats of a strongswan node: %+v", n)
+	}
 	if r := run(t, "tunnel", "down", "-t", lab, "office", "--node", "sw-b"); r.code != 0 {
 		t.Fatalf("tunnel down: %+v", r)
 	}
@@ -637,6 +641,10 @@ func TestDaemonOutsideALab(t *testing.T) {
 	}
 	if r := run(t, "sas", "--socket", sockA); !strings.Contains(r.stdout, "MTU") || !strings.Contains(r.stdout, " 1463 ") {
 		t.Errorf("sas table without the inner MTU:\n%s", r.stdout)
+	}
+	// stats reaches a daemon as sas does.
+	if st, n := statsOf(t, "b", "--socket", sockB); n.Impl != "ipseclab" || st["ike.received"] < 3 || st["ike.malformed"] != 0 {
+		t.Errorf("stats of the responder daemon: %+v", n)
 	}
 	if r := run(t, "tunnel", "down", "--socket", sockB, "hosts"); r.code != 0 {
 		t.Fatalf("tunnel down from the responder: %+v", r)

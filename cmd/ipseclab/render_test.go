@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -19,7 +20,7 @@ var renderSAs = []labrun.SAInfo{
 	{Node: "laptop", Impl: "ipseclab", Conn: "office", Type: "esp", State: "installed",
 		Local: "192.168.1.10:4500", Remote: "203.0.113.2:4500", SPIIn: "7b587b03", SPIOut: "da1f9a87",
 		Proposal: "aes128gcm16", Mode: "tunnel", Encap: true, LocalTS: "192.168.1.10/32", RemoteTS: "10.1.0.0/24", Age: "1s",
-		PacketsIn: 8, PacketsOut: 8, BytesIn: 672, BytesOut: 672, MTU: 1435},
+		PacketsIn: 8, PacketsOut: 8, BytesIn: 672, BytesOut: 672, OtherDrops: 1, MTU: 1435},
 }
 
 func maxWidth(s string) int {
@@ -55,6 +56,7 @@ func TestRenderSAsLayout(t *testing.T) {
 		"  selectors  192.168.1.10/32 === 10.1.0.0/24",
 		"  inner MTU  1435",
 		"  packets    8 in, 8 out",
+		"  drops      0 replay, 0 integrity, 0 policy, 1 other",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("missing %q:\n%s", want, out)
@@ -126,5 +128,56 @@ func TestOutputWidth(t *testing.T) {
 	}
 	if w := outputWidth(0); w != 0 {
 		t.Errorf("--width 0: width %d, want 0 (no limit)", w)
+	}
+}
+
+func renderStats(t *testing.T) []labrun.NodeStats {
+	t.Helper()
+	var nodes []labrun.NodeStats
+	err := json.Unmarshal([]byte(`[
+ {"node":"gw-a","impl":"ipseclab","counters":{"ike":{"received":12,"malformed":0},"data_plane":{"unknown_spi":0,"replay_drops":0},"stack":{"ike_queue_dropped":0}}},
+ {"node":"gw-b","impl":"ipseclab","counters":{"ike":{"received":9,"malformed":1},"data_plane":{"unknown_spi":1234,"replay_drops":2},"stack":{"ike_queue_dropped":0}}},
+ {"node":"sw","impl":"strongswan","counters":{"ike":{"ike_sas":1,"half_open":0}},"note":"charon reports no drops"}]`), &nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodes
+}
+
+// stats is a table with a column per node, values right-aligned, a "-" where
+// a node has no such counter, and notes below; too narrow, a block per node
+// and group.
+func TestRenderStatsLayout(t *testing.T) {
+	nodes := renderStats(t)
+	var wide, narrow bytes.Buffer
+	printStats(&wide, nodes, 0)
+	want := `COUNTER              gw-a  gw-b  sw
+IKE
+  received             12     9   -
+  malformed             0     1   -
+  ike_sas               -     -   1
+  half_open             -     -   0
+data plane
+  unknown_spi           0  1234   -
+  replay_drops          0     2   -
+stack
+  ike_queue_dropped     0     0   -
+sw (strongswan): charon reports no drops
+`
+	if wide.String() != want {
+		t.Errorf("stats table:\n%s\nwant:\n%s", wide.String(), want)
+	}
+	printStats(&narrow, nodes, 30)
+	out := narrow.String()
+	if maxWidth(out) > 30 {
+		t.Errorf("stats do not fit 30 columns:\n%s", out)
+	}
+	for _, want := range []string{
+		"gw-b (ipseclab)  data plane\n  unknown_spi   1234\n  replay_drops  2\n",
+		"sw (strongswan)  IKE\n  ike_sas    1\n  half_open  0\n  note       charon reports no\n             drops\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q:\n%s", want, out)
+		}
 	}
 }

@@ -28,28 +28,9 @@ func newSAsCmd() *cobra.Command {
 		Short: "List the ISAKMP and IPsec SAs of a lab's IPsec nodes (or of a standalone daemon), with counters",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var c *labrun.Client
-			switch {
-			case socket != "":
-				c = &labrun.Client{Socket: socket}
-			default:
-				if err := labrun.CheckRoot(); err != nil {
-					return err
-				}
-				lab, _, err := lf.load()
-				if err != nil {
-					return err
-				}
-				if len(args) == 1 && lab.Topology.Nodes[args[0]] == nil {
-					return fmt.Errorf("lab %s has no node %q", lab.Name, args[0])
-				}
-				if c, err = labrun.DialLab(lab.Name); err != nil {
-					return err
-				}
-			}
-			n := ""
-			if len(args) == 1 {
-				n = args[0]
+			c, n, err := nodeClient(&lf, socket, args)
+			if err != nil {
+				return err
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -65,6 +46,31 @@ func newSAsCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	addWidthFlag(cmd, &width)
 	return cmd
+}
+
+// nodeClient reaches what answers for a lab's IPsec nodes: a standalone
+// daemon at socket, or else the process of the lab the flags name, which
+// must have the node that args may name. It returns that node ("": all).
+func nodeClient(lf *labFlags, socket string, args []string) (*labrun.Client, string, error) {
+	node := ""
+	if len(args) == 1 {
+		node = args[0]
+	}
+	if socket != "" {
+		return &labrun.Client{Socket: socket}, node, nil
+	}
+	if err := labrun.CheckRoot(); err != nil {
+		return nil, "", err
+	}
+	lab, _, err := lf.load()
+	if err != nil {
+		return nil, "", err
+	}
+	if node != "" && lab.Topology.Nodes[node] == nil {
+		return nil, "", fmt.Errorf("lab %s has no node %q", lab.Name, node)
+	}
+	c, err := labrun.DialLab(lab.Name)
+	return c, node, err
 }
 
 // printSAs lists SAs as a table, or as one block per SA when a row of the
@@ -88,12 +94,12 @@ func printSAs(w io.Writer, sas []labrun.SAInfo, width int) {
 		if s.Type != "isakmp" {
 			counters = fmt.Sprintf("%d/%d", s.PacketsIn, s.PacketsOut)
 			bytes = fmt.Sprintf("%d/%d", s.BytesIn, s.BytesOut)
-			drops = fmt.Sprintf("%d/%d/%d", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops)
+			drops = fmt.Sprintf("%d/%d/%d/%d", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops, s.OtherDrops)
 		}
 		rows = append(rows, []string{s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops})
 		blocks = append(blocks, saBlock(s))
 	}
-	printTable(w, width, []string{"NODE", "CONN", "TYPE", "STATE", "LOCAL", "REMOTE", "SPI IN/ICOOKIE", "SPI OUT/RCOOKIE", "PROPOSAL", "MODE", "MTU", "PKTS IN/OUT", "BYTES IN/OUT", "DROPS (replay/integ/policy)"}, rows, blocks)
+	printTable(w, width, []string{"NODE", "CONN", "TYPE", "STATE", "LOCAL", "REMOTE", "SPI IN/ICOOKIE", "SPI OUT/RCOOKIE", "PROPOSAL", "MODE", "MTU", "PKTS IN/OUT", "BYTES IN/OUT", "DROPS (replay/integ/policy/other)"}, rows, blocks)
 }
 
 // saBlock is one SA in the vertical layout, which has room to name what the
@@ -134,7 +140,7 @@ func saBlock(s labrun.SAInfo) block {
 	}
 	b.add("packets", fmt.Sprintf("%d in, %d out", s.PacketsIn, s.PacketsOut))
 	b.add("bytes", fmt.Sprintf("%d in, %d out", s.BytesIn, s.BytesOut))
-	b.add("drops", fmt.Sprintf("%d replay, %d integrity, %d policy", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops))
+	b.add("drops", fmt.Sprintf("%d replay, %d integrity, %d policy, %d other", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops, s.OtherDrops))
 	b.add("age", s.Age)
 	return b
 }

@@ -57,7 +57,10 @@ type Config struct {
 	DropEventInterval time.Duration
 }
 
-// Stats counts what happened outside any SA.
+// Stats are the data plane's node-wide counters: what happened outside any
+// SA, and the drops of every SA summed. An SA's own counters go with it when
+// it is deleted or rekeyed; these last as long as the data plane, as Linux's
+// /proc/net/xfrm_stat does.
 type Stats struct {
 	NoPolicy       uint64 `json:"no_policy"`       // outbound packet matched no policy
 	NotIPv4        uint64 `json:"not_ipv4"`        // outbound packet that was not IPv4 (IPv6 is not supported)
@@ -70,11 +73,20 @@ type Stats struct {
 	AcquireDropped uint64 `json:"acquire_dropped"` // packets dropped from full acquire queues
 	SendErrors     uint64 `json:"send_errors"`     // batches the network refused
 	DeviceErrors   uint64 `json:"device_errors"`   // TUN read or write errors
+
+	// The drops of SAs, by reason, summed over every SA there has been.
+	ReplayDrops       uint64 `json:"replay_drops"`       // repeated, or left of the replay window
+	IntegrityFailures uint64 `json:"integrity_failures"` // ICV check failed
+	PolicyDrops       uint64 `json:"policy_drops"`       // wrong endpoints or encapsulation for the SA, or an inner packet outside its selectors
+	SAMalformed       uint64 `json:"sa_malformed"`       // an SA's packet too short or badly padded, or its inner packet broken
+	SeqExhausted      uint64 `json:"seq_exhausted"`      // outbound packets on an SA whose sequence numbers ran out
+	Dummies           uint64 `json:"tfc_dummies"`        // RFC 4303 §2.6 dummy packets, discarded as the peer meant
 }
 
 type stats struct {
 	noPolicy, notIPv4, unknownSPI, malformed, keepalives, ikeReceived, ikeDropped atomic.Uint64
 	sendErrors, deviceErrors                                                      atomic.Uint64
+	saDrops                                                                       [dropReasons]atomic.Uint64
 }
 
 // DataPlane is one node's IPsec data plane: SPD, SAD and the packet paths
@@ -570,6 +582,10 @@ func (d *DataPlane) Stats() Stats {
 		Keepalives: d.st.keepalives.Load(), IKEReceived: d.st.ikeReceived.Load(),
 		IKEDropped: d.st.ikeDropped.Load(), SendErrors: d.st.sendErrors.Load(),
 		DeviceErrors: d.st.deviceErrors.Load(),
+
+		ReplayDrops: d.st.saDrops[dropReplay].Load(), IntegrityFailures: d.st.saDrops[dropIntegrity].Load(),
+		PolicyDrops: d.st.saDrops[dropPolicy].Load(), SAMalformed: d.st.saDrops[dropMalformed].Load(),
+		SeqExhausted: d.st.saDrops[dropSeqExhausted].Load(), Dummies: d.st.saDrops[dropDummy].Load(),
 	}
 	for _, p := range d.spd.Load().policies {
 		p.acqMu.Lock()

@@ -576,3 +576,27 @@ func TestCountersArePublishedPeriodically(t *testing.T) {
 		}
 	}
 }
+
+// An SA's drops are counted on it and in the node's totals, and the totals
+// stay when the SA goes: a rekey must not make drops disappear from
+// `ipseclab stats`.
+func TestDropTotalsOutliveTheSA(t *testing.T) {
+	oc, ic := saPair(t, ProtoESP, Tunnel, EncAESGCM16_128, IntegNone, false, 0x4242)
+	d := New(Config{})
+	defer d.Close()
+	must(t, d.AddSA(ic))
+	wire := protectPacket(t, mustSA(t, oc), icmpEcho("10.1.0.5", "10.2.0.7", 1, 24))
+	for i, want := range []bool{true, false} { // the second is a replay
+		buf := make([]byte, Headroom+len(wire))
+		if _, _, ok := d.inboundIP(wire, buf, nil); ok != want {
+			t.Fatalf("packet %d accepted=%v", i, ok)
+		}
+	}
+	if n := d.SAs()[0].Counters.ReplayDrops; n != 1 {
+		t.Fatalf("the SA counted %d replays, want 1", n)
+	}
+	must(t, d.DeleteSA(ic.ID()))
+	if s := d.Stats(); s.ReplayDrops != 1 || s.IntegrityFailures+s.PolicyDrops+s.SAMalformed+s.UnknownSPI+s.Malformed != 0 {
+		t.Fatalf("after the SA was deleted, the node's counters are %+v; want the one replay alone", s)
+	}
+}

@@ -129,7 +129,7 @@ func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte, 
 }
 
 func (d *DataPlane) drop(sa *saState, r dropReason) {
-	sa.count(r)
+	d.countDrop(sa, r)
 	if r == dropDummy {
 		return
 	}

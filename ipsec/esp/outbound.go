@@ -137,7 +137,7 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	}
 	start, end, seq, r := sa.protectLater(&w.jobs, buf, p0, p1)
 	if r != dropNone {
-		sa.count(r)
+		d.countDrop(sa, r)
 		if r == dropSeqExhausted {
 			d.expire(sa, true, "sequence numbers")
 		}

@@ -311,6 +311,8 @@ const (
 	dropMalformed
 	dropSeqExhausted
 	dropDummy // RFC 4303 §2.6 traffic-flow-confidentiality padding: discarded on purpose
+
+	dropReasons // how many there are
 )
 
 func (r dropReason) String() string {
@@ -329,6 +331,13 @@ func (r dropReason) String() string {
 		return "dummy"
 	}
 	return "none"
+}
+
+// countDrop counts a packet sa dropped, on the SA and in the node's totals,
+// which outlive it.
+func (d *DataPlane) countDrop(sa *saState, r dropReason) {
+	sa.count(r)
+	d.st.saDrops[r].Add(1)
 }
 
 func (sa *saState) count(r dropReason) {
