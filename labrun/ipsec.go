@@ -192,6 +192,17 @@ func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) e
 // SAs lists the SAs of one node, or of every IPsec node when node is "".
 func (r *Runtime) SAs(ctx context.Context, node string) ([]SAInfo, error) {
 	var out []SAInfo
+	err := r.eachIPsecNode(node, func(name string, n IPsecNode) error {
+		sas, err := n.SAs(ctx)
+		out = append(out, sas...)
+		return err
+	})
+	return out, err
+}
+
+// eachIPsecNode calls f for one IPsec node, or for every one in name order
+// when node is "", and names the node in f's error.
+func (r *Runtime) eachIPsecNode(node string, f func(name string, n IPsecNode) error) error {
 	names := []string{node}
 	if node == "" {
 		names = nil
@@ -203,15 +214,13 @@ func (r *Runtime) SAs(ctx context.Context, node string) ([]SAInfo, error) {
 	for _, name := range names {
 		n, err := r.ipsecNode(name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		sas, err := n.SAs(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		if err := f(name, n); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		out = append(out, sas...)
 	}
-	return out, nil
+	return nil
 }
 
 // saCounter sums a counter over the connection's IPsec SAs on a node.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 )
 
 // NodeStats is one IPsec node's counters outside its SAs, as `ipseclab stats`
@@ -156,27 +155,15 @@ func orderedObject(data []byte) ([]Counter, error) {
 // Stats returns the counters of one node, or of every IPsec node when node
 // is "".
 func (r *Runtime) Stats(ctx context.Context, node string) ([]NodeStats, error) {
-	names := []string{node}
-	if node == "" {
-		names = nil
-		for n := range r.ipsec {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-	}
 	var out []NodeStats
-	for _, name := range names {
-		n, err := r.ipsecNode(name)
-		if err != nil {
-			return nil, err
-		}
+	err := r.eachIPsecNode(node, func(name string, n IPsecNode) error {
 		st, err := n.Stats(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+		if err == nil {
+			out = append(out, st)
 		}
-		out = append(out, st)
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 func (r *Runtime) handleStats(w http.ResponseWriter, req *http.Request) {
