@@ -398,12 +398,26 @@ func TestRekeyUnderTrafficLosesNothing(t *testing.T) {
 		{from: a, to: b, src: "10.1.0.5", dst: "10.2.0.7", seen: map[uint32]int{}},
 		{from: b, to: a, src: "10.2.0.7", dst: "10.1.0.5", seen: map[uint32]int{}},
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	// stop ends the senders, quit the receivers: whichever way the test
+	// ends, so that a failure under load cannot leave them running.
+	stop, quit := make(chan struct{}), make(chan struct{})
+	var stopOnce, quitOnce sync.Once
+	var senders, receivers sync.WaitGroup
+	stopSending := func() {
+		stopOnce.Do(func() { close(stop) })
+		senders.Wait()
+	}
+	end := func() {
+		stopSending()
+		quitOnce.Do(func() { close(quit) })
+		receivers.Wait()
+	}
+	defer end()
 	for _, s := range streams {
-		wg.Add(2)
+		senders.Add(1)
+		receivers.Add(1)
 		go func() { // sender: as fast as the pipeline takes it, in order
-			defer wg.Done()
+			defer senders.Done()
 			for n := uint32(1); ; n++ {
 				select {
 				case <-stop:
@@ -414,7 +428,7 @@ func TestRekeyUnderTrafficLosesNothing(t *testing.T) {
 			}
 		}()
 		go func() { // receiver
-			defer wg.Done()
+			defer receivers.Done()
 			for {
 				select {
 				case p := <-s.to.dev.out:
@@ -423,7 +437,7 @@ func TestRekeyUnderTrafficLosesNothing(t *testing.T) {
 					for s.seen[s.prefix.Load()+1] > 0 {
 						s.prefix.Add(1)
 					}
-				case <-time.After(300 * time.Millisecond):
+				case <-quit:
 					return
 				}
 			}
@@ -449,11 +463,11 @@ func TestRekeyUnderTrafficLosesNothing(t *testing.T) {
 		must(t, a.dp.DeleteSA(ba[1]))
 		ab, ba = nab, nba
 	}
-	close(stop)
+	stopSending()
 	for _, s := range streams {
 		drained(s, s.sent.Load())
 	}
-	wg.Wait()
+	end()
 	for i, s := range streams {
 		total := s.sent.Load()
 		if total < 1000 {
