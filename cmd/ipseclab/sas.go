@@ -42,7 +42,7 @@ func newSAsCmd() *cobra.Command {
 		},
 	}
 	lf.add(cmd, true)
-	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon`")
+	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone ipseclab daemon")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	addWidthFlag(cmd, &width)
 	return cmd

@@ -44,7 +44,7 @@ those of --json, where ` + "`jq '.[].counters.data_plane.unknown_spi'`" + ` read
 		},
 	}
 	lf.add(cmd, true)
-	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon`")
+	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone ipseclab daemon")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	addWidthFlag(cmd, &width)
 	return cmd

@@ -54,7 +54,7 @@ with Delete notifications, which the peer sees as step 5.`,
 	}
 	lf.add(cmd, true)
 	cmd.Flags().StringVar(&side, "node", "", "the side that acts (default: the connection's initiator)")
-	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone `ipseclab daemon` (instead of -t)")
+	cmd.Flags().StringVar(&socket, "socket", "", "control socket of a standalone ipseclab daemon (instead of -t)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "how long to wait; on a timeout, the error says where the negotiation stands")
 	return cmd
 }
