@@ -3,6 +3,7 @@ package topology
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -236,14 +237,81 @@ func TestGraphFormats(t *testing.T) {
 	}
 }
 
-// The decoder never panics, whatever the file holds.
+// fuzzSmallLab is a whole lab with a connection and a script in 200 bytes.
+const fuzzSmallLab = `name: x
+topology:
+  nodes: {a: {kind: gateway}, b: {kind: gateway}}
+  links: [{endpoints: [a:e, b:e], addresses: [10.0.0.1/24, 10.0.0.2/24]}]
+ipsec: {c: {initiator: a, responder: b, auth: {secret: s}, child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24}}}
+script: [{wait: 1s}]
+`
+
+// The decoder never panics, whatever the file holds. Inputs stay under
+// fuzzMaxLab: the fuzzer's minimisation of a new input costs the square of
+// its length times a parse, and with the 1.2 KB goodLab as a seed it ate the
+// whole run. FuzzParseLab reaches deeper into a whole lab.
 func FuzzParse(f *testing.F) {
-	f.Add([]byte(goodLab))
+	const fuzzMaxLab = 320
+	if _, err := Parse("fuzz.yaml", []byte(fuzzSmallLab)); err != nil {
+		f.Fatalf("the seed lab is not valid: %v", err)
+	}
+	f.Add([]byte(fuzzSmallLab))
 	f.Add([]byte("name: x\ntopology: {nodes: {a: {kind: host}}}\n"))
 	f.Add([]byte("a: &x {b: *x}\n"))
 	f.Add([]byte("<<: [1]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > fuzzMaxLab {
+			return
+		}
 		lab, err := Parse("fuzz.yaml", data)
+		if err == nil && lab == nil {
+			t.Fatal("nil lab without an error")
+		}
+	})
+}
+
+// fuzzLabTemplate is goodLab's sections in flow style, with holes that
+// FuzzParseLab fills: a connection's ike and child settings, and a script
+// step.
+const fuzzLabTemplate = `name: demo
+topology:
+  nodes: {a: {kind: host, gateway: 10.1.0.1}, gw1: {kind: gateway, gateway: 192.0.2.2}, gw2: {kind: gateway, gateway: 192.0.2.1}, b: {kind: host, gateway: 10.2.0.1}}
+  links:
+  - {endpoints: [a:eth0, gw1:eth1], addresses: [10.1.0.10/24, 10.1.0.1/24]}
+  - {endpoints: [gw1:eth0, gw2:eth0], addresses: [192.0.2.1/24, 192.0.2.2/24]}
+  lans: [{name: l, members: [gw2:eth1, b:eth0], addresses: [10.2.0.1/24, 10.2.0.10/24]}]
+ipsec:
+  o:
+    initiator: gw1
+    responder: {node: gw2, id: "fqdn:x"}
+    auth: {secret: s}
+    ike: %s
+    child: %s
+script:
+- ping: {from: a, to: 10.2.0.10}
+- %s
+`
+
+// FuzzParseLab puts arbitrary text into a whole lab, where the validation of
+// connections and scripts runs, each hole short enough that minimising a new
+// input stays cheap.
+func FuzzParseLab(f *testing.F) {
+	const fuzzMaxHole = 96
+	for _, c := range [][3]string{
+		{"{proposals: [aes128-sha256-ecp256], dpd: {delay: 10s}}", "{local-ts: 10.1.0.0/24, remote-ts: [10.2.0.0/24], esp: [aes128gcm16], pfs: modp2048}", "expect: {event: phase1-up, connection: o, within: 5s}"},
+		{"{mode: aggressive, encap: true}", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, start: trap}", "link: {name: gw1:eth0, down: true}"},
+		{"{lifetime: 1h}", "{local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes256-sha256]}", "tunnel-down: o"},
+	} {
+		if _, err := Parse("fuzz.yaml", []byte(fmt.Sprintf(fuzzLabTemplate, c[0], c[1], c[2]))); err != nil {
+			f.Fatalf("seed %q is not valid: %v", c, err)
+		}
+		f.Add(c[0], c[1], c[2])
+	}
+	f.Fuzz(func(t *testing.T, ike, child, step string) {
+		if len(ike) > fuzzMaxHole || len(child) > fuzzMaxHole || len(step) > fuzzMaxHole {
+			return
+		}
+		lab, err := Parse("fuzz.yaml", []byte(fmt.Sprintf(fuzzLabTemplate, ike, child, step)))
 		if err == nil && lab == nil {
 			t.Fatal("nil lab without an error")
 		}
