@@ -106,6 +106,11 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 		}
 	}()
 
+	// The lab PKI before anything else: the IPsec nodes start with its
+	// credentials, and it goes with the state directory.
+	if err := SetupLabPKI(lab, opt.Bus); err != nil {
+		return nil, err
+	}
 	r.Deployment, err = Deploy(ctx, lab, Options{Bus: opt.Bus, Wires: ImpairFactory{Seed: r.Seed, Bus: opt.Bus}})
 	if err != nil {
 		r.Deployment = nil // Deploy rolled back already

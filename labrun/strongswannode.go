@@ -45,6 +45,8 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			PSK:        s.PSK,
 			ReauthTime: c.IKE.Lifetime.Duration,
 		}
+		// TODO(issue16-swan): with s.Auth pubkey, charon takes s.Cred,
+		// s.CACerts (LocalAuth/RemoteAuth "pubkey", its x509 directories).
 		// The initiator may sit behind a NAT, so a responder accepts it from
 		// any address; the initiator knows where its responder is.
 		conn.RemoteAddrs = []string{"%any"}

@@ -3,6 +3,7 @@ package topology
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"reflect"
 	"sort"
@@ -27,7 +28,7 @@ type DaemonConfig struct {
 // DaemonConn is one connection of a standalone daemon.
 type DaemonConn struct {
 	Role   string       `yaml:"role"` // initiator (default) or responder
-	Local  DaemonPeer   `yaml:"local" lab:"required"`
+	Local  DaemonLocal  `yaml:"local" lab:"required"`
 	Remote DaemonPeer   `yaml:"remote"`
 	Auth   Auth         `yaml:"auth" lab:"required"`
 	IKE    IKEOptions   `yaml:"ike"`
@@ -42,6 +43,16 @@ type DaemonConn struct {
 type DaemonPeer struct {
 	Address Addr   `yaml:"address"` // required locally; remotely, empty accepts any (responder)
 	ID      string `yaml:"id"`
+}
+
+// DaemonLocal is a daemon connection's own end: with certificate
+// authentication, its files too (a daemon has no lab PKI).
+type DaemonLocal struct {
+	DaemonPeer `yaml:",inline"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	CACert     string `yaml:"cacert"`
+	PeerCert   string `yaml:"peer-cert"` // the peer's certificate (rsa-encryption)
 }
 
 // ParseDaemon decodes and validates a daemon configuration.
@@ -110,7 +121,8 @@ func (c *DaemonConfig) validate(errs *Errors) {
 		if dc.Role == "initiator" && !dc.Remote.Address.IsValid() {
 			v.errorf(path+".remote", "an initiator needs the remote address")
 		}
-		local := Peer{Node: c.Node, Address: dc.Local.Address, ID: dc.Local.ID}
+		local := Peer{Node: c.Node, Address: dc.Local.Address, ID: dc.Local.ID, idGiven: dc.Local.ID != "",
+			Cert: dc.Local.Cert, Key: dc.Local.Key, CACert: dc.Local.CACert, PeerCert: dc.Local.PeerCert}
 		remote := Peer{Node: "peer", Address: dc.Remote.Address, ID: dc.Remote.ID}
 		conn := &IPsecConn{Auth: dc.Auth, IKE: dc.IKE, Child: dc.Child, Name: name}
 		// Lab connections write traffic selectors from the initiator's side.
@@ -121,6 +133,16 @@ func (c *DaemonConfig) validate(errs *Errors) {
 			conn.Child.LocalTS, conn.Child.RemoteTS = dc.Child.RemoteTS, dc.Child.LocalTS
 		}
 		v.connSettings(path, conn)
+		lp := &conn.Initiator
+		if dc.Role != "initiator" {
+			lp = &conn.Responder
+		}
+		for _, p := range []struct{ key, id string }{{"local", dc.Local.ID}, {"remote", dc.Remote.ID}} {
+			if _, _, err := ParseID(p.id, netip.IPv4Unspecified()); p.id != "" && err != nil {
+				v.errorf(path+"."+p.key+".id", "%s", err)
+			}
+		}
+		v.sideCerts(conn, certSide{path: path + ".local", p: lp})
 		dc.Side = sideOf(conn, dc.Role == "initiator")
 	}
 	if len(c.Connections) == 0 {

@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
@@ -18,6 +19,7 @@ type IPsecConn struct {
 	Initiator Peer         `yaml:"initiator" lab:"required"`
 	Responder Peer         `yaml:"responder" lab:"required"`
 	Auth      Auth         `yaml:"auth" lab:"required"`
+	KeyType   KeyType      `yaml:"key-type"` // the lab PKI's key for this connection's certificates
 	IKE       IKEOptions   `yaml:"ike"`
 	Child     ChildOptions `yaml:"child" lab:"required"`
 
@@ -28,15 +30,32 @@ type IPsecConn struct {
 }
 
 // Peer is one side of a connection: a node name, or a mapping that also sets
-// the address, identity or a side-specific pre-shared key.
+// the address, identity, a side-specific pre-shared key or the side's
+// certificate files.
 type Peer struct {
 	Node    string `yaml:"node" lab:"required"`
 	Address Addr   `yaml:"address"` // default: see defaultAddress
-	ID      string `yaml:"id"`      // default: the address; "fqdn:", "email:" or "keyid:" prefixes select the type
-	PSK     string `yaml:"psk"`     // overrides auth.secret on this side (a "wrong key" lab)
+	// ID defaults to the address, or with a cert: to the certificate's
+	// subject (dn:), as strongSwan's; "dn:", "fqdn:", "email:" or "keyid:"
+	// prefixes select the type.
+	ID  string `yaml:"id"`
+	PSK string `yaml:"psk"` // overrides auth.secret on this side (a "wrong key" lab)
+
+	// Certificate files (pubkey, rsa-encryption), PEM or DER, relative to
+	// the lab file. A side that names neither cert nor key gets the lab
+	// PKI's certificate at deploy; one without cacert trusts the lab CA.
+	Cert     string `yaml:"cert"`      // this side's certificate, maybe followed by intermediate CAs
+	Key      string `yaml:"key"`       // its private key (PKCS#1, PKCS#8 or SEC1)
+	CACert   string `yaml:"cacert"`    // the CA(s) the peer's certificate must lead to
+	PeerCert string `yaml:"peer-cert"` // the peer's certificate, known beforehand (rsa-encryption)
+
+	// Certs is the material of the files above, read once by validation and
+	// completed by the lab PKI at deploy (Lab.UseLabPKI); nil under psk.
+	Certs *Certs `yaml:"-"`
 
 	addrGiven bool   // the lab file gave address:
 	addrWhy   string // how Address was chosen, for `validate`
+	idGiven   bool   // the lab file gave id:
 }
 
 func (p *Peer) fromScalar(n *yaml.Node) error {
@@ -46,8 +65,8 @@ func (p *Peer) fromScalar(n *yaml.Node) error {
 
 // Auth is how the peers authenticate in phase 1.
 type Auth struct {
-	Method string `yaml:"method"` // psk (default)
-	Secret string `yaml:"secret"`
+	Method AuthMethod `yaml:"method"` // psk (default), pubkey, rsa-encryption or rsa-encryption-revised
+	Secret string     `yaml:"secret"` // psk only
 }
 
 // IKEOptions configures phase 1.
@@ -162,6 +181,7 @@ func ParseSize(s string) (int64, error) {
 // the default (the first of each list in validate.go) and refuses any other
 // word, so that past it a value is always one of these.
 type (
+	AuthMethod  string // phase 1 authentication (RFC 2409 §5)
 	IKEMode     string // phase 1 exchange
 	NATT        string // NAT traversal on or off
 	DPDAction   string // what DPD does with a dead peer's SAs
@@ -170,6 +190,11 @@ type (
 )
 
 const (
+	AuthPSK           AuthMethod = "psk"                    // pre-shared key (§5.4)
+	AuthPubkey        AuthMethod = "pubkey"                 // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754); swanctl's word
+	AuthRSAEncryption AuthMethod = "rsa-encryption"         // public-key encryption (§5.2)
+	AuthRSARevised    AuthMethod = "rsa-encryption-revised" // revised public-key encryption (§5.3)
+
 	MainMode       IKEMode     = "main"
 	AggressiveMode IKEMode     = "aggressive"
 	NATTOn         NATT        = "on"
@@ -183,3 +208,18 @@ const (
 	StartAtDeploy  StartAction = "start" // the initiator starts it when the lab is up
 	StartNone      StartAction = "none"  // by hand (tunnel up, the script)
 )
+
+// Certificates reports whether the method authenticates with certificates
+// (every method but psk).
+func (m AuthMethod) Certificates() bool { return m != AuthPSK && m != "" }
+
+// Encrypts reports the public-key encryption methods, which need the peer's
+// RSA key before the exchange starts.
+func (m AuthMethod) Encrypts() bool { return m == AuthRSAEncryption || m == AuthRSARevised }
+
+// KeyType is a lab PKI key's algorithm and size, in the lab file's words
+// (pki.KeyTypes).
+type KeyType = pki.KeyType
+
+// rsaKey reports an RSA key type.
+func rsaKey(k KeyType) bool { return k == pki.RSA2048 || k == pki.RSA3072 }

@@ -34,6 +34,8 @@ type Lab struct {
 	Source   []byte `yaml:"-"` // the file's bytes, kept with a deployed lab's state
 	pos      map[string]Pos
 	ifaceUse map[string]string
+	files    FileReader     // reads the certificate files the lab names
+	labCerts []*labCertSpec // what the lab PKI issues, by name
 }
 
 // Topology holds the nodes and what joins them.

@@ -39,6 +39,21 @@ func Load(path string) (*Lab, error) {
 	return Parse(path, data)
 }
 
+// LoadFiles is Load with the files the lab names (certificates, keys) read by
+// files instead of from beside the lab file: `--name` verbs read the copy of
+// a lab file kept with a deployed lab's state, and its files where the
+// original lives.
+func LoadFiles(path string, files FileReader) (*Lab, error) {
+	data, err := readBounded(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such lab file", path)
+		}
+		return nil, err
+	}
+	return ParseFiles(path, data, files)
+}
+
 // readBounded reads a file of at most MaxLabFileSize bytes, and one byte more
 // of a larger one: enough for Parse to refuse it without reading it all.
 func readBounded(path string) ([]byte, error) {
@@ -86,12 +101,19 @@ func LoadFS(fsys fs.FS, dir string) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(p, data)
+	return ParseFiles(p, data, FSReader(fsys, filepath.ToSlash(dir)))
 }
 
-// Parse decodes and validates a lab file. file names the source in messages.
-// On failure the error is an Errors listing every problem found.
+// Parse decodes and validates a lab file. file names the source in messages,
+// and the files the lab names (certificates, keys) are read relative to its
+// directory. On failure the error is an Errors listing every problem found.
 func Parse(file string, data []byte) (*Lab, error) {
+	return ParseFiles(file, data, nil)
+}
+
+// ParseFiles is Parse with the files the lab names read by files (nil: from
+// beside file).
+func ParseFiles(file string, data []byte, files FileReader) (*Lab, error) {
 	if err := tooLarge(file, data); err != nil {
 		return nil, err
 	}
@@ -111,7 +133,10 @@ func Parse(file string, data []byte) (*Lab, error) {
 		return nil, err
 	}
 	d := &decoder{file: file, pos: map[string]Pos{}}
-	lab := &Lab{File: file, Source: data}
+	if files == nil {
+		files = DirReader(filepath.Dir(file))
+	}
+	lab := &Lab{File: file, Source: data, files: files}
 	d.decode(&root, reflect.ValueOf(lab).Elem(), "")
 	lab.pos = d.pos
 	// Validate even when decoding found problems: a user fixes the whole file

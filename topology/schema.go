@@ -186,6 +186,12 @@ func kindDoc() string {
 	return strings.Join(parts, "; ")
 }
 
+// pathSchema is a file named relative to the lab file (as text: the decoder
+// takes any scalar's text).
+func pathSchema(doc string) obj {
+	return withDescription(textSchema, doc+"; a path relative to the lab file")
+}
+
 func words[W ~string](list []W, doc string) obj {
 	return obj{"type": "string", "enum": list, "description": doc}
 }
@@ -215,8 +221,30 @@ func written(t reflect.Type, field string) (obj, error) {
 			return named(reflect.TypeOf(Node{}), "the nodes by name; each is a network namespace")
 		}
 	case reflect.TypeOf(Auth{}):
-		if field == "method" {
-			return words(authMethods, "how the peers authenticate in phase 1"), nil
+		switch field {
+		case "method":
+			return words(authMethods, "how the peers authenticate in phase 1: psk (pre-shared key), pubkey (RSA or ECDSA signatures, "+
+				"as the key is), rsa-encryption or rsa-encryption-revised (RFC 2409 public-key encryption)"), nil
+		case "secret":
+			return withDescription(textSchema, "the pre-shared key (psk)"), nil
+		}
+	case reflect.TypeOf(IPsecConn{}):
+		if field == "key-type" {
+			return words(keyTypes, "the key of the lab PKI's certificates for this connection (when a side names no cert files)"), nil
+		}
+	case reflect.TypeOf(Peer{}):
+		switch field {
+		case "id":
+			return withDescription(textSchema, "the identity: an address (the default; with cert:, the certificate's subject), "+
+				"dn:CN=..., fqdn:..., email:... or keyid:..."), nil
+		case "cert":
+			return pathSchema("this side's certificate (then any intermediate CAs), PEM or DER; without cert and key the lab PKI issues one"), nil
+		case "key":
+			return pathSchema("this side's private key, PEM or DER (PKCS#1, PKCS#8 or SEC1)"), nil
+		case "cacert":
+			return pathSchema("the CA certificate(s) the peer's chain must lead to; default: the lab PKI's CA"), nil
+		case "peer-cert":
+			return pathSchema("the peer's certificate, known beforehand (rsa-encryption encrypts to it); default: the lab's"), nil
 		}
 	case reflect.TypeOf(IKEOptions{}):
 		switch field {

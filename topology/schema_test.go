@@ -103,6 +103,12 @@ ipsec:
     ike: {mode: aggressive, proposals: [aes128-sha256-modp2048], lifetime: 1h, encap: true, nat-t: off,
           dpd: {delay: 10s, timeout: 30s, action: restart}, retransmit: {timeout: 500ms, tries: 3, base: 1.5}}
     child: {local-ts: 10.1.0.0/24, remote-ts: [10.2.0.0/24], esp: [aes128gcm16], pfs: modp2048, lifetime: 10m, life-bytes: 10MiB, start: none, replay-window: 64}
+  c2:
+    initiator: {node: gw1, id: "dn:CN=gw1, O=Lab"}
+    responder: {node: gw2, id: "email:gw2@example"}
+    auth: {method: pubkey}
+    key-type: ecdsa-p384
+    child: {mode: transport}
 script:
   - tunnel-up: c1
   - tunnel-down: {connection: c1, node: gw2, at: 2s}
@@ -151,6 +157,9 @@ func TestSchemaAndDecoderAgree(t *testing.T) {
 		{"bad loss model", "loss: {gemodel: {p: 1%, r: 30%}}", "loss: {bursty: {p: 1%}}"},
 		{"bad enum: kind", "{kind: router,", "{kind: ruter,"},
 		{"bad enum: ike mode", "mode: aggressive", "mode: agressive"},
+		{"bad enum: auth method", "auth: {method: pubkey}", "auth: {method: pubkeys}"},
+		{"bad enum: key type", "key-type: ecdsa-p384", "key-type: ecdsa-p512"},
+		{"wrong type: a list for a cert path", `id: "dn:CN=gw1, O=Lab"}`, `id: "dn:CN=gw1, O=Lab", cert: [a.pem]}`},
 		{"bad enum: ports", "ports: random", "ports: randomly"},
 		{"bad enum: distribution", "distribution: normal", "distribution: pareto"},
 		{"bad enum: event", "event: dpd-dead", "event: dpd-died"},

@@ -1,6 +1,11 @@
 package topology
 
-import "net/netip"
+import (
+	"crypto/x509"
+	"net/netip"
+
+	"github.com/ipseclab/ipseclab/ipsec/pki"
+)
 
 // Side is a connection seen from one of its two nodes: which end it is, who
 // the peer is, and the traffic selectors turned to this node's point of view
@@ -12,6 +17,18 @@ type Side struct {
 	Local, Remote     Peer
 	LocalTS, RemoteTS []netip.Prefix
 	PSK               string // this side's secret
+
+	Auth    AuthMethod // phase 1 authentication
+	KeyType KeyType    // the lab PKI's key type for this connection
+
+	// Certificate authentication (every Auth but psk), once the lab PKI has
+	// filled what the lab file leaves to it (Lab.UseLabPKI): this side's
+	// chain and key, the CAs the peer's chain must lead to, and the peer's
+	// certificate where it is known beforehand (peer-cert, else the one the
+	// peer node uses in this lab), which public-key encryption needs.
+	Cred     *pki.Credential
+	CACerts  []*x509.Certificate
+	PeerCert *x509.Certificate
 }
 
 // SidesOf returns the connections a node takes part in, in name order.
@@ -37,9 +54,16 @@ func sideOf(c *IPsecConn, initiator bool) Side {
 		s.Local, s.Remote = c.Responder, c.Initiator
 		s.LocalTS, s.RemoteTS = s.RemoteTS, s.LocalTS
 	}
+	s.Auth, s.KeyType = c.Auth.Method, c.KeyType
 	s.PSK = c.Auth.Secret
 	if s.Local.PSK != "" {
 		s.PSK = s.Local.PSK
+	}
+	if lc := s.Local.Certs; lc != nil {
+		s.Cred, s.CACerts, s.PeerCert = lc.Own, lc.CAs, lc.PeerCert
+	}
+	if rc := s.Remote.Certs; s.PeerCert == nil && rc != nil && rc.Own != nil && len(rc.Own.Chain) > 0 {
+		s.PeerCert = rc.Own.Chain[0]
 	}
 	return s
 }

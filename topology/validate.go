@@ -10,6 +10,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair/netem"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/nat/natconf"
 )
@@ -22,7 +23,8 @@ var (
 // The words a lab file may write for these settings, the default first; the
 // schema offers the same lists.
 var (
-	authMethods  = []string{"psk"}
+	authMethods  = []AuthMethod{AuthPSK, AuthPubkey, AuthRSAEncryption, AuthRSARevised}
+	keyTypes     = pki.KeyTypes
 	ikeModes     = []IKEMode{MainMode, AggressiveMode}
 	nattModes    = []NATT{NATTOn, NATTOff}
 	dpdActions   = []DPDAction{DPDClear, DPDRestart, DPDHold}
@@ -30,6 +32,15 @@ var (
 	startActions = []StartAction{StartTrap, StartAtDeploy, StartNone}
 	protos       = []string{"udp", "tcp"}
 )
+
+// wordStrings is a list of words as strings, for suggest.
+func wordStrings[W ~string](list []W) []string {
+	out := make([]string, len(list))
+	for i, w := range list {
+		out[i] = string(w)
+	}
+	return out
+}
 
 // CheckLabName says what is wrong with a lab's name, if anything: the name
 // prefixes the lab's namespaces, so it keeps to a few characters.
@@ -489,7 +500,8 @@ func (v *labChecker) ipsec() {
 				v.errorf(sp, "cannot tell which address %s uses for IPsec: it has no addresses; give address:", side.p.Node)
 			}
 			if side.p.ID != "" {
-				if err := checkID(side.p.ID); err != nil {
+				side.p.idGiven = true
+				if _, _, err := ParseID(side.p.ID, side.p.Address.Addr); err != nil {
 					v.errorf(sp+".id", "%s", err)
 				}
 			}
@@ -498,16 +510,51 @@ func (v *labChecker) ipsec() {
 			v.errorf(path+".responder", "initiator and responder are the same node (%s)", c.Initiator.Node)
 		}
 		v.connSettings(path, c)
+		for _, side := range []struct {
+			key string
+			p   *Peer
+		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
+			sp := path + "." + side.key
+			v.sideCerts(c, certSide{path: sp, p: side.p, peerInLab: true, labPKI: true})
+			if n := v.lab.Topology.Nodes[side.p.Node]; n != nil && n.Kind == KindStrongSwan && c.Auth.Method.Encrypts() {
+				v.errorf(path+".auth.method", "%s is a strongswan node, and strongSwan does not implement %s (RFC 2409 §5.2/5.3): use pubkey, or a gateway node", side.p.Node, c.Auth.Method)
+			}
+		}
 	}
+	v.labPKI()
 }
 
 // connSettings checks and completes a connection's authentication, phase 1 and
 // phase 2 settings (shared by labs and the standalone daemon).
 func (v *labChecker) connSettings(path string, c *IPsecConn) {
-	if !defaultWord(&c.Auth.Method, authMethods) {
-		v.errorf(path+".auth.method", "unknown auth method %q (supported: psk)", c.Auth.Method)
-	} else if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
-		v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
+	keyTypeGiven := c.KeyType != ""
+	switch {
+	case !defaultWord(&c.Auth.Method, authMethods):
+		v.errorf(path+".auth.method", "unknown auth method %q%s", c.Auth.Method, suggest(string(c.Auth.Method), wordStrings(authMethods)))
+	case c.Auth.Method == AuthPSK:
+		if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
+			v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
+		}
+		if keyTypeGiven {
+			v.errorf(path+".key-type", "key-type chooses the lab PKI's keys for certificate authentication; this connection uses psk")
+		}
+	default:
+		if c.Auth.Secret != "" {
+			v.errorf(path+".auth.secret", "auth.secret is a pre-shared key; method %s authenticates with certificates", c.Auth.Method)
+		}
+		for _, side := range []struct {
+			key string
+			p   *Peer
+		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
+			if side.p.PSK != "" {
+				v.errorf(path+"."+side.key+".psk", "psk is a pre-shared key; method %s authenticates with certificates", c.Auth.Method)
+			}
+		}
+	}
+	if !defaultWord(&c.KeyType, keyTypes) {
+		v.errorf(path+".key-type", "unknown key-type %q%s", c.KeyType, suggest(string(c.KeyType), wordStrings(keyTypes)))
+	} else if c.Auth.Method.Encrypts() && !rsaKey(c.KeyType) {
+		v.errorf(path+".key-type", "%s encrypts to the peer's RSA key; key-type %s is not RSA (use rsa-2048 or rsa-3072)", c.Auth.Method, c.KeyType)
 	}
 	ike := &c.IKE
 	if !defaultWord(&ike.Mode, ikeModes) {
@@ -647,21 +694,6 @@ func defaultAddress(n *Node) (netip.Addr, string, bool) {
 		}
 	}
 	return netip.Addr{}, "", false
-}
-
-func checkID(id string) error {
-	typ, val, ok := strings.Cut(id, ":")
-	if !ok {
-		return nil // an address or a plain FQDN
-	}
-	switch typ {
-	case "fqdn", "email", "keyid", "ipv4":
-		if val == "" {
-			return fmt.Errorf("identity %q has an empty value", id)
-		}
-		return nil
-	}
-	return nil
 }
 
 // FindLink resolves a link named by one of its endpoints ("node:iface") or by
