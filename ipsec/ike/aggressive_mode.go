@@ -10,7 +10,7 @@ import (
 )
 
 // Aggressive Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC
-// 3947 §3):
+// 3947 §3; phase1_auth_pubkey.go says what signatures add):
 //
 //	Initiator                             Responder
 //	---------                             ---------
@@ -25,14 +25,22 @@ import (
 // which is enough to test guesses of the pre-shared key offline. Like
 // strongSwan we encrypt AM3, whose HASH_I RFC 2409 leaves in the clear.
 
-var aggressiveModeExplain = [...]string{
-	1: "Aggressive Mode 1/3: proposals, Diffie-Hellman value, nonce and identity sent in clear",
-	2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity and HASH_R, all in clear: an eavesdropper can now attack the pre-shared key offline",
-	3: "Aggressive Mode 3/3: HASH_I proves the initiator knows the pre-shared key; the ISAKMP SA is established",
+// aggressiveModeExplain is what the timeline says of each message, by method.
+var aggressiveModeExplain = map[AuthKind][4]string{
+	AuthPSK: {
+		1: "Aggressive Mode 1/3: proposals, Diffie-Hellman value, nonce and identity sent in clear",
+		2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity and HASH_R, all in clear: an eavesdropper can now attack the pre-shared key offline",
+		3: "Aggressive Mode 3/3: HASH_I proves the initiator knows the pre-shared key; the ISAKMP SA is established",
+	},
+	AuthPubkey: {
+		1: "Aggressive Mode 1/3: proposals with signature authentication, Diffie-Hellman value, nonce, identity and a CERTREQ naming the CA the initiator trusts, all in clear",
+		2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity, certificate and SIG_R, in clear: the identities show, but there is no shared secret to attack offline, since forging SIG_R takes the responder's private key",
+		3: "Aggressive Mode 3/3: the initiator's certificate and SIG_I, a signature over HASH_I with its private key; the ISAKMP SA is established",
+	},
 }
 
-func amInfo(n int) msgInfo {
-	return msgInfo{exchange: "aggressive", num: n, total: 3, step: events.StepPhase1, explain: aggressiveModeExplain[n]}
+func (sa *isakmpSA) amInfo(n int) msgInfo {
+	return msgInfo{exchange: "aggressive", num: n, total: 3, step: events.StepPhase1, explain: aggressiveModeExplain[sa.conn.cfg.Auth.Method][n]}
 }
 
 // Aggressive Mode's states, and the step that takes the message each waits
@@ -62,9 +70,10 @@ func (e *Engine) startAggressiveMode(c *conn, peer netip.Addr) *isakmpSA {
 	p1.gxi, p1.ni = p1.dh.Public(), e.nonce()
 	p1.idii = c.localID.Payload()
 	payloads := []isakmp.Payload{offer, &isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}, p1.idii}
+	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, ourVendorIDs(&c.cfg)...)
 	sa.state = amI1Sent
-	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(1), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, sa.amInfo(1), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Aggressive Mode 1/3 from %s", sa.remote), nil)
 	})
 	return sa
@@ -85,7 +94,7 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 	}
 	p1 := sa.p1
 	p1.gxi, p1.ni, p1.idii, sa.peerID = ke.Data, bytes.Clone(nonce.Body()), idii, identityOf(idii)
-	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(1))
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(1))
 	e.readVendorIDs(sa, m)
 	e.publishProposalChosen(sa, nil)
 	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
@@ -103,21 +112,25 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{sa.choice.proposal}},
 		&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}, idir,
 	}
-	payloads = append(payloads, sa.ourProof(idir)...)
+	payloads, ok := e.withProof(sa, payloads, idir)
+	if !ok {
+		return
+	}
+	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.responderVendorIDs(sa)...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = amR2Sent
-	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, amInfo(2), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, sa.amInfo(2), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no Aggressive Mode 3/3 from %s: the peer may have rejected HASH_R (a different pre-shared key)", sa.remote), nil)
 	})
-	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, amInfo(2))
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, sa.amInfo(2))
 }
 
 // aggressiveI2 checks the responder's choice and HASH_R, settles NAT
 // traversal and sends AM3: phase 1 is done on our side.
 func (e *Engine) aggressiveI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(2))
-	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals)
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(2))
+	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals, sa.p1.auth.number())
 	if err != nil {
 		e.phase1Failed(sa, "Aggressive Mode 2/3: "+err.Error(), nil)
 		return
@@ -147,13 +160,16 @@ func (e *Engine) aggressiveI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.detectNAT(sa, p, m)
 	e.floatIfNAT(sa)
 
-	payloads := sa.ourProof(p1.idii)
+	payloads, ok := e.withProof(sa, nil, p1.idii)
+	if !ok {
+		return
+	}
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	if e.firstContact(sa) {
 		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
 	}
 	sa.p1Flight.stopRetransmit()
-	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeAggressive, 0, payloads, true, amInfo(3)), amInfo(3))
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeAggressive, 0, payloads, true, sa.amInfo(3)), sa.amInfo(3))
 	sa.setEstablished()
 }
 
@@ -163,17 +179,17 @@ func (e *Engine) aggressiveR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.followFloat(sa, p)
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		if err := sa.decrypt(m); err != nil {
-			e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(3))
-			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+			e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(3))
+			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
 			return
 		}
 	}
-	e.publishMessage(sa, events.Received, m, len(p.Data), amInfo(3))
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(3))
 	if !e.authenticatePeer(sa, m, sa.p1.idii) {
 		return
 	}
 	e.detectNAT(sa, p, m)
-	sa.p1Flight.accepted(p.Data, nil, amInfo(3))
+	sa.p1Flight.accepted(p.Data, nil, sa.amInfo(3))
 	e.readStatusNotifies(sa, m)
 	sa.setEstablished()
 }

@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
@@ -119,7 +122,8 @@ type Connection struct {
 	// An empty RemoteID accepts any identity.
 	LocalID, RemoteID string
 
-	PSK  string
+	PSK  string // the pre-shared key, when Auth.Method is AuthPSK
+	Auth Auth   // how phase 1 authenticates; the zero value is a pre-shared key
 	Mode Mode
 
 	Proposals []proposal.Proposal // IKE proposals in preference order, e.g. aes128-sha256-modp2048
@@ -131,6 +135,36 @@ type Connection struct {
 	Retransmit Retransmit
 
 	Child Child
+}
+
+// AuthKind is a phase 1 authentication method (RFC 2409 §5), in swanctl's
+// words where it has them.
+type AuthKind int
+
+const (
+	AuthPSK    AuthKind = iota // a pre-shared key (§5.4)
+	AuthPubkey                 // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
+)
+
+func (k AuthKind) String() string {
+	if k == AuthPubkey {
+		return "pubkey"
+	}
+	return "psk"
+}
+
+// Auth is what a connection authenticates with beyond a pre-shared key.
+type Auth struct {
+	Method AuthKind
+	// Chain is our certificate, leaf first, with any intermediates (not
+	// the CA); Key its private key.
+	Chain []*x509.Certificate
+	Key   crypto.Signer
+	// CAs are the certificates the peer's chain must lead to.
+	CAs []*x509.Certificate
+	// PeerCert is the peer's certificate when known beforehand: used when
+	// the peer sends none.
+	PeerCert *x509.Certificate
 }
 
 // Child configures the IPsec SAs of a connection (swanctl's children section).
@@ -275,8 +309,8 @@ func (c Connection) Validate() error {
 	if !c.Remote.IsValid() && (c.Role == Initiator || c.Child.Start != StartNone) {
 		return fail("an initiator needs the remote address (only a responder may accept any peer)")
 	}
-	if c.PSK == "" {
-		return fail("a pre-shared key is required (auth psk)")
+	if err := c.Auth.validate(c.PSK); err != nil {
+		return fail("%v", err)
 	}
 	if _, err := ParseIdentity(c.LocalID, c.Local); err != nil {
 		return fail("local id: %v", err)
@@ -306,6 +340,31 @@ func (c Connection) Validate() error {
 		return fail("retransmit tries %d, base %g: tries must be positive and the base at least 1", c.Retransmit.Tries, c.Retransmit.Base)
 	}
 	return c.Child.validate(c)
+}
+
+func (a Auth) validate(psk string) error {
+	switch a.Method {
+	case AuthPSK:
+		if psk == "" {
+			return errors.New("a pre-shared key is required (auth psk)")
+		}
+	case AuthPubkey:
+		if len(a.Chain) == 0 || a.Key == nil {
+			return errors.New("auth pubkey needs our certificate and its private key")
+		}
+		if err := pki.KeyMatches(a.Chain[0], a.Key); err != nil {
+			return fmt.Errorf("our certificate: %v", err)
+		}
+		if _, err := pki.AuthMethodOf(a.Key.Public()); err != nil {
+			return fmt.Errorf("our key: %v", err)
+		}
+		if len(a.CAs) == 0 && a.PeerCert == nil {
+			return errors.New("auth pubkey needs a CA certificate (or the peer's certificate) to check the peer's against")
+		}
+	default:
+		return fmt.Errorf("unknown auth method %d", a.Method)
+	}
+	return nil
 }
 
 func (ch Child) validate(c Connection) error {

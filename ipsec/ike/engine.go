@@ -476,7 +476,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 	var matches []*conn
 	choices := map[*conn]phase1Choice{}
 	for _, c := range cands {
-		choice, o, ok := selectPhase1(offer, c.cfg.Proposals)
+		choice, o, ok := selectPhase1(offer, c.cfg.Proposals, authNumber(&c.cfg))
 		if ok {
 			matches = append(matches, c)
 			choices[c] = choice

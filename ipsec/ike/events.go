@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -121,6 +123,26 @@ func (e *Engine) publishInitiate(c *conn, why string) {
 	})
 }
 
+// publishPeerCertificate reports the certificate that authenticated the
+// peer: what a student would read in it, and why it was trusted.
+func (e *Engine) publishPeerCertificate(sa *isakmpSA, c *x509.Certificate) {
+	if c == nil {
+		return
+	}
+	fp := sha256.Sum256(c.Raw)
+	e.pub.Publish(events.Event{
+		Kind: events.PeerCertificate, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
+		Message: fmt.Sprintf("%s's certificate %s, issued by %s, valid until %s, %s key: trusted", sa.peerName(), c.Subject, c.Issuer, c.NotAfter.UTC().Format("2006-01-02"), keyDescription(c.PublicKey)),
+		Explain: "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
+		SA:      sa.info(),
+		Fields: map[string]any{
+			"subject": c.Subject.String(), "issuer": c.Issuer.String(), "serial": c.SerialNumber.String(),
+			"not_before": c.NotBefore.UTC(), "not_after": c.NotAfter.UTC(), "sha256": hex.EncodeToString(fp[:]),
+			"dns": c.DNSNames, "email": c.EmailAddresses, "ip": fmt.Sprint(c.IPAddresses),
+		},
+	})
+}
+
 func (e *Engine) publishPhase1Up(sa *isakmpSA) {
 	nat := "no NAT"
 	if sa.nat.any() {
@@ -129,7 +151,7 @@ func (e *Engine) publishPhase1Up(sa *isakmpSA) {
 	e.pub.Publish(events.Event{
 		Kind: events.Phase1Up, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
 		Message: fmt.Sprintf("ISAKMP SA established with %s (%s, %s, %s, %s)", sa.peerName(), sa.phaseName(), sa.choice.suite, sa.role, nat),
-		Explain: "Phase 1 is complete: one bidirectional ISAKMP SA, authenticated by the pre-shared key, now protects the Quick Modes and Informational messages that follow.",
+		Explain: "Phase 1 is complete: one bidirectional ISAKMP SA, " + sa.conn.lesson().established + ", now protects the Quick Modes and Informational messages that follow.",
 		IKE:     sa.ikeInfo(events.Received, msgInfo{exchange: sa.mode.String()}, nil, 0),
 		SA:      sa.info(),
 		Fields:  map[string]any{"peer_id": sa.peerID.String(), "nat_local": sa.nat.local, "nat_remote": sa.nat.remote, "dpd": sa.dpd.enabled, "vendor_ids": sa.peer.vendors},
@@ -225,7 +247,7 @@ func (e *Engine) authFailed(sa *isakmpSA, reason string, notify isakmp.NotifyTyp
 	e.pub.Publish(events.Event{
 		Kind: events.AuthFailed, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Error,
 		Message: fmt.Sprintf("AUTHENTICATION-FAILED: connection %s with %s: %s", sa.conn.cfg.Name, sa.remote, reason),
-		Explain: "Each side proves it knows the pre-shared key with a hash keyed by it (HASH_I, HASH_R); with different keys the hashes, and even the decryption, fail.",
+		Explain: sa.conn.lesson().failed,
 		SA:      sa.info(), Fields: map[string]any{"reason": reason, "peer": sa.remote.String()},
 	})
 	if notify != 0 {
@@ -369,7 +391,7 @@ func (e *Engine) publishPhase1Keys(sa *isakmpSA) {
 	e.pub.Publish(events.Event{
 		Kind: events.KeysDerived, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Debug,
 		Message: fmt.Sprintf("ISAKMP SA %s/%s keys derived", sa.ckyI, sa.ckyR),
-		Explain: "SKEYID comes from the pre-shared key and both nonces; SKEYID_d, _a and _e from it and the Diffie-Hellman secret; Ka, the encryption key, from SKEYID_e.",
+		Explain: sa.conn.lesson().skeyid,
 		Fields: map[string]any{
 			"sa": "isakmp", "icookie": sa.ckyI.String(), "rcookie": sa.ckyR.String(),
 			"skeyid": hex.EncodeToString(k.SKEYID), "skeyid_d": hex.EncodeToString(k.SKEYIDd),

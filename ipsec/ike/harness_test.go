@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
@@ -37,6 +38,9 @@ type wire struct {
 	mu    sync.Mutex
 	queue []datagram
 	log   []datagram // everything ever sent
+	// tamper, when set, may change a datagram on its way (after the log
+	// recorded it as sent).
+	tamper func(d *datagram)
 }
 
 // endpoint is one engine's transport.
@@ -62,6 +66,9 @@ func (w *wire) next() (datagram, bool) {
 	}
 	d := w.queue[0]
 	w.queue = w.queue[1:]
+	if w.tamper != nil {
+		w.tamper(&d)
+	}
 	return d, true
 }
 
@@ -177,11 +184,19 @@ func conns(t testing.TB, mode ike.Mode, ikeP, espP string) (i, r ike.Connection)
 }
 
 func newPair(t testing.TB, seed uint64, ci, cr ike.Connection) *pair {
-	p := &pair{wire: &wire{}, clock: sim.NewClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)), dpI: newFakeDataPlane(0x1000), dpR: newFakeDataPlane(0x2000)}
+	return newPairOn(t, seed, ci, cr, nil)
+}
+
+// pairEpoch is when the simulated clock of a pair starts.
+var pairEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newPairOn is newPair with both engines publishing to bus (nil: none).
+func newPairOn(t testing.TB, seed uint64, ci, cr ike.Connection, bus *events.Bus) *pair {
+	p := &pair{wire: &wire{}, clock: sim.NewClock(pairEpoch), dpI: newFakeDataPlane(0x1000), dpR: newFakeDataPlane(0x2000)}
 	engine := func(c ike.Connection, dp *fakeDataPlane, s uint64) *ike.Engine {
 		var key [32]byte
 		key[0], key[1] = byte(seed), byte(s)
-		e, err := ike.New(ike.Config{Node: c.Local.String(), Connections: []ike.Connection{c}, Transport: endpoint{p.wire},
+		e, err := ike.New(ike.Config{Node: c.Local.String(), Events: bus, Connections: []ike.Connection{c}, Transport: endpoint{p.wire},
 			DataPlane: dp, Clock: p.clock, Rand: mrand.NewChaCha8(key)})
 		if err != nil {
 			t.Fatal(err)

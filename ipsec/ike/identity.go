@@ -2,12 +2,15 @@ package ike
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
 
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 )
 
 // Identity is a phase 1 identity (RFC 2407 §4.6.2): what an ID payload says
@@ -20,7 +23,7 @@ type Identity struct {
 }
 
 // ParseIdentity reads an identity in strongSwan's notation: an IPv4 address,
-// "fqdn:vpn.example.org", "email:alice@example.org", "keyid:opaque" or
+// "dn:CN=gw-a, O=Lab" (a certificate's subject), "fqdn:vpn.example.org", "email:alice@example.org", "keyid:opaque" or
 // "keyid:#6b6579" (hex). An empty string is the address def.
 func ParseIdentity(s string, def netip.Addr) (Identity, error) {
 	if s == "" {
@@ -51,6 +54,12 @@ func ParseIdentity(s string, def netip.Addr) (Identity, error) {
 		return Identity{Type: isakmp.IDFQDN, Data: []byte(value)}, nil
 	case "email", "userfqdn":
 		return Identity{Type: isakmp.IDUserFQDN, Data: []byte(value)}, nil
+	case "dn", "asn1dn":
+		der, err := pki.ParseDN(value)
+		if err != nil {
+			return Identity{}, fmt.Errorf("identity %q: %v", s, err)
+		}
+		return Identity{Type: isakmp.IDDERASN1DN, Data: der}, nil
 	case "keyid":
 		if h, ok := strings.CutPrefix(value, "#"); ok {
 			b, err := hex.DecodeString(h)
@@ -67,7 +76,7 @@ func ParseIdentity(s string, def netip.Addr) (Identity, error) {
 		}
 		return identityOf(isakmp.NewIDAddr(a)), nil
 	}
-	return Identity{}, fmt.Errorf("identity %q: unknown type %q (use an address, fqdn:, email: or keyid:)", s, kind)
+	return Identity{}, fmt.Errorf("identity %q: unknown type %q (use an address, dn:, fqdn:, email: or keyid:)", s, kind)
 }
 
 func identityOf(p *isakmp.ID) Identity {
@@ -80,9 +89,28 @@ func (id Identity) Payload() *isakmp.ID {
 	return &isakmp.ID{IDType: id.Type, Data: bytes.Clone(id.Data)}
 }
 
-// Equal reports whether two identities are the same.
+// Equal reports whether two identities are the same. Two DNs are the same
+// name however each was encoded (PrintableString or UTF8String, say), as
+// RFC 4945 §3.1.5 asks of a comparison with a certificate's subject.
 func (id Identity) Equal(o Identity) bool {
-	return id.Type == o.Type && bytes.Equal(id.Data, o.Data)
+	if id.Type != o.Type {
+		return false
+	}
+	if id.Type == isakmp.IDDERASN1DN {
+		return sameDN(id.Data, o.Data)
+	}
+	return bytes.Equal(id.Data, o.Data)
+}
+
+func sameDN(a, b []byte) bool {
+	var ra, rb pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) != 0 {
+		return false
+	}
+	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) != 0 {
+		return false
+	}
+	return ra.String() == rb.String()
 }
 
 func (id Identity) String() string { return id.Payload().String() }

@@ -134,7 +134,7 @@ func (e *Engine) receiveInformational(sa *isakmpSA, p Packet, m *isakmp.Message)
 // another pre-shared key sends (its error notification, under its keys).
 func (e *Engine) unreadableInformational(sa *isakmpSA, p Packet, why string) {
 	if sa.state == mmI5Sent || sa.state == mmR4Sent {
-		e.authFailed(sa, "the peer's encrypted notification "+why+" under our keys: the pre-shared keys differ", 0)
+		e.authFailed(sa, "the peer's encrypted notification "+why+" under our keys: "+sa.conn.lesson().keysDiffer, 0)
 		return
 	}
 	e.malformedIn(sa, p, "Informational message "+why)

@@ -67,7 +67,7 @@ func (sa *isakmpSA) key() saKey { return saKey{sa.ckyI, sa.ckyR} }
 // (setResponderCookie then registers it by both).
 func (e *Engine) newISAKMPSA(c *conn, role Role, mode Mode, local, remote netip.AddrPort) *isakmpSA {
 	sa := &isakmpSA{
-		e: e, conn: c, role: role, mode: mode, local: local, remote: remote, p1: newPhase1(c),
+		e: e, conn: c, role: role, mode: mode, local: local, remote: remote, p1: newPhase1(e, c),
 		created: e.clock.Now(), quick: map[uint32]*quickMode{}, infoSeen: map[uint32]bool{},
 	}
 	if role == Initiator {

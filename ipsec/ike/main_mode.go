@@ -10,7 +10,8 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
-// Main Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC 3947 §3):
+// Main Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC 3947 §3;
+// phase1_auth_pubkey.go says what signatures add):
 //
 //	Initiator                          Responder
 //	---------                          ---------
@@ -27,17 +28,28 @@ import (
 // never travel in the clear. With a pre-shared key, the responder has to pick
 // the key before it can read IDii: it chooses it by the initiator's address.
 
-var mainModeExplain = [...]string{
-	1: "Main Mode 1/6: the initiator offers its ISAKMP proposals (cipher, hash, DH group, authentication, lifetime) and announces NAT-T and DPD support in vendor IDs",
-	2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
-	3: "Main Mode 3/6: Diffie-Hellman public values and nonces; identities still hidden",
-	4: "Main Mode 4/6: the responder's Diffie-Hellman value and nonce; both sides can now compute SKEYID and the encryption key, and compare NAT-D hashes",
-	5: "Main Mode 5/6: encrypted: the initiator's identity and HASH_I, which proves it knows the pre-shared key",
-	6: "Main Mode 6/6: encrypted: the responder's identity and HASH_R; the ISAKMP SA is established",
+// mainModeExplain is what the timeline says of each message, by method.
+var mainModeExplain = map[AuthKind][7]string{
+	AuthPSK: {
+		1: "Main Mode 1/6: the initiator offers its ISAKMP proposals (cipher, hash, DH group, authentication, lifetime) and announces NAT-T and DPD support in vendor IDs",
+		2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+		3: "Main Mode 3/6: Diffie-Hellman public values and nonces; identities still hidden",
+		4: "Main Mode 4/6: the responder's Diffie-Hellman value and nonce; both sides can now compute SKEYID and the encryption key, and compare NAT-D hashes",
+		5: "Main Mode 5/6: encrypted: the initiator's identity and HASH_I, which proves it knows the pre-shared key",
+		6: "Main Mode 6/6: encrypted: the responder's identity and HASH_R; the ISAKMP SA is established",
+	},
+	AuthPubkey: {
+		1: "Main Mode 1/6: the initiator offers its ISAKMP proposals, with signature authentication (RSA or ECDSA, as its key is), and announces NAT-T and DPD support in vendor IDs",
+		2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+		3: "Main Mode 3/6: Diffie-Hellman public values and nonces, and a CERTREQ naming the CA whose certificates the initiator trusts; identities still hidden",
+		4: "Main Mode 4/6: the responder's Diffie-Hellman value, nonce and CERTREQ (its CA); both sides can now compute SKEYID, which with signatures comes from the nonces and the DH secret alone",
+		5: "Main Mode 5/6: encrypted: the initiator's identity, its certificate chain (CERT) and SIG_I, a signature over HASH_I that only the holder of the certificate's private key can make",
+		6: "Main Mode 6/6: encrypted: the responder's identity, certificate and SIG_R over HASH_R; the ISAKMP SA is established",
+	},
 }
 
-func mmInfo(n int) msgInfo {
-	return msgInfo{exchange: "main", num: n, total: 6, step: events.StepPhase1, explain: mainModeExplain[n]}
+func (sa *isakmpSA) mmInfo(n int) msgInfo {
+	return msgInfo{exchange: "main", num: n, total: 6, step: events.StepPhase1, explain: mainModeExplain[sa.conn.cfg.Auth.Method][n]}
 }
 
 // Main Mode's states, and the step that takes the message each waits for.
@@ -65,7 +77,7 @@ func (e *Engine) startMainMode(c *conn, peer netip.Addr) *isakmpSA {
 	sa.p1.saiB = offer.Body()
 	sa.state = mmI1Sent
 	payloads := append([]isakmp.Payload{offer}, ourVendorIDs(&c.cfg)...)
-	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(1), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(1), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 1/6 from %s", sa.remote), nil)
 	})
 	return sa
@@ -83,20 +95,20 @@ func (e *Engine) respondMainMode(p Packet, m *isakmp.Message) {
 	if sa == nil {
 		return
 	}
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(1))
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(1))
 	e.readVendorIDs(sa, m)
 	e.publishProposalChosen(sa, nil)
 
 	payloads := append([]isakmp.Payload{&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{sa.choice.proposal}}},
 		e.responderVendorIDs(sa)...)
 	sa.state = mmR2Sent
-	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(2)), mmInfo(2))
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(2)), sa.mmInfo(2))
 }
 
 // mainModeI2 reads the responder's choice and sends MM3.
 func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(2))
-	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals)
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(2))
+	choice, err := acceptPhase1Reply(isakmp.First[*isakmp.SA](m), sa.conn.cfg.Proposals, sa.p1.auth.number())
 	if err != nil {
 		e.phase1Failed(sa, "Main Mode 2/6: "+err.Error(), nil)
 		return
@@ -111,19 +123,20 @@ func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	p1 := sa.p1
 	p1.gxi, p1.ni = p1.dh.Public(), e.nonce()
 	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}}
+	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = mmI3Sent
-	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(3), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(3), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 3/6 from %s", sa.remote), nil)
 	})
-	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, mmInfo(3))
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, sa.mmInfo(3))
 }
 
 // mainModeR3 takes the initiator's DH value and nonce and sends MM4, then
 // derives the keys while the initiator does the same.
 func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	sa.proof = true // the peer echoed our cookie: its address is not forged
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(3))
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(3))
 	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
 	if ke == nil || nonce == nil {
 		e.malformedIn(sa, p, "Main Mode 3/6 lacks its KE or NONCE payload")
@@ -138,9 +151,10 @@ func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.detectNAT(sa, p, m)
 	p1.gxr, p1.nr = p1.dh.Public(), e.nonce()
 	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}}
+	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
 	sa.state = mmR4Sent
-	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, mmInfo(4)), mmInfo(4))
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(4)), sa.mmInfo(4))
 	if err := sa.deriveKeys(p1.gxi); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
 		e.phase1Failed(sa, "Main Mode 3/6: "+err.Error(), nil)
@@ -150,7 +164,7 @@ func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 // mainModeI4 takes the responder's DH value and nonce, derives the keys,
 // settles NAT traversal and sends MM5, encrypted.
 func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
-	e.publishMessage(sa, events.Received, m, len(p.Data), mmInfo(4))
+	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(4))
 	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
 	if ke == nil || nonce == nil {
 		e.malformedIn(sa, p, "Main Mode 4/6 lacks its KE or NONCE payload")
@@ -166,15 +180,18 @@ func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.floatIfNAT(sa)
 
 	idii := sa.conn.localID.Payload()
-	payloads := append([]isakmp.Payload{idii}, sa.ourProof(idii)...)
+	payloads, ok := e.withProof(sa, []isakmp.Payload{idii}, idii)
+	if !ok {
+		return
+	}
 	if e.firstContact(sa) {
 		payloads = append(payloads, isakmp.NewInitialContact(sa.ckyI, sa.ckyR))
 	}
 	sa.state = mmI5Sent
-	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(5), func() {
+	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, true, sa.mmInfo(5), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 5/6 from %s: the peer may have a different pre-shared key and be unable to decrypt it", sa.remote), nil)
 	})
-	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, mmInfo(5))
+	sa.p1Flight.accepted(p.Data, sa.p1Flight.out, sa.mmInfo(5))
 }
 
 // mainModeR5 authenticates the initiator and answers with MM6.
@@ -185,8 +202,11 @@ func (e *Engine) mainModeR5(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		return
 	}
 	idir := sa.conn.localID.Payload()
-	payloads := append([]isakmp.Payload{idir}, sa.ourProof(idir)...)
-	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, true, mmInfo(6)), mmInfo(6))
+	payloads, ok := e.withProof(sa, []isakmp.Payload{idir}, idir)
+	if !ok {
+		return
+	}
+	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, true, sa.mmInfo(6)), sa.mmInfo(6))
 	e.readStatusNotifies(sa, m)
 	sa.setEstablished()
 }
@@ -197,7 +217,7 @@ func (e *Engine) mainModeI6(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if !ok || !e.authenticatePeer(sa, m, idir) {
 		return
 	}
-	sa.p1Flight.accepted(p.Data, nil, mmInfo(6))
+	sa.p1Flight.accepted(p.Data, nil, sa.mmInfo(6))
 	e.readStatusNotifies(sa, m)
 	sa.setEstablished()
 }
@@ -207,10 +227,10 @@ func (e *Engine) mainModeI6(sa *isakmpSA, p Packet, m *isakmp.Message) {
 // decrypt, or decrypts to garbage that lacks them; either is a failed
 // authentication.
 func (e *Engine) openMainModeProof(sa *isakmpSA, p Packet, m *isakmp.Message, n int) (*isakmp.ID, bool) {
-	info := mmInfo(n)
+	info := sa.mmInfo(n)
 	if err := sa.decrypt(m); err != nil {
 		e.publishMessage(sa, events.Received, m, len(p.Data), info)
-		e.authFailed(sa, info.what()+" does not decrypt: the pre-shared keys differ", isakmp.NotifyAuthenticationFailed)
+		e.authFailed(sa, info.what()+" does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
 		return nil, false
 	}
 	e.publishMessage(sa, events.Received, m, len(p.Data), info)
@@ -228,7 +248,7 @@ func (e *Engine) openMainModeProof(sa *isakmpSA, p Packet, m *isakmp.Message, n 
 
 // acceptPhase1Reply checks the responder's SA payload: exactly one of the
 // transforms we offered (RFC 2408 §4.2).
-func acceptPhase1Reply(reply *isakmp.SA, ours []proposal.Proposal) (phase1Choice, error) {
+func acceptPhase1Reply(reply *isakmp.SA, ours []proposal.Proposal, method isakmp.AuthMethod) (phase1Choice, error) {
 	if reply == nil || len(reply.Proposals) != 1 || len(reply.Proposals[0].Transforms) != 1 {
 		return phase1Choice{}, fmt.Errorf("the responder must return exactly one proposal with one transform")
 	}
@@ -238,7 +258,7 @@ func acceptPhase1Reply(reply *isakmp.SA, ours []proposal.Proposal) (phase1Choice
 		return phase1Choice{}, fmt.Errorf("the chosen transform: %v", err)
 	}
 	s, known := phase1Proposal(a)
-	if known && prop.Protocol == isakmp.ProtocolISAKMP && a.AuthMethod == isakmp.AuthMethodPSK {
+	if known && prop.Protocol == isakmp.ProtocolISAKMP && a.AuthMethod == method {
 		for _, o := range ours {
 			if o == s {
 				return phase1Choice{suite: s, attrs: a, proposal: prop}, nil

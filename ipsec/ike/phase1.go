@@ -47,8 +47,8 @@ type phase1 struct {
 	idii     *isakmp.ID         // IDii in Aggressive Mode, from AM1 until AM3 carries HASH_I over it
 }
 
-func newPhase1(c *conn) *phase1 {
-	return &phase1{auth: newAuthMethod(c)}
+func newPhase1(e *Engine, c *conn) *phase1 {
+	return &phase1{auth: newAuthMethod(e, c)}
 }
 
 // wipe zeroes the secrets: the private key, and the nonces that went into

@@ -2,10 +2,13 @@ package ike
 
 import (
 	"crypto/hmac"
+	"crypto/x509"
+	"errors"
 	"fmt"
 
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 )
 
 // Phase 1 authentication (RFC 2409 §5). Whatever the method, each side
@@ -30,33 +33,63 @@ import (
 //
 // An authMethod is one method's side of this. deriveKeys asks it for
 // SKEYID's inputs, ourProof for our proof, authenticatePeer to check the
-// peer's; the modes only ask whether a message carries a proof at all.
+// peer's; the modes only ask whether a message carries a proof at all, and
+// add what the method asks for beside the key exchange (a CERTREQ).
 type authMethod interface {
+	// number is the Authentication-Method attribute that the SA payload
+	// offers and accepts.
+	number() isakmp.AuthMethod
 	// keying names the method in p and adds what SKEYID is made from
 	// beyond what every method has (nonces, cookies, g^xy).
 	keying(p *keymat.Phase1Params)
+	// requests is what goes beside our KE and nonce (MM3, MM4, AM1, AM2).
+	requests() []isakmp.Payload
 	// proof is the payloads that carry our hash (HASH_I or HASH_R).
-	proof(hash []byte) []isakmp.Payload
+	proof(hash []byte) ([]isakmp.Payload, error)
 	// carries reports whether m has a proof at all, so that a message
 	// lacking one can be told from one whose proof fails.
 	carries(m *isakmp.Message) bool
-	// verify checks the proof in m against want, the hash that the peer,
-	// in the role who, must have made.
-	verify(m *isakmp.Message, want []byte, who Role) error
+	// verify checks the proof in m of id against want, the hash that the
+	// peer, in the role who, must have made. An *authError says which
+	// notify tells the peer why; any other error is AUTHENTICATION-FAILED.
+	verify(m *isakmp.Message, id *isakmp.ID, want []byte, who Role) error
 	// name is what the proof of who is called: HASH_I, SIG_R.
 	name(who Role) string
 }
 
+// authError is a failed authentication and the notify that names the reason
+// to the peer (RFC 2408 §3.14.1).
+type authError struct {
+	notify isakmp.NotifyType
+	msg    string
+}
+
+func (e *authError) Error() string { return e.msg }
+
 // newAuthMethod is the method of the connection's configuration. The SA
 // payload only confirms it: selectPhase1 and acceptPhase1Reply take no
 // transform with another.
-func newAuthMethod(c *conn) authMethod {
+func newAuthMethod(e *Engine, c *conn) authMethod {
+	if c.cfg.Auth.Method == AuthPubkey {
+		return newPubkeyAuth(e, &c.cfg.Auth)
+	}
 	return pskAuth{key: c.cfg.PSK}
+}
+
+// authNumber is the Authentication-Method attribute of a connection's
+// method, for the SA payloads, without building the method.
+func authNumber(c *Connection) isakmp.AuthMethod {
+	if c.Auth.Method == AuthPubkey && c.Auth.Key != nil {
+		if m, err := pki.AuthMethodOf(c.Auth.Key.Public()); err == nil {
+			return m
+		}
+	}
+	return isakmp.AuthMethodPSK
 }
 
 // ourProof is the payloads that prove our identity id: HASH_I if we
 // initiated phase 1, HASH_R if we responded, as the method carries it.
-func (sa *isakmpSA) ourProof(id *isakmp.ID) []isakmp.Payload {
+func (sa *isakmpSA) ourProof(id *isakmp.ID) ([]isakmp.Payload, error) {
 	return sa.p1.auth.proof(sa.authHash(sa.role, id.Body()))
 }
 
@@ -65,11 +98,17 @@ func (sa *isakmpSA) ourProof(id *isakmp.ID) []isakmp.Payload {
 // the same message, or in AM1), and that id is the identity configured for
 // it. Only then is the message authentic: it may move the IV chain (RFC
 // 2409 App. B), and the peer is known by id. On failure the peer is told
-// (AUTHENTICATION-FAILED, or INVALID-ID-INFORMATION) and phase 1 ends.
+// (AUTHENTICATION-FAILED, INVALID-ID-INFORMATION, or what the method
+// found wrong with a certificate) and phase 1 ends.
 func (e *Engine) authenticatePeer(sa *isakmpSA, m *isakmp.Message, id *isakmp.ID) bool {
 	peer := sa.role.other()
-	if err := sa.p1.auth.verify(m, sa.authHash(peer, id.Body()), peer); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyAuthenticationFailed)
+	if err := sa.p1.auth.verify(m, id, sa.authHash(peer, id.Body()), peer); err != nil {
+		notify := isakmp.NotifyAuthenticationFailed
+		var ae *authError
+		if errors.As(err, &ae) {
+			notify = ae.notify
+		}
+		e.authFailed(sa, err.Error(), notify)
 		return false
 	}
 	if err := sa.conn.checkRemoteID(id); err != nil {
@@ -77,10 +116,24 @@ func (e *Engine) authenticatePeer(sa *isakmpSA, m *isakmp.Message, id *isakmp.ID
 		return false
 	}
 	sa.peerID = identityOf(id)
+	if v, ok := sa.p1.auth.(interface{ verifiedPeer() *x509.Certificate }); ok {
+		e.publishPeerCertificate(sa, v.verifiedPeer())
+	}
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		sa.ivs.Update(0, m.Ciphertext)
 	}
 	return true
+}
+
+// withProof adds our proof of id to payloads, or ends phase 1 when the
+// method cannot make it (a signing key that fails).
+func (e *Engine) withProof(sa *isakmpSA, payloads []isakmp.Payload, id *isakmp.ID) ([]isakmp.Payload, bool) {
+	proof, err := sa.ourProof(id)
+	if err != nil {
+		e.phase1Failed(sa, "cannot make "+sa.p1.auth.name(sa.role)+": "+err.Error(), nil)
+		return nil, false
+	}
+	return append(payloads, proof...), true
 }
 
 // authHash is HASH_I when who is the initiator, HASH_R when it is the
@@ -100,21 +153,50 @@ func (r Role) other() Role {
 	return Initiator
 }
 
+// authLesson is what the timeline says of a method where the method matters.
+type authLesson struct {
+	established string // how the ISAKMP SA was authenticated
+	failed      string // what the checks are, when one fails
+	skeyid      string // where SKEYID comes from
+	keysDiffer  string // why a message under the ISAKMP SA's key does not decrypt
+}
+
+var authLessons = map[AuthKind]authLesson{
+	AuthPSK: {
+		established: "authenticated by the pre-shared key",
+		failed:      "Each side proves it knows the pre-shared key with a hash keyed by it (HASH_I, HASH_R); with different keys the hashes, and even the decryption, fail.",
+		skeyid:      "SKEYID comes from the pre-shared key and both nonces; SKEYID_d, _a and _e from it and the Diffie-Hellman secret; Ka, the encryption key, from SKEYID_e.",
+		keysDiffer:  "the pre-shared keys differ",
+	},
+	AuthPubkey: {
+		established: "authenticated by certificates and signatures",
+		failed:      "Each side signs its hash (HASH_I, HASH_R) with its private key and sends the certificate that binds that key to its identity. The verifier checks the chain up to a CA it trusts and its dates, that the certificate names the ID the peer claims, and then the signature; the notify says which check failed.",
+		skeyid:      "With signatures SKEYID = prf(Ni_b | Nr_b, g^xy): the nonces and the Diffie-Hellman secret, nothing of either side's own (the signatures prove who they are); SKEYID_d, _a and _e follow from it, Ka from SKEYID_e.",
+		keysDiffer:  "the two sides derived different keys: a value of the exchange changed on the way",
+	},
+}
+
+func (c *conn) lesson() authLesson { return authLessons[c.cfg.Auth.Method] }
+
 // pskAuth is authentication with a pre-shared key (RFC 2409 §5.4): knowing
 // the key is the proof, and a HASH payload carries it.
 type pskAuth struct{ key string }
+
+func (pskAuth) number() isakmp.AuthMethod { return isakmp.AuthMethodPSK }
+
+func (pskAuth) requests() []isakmp.Payload { return nil }
 
 func (a pskAuth) keying(p *keymat.Phase1Params) {
 	p.AuthMethod, p.PreSharedKey = isakmp.AuthMethodPSK, []byte(a.key)
 }
 
-func (pskAuth) proof(hash []byte) []isakmp.Payload {
-	return []isakmp.Payload{&isakmp.Hash{Data: hash}}
+func (pskAuth) proof(hash []byte) ([]isakmp.Payload, error) {
+	return []isakmp.Payload{&isakmp.Hash{Data: hash}}, nil
 }
 
 func (pskAuth) carries(m *isakmp.Message) bool { return isakmp.First[*isakmp.Hash](m) != nil }
 
-func (a pskAuth) verify(m *isakmp.Message, want []byte, who Role) error {
+func (a pskAuth) verify(m *isakmp.Message, _ *isakmp.ID, want []byte, who Role) error {
 	if h := isakmp.First[*isakmp.Hash](m); h == nil || !hmac.Equal(h.Data, want) {
 		return fmt.Errorf("%s does not match: the pre-shared keys differ", a.name(who))
 	}

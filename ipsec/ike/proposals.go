@@ -19,9 +19,9 @@ import (
 // and as a responder we choose the first of our own suites that the peer
 // offered, so that the responder's configuration decides.
 
-// phase1Attributes returns the KEY_IKE transform attributes of an IKE suite
-// with pre-shared key authentication (RFC 2409 App. A), after checking that
-// package keymat implements it.
+// phase1Suite returns the KEY_IKE transform attributes of an IKE suite
+// (RFC 2409 App. A), with pre-shared key authentication until the caller
+// says otherwise, after checking that package keymat implements it.
 func phase1Suite(p proposal.Proposal) (isakmp.Phase1Attributes, error) {
 	var a isakmp.Phase1Attributes
 	switch p.Encr {
@@ -97,6 +97,7 @@ func phase1Offer(c *Connection) *isakmp.SA {
 	for i, p := range c.Proposals {
 		a, _ := phase1Suite(p) // validated
 		a.LifeSeconds = uint64(c.Lifetime / time.Second)
+		a.AuthMethod = authNumber(c)
 		prop.Transforms = append(prop.Transforms, isakmp.Transform{Number: uint8(i + 1), ID: isakmp.TransformKeyIKE, Attributes: a.Attributes()})
 	}
 	return &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentityOnly, Proposals: []isakmp.Proposal{prop}}
@@ -155,9 +156,9 @@ func (o *offerSummary) add(name func() string) {
 }
 
 // selectPhase1 chooses from a peer's phase 1 offer the first of our suites
-// it contains, with pre-shared key authentication. offered lists what the peer
+// it contains, with our authentication method. offered lists what the peer
 // proposed, for the NO-PROPOSAL-CHOSEN event.
-func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, offered offerSummary, ok bool) {
+func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal, method isakmp.AuthMethod) (_ phase1Choice, offered offerSummary, ok bool) {
 	r := ranked[isakmp.Phase1Attributes]{rank: len(ours)}
 	for _, prop := range offer.Proposals {
 		if prop.Protocol != isakmp.ProtocolISAKMP {
@@ -177,12 +178,12 @@ func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal) (_ phase1Choice, o
 			}
 			offered.add(func() string {
 				name := s.String()
-				if a.AuthMethod != isakmp.AuthMethodPSK {
+				if a.AuthMethod != method {
 					name += " (auth " + a.AuthMethod.String() + ")"
 				}
 				return name
 			})
-			if a.AuthMethod == isakmp.AuthMethodPSK {
+			if a.AuthMethod == method {
 				r.consider(ours, offeredAs(s, a, prop, t))
 			}
 		}

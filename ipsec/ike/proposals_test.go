@@ -37,7 +37,7 @@ func TestPhase1RoundTrip(t *testing.T) {
 		t.Fatalf("%d transforms on the wire, want %d", n, len(offer))
 	}
 	ours := parse(t, proposal.IKE, "aes256-sha384-ecp384", "aes128-sha256-modp2048")
-	choice, offered, ok := selectPhase1(sa, ours)
+	choice, offered, ok := selectPhase1(sa, ours, isakmp.AuthMethodPSK)
 	if !ok || choice.suite != ours[0] || offered.total != len(offer) {
 		t.Fatalf("chose %s (ok %v) from %v; want our first preference", choice.suite, ok, offered)
 	}
@@ -50,13 +50,13 @@ func TestPhase1RoundTrip(t *testing.T) {
 		t.Errorf("attributes: %+v", choice.attrs)
 	}
 	reply := &isakmp.SA{DOI: sa.DOI, Situation: sa.Situation, Proposals: []isakmp.Proposal{choice.proposal}}
-	if got, err := acceptPhase1Reply(reply, offer); err != nil || got.suite != ours[0] {
+	if got, err := acceptPhase1Reply(reply, offer, isakmp.AuthMethodPSK); err != nil || got.suite != ours[0] {
 		t.Errorf("the initiator rejects the choice: %v", err)
 	}
-	if _, err := acceptPhase1Reply(reply, parse(t, proposal.IKE, "aes128-sha256-modp2048")); err == nil {
+	if _, err := acceptPhase1Reply(reply, parse(t, proposal.IKE, "aes128-sha256-modp2048"), isakmp.AuthMethodPSK); err == nil {
 		t.Errorf("the initiator accepts a suite it did not offer")
 	}
-	if _, _, ok := selectPhase1(sa, parse(t, proposal.IKE, "aes256-sha512-modp4096")); ok {
+	if _, _, ok := selectPhase1(sa, parse(t, proposal.IKE, "aes256-sha512-modp4096"), isakmp.AuthMethodPSK); ok {
 		t.Errorf("a responder without a common suite chose one")
 	}
 }
@@ -200,14 +200,14 @@ func TestLargeOfferIsSummarised(t *testing.T) {
 		sa.Proposals = append(sa.Proposals, prop)
 	}
 	ours := parse(t, proposal.IKE, "aes128-sha256-modp2048")
-	choice, offered, found := selectPhase1(sa, ours)
+	choice, offered, found := selectPhase1(sa, ours, isakmp.AuthMethodPSK)
 	if !found || choice.suite != ours[0] || len(choice.proposal.Transforms) != 1 {
 		t.Fatalf("chose %v (found %v) with %d transforms; want our suite, the last transform, alone", choice.suite, found, len(choice.proposal.Transforms))
 	}
 	if offered.total != 2400 || len(offered.shown) != maxOfferShown {
 		t.Errorf("summary names %d of %d transforms; want %d of 2400", len(offered.shown), offered.total, maxOfferShown)
 	}
-	if _, offered, found := selectPhase1(sa, parse(t, proposal.IKE, "aes256-sha512-modp4096")); found || offered.total != 2400 || len(offered.shown) != maxOfferShown {
+	if _, offered, found := selectPhase1(sa, parse(t, proposal.IKE, "aes256-sha512-modp4096"), isakmp.AuthMethodPSK); found || offered.total != 2400 || len(offered.shown) != maxOfferShown {
 		t.Errorf("no match: found %v, summary of %d naming %d", found, offered.total, len(offered.shown))
 	}
 }

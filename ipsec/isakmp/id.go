@@ -1,6 +1,8 @@
 package isakmp
 
 import (
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -188,6 +190,11 @@ func (p *ID) String() string {
 		s = string(p.Data)
 	case IDKeyID:
 		s = fmt.Sprintf("keyid:%x", p.Data)
+	case IDDERASN1DN:
+		var rdn pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(p.Data, &rdn); err == nil && len(rest) == 0 {
+			s = "dn:" + rdn.String()
+		}
 	}
 	if s == "" {
 		s = fmt.Sprintf("%s:%x", p.IDType, p.Data)
