@@ -130,13 +130,14 @@ func (e *Engine) publishPeerCertificate(sa *isakmpSA, c *x509.Certificate) {
 		return
 	}
 	fp := sha256.Sum256(c.Raw)
+	subject, issuer := dnString(c.RawSubject), dnString(c.RawIssuer)
 	e.pub.Publish(events.Event{
 		Kind: events.PeerCertificate, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
-		Message: fmt.Sprintf("%s's certificate %s, issued by %s, valid until %s, %s key: trusted", sa.peerName(), c.Subject, c.Issuer, c.NotAfter.UTC().Format("2006-01-02"), keyDescription(c.PublicKey)),
+		Message: fmt.Sprintf("%s's certificate %q, issued by %q, valid until %s, %s key: trusted", sa.peerName(), subject, issuer, c.NotAfter.UTC().Format("2006-01-02"), keyDescription(c.PublicKey)),
 		Explain: "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
 		SA:      sa.info(),
 		Fields: map[string]any{
-			"subject": c.Subject.String(), "issuer": c.Issuer.String(), "serial": c.SerialNumber.String(),
+			"subject": subject, "issuer": issuer, "serial": c.SerialNumber.String(),
 			"not_before": c.NotBefore.UTC(), "not_after": c.NotAfter.UTC(), "sha256": hex.EncodeToString(fp[:]),
 			"dns": c.DNSNames, "email": c.EmailAddresses, "ip": fmt.Sprint(c.IPAddresses),
 		},

@@ -164,3 +164,12 @@ func keyDescription(pub crypto.PublicKey) string {
 	}
 	return fmt.Sprintf("%T", pub)
 }
+
+// dnString writes a DER name as strongSwan does, in the order of the
+// sequence: "O=ipseclab, CN=gw-a".
+func dnString(der []byte) string {
+	if s, err := pki.FormatDN(der); err == nil {
+		return s
+	}
+	return fmt.Sprintf("%x", der)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // ID is the Identification payload with the IPsec DOI's fields (RFC 2408
@@ -193,6 +194,9 @@ func (p *ID) String() string {
 	case IDDERASN1DN:
 		var rdn pkix.RDNSequence
 		if rest, err := asn1.Unmarshal(p.Data, &rdn); err == nil && len(rest) == 0 {
+			// In the order of the sequence, as strongSwan writes a DN
+			// ("O=Lab, CN=gw-a"); pkix prints it the other way round.
+			slices.Reverse(rdn)
 			s = "dn:" + rdn.String()
 		}
 	}
