@@ -13,7 +13,7 @@ import (
 	"github.com/ipseclab/ipseclab/topology"
 )
 
-//go:embed */lab.yaml */*.md */lesson-lines.txt
+//go:embed */lab.yaml */*.md */lesson-lines.txt */*.pem */*.key
 var files embed.FS
 
 // LessonLinesFile lists, in a lab's directory, the lines its lesson tells the

@@ -245,9 +245,13 @@ func (e *Engine) authFailed(sa *isakmpSA, reason string, notify isakmp.NotifyTyp
 	if sa.dead {
 		return
 	}
+	what := "AUTHENTICATION-FAILED" // also when the peer's notify told us
+	if notify != 0 {
+		what = notify.String()
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.AuthFailed, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Error,
-		Message: fmt.Sprintf("AUTHENTICATION-FAILED: connection %s with %s: %s", sa.conn.cfg.Name, sa.remote, reason),
+		Message: fmt.Sprintf("%s: connection %s with %s: %s", what, sa.conn.cfg.Name, sa.remote, reason),
 		Explain: sa.conn.lesson().failed,
 		SA:      sa.info(), Fields: map[string]any{"reason": reason, "peer": sa.remote.String()},
 	})

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
@@ -85,7 +86,7 @@ func (a *pubkeyAuth) verify(m *isakmp.Message, id *isakmp.ID, want []byte, who R
 	}
 	leaf := chain[0]
 	if a.cfg.PeerCert != nil && !leaf.Equal(a.cfg.PeerCert) {
-		return &authError{isakmp.NotifyInvalidCertificate, fmt.Sprintf("the peer's certificate %s is not the one configured for it (%s)", leaf.Subject, a.cfg.PeerCert.Subject)}
+		return &authError{isakmp.NotifyInvalidCertificate, fmt.Sprintf("the peer's certificate %q is not the one configured for it (%q)", dnString(leaf.RawSubject), dnString(a.cfg.PeerCert.RawSubject))}
 	}
 	if len(a.cfg.CAs) > 0 {
 		if err := pki.VerifyChain(chain, a.cfg.CAs, a.now(), x509.KeyUsageDigitalSignature); err != nil {
@@ -93,18 +94,18 @@ func (a *pubkeyAuth) verify(m *isakmp.Message, id *isakmp.ID, want []byte, who R
 			if errors.Is(err, pki.ErrUnknownCA) {
 				notify = isakmp.NotifyInvalidCertAuthority
 			}
-			return &authError{notify, "the peer's certificate: " + err.Error()}
+			return &authError{notify, "the peer's certificate: " + strings.TrimPrefix(err.Error(), "pki: ")}
 		}
 	}
 	if err := pki.CertifiesID(leaf, id.IDType, id.Data); err != nil {
-		return &authError{isakmp.NotifyInvalidIDInformation, fmt.Sprintf("the peer claims to be %s: %v", id, err)}
+		return &authError{isakmp.NotifyInvalidIDInformation, fmt.Sprintf("the peer claims to be %s: %s", id, strings.TrimPrefix(err.Error(), "pki: "))}
 	}
 	if m, err := pki.AuthMethodOf(leaf.PublicKey); err != nil || m != a.method {
-		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("the peer's certificate %s holds a key for %s, but phase 1 negotiated %s: both sides sign with one method", leaf.Subject, m, a.method)}
+		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("the peer's certificate %q holds a key for %s, but phase 1 negotiated %s: both sides sign with one method", dnString(leaf.RawSubject), m, a.method)}
 	}
 	sig := isakmp.First[*isakmp.Signature](m)
 	if err := pki.Verify(leaf.PublicKey, want, sig.Data); err != nil {
-		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("%s does not verify with the key of %s: %v", a.name(who), leaf.Subject, err)}
+		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("%s does not verify with the key of %q: %s", a.name(who), dnString(leaf.RawSubject), strings.TrimPrefix(err.Error(), "pki: "))}
 	}
 	a.peer = leaf
 	return nil
