@@ -137,12 +137,17 @@ func (e *Engine) withProof(sa *isakmpSA, payloads []isakmp.Payload, id *isakmp.I
 }
 
 // authHash is HASH_I when who is the initiator, HASH_R when it is the
-// responder, over idB, the body of who's ID payload.
+// responder, over idB, the body of who's ID payload, with the suite's prf
+// unless the method names its own (ECDSA's curve hash).
 func (sa *isakmpSA) authHash(who Role, idB []byte) []byte {
-	if who == Initiator {
-		return sa.keys.HashI(sa.p1.saiB, idB)
+	prf := sa.keys.PRF
+	if h, ok := pki.HashForECDSA(sa.p1.auth.number()); ok {
+		prf, _ = keymat.NewPRF(h) // SHA-2 is always there
 	}
-	return sa.keys.HashR(sa.p1.saiB, idB)
+	if who == Initiator {
+		return sa.keys.HashIWith(prf, sa.p1.saiB, idB)
+	}
+	return sa.keys.HashRWith(prf, sa.p1.saiB, idB)
 }
 
 // other is the role of the peer of a side in role r.

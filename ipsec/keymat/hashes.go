@@ -14,7 +14,13 @@ import (
 // saiB is the body of the initiator's SA payload (as sent by the initiator,
 // as received by the responder) and idiiB the body of its ID payload.
 func (k *Phase1Keys) HashI(saiB, idiiB []byte) []byte {
-	return k.PRF.Compute(k.SKEYID, k.GXI, k.GXR, k.CookieI[:], k.CookieR[:], saiB, idiiB)
+	return k.HashIWith(k.PRF, saiB, idiiB)
+}
+
+// HashIWith is HashI with another prf than the suite's: ECDSA methods use
+// the HMAC of their curve's hash (RFC 4754; pki.HashForECDSA).
+func (k *Phase1Keys) HashIWith(prf PRF, saiB, idiiB []byte) []byte {
+	return prf.Compute(k.SKEYID, k.GXI, k.GXR, k.CookieI[:], k.CookieR[:], saiB, idiiB)
 }
 
 // HashR is the responder's phase 1 authenticator (RFC 2409 §5). It swaps the
@@ -23,7 +29,12 @@ func (k *Phase1Keys) HashI(saiB, idiiB []byte) []byte {
 //
 //	HASH_R = prf(SKEYID, g^xr | g^xi | CKY-R | CKY-I | SAi_b | IDir_b)
 func (k *Phase1Keys) HashR(saiB, idirB []byte) []byte {
-	return k.PRF.Compute(k.SKEYID, k.GXR, k.GXI, k.CookieR[:], k.CookieI[:], saiB, idirB)
+	return k.HashRWith(k.PRF, saiB, idirB)
+}
+
+// HashRWith is HashR with another prf than the suite's (see HashIWith).
+func (k *Phase1Keys) HashRWith(prf PRF, saiB, idirB []byte) []byte {
+	return prf.Compute(k.SKEYID, k.GXR, k.GXI, k.CookieR[:], k.CookieI[:], saiB, idirB)
 }
 
 // Hash1 is prf(SKEYID_a, M-ID | rest), where rest is the message after its

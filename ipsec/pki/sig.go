@@ -66,9 +66,11 @@ func ecdsaParams(pub *ecdsa.PublicKey) (crypto.Hash, int, error) {
 //   - RSA: PKCS#1 v1.5 type 1 padding around hash itself, with no DigestInfo
 //     (RFC 2409 §5.1 signs "HASH_I" directly, and the PRF output names no
 //     hash algorithm an ASN.1 prefix could announce).
-//   - ECDSA: per RFC 4754 §7, hash is hashed again with the curve's SHA-2
-//     and the signature is r || s, each left-padded to the curve's size,
-//     not the DER SEQUENCE that X.509 uses.
+//   - ECDSA: hash is the digest that is signed, as it is (charon's
+//     ECDSA_WITH_NULL): the caller computes HASH_I/HASH_R with the HMAC of
+//     the curve's SHA-2 (RFC 4754 §4; see HashForECDSA), so it already has
+//     the size the curve expects. The signature is r || s, each left-padded
+//     to the curve's size (RFC 4754 §7), not the DER SEQUENCE of X.509.
 func Sign(key crypto.Signer, hash []byte, rand io.Reader) ([]byte, error) {
 	if len(hash) == 0 {
 		return nil, errors.New("pki: nothing to sign")
@@ -85,7 +87,7 @@ func Sign(key crypto.Signer, hash []byte, rand io.Reader) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		der, err := key.Sign(rand, digest(h, hash), h)
+		der, err := key.Sign(rand, hash, h)
 		if err != nil {
 			return nil, fmt.Errorf("pki: ECDSA signature: %w", err)
 		}
@@ -121,7 +123,7 @@ func Verify(pub crypto.PublicKey, hash, sig []byte) error {
 		}
 		r := new(big.Int).SetBytes(sig[:size])
 		s := new(big.Int).SetBytes(sig[size:])
-		if !ecdsa.Verify(k, digest(h, hash), r, s) {
+		if !ecdsa.Verify(k, hash, r, s) {
 			return fmt.Errorf("%w (ECDSA %s with %s)", ErrBadSignature, k.Curve.Params().Name, h)
 		}
 		return nil
@@ -129,8 +131,19 @@ func Verify(pub crypto.PublicKey, hash, sig []byte) error {
 	return fmt.Errorf("pki: cannot verify with a %s key", DescribeKey(pub))
 }
 
-func digest(h crypto.Hash, data []byte) []byte {
-	d := h.New()
-	d.Write(data)
-	return d.Sum(nil)
+// HashForECDSA is the hash algorithm that HASH_I and HASH_R are computed
+// with (as HMAC, keyed with SKEYID) when phase 1 authenticates with ECDSA
+// method m, whatever PRF the suite negotiated: RFC 4754 ties each curve to
+// one hash, and charon computes the signed hash with it. ok is false for
+// the other methods, which use the suite's PRF.
+func HashForECDSA(m isakmp.AuthMethod) (_ isakmp.HashAlgorithm, ok bool) {
+	switch m {
+	case isakmp.AuthMethodECDSAP256:
+		return isakmp.HashSHA2_256, true
+	case isakmp.AuthMethodECDSAP384:
+		return isakmp.HashSHA2_384, true
+	case isakmp.AuthMethodECDSAP521:
+		return isakmp.HashSHA2_512, true
+	}
+	return 0, false
 }
