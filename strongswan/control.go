@@ -2,6 +2,7 @@ package strongswan
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strconv"
@@ -187,4 +188,35 @@ func lastN(s []string, n int) []string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// Cert is an X.509 certificate charon holds, as vici's list-certs reports it.
+type Cert struct {
+	Cert       *x509.Certificate
+	Flag       string // "NONE" (end entity), "CA", "AA" or "OCSP": how it was loaded
+	HasPrivKey bool   // charon holds the matching private key
+}
+
+// ListCerts returns the X.509 certificates charon holds: those loaded from
+// the node's directory and those referenced by its connections.
+func (c *Charon) ListCerts(ctx context.Context) ([]Cert, error) {
+	var certs []Cert
+	var perr error
+	err := c.call(ctx, "list-certs", "list-cert", request("type", "X509", "flag", "ANY"), func(m *vici.Message) {
+		data, _ := m.Get("data").(string)
+		crt, err := x509.ParseCertificate([]byte(data))
+		if err != nil {
+			if perr == nil {
+				perr = fmt.Errorf("strongswan: list-certs: %w", err)
+			}
+			return
+		}
+		flag, _ := m.Get("flag").(string)
+		priv, _ := m.Get("has_privkey").(string)
+		certs = append(certs, Cert{Cert: crt, Flag: flag, HasPrivKey: priv == "yes"})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("strongswan: list-certs: %w", err)
+	}
+	return certs, perr
 }
