@@ -14,6 +14,14 @@ func BenchmarkCharonNegotiations(b *testing.B) {
 	}
 }
 
+// BenchmarkCharonCertNegotiations is the same baseline with certificate
+// authentication, RSA-2048 and ECDSA P-256.
+func BenchmarkCharonCertNegotiations(b *testing.B) {
+	for _, bl := range swantest.CertNegotiationBaselines {
+		b.Run(bl.Name, func(b *testing.B) { swantest.BenchNegotiations(b, bl) })
+	}
+}
+
 // BenchmarkCharonTCP is the baseline for TCP bulk throughput host to host
 // through two charon kernel-libipsec gateways.
 func BenchmarkCharonTCP(b *testing.B) {

@@ -33,8 +33,10 @@ type Options struct {
 	// namespace.Path("lab-gw1").
 	Netns string
 
-	// Dir holds the node's strongswan.conf, swanctl.conf, vici socket and log.
-	// It is created if missing and left in place. When empty, a temporary
+	// Dir holds the node's strongswan.conf, swanctl.conf, vici socket and log,
+	// and is swanctl's credential directory: Start replaces its x509/,
+	// x509ca/ and pkcs8/ subdirectories with the configuration's
+	// certificates and keys. It is created if missing and left in place. When empty, a temporary
 	// directory is used and removed by Stop. The vici socket's path,
 	// Dir/charon.vici, must fit a unix socket address (107 bytes).
 	Dir string
@@ -71,6 +73,8 @@ type Charon struct {
 	tail    *logTail
 	keys    keyParser
 
+	loadOutput string // what swanctl --load-all said, for errors about credentials
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -80,6 +84,10 @@ type Charon struct {
 // swanctl. On any failure nothing is left running.
 func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 	swanctlConf, err := cfg.SwanctlConf()
+	if err != nil {
+		return nil, err
+	}
+	creds, err := cfg.credentialFiles()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +123,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 		c.removeDir()
 		return nil, fmt.Errorf("strongswan: vici socket path %s is %d bytes, longer than a unix socket address allows", c.ViciSocket(), n)
 	}
-	if err := c.writeFiles(swanctlConf); err != nil {
+	if err := c.writeFiles(swanctlConf, creds); err != nil {
 		c.removeDir()
 		return nil, err
 	}
@@ -134,6 +142,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 	if err == nil {
 		err = c.loadAll(startCtx)
 	}
+	if err == nil {
+		err = c.checkCredentials(startCtx, cfg)
+	}
 	if err != nil {
 		if stopErr := c.Stop(); stopErr != nil && !errors.Is(stopErr, errExitedEarly) {
 			err = errors.Join(err, stopErr)
@@ -146,7 +157,10 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 // errExitedEarly is what Stop reports when charon had ended by itself.
 var errExitedEarly = errors.New("strongswan: charon had already exited")
 
-func (c *Charon) writeFiles(swanctlConf string) error {
+func (c *Charon) writeFiles(swanctlConf string, creds []credFile) error {
+	if err := writeCredentials(c.dir, creds); err != nil {
+		return err
+	}
 	files := map[string]string{
 		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog)),
 		swanctlCfg:    swanctlConf,
@@ -272,11 +286,15 @@ func lastLines(b []byte, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// loadAll loads swanctl.conf's connections and secrets into charon.
+// loadAll loads swanctl.conf's connections and secrets, and the credential
+// directories' certificates and keys, into charon. SWANCTL_DIR makes swanctl
+// read the node's directories, never the host's /etc/swanctl.
 func (c *Charon) loadAll(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, c.opts.Swanctl, "--load-all", "--noprompt",
 		"--file", filepath.Join(c.dir, swanctlCfg), "--uri", "unix://"+c.ViciSocket())
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+c.dir)
 	out, err := cmd.CombinedOutput()
+	c.loadOutput = swanctlComplaints(out)
 	if err != nil {
 		return fmt.Errorf("strongswan: swanctl --load-all: %w: %s", err, swanctlComplaints(out))
 	}
@@ -284,8 +302,8 @@ func (c *Charon) loadAll(ctx context.Context) error {
 }
 
 // swanctlComplaints keeps what matters of swanctl's output: it also reports
-// every missing credential directory (x509, private, ...), which a PSK-only
-// node does not have.
+// every missing credential directory (private, rsa, pkcs12, ...), which this
+// package does not create.
 func swanctlComplaints(out []byte) string {
 	var keep []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {

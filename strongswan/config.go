@@ -1,9 +1,15 @@
 package strongswan
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,11 +32,36 @@ type Connection struct {
 	// Proposals are IKE proposals such as "aes128-sha256-modp2048" (proposals).
 	Proposals []string
 
-	// Authentication. Only pre-shared keys are supported: LocalAuth and
-	// RemoteAuth are "psk" when empty, and PSK is the secret.
+	// Authentication: "psk" (the default when empty) or "pubkey" (RSA or
+	// ECDSA signatures with X.509 certificates, RFC 2409 §5.1, RFC 4754; the
+	// method follows from the key). IKEv1 authenticates both peers with one
+	// method, so the two must agree.
 	LocalAuth, RemoteAuth string
-	LocalID, RemoteID     string // local.id and remote.id; empty means the IP address
-	PSK                   string
+
+	// LocalID and RemoteID are local.id and remote.id. Empty means charon's
+	// default: for psk the IP address; for pubkey the subject DN of the local
+	// certificate, and any identity the peer's certificate proves. Besides
+	// strongSwan's own forms (an address, "fqdn:", "email:", "keyid:",
+	// a bare DN such as "CN=gw-a, O=Lab"), ipseclab's "dn:CN=gw-a, O=Lab" is
+	// accepted and written as the bare DN.
+	LocalID, RemoteID string
+
+	PSK string // the pre-shared key, for psk
+
+	// Certificate material, for pubkey. Start writes it into the node's
+	// swanctl directory (x509/, x509ca/, pkcs8/) and swanctl.conf names it.
+	//
+	// LocalCerts is this side's chain, leaf first (local.certs names the
+	// leaf; intermediates go to x509ca/ so that charon can send them).
+	// PrivateKey is the leaf's key, an *rsa.PrivateKey or an
+	// *ecdsa.PrivateKey on P-256, P-384 or P-521. CACerts are the trust
+	// anchors the peer's chain must lead to (remote.cacerts). PeerCert, if
+	// set, pins the peer's certificate (remote.certs). A pubkey connection
+	// needs LocalCerts, PrivateKey, and CACerts or PeerCert.
+	LocalCerts []*x509.Certificate
+	PrivateKey crypto.Signer
+	CACerts    []*x509.Certificate
+	PeerCert   *x509.Certificate
 
 	// IKE SA lifetimes (rekey_time, reauth_time, over_time, rand_time). IKEv1
 	// has no rekeying of its own: charon re-establishes the ISAKMP SA.
@@ -73,7 +104,7 @@ var (
 	validStartActions   = []string{"", "none", "trap", "start"}
 	validCloseActions   = []string{"", "none", "clear", "trap", "start"}
 	validDPDActions     = []string{"", "clear", "trap", "restart"}
-	validAuthMethods    = []string{"", "psk"}
+	validAuthMethods    = []string{"", "psk", "pubkey"}
 	errNoConnections    = errors.New("strongswan: configuration has no connections")
 	errControlCharacter = errors.New("contains a control character")
 )
@@ -113,11 +144,8 @@ func (conn Connection) validate() error {
 	if len(conn.RemoteAddrs) == 0 {
 		return errors.New("remote_addrs is empty")
 	}
-	if !oneOf(conn.LocalAuth, validAuthMethods) || !oneOf(conn.RemoteAuth, validAuthMethods) {
-		return fmt.Errorf("auth %q/%q: only psk is supported", conn.LocalAuth, conn.RemoteAuth)
-	}
-	if conn.PSK == "" {
-		return errors.New("psk authentication needs a secret")
+	if err := conn.validateAuth(); err != nil {
+		return err
 	}
 	for _, d := range []time.Duration{conn.RekeyTime, conn.ReauthTime, conn.OverTime, conn.RandTime, conn.DPDDelay, conn.DPDTimeout} {
 		if d < 0 || d%time.Second != 0 {
@@ -134,6 +162,71 @@ func (conn Connection) validate() error {
 	}
 	return nil
 }
+
+func (conn Connection) validateAuth() error {
+	for _, a := range []string{conn.LocalAuth, conn.RemoteAuth} {
+		if !oneOf(a, validAuthMethods) {
+			return fmt.Errorf("auth %q: want psk or pubkey", a)
+		}
+	}
+	if conn.localAuth() != conn.remoteAuth() {
+		return fmt.Errorf("local auth %s, remote auth %s: IKEv1 authenticates both peers with the same method", conn.localAuth(), conn.remoteAuth())
+	}
+	if conn.localAuth() == "psk" {
+		if conn.PSK == "" {
+			return errors.New("psk authentication needs a secret")
+		}
+		if len(conn.LocalCerts) > 0 || conn.PrivateKey != nil || len(conn.CACerts) > 0 || conn.PeerCert != nil {
+			return errors.New("certificates or a private key are given, but auth is psk: set LocalAuth and RemoteAuth to pubkey")
+		}
+		return nil
+	}
+	if len(conn.LocalCerts) == 0 {
+		return errors.New("pubkey authentication needs a local certificate (LocalCerts)")
+	}
+	if conn.PrivateKey == nil {
+		return errors.New("pubkey authentication needs the private key of the local certificate (PrivateKey)")
+	}
+	if len(conn.CACerts) == 0 && conn.PeerCert == nil {
+		return errors.New("pubkey authentication needs a CA certificate to trust (CACerts) or the peer's certificate (PeerCert)")
+	}
+	for i, c := range slices.Concat(conn.LocalCerts, conn.CACerts) {
+		if c == nil || len(c.Raw) == 0 {
+			return fmt.Errorf("certificate %d is empty: pass parsed certificates (x509.ParseCertificate)", i)
+		}
+	}
+	if conn.PeerCert != nil && len(conn.PeerCert.Raw) == 0 {
+		return errors.New("peer certificate is empty: pass a parsed certificate (x509.ParseCertificate)")
+	}
+	if err := checkPrivateKey(conn.PrivateKey); err != nil {
+		return err
+	}
+	leaf := conn.LocalCerts[0]
+	if pub, ok := leaf.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(conn.PrivateKey.Public()) {
+		return fmt.Errorf("the private key does not belong to the local certificate %q", leaf.Subject)
+	}
+	return nil
+}
+
+// checkPrivateKey accepts the keys IKEv1 signs with (RSA, method 3; ECDSA on
+// the curves of methods 9, 10 and 11) and that can be written to a file.
+func checkPrivateKey(k crypto.Signer) error {
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return nil
+	case *ecdsa.PrivateKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+			return nil
+		}
+		return fmt.Errorf("ECDSA key on %s: IKEv1 signs with P-256, P-384 or P-521 only (RFC 4754)", k.Curve.Params().Name)
+	default:
+		return fmt.Errorf("private key of type %T: want *rsa.PrivateKey or *ecdsa.PrivateKey", k)
+	}
+}
+
+func (conn Connection) localAuth() string  { return orDefault(conn.LocalAuth, "psk") }
+func (conn Connection) remoteAuth() string { return orDefault(conn.RemoteAuth, "psk") }
 
 func (ch Child) validate() error {
 	if !sectionName.MatchString(ch.Name) {

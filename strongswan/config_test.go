@@ -130,7 +130,7 @@ func TestValidate(t *testing.T) {
 func TestStrongswanConf(t *testing.T) {
 	conf := strongswanConf(logLevels(map[string]int{"default": 2, "knl": 0}, true))
 	for _, want := range []string{
-		"load = kernel-libipsec kernel-netlink socket-default vici nonce random openssl",
+		"load = kernel-libipsec kernel-netlink socket-default vici nonce random x509 pubkey pkcs1 pkcs8 pem openssl",
 		"i_dont_care_about_security_and_use_aggressive_mode_psk = yes",
 		"socket = unix:///run/charon.vici",
 		"path = /run/charon.log",

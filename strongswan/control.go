@@ -2,6 +2,7 @@ package strongswan
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"strconv"
@@ -15,21 +16,62 @@ import (
 // named kind to onEvent. A session per command keeps a timed-out command
 // from leaving a late reply for the next one. A command charon refuses
 // (success: no) is an error carrying its errmsg.
+//
+// It does not use govici's CallStreaming: in v0.8.0 that delivers events and
+// the command's reply on two channels and takes whichever is ready, so the
+// events charon sends just before its reply are sometimes lost (list-certs
+// lost its last certificate about one call in three). Here the session
+// subscribes to the event and a goroutine collects it; govici's reader hands
+// every event to the subscribers before it reads the reply behind it, so
+// when Call returns all of them are in the channel or consumed.
 func (c *Charon) call(ctx context.Context, cmd, event string, req *vici.Message, onEvent func(*vici.Message)) error {
 	s, err := vici.NewSession(vici.WithSocketPath(c.ViciSocket()))
 	if err != nil {
 		return fmt.Errorf("strongswan: vici: %w", err)
 	}
 	defer s.Close()
-	for m, err := range s.CallStreaming(ctx, cmd, event, req) {
-		if err != nil {
-			return err
-		}
-		if onEvent != nil {
-			onEvent(m)
-		}
+	if err := s.Subscribe(event); err != nil {
+		return fmt.Errorf("strongswan: vici: %w", err)
 	}
-	return nil
+	// The reader drops an event when the channel is full, so the buffer
+	// covers a burst while the goroutine below keeps up.
+	events := make(chan vici.Event, 1024)
+	s.NotifyEvents(events)
+	replied, collected := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(collected)
+		handle := func(e vici.Event) {
+			if onEvent != nil && e.Name == event {
+				onEvent(e.Message)
+			}
+		}
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				handle(e)
+			case <-replied:
+				for {
+					select {
+					case e, ok := <-events:
+						if !ok {
+							return
+						}
+						handle(e)
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
+	_, err = s.Call(ctx, cmd, req)
+	close(replied)
+	<-collected
+	s.StopEvents(events)
+	return err
 }
 
 // request builds a command's message from key-value pairs.
@@ -146,4 +188,35 @@ func lastN(s []string, n int) []string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// Cert is an X.509 certificate charon holds, as vici's list-certs reports it.
+type Cert struct {
+	Cert       *x509.Certificate
+	Flag       string // "NONE" (end entity), "CA", "AA" or "OCSP": how it was loaded
+	HasPrivKey bool   // charon holds the matching private key
+}
+
+// ListCerts returns the X.509 certificates charon holds: those loaded from
+// the node's directory and those referenced by its connections.
+func (c *Charon) ListCerts(ctx context.Context) ([]Cert, error) {
+	var certs []Cert
+	var perr error
+	err := c.call(ctx, "list-certs", "list-cert", request("type", "X509", "flag", "ANY"), func(m *vici.Message) {
+		data, _ := m.Get("data").(string)
+		crt, err := x509.ParseCertificate([]byte(data))
+		if err != nil {
+			if perr == nil {
+				perr = fmt.Errorf("strongswan: list-certs: %w", err)
+			}
+			return
+		}
+		flag, _ := m.Get("flag").(string)
+		priv, _ := m.Get("has_privkey").(string)
+		certs = append(certs, Cert{Cert: crt, Flag: flag, HasPrivKey: priv == "yes"})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("strongswan: list-certs: %w", err)
+	}
+	return certs, perr
 }

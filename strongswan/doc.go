@@ -10,10 +10,11 @@
 //
 // # How charon runs
 //
-//	Start ─▶ writes DIR/{strongswan.conf, swanctl.conf, charon.log}
+//	Start ─▶ writes DIR/{strongswan.conf, swanctl.conf, charon.log}, and DIR/{x509,x509ca,pkcs8}/ for certificates
 //	      ─▶ nsenter --net=NETNS unshare --mount sh -c 'mount --bind DIR /run; exec charon-systemd'
-//	      ─▶ waits for DIR/charon.vici ─▶ swanctl --load-all --file DIR/swanctl.conf --uri unix://DIR/charon.vici
-//	Initiate, Terminate, ListSAs ─▶ vici (strongSwan's own github.com/strongswan/govici), one session per command
+//	      ─▶ waits for DIR/charon.vici ─▶ SWANCTL_DIR=DIR swanctl --load-all --file DIR/swanctl.conf --uri unix://DIR/charon.vici
+//	      ─▶ with certificates, list-certs: charon holds each certificate, its key, and the CAs
+//	Initiate, Terminate, ListSAs, ListCerts ─▶ vici (strongSwan's own github.com/strongswan/govici), one session per command
 //	DIR/charon.log ─▶ inotify tail ─▶ Options.OnLog (PublishLog: events.StrongSwanLog) and Keys
 //	Stop ─▶ SIGTERM (charon sends Deletes), SIGKILL after StopTimeout; the mount namespace dies with charon
 //
@@ -44,6 +45,20 @@
 //   - swanctl does not read the vici socket from strongswan.conf (--uri after
 //     the command word), and complains about every missing credential
 //     directory next to swanctl.conf.
+//   - swanctl reads its credential directories (x509/, x509ca/, private/,
+//     ...) under SWANCTL_DIR, /etc/swanctl by default, whatever --file says;
+//     Start points it at the node's directory. A file swanctl cannot load is
+//     reported but does not fail --load-all, hence the list-certs check.
+//   - With certificates, IKEv1 signs HASH_I/HASH_R as they are: RSA as
+//     PKCS#1 v1.5 without DigestInfo (RSA_EMSA_PKCS1_NULL), ECDSA as r|s over
+//     the HASH itself (ECDSA_WITH_NULL), and for ECDSA the HASH is made with
+//     HMAC-SHA-256/384/512 for P-256/384/521 whatever PRF was negotiated.
+//     charon sends an intermediate CA certificate of the local chain in its
+//     own CERT payload. An identity "dn:..." is ipseclab's; strongSwan takes
+//     the bare DN, its attributes in the certificate's order ("O=Lab,
+//     CN=gw-a"), and its "asn1dn:" wants DER in hex.
+//   - govici v0.8.0's CallStreaming can lose the events charon sends just
+//     before a command's reply; the commands here subscribe instead (call).
 //   - The filelog has one-second timestamps (no time_precision in 5.9.8).
 //   - The save-keys plugin is not built: keys come from the log at IKE 4,
 //     CHD 4 and MGR 2 (the cookies), with ike_name so lines name their SA.

@@ -177,8 +177,11 @@ func checkDecryption(t *testing.T, tshark, pcap, side string, keys strongswan.Ke
 		case spi != "":
 			esps++
 			// Decrypted ESP shows the inner IP header as a second ip.src, and
-			// the ICV checks out (with the integrity key, or GCM's tag).
-			if strings.Count(ipSrc, ",") != 1 || !strings.Contains(ipSrc, swantest.LANA.Addr().Next().String()) && !strings.Contains(ipSrc, swantest.LANB.Addr().Next().String()) {
+			// the ICV checks out (with the integrity key, or GCM's tag). An
+			// ICMP error inside shows a third, the header it quotes: UDPEcho
+			// resends after 200 ms, and the late second echo finds its client
+			// gone (port unreachable).
+			if strings.Count(ipSrc, ",") < 1 || !strings.Contains(ipSrc, swantest.LANA.Addr().Next().String()) && !strings.Contains(ipSrc, swantest.LANB.Addr().Next().String()) {
 				t.Errorf("%s keys: ESP frame %s (SPI %s) not decrypted: ip.src %q", side, frame, spi, ipSrc)
 			}
 			if icvGood != "1" && icvGood != "True" {

@@ -21,8 +21,16 @@ import (
 // (NONCE_GEN). random is not needed by the PSK exchanges here, but it is the
 // only provider of the strong and true RNGs (openssl registers a weak one
 // only), so it stays rather than let some feature fail for want of one.
+//
+// For certificates (auth = pubkey), all from Debian's libstrongswan: x509
+// parses certificates and builds the trust chain, pem unwraps PEM files (vici
+// hands charon the files' bytes as they are), pkcs8 parses PKCS#8 private
+// keys of any type and pkcs1 PKCS#1 RSA keys and public keys, pubkey loads raw
+// public keys (remote.pubkeys). openssl does the RSA and ECDSA arithmetic.
+// They come before openssl, in the order of strongSwan's default list.
 var plugins = []string{
-	"kernel-libipsec", "kernel-netlink", "socket-default", "vici", "nonce", "random", "openssl",
+	"kernel-libipsec", "kernel-netlink", "socket-default", "vici", "nonce", "random",
+	"x509", "pubkey", "pkcs1", "pkcs8", "pem", "openssl",
 }
 
 // Paths as charon sees them: its private mount namespace has the node's

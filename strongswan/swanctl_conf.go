@@ -22,9 +22,13 @@ func (c Config) SwanctlConf() (string, error) {
 		conn.write(w)
 	}
 	w.close()
+	// Private keys need no section: swanctl loads them from pkcs8/, and
+	// charon finds each by the public key in the certificate.
 	w.open("secrets")
 	for _, conn := range c.Connections {
-		conn.writeSecret(w)
+		if conn.localAuth() == "psk" {
+			conn.writeSecret(w)
+		}
 	}
 	w.close()
 	return w.String(), nil
@@ -45,13 +49,27 @@ func (conn Connection) write(w *confWriter) {
 	w.seconds("dpd_delay", conn.DPDDelay)
 	w.seconds("dpd_timeout", conn.DPDTimeout)
 
+	pubkey := conn.localAuth() == "pubkey"
 	w.open("local")
-	w.set("auth", orDefault(conn.LocalAuth, "psk"))
-	w.set("id", conn.LocalID)
+	w.set("auth", conn.localAuth())
+	w.set("id", swanID(conn.LocalID))
+	if pubkey {
+		w.set("certs", localCertName(conn.Name))
+	}
 	w.close()
 	w.open("remote")
-	w.set("auth", orDefault(conn.RemoteAuth, "psk"))
-	w.set("id", conn.RemoteID)
+	w.set("auth", conn.remoteAuth())
+	w.set("id", swanID(conn.RemoteID))
+	if pubkey {
+		var cas []string
+		for i := range conn.CACerts {
+			cas = append(cas, caCertName(conn.Name, i+1))
+		}
+		w.list("cacerts", cas)
+		if conn.PeerCert != nil {
+			w.set("certs", peerCertName(conn.Name))
+		}
+	}
 	w.close()
 
 	w.open("children")
@@ -84,7 +102,7 @@ func (conn Connection) write(w *confWriter) {
 // the owners written here.
 func (conn Connection) writeSecret(w *confWriter) {
 	w.open("ike-" + conn.Name)
-	for i, owner := range []string{ownerID(conn.LocalID, conn.LocalAddrs), ownerID(conn.RemoteID, conn.RemoteAddrs)} {
+	for i, owner := range []string{ownerID(swanID(conn.LocalID), conn.LocalAddrs), ownerID(swanID(conn.RemoteID), conn.RemoteAddrs)} {
 		w.set("id-"+strconv.Itoa(i+1), owner)
 	}
 	w.setRaw("secret", secretValue(conn.PSK))

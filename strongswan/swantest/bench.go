@@ -8,9 +8,10 @@ import (
 
 // Baseline is one proposal set the project measures charon with.
 type Baseline struct {
-	Name string // sub-benchmark name
-	IKE  string // IKE proposal
-	ESP  string // ESP proposal
+	Name string  // sub-benchmark name
+	IKE  string  // IKE proposal
+	ESP  string  // ESP proposal
+	Key  KeyType // certificates with this key type (auth pubkey); "" for the PSK
 }
 
 // NegotiationBaselines are the proposal sets of the negotiation benchmark:
@@ -19,6 +20,14 @@ type Baseline struct {
 var NegotiationBaselines = []Baseline{
 	{Name: "modp2048", IKE: "aes128-sha256-modp2048", ESP: "aes128gcm16"},
 	{Name: "curve25519", IKE: "aes128-sha256-curve25519", ESP: "aes128gcm16"},
+}
+
+// CertNegotiationBaselines are the negotiation benchmark with certificates
+// from a throwaway CA: the same Main Mode and Quick Mode as the modp2048
+// baseline, authenticated by RSA-2048 and by ECDSA P-256 signatures.
+var CertNegotiationBaselines = []Baseline{
+	{Name: "rsa2048", IKE: "aes128-sha256-modp2048", ESP: "aes128gcm16", Key: RSA2048},
+	{Name: "ecdsa-p256", IKE: "aes128-sha256-modp2048", ESP: "aes128gcm16", Key: ECDSAP256},
 }
 
 // ThroughputBaselines are the ESP transforms of the throughput benchmark:
@@ -30,9 +39,14 @@ var ThroughputBaselines = []Baseline{
 
 // BenchNegotiations measures Main Mode plus Quick Mode negotiations between two
 // charon gateways, one after another: each operation initiates the CHILD SA
-// from A and deletes the IKE SA again. It reports negotiations/s.
+// from A and deletes the IKE SA again. It reports negotiations/s. With
+// Baseline.Key the gateways authenticate with certificates of that key type.
 func BenchNegotiations(b *testing.B, bl Baseline) {
-	p := StartPair(b, PairConfig{IKEProposal: bl.IKE, ESPProposal: bl.ESP})
+	cfg := PairConfig{IKEProposal: bl.IKE, ESPProposal: bl.ESP}
+	if bl.Key != "" {
+		cfg.Certs = GenerateCerts(b, bl.Key)
+	}
+	p := StartPair(b, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	b.ResetTimer()

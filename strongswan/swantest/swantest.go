@@ -34,6 +34,16 @@ type PairConfig struct {
 	PSK         string // default "ipseclab-test-psk"
 	KeyLog      bool   // log keys, for Charon.Keys
 
+	// Certs, when set, makes the gateways authenticate with certificates
+	// (auth pubkey, RSA or ECDSA signatures following the keys) instead of
+	// the PSK. GenerateCerts makes a throwaway set.
+	Certs *PairCerts
+
+	// IDA and IDB are the identities of gateway A and B: each one's local.id
+	// and the other's remote.id. Empty leaves charon's default (the address
+	// with a PSK, the certificate's subject DN with certificates).
+	IDA, IDB string
+
 	// Hosts puts a host namespace behind each gateway (hostA—gwA—gwB—hostB)
 	// and protects the two LANs. Without hosts, each gateway protects a /32 of
 	// its own, on lo.
@@ -110,6 +120,12 @@ func StartPair(tb testing.TB, cfg PairConfig) *Pair {
 
 	p.A.Config = gatewayConfig(cfg, OuterA, OuterB, localTS, remoteTS)
 	p.B.Config = gatewayConfig(cfg, OuterB, OuterA, remoteTS, localTS)
+	p.A.Config.Connections[0].LocalID, p.A.Config.Connections[0].RemoteID = cfg.IDA, cfg.IDB
+	p.B.Config.Connections[0].LocalID, p.B.Config.Connections[0].RemoteID = cfg.IDB, cfg.IDA
+	if c := cfg.Certs; c != nil {
+		c.A.use(&p.A.Config.Connections[0], c.CA, c.B, c.Pin)
+		c.B.use(&p.B.Config.Connections[0], c.CA, c.A, c.Pin)
+	}
 	p.A.start(tb, cfg.KeyLog, cfg.OnLogA)
 	p.B.start(tb, cfg.KeyLog, cfg.OnLogB)
 	return p
