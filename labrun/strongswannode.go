@@ -45,8 +45,10 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			PSK:        s.PSK,
 			ReauthTime: c.IKE.Lifetime.Duration,
 		}
-		// TODO(issue16-swan): with s.Auth pubkey, charon takes s.Cred,
-		// s.CACerts (LocalAuth/RemoteAuth "pubkey", its x509 directories).
+		if s.Auth == topology.AuthPubkey && s.Cred != nil {
+			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
+			conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert
+		}
 		// The initiator may sit behind a NAT, so a responder accepts it from
 		// any address; the initiator knows where its responder is.
 		conn.RemoteAddrs = []string{"%any"}

@@ -429,6 +429,14 @@ func (l *Lab) UseLabPKI(ca *x509.Certificate, creds map[string]*pki.Credential) 
 					return fmt.Errorf("connection %s: the lab PKI has no certificate %q for %s", name, n, p.Node)
 				}
 				p.Certs.Own, p.Certs.OwnFromLab = cred, true
+				// Without id:, the side is its certificate's subject, as a
+				// side with its own files is (and as strongSwan's is), so
+				// that both ends agree whoever's stack runs them.
+				if !p.idGiven {
+					if dn, err := pki.FormatDN(cred.Chain[0].RawSubject); err == nil && dn != "" {
+						p.ID = "dn:" + dn
+					}
+				}
 			}
 			if p.CACert == "" {
 				if ca == nil {

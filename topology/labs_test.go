@@ -3,6 +3,7 @@ package topology_test
 import (
 	"io/fs"
 	"os"
+	"path"
 	"strings"
 	"testing"
 
@@ -52,7 +53,8 @@ func shippedLabs(t *testing.T) map[string][]byte {
 // included, and each says which address its sides use for IKE.
 func TestShippedLabsAndTheReadmeExampleValidate(t *testing.T) {
 	for name, src := range shippedLabs(t) {
-		lab, err := topology.Parse(name, src)
+		// A lab's files (certificates) are read beside it, from the embedded FS.
+		lab, err := topology.ParseFiles(name, src, topology.FSReader(labs.FS(), path.Dir(name)))
 		if err != nil {
 			t.Errorf("%s is refused:\n%v", name, err)
 			continue

@@ -874,7 +874,7 @@ func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 
 // Interop with certificates from the lab PKI: ipseclab ⇄ strongSwan in both
 // directions, Main and Aggressive Mode with RSA signatures, Main Mode with
-// ECDSA P-256 (RFC 4754); both sides list the same SAs, traffic passes
+// ECDSA P-256 and P-384 (RFC 4754); both sides list the same SAs, traffic passes
 // (a ping and a checksummed TCP transfer), and ipseclab reports the
 // certificate that authenticated charon.
 func TestInteropWithStrongSwanCertificates(t *testing.T) {
@@ -886,6 +886,8 @@ func TestInteropWithStrongSwanCertificates(t *testing.T) {
 			{"main", "rsa-2048", "RSA-2048"},
 			{"aggressive", "rsa-2048", "RSA-2048"},
 			{"main", "ecdsa-p256", "ECDSA P-256"},
+			// HASH_I/HASH_R with HMAC-SHA-384, the curve's, under a SHA-256 suite.
+			{"main", "ecdsa-p384", "ECDSA P-384"},
 		} {
 			t.Run(fmt.Sprintf("%s-to-%s/%s/%s", dir[0], dir[1], c.mode, c.keyType), func(t *testing.T) {
 				name := fmt.Sprintf("iopc%d", os.Getpid()%100000)
