@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
+	"strings"
 )
 
 // ID is the Identification payload with the IPsec DOI's fields (RFC 2408
@@ -196,8 +196,11 @@ func (p *ID) String() string {
 		if rest, err := asn1.Unmarshal(p.Data, &rdn); err == nil && len(rest) == 0 {
 			// In the order of the sequence, as strongSwan writes a DN
 			// ("O=Lab, CN=gw-a"); pkix prints it the other way round.
-			slices.Reverse(rdn)
-			s = "dn:" + rdn.String()
+			parts := make([]string, len(rdn))
+			for i := range rdn {
+				parts[i] = rdn[i : i+1].String()
+			}
+			s = "dn:" + strings.Join(parts, ", ")
 		}
 	}
 	if s == "" {
