@@ -958,79 +958,103 @@ func waitForESP(t *testing.T, lab string) (ours, theirs labrun.SAInfo) {
 
 // run --capture writes a pcap per link and Wireshark's key tables; tshark,
 // an independent dissector, decrypts the IKE messages after Main Mode 4 and
-// the ESP payloads with them, and finds no malformed frame.
+// the ESP payloads with them, and finds no malformed frame. With
+// certificates (ours on both sides, and ours against charon) it shows the
+// CERTREQ in the clear and the CERT and SIG of the encrypted MM5 and MM6.
 func TestCaptureDecryptsWithTshark(t *testing.T) {
 	testenv.NeedRoot(t)
 	tshark := testenv.NeedCommand(t, "tshark")
 	netenv.SharedLabs(t)
-	src, err := fs.ReadFile(labs.FS(), "site-to-site/lab.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("cap%d", os.Getpid())
-	lab := filepath.Join(t.TempDir(), "lab.yaml")
-	if err := os.WriteFile(lab, []byte(strings.Replace(string(src), "name: site-to-site", "name: "+name, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
-	dir := t.TempDir()
-	if r := run(t, "run", lab, "--capture", dir); r.code != 0 {
-		t.Fatalf("run --capture: %+v", r)
-	}
-	conf := t.TempDir()
-	wsDir := filepath.Join(conf, "wireshark")
-	if err := os.MkdirAll(wsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{labrun.ESPTableFile, labrun.IKEv1TableFile} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil || len(b) == 0 {
-			t.Fatalf("key table %s missing or empty: %v", f, err)
-		}
-		if err := os.WriteFile(filepath.Join(wsDir, f), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pcap := filepath.Join(dir, labrun.CaptureFileName("gw-a:eth0--isp:eth0"))
-	cmd := exec.Command(tshark, "-n", "-r", pcap,
-		"-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
-		"-T", "fields", "-E", "separator=;",
-		"-e", "frame.number", "-e", "_ws.malformed", "-e", "isakmp.flag_e", "-e", "isakmp.typepayload",
-		"-e", "esp.spi", "-e", "ip.src", "-e", "icmp.type", "-Y", "isakmp or esp")
-	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+conf, "HOME="+conf)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
-	encrypted, esp := 0, 0
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Split(line, ";")
-		if len(f) != 7 {
-			t.Fatalf("tshark line %q", line)
-		}
-		frame, malformed, flagE, payloads, spi, ipSrc, icmpType := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
-		if malformed != "" {
-			t.Errorf("frame %s is malformed", frame)
-		}
-		switch {
-		case spi != "":
-			esp++
-			// Decrypted, the ESP packet shows its inner IP header (a second
-			// ip.src) and the ICMP inside.
-			if strings.Count(ipSrc, ",") != 1 || icmpType == "" {
-				t.Errorf("ESP frame %s not decrypted: ip.src %q, icmp.type %q", frame, ipSrc, icmpType)
+	for _, c := range []struct {
+		lab, link string
+		payloads  []string // ISAKMP payload types the capture must hold, decrypted
+		esp       bool     // check the ESP packets decrypt (ours on both sides)
+	}{
+		{"site-to-site", "gw-a:eth0--isp:eth0", []string{"8"}, true},
+		{"certificates", "gw-a:eth0--isp:eth0", []string{"6", "7", "9"}, true},
+		{"mixed-pki", "ours:eth0--isp:eth0", []string{"6", "7", "9"}, false},
+	} {
+		t.Run(c.lab, func(t *testing.T) {
+			src, err := fs.ReadFile(labs.FS(), c.lab+"/lab.yaml")
+			if err != nil {
+				t.Fatal(err)
 			}
-		case flagE == "1" || flagE == "True":
-			encrypted++
-			// Every encrypted IKEv1 message carries a HASH payload (type 8).
-			if !strings.Contains(","+payloads+",", ",8,") {
-				t.Errorf("encrypted ISAKMP frame %s not decrypted (payloads %q)", frame, payloads)
+			name := fmt.Sprintf("cap%d", os.Getpid())
+			lab := filepath.Join(t.TempDir(), "lab.yaml")
+			if err := os.WriteFile(lab, []byte(strings.Replace(string(src), "name: "+c.lab, "name: "+name, 1)), 0o644); err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	// Main Mode 5 and 6, Quick Mode 1 to 3, the two Deletes; 8 pings each way.
-	if encrypted < 7 || esp < 16 {
-		t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least 7 and 16:\n%s", encrypted, esp, out)
+			t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
+			dir := t.TempDir()
+			if r := run(t, "run", lab, "--capture", dir); r.code != 0 {
+				t.Fatalf("run --capture: %+v", r)
+			}
+			conf := t.TempDir()
+			wsDir := filepath.Join(conf, "wireshark")
+			if err := os.MkdirAll(wsDir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{labrun.ESPTableFile, labrun.IKEv1TableFile} {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				if err != nil || len(b) == 0 {
+					t.Fatalf("key table %s missing or empty: %v", f, err)
+				}
+				if err := os.WriteFile(filepath.Join(wsDir, f), b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pcap := filepath.Join(dir, labrun.CaptureFileName(c.link))
+			cmd := exec.Command(tshark, "-n", "-r", pcap,
+				"-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
+				"-T", "fields", "-E", "separator=;",
+				"-e", "frame.number", "-e", "_ws.malformed", "-e", "isakmp.flag_e", "-e", "isakmp.typepayload",
+				"-e", "esp.spi", "-e", "ip.src", "-e", "icmp.type", "-Y", "isakmp or esp")
+			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+conf, "HOME="+conf)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			encrypted, esp := 0, 0
+			seen := map[string]bool{}
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				f := strings.Split(line, ";")
+				if len(f) != 7 {
+					t.Fatalf("tshark line %q", line)
+				}
+				frame, malformed, flagE, payloads, spi, ipSrc, icmpType := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+				if malformed != "" {
+					t.Errorf("frame %s is malformed", frame)
+				}
+				for _, p := range strings.Split(payloads, ",") {
+					seen[p] = true
+				}
+				switch {
+				case spi != "":
+					esp++
+					// Decrypted, the ESP packet shows its inner IP header (a second
+					// ip.src) and the ICMP inside.
+					if c.esp && (strings.Count(ipSrc, ",") != 1 || icmpType == "") {
+						t.Errorf("ESP frame %s not decrypted: ip.src %q, icmp.type %q", frame, ipSrc, icmpType)
+					}
+				case flagE == "1" || flagE == "True":
+					encrypted++
+					// Every encrypted IKEv1 message carries a HASH payload (type
+					// 8), or in Main Mode 5/6 with certificates a SIG (9).
+					if !strings.Contains(","+payloads+",", ",8,") && !strings.Contains(","+payloads+",", ",9,") {
+						t.Errorf("encrypted ISAKMP frame %s not decrypted (payloads %q)", frame, payloads)
+					}
+				}
+			}
+			for _, p := range c.payloads {
+				if !seen[p] {
+					t.Errorf("no ISAKMP payload of type %s in the capture:\n%s", p, out)
+				}
+			}
+			// Main Mode 5 and 6, Quick Mode 1 to 3, the Deletes; the pings each way.
+			if encrypted < 6 || (c.esp && esp < 16) {
+				t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least 6 and 16:\n%s", encrypted, esp, out)
+			}
+		})
 	}
 }
 
