@@ -40,6 +40,7 @@ type Stats struct {
 	HalfOpen        int    `json:"half_open"`         // responder SAs not yet authenticated, now
 	HalfOpenDropped uint64 `json:"half_open_dropped"` // first messages refused by the half-open limits
 	HalfOpenEvicted uint64 `json:"half_open_evicted"` // unproven half-open SAs dropped to make room
+	AuthFailed      uint64 `json:"auth_failed"`       // phase 1 authentications that failed, by our checks or the peer's notify
 	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
 	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
 }

@@ -245,6 +245,7 @@ func (e *Engine) authFailed(sa *isakmpSA, reason string, notify isakmp.NotifyTyp
 	if sa.dead {
 		return
 	}
+	e.stats.AuthFailed++
 	what := "AUTHENTICATION-FAILED" // also when the peer's notify told us
 	if notify != 0 {
 		what = notify.String()

@@ -246,6 +246,11 @@ func TestSignatureAuthenticationFailures(t *testing.T) {
 			if !strings.Contains(reason, tc.reason) || notify != tc.notify.String() {
 				t.Errorf("reason %q, notify %q; want %q and %s", reason, notify, tc.reason, tc.notify)
 			}
+			// Counted where `ipseclab stats` shows it, by the side that found
+			// the fault.
+			if n := p.i.Stats().AuthFailed + p.r.Stats().AuthFailed; n < 1 {
+				t.Errorf("auth_failed counted %d times", n)
+			}
 			// The side that found the fault never establishes. (A Main Mode
 			// responder is established once it sends MM6, before the
 			// initiator has checked it: the initiator's notify is then
