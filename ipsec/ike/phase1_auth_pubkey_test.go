@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -229,6 +230,15 @@ func TestSignatureAuthenticationFailures(t *testing.T) {
 		{"the responder's CERT is garbage", ike.AggressiveMode, nil, tamperAM2(func(m *isakmp.Message) {
 			isakmp.First[*isakmp.Cert](m).Data = []byte("not a certificate")
 		}), isakmp.NotifyInvalidCertificate, "not an X.509 certificate"},
+		{"the responder sends a 64 KB CERT", ike.AggressiveMode, nil, tamperAM2(func(m *isakmp.Message) {
+			isakmp.First[*isakmp.Cert](m).Data = bytes.Repeat([]byte{0x30}, 64<<10-100)
+		}), isakmp.NotifyInvalidCertificate, "not an X.509 certificate"},
+		{"the responder sends a chain of 9", ike.AggressiveMode, nil, tamperAM2(func(m *isakmp.Message) {
+			c := isakmp.First[*isakmp.Cert](m)
+			for range 8 {
+				m.Payloads = append(m.Payloads, &isakmp.Cert{Encoding: c.Encoding, Data: c.Data})
+			}
+		}), isakmp.NotifyInvalidCertificate, "more than 8 certificates"},
 		{"the responder sends no certificate", ike.AggressiveMode, nil, tamperAM2(func(m *isakmp.Message) {
 			m.Payloads = slices.DeleteFunc(m.Payloads, func(p isakmp.Payload) bool { _, ok := p.(*isakmp.Cert); return ok })
 		}), isakmp.NotifyCertificateUnavailable, "no certificate"},
