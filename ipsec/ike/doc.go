@@ -13,8 +13,10 @@
 //	                    wipes when it ends; Diffie-Hellman and
 //	                    SKEYID; the state tables' shape
 //	phase1_auth.go      HASH_I and HASH_R: authenticatePeer,     RFC 2409 §5.1–5.4
-//	                    and the methods behind it (pre-shared
-//	                    key today)
+//	                    the authMethod seam, pre-shared keys
+//	phase1_auth_pubkey.go  signatures: CERTREQ, CERT, SIG; the   RFC 2409 §5.1; RFC 4754;
+//	                    chain, dates and ID checked, a notify    RFC 4945
+//	                    for each failure
 //	main_mode.go        Main Mode, 6 messages, and its states    RFC 2409 §5, §5.4
 //	aggressive_mode.go  Aggressive Mode, 3 messages, its states  RFC 2409 §5, §5.4
 //	quick_mode.go       Quick Mode, optional PFS, client IDs     RFC 2409 §5.5; RFC 3947 §5
