@@ -90,6 +90,7 @@ type Engine struct {
 	stats   Stats
 	limiter eventLimiter // events caused by unauthenticated input
 	closed  bool
+	sealing bool // a connection authenticates with public-key encryption
 }
 
 // New validates the configuration and returns an engine. Nothing is sent
@@ -126,6 +127,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.conns = append(e.conns, cn)
 		e.byName[c.Name] = cn
+		e.sealing = e.sealing || c.Auth.Method.encrypts()
 	}
 	return e, nil
 }
@@ -357,6 +359,12 @@ func (e *Engine) Receive(p Packet) {
 	}()
 	e.stats.Received++
 	m, err := isakmp.Decode(p.Data)
+	if err != nil && e.sealing && isakmp.NotifyFor(err) == isakmp.NotifyInvalidIDInformation {
+		// Public-key encryption sends ID payloads whose bodies are
+		// ciphertext, which may read as an address ID of the wrong
+		// length: the method parses them once decrypted.
+		m, err = isakmp.DecodeSealed(p.Data)
+	}
 	if err != nil {
 		e.malformed(p, err, nil)
 		return
@@ -454,7 +462,9 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		case c.cfg.Mode != mode:
 		case local.IsValid() && !local.IsUnspecified() && c.cfg.Local != local:
 		case c.cfg.Remote.IsValid() && c.cfg.Remote != p.Remote.Addr():
-		case idii != nil && c.remoteID != nil && !c.remoteID.Equal(identityOf(idii)):
+		case idii != nil && c.remoteID != nil && !c.cfg.Auth.Method.encrypts() && !c.remoteID.Equal(identityOf(idii)):
+			// (With public-key encryption the ID is ciphertext: it is
+			// checked once decrypted, and proved.)
 		case c.cfg.Remote.IsValid():
 			exact = append(exact, c)
 		default:
