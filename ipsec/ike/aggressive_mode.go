@@ -217,7 +217,7 @@ func (e *Engine) aggressiveR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		if err := sa.decrypt(m); err != nil {
 			e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(3))
-			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
+			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: "+sa.keysDiffer(), isakmp.NotifyAuthenticationFailed)
 			return
 		}
 	}

@@ -264,7 +264,7 @@ func (e *Engine) openMainModeProof(sa *isakmpSA, p Packet, m *isakmp.Message, n 
 	info := sa.mmInfo(n)
 	if err := sa.decrypt(m); err != nil {
 		e.publishMessage(sa, events.Received, m, len(p.Data), info)
-		e.authFailed(sa, info.what()+" does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
+		e.authFailed(sa, info.what()+" does not decrypt: "+sa.keysDiffer(), isakmp.NotifyAuthenticationFailed)
 		return nil, false
 	}
 	e.publishMessage(sa, events.Received, m, len(p.Data), info)

@@ -160,9 +160,12 @@ func (e *Engine) sealOut(sa *isakmpSA, payloads []isakmp.Payload, info msgInfo) 
 	out, err := s.seal(sa, payloads)
 	if err != nil {
 		var ae *authError
-		if errors.As(err, &ae) {
+		switch {
+		case errors.As(err, &ae) && sa.ckyR != isakmp.Cookie{}:
 			e.authFailed(sa, ae.msg, ae.notify)
-		} else {
+		case ae != nil: // AM1: the peer knows nothing of this SA yet, nothing to tell it
+			e.phase1Failed(sa, ae.msg, nil)
+		default:
 			e.phase1Failed(sa, "cannot make "+info.what()+": "+err.Error(), nil)
 		}
 		return nil, false
@@ -204,6 +207,18 @@ func (sa *isakmpSA) idWithProof(id *isakmp.ID) []isakmp.Payload {
 		return nil
 	}
 	return []isakmp.Payload{id}
+}
+
+// keysDiffer says why a message under Ka does not decrypt: what the method
+// knows, when it knows something (a payload of the peer's that did not
+// decrypt), else what the lesson says of the method.
+func (sa *isakmpSA) keysDiffer() string {
+	if w, ok := sa.p1.auth.(interface{ undecryptedWhy() string }); ok {
+		if why := w.undecryptedWhy(); why != "" {
+			return why
+		}
+	}
+	return sa.conn.lesson().keysDiffer
 }
 
 // authHash is HASH_I when who is the initiator, HASH_R when it is the

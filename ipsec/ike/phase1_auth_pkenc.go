@@ -110,9 +110,8 @@ func (a *pkencAuth) name(who Role) string { return pskAuth{}.name(who) }
 // verify checks the peer's hash, then that its certificate names the
 // identity it claimed.
 func (a *pkencAuth) verify(m *isakmp.Message, id *isakmp.ID, want []byte, who Role) error {
-	if len(a.undecrypted) > 0 {
-		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("%s cannot match: %s did not decrypt with our private key (the peer encrypted to another key than our certificate's, or the payload changed on the way), and the exchange went on with a random value rather than tell the peer",
-			a.name(who), strings.Join(a.undecrypted, " and "))}
+	if why := a.undecryptedWhy(); why != "" {
+		return &authError{isakmp.NotifyAuthenticationFailed, a.name(who) + " cannot match: " + why}
 	}
 	if h := isakmp.First[*isakmp.Hash](m); !hmac.Equal(h.Data, want) {
 		return &authError{isakmp.NotifyAuthenticationFailed, fmt.Sprintf("%s does not match: the peer could not read our nonce (it lacks the private key of %q, to which we encrypted it), or a value changed on the way",
@@ -123,6 +122,15 @@ func (a *pkencAuth) verify(m *isakmp.Message, id *isakmp.ID, want []byte, who Ro
 	}
 	a.verified = true
 	return nil
+}
+
+// undecryptedWhy says what of the peer's did not decrypt, if anything: why
+// its hash, and the messages under Ka, cannot be right.
+func (a *pkencAuth) undecryptedWhy() string {
+	if len(a.undecrypted) == 0 {
+		return ""
+	}
+	return strings.Join(a.undecrypted, " and ") + " did not decrypt with our private key (the peer encrypted to another key than our certificate's, or the payload changed on the way), and the exchange went on with a random value rather than tell the peer"
 }
 
 func (a *pkencAuth) verifiedPeer() *x509.Certificate {

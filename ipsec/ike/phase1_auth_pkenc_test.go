@@ -91,3 +91,114 @@ func TestPublicKeyEncryption(t *testing.T) {
 		})
 	}
 }
+
+// flipIn changes one byte in the body of the first payload of type pt in
+// the initiator's key exchange message (MM3 or AM1), on its way: in the
+// middle, which RSA's PKCS#1 padding catches.
+func flipIn(pt isakmp.PayloadType) func(*datagram) {
+	return flipAt(pt, func(n int) int { return n / 2 })
+}
+
+// flipCount changes, in a body encrypted under Ke (RFC 2409 §5.3), the byte
+// of the block before the last that the CBC chain puts onto the padding's
+// count: the count becomes one that the padding cannot have.
+func flipCount(pt isakmp.PayloadType) func(*datagram) {
+	return flipAt(pt, func(n int) int { return n - 16 - 1 })
+}
+
+func flipAt(pt isakmp.PayloadType, at func(n int) int) func(*datagram) {
+	return func(d *datagram) {
+		m, err := isakmp.DecodeSealed(d.data)
+		if err != nil || d.to.Addr() != addrR || m.Header.Flags&isakmp.FlagEncryption != 0 || isakmp.First[*isakmp.Nonce](m) == nil {
+			return
+		}
+		for _, p := range m.Payloads {
+			if p.Type() == pt {
+				body := p.Body()
+				d.data[bytes.Index(d.data, body)+at(len(body))] ^= 0x40
+				return
+			}
+		}
+	}
+}
+
+func TestPublicKeyEncryptionFailures(t *testing.T) {
+	good := newTestPKI(t, pki.RSA2048, pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	other := newTestPKI(t, pki.RSA2048, pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	for _, tc := range []struct {
+		name   string
+		method ike.AuthKind
+		mode   ike.Mode
+		setup  func(ci, cr *ike.Connection)
+		tamper func(*datagram)
+		notify isakmp.NotifyType
+		reason string
+	}{
+		// A payload that does not decrypt: never answered as such; the
+		// exchange goes on, and the hash fails.
+		{"the nonce does not decrypt", ike.AuthRSAEncryption, ike.MainMode, nil, flipIn(isakmp.PayloadNonce),
+			isakmp.NotifyAuthenticationFailed, "the NONCE of Main Mode 3/6 did not decrypt"},
+		{"the identity does not decrypt", ike.AuthRSAEncryption, ike.MainMode, nil, flipIn(isakmp.PayloadID),
+			isakmp.NotifyAuthenticationFailed, "the ID of Main Mode 3/6 did not decrypt"},
+		{"the revised nonce does not decrypt", ike.AuthRSARevisedEncryption, ike.MainMode, nil, flipIn(isakmp.PayloadNonce),
+			isakmp.NotifyAuthenticationFailed, "Main Mode 5/6 does not decrypt: the NONCE of Main Mode 3/6 did not decrypt"},
+		{"the revised KE does not decrypt", ike.AuthRSARevisedEncryption, ike.MainMode, nil, flipCount(isakmp.PayloadKE),
+			isakmp.NotifyAuthenticationFailed, "the KE of Main Mode 3/6 did not decrypt"},
+		{"the revised identity does not decrypt", ike.AuthRSARevisedEncryption, ike.MainMode, nil, flipCount(isakmp.PayloadID),
+			isakmp.NotifyAuthenticationFailed, "the ID of Main Mode 3/6 did not decrypt"},
+		// In Aggressive Mode the responder answers AM1 as if all was well;
+		// its HASH_R then fails at the initiator.
+		{"an Aggressive Mode nonce does not decrypt", ike.AuthRSARevisedEncryption, ike.AggressiveMode, nil, flipIn(isakmp.PayloadNonce),
+			isakmp.NotifyAuthenticationFailed, "HASH_R does not match"},
+
+		// Wrong keys.
+		{"the initiator encrypts to a certificate the responder does not hold", ike.AuthRSAEncryption, ike.MainMode, func(ci, cr *ike.Connection) {
+			ci.Auth.PeerCert, ci.Auth.CAs = other.r.Chain[0], nil
+		}, nil, isakmp.NotifyCertificateUnavailable, "HASH(1) names a certificate this side does not hold"},
+		{"the responder encrypts to a certificate whose key the initiator does not hold", ike.AuthRSARevisedEncryption, ike.MainMode, func(ci, cr *ike.Connection) {
+			cr.Auth.PeerCert, cr.Auth.CAs = other.i.Chain[0], nil
+		}, nil, isakmp.NotifyAuthenticationFailed, "Main Mode 5/6 does not decrypt: the two sides derived different keys: one could not read the nonce encrypted to it"},
+		{"the peer's certificate is from an unknown CA", ike.AuthRSAEncryption, ike.MainMode, func(ci, cr *ike.Connection) {
+			ci.Auth.PeerCert = other.r.Chain[0]
+		}, nil, isakmp.NotifyInvalidCertAuthority, "to whose key our nonce would go"},
+
+		// The hash is right, but the identity is not the certificate's.
+		{"the initiator's ID is not in its certificate", ike.AuthRSAEncryption, ike.MainMode, func(ci, cr *ike.Connection) {
+			ci.LocalID, cr.RemoteID = "fqdn:somebody.else", ""
+		}, nil, isakmp.NotifyInvalidIDInformation, "somebody.else"},
+		{"the responder's ID is not in its certificate", ike.AuthRSARevisedEncryption, ike.AggressiveMode, func(ci, cr *ike.Connection) {
+			cr.LocalID, ci.RemoteID = "fqdn:gw-x.example", ""
+		}, nil, isakmp.NotifyInvalidIDInformation, "gw-x.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ci, cr := pkencConns(t, tc.mode, tc.method, good)
+			if tc.setup != nil {
+				tc.setup(&ci, &cr)
+			}
+			p, evs, err := negotiate(t, ci, cr, tc.tamper)
+			if err == nil {
+				t.Fatal("initiate succeeded")
+			}
+			reason, notify := failure(t, evs)
+			if !strings.Contains(reason, tc.reason) || notify != tc.notify.String() {
+				t.Errorf("reason %q, notify %q; want %q and %s\n%s", reason, notify, tc.reason, tc.notify, eventLines(evs))
+			}
+			for _, sa := range p.i.SAs().ISAKMP {
+				if sa.State == "established" {
+					t.Errorf("the initiator's ISAKMP SA is established")
+				}
+			}
+			// What did not decrypt was not answered: the responder sent
+			// its key exchange message all the same.
+			if tc.tamper != nil {
+				want := "Main Mode 4/6 sent"
+				if tc.mode == ike.AggressiveMode {
+					want = "Aggressive Mode 2/3 sent"
+				}
+				if !strings.Contains(eventLines(findEvents(evs, events.IKEMessage)), want) {
+					t.Errorf("the responder did not go on with %q:\n%s", want, eventLines(evs))
+				}
+			}
+		})
+	}
+}
