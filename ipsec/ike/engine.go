@@ -358,13 +358,7 @@ func (e *Engine) Receive(p Packet) {
 		}
 	}()
 	e.stats.Received++
-	m, err := isakmp.Decode(p.Data)
-	if err != nil && e.sealing && isakmp.NotifyFor(err) == isakmp.NotifyInvalidIDInformation {
-		// Public-key encryption sends ID payloads whose bodies are
-		// ciphertext, which may read as an address ID of the wrong
-		// length: the method parses them once decrypted.
-		m, err = isakmp.DecodeSealed(p.Data)
-	}
+	m, err := decode(p.Data, e.sealing)
 	if err != nil {
 		e.malformed(p, err, nil)
 		return
@@ -413,6 +407,19 @@ func (e *Engine) Receive(p Packet) {
 			e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyUnsupportedExchangeType))
 		}
 	}
+}
+
+// decode decodes a datagram. With sealing set (a connection authenticates
+// with public-key encryption), an ID payload may have a body of
+// ciphertext, which can read as an address ID of the wrong length: such a
+// message is decoded again with its ID bodies left to the method, which
+// parses them once decrypted.
+func decode(b []byte, sealing bool) (*isakmp.Message, error) {
+	m, err := isakmp.Decode(b)
+	if err != nil && sealing && isakmp.NotifyFor(err) == isakmp.NotifyInvalidIDInformation {
+		return isakmp.DecodeSealed(b)
+	}
+	return m, err
 }
 
 // receivePhase1 hands a Main or Aggressive Mode message to the step the SA
