@@ -13,8 +13,11 @@
 //	                    wipes when it ends; Diffie-Hellman and
 //	                    SKEYID; the state tables' shape
 //	phase1_auth.go      HASH_I and HASH_R: authenticatePeer,     RFC 2409 §5.1–5.4
-//	                    and the methods behind it (pre-shared
-//	                    key today)
+//	                    the method seam, and the pre-shared key
+//	phase1_auth_pubkey.go  signatures and certificates           RFC 2409 §5.1; RFC 4754; RFC 4945
+//	phase1_auth_pkenc.go   public-key encryption and its         RFC 2409 §5.2, §5.3
+//	                    revision: the nonces, IDs (and KE)
+//	                    encrypted in the key exchange messages
 //	main_mode.go        Main Mode, 6 messages, and its states    RFC 2409 §5, §5.4
 //	aggressive_mode.go  Aggressive Mode, 3 messages, its states  RFC 2409 §5, §5.4
 //	quick_mode.go       Quick Mode, optional PFS, client IDs     RFC 2409 §5.5; RFC 3947 §5

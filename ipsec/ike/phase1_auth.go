@@ -194,7 +194,7 @@ func (e *Engine) openIn(sa *isakmpSA, p Packet, m *isakmp.Message) (*isakmp.ID, 
 		return nil, false
 	}
 	if id == nil {
-		e.malformedIn(sa, p, sa.keyExchangeName()+" lacks its NONCE or its ID payload")
+		e.malformedIn(sa, p, sa.keyExchangeName()+" lacks its KE, NONCE or ID payload, or has them out of place")
 		return nil, false
 	}
 	return id, true

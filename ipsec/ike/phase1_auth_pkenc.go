@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,7 +166,7 @@ func (a *pkencAuth) checkPeerCert() error {
 type sealer interface {
 	seal(sa *isakmpSA, payloads []isakmp.Payload) ([]isakmp.Payload, error)
 	// open returns the peer's ID, decrypted; nil, and m untouched, when m
-	// lacks the nonce or the ID. It fails only when HASH(1) names a
+	// lacks the KE, the nonce or the ID, or has them out of place. It fails only when HASH(1) names a
 	// certificate we do not hold: what does not decrypt is never an error
 	// (see above).
 	open(sa *isakmpSA, m *isakmp.Message) (*isakmp.ID, error)
@@ -304,15 +305,19 @@ func (a *pkencAuth) open(sa *isakmpSA, m *isakmp.Message) (*isakmp.ID, error) {
 	if err != nil {
 		return nil, err
 	}
-	at, hasID := -1, false
-	for i, p := range m.Payloads {
-		if _, ok := p.(*isakmp.Nonce); ok && at < 0 {
-			at = i
-		}
-		hasID = hasID || p.Type() == isakmp.PayloadID
-	}
-	if at < 0 || !hasID {
+	at := slices.IndexFunc(m.Payloads, func(p isakmp.Payload) bool { return p.Type() == isakmp.PayloadNonce })
+	if at < 0 {
 		return nil, nil // untouched: the mode says what is missing
+	}
+	hidden := m.Payloads // where the KE and ID must be: after the nonce, in the revised method
+	if a.revised {
+		hidden = m.Payloads[at+1:]
+	}
+	has := func(t isakmp.PayloadType) bool {
+		return slices.ContainsFunc(hidden, func(p isakmp.Payload) bool { return p.Type() == t })
+	}
+	if !has(isakmp.PayloadKE) || !has(isakmp.PayloadID) {
+		return nil, nil
 	}
 	if sa.role == Responder {
 		for _, p := range m.Payloads[:at] {
@@ -339,8 +344,7 @@ func (a *pkencAuth) open(sa *isakmpSA, m *isakmp.Message) (*isakmp.ID, error) {
 	}
 
 	// The nonce, from the key only we hold.
-	nonce := m.Payloads[at].(*isakmp.Nonce)
-	ni, err := pki.Decrypt(a.cfg.Key, nonce.Body())
+	ni, err := pki.Decrypt(a.cfg.Key, m.Payloads[at].Body())
 	if err != nil || len(ni) < 8 || len(ni) > 256 { // RFC 2409 §5: 8 to 256 bytes
 		failed("NONCE")
 		ni = make([]byte, 32)
