@@ -11,6 +11,7 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
 // pkencConns is conns with public-key encryption from p: each side knows
@@ -200,5 +201,80 @@ func TestPublicKeyEncryptionFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Connection.Validate: RSA keys only, the peer's certificate required, and
+// in Aggressive Mode proposals that share what AM1 uses before the choice.
+func TestPublicKeyEncryptionConfig(t *testing.T) {
+	rsaPKI := newTestPKI(t, pki.RSA2048, pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	ecPKI := newTestPKI(t, pki.ECDSAP256, pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	proposals := func(t *testing.T, s ...string) []proposal.Proposal {
+		ps, err := proposal.ParseList(proposal.IKE, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	for _, tc := range []struct {
+		name   string
+		method ike.AuthKind
+		change func(t *testing.T, c *ike.Connection)
+		want   string // "" when valid
+	}{
+		{"valid", ike.AuthRSAEncryption, nil, ""},
+		{"an ECDSA key", ike.AuthRSAEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Auth.Chain, c.Auth.Key = ecPKI.i.Chain, ecPKI.i.Key
+		}, "must be RSA, not ECDSA P-256"},
+		{"no peer certificate", ike.AuthRSARevisedEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Auth.PeerCert = nil
+		}, "the peer's certificate is required"},
+		{"an ECDSA peer certificate", ike.AuthRSAEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Auth.PeerCert = ecPKI.r.Chain[0]
+		}, "the peer's certificate holds ECDSA P-256"},
+		{"Main Mode proposals may differ", ike.AuthRSARevisedEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Proposals = proposals(t, "aes128-sha256-modp2048", "aes256-sha1-modp2048")
+		}, ""},
+		{"Aggressive Mode with two hashes", ike.AuthRSAEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Mode, c.Proposals = ike.AggressiveMode, proposals(t, "aes128-sha256-modp2048", "aes128-sha1-modp2048")
+		}, "must share one hash"},
+		{"Aggressive Mode with two ciphers, revised", ike.AuthRSARevisedEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Mode, c.Proposals = ike.AggressiveMode, proposals(t, "aes128-sha256-modp2048", "aes256-sha256-modp2048")
+		}, "must share one cipher"},
+		{"Aggressive Mode with two ciphers, not revised", ike.AuthRSAEncryption, func(t *testing.T, c *ike.Connection) {
+			c.Mode, c.Proposals = ike.AggressiveMode, proposals(t, "aes128-sha256-modp2048", "aes256-sha256-modp2048")
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ci, _ := pkencConns(t, ike.MainMode, tc.method, rsaPKI)
+			if tc.change != nil {
+				tc.change(t, &ci)
+			}
+			err := ci.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The revised method with ciphers whose keys are longer than the prf's
+// output (Ke_i expanded as Appendix B expands Ka) and with 8-byte blocks.
+func TestRevisedEncryptionSuites(t *testing.T) {
+	pk := newTestPKI(t, pki.RSA2048, pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	for _, suite := range []string{"aes256-sha1-modp2048", "3des-sha1-modp2048", "aes192-md5-modp2048"} {
+		for _, mode := range []ike.Mode{ike.MainMode, ike.AggressiveMode} {
+			t.Run(suite+"/"+mode.String(), func(t *testing.T) {
+				ci, cr := pkencConns(t, mode, ike.AuthRSARevisedEncryption, pk)
+				ps, err := proposal.ParseList(proposal.IKE, []string{suite})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ci.Proposals, cr.Proposals = ps, ps
+				if _, evs, err := negotiate(t, ci, cr, nil); err != nil {
+					t.Fatalf("initiate: %v\n%s", err, eventLines(evs))
+				}
+			})
+		}
 	}
 }
