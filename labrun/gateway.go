@@ -2,10 +2,8 @@ package labrun
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
@@ -26,14 +24,6 @@ func startGateway(r *Runtime, name string) (IPsecNode, error) {
 		PublishKeys: r.publishKeys,
 	}
 	for _, s := range r.Lab.SidesOf(name) {
-		// Public-key encryption (RFC 2409 §5.2, §5.3) is in the lab file's
-		// vocabulary but not yet in the engine: such a connection is left
-		// out, and the timeline says so, rather than failing the lab.
-		if s.Auth == topology.AuthRSAEncryption || s.Auth == topology.AuthRSARevised {
-			events.Publisher{Bus: r.Bus, Node: name, Conn: s.Conn.Name}.Publish(events.Event{Kind: events.LabDeploying, Level: events.Warn,
-				Message: fmt.Sprintf("%s: connection %s is not loaded: ipseclab's IKE engine does not do auth method %s yet", name, s.Conn.Name, s.Auth)})
-			continue
-		}
 		// The runtime starts `start: start` connections once every node of
 		// the lab is up (startConnections), as it does charon's.
 		cfg.Connections = append(cfg.Connections, IKEConnection(s, ike.StartNone))
@@ -72,8 +62,20 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 			ReplayWindow: c.Child.ReplayWin,
 		},
 	}
-	if s.Auth == topology.AuthPubkey && s.Cred != nil {
-		conn.Auth = ike.Auth{Method: ike.AuthPubkey, Chain: s.Cred.Chain, Key: s.Cred.Key, CAs: s.CACerts, PeerCert: s.PeerCert}
+	// Certificates come from the lab PKI or the lab's files. Public-key
+	// encryption (RFC 2409 §5.2, §5.3) encrypts to the peer's certificate,
+	// which the lab knows beforehand (PeerCert), as the method requires.
+	method := ike.AuthPSK
+	switch s.Auth {
+	case topology.AuthPubkey:
+		method = ike.AuthPubkey
+	case topology.AuthRSAEncryption:
+		method = ike.AuthRSAEncryption
+	case topology.AuthRSARevised:
+		method = ike.AuthRSARevisedEncryption
+	}
+	if method != ike.AuthPSK && s.Cred != nil {
+		conn.Auth = ike.Auth{Method: method, Chain: s.Cred.Chain, Key: s.Cred.Key, CAs: s.CACerts, PeerCert: s.PeerCert}
 	}
 	if c.IKE.Mode == topology.AggressiveMode {
 		conn.Mode = ike.AggressiveMode

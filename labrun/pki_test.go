@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/labrun"
 )
@@ -132,5 +133,38 @@ func TestNoLabPKIWithoutNeed(t *testing.T) {
 	}
 	if s := lab.SidesOf("gw1")[0]; s.Cred != nil || s.CACerts != nil {
 		t.Errorf("a psk side got certificates: %+v", s)
+	}
+}
+
+// Public-key encryption from the lab PKI: each side's connection carries
+// the method, its own certificate and key, and the peer's certificate,
+// which the method encrypts to before the peer has said anything.
+func TestPublicKeyEncryptionConnections(t *testing.T) {
+	name := fmt.Sprintf("t%d-pkenc", os.Getpid())
+	t.Cleanup(func() { _ = os.RemoveAll(labrun.StateDir(name)) })
+	if err := labrun.MakeStateDir(name); err != nil {
+		t.Fatal(err)
+	}
+	bus := events.NewBus(name)
+	defer bus.Close()
+	for _, tc := range []struct {
+		method string
+		want   ike.AuthKind
+	}{{"rsa-encryption", ike.AuthRSAEncryption}, {"rsa-encryption-revised", ike.AuthRSARevisedEncryption}} {
+		lab := mustParse(t, strings.Replace(pubkeyLab(name, "fqdn:gw1.lab", "rsa-2048"), "{method: pubkey}", "{method: "+tc.method+"}", 1))
+		if err := labrun.SetupLabPKI(lab, bus); err != nil {
+			t.Fatal(err)
+		}
+		peers := map[string]string{"gw1": "gw2", "gw2": "gw1"}
+		for node, peer := range peers {
+			s := lab.SidesOf(node)[0]
+			c := labrun.IKEConnection(s, ike.StartNone)
+			if err := c.Validate(); err != nil {
+				t.Errorf("%s %s: %v", tc.method, node, err)
+			}
+			if c.Auth.Method != tc.want || c.Auth.PeerCert == nil || !c.Auth.PeerCert.Equal(lab.SidesOf(peer)[0].Cred.Chain[0]) {
+				t.Errorf("%s %s: auth %v, peer certificate %v", tc.method, node, c.Auth.Method, c.Auth.PeerCert)
+			}
+		}
 	}
 }

@@ -8,7 +8,8 @@ import (
 
 // keys lists the secrets of a keys-derived event under its message, from
 // column col: for the ISAKMP SA the SKEYID family, Ka and phase 1's first IV;
-// for an IPsec SA its KEYMAT split into the encryption key (and GCM's salt)
+// with the revised method of public-key encryption Ne_i, Ke_i, Ne_r and
+// Ke_r too; for an IPsec SA its KEYMAT split into the encryption key (and GCM's salt)
 // and the integrity key. A key longer than the line continues under itself.
 func (t *Timeline) keys(e events.Event, col int) []string {
 	str := func(k string) string { v, _ := e.Fields[k].(string); return v }
@@ -23,6 +24,13 @@ func (t *Timeline) keys(e events.Event, col int) []string {
 			{"SKEYID_e", str("skeyid_e"), ""},
 			{"Ka", str("ka"), str("encryption")},
 			{"IV of phase 1", str("iv"), ""},
+		}
+		// Revised public-key encryption (RFC 2409 §5.3): the keys from the
+		// nonces that hid the KE and ID.
+		if str("ne_i") != "" {
+			rows = append(rows,
+				row{"Ne_i", str("ne_i"), "prf(Ni_b, CKY-I)"}, row{"Ke_i", str("ke_i"), "hid the initiator's KE and ID"},
+				row{"Ne_r", str("ne_r"), "prf(Nr_b, CKY-R)"}, row{"Ke_r", str("ke_r"), "hid the responder's KE and ID"})
 		}
 	case "esp", "ah":
 		if str("sa") == "esp" {

@@ -571,6 +571,24 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 		}
 		c.IKEProposals = append(c.IKEProposals, p)
 	}
+	// Aggressive Mode's first message goes before the responder chose a
+	// proposal, yet it carries the KE of one group, and with public-key
+	// encryption a hash (HASH(1)) and, revised, the cipher of the KE and ID
+	// (RFC 2409 §5.2, §5.3): the proposals must share what it uses.
+	if ike.Mode == AggressiveMode && len(c.IKEProposals) > 1 {
+		first := c.IKEProposals[0]
+		for pi, p := range c.IKEProposals[1:] {
+			at := fmt.Sprintf("%s.ike.proposals[%d]", path, pi+1)
+			switch {
+			case p.Group != first.Group:
+				v.errorf(at, "Aggressive Mode sends its Diffie-Hellman value in the first message, so all IKE proposals must share one group (%s, %s)", first, p)
+			case c.Auth.Method.Encrypts() && p.Integ != first.Integ:
+				v.errorf(at, "Aggressive Mode with %s hashes the responder's certificate (HASH(1)) in the first message, so all IKE proposals must share one hash (%s, %s)", c.Auth.Method, first, p)
+			case c.Auth.Method == AuthRSARevised && (p.Encr != first.Encr || p.KeyBits != first.KeyBits):
+				v.errorf(at, "Aggressive Mode with %s encrypts the first message's KE and ID with the cipher, so all IKE proposals must share one cipher (%s, %s)", c.Auth.Method, first, p)
+			}
+		}
+	}
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
 	}

@@ -10,7 +10,9 @@ import (
 )
 
 // Aggressive Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC
-// 3947 §3; phase1_auth_pubkey.go says what signatures add):
+// 3947 §3; phase1_auth_pubkey.go says what signatures add, and
+// phase1_auth_pkenc.go how public-key encryption hides the identities even
+// here):
 //
 //	Initiator                             Responder
 //	---------                             ---------
@@ -36,6 +38,16 @@ var aggressiveModeExplain = map[AuthKind][4]string{
 		1: "Aggressive Mode 1/3: proposals with signature authentication, Diffie-Hellman value, nonce, identity and a CERTREQ naming the CA the initiator trusts, all in clear",
 		2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity, certificate and SIG_R, in clear: the identities show, but there is no shared secret to attack offline, since forging SIG_R takes the responder's private key",
 		3: "Aggressive Mode 3/3: the initiator's certificate and SIG_I, a signature over HASH_I with its private key; the ISAKMP SA is established",
+	},
+	AuthRSAEncryption: {
+		1: "Aggressive Mode 1/3: proposals with public-key encryption and the Diffie-Hellman value in the clear; HASH(1), the hash of the responder's certificate, and the initiator's identity and nonce encrypted to that certificate's RSA key: unlike every other method, Aggressive Mode hides who is calling",
+		2: "Aggressive Mode 2/3: the responder's choice and DH value, its identity and nonce encrypted to the initiator's key, and HASH_R, which only a side that read Ni with its private key can compute: no identity in the clear, and no shared secret to attack offline",
+		3: "Aggressive Mode 3/3: HASH_I proves the initiator read Nr with its private key; the ISAKMP SA is established",
+	},
+	AuthRSARevisedEncryption: {
+		1: "Aggressive Mode 1/3: proposals with revised public-key encryption (one cipher and hash in all, since they key what follows), HASH(1), the nonce encrypted to the responder's RSA key, then the KE and identity encrypted with that cipher under Ke_i from the nonce: identities and even the Diffie-Hellman value hidden",
+		2: "Aggressive Mode 2/3: the responder's choice and HASH_R in the clear, its nonce encrypted to the initiator's key, its KE and identity under Ke_r from that nonce; HASH_R proves it read Ni with its private key",
+		3: "Aggressive Mode 3/3: HASH_I proves the initiator read Nr with its private key; the ISAKMP SA is established",
 	},
 }
 
@@ -72,6 +84,10 @@ func (e *Engine) startAggressiveMode(c *conn, peer netip.Addr) *isakmpSA {
 	payloads := []isakmp.Payload{offer, &isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}, p1.idii}
 	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, ourVendorIDs(&c.cfg)...)
+	payloads, ok := e.sealOut(sa, payloads, sa.amInfo(1))
+	if !ok {
+		return sa
+	}
 	sa.state = amI1Sent
 	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, sa.amInfo(1), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Aggressive Mode 1/3 from %s", sa.remote), nil)
@@ -93,14 +109,25 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		return
 	}
 	p1 := sa.p1
-	p1.gxi, p1.ni, p1.idii, sa.peerID = ke.Data, bytes.Clone(nonce.Body()), idii, identityOf(idii)
 	e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(1))
-	e.readVendorIDs(sa, m)
-	e.publishProposalChosen(sa, nil)
 	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
 		e.phase1Failed(sa, err.Error(), nil)
 		return
 	}
+	// Public-key encryption: the identity, nonce (and KE) are sealed; the
+	// peer is named once its hash proves it (authenticatePeer).
+	sealedID, ok := e.openIn(sa, p, m)
+	if !ok {
+		return
+	}
+	if sealedID != nil {
+		ke, nonce, idii = isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m), sealedID
+	} else {
+		sa.peerID = identityOf(idii)
+	}
+	p1.gxi, p1.ni, p1.idii = ke.Data, bytes.Clone(nonce.Body()), idii
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
 	p1.gxr, p1.nr = p1.dh.Public(), e.nonce()
 	if err := sa.deriveKeys(p1.gxi); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
@@ -112,13 +139,16 @@ func (e *Engine) respondAggressiveMode(p Packet, m *isakmp.Message) {
 		&isakmp.SA{DOI: offer.DOI, Situation: offer.Situation, Proposals: []isakmp.Proposal{sa.choice.proposal}},
 		&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}, idir,
 	}
-	payloads, ok := e.withProof(sa, payloads, idir)
+	payloads, ok = e.withProof(sa, payloads, idir)
 	if !ok {
 		return
 	}
 	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.responderVendorIDs(sa)...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
+	if payloads, ok = e.sealOut(sa, payloads, sa.amInfo(2)); !ok {
+		return
+	}
 	sa.state = amR2Sent
 	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeAggressive, 0, payloads, false, sa.amInfo(2), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no Aggressive Mode 3/3 from %s: the peer may have rejected HASH_R (a different pre-shared key)", sa.remote), nil)
@@ -136,18 +166,25 @@ func (e *Engine) aggressiveI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		return
 	}
 	p1 := sa.p1
-	ke, nonce, idir := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m), isakmp.First[*isakmp.ID](m)
-	if ke == nil || nonce == nil || idir == nil || !p1.auth.carries(m) {
-		e.malformedIn(sa, p, "Aggressive Mode 2/3 lacks KE, NONCE, ID or HASH")
-		return
-	}
-	sa.choice = choice
-	e.readVendorIDs(sa, m)
-	e.publishProposalChosen(sa, nil)
 	if choice.attrs.Group != p1.dh.Group().ID() {
 		e.phase1Failed(sa, fmt.Sprintf("the responder chose group %s, but our KE is for %s", choice.attrs.Group, p1.dh.Group()), nil)
 		return
 	}
+	sa.choice = choice
+	sealedID, ok := e.openIn(sa, p, m)
+	if !ok {
+		return
+	}
+	ke, nonce, idir := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m), isakmp.First[*isakmp.ID](m)
+	if sealedID != nil {
+		idir = sealedID
+	}
+	if ke == nil || nonce == nil || idir == nil || !p1.auth.carries(m) {
+		e.malformedIn(sa, p, "Aggressive Mode 2/3 lacks KE, NONCE, ID or HASH")
+		return
+	}
+	e.readVendorIDs(sa, m)
+	e.publishProposalChosen(sa, nil)
 	p1.gxr, p1.nr = ke.Data, bytes.Clone(nonce.Body())
 	if err := sa.deriveKeys(ke.Data); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
@@ -180,7 +217,7 @@ func (e *Engine) aggressiveR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if m.Header.Flags&isakmp.FlagEncryption != 0 {
 		if err := sa.decrypt(m); err != nil {
 			e.publishMessage(sa, events.Received, m, len(p.Data), sa.amInfo(3))
-			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
+			e.authFailed(sa, "Aggressive Mode 3/3 does not decrypt: "+sa.keysDiffer(), isakmp.NotifyAuthenticationFailed)
 			return
 		}
 	}

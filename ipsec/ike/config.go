@@ -2,6 +2,7 @@ package ike
 
 import (
 	"crypto"
+	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -142,16 +143,27 @@ type Connection struct {
 type AuthKind int
 
 const (
-	AuthPSK    AuthKind = iota // a pre-shared key (§5.4)
-	AuthPubkey                 // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
+	AuthPSK                  AuthKind = iota // a pre-shared key (§5.4)
+	AuthPubkey                               // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
+	AuthRSAEncryption                        // public-key encryption (§5.2, auth method 4)
+	AuthRSARevisedEncryption                 // its revised mode (§5.3, auth method 5)
 )
 
 func (k AuthKind) String() string {
-	if k == AuthPubkey {
+	switch k {
+	case AuthPubkey:
 		return "pubkey"
+	case AuthRSAEncryption:
+		return "rsa-encryption"
+	case AuthRSARevisedEncryption:
+		return "rsa-encryption-revised"
 	}
 	return "psk"
 }
+
+// encrypts reports whether the method is public-key encryption, which
+// hides the nonces and identities of the key exchange messages.
+func (k AuthKind) encrypts() bool { return k == AuthRSAEncryption || k == AuthRSARevisedEncryption }
 
 // Auth is what a connection authenticates with beyond a pre-shared key.
 type Auth struct {
@@ -163,7 +175,8 @@ type Auth struct {
 	// CAs are the certificates the peer's chain must lead to.
 	CAs []*x509.Certificate
 	// PeerCert is the peer's certificate when known beforehand: used when
-	// the peer sends none.
+	// the peer sends none. Public-key encryption needs it: the nonce and
+	// identity go encrypted to its key before the peer has said anything.
 	PeerCert *x509.Certificate
 }
 
@@ -330,6 +343,18 @@ func (c Connection) Validate() error {
 		if c.Mode == AggressiveMode && p.Group != c.Proposals[0].Group {
 			return fail("Aggressive Mode sends its Diffie-Hellman value in the first message, so all IKE proposals must share one group (%s, %s)", c.Proposals[0], p)
 		}
+		// AM1 goes before the responder chose a proposal, yet its HASH(1)
+		// uses "the negotiated hash function", and the revised method
+		// encrypts its KE and ID with the negotiated cipher (RFC 2409
+		// §5.2, §5.3): one of each, then, whatever the responder picks.
+		if first := c.Proposals[0]; c.Mode == AggressiveMode && c.Auth.Method.encrypts() {
+			if p.Integ != first.Integ {
+				return fail("Aggressive Mode with %s hashes the responder's certificate (HASH(1)) in the first message, before a hash is chosen, so all IKE proposals must share one hash (%s, %s)", c.Auth.Method, first, p)
+			}
+			if c.Auth.Method == AuthRSARevisedEncryption && (p.Encr != first.Encr || p.KeyBits != first.KeyBits) {
+				return fail("Aggressive Mode with %s encrypts the first message's KE and ID with the cipher before one is chosen, so all IKE proposals must share one cipher (%s, %s)", c.Auth.Method, first, p)
+			}
+		}
 	}
 	for _, d := range []time.Duration{c.Lifetime, c.DPD.Delay, c.DPD.Timeout, c.Retransmit.Timeout, c.Child.Lifetime} {
 		if d < 0 {
@@ -360,6 +385,26 @@ func (a Auth) validate(psk string) error {
 		}
 		if len(a.CAs) == 0 && a.PeerCert == nil {
 			return errors.New("auth pubkey needs a CA certificate (or the peer's certificate) to check the peer's against")
+		}
+	case AuthRSAEncryption, AuthRSARevisedEncryption:
+		if len(a.Chain) == 0 || a.Key == nil {
+			return fmt.Errorf("auth %s needs our certificate and its private key", a.Method)
+		}
+		if err := pki.KeyMatches(a.Chain[0], a.Key); err != nil {
+			return fmt.Errorf("our certificate: %v", err)
+		}
+		// Only RSA encrypts; RFC 2409's ElGamal variants are not done.
+		if _, ok := a.Key.Public().(*rsa.PublicKey); !ok {
+			return fmt.Errorf("auth %s decrypts the peer's nonce with our private key, which must be RSA, not %s", a.Method, pki.DescribeKey(a.Key.Public()))
+		}
+		if _, ok := a.Key.(crypto.Decrypter); !ok {
+			return fmt.Errorf("auth %s decrypts with our private key, and this %T cannot", a.Method, a.Key)
+		}
+		if a.PeerCert == nil {
+			return fmt.Errorf("auth %s encrypts our nonce and identity to the peer's public key before the peer has sent anything: the peer's certificate is required", a.Method)
+		}
+		if _, ok := a.PeerCert.PublicKey.(*rsa.PublicKey); !ok {
+			return fmt.Errorf("auth %s encrypts to the peer's RSA key; the peer's certificate holds %s", a.Method, pki.DescribeKey(a.PeerCert.PublicKey))
 		}
 	default:
 		return fmt.Errorf("unknown auth method %d", a.Method)

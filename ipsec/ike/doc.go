@@ -17,6 +17,9 @@
 //	phase1_auth_pubkey.go  signatures: CERTREQ, CERT, SIG; the   RFC 2409 §5.1; RFC 4754;
 //	                    chain, dates and ID checked, a notify    RFC 4945
 //	                    for each failure
+//	phase1_auth_pkenc.go   public-key encryption and its         RFC 2409 §5.2, §5.3
+//	                    revision: the nonces, IDs (and KE)
+//	                    encrypted in the key exchange messages
 //	main_mode.go        Main Mode, 6 messages, and its states    RFC 2409 §5, §5.4
 //	aggressive_mode.go  Aggressive Mode, 3 messages, its states  RFC 2409 §5, §5.4
 //	quick_mode.go       Quick Mode, optional PFS, client IDs     RFC 2409 §5.5; RFC 3947 §5

@@ -91,6 +91,7 @@ type Engine struct {
 	stats   Stats
 	limiter eventLimiter // events caused by unauthenticated input
 	closed  bool
+	sealing bool // a connection authenticates with public-key encryption
 }
 
 // New validates the configuration and returns an engine. Nothing is sent
@@ -127,6 +128,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 		e.conns = append(e.conns, cn)
 		e.byName[c.Name] = cn
+		e.sealing = e.sealing || c.Auth.Method.encrypts()
 	}
 	return e, nil
 }
@@ -357,7 +359,7 @@ func (e *Engine) Receive(p Packet) {
 		}
 	}()
 	e.stats.Received++
-	m, err := isakmp.Decode(p.Data)
+	m, err := decode(p.Data, e.sealing)
 	if err != nil {
 		e.malformed(p, err, nil)
 		return
@@ -408,6 +410,19 @@ func (e *Engine) Receive(p Packet) {
 	}
 }
 
+// decode decodes a datagram. With sealing set (a connection authenticates
+// with public-key encryption), an ID payload may have a body of
+// ciphertext, which can read as an address ID of the wrong length: such a
+// message is decoded again with its ID bodies left to the method, which
+// parses them once decrypted.
+func decode(b []byte, sealing bool) (*isakmp.Message, error) {
+	m, err := isakmp.Decode(b)
+	if err != nil && sealing && isakmp.NotifyFor(err) == isakmp.NotifyInvalidIDInformation {
+		return isakmp.DecodeSealed(b)
+	}
+	return m, err
+}
+
 // receivePhase1 hands a Main or Aggressive Mode message to the step the SA
 // waits for, from its mode's state table.
 func (e *Engine) receivePhase1(sa *isakmpSA, p Packet, m *isakmp.Message) {
@@ -455,7 +470,9 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		case c.cfg.Mode != mode:
 		case local.IsValid() && !local.IsUnspecified() && c.cfg.Local != local:
 		case c.cfg.Remote.IsValid() && c.cfg.Remote != p.Remote.Addr():
-		case idii != nil && c.remoteID != nil && !c.remoteID.Equal(identityOf(idii)):
+		case idii != nil && c.remoteID != nil && !c.cfg.Auth.Method.encrypts() && !c.remoteID.Equal(identityOf(idii)):
+			// (With public-key encryption the ID is ciphertext: it is
+			// checked once decrypted, and proved.)
 		case c.cfg.Remote.IsValid():
 			exact = append(exact, c)
 		default:

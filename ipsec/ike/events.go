@@ -11,6 +11,7 @@ import (
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/keymat"
 )
 
 // What the engine tells the event bus. Every message in or out is an
@@ -134,7 +135,7 @@ func (e *Engine) publishPeerCertificate(sa *isakmpSA, c *x509.Certificate) {
 	e.pub.Publish(events.Event{
 		Kind: events.PeerCertificate, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
 		Message: fmt.Sprintf("%s's certificate %q, issued by %q, valid until %s, %s key: trusted", sa.peerName(), subject, issuer, c.NotAfter.UTC().Format("2006-01-02"), keyDescription(c.PublicKey)),
-		Explain: "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
+		Explain: sa.conn.lesson().peerCert,
 		SA:      sa.info(),
 		Fields: map[string]any{
 			"subject": subject, "issuer": issuer, "serial": c.SerialNumber.String(),
@@ -394,17 +395,34 @@ func (e *Engine) internalError(err error) {
 // the line Wireshark's IKEv1 decryption table takes.
 func (e *Engine) publishPhase1Keys(sa *isakmpSA) {
 	k := sa.keys
+	fields := map[string]any{
+		"sa": "isakmp", "icookie": sa.ckyI.String(), "rcookie": sa.ckyR.String(),
+		"skeyid": hex.EncodeToString(k.SKEYID), "skeyid_d": hex.EncodeToString(k.SKEYIDd),
+		"skeyid_a": hex.EncodeToString(k.SKEYIDa), "skeyid_e": hex.EncodeToString(k.SKEYIDe),
+		"ka": hex.EncodeToString(k.EncryptionKey), "iv": hex.EncodeToString(k.IV), "encryption": sa.choice.attrs.Encryption.String(),
+		"wireshark_ikev1": sa.ckyI.String() + "," + hex.EncodeToString(k.EncryptionKey),
+	}
+	// The revised method's keys from the nonces (RFC 2409 §5.3), which
+	// encrypted the KE and ID of MM3/MM4 (AM1/AM2); the exchange itself
+	// discards them after use.
+	if p1 := sa.p1; sa.conn.cfg.Auth.Method == AuthRSARevisedEncryption && p1 != nil {
+		for _, n := range []struct {
+			name  string
+			nonce []byte
+			cky   isakmp.Cookie
+		}{{"i", p1.ni, sa.ckyI}, {"r", p1.nr, sa.ckyR}} {
+			ne := keymat.NonceKey(k.PRF, n.nonce, n.cky)
+			fields["ne_"+n.name] = hex.EncodeToString(ne)
+			if nc, err := keymat.NewNonceCipher(k.Cipher, k.PRF, ne); err == nil {
+				fields["ke_"+n.name] = hex.EncodeToString(nc.Key)
+			}
+		}
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.KeysDerived, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Debug,
 		Message: fmt.Sprintf("ISAKMP SA %s/%s keys derived", sa.ckyI, sa.ckyR),
 		Explain: sa.conn.lesson().skeyid,
-		Fields: map[string]any{
-			"sa": "isakmp", "icookie": sa.ckyI.String(), "rcookie": sa.ckyR.String(),
-			"skeyid": hex.EncodeToString(k.SKEYID), "skeyid_d": hex.EncodeToString(k.SKEYIDd),
-			"skeyid_a": hex.EncodeToString(k.SKEYIDa), "skeyid_e": hex.EncodeToString(k.SKEYIDe),
-			"ka": hex.EncodeToString(k.EncryptionKey), "iv": hex.EncodeToString(k.IV), "encryption": sa.choice.attrs.Encryption.String(),
-			"wireshark_ikev1": sa.ckyI.String() + "," + hex.EncodeToString(k.EncryptionKey),
-		},
+		Fields:  fields,
 	})
 }
 

@@ -192,12 +192,18 @@ var pairEpoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // newPairOn is newPair with both engines publishing to bus (nil: none).
 func newPairOn(t testing.TB, seed uint64, ci, cr ike.Connection, bus *events.Bus) *pair {
+	return newPairKeys(t, seed, ci, cr, bus, false)
+}
+
+// newPairKeys is newPairOn whose engines also publish the keys they derive
+// (Config.PublishKeys) when keys is set.
+func newPairKeys(t testing.TB, seed uint64, ci, cr ike.Connection, bus *events.Bus, keys bool) *pair {
 	p := &pair{wire: &wire{}, clock: sim.NewClock(pairEpoch), dpI: newFakeDataPlane(0x1000), dpR: newFakeDataPlane(0x2000)}
 	engine := func(c ike.Connection, dp *fakeDataPlane, s uint64) *ike.Engine {
 		var key [32]byte
 		key[0], key[1] = byte(seed), byte(s)
 		e, err := ike.New(ike.Config{Node: c.Local.String(), Events: bus, Connections: []ike.Connection{c}, Transport: endpoint{p.wire},
-			DataPlane: dp, Clock: p.clock, Rand: mrand.NewChaCha8(key)})
+			DataPlane: dp, Clock: p.clock, Rand: mrand.NewChaCha8(key), PublishKeys: keys})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -152,7 +152,7 @@ func (e *Engine) unprotectedNotify(sa *isakmpSA, p Packet, n *isakmp.Notify) {
 	case isakmp.NotifyNoProposalChosen:
 		e.publishNoProposal(sa.conn, sa.remote, events.Received, offerSummary{}, suiteNames(sa.conn.cfg.Proposals), events.StepPhase1)
 	case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidIDInformation, isakmp.NotifyInvalidHashInformation:
-		e.authFailed(sa, "the peer reports "+n.NotifyType.String()+": most likely the pre-shared keys (or identities) differ", 0)
+		e.authFailed(sa, "the peer reports "+n.NotifyType.String()+": "+sa.conn.lesson().rejected, 0)
 		return
 	}
 	e.phase1Failed(sa, reason, nil)

@@ -73,6 +73,7 @@ type childRequest struct {
 	why     string
 	waiters []chan error
 	done    bool
+	err     error // the outcome, once done
 }
 
 // newRequest registers a request with its connection.
@@ -85,8 +86,8 @@ func (c *conn) newRequest(peer netip.Addr, why string, rekeyOf *childSA) *childR
 // wait returns a channel that receives the request's outcome.
 func (r *childRequest) wait() <-chan error {
 	ch := make(chan error, 1)
-	if r.done {
-		ch <- nil
+	if r.done { // finished before anyone waited: phase 1 could not even start
+		ch <- r.err
 		return ch
 	}
 	r.waiters = append(r.waiters, ch)
@@ -98,7 +99,7 @@ func (r *childRequest) finish(err error) {
 	if r.done {
 		return
 	}
-	r.done = true
+	r.done, r.err = true, err
 	for _, w := range r.waiters {
 		w <- err
 	}

@@ -11,7 +11,8 @@ import (
 )
 
 // Main Mode with pre-shared keys (RFC 2409 §5, §5.4; NAT-D from RFC 3947 §3;
-// phase1_auth_pubkey.go says what signatures add):
+// phase1_auth_pubkey.go says what signatures add, phase1_auth_pkenc.go what
+// public-key encryption changes):
 //
 //	Initiator                          Responder
 //	---------                          ---------
@@ -45,6 +46,22 @@ var mainModeExplain = map[AuthKind][7]string{
 		4: "Main Mode 4/6: the responder's Diffie-Hellman value, nonce and CERTREQ (its CA); both sides can now compute SKEYID, which with signatures comes from the nonces and the DH secret alone",
 		5: "Main Mode 5/6: encrypted: the initiator's identity, its certificate chain (CERT) and SIG_I, a signature over HASH_I that only the holder of the certificate's private key can make",
 		6: "Main Mode 6/6: encrypted: the responder's identity, certificate and SIG_R over HASH_R; the ISAKMP SA is established",
+	},
+	AuthRSAEncryption: {
+		1: "Main Mode 1/6: the initiator offers its ISAKMP proposals with public-key encryption (RSA-ENC), and announces NAT-T and DPD support in vendor IDs",
+		2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+		3: "Main Mode 3/6: the initiator's Diffie-Hellman value in the clear; its identity and nonce each encrypted to the responder's RSA key, known beforehand, after HASH(1), the hash of the certificate it encrypted to. A passive observer sees neither the nonce nor who is calling",
+		4: "Main Mode 4/6: the responder's DH value, and its identity and nonce encrypted to the initiator's key. Each side decrypts the other's nonce with its private key, and SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R) comes from both nonces: only the two key holders can compute it",
+		5: "Main Mode 5/6: encrypted: HASH_I alone, the identity having gone in 3/6. Only a side that read Nr with its private key can compute it: it proves the initiator holds the key of its certificate",
+		6: "Main Mode 6/6: encrypted: HASH_R, which proves the responder read Ni with its private key; the ISAKMP SA is established",
+	},
+	AuthRSARevisedEncryption: {
+		1: "Main Mode 1/6: the initiator offers its ISAKMP proposals with revised public-key encryption (RSA-REVISED-ENC), and announces NAT-T and DPD support in vendor IDs",
+		2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+		3: "Main Mode 3/6: HASH(1), the hash of the responder's certificate, then the initiator's nonce encrypted to that certificate's RSA key; its KE, identity and NAT-D follow encrypted with the negotiated cipher under Ke_i, a key from the nonce (Ne_i = prf(Ni_b, CKY-I)). A passive observer sees no nonce, no identity, not even the Diffie-Hellman value, and each side makes one RSA operation instead of two",
+		4: "Main Mode 4/6: the responder's nonce encrypted to the initiator's key, then its KE, identity and NAT-D under Ke_r from that nonce. SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R) needs both nonces, which only the two private keys could read",
+		5: "Main Mode 5/6: encrypted: HASH_I alone, the identity having gone in 3/6. Only a side that read Nr with its private key can compute it: it proves the initiator holds the key of its certificate",
+		6: "Main Mode 6/6: encrypted: HASH_R, which proves the responder read Ni with its private key; the ISAKMP SA is established",
 	},
 }
 
@@ -125,6 +142,10 @@ func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxi}, &isakmp.Nonce{Data: p1.ni}}
 	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
+	payloads, ok := e.sealOut(sa, payloads, sa.mmInfo(3))
+	if !ok {
+		return
+	}
 	sa.state = mmI3Sent
 	sa.sendRequest(&sa.p1Flight, isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(3), func() {
 		e.phase1Failed(sa, fmt.Sprintf("no answer to Main Mode 3/6 from %s", sa.remote), nil)
@@ -137,22 +158,31 @@ func (e *Engine) mainModeI2(sa *isakmpSA, p Packet, m *isakmp.Message) {
 func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	sa.proof = true // the peer echoed our cookie: its address is not forged
 	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(3))
+	p1 := sa.p1
+	if p1.dh == nil { // before the peer's KE: public-key encryption tests that against it
+		if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
+			e.phase1Failed(sa, err.Error(), nil)
+			return
+		}
+	}
+	idii, ok := e.openIn(sa, p, m)
+	if !ok {
+		return
+	}
 	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
 	if ke == nil || nonce == nil {
 		e.malformedIn(sa, p, "Main Mode 3/6 lacks its KE or NONCE payload")
 		return
 	}
-	p1 := sa.p1
-	p1.gxi, p1.ni = ke.Data, bytes.Clone(nonce.Body())
-	if err := sa.newDHKey(sa.choice.attrs.Group); err != nil {
-		e.phase1Failed(sa, err.Error(), nil)
-		return
-	}
+	p1.gxi, p1.ni, p1.sealedPeerID = ke.Data, bytes.Clone(nonce.Body()), idii
 	e.detectNAT(sa, p, m)
 	p1.gxr, p1.nr = p1.dh.Public(), e.nonce()
 	payloads := []isakmp.Payload{&isakmp.KE{Data: p1.gxr}, &isakmp.Nonce{Data: p1.nr}}
 	payloads = append(payloads, p1.auth.requests()...)
 	payloads = append(payloads, e.natdPayloads(sa)...)
+	if payloads, ok = e.sealOut(sa, payloads, sa.mmInfo(4)); !ok {
+		return
+	}
 	sa.state = mmR4Sent
 	sa.p1Flight.accepted(p.Data, sa.send(isakmp.ExchangeMainMode, 0, payloads, false, sa.mmInfo(4)), sa.mmInfo(4))
 	if err := sa.deriveKeys(p1.gxi); err != nil {
@@ -165,12 +195,16 @@ func (e *Engine) mainModeR3(sa *isakmpSA, p Packet, m *isakmp.Message) {
 // settles NAT traversal and sends MM5, encrypted.
 func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.publishMessage(sa, events.Received, m, len(p.Data), sa.mmInfo(4))
+	idir, ok := e.openIn(sa, p, m)
+	if !ok {
+		return
+	}
 	ke, nonce := isakmp.First[*isakmp.KE](m), isakmp.First[*isakmp.Nonce](m)
 	if ke == nil || nonce == nil {
 		e.malformedIn(sa, p, "Main Mode 4/6 lacks its KE or NONCE payload")
 		return
 	}
-	sa.p1.gxr, sa.p1.nr = ke.Data, bytes.Clone(nonce.Body())
+	sa.p1.gxr, sa.p1.nr, sa.p1.sealedPeerID = ke.Data, bytes.Clone(nonce.Body()), idir
 	if err := sa.deriveKeys(ke.Data); err != nil {
 		e.notifyPeer(sa, isakmpNotify(sa, isakmp.NotifyInvalidKeyInformation))
 		e.phase1Failed(sa, "Main Mode 4/6: "+err.Error(), nil)
@@ -180,7 +214,7 @@ func (e *Engine) mainModeI4(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.floatIfNAT(sa)
 
 	idii := sa.conn.localID.Payload()
-	payloads, ok := e.withProof(sa, []isakmp.Payload{idii}, idii)
+	payloads, ok := e.withProof(sa, sa.idWithProof(idii), idii)
 	if !ok {
 		return
 	}
@@ -202,7 +236,7 @@ func (e *Engine) mainModeR5(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		return
 	}
 	idir := sa.conn.localID.Payload()
-	payloads, ok := e.withProof(sa, []isakmp.Payload{idir}, idir)
+	payloads, ok := e.withProof(sa, sa.idWithProof(idir), idir)
 	if !ok {
 		return
 	}
@@ -230,11 +264,14 @@ func (e *Engine) openMainModeProof(sa *isakmpSA, p Packet, m *isakmp.Message, n 
 	info := sa.mmInfo(n)
 	if err := sa.decrypt(m); err != nil {
 		e.publishMessage(sa, events.Received, m, len(p.Data), info)
-		e.authFailed(sa, info.what()+" does not decrypt: "+sa.conn.lesson().keysDiffer, isakmp.NotifyAuthenticationFailed)
+		e.authFailed(sa, info.what()+" does not decrypt: "+sa.keysDiffer(), isakmp.NotifyAuthenticationFailed)
 		return nil, false
 	}
 	e.publishMessage(sa, events.Received, m, len(p.Data), info)
 	id := isakmp.First[*isakmp.ID](m)
+	if sa.p1.sealedPeerID != nil { // sent, encrypted, in MM3/MM4
+		id = sa.p1.sealedPeerID
+	}
 	if id == nil || !sa.p1.auth.carries(m) {
 		peer, idName := sa.role.other(), "IDii"
 		if peer == Responder {

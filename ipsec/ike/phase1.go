@@ -45,6 +45,9 @@ type phase1 struct {
 	ni, nr   []byte             // Ni_b, Nr_b: the bodies of the Nonce payloads (copies, wiped at the end)
 	saiB     []byte             // SAi_b: the body of the initiator's SA payload, as sent or received
 	idii     *isakmp.ID         // IDii in Aggressive Mode, from AM1 until AM3 carries HASH_I over it
+	// sealedPeerID is the peer's ID in Main Mode when public-key
+	// encryption sent it in MM3/MM4, decrypted, for its proof in MM5/MM6.
+	sealedPeerID *isakmp.ID
 }
 
 func newPhase1(e *Engine, c *conn) *phase1 {

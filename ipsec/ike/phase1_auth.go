@@ -29,7 +29,9 @@ import (
 //   - public-key encryption (§5.2, §5.3): SKEYID = prf(hash(Ni_b | Nr_b),
 //     CKY-I | CKY-R); the hash goes in HASH, and only the holder of the
 //     private key could read the nonce it covers. These also encrypt the
-//     nonces and identities of MM3/MM4 (AM1/AM2), which needs hooks there too.
+//     nonces and identities of MM3/MM4 (AM1/AM2): such a method is also a
+//     sealer (phase1_auth_pkenc.go), which the modes let transform those
+//     messages.
 //
 // An authMethod is one method's side of this. deriveKeys asks it for
 // SKEYID's inputs, ourProof for our proof, authenticatePeer to check the
@@ -70,8 +72,11 @@ func (e *authError) Error() string { return e.msg }
 // payload only confirms it: selectPhase1 and acceptPhase1Reply take no
 // transform with another.
 func newAuthMethod(e *Engine, c *conn) authMethod {
-	if c.cfg.Auth.Method == AuthPubkey {
+	switch c.cfg.Auth.Method {
+	case AuthPubkey:
 		return newPubkeyAuth(e, &c.cfg.Auth)
+	case AuthRSAEncryption, AuthRSARevisedEncryption:
+		return newPkencAuth(e, &c.cfg.Auth)
 	}
 	return pskAuth{key: c.cfg.PSK}
 }
@@ -79,10 +84,17 @@ func newAuthMethod(e *Engine, c *conn) authMethod {
 // authNumber is the Authentication-Method attribute of a connection's
 // method, for the SA payloads, without building the method.
 func authNumber(c *Connection) isakmp.AuthMethod {
-	if c.Auth.Method == AuthPubkey && c.Auth.Key != nil {
-		if m, err := pki.AuthMethodOf(c.Auth.Key.Public()); err == nil {
-			return m
+	switch c.Auth.Method {
+	case AuthPubkey:
+		if c.Auth.Key != nil {
+			if m, err := pki.AuthMethodOf(c.Auth.Key.Public()); err == nil {
+				return m
+			}
 		}
+	case AuthRSAEncryption:
+		return isakmp.AuthMethodRSAEnc
+	case AuthRSARevisedEncryption:
+		return isakmp.AuthMethodRSARevisedEnc
 	}
 	return isakmp.AuthMethodPSK
 }
@@ -136,6 +148,79 @@ func (e *Engine) withProof(sa *isakmpSA, payloads []isakmp.Payload, id *isakmp.I
 	return append(payloads, proof...), true
 }
 
+// sealOut hands our key exchange message (MM3, MM4, AM1, AM2) to the
+// method, when it hides payloads there (a sealer), to turn into what goes
+// on the wire. A failure ends phase 1: with the notify the method names, or
+// without one (a key that cannot encrypt).
+func (e *Engine) sealOut(sa *isakmpSA, payloads []isakmp.Payload, info msgInfo) ([]isakmp.Payload, bool) {
+	s, ok := sa.p1.auth.(sealer)
+	if !ok {
+		return payloads, true
+	}
+	out, err := s.seal(sa, payloads)
+	if err != nil {
+		var ae *authError
+		switch {
+		case errors.As(err, &ae) && sa.ckyR != isakmp.Cookie{}:
+			e.authFailed(sa, ae.msg, ae.notify)
+		case ae != nil: // AM1: the peer knows nothing of this SA yet, nothing to tell it
+			e.phase1Failed(sa, ae.msg, nil)
+		default:
+			e.phase1Failed(sa, "cannot make "+info.what()+": "+err.Error(), nil)
+		}
+		return nil, false
+	}
+	return out, true
+}
+
+// openIn gives the method, when it is a sealer, the peer's key exchange
+// message to decrypt in place, before the mode reads it. It returns the
+// peer's ID from it (nil when the method seals nothing), and false when
+// the message cannot go on: malformed (counted, and the SA waits on), or
+// refused (phase 1 ended).
+func (e *Engine) openIn(sa *isakmpSA, p Packet, m *isakmp.Message) (*isakmp.ID, bool) {
+	s, ok := sa.p1.auth.(sealer)
+	if !ok {
+		return nil, true
+	}
+	id, err := s.open(sa, m)
+	if err != nil {
+		var ae *authError
+		if errors.As(err, &ae) {
+			e.authFailed(sa, ae.msg, ae.notify)
+		} else {
+			e.phase1Failed(sa, sa.keyExchangeName()+": "+err.Error(), nil)
+		}
+		return nil, false
+	}
+	if id == nil {
+		e.malformedIn(sa, p, sa.keyExchangeName()+" lacks its KE, NONCE or ID payload, or has them out of place")
+		return nil, false
+	}
+	return id, true
+}
+
+// idWithProof is the ID that goes beside our proof in MM5 or MM6: ours,
+// unless the method sent it encrypted in MM3/MM4 already.
+func (sa *isakmpSA) idWithProof(id *isakmp.ID) []isakmp.Payload {
+	if _, ok := sa.p1.auth.(sealer); ok {
+		return nil
+	}
+	return []isakmp.Payload{id}
+}
+
+// keysDiffer says why a message under Ka does not decrypt: what the method
+// knows, when it knows something (a payload of the peer's that did not
+// decrypt), else what the lesson says of the method.
+func (sa *isakmpSA) keysDiffer() string {
+	if w, ok := sa.p1.auth.(interface{ undecryptedWhy() string }); ok {
+		if why := w.undecryptedWhy(); why != "" {
+			return why
+		}
+	}
+	return sa.conn.lesson().keysDiffer
+}
+
 // authHash is HASH_I when who is the initiator, HASH_R when it is the
 // responder, over idB, the body of who's ID payload, with the suite's prf
 // unless the method names its own (ECDSA's curve hash).
@@ -164,6 +249,8 @@ type authLesson struct {
 	failed      string // what the checks are, when one fails
 	skeyid      string // where SKEYID comes from
 	keysDiffer  string // why a message under the ISAKMP SA's key does not decrypt
+	rejected    string // what the peer's AUTHENTICATION-FAILED most likely means
+	peerCert    string // why the peer's certificate was trusted (certificate methods)
 }
 
 var authLessons = map[AuthKind]authLesson{
@@ -172,14 +259,41 @@ var authLessons = map[AuthKind]authLesson{
 		failed:      "Each side proves it knows the pre-shared key with a hash keyed by it (HASH_I, HASH_R); with different keys the hashes, and even the decryption, fail.",
 		skeyid:      "SKEYID comes from the pre-shared key and both nonces; SKEYID_d, _a and _e from it and the Diffie-Hellman secret; Ka, the encryption key, from SKEYID_e.",
 		keysDiffer:  "the pre-shared keys differ",
+		rejected:    "most likely the pre-shared keys (or identities) differ",
 	},
 	AuthPubkey: {
 		established: "authenticated by certificates and signatures",
 		failed:      "Each side signs its hash (HASH_I, HASH_R) with its private key and sends the certificate that binds that key to its identity. The verifier checks the chain up to a CA it trusts and its dates, that the certificate names the ID the peer claims, and then the signature; the notify says which check failed.",
 		skeyid:      "With signatures SKEYID = prf(Ni_b | Nr_b, g^xy): the nonces and the Diffie-Hellman secret, nothing of either side's own (the signatures prove who they are); SKEYID_d, _a and _e follow from it, Ka from SKEYID_e.",
 		keysDiffer:  "the two sides derived different keys: a value of the exchange changed on the way",
+		rejected:    "its checks of our certificate or signature failed",
+		peerCert:    "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
+	},
+	AuthRSAEncryption: {
+		established: "authenticated by public-key encryption: each side read the nonce encrypted to its private key",
+		failed:      pkencFailed,
+		skeyid:      "With public-key encryption SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R): the nonces, which travelled encrypted to each side's RSA key, so that only the holders of the two private keys know them. The Diffie-Hellman secret enters with SKEYID_d, _a and _e; Ka follows from SKEYID_e.",
+		keysDiffer:  pkencKeysDiffer,
+		rejected:    pkencRejected,
+		peerCert:    pkencPeerCert,
+	},
+	AuthRSARevisedEncryption: {
+		established: "authenticated by revised public-key encryption: each side read the nonce encrypted to its private key",
+		failed:      pkencFailed,
+		skeyid:      "With public-key encryption SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R): the nonces, which travelled encrypted to each side's RSA key, so that only the holders of the two private keys know them. The revised method also made Ne_i = prf(Ni_b, CKY-I) and Ne_r = prf(Nr_b, CKY-R), cut to Ke_i and Ke_r for the cipher, which hid the KE and ID; they are discarded after use. SKEYID_d, _a and _e add the Diffie-Hellman secret; Ka follows from SKEYID_e.",
+		keysDiffer:  pkencKeysDiffer,
+		rejected:    pkencRejected,
+		peerCert:    pkencPeerCert,
 	},
 }
+
+// What the timeline says of both revisions of public-key encryption.
+const (
+	pkencFailed     = "Each side encrypted its nonce (and identity) to the other's RSA key, from a certificate known beforehand; SKEYID comes from both nonces, so only a side that decrypted the other's nonce with its private key computes the right HASH_I or HASH_R. A payload that does not decrypt is never answered as such, since that answer would let an attacker decrypt nonces (Bleichenbacher's attack): the exchange goes on with a random value and fails at the hash. Once the hash is right, the identity claimed must be one the peer's certificate names."
+	pkencKeysDiffer = "the two sides derived different keys: one could not read the nonce encrypted to it (the other used a certificate whose key it does not hold), or a value changed on the way"
+	pkencRejected   = "its check of our hash failed: one side could not read the nonce encrypted to it (a wrong or stale certificate for it), or a value changed on the way"
+	pkencPeerCert   = "The peer's certificate was known beforehand: its public key encrypted our nonce, and the peer proved it holds the private key by reading it (its HASH, keyed by SKEYID from both nonces, is right); the certificate names the identity the peer claimed."
+)
 
 func (c *conn) lesson() authLesson { return authLessons[c.cfg.Auth.Method] }
 

@@ -54,7 +54,7 @@ func (m *Message) Decrypt(block cipher.Block, iv []byte) error {
 	if err != nil {
 		return err
 	}
-	return m.decodePayloads(plain, true)
+	return m.decodePayloads(plain, true, false)
 }
 
 // EncodeEncrypted returns the message in wire form with the E flag set and

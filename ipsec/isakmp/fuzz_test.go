@@ -88,7 +88,7 @@ func FuzzDecodePayloadChain(f *testing.F) {
 		f.Add(s[16], s[HeaderLen:])
 	}
 	f.Fuzz(func(t *testing.T, first byte, body []byte) {
-		entries, end, err := decodeChain(PayloadType(first), body, HeaderLen)
+		entries, end, err := decodeChain(PayloadType(first), body, HeaderLen, false)
 		if err != nil {
 			return
 		}

@@ -51,6 +51,18 @@ func (p *ID) decodeBody(body []byte, off int) error {
 	return nil
 }
 
+// ParseID decodes the body of an ID payload, with the checks Decode makes:
+// for a body that travelled encrypted (RFC 2409 §5.2, §5.3), once it is
+// decrypted. The ID aliases body, and remembers it as its received body.
+func ParseID(body []byte) (*ID, error) {
+	p := &ID{}
+	if err := p.decodeBody(body, 0); err != nil {
+		return nil, err
+	}
+	p.setReceived(body)
+	return p, nil
+}
+
 // NewIDAddr returns an ID_IPV4_ADDR or ID_IPV6_ADDR identification.
 func NewIDAddr(a netip.Addr) *ID {
 	a = a.Unmap()

@@ -157,3 +157,43 @@ func TestNamesAsWiresharkPrintsThem(t *testing.T) {
 		t.Errorf("IsError wrong")
 	}
 }
+
+// An ID payload whose body is ciphertext (RFC 2409 §5.2, §5.3) may read as
+// an address type of the wrong length: Decode refuses it, DecodeSealed keeps
+// the body for the exchange to decrypt, and ParseID checks what it decrypts
+// to as Decode would.
+func TestSealedIDs(t *testing.T) {
+	cipherBody := append([]byte{byte(IDIPv4Addr)}, bytes.Repeat([]byte{0xa5}, 255)...) // 256 bytes, as RSA-2048 makes
+	msg := &Message{Header: Header{InitiatorCookie: Cookie{1}, ResponderCookie: Cookie{2}, Exchange: ExchangeMainMode},
+		Payloads: []Payload{&KE{Data: []byte{1, 2, 3, 4}}, &ID{IDType: IDIPv4Addr, Data: cipherBody[4:]}, &Nonce{Data: []byte("sealed nonce")}}}
+	// Encode writes the type, protocol and port as the first four bytes,
+	// which is cipherBody's start with protocol and port zero; fix them.
+	copy(cipherBody[1:4], []byte{0, 0, 0})
+	b, err := msg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode(b); NotifyFor(err) != NotifyInvalidIDInformation {
+		t.Fatalf("Decode: %v, want INVALID-ID-INFORMATION", err)
+	}
+	m, err := DecodeSealed(b)
+	if err != nil {
+		t.Fatalf("DecodeSealed: %v", err)
+	}
+	id := First[*ID](m)
+	if id == nil || !bytes.Equal(id.Body(), cipherBody) || len(m.Payloads) != 3 {
+		t.Fatalf("DecodeSealed kept %v, ID body %x", m.PayloadNames(), id.Body())
+	}
+
+	// ParseID: what a body decrypts to.
+	plain := NewIDFQDN("gw-a.lab.example")
+	got, err := ParseID(plain.Body())
+	if err != nil || got.String() != "gw-a.lab.example" || !bytes.Equal(got.Body(), plain.Body()) {
+		t.Errorf("ParseID = %v, %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {1, 0, 0}, {byte(IDIPv4Addr), 0, 0, 0, 1, 2, 3, 4, 5}} {
+		if _, err := ParseID(bad); err == nil {
+			t.Errorf("ParseID(%x) succeeded", bad)
+		}
+	}
+}

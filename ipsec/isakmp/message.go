@@ -30,7 +30,19 @@ type Message struct {
 // The header's Length must match len(b) (else UNEQUAL-PAYLOAD-LENGTHS). A
 // plaintext message's payload chain must end exactly at the end of the
 // message. Decode never panics, whatever b holds.
-func Decode(b []byte) (*Message, error) {
+func Decode(b []byte) (*Message, error) { return decode(b, false) }
+
+// DecodeSealed is Decode for a Main or Aggressive Mode message of
+// public-key encryption (RFC 2409 §5.2, §5.3), in which ID payloads carry
+// encrypted bodies: "only the body of the payloads are encrypted, the
+// generic payload headers are left in the clear". Such a body is ciphertext,
+// whose first byte Decode would read as an ID type and may find the wrong
+// length for it; DecodeSealed keeps every ID body as it is, unchecked, and
+// ParseID checks one once it is decrypted. Everything else is as strict as
+// Decode.
+func DecodeSealed(b []byte) (*Message, error) { return decode(b, true) }
+
+func decode(b []byte, sealedIDs bool) (*Message, error) {
 	h, err := DecodeHeader(b)
 	if err != nil {
 		return nil, err
@@ -44,7 +56,7 @@ func Decode(b []byte) (*Message, error) {
 		m.Ciphertext = buf[HeaderLen:]
 		return m, nil
 	}
-	if err := m.decodePayloads(buf[HeaderLen:], false); err != nil {
+	if err := m.decodePayloads(buf[HeaderLen:], false, sealedIDs); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -53,8 +65,9 @@ func Decode(b []byte) (*Message, error) {
 // decodePayloads parses the chain that starts at the beginning of body. With
 // padded set, bytes after the chain are IKEv1 encryption padding (which has no
 // pad-length byte) and are ignored; otherwise they are an error.
-func (m *Message) decodePayloads(body []byte, padded bool) error {
-	entries, end, err := decodeChain(m.Header.NextPayload, body, HeaderLen)
+// With sealedIDs set, ID bodies are kept unchecked (DecodeSealed).
+func (m *Message) decodePayloads(body []byte, padded, sealedIDs bool) error {
+	entries, end, err := decodeChain(m.Header.NextPayload, body, HeaderLen, sealedIDs)
 	if err != nil {
 		return err
 	}

@@ -139,8 +139,9 @@ type chainEntry struct {
 // first at the beginning of b. base is the offset of b in the message, for
 // error reports. It returns the payloads and the offset just past the last one;
 // bytes after that are not looked at (encrypted messages end in padding).
-// Every payload aliases b.
-func decodeChain(first PayloadType, b []byte, base int) ([]chainEntry, int, error) {
+// Every payload aliases b. With sealedIDs set, an ID payload's body is kept
+// without the checks of its type (DecodeSealed).
+func decodeChain(first PayloadType, b []byte, base int, sealedIDs bool) ([]chainEntry, int, error) {
 	entries := make([]chainEntry, 0, countChain(first, b))
 	next, pos := first, 0
 	for next != PayloadNone {
@@ -164,7 +165,9 @@ func decodeChain(first PayloadType, b []byte, base int) ([]chainEntry, int, erro
 			return nil, 0, newError(NotifyInvalidPayloadType, next, base+pos, "unknown payload type %d is marked critical", uint8(next))
 		}
 		body := b[pos+genericHeaderLen : pos+length : pos+length]
-		if err := p.decodeBody(body, base+pos); err != nil {
+		if id, ok := p.(*ID); ok && sealedIDs {
+			id.Data = body
+		} else if err := p.decodeBody(body, base+pos); err != nil {
 			return nil, 0, err
 		}
 		p.setReceived(body)
