@@ -965,19 +965,38 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 	testenv.NeedRoot(t)
 	tshark := testenv.NeedCommand(t, "tshark")
 	netenv.SharedLabs(t)
+	// The interop configurations of TestInteropWithStrongSwanCertificates
+	// that the shipped labs do not cover: Aggressive Mode with RSA, each way.
+	interopScript := `script:
+  - tunnel-up: {connection: mixed}
+  - expect: {event: phase2-up, connection: mixed, within: 10s}
+  - expect: {ping: {from: alice, to: 10.2.0.10, count: 3, interval: 100ms}, success: 100%}
+`
+	rsa := "auth: {method: pubkey}\n    key-type: rsa-2048"
 	for _, c := range []struct {
 		lab, link string
+		src       string   // the lab file, when not the shipped lab's
 		payloads  []string // ISAKMP payload types the capture must hold, decrypted
 		esp       bool     // check the ESP packets decrypt (ours on both sides)
+		encrypted int      // at least this many encrypted ISAKMP messages
 	}{
-		{"site-to-site", "gw-a:eth0--isp:eth0", []string{"8"}, true},
-		{"certificates", "gw-a:eth0--isp:eth0", []string{"6", "7", "9"}, true},
-		{"mixed-pki", "ours:eth0--isp:eth0", []string{"6", "7", "9"}, false},
+		// Main Mode 5 and 6, Quick Mode 1 to 3, the Deletes.
+		{"site-to-site", "gw-a:eth0--isp:eth0", "", []string{"8"}, true, 7},
+		{"certificates", "gw-a:eth0--isp:eth0", "", []string{"6", "7", "9"}, true, 7},
+		{"mixed-pki", "ours:eth0--isp:eth0", "", []string{"6", "7", "9"}, false, 6},
+		// Aggressive Mode 3, Quick Mode 1 to 3.
+		{"gw-to-sw-aggressive-rsa", "gw:eth0--isp:eth0", "name: gw-to-sw-aggressive-rsa\n" +
+			interopLabAuth("gw", "sw", "aggressive", "aes128-sha256-modp2048", "aes128gcm16", rsa) + interopScript, []string{"6", "7", "9"}, false, 4},
+		{"sw-to-gw-aggressive-rsa", "gw:eth0--isp:eth0", "name: sw-to-gw-aggressive-rsa\n" +
+			interopLabAuth("sw", "gw", "aggressive", "aes128-sha256-modp2048", "aes128gcm16", rsa) + strings.Replace(interopScript, "connection: mixed}", "connection: mixed, node: sw}", 1), []string{"6", "7", "9"}, false, 4},
 	} {
 		t.Run(c.lab, func(t *testing.T) {
-			src, err := fs.ReadFile(labs.FS(), c.lab+"/lab.yaml")
-			if err != nil {
-				t.Fatal(err)
+			src := []byte(c.src)
+			if c.src == "" {
+				var err error
+				if src, err = fs.ReadFile(labs.FS(), c.lab+"/lab.yaml"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			name := fmt.Sprintf("cap%d", os.Getpid())
 			lab := filepath.Join(t.TempDir(), "lab.yaml")
@@ -1050,9 +1069,8 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 					t.Errorf("no ISAKMP payload of type %s in the capture:\n%s", p, out)
 				}
 			}
-			// Main Mode 5 and 6, Quick Mode 1 to 3, the Deletes; the pings each way.
-			if encrypted < 6 || (c.esp && esp < 16) {
-				t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least 6 and 16:\n%s", encrypted, esp, out)
+			if encrypted < c.encrypted || (c.esp && esp < 16) {
+				t.Errorf("%d encrypted ISAKMP frames and %d ESP frames; want at least %d and 16:\n%s", encrypted, esp, c.encrypted, out)
 			}
 		})
 	}
