@@ -874,7 +874,7 @@ func TestInteropWithStrongSwanThroughLabFiles(t *testing.T) {
 
 // Interop with certificates from the lab PKI: ipseclab ⇄ strongSwan in both
 // directions, Main and Aggressive Mode with RSA signatures, Main Mode with
-// ECDSA P-256 and P-384 (RFC 4754); both sides list the same SAs, traffic passes
+// ECDSA P-256, P-384 and P-521 (RFC 4754's three methods); both sides list the same SAs, traffic passes
 // (a ping and a checksummed TCP transfer), and ipseclab reports the
 // certificate that authenticated charon.
 func TestInteropWithStrongSwanCertificates(t *testing.T) {
@@ -888,6 +888,7 @@ func TestInteropWithStrongSwanCertificates(t *testing.T) {
 			{"main", "ecdsa-p256", "ECDSA P-256"},
 			// HASH_I/HASH_R with HMAC-SHA-384, the curve's, under a SHA-256 suite.
 			{"main", "ecdsa-p384", "ECDSA P-384"},
+			{"main", "ecdsa-p521", "ECDSA P-521"},
 		} {
 			t.Run(fmt.Sprintf("%s-to-%s/%s/%s", dir[0], dir[1], c.mode, c.keyType), func(t *testing.T) {
 				name := fmt.Sprintf("iopc%d", os.Getpid()%100000)

@@ -86,6 +86,7 @@ func TestSignatureAuthentication(t *testing.T) {
 		{ike.MainMode, pki.RSA2048, isakmp.AuthMethodRSASig, dn, "dn:O=ipseclab,CN=gw-r"},
 		{ike.MainMode, pki.ECDSAP256, isakmp.AuthMethodECDSAP256, fqdn, fqdn},
 		{ike.MainMode, pki.ECDSAP384, isakmp.AuthMethodECDSAP384, fqdn, fqdn},
+		{ike.MainMode, pki.ECDSAP521, isakmp.AuthMethodECDSAP521, fqdn, fqdn},
 		{ike.AggressiveMode, pki.RSA2048, isakmp.AuthMethodRSASig, dn, dn},
 		{ike.AggressiveMode, pki.ECDSAP256, isakmp.AuthMethodECDSAP256, fqdn, fqdn},
 	} {

@@ -24,11 +24,12 @@ const (
 	RSA3072   KeyType = "rsa-3072"
 	ECDSAP256 KeyType = "ecdsa-p256"
 	ECDSAP384 KeyType = "ecdsa-p384"
+	ECDSAP521 KeyType = "ecdsa-p521"
 )
 
 // KeyTypes lists the key types a lab file may name, default first, so that
 // an error and a schema can quote the same list.
-var KeyTypes = []KeyType{RSA2048, RSA3072, ECDSAP256, ECDSAP384}
+var KeyTypes = []KeyType{RSA2048, RSA3072, ECDSAP256, ECDSAP384, ECDSAP521}
 
 // ParseKeyType reads a lab file's key-type; the empty string is the default,
 // RSA-2048, because that is what strongSwan and every IKEv1 peer accept.
@@ -62,6 +63,8 @@ func GenerateKey(t KeyType, rand io.Reader) (crypto.Signer, error) {
 		return ecdsa.GenerateKey(elliptic.P256(), rand)
 	case ECDSAP384:
 		return ecdsa.GenerateKey(elliptic.P384(), rand)
+	case ECDSAP521:
+		return ecdsa.GenerateKey(elliptic.P521(), rand)
 	}
 	_, err := ParseKeyType(string(t))
 	if err == nil {

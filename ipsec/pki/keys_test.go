@@ -29,7 +29,8 @@ func TestParseKeyType(t *testing.T) {
 		{"rsa-3072", RSA3072, false},
 		{"ecdsa-p256", ECDSAP256, false},
 		{"ecdsa-p384", ECDSAP384, false},
-		{"ecdsa-p521", "", true},
+		{"ecdsa-p521", ECDSAP521, false},
+		{"ecdsa-p224", "", true},
 		{"RSA-2048", "", true},
 		{"rsa", "", true},
 	} {
