@@ -125,7 +125,11 @@ type Connection struct {
 
 	PSK  string // the pre-shared key, when Auth.Method is AuthPSK
 	Auth Auth   // how phase 1 authenticates; the zero value is a pre-shared key
-	Mode Mode
+
+	// Remote access, after phase 1 and before Quick Mode: nil for none.
+	XAuth      *XAuth
+	ModeConfig *ModeConfig
+	Mode       Mode
 
 	Proposals []proposal.Proposal // IKE proposals in preference order, e.g. aes128-sha256-modp2048
 	Lifetime  time.Duration       // of the ISAKMP SA; 0: DefaultIKELifetime
@@ -178,6 +182,40 @@ type Auth struct {
 	// the peer sends none. Public-key encryption needs it: the nonce and
 	// identity go encrypted to its key before the peer has said anything.
 	PeerCert *x509.Certificate
+}
+
+// XAuth is one side of extended authentication (draft-ietf-ipsec-isakmp-
+// xauth-06): after phase 1, the gateway asks the client for a user name and
+// password in a Transaction exchange, so that a group's shared key (or a
+// certificate) proves the device and XAUTH the person. It changes phase 1's
+// authentication method number (XAUTHInitPreShared, 65001, with a
+// pre-shared key; XAUTHInitRSA, 65003, with signatures) so that both sides
+// know it will follow.
+type XAuth struct {
+	Users map[string]string // the gateway: who may log in, and their passwords
+	// The client: its credentials.
+	User, Password string
+}
+
+// ModeConfig is one side of Mode Config (draft-dukes-ike-mode-cfg-02): the
+// gateway lends the client an address from a pool, with DNS servers and the
+// networks to send into the tunnel, in a Transaction exchange after phase 1
+// (and XAUTH). The client needs no settings: it asks, or accepts what is set.
+type ModeConfig struct {
+	Pool          netip.Prefix   // addresses to lend: the network and broadcast excluded
+	DNS, NBNS     []netip.Addr   // INTERNAL_IP4_DNS, INTERNAL_IP4_NBNS
+	SplitInclude  []netip.Prefix // Cisco Unity's split tunnel; empty: everything
+	Push          bool           // the gateway SETs (push); otherwise the client REQUESTs (pull)
+	Banner        string         // Cisco Unity's banner
+	DefaultDomain string         // Cisco Unity's default domain
+}
+
+// Lease is what Mode Config gave a client.
+type Lease struct {
+	Addr         netip.Prefix // the virtual address, with INTERNAL_IP4_NETMASK's length
+	DNS          []netip.Addr
+	SplitInclude []netip.Prefix // empty: everything goes into the tunnel
+	Banner       string
 }
 
 // Child configures the IPsec SAs of a connection (swanctl's children section).
@@ -255,6 +293,13 @@ type Config struct {
 	// PublishKeys adds events.KeysDerived events with SKEYID*, Ka, the
 	// cookies and the IPsec SAs' keys, for teaching and for Wireshark.
 	PublishKeys bool
+
+	// VirtualIP, on a client, is told the address that Mode Config gave a
+	// connection, so that its owner installs it in the node with routes
+	// for the split-include networks (or a default route) into the tunnel;
+	// and the zero Lease when the lease ends. Called without the engine's
+	// lock held.
+	VirtualIP func(conn string, l Lease)
 
 	Tuning Tuning
 }
