@@ -76,6 +76,13 @@ type Connection struct {
 	CACerts    []*x509.Certificate
 	PeerCert   *x509.Certificate
 
+	// SendCert (send_cert) says when charon sends its certificate:
+	// "ifasked" (charon's default: when the peer sent a CERTREQ),
+	// "always" or "never". A Hybrid gateway defaults to "always": vpnc
+	// asks for nothing and still wants the certificate in Aggressive
+	// Mode's second message.
+	SendCert string
+
 	// Remote access: XAUTH (draft-ietf-ipsec-isakmp-xauth-06) as a second
 	// authentication round after psk or pubkey, or as the only one of the
 	// client in Hybrid mode, and Mode Config (draft-dukes-ike-mode-cfg-02).
@@ -181,6 +188,7 @@ var (
 	validStartActions   = []string{"", "none", "trap", "start"}
 	validCloseActions   = []string{"", "none", "clear", "trap", "start"}
 	validDPDActions     = []string{"", "clear", "trap", "restart"}
+	validSendCert       = []string{"", "ifasked", "always", "never"}
 	validAuthMethods    = []string{"", "psk", "pubkey", "xauth"}
 	errNoConnections    = errors.New("strongswan: configuration has no connections")
 	errControlCharacter = errors.New("contains a control character")
@@ -238,6 +246,9 @@ func (conn Connection) validate() error {
 	}
 	if err := conn.validateAuth(); err != nil {
 		return err
+	}
+	if !oneOf(conn.SendCert, validSendCert) {
+		return fmt.Errorf("send_cert %q: want ifasked, always or never", conn.SendCert)
 	}
 	for _, d := range []time.Duration{conn.RekeyTime, conn.ReauthTime, conn.OverTime, conn.RandTime, conn.DPDDelay, conn.DPDTimeout} {
 		if d < 0 || d%time.Second != 0 {
@@ -455,7 +466,15 @@ func checkPrivateKey(k crypto.Signer) error {
 	}
 }
 
-func (conn Connection) localAuth() string  { return orDefault(conn.LocalAuth, "psk") }
+func (conn Connection) localAuth() string { return orDefault(conn.LocalAuth, "psk") }
+
+// sendCert is send_cert as written: a Hybrid gateway's default is always.
+func (conn Connection) sendCert() string {
+	if conn.SendCert == "" && conn.remoteAuth() == "xauth" {
+		return "always"
+	}
+	return conn.SendCert
+}
 func (conn Connection) remoteAuth() string { return orDefault(conn.RemoteAuth, "psk") }
 
 func (ch Child) validate() error {

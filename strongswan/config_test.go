@@ -307,6 +307,7 @@ func TestValidateRemoteAccess(t *testing.T) {
 		"hybrid client, no users":  {false, func(c *Config) { c.Connections[0].RemoteAuth = "xauth" }, "same method"},
 		"hybrid client with a psk": {true, func(c *Config) { c.Connections[0].LocalAuth = "xauth"; c.Connections[0].RemoteAuth = "pubkey" }, "pre-shared key is given"},
 		"xauth both sides":         {true, func(c *Config) { c.Connections[0].LocalAuth = "xauth"; c.Connections[0].RemoteAuth = "xauth" }, "same method"},
+		"bad send_cert":            {false, func(c *Config) { c.Connections[0].SendCert = "sometimes" }, "send_cert"},
 		"pool range":               {false, func(c *Config) { c.Pools[0].Addrs = "10.9.0.10-10.9.0.50" }, ""},
 	} {
 		gateway, client := roadWarriorConfigs()

@@ -287,7 +287,7 @@ func TestHybridCredentials(t *testing.T) {
 		lines []string
 	}{
 		{"gateway", gateway, []string{"x509/rw.local.pem", "pkcs8/rw.key.pem"},
-			[]string{`auth = "pubkey"`, `certs = "rw.local.pem"`, `auth = "xauth-generic"`}},
+			[]string{`auth = "pubkey"`, `certs = "rw.local.pem"`, `auth = "xauth-generic"`, `send_cert = "always"`}},
 		{"client", client, []string{"x509ca/rw.ca-1.pem"},
 			[]string{`auth = "xauth"`, `xauth_id = "alice"`, `auth = "pubkey"`, `cacerts = "rw.ca-1.pem"`}},
 	} {
@@ -299,6 +299,9 @@ func TestHybridCredentials(t *testing.T) {
 			if !strings.Contains(conf, want) {
 				t.Errorf("%s: swanctl.conf lacks %s:\n%s", tc.name, want, conf)
 			}
+		}
+		if tc.name == "client" && strings.Contains(conf, "send_cert") {
+			t.Errorf("the Hybrid client has no certificate to send:\n%s", conf)
 		}
 		if strings.Contains(conf, "-xauth {") || strings.Contains(conf, "ike-rw") {
 			t.Errorf("%s: Hybrid has one round and no PSK:\n%s", tc.name, conf)

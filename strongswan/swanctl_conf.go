@@ -82,6 +82,7 @@ func (conn Connection) write(w *confWriter) {
 	w.seconds("rand_time", conn.RandTime)
 	w.seconds("dpd_delay", conn.DPDDelay)
 	w.seconds("dpd_timeout", conn.DPDTimeout)
+	w.set("send_cert", conn.sendCert())
 	w.list("vips", conn.VIPs)
 	w.list("pools", conn.Pools)
 	if conn.Push {
