@@ -127,6 +127,7 @@ const (
 	SACounters      Kind = "sa-counters"          // step 4: counters of an SA
 	RouteMTU        Kind = "route-mtu"            // step 4: a route into the TUN took its new SA's inner MTU
 	StrongSwanLog   Kind = "strongswan-log"       // a line from a strongSwan node's log
+	VPNCLog         Kind = "vpnc-log"             // a line of a vpnc node's output
 	TrafficReport   Kind = "traffic-report"       // the traffic generator's result
 	PingReply       Kind = "ping-reply"           // the built-in ping got a reply
 	PingResult      Kind = "ping-result"          // the built-in ping's summary
@@ -350,7 +351,7 @@ func KnownKinds() []Kind {
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
 		PeerCertificate, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
-		SACounters, RouteMTU, StrongSwanLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
+		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,
 	}
 }
