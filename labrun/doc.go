@@ -6,7 +6,7 @@
 // and for the CLI.
 //
 //	Deploy ─▶ Deployment (namespaces, wires, routes)      state.go: what a lab created, for destroy
-//	StartRuntime ─▶ Runtime ─▶ ipsec.go (gateway.go, strongswannode.go), natboxes.go, links.go, capture.go
+//	StartRuntime ─▶ Runtime ─▶ ipsec.go (gateway.go, strongswannode.go, vpncnode.go), natboxes.go, links.go, capture.go
 //	                        └▶ script.go (RunScript: steps, expectations, the settle at the end)
 //	control.go: the control socket's server and Client
 package labrun

@@ -12,7 +12,8 @@ import (
 )
 
 // IPsecNode is an IPsec implementation running on a lab node: ipseclab's own
-// stack on a gateway, or strongSwan's charon on a strongswan node. The script,
+// stack on a gateway, strongSwan's charon on a strongswan node, or vpnc on a
+// vpnc node. The script,
 // the control socket and the CLI drive both through this one seam.
 type IPsecNode interface {
 	Initiate(ctx context.Context, conn string) error
@@ -29,7 +30,7 @@ type IPsecNode interface {
 // SAInfo is one SA as `ipseclab sas` shows it, whichever implementation holds it.
 type SAInfo struct {
 	Node     string `json:"node"`
-	Impl     string `json:"impl"` // ipseclab or strongswan
+	Impl     string `json:"impl"` // ipseclab, strongswan or vpnc
 	Conn     string `json:"connection"`
 	Type     string `json:"type"` // isakmp, esp, ah
 	State    string `json:"state"`
@@ -85,6 +86,7 @@ func (s SAInfo) Counter(name string) (uint64, bool) {
 var ipsecStarters = map[topology.Kind]func(r *Runtime, node string) (IPsecNode, error){
 	topology.KindStrongSwan: startStrongSwan,
 	topology.KindGateway:    startGateway,
+	topology.KindVPNC:       startVPNC,
 }
 
 // startIPsec starts every IPsec node's implementation, then connections whose
@@ -141,10 +143,12 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))
 
-	// `start: start` connections come up at deploy, from their initiator.
+	// `start: start` connections come up at deploy, from their initiator;
+	// so do trap ones from a vpnc node, since vpnc has no on-demand mode.
 	for _, cname := range r.Lab.ConnNames() {
 		c := r.Lab.IPsec[cname]
-		if c.Child.Start != topology.StartAtDeploy {
+		vpncTrap := c.Child.Start == topology.StartTrap && r.Lab.Topology.Nodes[c.Initiator.Node].Kind == topology.KindVPNC
+		if c.Child.Start != topology.StartAtDeploy && !vpncTrap {
 			continue
 		}
 		n := r.ipsec[c.Initiator.Node]

@@ -37,7 +37,7 @@ func dotString(lines ...string) string {
 }
 
 var mermaidShapes = map[Kind][2]string{
-	KindHost: {"[", "]"}, KindRouter: {"((", "))"}, KindGateway: {"{{", "}}"}, KindNAT: {"[/", "/]"}, KindStrongSwan: {"{{", "}}"},
+	KindHost: {"[", "]"}, KindRouter: {"((", "))"}, KindGateway: {"{{", "}}"}, KindNAT: {"[/", "/]"}, KindStrongSwan: {"{{", "}}"}, KindVPNC: {"[", "]"},
 }
 
 // Graph draws the lab: Graphviz dot, a Mermaid flowchart, or plain text.
@@ -47,7 +47,7 @@ func (l *Lab) Graph(format string) (string, error) {
 	case "dot":
 		fmt.Fprintf(&b, "graph %s {\n  label=%s;\n  node [shape=box, style=rounded];\n", dotString(l.Name), dotString(l.Name+": "+l.Description))
 		for _, name := range l.NodeNames() {
-			shape := map[Kind]string{KindHost: "box", KindRouter: "circle", KindGateway: "doubleoctagon", KindNAT: "hexagon", KindStrongSwan: "doubleoctagon"}[l.Topology.Nodes[name].Kind]
+			shape := map[Kind]string{KindHost: "box", KindRouter: "circle", KindGateway: "doubleoctagon", KindNAT: "hexagon", KindStrongSwan: "doubleoctagon", KindVPNC: "box"}[l.Topology.Nodes[name].Kind]
 			fmt.Fprintf(&b, "  %s [label=%s, shape=%s];\n", dotString(name), dotString(name, string(l.Topology.Nodes[name].Kind)), shape)
 		}
 		for _, link := range l.Topology.Links {

@@ -54,6 +54,7 @@ const (
 	KindGateway    Kind = "gateway"    // a router running ipseclab's own IKEv1/ESP stack
 	KindNAT        Kind = "nat"        // a router that masquerades (netfilter NAT)
 	KindStrongSwan Kind = "strongswan" // a router running strongSwan's charon, for interop
+	KindVPNC       Kind = "vpnc"       // a host running vpnc, a Cisco-style remote-access client
 )
 
 // Kinds lists the node kinds with what each is for.
@@ -66,13 +67,14 @@ var Kinds = []struct {
 	{KindGateway, "a router running ipseclab's own IKEv1 + ESP/AH stack"},
 	{KindNAT, "a router that masquerades traffic from inside to its outside interface"},
 	{KindStrongSwan, "a router running strongSwan's charon (kernel-libipsec) as an independent IPsec peer"},
+	{KindVPNC, "a host running vpnc, a Cisco-style IKEv1 remote-access client with its own ESP on a TUN device; initiator only"},
 }
 
 // Forwards reports whether nodes of this kind forward packets.
-func (k Kind) Forwards() bool { return k != KindHost }
+func (k Kind) Forwards() bool { return k != KindHost && k != KindVPNC }
 
 // IPsec reports whether nodes of this kind run an IPsec implementation.
-func (k Kind) IPsec() bool { return k == KindGateway || k == KindStrongSwan }
+func (k Kind) IPsec() bool { return k == KindGateway || k == KindStrongSwan || k == KindVPNC }
 
 // Node is one network namespace.
 type Node struct {

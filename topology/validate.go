@@ -487,7 +487,10 @@ func (v *labChecker) ipsec() {
 				continue
 			}
 			if !n.Kind.IPsec() && kindKnown(n.Kind) {
-				v.errorf(sp, "%s %s is a %s; IPsec connections need a node of kind gateway or strongswan", side.key, side.p.Node, n.Kind)
+				v.errorf(sp, "%s %s is a %s; IPsec connections need a node of kind gateway or strongswan (or vpnc, as the initiator)", side.key, side.p.Node, n.Kind)
+			}
+			if n.Kind == KindVPNC && side.key == "responder" {
+				v.errorf(sp, "responder %s is a vpnc node, and vpnc is a client: it only initiates; make %s the initiator and a gateway or strongswan node the responder", side.p.Node, side.p.Node)
 			}
 			if side.p.Address.IsValid() {
 				if _, own := onLink(n, side.p.Address.Addr); !own {
@@ -520,8 +523,64 @@ func (v *labChecker) ipsec() {
 				v.errorf(path+".auth.method", "%s is a strongswan node, and strongSwan does not implement %s (RFC 2409 §5.2/5.3): use pubkey, or a gateway node", side.p.Node, c.Auth.Method)
 			}
 		}
+		if n := v.lab.Topology.Nodes[c.Initiator.Node]; n != nil && n.Kind == KindVPNC {
+			v.vpncInitiator(path, c)
+		}
 	}
 	v.labPKI()
+}
+
+// vpncInitiator checks a connection that a vpnc node initiates against what
+// vpnc does: Aggressive Mode with the group's pre-shared key, ESP in tunnel
+// mode, one connection per node (it binds UDP 500 and names its TUN device).
+func (v *labChecker) vpncInitiator(path string, c *IPsecConn) {
+	node := c.Initiator.Node
+	// TODO(issue17-lab): vpnc authenticates with XAUTH after the group PSK
+	// (XAUTHInitPreShared) or, with the gateway's RSA certificate, Hybrid
+	// (Debian's vpnc is built with GnuTLS and does it): require auth method
+	// xauth-psk or hybrid and xauth: {user, password} on the initiator once
+	// topology has them, and refuse modecfg: push (vpnc always pulls). Until
+	// then psk stands for the group secret.
+	if c.Auth.Method != AuthPSK {
+		v.errorf(path+".auth.method", "%s is a vpnc node: vpnc authenticates with the group's pre-shared key (psk), not %s", node, c.Auth.Method)
+	}
+	if c.IKE.Mode != AggressiveMode {
+		v.errorf(path+".ike.mode", "%s is a vpnc node, and vpnc speaks Aggressive Mode only: set ike: {mode: aggressive}", node)
+	}
+	if c.Child.Mode == TransportMode {
+		v.errorf(path+".child.mode", "%s is a vpnc node, and vpnc tunnels only: leave child.mode at tunnel", node)
+	}
+	if len(c.Child.AH) > 0 {
+		v.errorf(path+".child.ah", "%s is a vpnc node, and vpnc speaks ESP only", node)
+	}
+	// vpnc proposes AES-CBC, 3DES and DES with SHA-1 and MD5, but takes only
+	// AES with SHA-1 without its --enable-weak-* options, which ipseclab
+	// does not give; and it knows the MODP groups alone.
+	if !anyVPNCProposal(c.IKEProposals, true) {
+		v.errorf(path+".ike.proposals", "%s is a vpnc node, and vpnc accepts AES-CBC with SHA-1 and a MODP group (modp768, 1024, 1536, 2048 to 8192) for phase 1: propose one, e.g. aes128-sha1-modp2048", node)
+	}
+	if len(c.ChildProposals) > 0 && !anyVPNCProposal(c.ChildProposals, false) {
+		v.errorf(path+".child.esp", "%s is a vpnc node, and vpnc accepts AES-CBC with SHA-1 (PFS with a MODP group) for ESP: propose one, e.g. aes128-sha1", node)
+	}
+	for _, other := range v.lab.ConnNames() {
+		if other < c.Name && v.lab.IPsec[other].Initiator.Node == node {
+			v.errorf(path+".initiator", "%s is a vpnc node and already initiates %s: one vpnc connection per node", node, other)
+			break
+		}
+	}
+}
+
+// anyVPNCProposal reports whether vpnc (without its weak options) can agree
+// to one of the proposals; a phase 1 proposal needs a group, an ESP one may
+// do without (no PFS).
+func anyVPNCProposal(ps []proposal.Proposal, ike bool) bool {
+	for _, p := range ps {
+		modp := p.Group == 1 || p.Group == 2 || p.Group == 5 || (p.Group >= 14 && p.Group <= 18)
+		if p.Encr == proposal.EncrAESCBC && p.Integ == proposal.IntegSHA1 && (modp || !ike && p.Group == proposal.GroupNone) {
+			return true
+		}
+	}
+	return false
 }
 
 // connSettings checks and completes a connection's authentication, phase 1 and
@@ -805,7 +864,7 @@ func (v *labChecker) script() {
 			case "nat-flush":
 				needNode("node", a.Node, KindNAT)
 			default:
-				needNode("node", a.Node, KindGateway, KindStrongSwan)
+				needNode("node", a.Node, KindGateway, KindStrongSwan, KindVPNC)
 			}
 		case *WaitStep:
 			if a.Event == "" && a.For.Duration == 0 {

@@ -222,11 +222,11 @@ func addressNames(lab *topology.Lab) map[string]string {
 }
 
 // silentNodes are the nodes whose IKE messages the lab's events know only
-// from their peers: strongSwan's charon publishes none of its own.
+// from their peers: strongSwan's charon and vpnc publish none of their own.
 func silentNodes(lab *topology.Lab) map[string]bool {
 	silent := map[string]bool{}
 	for _, n := range lab.NodeNames() {
-		if lab.Topology.Nodes[n].Kind == topology.KindStrongSwan {
+		if k := lab.Topology.Nodes[n].Kind; k == topology.KindStrongSwan || k == topology.KindVPNC {
 			silent[n] = true
 		}
 	}
