@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
@@ -200,12 +201,12 @@ type XAuth struct {
 // ModeConfig is one side of Mode Config (draft-dukes-ike-mode-cfg-02): the
 // gateway lends the client an address from a pool, with DNS servers and the
 // networks to send into the tunnel, in a Transaction exchange after phase 1
-// (and XAUTH). The client needs no settings: it asks, or accepts what is set.
+// (and XAUTH). The client needs only Push: whether to ask or to wait.
 type ModeConfig struct {
 	Pool          netip.Prefix   // addresses to lend: the network and broadcast excluded
 	DNS, NBNS     []netip.Addr   // INTERNAL_IP4_DNS, INTERNAL_IP4_NBNS
 	SplitInclude  []netip.Prefix // Cisco Unity's split tunnel; empty: everything
-	Push          bool           // the gateway SETs (push); otherwise the client REQUESTs (pull)
+	Push          bool           // the gateway SETs (push), and the client waits for it; otherwise the client REQUESTs (pull)
 	Banner        string         // Cisco Unity's banner
 	DefaultDomain string         // Cisco Unity's default domain
 }
@@ -370,6 +371,9 @@ func (c Connection) Validate() error {
 	if err := c.Auth.validate(c.PSK); err != nil {
 		return fail("%v", err)
 	}
+	if err := c.validateRemoteAccess(); err != nil {
+		return fail("%v", err)
+	}
 	if _, err := ParseIdentity(c.LocalID, c.Local); err != nil {
 		return fail("local id: %v", err)
 	}
@@ -495,6 +499,38 @@ func (ch Child) validate(c Connection) error {
 	}
 	if ch.ReplayWindow < 0 {
 		return fail("negative replay window")
+	}
+	return nil
+}
+
+// validateRemoteAccess checks XAUTH and Mode Config: one role per
+// connection (the gateway with users and a pool, or the client with its
+// credentials), and the methods XAUTH has numbers for.
+func (c Connection) validateRemoteAccess() error {
+	if x := c.XAuth; x != nil {
+		switch {
+		case len(x.Users) > 0 && x.User != "":
+			return errors.New("xauth: a connection is the gateway (users) or the client (user), not both")
+		case len(x.Users) == 0 && (x.User == "" || x.Password == ""):
+			return errors.New("xauth: the client needs a user and a password (or the gateway its users)")
+		}
+		if m := baseAuthNumber(&c); m != isakmp.AuthMethodPSK && m != isakmp.AuthMethodRSASig {
+			return fmt.Errorf("xauth follows a pre-shared key or RSA signatures (%s has no XAUTH method number)", m)
+		}
+	}
+	if mc := c.ModeConfig; mc != nil {
+		if mc.Pool.IsValid() && (!mc.Pool.Addr().Is4() || mc.Pool.Bits() > 30) {
+			return fmt.Errorf("mode config pool %s: an IPv4 network of at least 4 addresses", mc.Pool)
+		}
+		for _, n := range mc.SplitInclude {
+			if !n.Addr().Is4() {
+				return fmt.Errorf("split-include %s: IPv4 only", n)
+			}
+		}
+		gateway := mc.Pool.IsValid()
+		if c.XAuth != nil && (len(c.XAuth.Users) > 0) != gateway {
+			return errors.New("the gateway has both the XAUTH users and the pool; the client neither")
+		}
 	}
 	return nil
 }

@@ -74,16 +74,31 @@ func (e *authError) Error() string { return e.msg }
 func newAuthMethod(e *Engine, c *conn) authMethod {
 	switch c.cfg.Auth.Method {
 	case AuthPubkey:
-		return newPubkeyAuth(e, &c.cfg.Auth)
+		return newPubkeyAuth(e, &c.cfg)
 	case AuthRSAEncryption, AuthRSARevisedEncryption:
 		return newPkencAuth(e, &c.cfg.Auth)
 	}
-	return pskAuth{key: c.cfg.PSK}
+	return pskAuth{key: c.cfg.PSK, method: authNumber(&c.cfg)}
 }
 
 // authNumber is the Authentication-Method attribute of a connection's
 // method, for the SA payloads, without building the method.
 func authNumber(c *Connection) isakmp.AuthMethod {
+	m := baseAuthNumber(c)
+	if c.XAuth != nil {
+		// XAUTH follows phase 1: the method says so, from the client's
+		// side ("Init": the initiator of phase 1 is the one asked).
+		switch m {
+		case isakmp.AuthMethodPSK:
+			return isakmp.AuthMethodXAuthInitPSK
+		case isakmp.AuthMethodRSASig:
+			return isakmp.AuthMethodXAuthInitRSA
+		}
+	}
+	return m
+}
+
+func baseAuthNumber(c *Connection) isakmp.AuthMethod {
 	switch c.Auth.Method {
 	case AuthPubkey:
 		if c.Auth.Key != nil {
@@ -299,14 +314,17 @@ func (c *conn) lesson() authLesson { return authLessons[c.cfg.Auth.Method] }
 
 // pskAuth is authentication with a pre-shared key (RFC 2409 §5.4): knowing
 // the key is the proof, and a HASH payload carries it.
-type pskAuth struct{ key string }
+type pskAuth struct {
+	key    string
+	method isakmp.AuthMethod // PSK, or XAUTHInitPreShared when XAUTH follows
+}
 
-func (pskAuth) number() isakmp.AuthMethod { return isakmp.AuthMethodPSK }
+func (a pskAuth) number() isakmp.AuthMethod { return a.method }
 
 func (pskAuth) requests() []isakmp.Payload { return nil }
 
 func (a pskAuth) keying(p *keymat.Phase1Params) {
-	p.AuthMethod, p.PreSharedKey = isakmp.AuthMethodPSK, []byte(a.key)
+	p.AuthMethod, p.PreSharedKey = a.method, []byte(a.key)
 }
 
 func (pskAuth) proof(hash []byte) ([]isakmp.Payload, error) {

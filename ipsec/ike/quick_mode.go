@@ -191,6 +191,8 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.followFloat(sa, p)
 	sa.dpd.heard(e.clock.Now())
 	switch {
+	case qm == nil && !sa.ra.done():
+		e.malformedIn(sa, p, "Quick Mode before XAUTH and Mode Config are done: the client has no address to protect yet")
 	case qm == nil:
 		e.quickModeR1(sa, p, m)
 	case qm.state == qmI1Sent:
@@ -723,6 +725,21 @@ func (ch *Child) acceptsEncapsulation(m isakmp.EncapsulationMode) bool {
 // child's prefixes, or the two IKE endpoints (host to host).
 func (c *conn) selectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
 	ch := &c.cfg.Child
+	if l := sa.lease; l != nil {
+		// Remote access: the client's side is the address Mode Config lent
+		// it; the other side the first network to tunnel, else everything.
+		host := esp.HostSelector(l.Addr.Addr())
+		nets := esp.TrafficSelector{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
+		if len(l.SplitInclude) > 0 {
+			nets = esp.TrafficSelector{Prefix: l.SplitInclude[0]}
+		} else if sa.ra != nil && sa.ra.gateway && ch.LocalTS.IsValid() {
+			nets = esp.TrafficSelector{Prefix: ch.LocalTS}
+		}
+		if sa.ra != nil && sa.ra.gateway {
+			return nets, host
+		}
+		return host, nets
+	}
 	if ch.LocalTS.IsValid() {
 		return esp.TrafficSelector{Prefix: ch.LocalTS}, esp.TrafficSelector{Prefix: ch.RemoteTS}
 	}

@@ -1,0 +1,128 @@
+package ike_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+)
+
+// remoteAccessConns is a road warrior (the initiator, XAUTH user alice,
+// asking Mode Config for an address) and its gateway (the responder, with
+// the users and a pool); everything else as conns.
+func remoteAccessConns(t *testing.T, mode ike.Mode, push bool, password string) (client, gateway ike.Connection) {
+	client, gateway = conns(t, mode, "aes128-sha256-modp2048", "aes128gcm16")
+	client.Child.LocalTS, client.Child.RemoteTS = netip.Prefix{}, netip.Prefix{}
+	gateway.Child.LocalTS, gateway.Child.RemoteTS = netip.Prefix{}, netip.Prefix{}
+	gateway.Remote = netip.Addr{}
+	client.XAuth = &ike.XAuth{User: "alice", Password: password}
+	client.ModeConfig = &ike.ModeConfig{Push: push}
+	gateway.XAuth = &ike.XAuth{Users: map[string]string{"alice": "wonderland", "bob": "builder"}}
+	gateway.ModeConfig = &ike.ModeConfig{
+		Pool: netip.MustParsePrefix("10.9.0.0/29"), DNS: []netip.Addr{netip.MustParseAddr("10.2.0.53")},
+		SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}, Push: push, Banner: "lab gateway",
+	}
+	return client, gateway
+}
+
+func TestXAuthAndModeConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode ike.Mode
+		push bool
+	}{
+		{"main/pull", ike.MainMode, false},
+		{"aggressive/pull", ike.AggressiveMode, false},
+		{"main/push", ike.MainMode, true},
+		{"aggressive/push", ike.AggressiveMode, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, gateway := remoteAccessConns(t, tc.mode, tc.push, "wonderland")
+			p, evs, err := negotiate(t, client, gateway, nil)
+			if err != nil {
+				t.Fatalf("initiate: %v\n%s", err, eventLines(evs))
+			}
+			// Phase 1 named XAUTH in its offer.
+			first, _ := isakmp.Decode(p.wire.log[0].data)
+			a, _ := isakmp.ParsePhase1Attributes(isakmp.First[*isakmp.SA](first).Proposals[0].Transforms[0].Attributes)
+			if a.AuthMethod != isakmp.AuthMethodXAuthInitPSK {
+				t.Errorf("offered auth method %v, want XAUTHInitPreShared", a.AuthMethod)
+			}
+			// Both sides agree on the lease: the pool's first address.
+			for side, e := range map[string]*ike.Engine{"client": p.i, "gateway": p.r} {
+				st := e.SAs()
+				if len(st.ISAKMP) != 1 || st.ISAKMP[0].VirtualIP != "10.9.0.1" || st.ISAKMP[0].XAuthUser != "alice" {
+					t.Errorf("%s: ISAKMP SAs %+v", side, st.ISAKMP)
+				}
+				if len(st.IPsec) != 1 {
+					t.Fatalf("%s: IPsec SAs %+v", side, st.IPsec)
+				}
+			}
+			// Quick Mode protects the lent address and the split network.
+			c, g := p.i.SAs().IPsec[0], p.r.SAs().IPsec[0]
+			if c.LocalTS != "10.9.0.1/32" || c.RemoteTS != "10.2.0.0/24" || g.LocalTS != "10.2.0.0/24" || g.RemoteTS != "10.9.0.1/32" {
+				t.Errorf("selectors: client %s === %s, gateway %s === %s", c.LocalTS, c.RemoteTS, g.LocalTS, g.RemoteTS)
+			}
+			// The timeline has the four XAUTH messages and the two of Mode
+			// Config, between phase 1 and Quick Mode, and never the password.
+			var order []string
+			for _, e := range findEvents(evs, events.IKEMessage) {
+				if e.IKE.Dir == events.Sent {
+					order = append(order, e.IKE.Exchange)
+				}
+				if strings.Contains(e.Message+e.Explain, "wonderland") {
+					t.Errorf("the password shows in %q", e.Message+e.Explain)
+				}
+			}
+			got := strings.Join(order, " ")
+			if !strings.Contains(got, "xauth xauth xauth xauth modecfg modecfg quick") {
+				t.Errorf("messages sent, in order: %s", got)
+			}
+			if x := findEvents(evs, events.XAuth); len(x) < 2 || x[0].Fields["user"] != "alice" || x[0].Fields["result"] != "accepted" {
+				t.Errorf("xauth events %s", eventLines(x))
+			}
+			if m := findEvents(evs, events.ModeConfig); len(m) != 2 || !strings.Contains(m[0].Message, "10.9.0.1") {
+				t.Errorf("modecfg events %s", eventLines(m))
+			}
+		})
+	}
+}
+
+// A wrong password is asked for three times; then the gateway refuses it
+// and deletes the ISAKMP SA, naming the user and never the password.
+func TestXAuthWrongPassword(t *testing.T) {
+	client, gateway := remoteAccessConns(t, ike.MainMode, false, "looking-glass")
+	p, evs, err := negotiate(t, client, gateway, nil)
+	if err == nil {
+		t.Fatal("initiate succeeded with a wrong password")
+	}
+	var refused int
+	for _, e := range findEvents(evs, events.XAuth) {
+		if e.Fields["user"] != "alice" || strings.Contains(e.Message, "looking-glass") {
+			t.Errorf("xauth event %q", e.Message)
+		}
+		if e.Node == "" || e.Fields["result"] == "refused" {
+			refused++
+		}
+	}
+	if refused < 3 {
+		t.Errorf("%d refusals, want the three tries and the client's:\n%s", refused, eventLines(evs))
+	}
+	asked := 0
+	for _, e := range findEvents(evs, events.IKEMessage) {
+		if e.IKE.Exchange == "xauth" && e.IKE.MsgNum == 1 && e.IKE.Dir == events.Sent {
+			asked++
+		}
+	}
+	if asked != 3 {
+		t.Errorf("the gateway asked %d times, want 3", asked)
+	}
+	for side, e := range map[string]*ike.Engine{"client": p.i, "gateway": p.r} {
+		if st := e.SAs(); len(st.ISAKMP) != 0 || len(st.IPsec) != 0 {
+			t.Errorf("%s keeps SAs: %+v", side, st)
+		}
+	}
+}
