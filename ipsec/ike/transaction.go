@@ -399,14 +399,29 @@ func (e *Engine) lendAddress(sa *isakmpSA) []isakmp.Attribute {
 
 // takeLease reads the configuration the gateway gave the client.
 func (e *Engine) takeLease(sa *isakmpSA, a *isakmp.ConfigAttributes) {
-	addrAttr, ok := isakmp.FindAttribute(a.Attributes, isakmp.CfgInternalIP4Address)
-	addr, okAddr := netip.AddrFromSlice(addrAttr.Value)
-	if !ok || !okAddr || !addr.Is4() || addr.IsUnspecified() {
+	l, ok := parseLease(a)
+	if !ok {
 		e.publishLease(sa, false)
 		e.remoteAccessFailed(sa, "Mode Config gave no address: the gateway's pool may be exhausted")
 		return
 	}
-	l := Lease{Addr: netip.PrefixFrom(addr, 32)}
+	sa.lease = &l
+	e.publishLease(sa, true)
+	if hook := e.cfg.VirtualIP; hook != nil {
+		hook(sa.conn.cfg.Name, l)
+	}
+	e.configDone(sa)
+}
+
+// parseLease reads a Mode Config REPLY or SET: ok is false without a usable
+// INTERNAL_IP4_ADDRESS. What it cannot read of the rest it leaves out.
+func parseLease(a *isakmp.ConfigAttributes) (l Lease, ok bool) {
+	addrAttr, found := isakmp.FindAttribute(a.Attributes, isakmp.CfgInternalIP4Address)
+	addr, okAddr := netip.AddrFromSlice(addrAttr.Value)
+	if !found || !okAddr || !addr.Is4() || addr.IsUnspecified() {
+		return l, false
+	}
+	l.Addr = netip.PrefixFrom(addr, 32)
 	for _, at := range a.Attributes {
 		switch at.Type {
 		case isakmp.CfgInternalIP4DNS:
@@ -425,12 +440,7 @@ func (e *Engine) takeLease(sa *isakmpSA, a *isakmp.ConfigAttributes) {
 			l.Banner = strings.ToValidUTF8(string(at.Value), "?")
 		}
 	}
-	sa.lease = &l
-	e.publishLease(sa, true)
-	if hook := e.cfg.VirtualIP; hook != nil {
-		hook(sa.conn.cfg.Name, l)
-	}
-	e.configDone(sa)
+	return l, true
 }
 
 func bitsTrailingZeros(m uint32) int {
