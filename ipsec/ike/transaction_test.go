@@ -126,3 +126,36 @@ func TestXAuthWrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// A Transaction message before phase 1 is done is dropped and counted.
+func TestTransactionBeforePhase1IsDropped(t *testing.T) {
+	client, gateway := remoteAccessConns(t, ike.MainMode, false, "wonderland")
+	client.Child.Start = ike.StartStart
+	p := newPair(t, 4, client, gateway)
+	if err := p.i.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.deliver() // MM1
+	p.deliver() // MM2
+	mm2, err := isakmp.Decode(p.wire.log[1].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mm2.Header
+	h.Exchange, h.MessageID = isakmp.ExchangeTransaction, 77
+	b, err := (&isakmp.Message{Header: h, Payloads: []isakmp.Payload{&isakmp.ConfigAttributes{CfgType: isakmp.CfgSet,
+		Attributes: []isakmp.Attribute{isakmp.Variable(isakmp.CfgInternalIP4Address, []byte{10, 9, 0, 99})}}}}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := p.i.Stats().Malformed
+	p.i.Receive(ike.Packet{Local: p.wire.log[1].to, Remote: p.wire.log[1].from, Data: b})
+	if got := p.i.Stats().Malformed; got != before+1 {
+		t.Errorf("malformed %d → %d, want one more", before, got)
+	}
+	for p.deliver() {
+	}
+	if st := p.i.SAs(); len(st.ISAKMP) != 1 || st.ISAKMP[0].VirtualIP != "10.9.0.1" {
+		t.Errorf("the forged address was taken, or the exchange failed: %+v", st.ISAKMP)
+	}
+}
