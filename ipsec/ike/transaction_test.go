@@ -1,13 +1,17 @@
 package ike_test
 
 import (
+	"context"
+	mrand "math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/stack/sim"
 )
 
 // remoteAccessConns is a road warrior (the initiator, XAUTH user alice,
@@ -157,5 +161,88 @@ func TestTransactionBeforePhase1IsDropped(t *testing.T) {
 	}
 	if st := p.i.SAs(); len(st.ISAKMP) != 1 || st.ISAKMP[0].VirtualIP != "10.9.0.1" {
 		t.Errorf("the forged address was taken, or the exchange failed: %+v", st.ISAKMP)
+	}
+}
+
+// Three road warriors on one gateway whose pool holds two addresses: the
+// first two get one each and a tunnel of their own; the third is told
+// there is none left, and the event says so.
+func TestModeConfigPoolExhausted(t *testing.T) {
+	_, gateway := remoteAccessConns(t, ike.MainMode, false, "")
+	gateway.ModeConfig.Pool = netip.MustParsePrefix("10.9.0.0/30") // .1 and .2
+	gateway.XAuth.Users["carol"] = "singer"
+	bus := events.NewBus("pool", events.WithHistory(4096))
+	w := &wire{}
+	clock := sim.NewClock(pairEpoch)
+	engines := map[netip.Addr]*ike.Engine{}
+	newEngine := func(c ike.Connection, seed byte) *ike.Engine {
+		e, err := ike.New(ike.Config{Node: c.Local.String(), Events: bus, Connections: []ike.Connection{c}, Transport: endpoint{w},
+			DataPlane: newFakeDataPlane(uint32(seed) << 12), Clock: clock, Rand: mrand.NewChaCha8([32]byte{seed})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines[c.Local] = e
+		return e
+	}
+	newEngine(gateway, 1)
+	var clients []*ike.Engine
+	for i, u := range [][2]string{{"alice", "wonderland"}, {"bob", "builder"}, {"carol", "singer"}} {
+		c, _ := remoteAccessConns(t, ike.MainMode, false, u[1])
+		c.XAuth.User = u[0]
+		c.Local = netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})
+		clients = append(clients, newEngine(c, byte(2+i)))
+	}
+	deliverAll := func() {
+		for {
+			d, ok := w.next()
+			if !ok {
+				return
+			}
+			if e := engines[d.to.Addr()]; e != nil {
+				e.Receive(ike.Packet{Local: d.to, Remote: d.from, Data: d.data})
+			}
+		}
+	}
+	errs := make([]error, len(clients))
+	for i, c := range clients {
+		done := make(chan error, 1)
+		go func() { done <- c.Initiate(context.Background(), "lab") }()
+		for waiting := true; waiting; {
+			deliverAll()
+			select {
+			case errs[i] = <-done:
+				waiting = false
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("the first two clients: %v, %v", errs[0], errs[1])
+	}
+	if errs[2] == nil {
+		t.Fatal("the third client got a tunnel from a pool of two")
+	}
+	ips := map[string]bool{}
+	for _, c := range clients[:2] {
+		st := c.SAs()
+		if len(st.ISAKMP) != 1 || len(st.IPsec) != 1 {
+			t.Fatalf("client SAs %+v", st)
+		}
+		ips[st.ISAKMP[0].VirtualIP] = true
+	}
+	if !ips["10.9.0.1"] || !ips["10.9.0.2"] {
+		t.Errorf("addresses %v, want 10.9.0.1 and 10.9.0.2", ips)
+	}
+	if g := engines[gateway.Local].SAs(); len(g.IPsec) != 2 {
+		t.Errorf("the gateway holds %d IPsec SA pairs, want one per client", len(g.IPsec))
+	}
+	exhausted := false
+	for _, e := range bus.Since(0) {
+		if e.Kind == events.ModeConfig && e.Fields["exhausted"] == true {
+			exhausted = true
+		}
+	}
+	if !exhausted {
+		t.Error("no event says the pool is exhausted")
 	}
 }
