@@ -769,7 +769,9 @@ func (c *conn) clientSelectors(sa *isakmpSA, idci, idcr *isakmp.ID) (local, remo
 	if err != nil {
 		return local, remote, fmt.Errorf("IDcr: %v", err)
 	}
-	if !c.cfg.Child.LocalTS.IsValid() && sa.nat.any() {
+	if !c.cfg.Child.LocalTS.IsValid() && sa.nat.any() && sa.lease == nil {
+		// Host to host through a NAT: the peer's own address, which it
+		// names, is not the one we see. A road warrior's is its lease.
 		ci, cr = esp.HostSelector(sa.remote.Addr()), esp.HostSelector(sa.local.Addr())
 	}
 	if !within(ci, theirs) || !within(cr, ours) {
