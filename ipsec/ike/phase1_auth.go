@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
@@ -139,8 +141,12 @@ func (e *Engine) authenticatePeer(sa *isakmpSA, m *isakmp.Message, id *isakmp.ID
 		return false
 	}
 	if err := sa.conn.checkRemoteID(id); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
-		return false
+		c := e.connForIdentity(sa, id)
+		if c == nil {
+			e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
+			return false
+		}
+		e.switchConnection(sa, c, id)
 	}
 	sa.peerID = identityOf(id)
 	if v, ok := sa.p1.auth.(interface{ verifiedPeer() *x509.Certificate }); ok {
@@ -345,4 +351,43 @@ func (pskAuth) name(who Role) string {
 		return "HASH_I"
 	}
 	return "HASH_R"
+}
+
+// connForIdentity finds, when the peer's proven identity is not the one its
+// connection expects, another connection that expects it and that phase 1
+// could not tell apart: the same mode, local address, acceptable peer
+// address, method and key (the proof just checked holds for it too), and the
+// suite chosen. A Main Mode responder picks its key by the initiator's
+// address, before the identity arrives; strongSwan switches its peer
+// configuration once the identity is known, and so do we.
+func (e *Engine) connForIdentity(sa *isakmpSA, id *isakmp.ID) *conn {
+	own := sa.conn.cfg
+	for _, c := range e.conns {
+		x := c.cfg
+		if c == sa.conn || x.Mode != own.Mode || x.Local != own.Local || (x.Remote.IsValid() && x.Remote != sa.remote.Addr()) ||
+			x.Auth.Method != own.Auth.Method || x.PSK != own.PSK || authNumber(&x) != authNumber(&own) ||
+			!slices.Contains(x.Proposals, sa.choice.suite) || c.checkRemoteID(id) != nil {
+			continue
+		}
+		if x.Auth.Method != AuthPSK && (len(x.Auth.Chain) == 0 || len(own.Auth.Chain) == 0 || !x.Auth.Chain[0].Equal(own.Auth.Chain[0])) {
+			continue // another certificate of ours: the peer saw the first one's
+		}
+		return c
+	}
+	return nil
+}
+
+// switchConnection moves an ISAKMP SA to the connection its peer's identity
+// names.
+func (e *Engine) switchConnection(sa *isakmpSA, c *conn, id *isakmp.ID) {
+	old := sa.conn
+	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
+	c.sas = append(c.sas, sa)
+	sa.conn, sa.alike = c, nil
+	e.pub.Publish(events.Event{
+		Kind: events.ISAKMPConn, Step: events.StepPhase1, Conn: c.cfg.Name,
+		Message: fmt.Sprintf("ISAKMP SA %s/%s: the peer is %s, whom connection %s expects, not %s: switching to it", sa.ckyI, sa.ckyR, id, c.cfg.Name, old.cfg.Name),
+		Explain: "In Main Mode with a pre-shared key the responder must choose the key before it sees who is calling: it chose by the address, which several connections accept with the same key. The identity in the encrypted fifth message now says which one the peer meant. Connections with different keys cannot be told apart this way: that is what Aggressive Mode (the identity in clear), XAUTH or certificates are for.",
+		SA:      sa.info(), Fields: map[string]any{"was": old.cfg.Name, "peer_id": id.String()},
+	})
 }
