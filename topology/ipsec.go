@@ -150,12 +150,22 @@ func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
 	for _, it := range items {
 		var p Prefix
 		if err := p.UnmarshalYAML(it); err != nil {
-			return err
+			return &itemError{line: it.Line, col: it.Column, err: err}
 		}
 		*l = append(*l, p)
 	}
 	return nil
 }
+
+// itemError is a problem with one item of a list that reads its own YAML,
+// placed at the item rather than at the list.
+type itemError struct {
+	line, col int
+	err       error
+}
+
+func (e *itemError) Error() string             { return e.err.Error() }
+func (e *itemError) Position() (line, col int) { return e.line, e.col }
 
 // Duration is a time.Duration written with a unit ("30s", "1h").
 type Duration struct{ time.Duration }

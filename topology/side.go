@@ -115,7 +115,10 @@ func sideOf(c *IPsecConn, client *Peer) Side {
 		s.XAuth = &XAuth{Users: x.Users, UsersFile: x.UsersFile, User: x.User, Password: x.Password}
 	}
 	if r := &c.Responder; c.ModeConfig() {
-		split := r.SplitInclude.prefixes()
+		var split []netip.Prefix
+		if len(r.SplitInclude) > 0 {
+			split = r.SplitInclude.prefixes()
+		}
 		tunnel := split
 		if len(tunnel) == 0 {
 			tunnel = []netip.Prefix{everything}

@@ -23,7 +23,7 @@ var (
 // The words a lab file may write for these settings, the default first; the
 // schema offers the same lists.
 var (
-	authMethods  = []AuthMethod{AuthPSK, AuthPubkey, AuthRSAEncryption, AuthRSARevised}
+	authMethods  = []AuthMethod{AuthPSK, AuthPubkey, AuthRSAEncryption, AuthRSARevised, AuthXAuthPSK, AuthXAuthPubkey, AuthHybrid}
 	keyTypes     = pki.KeyTypes
 	ikeModes     = []IKEMode{MainMode, AggressiveMode}
 	nattModes    = []NATT{NATTOn, NATTOff}
@@ -498,6 +498,9 @@ func (v *labChecker) ipsec() {
 		for _, side := range c.sides(path) {
 			sp := side.path
 			n := v.lab.Topology.Nodes[side.p.Node]
+			if side.client && side.p.Node == "" && !v.given(sp) {
+				continue // no initiator at all: said above
+			}
 			if n == nil {
 				v.errorf(sp, "%s %q is not a node of this lab (nodes: %s)", side.key, side.p.Node, strings.Join(v.lab.NodeNames(), ", "))
 				continue
