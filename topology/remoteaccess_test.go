@@ -392,3 +392,32 @@ func atValue(file, src, marker string) string {
 	}
 	return "(not found) "
 }
+
+// The README's remote-access example is a valid ipsec: block (here on the
+// road-warriors topology).
+func TestReadmeRemoteAccessExample(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "### Remote access")
+	if i < 0 {
+		t.Fatal("README.md has no \"### Remote access\"")
+	}
+	s = s[i:]
+	j := strings.Index(s, "```yaml\n")
+	k := strings.Index(s[j+8:], "```")
+	if j < 0 || k < 0 {
+		t.Fatal("no YAML example under \"### Remote access\"")
+	}
+	example := s[j+8 : j+8+k]
+	src := roadWarriors[:strings.Index(roadWarriors, "ipsec:\n")] + example
+	lab, err := Parse("lab.yaml", []byte(src))
+	if err != nil {
+		t.Fatalf("the README's example is refused:\n%v\n%s", err, src)
+	}
+	if c := lab.IPsec["rw"]; len(c.Clients()) != 2 || !c.AnyPeer() || c.Responder.XAuth.Users["bob"] != "other" {
+		t.Errorf("the README's example: %+v", c)
+	}
+}
