@@ -118,7 +118,7 @@ func (v *labChecker) remoteAccess(path string, c *IPsecConn) {
 		case x.User == "":
 			v.errorf(cp+".xauth", "client %s's xauth needs user", p.Node)
 		case x.Password == "":
-			v.errorf(cp+".xauth", "client %s's xauth needs password (a lab about a wrong one gives a wrong one)", p.Node)
+			v.errorf(cp+".xauth", "client %s's xauth needs password (for a lab about a wrong password, give a wrong one)", p.Node)
 		}
 		if gx := gw.XAuth; x.User != "" && gx != nil && len(gx.Users) > 0 {
 			if _, ok := gx.Users[x.User]; !ok {
@@ -279,7 +279,7 @@ func (v *labChecker) modeConfig(gp string, c *IPsecConn) {
 	if !gw.Pool.IsValid() {
 		for _, f := range gw.modeCfgFields() {
 			if f.set {
-				v.errorf(gp+"."+f.key, "%s is handed to clients by Mode Config, which lends each an address: give the responder pool: too (e.g. pool: 10.9.0.0/24)", f.key)
+				v.errorf(gp+"."+f.key, "%s is a Mode Config setting, and Mode Config starts with the address it lends each client: give the responder pool: too (e.g. pool: 10.9.0.0/24)", f.key)
 			}
 		}
 		return

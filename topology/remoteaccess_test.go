@@ -303,7 +303,7 @@ func TestRemoteAccessErrorsAtTheirField(t *testing.T) {
 		{name: "split-include with host bits", old: "split-include: [10.1.0.0/24]", new: "split-include: [10.1.0.1/24]",
 			marker: "[|10.1.0.1/24]", want: `"10.1.0.1/24" has host bits set`},
 		{name: "dns without a pool", old: "      pool: 10.9.0.0/24\n", new: "",
-			marker: "dns: |[10.1.0.53]", want: "dns is handed to clients by Mode Config, which lends each an address: give the responder pool: too"},
+			marker: "dns: |[10.1.0.53]", want: "dns is a Mode Config setting, and Mode Config starts with the address it lends each client: give the responder pool: too"},
 		{name: "local-ts with a pool", old: "child: {esp: [aes128-sha256]}", new: "child: {local-ts: 192.168.1.10/32, esp: [aes128-sha256]}",
 			marker: "192.168.1.10/32", want: "a client's local-ts is the address Mode Config gives it from the pool: leave local-ts out"},
 		{name: "remote-ts with a pool", old: "child: {esp: [aes128-sha256]}", new: "child: {remote-ts: 10.1.0.0/24, esp: [aes128-sha256]}",
