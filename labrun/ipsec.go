@@ -141,22 +141,26 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))
 
-	// `start: start` connections come up at deploy, from their initiator.
+	// `start: start` connections come up at deploy, from their initiator
+	// (from each, when a gateway serves several clients).
 	for _, cname := range r.Lab.ConnNames() {
 		c := r.Lab.IPsec[cname]
 		if c.Child.Start != topology.StartAtDeploy {
 			continue
 		}
-		n := r.ipsec[c.Initiator.Node]
-		if n == nil {
-			continue
-		}
-		go func() {
-			if err := n.Initiate(ctx, cname); err != nil {
-				r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: c.Initiator.Node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
-					Message: fmt.Sprintf("%s could not bring up %s: %v", c.Initiator.Node, cname, err)})
+		for _, ini := range c.Clients() {
+			node := ini.Node
+			n := r.ipsec[node]
+			if n == nil {
+				continue
 			}
-		}()
+			go func() {
+				if err := n.Initiate(ctx, cname); err != nil {
+					r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
+						Message: fmt.Sprintf("%s could not bring up %s: %v", node, cname, err)})
+				}
+			}()
+		}
 	}
 	return nil
 }
@@ -169,7 +173,7 @@ func (r *Runtime) ipsecNode(node string) (IPsecNode, error) {
 }
 
 // tunnel brings a connection up or down from the side the step names (the
-// initiator by default).
+// initiator by default: the first, when there are several).
 func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) error {
 	c := r.Lab.IPsec[s.Connection]
 	if c == nil {
@@ -177,7 +181,7 @@ func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) e
 	}
 	side := s.Node
 	if side == "" {
-		side = c.Initiator.Node
+		side = c.Clients()[0].Node
 	}
 	n, err := r.ipsecNode(side)
 	if err != nil {

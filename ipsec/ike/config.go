@@ -152,6 +152,11 @@ const (
 	AuthPubkey                               // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
 	AuthRSAEncryption                        // public-key encryption (§5.2, auth method 4)
 	AuthRSARevisedEncryption                 // its revised mode (§5.3, auth method 5)
+	// Remote access (issue 17's plan: the engine that negotiates them is
+	// piece A's; until then Validate refuses them as unknown).
+	AuthXAuthPSK    // a pre-shared key, then XAUTH (XAUTHInitPreShared, 65001)
+	AuthXAuthPubkey // signatures, then XAUTH (XAUTHInitRSA, 65003, or its ECDSA form)
+	AuthHybrid      // the gateway signs, the client proves itself by XAUTH alone (HybridInitRSA, 64221)
 )
 
 func (k AuthKind) String() string {
@@ -162,6 +167,12 @@ func (k AuthKind) String() string {
 		return "rsa-encryption"
 	case AuthRSARevisedEncryption:
 		return "rsa-encryption-revised"
+	case AuthXAuthPSK:
+		return "xauth-psk"
+	case AuthXAuthPubkey:
+		return "xauth-pubkey"
+	case AuthHybrid:
+		return "hybrid"
 	}
 	return "psk"
 }
