@@ -68,26 +68,21 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	// Certificates come from the lab PKI or the lab's files. Public-key
 	// encryption (RFC 2409 §5.2, §5.3) encrypts to the peer's certificate,
 	// which the lab knows beforehand (PeerCert), as the method requires.
-	// xauth-psk is a pre-shared key and XAUTH; a hybrid client has no
+	// xauth-psk is a pre-shared key, xauth-pubkey signatures, each with
+	// XAUTH after (remoteAccess sets it); a hybrid client has no
 	// certificate of its own, only the CAs that the gateway's must lead to.
 	method := ike.AuthPSK
 	switch s.Auth {
-	case topology.AuthPubkey:
+	case topology.AuthPubkey, topology.AuthXAuthPubkey:
 		method = ike.AuthPubkey
 	case topology.AuthRSAEncryption:
 		method = ike.AuthRSAEncryption
 	case topology.AuthRSARevised:
 		method = ike.AuthRSARevisedEncryption
-	case topology.AuthXAuthPSK:
-		method = ike.AuthXAuthPSK
-	case topology.AuthXAuthPubkey:
-		method = ike.AuthXAuthPubkey
 	case topology.AuthHybrid:
 		method = ike.AuthHybrid
 	}
 	switch {
-	case method == ike.AuthXAuthPSK:
-		conn.Auth = ike.Auth{Method: method}
 	case method != ike.AuthPSK && s.Cred != nil:
 		conn.Auth = ike.Auth{Method: method, Chain: s.Cred.Chain, Key: s.Cred.Key, CAs: s.CACerts, PeerCert: s.PeerCert}
 	case method == ike.AuthHybrid && s.Initiator:
@@ -161,7 +156,7 @@ func remoteAccess(conn *ike.Connection, s topology.Side) {
 	}
 	if mc := s.ModeConfig; mc != nil {
 		if s.Initiator {
-			conn.ModeConfig = &ike.ModeConfig{}
+			conn.ModeConfig = &ike.ModeConfig{Push: mc.Push} // whether to ask, or to wait to be told
 		} else {
 			conn.ModeConfig = &ike.ModeConfig{
 				Pool: mc.Pool, DNS: slices.Clone(mc.DNS), NBNS: slices.Clone(mc.NBNS), SplitInclude: slices.Clone(mc.SplitInclude),

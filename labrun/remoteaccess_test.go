@@ -77,7 +77,7 @@ func TestRemoteAccessConnections(t *testing.T) {
 		g.Local != netip.MustParseAddr("203.0.113.2") || g.Mode != ike.AggressiveMode {
 		t.Errorf("gateway: name %q role %v remote %v %q local %v %q mode %v", g.Name, g.Role, g.Remote, g.RemoteID, g.Local, g.LocalID, g.Mode)
 	}
-	if g.Auth.Method != ike.AuthXAuthPSK || g.PSK != "group-secret" || g.Auth.Chain != nil {
+	if g.Auth.Method != ike.AuthPSK || g.PSK != "group-secret" || g.Auth.Chain != nil {
 		t.Errorf("gateway auth %v psk %q", g.Auth.Method, g.PSK)
 	}
 	users := map[string]string{"alice": "secret", "bob": "other", "carol": "third"}
@@ -107,14 +107,15 @@ func TestRemoteAccessConnections(t *testing.T) {
 			c.Local != netip.MustParseAddr(tc.addr) {
 			t.Errorf("%s: name %q role %v remote %v %q local %v", tc.node, c.Name, c.Role, c.Remote, c.RemoteID, c.Local)
 		}
-		if c.Auth.Method != ike.AuthXAuthPSK || c.PSK != "group-secret" {
+		if c.Auth.Method != ike.AuthPSK || c.PSK != "group-secret" {
 			t.Errorf("%s auth %v psk %q", tc.node, c.Auth.Method, c.PSK)
 		}
 		if !reflect.DeepEqual(c.XAuth, &ike.XAuth{User: tc.user, Password: tc.pw}) {
 			t.Errorf("%s XAuth %+v", tc.node, c.XAuth)
 		}
-		if !reflect.DeepEqual(c.ModeConfig, &ike.ModeConfig{}) {
-			t.Errorf("%s ModeConfig %+v, want an empty one", tc.node, c.ModeConfig)
+		// The client knows only that the gateway pushes: it waits to be told.
+		if !reflect.DeepEqual(c.ModeConfig, &ike.ModeConfig{Push: true}) {
+			t.Errorf("%s ModeConfig %+v, want only push", tc.node, c.ModeConfig)
 		}
 		// With a pool, the connection comes up at deploy (the runtime
 		// initiates it: start stands for that here).

@@ -152,11 +152,11 @@ const (
 	AuthPubkey                               // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
 	AuthRSAEncryption                        // public-key encryption (§5.2, auth method 4)
 	AuthRSARevisedEncryption                 // its revised mode (§5.3, auth method 5)
-	// Remote access (issue 17's plan: the engine that negotiates them is
-	// piece A's; until then Validate refuses them as unknown).
-	AuthXAuthPSK    // a pre-shared key, then XAUTH (XAUTHInitPreShared, 65001)
-	AuthXAuthPubkey // signatures, then XAUTH (XAUTHInitRSA, 65003, or its ECDSA form)
-	AuthHybrid      // the gateway signs, the client proves itself by XAUTH alone (HybridInitRSA, 64221)
+	// Hybrid authentication (draft-ietf-ipsec-isakmp-hybrid-auth-05): the
+	// gateway signs, the client proves itself by XAUTH alone
+	// (HybridInitRSA, 64221). XAUTH after a pre-shared key or signatures is
+	// Connection.XAuth, not a method of its own.
+	AuthHybrid
 )
 
 func (k AuthKind) String() string {
@@ -167,10 +167,6 @@ func (k AuthKind) String() string {
 		return "rsa-encryption"
 	case AuthRSARevisedEncryption:
 		return "rsa-encryption-revised"
-	case AuthXAuthPSK:
-		return "xauth-psk"
-	case AuthXAuthPubkey:
-		return "xauth-pubkey"
 	case AuthHybrid:
 		return "hybrid"
 	}
@@ -466,6 +462,22 @@ func (a Auth) validate(psk string) error {
 		if _, ok := a.PeerCert.PublicKey.(*rsa.PublicKey); !ok {
 			return fmt.Errorf("auth %s encrypts to the peer's RSA key; the peer's certificate holds %s", a.Method, pki.DescribeKey(a.PeerCert.PublicKey))
 		}
+	case AuthHybrid:
+		// The gateway has a certificate and signs; the client has none and
+		// checks the gateway's.
+		if a.Key != nil {
+			if len(a.Chain) == 0 {
+				return errors.New("auth hybrid: the gateway needs its certificate with its key")
+			}
+			if err := pki.KeyMatches(a.Chain[0], a.Key); err != nil {
+				return fmt.Errorf("our certificate: %v", err)
+			}
+			if _, ok := a.Key.Public().(*rsa.PublicKey); !ok {
+				return fmt.Errorf("auth hybrid signs with RSA (HybridInitRSA); the gateway's key is %s", pki.DescribeKey(a.Key.Public()))
+			}
+		} else if len(a.CAs) == 0 && a.PeerCert == nil {
+			return errors.New("auth hybrid: the client needs the CA certificate (or the gateway's certificate) to check the gateway's against")
+		}
 	default:
 		return fmt.Errorf("unknown auth method %d", a.Method)
 	}
@@ -525,9 +537,12 @@ func (c Connection) validateRemoteAccess() error {
 		case len(x.Users) == 0 && (x.User == "" || x.Password == ""):
 			return errors.New("xauth: the client needs a user and a password (or the gateway its users)")
 		}
-		if m := baseAuthNumber(&c); m != isakmp.AuthMethodPSK && m != isakmp.AuthMethodRSASig {
+		if m := baseAuthNumber(&c); m != isakmp.AuthMethodPSK && m != isakmp.AuthMethodRSASig && m != isakmp.AuthMethodHybridInitRSA {
 			return fmt.Errorf("xauth follows a pre-shared key or RSA signatures (%s has no XAUTH method number)", m)
 		}
+	}
+	if c.Auth.Method == AuthHybrid && c.XAuth == nil {
+		return errors.New("auth hybrid proves the client by XAUTH alone: xauth is required")
 	}
 	if mc := c.ModeConfig; mc != nil {
 		if mc.Pool.IsValid() && (!mc.Pool.Addr().Is4() || mc.Pool.Bits() > 30) {

@@ -79,6 +79,8 @@ func newAuthMethod(e *Engine, c *conn) authMethod {
 		return newPubkeyAuth(e, &c.cfg)
 	case AuthRSAEncryption, AuthRSARevisedEncryption:
 		return newPkencAuth(e, &c.cfg.Auth)
+	case AuthHybrid:
+		return newHybridAuth(e, &c.cfg)
 	}
 	return pskAuth{key: c.cfg.PSK, method: authNumber(&c.cfg)}
 }
@@ -102,6 +104,8 @@ func authNumber(c *Connection) isakmp.AuthMethod {
 
 func baseAuthNumber(c *Connection) isakmp.AuthMethod {
 	switch c.Auth.Method {
+	case AuthHybrid:
+		return isakmp.AuthMethodHybridInitRSA
 	case AuthPubkey:
 		if c.Auth.Key != nil {
 			if m, err := pki.AuthMethodOf(c.Auth.Key.Public()); err == nil {
@@ -289,6 +293,14 @@ var authLessons = map[AuthKind]authLesson{
 		keysDiffer:  "the two sides derived different keys: a value of the exchange changed on the way",
 		rejected:    "its checks of our certificate or signature failed",
 		peerCert:    "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
+	},
+	AuthHybrid: {
+		established: "the gateway authenticated by its certificate and signature, the client not yet: XAUTH comes next",
+		failed:      "In hybrid authentication the gateway signs its hash (SIG_R) with the private key of its certificate, and the client checks the chain up to its CA, the dates, the gateway's identity and the signature; the client's HASH_I proves nothing about the client, which XAUTH authenticates after phase 1.",
+		skeyid:      "With hybrid authentication SKEYID = prf(Ni_b | Nr_b, g^xy), as with signatures: nothing of either side's own; the gateway's signature proves the gateway, XAUTH will prove the user.",
+		keysDiffer:  "the two sides derived different keys: a value of the exchange changed on the way",
+		rejected:    "its check of our HASH_I failed, or we of its certificate",
+		peerCert:    "The CERT payload carried the gateway's certificate: its chain leads to a CA the client trusts, it is within its dates, it names the gateway's identity, and its key verified SIG_R.",
 	},
 	AuthRSAEncryption: {
 		established: "authenticated by public-key encryption: each side read the nonce encrypted to its private key",

@@ -727,15 +727,22 @@ func (c *conn) selectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
 	ch := &c.cfg.Child
 	if l := sa.lease; l != nil {
 		// Remote access: the client's side is the address Mode Config lent
-		// it; the other side the first network to tunnel, else everything.
+		// it; the other side the gateway's networks as configured, else the
+		// one network to tunnel, else everything (Quick Mode carries one
+		// subnet a side: with several, the SAs cover everything and the
+		// client routes only those networks into the tunnel).
+		gateway := sa.ra != nil && sa.ra.gateway
 		host := esp.HostSelector(l.Addr.Addr())
 		nets := esp.TrafficSelector{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
-		if len(l.SplitInclude) > 0 {
-			nets = esp.TrafficSelector{Prefix: l.SplitInclude[0]}
-		} else if sa.ra != nil && sa.ra.gateway && ch.LocalTS.IsValid() {
-			nets = esp.TrafficSelector{Prefix: ch.LocalTS}
+		switch {
+		case gateway && ch.LocalTS.IsValid():
+			nets.Prefix = ch.LocalTS
+		case !gateway && ch.RemoteTS.IsValid():
+			nets.Prefix = ch.RemoteTS
+		case len(l.SplitInclude) == 1:
+			nets.Prefix = l.SplitInclude[0]
 		}
-		if sa.ra != nil && sa.ra.gateway {
+		if gateway {
 			return nets, host
 		}
 		return host, nets

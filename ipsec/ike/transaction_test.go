@@ -2,6 +2,7 @@ package ike_test
 
 import (
 	"context"
+	"crypto/x509"
 	mrand "math/rand/v2"
 	"net/netip"
 	"strings"
@@ -244,5 +245,63 @@ func TestModeConfigPoolExhausted(t *testing.T) {
 	}
 	if !exhausted {
 		t.Error("no event says the pool is exhausted")
+	}
+}
+
+// Hybrid authentication: the gateway signs with its certificate, the client
+// has none and logs in with XAUTH; then Mode Config and Quick Mode as
+// always. A client that does not trust the gateway's CA gives up before it
+// sends its password.
+func TestHybridAuthentication(t *testing.T) {
+	pk := newTestPKI(t, "rsa-2048", pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	other := newTestPKI(t, "rsa-2048", pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	for _, tc := range []struct {
+		name    string
+		mode    ike.Mode
+		trusted bool
+	}{
+		{"main", ike.MainMode, true},
+		{"aggressive", ike.AggressiveMode, true},
+		{"main/untrusted gateway", ike.MainMode, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, gateway := remoteAccessConns(t, tc.mode, false, "wonderland")
+			client.PSK, gateway.PSK = "", ""
+			ca := pk.ca.Cert
+			if !tc.trusted {
+				ca = other.ca.Cert
+			}
+			client.Auth = ike.Auth{Method: ike.AuthHybrid, CAs: []*x509.Certificate{ca}}
+			gateway.Auth = ike.Auth{Method: ike.AuthHybrid, Chain: pk.r.Chain, Key: pk.r.Key}
+			p, evs, err := negotiate(t, client, gateway, nil)
+			if !tc.trusted {
+				if err == nil {
+					t.Fatal("the client accepted a gateway from another CA")
+				}
+				// The gateway, established once MM6 is out, may ask; the
+				// client never answers with its password.
+				for _, e := range findEvents(evs, events.IKEMessage) {
+					if e.IKE.Exchange == "xauth" && e.IKE.MsgNum == 2 {
+						t.Fatalf("the client gave its password to an untrusted gateway: %s", e.Message)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("initiate: %v\n%s", err, eventLines(evs))
+			}
+			first, _ := isakmp.Decode(p.wire.log[0].data)
+			a, _ := isakmp.ParsePhase1Attributes(isakmp.First[*isakmp.SA](first).Proposals[0].Transforms[0].Attributes)
+			if a.AuthMethod != isakmp.AuthMethodHybridInitRSA {
+				t.Errorf("offered auth method %v, want HybridInitRSA", a.AuthMethod)
+			}
+			if st := p.i.SAs(); len(st.IPsec) != 1 || st.ISAKMP[0].VirtualIP != "10.9.0.1" {
+				t.Errorf("client SAs %+v", st)
+			}
+			certs := findEvents(evs, events.PeerCertificate)
+			if len(certs) != 1 || !strings.Contains(certs[0].Message, "CN=gw-r") {
+				t.Errorf("peer-certificate events (only the client checks one): %s", eventLines(certs))
+			}
+		})
 	}
 }
