@@ -506,7 +506,9 @@ func (ch Child) validate(c Connection) error {
 	if ch.Mode != 0 && ch.Mode != esp.Tunnel && ch.Mode != esp.Transport {
 		return fail("mode must be tunnel or transport")
 	}
-	if ch.LocalTS.IsValid() != ch.RemoteTS.IsValid() {
+	// A Mode Config client's own selector is the address it will be lent,
+	// and a gateway's remote one the address it lends: each gives one side.
+	if ch.LocalTS.IsValid() != ch.RemoteTS.IsValid() && c.ModeConfig == nil {
 		return fail("give both traffic selectors, or neither (host to host)")
 	}
 	for _, ts := range []netip.Prefix{ch.LocalTS, ch.RemoteTS} {

@@ -579,6 +579,9 @@ func (e *Engine) publishLease(sa *isakmpSA, ok bool) {
 	}
 	l := sa.lease
 	who := "lent to " + sa.peerName()
+	if sa.ra.user != "" {
+		who = fmt.Sprintf("lent to user %s at %s", sa.ra.user, sa.remote)
+	}
 	if !sa.ra.gateway {
 		who = "received from " + sa.peerName()
 	}
