@@ -305,3 +305,28 @@ func TestHybridAuthentication(t *testing.T) {
 		})
 	}
 }
+
+// XAUTH after RSA signatures: XAUTHInitRSA in the offer, certificates both
+// ways, then the password and the address.
+func TestXAuthAfterSignatures(t *testing.T) {
+	pk := newTestPKI(t, "rsa-2048", pairEpoch.AddDate(0, -1, 0), pairEpoch.AddDate(1, 0, 0))
+	client, gateway := remoteAccessConns(t, ike.MainMode, false, "wonderland")
+	client.PSK, gateway.PSK = "", ""
+	client.Auth = ike.Auth{Method: ike.AuthPubkey, Chain: pk.i.Chain, Key: pk.i.Key, CAs: []*x509.Certificate{pk.ca.Cert}}
+	gateway.Auth = ike.Auth{Method: ike.AuthPubkey, Chain: pk.r.Chain, Key: pk.r.Key, CAs: []*x509.Certificate{pk.ca.Cert}}
+	p, evs, err := negotiate(t, client, gateway, nil)
+	if err != nil {
+		t.Fatalf("initiate: %v\n%s", err, eventLines(evs))
+	}
+	first, _ := isakmp.Decode(p.wire.log[0].data)
+	a, _ := isakmp.ParsePhase1Attributes(isakmp.First[*isakmp.SA](first).Proposals[0].Transforms[0].Attributes)
+	if a.AuthMethod != isakmp.AuthMethodXAuthInitRSA {
+		t.Errorf("offered auth method %v, want XAUTHInitRSA", a.AuthMethod)
+	}
+	if st := p.i.SAs(); len(st.IPsec) != 1 || st.ISAKMP[0].VirtualIP != "10.9.0.1" || st.ISAKMP[0].XAuthUser != "alice" {
+		t.Errorf("client SAs %+v", st)
+	}
+	if n := len(findEvents(evs, events.PeerCertificate)); n != 2 {
+		t.Errorf("%d peer-certificate events, want one per side", n)
+	}
+}
