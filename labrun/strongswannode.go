@@ -49,6 +49,20 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
 			conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert
 		}
+		// TODO(issue17-lab): remote access, once topology has the fields
+		// (xauth, pool, dns, split-include, modecfg, initiators:, remote:
+		// any, auth methods xauth-psk, xauth-pubkey and hybrid). On the
+		// responder: conn.XAuthUsers from xauth.users, a strongswan.Pool per
+		// connection in n.cfg.Pools (Addrs from pool, DNS) named in
+		// conn.Pools, conn.Push for modecfg: push, and the child's LocalTS =
+		// split-include (0.0.0.0/0 when omitted): the unity plugin sends it
+		// as UNITY_SPLIT_INCLUDE, so Pool.SplitInclude stays empty. On a
+		// client: conn.XAuthID/XAuthPassword, conn.VIPs = ["0.0.0.0"], the
+		// child's LocalTS empty (dynamic: the virtual address) and RemoteTS =
+		// split-include. hybrid: LocalAuth "xauth", RemoteAuth "pubkey" on
+		// the client (CACerts, no certificate of its own), the reverse on the
+		// gateway (its certificate, no CA); xauth-pubkey: pubkey both ways
+		// plus the XAUTH round. charon offers these with RSA keys only.
 		// The initiator may sit behind a NAT, so a responder accepts it from
 		// any address; the initiator knows where its responder is.
 		conn.RemoteAddrs = []string{"%any"}

@@ -123,7 +123,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 		c.removeDir()
 		return nil, fmt.Errorf("strongswan: vici socket path %s is %d bytes, longer than a unix socket address allows", c.ViciSocket(), n)
 	}
-	if err := c.writeFiles(swanctlConf, creds); err != nil {
+	if err := c.writeFiles(swanctlConf, creds, cfg.RemoteAccess()); err != nil {
 		c.removeDir()
 		return nil, err
 	}
@@ -157,12 +157,12 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Charon, error) {
 // errExitedEarly is what Stop reports when charon had ended by itself.
 var errExitedEarly = errors.New("strongswan: charon had already exited")
 
-func (c *Charon) writeFiles(swanctlConf string, creds []credFile) error {
+func (c *Charon) writeFiles(swanctlConf string, creds []credFile, remoteAccess bool) error {
 	if err := writeCredentials(c.dir, creds); err != nil {
 		return err
 	}
 	files := map[string]string{
-		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog)),
+		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog), remoteAccess),
 		swanctlCfg:    swanctlConf,
 		logFile:       "", // created empty so the tail can follow it from the first line
 	}

@@ -45,25 +45,29 @@ func keyName(conn string) string              { return conn + ".key.pem" }
 
 // credentialFiles are the files a pubkey connection needs: its certificate,
 // intermediates, CA and pinned peer certificates as PEM, and its private key
-// as PKCS#8 PEM (mode 0600). The configuration must be valid.
+// as PKCS#8 PEM (mode 0600). In Hybrid mode only the gateway has a
+// certificate and key, and only the client trusts a CA. The configuration
+// must be valid.
 func (c Config) credentialFiles() ([]credFile, error) {
 	var files []credFile
 	cert := func(dir, name string, crt *x509.Certificate) {
 		files = append(files, credFile{filepath.Join(dir, name), pemCert(crt), 0o644})
 	}
 	for _, conn := range c.Connections {
+		if conn.remoteAuth() == "pubkey" {
+			for i, crt := range conn.CACerts {
+				cert(x509CADir, caCertName(conn.Name, i+1), crt)
+			}
+			if conn.PeerCert != nil {
+				cert(x509Dir, peerCertName(conn.Name), conn.PeerCert)
+			}
+		}
 		if conn.localAuth() != "pubkey" {
-			continue
+			continue // psk, or the Hybrid client: nothing of its own to show
 		}
 		cert(x509Dir, localCertName(conn.Name), conn.LocalCerts[0])
 		for i, crt := range conn.LocalCerts[1:] {
 			cert(x509CADir, chainCertName(conn.Name, i+1), crt)
-		}
-		for i, crt := range conn.CACerts {
-			cert(x509CADir, caCertName(conn.Name, i+1), crt)
-		}
-		if conn.PeerCert != nil {
-			cert(x509Dir, peerCertName(conn.Name), conn.PeerCert)
 		}
 		der, err := x509.MarshalPKCS8PrivateKey(conn.PrivateKey)
 		if err != nil {
@@ -130,7 +134,7 @@ func swanID(id string) string {
 func (c *Charon) checkCredentials(ctx context.Context, cfg Config) error {
 	var need []Connection
 	for _, conn := range cfg.Connections {
-		if conn.localAuth() == "pubkey" {
+		if conn.localAuth() == "pubkey" || conn.remoteAuth() == "pubkey" {
 			need = append(need, conn)
 		}
 	}
@@ -150,12 +154,17 @@ func (c *Charon) checkCredentials(ctx context.Context, cfg Config) error {
 		return false
 	}
 	for _, conn := range need {
-		leaf := conn.LocalCerts[0]
-		switch {
-		case !held(leaf, false):
-			return fmt.Errorf("strongswan: connection %q: charon did not load the certificate %q (swanctl: %s)", conn.Name, leaf.Subject, c.loadOutput)
-		case !held(leaf, true):
-			return fmt.Errorf("strongswan: connection %q: charon did not load the private key of %q (swanctl: %s)", conn.Name, leaf.Subject, c.loadOutput)
+		if conn.localAuth() == "pubkey" {
+			leaf := conn.LocalCerts[0]
+			switch {
+			case !held(leaf, false):
+				return fmt.Errorf("strongswan: connection %q: charon did not load the certificate %q (swanctl: %s)", conn.Name, leaf.Subject, c.loadOutput)
+			case !held(leaf, true):
+				return fmt.Errorf("strongswan: connection %q: charon did not load the private key of %q (swanctl: %s)", conn.Name, leaf.Subject, c.loadOutput)
+			}
+		}
+		if conn.remoteAuth() != "pubkey" {
+			continue
 		}
 		for _, ca := range conn.CACerts {
 			if !held(ca, false) {

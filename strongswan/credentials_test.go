@@ -264,3 +264,69 @@ func TestSwanID(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridCredentials: in Hybrid mode the gateway has a certificate and
+// key and trusts no CA, the client trusts the CA and has neither.
+func TestHybridCredentials(t *testing.T) {
+	rootKey := ecKey(t, elliptic.P256())
+	root := testCert(t, "Lab Root", rootKey, true, nil, nil)
+	gwKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gwCert := testCert(t, "gw", gwKey, false, root, rootKey)
+	gateway, client := roadWarriorConfigs()
+	g, c := &gateway.Connections[0], &client.Connections[0]
+	g.LocalAuth, g.RemoteAuth, g.PSK, g.LocalCerts, g.PrivateKey = "pubkey", "xauth", "", []*x509.Certificate{gwCert}, gwKey
+	c.LocalAuth, c.RemoteAuth, c.PSK, c.CACerts = "xauth", "pubkey", "", []*x509.Certificate{root}
+
+	for _, tc := range []struct {
+		name  string
+		cfg   Config
+		files []string
+		lines []string
+	}{
+		{"gateway", gateway, []string{"x509/rw.local.pem", "pkcs8/rw.key.pem"},
+			[]string{`auth = "pubkey"`, `certs = "rw.local.pem"`, `auth = "xauth-generic"`}},
+		{"client", client, []string{"x509ca/rw.ca-1.pem"},
+			[]string{`auth = "xauth"`, `xauth_id = "alice"`, `auth = "pubkey"`, `cacerts = "rw.ca-1.pem"`}},
+	} {
+		conf, err := tc.cfg.SwanctlConf()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for _, want := range tc.lines {
+			if !strings.Contains(conf, want) {
+				t.Errorf("%s: swanctl.conf lacks %s:\n%s", tc.name, want, conf)
+			}
+		}
+		if strings.Contains(conf, "-xauth {") || strings.Contains(conf, "ike-rw") {
+			t.Errorf("%s: Hybrid has one round and no PSK:\n%s", tc.name, conf)
+		}
+		files, err := tc.cfg.credentialFiles()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range files {
+			got = append(got, f.path)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.files, " ") {
+			t.Errorf("%s: credential files %v, want %v", tc.name, got, tc.files)
+		}
+	}
+
+	ecGateway := gateway
+	ecGateway.Connections = []Connection{*g}
+	ecGateway.Connections[0].PrivateKey = rootKey
+	ecGateway.Connections[0].LocalCerts = []*x509.Certificate{root}
+	if err := ecGateway.Validate(); err == nil || !strings.Contains(err.Error(), "RSA key") {
+		t.Errorf("Hybrid gateway with an ECDSA key: %v, want a complaint about RSA", err)
+	}
+	withCert := client
+	withCert.Connections = []Connection{*c}
+	withCert.Connections[0].LocalCerts, withCert.Connections[0].PrivateKey = []*x509.Certificate{gwCert}, gwKey
+	if err := withCert.Validate(); err == nil || !strings.Contains(err.Error(), "XAUTH alone") {
+		t.Errorf("Hybrid client with a certificate: %v", err)
+	}
+}

@@ -62,6 +62,40 @@
 //   - The filelog has one-second timestamps (no time_precision in 5.9.8).
 //   - The save-keys plugin is not built: keys come from the log at IKE 4,
 //     CHD 4 and MGR 2 (the cookies), with ike_name so lines name their SA.
+//   - Remote access (IKEv1 XAUTH, Mode Config, Hybrid) needs two plugins
+//     beyond the site-to-site set: xauth-generic (Debian's
+//     libcharon-extauth-plugins; xauth-noauth is not packaged) and unity
+//     (libcharon-extra-plugins). The vici plugin holds the pools and their
+//     attributes (swanctl.conf's pools, `split_include` and numbered ones
+//     such as 28672 for the Unity banner), so attr is not needed.
+//   - charon derives phase 1's auth method from the rounds: psk/psk with an
+//     XAUTH round on the initiator's side is XAuthInitPSK (65001), and the
+//     responder logs "looking for XAuthInitPSK peer configs"; pubkey with
+//     XAUTH is XAuthInitRSA only, and Hybrid (the client's first round
+//     xauth, the gateway's pubkey) is HybridInitRSA only: no ECDSA or DSS
+//     forms, and no responder-side XAUTH or Hybrid from a gateway that
+//     initiates.
+//   - The gateway asks for the password once; a wrong one ends the ISAKMP
+//     SA after XAUTH STATUS failed ("XAuth authentication of 'alice'
+//     failed"), and Initiate on the client fails.
+//   - A pool given as a subnet lends every address but the network and
+//     broadcast ones (10.9.0.0/24: 254 entries, 10.9.0.1 first). The lease
+//     is the XAUTH user's (charon's "EAP identity"), and the same user gets
+//     the same address again. get-pools lists the leases.
+//   - The client puts its virtual address on libipsec's TUN device (ipsec0)
+//     as a /32 and routes the remote selector there from it (table 220).
+//     It has no handler for INTERNAL_IP4_DNS without the resolve plugin,
+//     left out on purpose, and logs "handling INTERNAL_IP4_DNS attribute
+//     failed": harmless.
+//   - With the unity plugin and a peer that sent the Unity vendor ID (vpnc
+//     does; charon does with cisco_unity = yes, set here for remote-access
+//     nodes), the gateway sends its children's local selectors as
+//     UNITY_SPLIT_INCLUDE, accepts a client's 0.0.0.0/0 remote selector
+//     narrowed to them, and the client narrows its CHILD SA to what it
+//     received ("narrowed CHILD_SA to UNITY_SPLIT_INCLUDE 10.1.0.0/24").
+//   - Push (pull = no) and pull both work in Main and Aggressive Mode: the
+//     gateway SETs ADDR, DNS and U_SPLITINC right after XAUTH, or answers
+//     the client's REQUEST for ADDR, U_SPLITINC and U_LOCALLAN.
 //   - Wireshark: the ESP key charon calls "initiator" belongs to the SA whose
 //     SPI the Quick Mode responder chose; the IKEv1 table is "icookie,Ka"
 //     unquoted; ESP decryption needs esp.enable_encryption_decode; and a

@@ -36,7 +36,13 @@ type IKESA struct {
 	Established time.Duration // how long ago it was established
 	RekeyIn     time.Duration // 0 when not scheduled
 	ReauthIn    time.Duration // 0 when not scheduled
-	Children    []ChildSA
+
+	// Virtual addresses from Mode Config: on a client, the one it was
+	// lent (LocalVIPs); on a gateway, the one it lent the client
+	// (RemoteVIPs).
+	LocalVIPs, RemoteVIPs []string
+
+	Children []ChildSA
 }
 
 // ChildSA is a CHILD SA: in IKEv1 terms the pair of IPsec SAs one Quick Mode
@@ -150,6 +156,18 @@ func (f *fields) seconds(key string) time.Duration {
 	return time.Duration(f.uint(key, 32)) * time.Second
 }
 
+func (f *fields) addr(key string) netip.Addr {
+	v := f.str(key)
+	if v == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		f.fail(key, v, err)
+	}
+	return a
+}
+
 func (f *fields) addrPort(hostKey, portKey string) netip.AddrPort {
 	v := f.str(hostKey)
 	if v == "" {
@@ -188,6 +206,8 @@ func parseIKESA(name string, m *vici.Message) (IKESA, error) {
 		Established: f.seconds("established"),
 		RekeyIn:     f.seconds("rekey-time"),
 		ReauthIn:    f.seconds("reauth-time"),
+		LocalVIPs:   f.list("local-vips"),
+		RemoteVIPs:  f.list("remote-vips"),
 	}
 	children, _ := m.Get("child-sas").(*vici.Message)
 	for _, key := range childKeys(children) {

@@ -28,9 +28,22 @@ import (
 // keys of any type and pkcs1 PKCS#1 RSA keys and public keys, pubkey loads raw
 // public keys (remote.pubkeys). openssl does the RSA and ECDSA arithmetic.
 // They come before openssl, in the order of strongSwan's default list.
+//
+// For remote access (IKEv1 XAUTH, Mode Config, Hybrid): xauth-generic
+// (Debian's libcharon-extauth-plugins) is the gateway's XAUTH backend,
+// checking names and passwords against xauth secrets, and the client's,
+// answering with its secret; unity (libcharon-extra-plugins) speaks Cisco
+// Unity: a gateway sends its children's local selectors as split-include
+// networks (UNITY_SPLIT_INCLUDE), accepts a client's 0.0.0.0/0 proposal
+// (vpnc's) narrowed to them, and a client narrows its tunnel to the
+// networks it was sent. The vici plugin keeps the address pools and their
+// attributes itself, so attr (pools from strongswan.conf) is not needed;
+// Debian does not ship xauth-noauth, and xauth-eap and xauth-pam (RADIUS,
+// PAM) have nothing to ask here.
 var plugins = []string{
 	"kernel-libipsec", "kernel-netlink", "socket-default", "vici", "nonce", "random",
 	"x509", "pubkey", "pkcs1", "pkcs8", "pem", "openssl",
+	"xauth-generic", "unity",
 }
 
 // Paths as charon sees them: its private mount namespace has the node's
@@ -49,8 +62,11 @@ const (
 // IKE SA when it is checked in.
 var keyLogLevels = map[string]int{"ike": 4, "chd": 4, "mgr": 2}
 
-// strongswanConf renders the node's strongswan.conf.
-func strongswanConf(levels map[string]int) string {
+// strongswanConf renders the node's strongswan.conf. With remoteAccess
+// charon sends the Cisco Unity vendor ID (cisco_unity), as a remote-access
+// client or gateway of Cisco's world does; without, it stays the plain IKEv1
+// peer it always was.
+func strongswanConf(levels map[string]int, remoteAccess bool) string {
 	w := &confWriter{}
 	w.line("# Written by ipseclab. charon runs in a private mount namespace in which")
 	w.line("# this file's directory is mounted on /run.")
@@ -60,6 +76,9 @@ func strongswanConf(levels map[string]int) string {
 	// in the clear, open to an offline dictionary attack; charon refuses it
 	// unless told otherwise. A lab exists to show it.
 	w.setRaw("i_dont_care_about_security_and_use_aggressive_mode_psk", "yes")
+	if remoteAccess {
+		w.setRaw("cisco_unity", "yes")
+	}
 	w.open("plugins")
 	w.open("vici")
 	w.setRaw("socket", "unix://"+runInside+"/"+viciFile)

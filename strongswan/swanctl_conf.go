@@ -3,7 +3,9 @@ package strongswan
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +31,42 @@ func (c Config) SwanctlConf() (string, error) {
 		if conn.localAuth() == "psk" {
 			conn.writeSecret(w)
 		}
+		conn.writeXAuthSecrets(w)
 	}
 	w.close()
+	if len(c.Pools) > 0 {
+		w.open("pools")
+		for _, p := range c.Pools {
+			p.write(w)
+		}
+		w.close()
+	}
 	return w.String(), nil
 }
+
+// XAUTH backend on the gateway: xauth-generic checks the user's name and
+// password against the xauth secrets (Debian's libcharon-extauth-plugins).
+const xauthServer = "xauth-generic"
+
+// write renders a pool. Numbered attributes take strings; charon reads one
+// that parses as an address as an address, which a banner or domain name
+// does not.
+func (p Pool) write(w *confWriter) {
+	w.open(p.Name)
+	w.set("addrs", p.Addrs)
+	w.list("dns", p.DNS)
+	w.list("nbns", p.NBNS)
+	w.list("split_include", p.SplitInclude)
+	w.set(strconv.Itoa(unityBanner), p.Banner)
+	w.set(strconv.Itoa(unityDefDomain), p.DefaultDomain)
+	w.close()
+}
+
+// Cisco Unity Mode Config attribute types.
+const (
+	unityBanner    = 28672
+	unityDefDomain = 28674
+)
 
 func (conn Connection) write(w *confWriter) {
 	w.open(conn.Name)
@@ -48,19 +82,41 @@ func (conn Connection) write(w *confWriter) {
 	w.seconds("rand_time", conn.RandTime)
 	w.seconds("dpd_delay", conn.DPDDelay)
 	w.seconds("dpd_timeout", conn.DPDTimeout)
+	w.list("vips", conn.VIPs)
+	w.list("pools", conn.Pools)
+	if conn.Push {
+		w.setRaw("pull", "no")
+	}
 
-	pubkey := conn.localAuth() == "pubkey"
+	// Authentication rounds. XAUTH follows psk or pubkey as a second round
+	// (local-xauth, remote-xauth), or is the first in Hybrid mode.
 	w.open("local")
-	w.set("auth", conn.localAuth())
+	if conn.localAuth() == "xauth" {
+		w.set("auth", "xauth")
+		w.set("xauth_id", conn.XAuthID)
+	} else {
+		w.set("auth", conn.localAuth())
+	}
 	w.set("id", swanID(conn.LocalID))
-	if pubkey {
+	if conn.localAuth() == "pubkey" {
 		w.set("certs", localCertName(conn.Name))
 	}
 	w.close()
+	if conn.XAuthID != "" && conn.localAuth() != "xauth" {
+		w.open("local-xauth")
+		w.setRaw("round", "2") // after local, whatever the order of sections
+		w.set("auth", "xauth")
+		w.set("xauth_id", conn.XAuthID)
+		w.close()
+	}
 	w.open("remote")
-	w.set("auth", conn.remoteAuth())
+	if conn.remoteAuth() == "xauth" {
+		w.set("auth", xauthServer)
+	} else {
+		w.set("auth", conn.remoteAuth())
+	}
 	w.set("id", swanID(conn.RemoteID))
-	if pubkey {
+	if conn.remoteAuth() == "pubkey" {
 		var cas []string
 		for i := range conn.CACerts {
 			cas = append(cas, caCertName(conn.Name, i+1))
@@ -71,6 +127,12 @@ func (conn Connection) write(w *confWriter) {
 		}
 	}
 	w.close()
+	if len(conn.XAuthUsers) > 0 && conn.remoteAuth() != "xauth" {
+		w.open("remote-xauth")
+		w.setRaw("round", "2")
+		w.set("auth", xauthServer)
+		w.close()
+	}
 
 	w.open("children")
 	for _, ch := range conn.Children {
@@ -107,6 +169,23 @@ func (conn Connection) writeSecret(w *confWriter) {
 	}
 	w.setRaw("secret", secretValue(conn.PSK))
 	w.close()
+}
+
+// writeXAuthSecrets writes the client's XAUTH password, or the gateway's
+// users, as xauth secrets owned by the user name alone: charon's
+// xauth-generic looks the secret up by the name and the gateway's identity,
+// and a secret with one owner matches whatever the other side is.
+func (conn Connection) writeXAuthSecrets(w *confWriter) {
+	users := conn.XAuthUsers
+	if conn.XAuthID != "" {
+		users = map[string]string{conn.XAuthID: conn.XAuthPassword}
+	}
+	for i, user := range slices.Sorted(maps.Keys(users)) {
+		w.open("xauth-" + conn.Name + "-" + strconv.Itoa(i+1))
+		w.set("id", user)
+		w.setRaw("secret", secretValue(users[user]))
+		w.close()
+	}
 }
 
 // ownerID is the identity a secret belongs to: the configured ID, or else the
