@@ -2,7 +2,11 @@ package stack_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,6 +15,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/stack"
 	"github.com/ipseclab/ipseclab/strongswan"
 	"github.com/ipseclab/ipseclab/strongswan/swantest"
@@ -23,17 +28,19 @@ import (
 // and a datagram from the client's own address crosses the tunnel.
 func TestRemoteAccessInteropStrongSwan(t *testing.T) {
 	for _, weGateway := range []bool{true, false} {
+		role := map[bool]string{true: "gateway", false: "client"}[weGateway]
 		for _, aggressive := range []bool{false, true} {
 			for _, push := range []bool{false, true} {
-				name := fmt.Sprintf("ours-%s/%s/%s", map[bool]string{true: "gateway", false: "client"}[weGateway],
-					map[bool]string{true: "aggressive", false: "main"}[aggressive], map[bool]string{true: "push", false: "pull"}[push])
-				t.Run(name, func(t *testing.T) { remoteAccessInterop(t, weGateway, aggressive, push) })
+				name := fmt.Sprintf("ours-%s/%s/%s", role, map[bool]string{true: "aggressive", false: "main"}[aggressive], map[bool]string{true: "push", false: "pull"}[push])
+				t.Run(name, func(t *testing.T) { remoteAccessInterop(t, weGateway, aggressive, push, false) })
 			}
 		}
+		// Hybrid: the gateway's RSA certificate, the client's password.
+		t.Run("ours-"+role+"/main/hybrid", func(t *testing.T) { remoteAccessInterop(t, weGateway, false, false, true) })
 	}
 }
 
-func remoteAccessInterop(t *testing.T, weGateway, aggressive, push bool) {
+func remoteAccessInterop(t *testing.T, weGateway, aggressive, push, hybrid bool) {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, strongswan.DefaultCharon)
 	testenv.NeedCommand(t, strongswan.DefaultSwanctl)
@@ -73,6 +80,29 @@ func remoteAccessInterop(t *testing.T, weGateway, aggressive, push bool) {
 		conn.ModeConfig = &ike.ModeConfig{Push: push}
 		conn.Child.RemoteTS = netip.PrefixFrom(peer.inner, 32)
 	}
+	var gwCred *pki.Credential
+	var ca *pki.CA
+	if hybrid {
+		gwAddr := peer.outer
+		if weGateway {
+			gwAddr = ours.outer
+		}
+		now := time.Now()
+		var err error
+		if ca, err = pki.NewCA("hybrid CA", pki.RSA2048, now.Add(-time.Hour), now.Add(24*time.Hour), rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+		if gwCred, err = ca.Issue(pki.IssueRequest{Subject: pkix.Name{CommonName: "gw"}, IPs: []net.IP{gwAddr.AsSlice()},
+			KeyType: pki.RSA2048, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour)}, rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+		conn.PSK = ""
+		if weGateway {
+			conn.Auth = ike.Auth{Method: ike.AuthHybrid, Chain: gwCred.Chain, Key: gwCred.Key}
+		} else {
+			conn.Auth = ike.Auth{Method: ike.AuthHybrid, CAs: []*x509.Certificate{ca.Cert}}
+		}
+	}
 	s, err := stack.New(stack.Config{Node: "ours", Events: bus, Host: stack.Namespace{Handle: ours.h}, Connections: []ike.Connection{conn}})
 	if err != nil {
 		t.Fatal(err)
@@ -102,6 +132,17 @@ func remoteAccessInterop(t *testing.T, weGateway, aggressive, push bool) {
 		sc.Pools = []string{"rw"}
 		cfg.Pools = []strongswan.Pool{{Name: "rw", Addrs: pool.String()}}
 		child.LocalTS = []string{netip.PrefixFrom(peer.inner, 32).String()}
+	}
+	if hybrid {
+		sc.PSK = ""
+		if weGateway { // charon the client: XAUTH alone, the gateway's certificate checked
+			sc.LocalAuth, sc.RemoteAuth, sc.CACerts = "xauth", "pubkey", []*x509.Certificate{ca.Cert}
+			sc.RemoteID = ours.outer.String()
+		} else { // charon the gateway: it signs
+			sc.LocalAuth, sc.RemoteAuth = "pubkey", "xauth"
+			sc.LocalCerts, sc.PrivateKey = gwCred.Chain, gwCred.Key
+			sc.LocalID = peer.outer.String()
+		}
 	}
 	sc.Children = []strongswan.Child{child}
 	cfg.Connections = []strongswan.Connection{sc}
