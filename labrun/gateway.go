@@ -190,7 +190,8 @@ func (g *gatewayNode) SAs(context.Context) ([]SAInfo, error) {
 	var out []SAInfo
 	for _, s := range st.ISAKMP {
 		info := SAInfo{Node: g.name, Impl: "ipseclab", Conn: s.Conn, Type: "isakmp", State: s.State, Role: s.Role,
-			Local: s.Local, Remote: s.Remote, SPIIn: s.ICookie, SPIOut: s.RCookie, Proposal: s.Proposal, Encap: s.NATT}
+			Local: s.Local, Remote: s.Remote, SPIIn: s.ICookie, SPIOut: s.RCookie, Proposal: s.Proposal, Encap: s.NATT,
+			XAuthUser: s.XAuthUser, VirtualIP: s.VirtualIP}
 		if !s.Established.IsZero() {
 			info.Age = time.Since(s.Established).Round(time.Second).String()
 		}

@@ -44,6 +44,10 @@ type SAInfo struct {
 	LocalTS  string `json:"local_ts,omitempty"`
 	RemoteTS string `json:"remote_ts,omitempty"`
 	Age      string `json:"age,omitempty"`
+	// Remote access (ISAKMP SA): the XAUTH user, and the address Mode
+	// Config lent the client (on the gateway) or gave us (on the client).
+	XAuthUser string `json:"xauth_user,omitempty"`
+	VirtualIP string `json:"virtual_ip,omitempty"`
 
 	PacketsIn         uint64 `json:"packets_in"`
 	PacketsOut        uint64 `json:"packets_out"`
