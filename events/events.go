@@ -105,6 +105,8 @@ const (
 	NATFloat        Kind = "nat-float"            // moved to UDP 4500
 	NATKeepalive    Kind = "nat-keepalive"        // a NAT-T keepalive (0xFF on UDP 4500) was sent
 	PeerCertificate Kind = "peer-certificate"     // the certificate that authenticated a peer; Fields: subject, issuer, sha256
+	XAuth           Kind = "xauth"                // an XAUTH outcome; Fields: user, result (accepted, refused), tries
+	ModeConfig      Kind = "modecfg"              // an address lent or received by Mode Config; Fields: address, dns, split_include
 	Phase1Up        Kind = "phase1-up"            // ISAKMP SA established
 	ISAKMPConn      Kind = "isakmp-sa-connection" // a responder learnt which connection an ISAKMP SA serves
 	Phase1Failed    Kind = "phase1-failed"        // Fields: reason
@@ -349,7 +351,7 @@ func KnownKinds() []Kind {
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
-		PeerCertificate, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
+		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,

@@ -2,6 +2,9 @@ package labrun
 
 import (
 	"context"
+	"maps"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -65,18 +68,27 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	// Certificates come from the lab PKI or the lab's files. Public-key
 	// encryption (RFC 2409 §5.2, §5.3) encrypts to the peer's certificate,
 	// which the lab knows beforehand (PeerCert), as the method requires.
+	// xauth-psk is a pre-shared key, xauth-pubkey signatures, each with
+	// XAUTH after (remoteAccess sets it); a hybrid client has no
+	// certificate of its own, only the CAs that the gateway's must lead to.
 	method := ike.AuthPSK
 	switch s.Auth {
-	case topology.AuthPubkey:
+	case topology.AuthPubkey, topology.AuthXAuthPubkey:
 		method = ike.AuthPubkey
 	case topology.AuthRSAEncryption:
 		method = ike.AuthRSAEncryption
 	case topology.AuthRSARevised:
 		method = ike.AuthRSARevisedEncryption
+	case topology.AuthHybrid:
+		method = ike.AuthHybrid
 	}
-	if method != ike.AuthPSK && s.Cred != nil {
+	switch {
+	case method != ike.AuthPSK && s.Cred != nil:
 		conn.Auth = ike.Auth{Method: method, Chain: s.Cred.Chain, Key: s.Cred.Key, CAs: s.CACerts, PeerCert: s.PeerCert}
+	case method == ike.AuthHybrid && s.Initiator:
+		conn.Auth = ike.Auth{Method: method, CAs: s.CACerts, PeerCert: s.PeerCert}
 	}
+	remoteAccess(&conn, s)
 	if c.IKE.Mode == topology.AggressiveMode {
 		conn.Mode = ike.AggressiveMode
 	}
@@ -115,7 +127,54 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	if len(s.RemoteTS) > 0 && conn.Child.Mode == esp.Tunnel {
 		conn.Child.RemoteTS = s.RemoteTS[0]
 	}
+	// With Mode Config, a client's own selector is the address it is lent
+	// (none until then), and the gateway's remote one the pool it lends from.
+	if s.ModeConfig != nil {
+		if s.Initiator {
+			conn.Child.LocalTS, conn.Child.RemoteTS = netip.Prefix{}, modeConfigTS(s.RemoteTS)
+		} else {
+			conn.Child.LocalTS = modeConfigTS(s.LocalTS)
+		}
+	}
 	return conn
+}
+
+// remoteAccess maps a side's XAUTH and Mode Config: the gateway gets its
+// users and what it lends, a client its credentials and an empty Mode
+// Config (it asks, or accepts what the gateway sets). A gateway that serves
+// any peer (remote: any) knows neither a peer's address nor its identity.
+func remoteAccess(conn *ike.Connection, s topology.Side) {
+	if s.AnyPeer {
+		conn.Remote, conn.RemoteID = netip.Addr{}, ""
+	}
+	if x := s.XAuth; x != nil && s.Auth.XAuth() {
+		if s.Initiator {
+			conn.XAuth = &ike.XAuth{User: x.User, Password: x.Password}
+		} else {
+			conn.XAuth = &ike.XAuth{Users: maps.Clone(x.Users)}
+		}
+	}
+	if mc := s.ModeConfig; mc != nil {
+		if s.Initiator {
+			conn.ModeConfig = &ike.ModeConfig{Push: mc.Push} // whether to ask, or to wait to be told
+		} else {
+			conn.ModeConfig = &ike.ModeConfig{
+				Pool: mc.Pool, DNS: slices.Clone(mc.DNS), NBNS: slices.Clone(mc.NBNS), SplitInclude: slices.Clone(mc.SplitInclude),
+				Push: mc.Push, Banner: mc.Banner, DefaultDomain: mc.DefaultDomain,
+			}
+		}
+	}
+}
+
+// modeConfigTS is a Mode Config side's selector among ts, the split-include
+// networks (or 0.0.0.0/0): Quick Mode carries one subnet per side, so with
+// several networks the SAs cover everything and the client routes only the
+// split-include networks into the tunnel, as vpnc and Cisco's clients do.
+func modeConfigTS(ts []netip.Prefix) netip.Prefix {
+	if len(ts) == 1 {
+		return ts[0]
+	}
+	return netip.MustParsePrefix("0.0.0.0/0")
 }
 
 func (g *gatewayNode) Initiate(ctx context.Context, conn string) error {
@@ -131,7 +190,8 @@ func (g *gatewayNode) SAs(context.Context) ([]SAInfo, error) {
 	var out []SAInfo
 	for _, s := range st.ISAKMP {
 		info := SAInfo{Node: g.name, Impl: "ipseclab", Conn: s.Conn, Type: "isakmp", State: s.State, Role: s.Role,
-			Local: s.Local, Remote: s.Remote, SPIIn: s.ICookie, SPIOut: s.RCookie, Proposal: s.Proposal, Encap: s.NATT}
+			Local: s.Local, Remote: s.Remote, SPIIn: s.ICookie, SPIOut: s.RCookie, Proposal: s.Proposal, Encap: s.NATT,
+			XAuthUser: s.XAuthUser, VirtualIP: s.VirtualIP}
 		if !s.Established.IsZero() {
 			info.Age = time.Since(s.Established).Round(time.Second).String()
 		}

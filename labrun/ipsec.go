@@ -13,8 +13,8 @@ import (
 
 // IPsecNode is an IPsec implementation running on a lab node: ipseclab's own
 // stack on a gateway, strongSwan's charon on a strongswan node, or vpnc on a
-// vpnc node. The script,
-// the control socket and the CLI drive both through this one seam.
+// vpnc node. The script, the control socket and the CLI drive them all
+// through this one seam.
 type IPsecNode interface {
 	Initiate(ctx context.Context, conn string) error
 	Terminate(ctx context.Context, conn string) error
@@ -45,6 +45,10 @@ type SAInfo struct {
 	LocalTS  string `json:"local_ts,omitempty"`
 	RemoteTS string `json:"remote_ts,omitempty"`
 	Age      string `json:"age,omitempty"`
+	// Remote access (ISAKMP SA): the XAUTH user, and the address Mode
+	// Config lent the client (on the gateway) or gave us (on the client).
+	XAuthUser string `json:"xauth_user,omitempty"`
+	VirtualIP string `json:"virtual_ip,omitempty"`
 
 	PacketsIn         uint64 `json:"packets_in"`
 	PacketsOut        uint64 `json:"packets_out"`
@@ -143,24 +147,28 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))
 
-	// `start: start` connections come up at deploy, from their initiator;
-	// so do trap ones from a vpnc node, since vpnc has no on-demand mode.
+	// `start: start` connections come up at deploy, from their initiator
+	// (from each, when a gateway serves several clients). A vpnc client
+	// needs Mode Config, whose connections start so by default (topology
+	// refuses trap there: a client has no address to trap from).
 	for _, cname := range r.Lab.ConnNames() {
 		c := r.Lab.IPsec[cname]
-		vpncTrap := c.Child.Start == topology.StartTrap && r.Lab.Topology.Nodes[c.Initiator.Node].Kind == topology.KindVPNC
-		if c.Child.Start != topology.StartAtDeploy && !vpncTrap {
+		if c.Child.Start != topology.StartAtDeploy {
 			continue
 		}
-		n := r.ipsec[c.Initiator.Node]
-		if n == nil {
-			continue
-		}
-		go func() {
-			if err := n.Initiate(ctx, cname); err != nil {
-				r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: c.Initiator.Node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
-					Message: fmt.Sprintf("%s could not bring up %s: %v", c.Initiator.Node, cname, err)})
+		for _, ini := range c.Clients() {
+			node := ini.Node
+			n := r.ipsec[node]
+			if n == nil {
+				continue
 			}
-		}()
+			go func() {
+				if err := n.Initiate(ctx, cname); err != nil {
+					r.Bus.Publish(events.Event{Kind: events.Phase1Failed, Node: node, Conn: cname, Step: events.StepPhase1, Level: events.Error,
+						Message: fmt.Sprintf("%s could not bring up %s: %v", node, cname, err)})
+				}
+			}()
+		}
 	}
 	return nil
 }
@@ -173,7 +181,7 @@ func (r *Runtime) ipsecNode(node string) (IPsecNode, error) {
 }
 
 // tunnel brings a connection up or down from the side the step names (the
-// initiator by default).
+// initiator by default: the first, when there are several).
 func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) error {
 	c := r.Lab.IPsec[s.Connection]
 	if c == nil {
@@ -181,7 +189,7 @@ func (r *Runtime) tunnel(ctx context.Context, s *topology.TunnelStep, up bool) e
 	}
 	side := s.Node
 	if side == "" {
-		side = c.Initiator.Node
+		side = c.Clients()[0].Node
 	}
 	n, err := r.ipsecNode(side)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -183,7 +184,8 @@ func (n *strongSwanNode) SAs(ctx context.Context) ([]SAInfo, error) {
 		out = append(out, SAInfo{Node: n.name, Impl: "strongswan", Conn: ike.Name, Type: "isakmp", State: ike.State, Role: role,
 			Local: ike.Local.String(), Remote: ike.Remote.String(),
 			SPIIn: fmt.Sprintf("%016x", ike.ICookie), SPIOut: fmt.Sprintf("%016x", ike.RCookie), Proposal: ike.Proposal(),
-			Encap: ike.NATLocal || ike.NATRemote || ike.NATFake, Age: ike.Established.Round(time.Second).String()})
+			Encap: ike.NATLocal || ike.NATRemote || ike.NATFake, Age: ike.Established.Round(time.Second).String(),
+			VirtualIP: strings.Join(append(slices.Clone(ike.LocalVIPs), ike.RemoteVIPs...), ",")})
 		for _, c := range ike.Children {
 			// ESP in UDP travels between the ISAKMP SA's ports (4500 after
 			// the float); ESP over IP has no port.

@@ -59,6 +59,8 @@ func startVPNC(r *Runtime, name string) (IPsecNode, error) {
 		if !s.Initiator {
 			continue // topology refuses a vpnc responder
 		}
+		// The lab's validation has the configuration right; an error here
+		// is said when the connection is brought up.
 		cfg, err := vpncConfig(s)
 		n.conns[s.Conn.Name] = &vpncConn{name: s.Conn.Name, cfg: cfg, err: err}
 	}
@@ -66,9 +68,12 @@ func startVPNC(r *Runtime, name string) (IPsecNode, error) {
 }
 
 // vpncConfig is what a connection's ipsec: block says to vpnc: the gateway
-// is the responder's address, the group name its initiator's key ID (or the
-// connection's name), the group secret the PSK, the groups those of the
-// first proposals vpnc can take (topology checked there is one).
+// is the responder's address, the group name the client's key ID (or the
+// connection's name), the group secret the PSK, the XAUTH user and password
+// the client's, the groups those of the first proposals vpnc can take
+// (topology checked there is one), Hybrid with the CAs that check the
+// gateway's certificate. vpnc wants a group secret even in Hybrid mode,
+// whose hashes do not use it.
 func vpncConfig(s topology.Side) (vpnc.Config, error) {
 	c := s.Conn
 	cfg := vpnc.Config{
@@ -76,6 +81,21 @@ func vpncConfig(s topology.Side) (vpnc.Config, error) {
 		GroupID:     groupName(s.Local.ID, c.Name),
 		GroupSecret: s.PSK,
 		PFS:         "nopfs",
+	}
+	if x := s.XAuth; x != nil {
+		cfg.Username, cfg.Password = x.User, x.Password
+	}
+	// The client's remote selector is the gateway's split-include networks
+	// (or everything). vpnc proposes one network: that one when there is
+	// one, else 0.0.0.0/0 for the gateway to narrow.
+	if len(s.RemoteTS) == 1 && s.RemoteTS[0].Bits() > 0 {
+		cfg.TargetNetwork = s.RemoteTS[0]
+	}
+	if s.Auth == topology.AuthHybrid {
+		cfg.Hybrid, cfg.CACerts = true, s.CACerts
+		if cfg.GroupSecret == "" {
+			cfg.GroupSecret = "unused-in-hybrid"
+		}
 	}
 	for _, p := range c.IKEProposals {
 		if vpncGroup(p.Group) != "" {
@@ -97,14 +117,6 @@ func vpncConfig(s topology.Side) (vpnc.Config, error) {
 	if d := c.IKE.DPD; d != nil && d.Delay.Duration > 0 {
 		// vpnc takes whole seconds from 10 s.
 		cfg.DPDIdle = max(d.Delay.Duration.Round(time.Second), 10*time.Second)
-	}
-	// TODO(issue17-lab): the XAUTH user and password come from the
-	// initiator's xauth: {user, password} once topology has it, and with
-	// auth method hybrid, cfg.Hybrid and cfg.CACerts = s.CACerts (Debian's
-	// vpnc does Hybrid: it is built with GnuTLS). Until then a vpnc node
-	// has no credentials to answer XAUTH with, and Initiate says so.
-	if cfg.Username == "" || cfg.Password == "" {
-		return cfg, fmt.Errorf("the lab gives %s no XAUTH user name and password, which vpnc answers the gateway's XAUTH request with (xauth: {user, password} on the initiator)", s.Local.Node)
 	}
 	return cfg, cfg.Validate()
 }
@@ -257,7 +269,7 @@ func (n *vpncNode) SAs(ctx context.Context) ([]SAInfo, error) {
 		}
 		remote := vc.cfg.Gateway.String()
 		out = append(out, SAInfo{Node: n.name, Impl: "vpnc", Conn: name, Type: "isakmp", State: "ESTABLISHED", Role: "initiator",
-			Remote: remote, Proposal: vc.ike, Encap: vc.natt})
+			Remote: remote, Proposal: vc.ike, Encap: vc.natt, XAuthUser: vc.cfg.Username, VirtualIP: l.Addr.String()})
 		remoteTS := "0.0.0.0/0"
 		if len(l.SplitInclude) > 0 {
 			remoteTS = prefixJoin(l.SplitInclude)

@@ -243,6 +243,10 @@ func exchangeName(x string) string {
 		return "Informational"
 	case "transaction":
 		return "Transaction"
+	case "xauth":
+		return "XAUTH"
+	case "modecfg":
+		return "Mode Config"
 	}
 	return x
 }

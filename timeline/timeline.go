@@ -67,12 +67,16 @@ type Timeline struct {
 // section is what a heading announces: a step, and for a rekey, which
 // connection's SAs are being replaced.
 type section struct {
-	step  events.Step
-	rekey bool
-	conn  string
+	step    events.Step
+	rekey   bool
+	conn    string
+	phase15 bool // remote access between the phases: XAUTH, Mode Config
 }
 
 func (s section) title() string {
+	if s.phase15 {
+		return "Phase 1.5 · XAUTH, Mode Config"
+	}
 	t := s.step.Title()
 	if s.rekey {
 		t += " · rekey"
@@ -126,6 +130,10 @@ func (t *Timeline) sectionOf(e events.Event) (section, bool) {
 		s := section{step: events.StepPhase2, rekey: true, conn: e.Conn}
 		return s, !t.started || t.sec != s
 	}
+	if phase15(e) {
+		s := section{step: events.StepPhase1, phase15: true}
+		return s, !t.started || t.sec != s
+	}
 	s := section{step: e.Step}
 	switch {
 	case !t.started:
@@ -137,6 +145,15 @@ func (t *Timeline) sectionOf(e events.Event) (section, bool) {
 	}
 	last, seen := t.lastSeen[e.Step]
 	return s, !seen || e.Time.Sub(last) > 2*time.Second
+}
+
+// phase15 reports whether e belongs to the Transaction exchanges that
+// remote access runs between phase 1 and Quick Mode.
+func phase15(e events.Event) bool {
+	if e.Kind == events.XAuth || e.Kind == events.ModeConfig {
+		return true
+	}
+	return e.IKE != nil && (e.IKE.Exchange == "xauth" || e.IKE.Exchange == "modecfg")
 }
 
 // effectiveStep is the step e is shown as: a rekey's trigger belongs to

@@ -87,6 +87,9 @@ type certSide struct {
 	// (its files, or the lab PKI's); false in a daemon.
 	peerInLab bool
 	labPKI    bool // the lab PKI may supply what the files leave out (labs, not the daemon)
+	// hybridClient: the client of a hybrid connection, which has no
+	// certificate of its own (XAUTH proves it) and checks the gateway's.
+	hybridClient bool
 }
 
 // certFields are a side's file fields, by their YAML key.
@@ -99,18 +102,22 @@ func (p *Peer) certFields() []struct{ key, value string } {
 func (v *labChecker) sideCerts(c *IPsecConn, s certSide) {
 	p := s.p
 	if !c.Auth.Method.Certificates() {
-		if c.Auth.Method != AuthPSK {
-			return // an unknown method, reported already
-		}
 		for _, f := range p.certFields() {
 			if f.value != "" {
-				v.errorf(s.path+"."+f.key, "%s is for certificate authentication (pubkey, rsa-encryption); this connection uses psk", f.key)
+				v.errorf(s.path+"."+f.key, "%s is for certificate authentication (pubkey, rsa-encryption); this connection uses %s", f.key, c.Auth.Method)
 			}
 		}
 		return
 	}
 	certs := &Certs{}
 	p.Certs = certs
+	if s.hybridClient {
+		v.hybridClientCerts(c, s)
+		return
+	}
+	if c.Auth.Method == AuthHybrid && (p.Cert == "") != (p.Key == "") {
+		v.errorf(s.path, "hybrid authenticates the gateway %s by its certificate: give its cert and key, or neither for the lab PKI's", p.Node)
+	}
 	var chain []*x509.Certificate
 	var signer crypto.Signer
 	if p.Cert != "" {
@@ -175,6 +182,29 @@ func (v *labChecker) sideCerts(c *IPsecConn, s certSide) {
 		if err := verifyStructure(chain, certs.CAs); err != nil {
 			v.errorf(s.path+".cert", "the chain of %s does not lead to cacert %s: %v", p.Cert, p.CACert, err)
 		}
+	}
+}
+
+// hybridClientCerts checks the client side of a hybrid connection: it
+// proves itself by XAUTH alone, with no certificate, and checks the
+// gateway's against its cacert (or the lab CA).
+func (v *labChecker) hybridClientCerts(c *IPsecConn, s certSide) {
+	p := s.p
+	for _, f := range []struct{ key, value string }{{"cert", p.Cert}, {"key", p.Key}} {
+		if f.value != "" {
+			v.errorf(s.path+"."+f.key, "hybrid authenticates the client %s by XAUTH alone, with no certificate of its own: remove %s (xauth-pubkey is the method with client certificates too)", p.Node, f.key)
+		}
+	}
+	if p.CACert != "" {
+		p.Certs.CAs = v.readCerts(s.path+".cacert", p.CACert)
+	}
+	if p.PeerCert != "" {
+		if pc := v.readCerts(s.path+".peer-cert", p.PeerCert); len(pc) > 0 {
+			p.Certs.PeerCert = pc[0]
+		}
+	}
+	if !s.labPKI && p.CACert == "" {
+		v.errorf(s.path, "a hybrid client needs cacert, the CA the gateway's certificate leads to: there is no lab PKI outside a lab")
 	}
 }
 
@@ -294,12 +324,9 @@ func (v *labChecker) labPKI() {
 		if !c.Auth.Method.Certificates() {
 			continue
 		}
-		for _, side := range []struct {
-			key string
-			p   *Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
+		for _, side := range c.sides("ipsec." + name) {
 			p := side.p
-			if p.Certs == nil || p.Cert != "" || p.Key != "" {
+			if p.Certs == nil || p.Cert != "" || p.Key != "" || (side.client && c.Auth.Method == AuthHybrid) {
 				continue
 			}
 			k := labCertKey{p.Node, c.KeyType}
@@ -315,7 +342,7 @@ func (v *labChecker) labPKI() {
 			if err != nil {
 				continue // reported at the id
 			}
-			at := "ipsec." + name + "." + side.key + ".id"
+			at := side.path + ".id"
 			if err := idInCertificate(typ); err != nil {
 				v.errorf(at, "%s takes its certificate from the lab PKI, and %v: use another identity, or give cert and key", p.Node, err)
 				continue
@@ -418,11 +445,13 @@ func (l *Lab) UseLabPKI(ca *x509.Certificate, creds map[string]*pki.Credential) 
 		if !c.Auth.Method.Certificates() {
 			continue
 		}
-		for _, p := range []*Peer{&c.Initiator, &c.Responder} {
+		for _, side := range c.sides("") {
+			p := side.p
 			if p.Certs == nil {
 				p.Certs = &Certs{}
 			}
-			if p.Cert == "" && p.Key == "" {
+			// A hybrid client has no certificate: XAUTH proves it.
+			if p.Cert == "" && p.Key == "" && !(side.client && c.Auth.Method == AuthHybrid) {
 				n := names[labCertKey{p.Node, c.KeyType}]
 				cred := creds[n]
 				if cred == nil || len(cred.Chain) == 0 {

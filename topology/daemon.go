@@ -133,6 +133,9 @@ func (c *DaemonConfig) validate(errs *Errors) {
 			conn.Child.LocalTS, conn.Child.RemoteTS = dc.Child.RemoteTS, dc.Child.LocalTS
 		}
 		v.connSettings(path, conn)
+		if conn.Auth.Method.XAuth() {
+			v.errorf(path+".auth.method", "the daemon does not take remote access (%s) yet: it is a lab's (xauth, pool on the sides of a connection)", conn.Auth.Method)
+		}
 		lp := &conn.Initiator
 		if dc.Role != "initiator" {
 			lp = &conn.Responder
@@ -143,7 +146,11 @@ func (c *DaemonConfig) validate(errs *Errors) {
 			}
 		}
 		v.sideCerts(conn, certSide{path: path + ".local", p: lp})
-		dc.Side = sideOf(conn, dc.Role == "initiator")
+		if dc.Role == "initiator" {
+			dc.Side = sideOf(conn, &conn.Initiator)
+		} else {
+			dc.Side = sideOf(conn, nil)
+		}
 	}
 	if len(c.Connections) == 0 {
 		errs.add(Pos{File: c.File, Line: 1, Col: 1}, "the daemon has no connections")

@@ -63,7 +63,9 @@ func (l *Lab) Graph(format string) (string, error) {
 		}
 		for _, name := range l.ConnNames() {
 			c := l.IPsec[name]
-			fmt.Fprintf(&b, "  %s -- %s [style=dashed, color=blue, label=%s];\n", dotString(c.Initiator.Node), dotString(c.Responder.Node), dotString("IPsec "+name))
+			for _, ini := range c.Clients() {
+				fmt.Fprintf(&b, "  %s -- %s [style=dashed, color=blue, label=%s];\n", dotString(ini.Node), dotString(c.Responder.Node), dotString("IPsec "+name))
+			}
 		}
 		b.WriteString("}\n")
 	case "mermaid":
@@ -95,7 +97,9 @@ func (l *Lab) Graph(format string) (string, error) {
 		}
 		for _, name := range l.ConnNames() {
 			c := l.IPsec[name]
-			fmt.Fprintf(&b, "  %s -.IPsec %s.- %s\n", id(c.Initiator.Node), name, id(c.Responder.Node))
+			for _, ini := range c.Clients() {
+				fmt.Fprintf(&b, "  %s -.IPsec %s.- %s\n", id(ini.Node), name, id(c.Responder.Node))
+			}
 		}
 	case "ascii":
 		fmt.Fprintf(&b, "lab %s", l.Name)
@@ -138,7 +142,18 @@ func (l *Lab) Graph(format string) (string, error) {
 			if len(c.Child.LocalTS) == 0 {
 				ts = "between the IKE endpoints"
 			}
-			fmt.Fprintf(&b, "  %-10s %s (%s) ⇄ %s (%s)  %s mode, %s, child %s %s\n", name, c.Initiator.Node, c.Initiator.Address,
+			if c.ModeConfig() {
+				split := "everything"
+				if len(c.Responder.SplitInclude) > 0 {
+					split = fmt.Sprint(c.Responder.SplitInclude)
+				}
+				ts = fmt.Sprintf("Mode Config address from %s ⇄ %s", c.Responder.Pool, split)
+			}
+			var clients []string
+			for _, ini := range c.Clients() {
+				clients = append(clients, fmt.Sprintf("%s (%s)", ini.Node, ini.Address))
+			}
+			fmt.Fprintf(&b, "  %-10s %s ⇄ %s (%s)  %s mode, %s, child %s %s\n", name, strings.Join(clients, ", "),
 				c.Responder.Node, c.Responder.Address, c.IKE.Mode, strings.Join(c.IKE.Proposals, ","), c.Child.Mode, ts)
 		}
 	default:

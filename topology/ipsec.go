@@ -16,12 +16,17 @@ import (
 // swanctl vocabulary where a word exists. The same block configures ipseclab's
 // own stack on a gateway node and charon on a strongswan node.
 type IPsecConn struct {
-	Initiator Peer         `yaml:"initiator" lab:"required"`
-	Responder Peer         `yaml:"responder" lab:"required"`
-	Auth      Auth         `yaml:"auth" lab:"required"`
-	KeyType   KeyType      `yaml:"key-type"` // the lab PKI's key for this connection's certificates
-	IKE       IKEOptions   `yaml:"ike"`
-	Child     ChildOptions `yaml:"child" lab:"required"`
+	// The initiator, or (remote access) the initiators: the clients of one
+	// gateway, each a side as initiator: is. One of the two is given;
+	// Clients returns them alike.
+	Initiator  Peer         `yaml:"initiator"`
+	Initiators []Peer       `yaml:"initiators"`
+	Responder  Peer         `yaml:"responder" lab:"required"`
+	Remote     RemotePeers  `yaml:"remote"` // any: the responder serves any peer (implied by several initiators or a pool)
+	Auth       Auth         `yaml:"auth" lab:"required"`
+	KeyType    KeyType      `yaml:"key-type"` // the lab PKI's key for this connection's certificates
+	IKE        IKEOptions   `yaml:"ike"`
+	Child      ChildOptions `yaml:"child" lab:"required"`
 
 	Name string `yaml:"-"`
 	// Filled by validation: the parsed proposals.
@@ -49,6 +54,21 @@ type Peer struct {
 	CACert   string `yaml:"cacert"`    // the CA(s) the peer's certificate must lead to
 	PeerCert string `yaml:"peer-cert"` // the peer's certificate, known beforehand (rsa-encryption)
 
+	// Remote access, after phase 1 (XAUTH, Mode Config). The gateway (the
+	// responder) lists who may log in and what Mode Config lends: an
+	// address from pool, DNS and NBNS servers, the networks to send into
+	// the tunnel (none: everything), Cisco Unity's banner and default
+	// domain. A client (an initiator) gives its xauth user and password;
+	// the rest it is given.
+	XAuth         *XAuth      `yaml:"xauth"`
+	Pool          Prefix      `yaml:"pool"`
+	DNS           []Addr      `yaml:"dns"`
+	NBNS          []Addr      `yaml:"nbns"`
+	SplitInclude  PrefixList  `yaml:"split-include"`
+	ModeCfg       ModeCfgMode `yaml:"modecfg"` // pull (default: the client asks) or push (the gateway sets)
+	Banner        string      `yaml:"banner"`
+	DefaultDomain string      `yaml:"default-domain"`
+
 	// Certs is the material of the files above, read once by validation and
 	// completed by the lab PKI at deploy (Lab.UseLabPKI); nil under psk.
 	Certs *Certs `yaml:"-"`
@@ -65,8 +85,18 @@ func (p *Peer) fromScalar(n *yaml.Node) error {
 
 // Auth is how the peers authenticate in phase 1.
 type Auth struct {
-	Method AuthMethod `yaml:"method"` // psk (default), pubkey, rsa-encryption or rsa-encryption-revised
-	Secret string     `yaml:"secret"` // psk only
+	Method AuthMethod `yaml:"method"` // psk (default), pubkey, rsa-encryption, rsa-encryption-revised, xauth-psk, xauth-pubkey or hybrid
+	Secret string     `yaml:"secret"` // psk and xauth-psk only
+}
+
+// XAuth is one side's extended authentication (draft-ietf-ipsec-isakmp-
+// xauth-06): on the gateway, who may log in, as users or in users-file (its
+// users are merged into Users by validation); on a client, its credentials.
+type XAuth struct {
+	Users     map[string]string `yaml:"users"`      // the gateway: name → password
+	UsersFile string            `yaml:"users-file"` // the gateway: name:password lines, relative to the lab file
+	User      string            `yaml:"user"`       // a client
+	Password  string            `yaml:"password"`   // a client
 }
 
 // IKEOptions configures phase 1.
@@ -120,12 +150,22 @@ func (l *PrefixList) UnmarshalYAML(n *yaml.Node) error {
 	for _, it := range items {
 		var p Prefix
 		if err := p.UnmarshalYAML(it); err != nil {
-			return err
+			return &itemError{line: it.Line, col: it.Column, err: err}
 		}
 		*l = append(*l, p)
 	}
 	return nil
 }
+
+// itemError is a problem with one item of a list that reads its own YAML,
+// placed at the item rather than at the list.
+type itemError struct {
+	line, col int
+	err       error
+}
+
+func (e *itemError) Error() string             { return e.err.Error() }
+func (e *itemError) Position() (line, col int) { return e.line, e.col }
 
 // Duration is a time.Duration written with a unit ("30s", "1h").
 type Duration struct{ time.Duration }
@@ -187,6 +227,8 @@ type (
 	DPDAction   string // what DPD does with a dead peer's SAs
 	ChildMode   string // the IPsec SAs' mode
 	StartAction string // when the child's SAs are negotiated
+	ModeCfgMode string // who starts Mode Config
+	RemotePeers string // whom a responder serves
 )
 
 const (
@@ -194,6 +236,12 @@ const (
 	AuthPubkey        AuthMethod = "pubkey"                 // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754); swanctl's word
 	AuthRSAEncryption AuthMethod = "rsa-encryption"         // public-key encryption (§5.2)
 	AuthRSARevised    AuthMethod = "rsa-encryption-revised" // revised public-key encryption (§5.3)
+	// Remote access: phase 1, then XAUTH asks the client's user for a
+	// password (strongSwan's IKEv1 second round: auth = xauth on the
+	// client, xauth-generic on the server).
+	AuthXAuthPSK    AuthMethod = "xauth-psk"    // a (group) pre-shared key, then XAUTH
+	AuthXAuthPubkey AuthMethod = "xauth-pubkey" // certificates on both sides, then XAUTH
+	AuthHybrid      AuthMethod = "hybrid"       // the gateway's certificate, the client's XAUTH alone (draft-ietf-ipsec-isakmp-hybrid-auth-05)
 
 	MainMode       IKEMode     = "main"
 	AggressiveMode IKEMode     = "aggressive"
@@ -207,11 +255,20 @@ const (
 	StartTrap      StartAction = "trap"  // the first matching packet starts it
 	StartAtDeploy  StartAction = "start" // the initiator starts it when the lab is up
 	StartNone      StartAction = "none"  // by hand (tunnel up, the script)
+	ModeCfgPull    ModeCfgMode = "pull"  // the client REQUESTs its address
+	ModeCfgPush    ModeCfgMode = "push"  // the gateway SETs it
+	RemoteAny      RemotePeers = "any"   // the responder serves any peer, from any address, with any identity
 )
 
 // Certificates reports whether the method authenticates with certificates
-// (every method but psk).
-func (m AuthMethod) Certificates() bool { return m != AuthPSK && m != "" }
+// (every method but psk and xauth-psk; hybrid the gateway alone).
+func (m AuthMethod) Certificates() bool { return !m.PSK() }
+
+// PSK reports the methods that authenticate phase 1 with a pre-shared key.
+func (m AuthMethod) PSK() bool { return m == AuthPSK || m == AuthXAuthPSK || m == "" }
+
+// XAuth reports the methods that run XAUTH after phase 1.
+func (m AuthMethod) XAuth() bool { return m == AuthXAuthPSK || m == AuthXAuthPubkey || m == AuthHybrid }
 
 // Encrypts reports the public-key encryption methods, which need the peer's
 // RSA key before the exchange starts.
@@ -220,6 +277,45 @@ func (m AuthMethod) Encrypts() bool { return m == AuthRSAEncryption || m == Auth
 // KeyType is a lab PKI key's algorithm and size, in the lab file's words
 // (pki.KeyTypes).
 type KeyType = pki.KeyType
+
+// Clients returns the connection's initiators, in the order written: the
+// one of initiator:, or those of initiators:.
+func (c *IPsecConn) Clients() []*Peer {
+	if len(c.Initiators) == 0 {
+		return []*Peer{&c.Initiator}
+	}
+	out := make([]*Peer, len(c.Initiators))
+	for i := range c.Initiators {
+		out[i] = &c.Initiators[i]
+	}
+	return out
+}
+
+// clientKey is where client i of c is written: "initiator" or "initiators[i]".
+func (c *IPsecConn) clientKey(i int) string {
+	if len(c.Initiators) == 0 {
+		return "initiator"
+	}
+	return fmt.Sprintf("initiators[%d]", i)
+}
+
+// ClientOf returns the client of c on node, or nil.
+func (c *IPsecConn) ClientOf(node string) *Peer {
+	for _, p := range c.Clients() {
+		if p.Node == node {
+			return p
+		}
+	}
+	return nil
+}
+
+// AnyPeer reports a responder that serves any peer: remote: any, given or
+// implied by several initiators or a pool (filled by validation).
+func (c *IPsecConn) AnyPeer() bool { return c.Remote == RemoteAny }
+
+// ModeConfig reports whether the connection lends addresses by Mode Config
+// (the responder has a pool).
+func (c *IPsecConn) ModeConfig() bool { return c.Responder.Pool.IsValid() }
 
 // rsaKey reports an RSA key type.
 func rsaKey(k KeyType) bool { return k == pki.RSA2048 || k == pki.RSA3072 }

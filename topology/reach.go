@@ -291,13 +291,13 @@ func forwardTarget(c *natconf.Config, f flow) (flow, bool) {
 // ikePort is where IKE starts, on both sides.
 const ikePort = 500
 
-// ikeProblem follows a connection's first IKE packet from the initiator's IKE
+// ikeProblem follows a connection's first IKE packet from an initiator's IKE
 // address to the responder's, and the responder's answer back. It returns
 // which side the problem belongs to ("initiator" or "responder") and what it
 // is, or "" when both directions arrive.
-func (l *Lab) ikeProblem(c *IPsecConn) (side, problem string) {
-	ini, resp := l.Topology.Nodes[c.Initiator.Node], l.Topology.Nodes[c.Responder.Node]
-	from, to := c.Initiator.Address.Addr, c.Responder.Address.Addr
+func (l *Lab) ikeProblem(initiator, responder *Peer) (side, problem string) {
+	ini, resp := l.Topology.Nodes[initiator.Node], l.Topology.Nodes[responder.Node]
+	from, to := initiator.Address.Addr, responder.Address.Addr
 	t := &tracer{lab: l}
 	out := t.send(ini, flow{src: from, dst: to, sport: ikePort, dport: ikePort})
 	switch {
@@ -319,29 +319,35 @@ func (l *Lab) ikeProblem(c *IPsecConn) (side, problem string) {
 }
 
 // ikeReach refuses connections whose IKE packets cannot make the round trip,
-// at the side where the trouble lies, and says which IKE addresses would work
-// when the lab left the choice to the default.
+// from each initiator, at the side where the trouble lies, and says which IKE
+// addresses would work when the lab left the choice to the default.
 func (v *labChecker) ikeReach() {
 	for _, name := range v.lab.ConnNames() {
 		c := v.lab.IPsec[name]
-		side, problem := v.lab.ikeProblem(c)
-		if problem == "" {
-			continue
+		for i, ini := range c.Clients() {
+			side, problem := v.lab.ikeProblem(ini, &c.Responder)
+			if problem == "" {
+				continue
+			}
+			// When choosing another address on one side is the cure, the
+			// problem is that side's, whichever direction broke.
+			fix, fixSide := v.lab.ikeFix(ini, &c.Responder)
+			if fixSide != "" {
+				side = fixSide
+			}
+			at := "responder"
+			if side == "initiator" {
+				at = c.clientKey(i)
+			}
+			v.errorf("ipsec."+name+"."+at, "connection %s: %s%s", name, problem, fix)
 		}
-		// When choosing another address on one side is the cure, the
-		// problem is that side's, whichever direction broke.
-		fix, fixSide := v.lab.ikeFix(c)
-		if fixSide != "" {
-			side = fixSide
-		}
-		v.errorf("ipsec."+name+"."+side, "connection %s: %s%s", name, problem, fix)
 	}
 }
 
 // ikeFix looks for IKE addresses that would make the round trip, among the
 // addresses of the sides whose address the lab file did not give, and says how
 // to choose them. side is the role whose address changes, when only one does.
-func (l *Lab) ikeFix(c *IPsecConn) (fix, side string) {
+func (l *Lab) ikeFix(initiator, responder *Peer) (fix, side string) {
 	candidates := func(p *Peer) []netip.Addr {
 		if p.addrGiven {
 			return []netip.Addr{p.Address.Addr}
@@ -356,11 +362,11 @@ func (l *Lab) ikeFix(c *IPsecConn) (fix, side string) {
 		}
 		return out
 	}
-	for _, ai := range candidates(&c.Initiator) {
-		for _, ar := range candidates(&c.Responder) {
-			try := *c
-			try.Initiator.Address, try.Responder.Address = Addr{ai}, Addr{ar}
-			if _, p := l.ikeProblem(&try); p != "" {
+	for _, ai := range candidates(initiator) {
+		for _, ar := range candidates(responder) {
+			tryI, tryR := *initiator, *responder
+			tryI.Address, tryR.Address = Addr{ai}, Addr{ar}
+			if _, p := l.ikeProblem(&tryI, &tryR); p != "" {
 				continue
 			}
 			var fixes, sides []string
@@ -368,7 +374,7 @@ func (l *Lab) ikeFix(c *IPsecConn) (fix, side string) {
 				role string
 				p    *Peer
 				addr netip.Addr
-			}{{"initiator", &c.Initiator, ai}, {"responder", &c.Responder, ar}} {
+			}{{"initiator", initiator, ai}, {"responder", responder, ar}} {
 				if s.addr == s.p.Address.Addr {
 					continue
 				}
@@ -411,11 +417,12 @@ func (l *Lab) IKEEndpoints() []IKEEndpoint {
 	var out []IKEEndpoint
 	for _, name := range l.ConnNames() {
 		c := l.IPsec[name]
-		for _, s := range []struct {
-			role string
-			p    *Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
-			e := IKEEndpoint{Conn: name, Role: s.role, Node: s.p.Node, Addr: s.p.Address.Addr, Why: s.p.addrWhy}
+		for _, s := range c.sides("") {
+			role := s.key
+			if s.client {
+				role = "initiator"
+			}
+			e := IKEEndpoint{Conn: name, Role: role, Node: s.p.Node, Addr: s.p.Address.Addr, Why: s.p.addrWhy}
 			if n := l.Topology.Nodes[s.p.Node]; n != nil {
 				if i, _ := onLink(n, e.Addr); i != nil {
 					e.Iface = i.Name

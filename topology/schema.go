@@ -224,16 +224,56 @@ func written(t reflect.Type, field string) (obj, error) {
 		switch field {
 		case "method":
 			return words(authMethods, "how the peers authenticate in phase 1: psk (pre-shared key), pubkey (RSA or ECDSA signatures, "+
-				"as the key is), rsa-encryption or rsa-encryption-revised (RFC 2409 public-key encryption)"), nil
+				"as the key is), rsa-encryption or rsa-encryption-revised (RFC 2409 public-key encryption); remote access: "+
+				"xauth-psk (a group key, then XAUTH), xauth-pubkey (certificates, then XAUTH), hybrid (the gateway's certificate, the client's XAUTH alone)"), nil
 		case "secret":
-			return withDescription(textSchema, "the pre-shared key (psk)"), nil
+			return withDescription(textSchema, "the pre-shared key (psk, xauth-psk)"), nil
 		}
 	case reflect.TypeOf(IPsecConn{}):
-		if field == "key-type" {
+		switch field {
+		case "key-type":
 			return words(keyTypes, "the key of the lab PKI's certificates for this connection (when a side names no cert files)"), nil
+		case "initiators":
+			s, err := schemaOf(reflect.TypeOf(Peer{}))
+			if err != nil {
+				return nil, err
+			}
+			return obj{"type": "array", "items": s, "minItems": 1, "description": "the clients of a remote-access gateway (the responder), each a side as initiator: is"}, nil
+		case "remote":
+			return words(remotePeers, "any: the responder serves any peer, from any address and with any identity (implied by several initiators or a pool)"), nil
+		}
+	case reflect.TypeOf(XAuth{}):
+		switch field {
+		case "users":
+			return obj{"type": "object", "additionalProperties": textSchema, "propertyNames": obj{"minLength": 1, "pattern": `^[^:\r\n]+$`},
+				"description": "the gateway: who may log in, name: password"}, nil
+		case "users-file":
+			return pathSchema("the gateway: who may log in, as name:password lines (# comments)"), nil
+		case "user":
+			return withDescription(textSchema, "a client: its XAUTH user name"), nil
+		case "password":
+			return withDescription(textSchema, "a client: its XAUTH password"), nil
 		}
 	case reflect.TypeOf(Peer{}):
 		switch field {
+		case "xauth":
+			s, err := schemaOf(reflect.TypeOf(XAuth{}))
+			if err != nil {
+				return nil, err
+			}
+			return withDescription(s, "XAUTH (xauth-psk, xauth-pubkey, hybrid): on the responder users or users-file, on an initiator user and password"), nil
+		case "pool":
+			return withDescription(ref(reflect.TypeOf(Prefix{})), "the responder: the IPv4 prefix Mode Config lends clients their addresses from (network and broadcast excluded), e.g. 10.9.0.0/24"), nil
+		case "dns", "nbns":
+			return obj{"type": "array", "items": ref(reflect.TypeOf(Addr{})), "description": "the responder: the " + strings.ToUpper(field) + " servers Mode Config hands out"}, nil
+		case "split-include":
+			return withDescription(ref(reflect.TypeOf(PrefixList{})), "the responder: the networks clients send into the tunnel (Cisco Unity split include); none: everything"), nil
+		case "modecfg":
+			return words(modeCfgModes, "the responder: pull (the client asks for its address; the default) or push (the gateway sets it)"), nil
+		case "banner":
+			return withDescription(textSchema, "the responder: a banner for the clients (Cisco Unity)"), nil
+		case "default-domain":
+			return withDescription(textSchema, "the responder: the clients' default DNS domain (Cisco Unity)"), nil
 		case "id":
 			return withDescription(textSchema, "the identity: an address (the default; with cert:, the certificate's subject), "+
 				"dn:CN=..., fqdn:..., email:... or keyid:..."), nil
@@ -332,6 +372,10 @@ func schemaOf(t reflect.Type) (obj, error) {
 		s = obj{"type": "object", "properties": props, "additionalProperties": false}
 		if len(required) > 0 {
 			s["required"] = required
+		}
+		if t == reflect.TypeOf(IPsecConn{}) {
+			// One client (initiator:) or several (initiators:).
+			s["oneOf"] = []obj{{"required": []string{"initiator"}}, {"required": []string{"initiators"}}}
 		}
 		if t == reflect.TypeOf(Step{}) {
 			// One action per step (its time, at:, is inside the action).

@@ -3,6 +3,8 @@ package topology_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -204,4 +206,94 @@ func TestUnitPatternsAgreeWithTheParsers(t *testing.T) {
 	check("loss", netem.LossPattern, func(s string) error { _, err := netem.ParseLoss(s); return err },
 		[]string{"1%", "0", "random 1%", "RANDOM 1%", "gemodel 1%", "gemodel 1% 30%", "gemodel 1% 30% 100% 0%", "gemodel p 1% r 30% 1-h 100% 1-k 0%",
 			"gemodel P 1% R 30%", "gemodel", "gemodel 1% 2% 3% 4% 5%", "gemodel r 30%", "sometimes", "random", "1"})
+}
+
+// remoteAccessForms writes the remote-access settings in each form.
+const remoteAccessForms = `name: ra-forms
+topology:
+  nodes:
+    laptop1: {kind: gateway, gateway: 192.0.2.1}
+    laptop2: {kind: gateway, gateway: 192.0.2.1}
+    gw:      {kind: gateway, gateway: 192.0.2.1}
+    r:       {kind: router}
+    server:  {kind: host, gateway: 10.1.0.1}
+  lans:
+    - name: net
+      members: [r:eth0, laptop1:eth0, laptop2:eth0, gw:eth0]
+      addresses: [192.0.2.1/24, 192.0.2.10/24, 192.0.2.11/24, 192.0.2.2/24]
+    - name: office
+      members: [gw:eth1, server:eth0]
+      addresses: [10.1.0.1/24, 10.1.0.10/24]
+ipsec:
+  rw:
+    responder:
+      node: gw
+      xauth: {users: {alice: secret, bob: 1234}}
+      pool: 10.9.0.0/24
+      dns: [10.1.0.53, 10.1.0.54]
+      nbns: [10.1.0.55]
+      split-include: 10.1.0.0/24
+      modecfg: push
+      banner: Welcome
+      default-domain: office.example
+    initiators:
+      - {node: laptop1, xauth: {user: alice, password: secret}}
+      - laptop2
+    remote: any
+    auth: {method: hybrid}
+    child: {start: none}
+  one:
+    initiator: {node: laptop1, xauth: {user: bob, password: 1234}}
+    responder: {node: gw, xauth: {users-file: users.txt}}
+    auth: {method: xauth-psk, secret: group}
+    child: {mode: transport}
+`
+
+func TestSchemaAndDecoderAgreeOnRemoteAccess(t *testing.T) {
+	s := compileSchema(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "users.txt"), []byte("bob:1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "lab.yaml")
+	// laptop2 has no xauth: the decoder wants one under hybrid, the schema
+	// cannot know, so the forms lab gives it its credentials for the decoder.
+	good := strings.Replace(remoteAccessForms, "      - laptop2\n", "      - {node: laptop2, xauth: {user: bob, password: 1234}}\n", 1)
+	for _, src := range []string{remoteAccessForms, good} {
+		if err := s.Validate(asJSON(t, []byte(src))); err != nil {
+			t.Fatalf("the schema refuses the remote-access forms:\n%v", err)
+		}
+	}
+	if _, err := topology.Parse(file, []byte(good)); err != nil {
+		t.Fatalf("the decoder refuses the remote-access forms:\n%v", err)
+	}
+	broken := []struct{ name, old, new string }{
+		{"bad enum: auth method", "{method: hybrid}", "{method: xauth}"},
+		{"bad enum: modecfg", "modecfg: push", "modecfg: pushed"},
+		{"bad enum: remote", "remote: any", "remote: all"},
+		{"unknown key in xauth", "{user: alice, password: secret}", "{user: alice, pass: secret}"},
+		{"users as a list", "{users: {alice: secret, bob: 1234}}", "{users: [alice, bob]}"},
+		{"initiators as a mapping", "      - {node: laptop1, xauth: {user: alice, password: secret}}\n      - {node: laptop2,", "      laptop1: {xauth: {user: alice, password: secret}}\n      laptop2: {node: laptop2,"},
+		{"initiators empty", "    initiators:\n      - {node: laptop1, xauth: {user: alice, password: secret}}\n      - {node: laptop2, xauth: {user: bob, password: 1234}}\n", "    initiators: []\n"},
+		{"initiator and initiators", "    initiators:\n", "    initiator: laptop2\n    initiators:\n"},
+		{"neither initiator nor initiators", "    initiators:\n      - {node: laptop1, xauth: {user: alice, password: secret}}\n      - {node: laptop2, xauth: {user: bob, password: 1234}}\n", ""},
+		{"dns not a list", "dns: [10.1.0.53, 10.1.0.54]", "dns: {primary: 10.1.0.53}"},
+		{"dns not an address", "dns: [10.1.0.53, 10.1.0.54]", "dns: [ns1.office.example]"},
+		{"pool not a prefix", "pool: 10.9.0.0/24", "pool: a pool"},
+		{"split-include not a prefix", "split-include: 10.1.0.0/24", "split-include: [the office]"},
+	}
+	for _, b := range broken {
+		t.Run(b.name, func(t *testing.T) {
+			if !strings.Contains(good, b.old) {
+				t.Fatalf("test setup: %q not in the forms lab", b.old)
+			}
+			src := strings.Replace(good, b.old, b.new, 1)
+			if err := s.Validate(asJSON(t, []byte(src))); err == nil {
+				t.Errorf("the schema accepts it")
+			}
+			if _, err := topology.Parse(file, []byte(src)); err == nil {
+				t.Errorf("the decoder accepts it (so the schema should too)")
+			}
+		})
+	}
 }

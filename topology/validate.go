@@ -23,7 +23,7 @@ var (
 // The words a lab file may write for these settings, the default first; the
 // schema offers the same lists.
 var (
-	authMethods  = []AuthMethod{AuthPSK, AuthPubkey, AuthRSAEncryption, AuthRSARevised}
+	authMethods  = []AuthMethod{AuthPSK, AuthPubkey, AuthRSAEncryption, AuthRSARevised, AuthXAuthPSK, AuthXAuthPubkey, AuthHybrid}
 	keyTypes     = pki.KeyTypes
 	ikeModes     = []IKEMode{MainMode, AggressiveMode}
 	nattModes    = []NATT{NATTOn, NATTOff}
@@ -467,6 +467,24 @@ func (v *labChecker) natBoxes() {
 	}
 }
 
+// connSide is one side of a connection as validation walks it: its path in
+// the file ("ipsec.vpn.initiators[1]"), its key for messages and the peer.
+type connSide struct {
+	path, key string
+	p         *Peer
+	client    bool
+}
+
+// sides lists c's clients and its responder, with their paths.
+func (c *IPsecConn) sides(path string) []connSide {
+	var out []connSide
+	for i, p := range c.Clients() {
+		k := c.clientKey(i)
+		out = append(out, connSide{path: path + "." + k, key: k, p: p, client: true})
+	}
+	return append(out, connSide{path: path + ".responder", key: "responder", p: &c.Responder})
+}
+
 // Validate-time view of the connection's resolved addresses.
 func (v *labChecker) ipsec() {
 	for _, name := range v.lab.ConnNames() {
@@ -476,12 +494,13 @@ func (v *labChecker) ipsec() {
 		if !nodeNameRE.MatchString(name) {
 			v.errs.add(v.lab.KeyPos(path), "connection name %q must start with a letter and use only letters, digits, '-' and '_'", name)
 		}
-		for _, side := range []struct {
-			key string
-			p   *Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
-			sp := path + "." + side.key
+		v.initiators(path, c)
+		for _, side := range c.sides(path) {
+			sp := side.path
 			n := v.lab.Topology.Nodes[side.p.Node]
+			if side.client && side.p.Node == "" && !v.given(sp) {
+				continue // no initiator at all: said above
+			}
 			if n == nil {
 				v.errorf(sp, "%s %q is not a node of this lab (nodes: %s)", side.key, side.p.Node, strings.Join(v.lab.NodeNames(), ", "))
 				continue
@@ -509,78 +528,53 @@ func (v *labChecker) ipsec() {
 				}
 			}
 		}
-		if c.Initiator.Node == c.Responder.Node && c.Initiator.Node != "" {
-			v.errorf(path+".responder", "initiator and responder are the same node (%s)", c.Initiator.Node)
+		seen := map[string]string{}
+		for _, side := range c.sides(path) {
+			if !side.client || side.p.Node == "" {
+				continue
+			}
+			if side.p.Node == c.Responder.Node {
+				if len(c.Initiators) == 0 {
+					v.errorf(path+".responder", "initiator and responder are the same node (%s)", side.p.Node)
+				} else {
+					v.errorf(side.path, "%s is the responder of %s; a client is another node", side.p.Node, name)
+				}
+			}
+			if first, dup := seen[side.p.Node]; dup {
+				v.errorf(side.path, "%s is already a client of %s (%s); each client is a node of its own", side.p.Node, name, first)
+			}
+			seen[side.p.Node] = side.key
 		}
 		v.connSettings(path, c)
-		for _, side := range []struct {
-			key string
-			p   *Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
-			sp := path + "." + side.key
-			v.sideCerts(c, certSide{path: sp, p: side.p, peerInLab: true, labPKI: true})
+		v.remoteAccess(path, c)
+		for _, side := range c.sides(path) {
+			v.sideCerts(c, certSide{path: side.path, p: side.p, peerInLab: true, labPKI: true, hybridClient: side.client && c.Auth.Method == AuthHybrid})
 			if n := v.lab.Topology.Nodes[side.p.Node]; n != nil && n.Kind == KindStrongSwan && c.Auth.Method.Encrypts() {
 				v.errorf(path+".auth.method", "%s is a strongswan node, and strongSwan does not implement %s (RFC 2409 §5.2/5.3): use pubkey, or a gateway node", side.p.Node, c.Auth.Method)
 			}
 		}
-		if n := v.lab.Topology.Nodes[c.Initiator.Node]; n != nil && n.Kind == KindVPNC {
-			v.vpncInitiator(path, c)
-		}
+		v.strongSwanRemoteAccess(path, c)
+		v.vpncClients(path, c)
 	}
 	v.labPKI()
 }
 
-// vpncInitiator checks a connection that a vpnc node initiates against what
-// vpnc does: Aggressive Mode with the group's pre-shared key, ESP in tunnel
-// mode, one connection per node (it binds UDP 500 and names its TUN device).
-func (v *labChecker) vpncInitiator(path string, c *IPsecConn) {
-	node := c.Initiator.Node
-	// TODO(issue17-lab): vpnc authenticates with XAUTH after the group PSK
-	// (XAUTHInitPreShared) or, with the gateway's RSA certificate, Hybrid
-	// (Debian's vpnc is built with GnuTLS and does it): require auth method
-	// xauth-psk or hybrid and xauth: {user, password} on the initiator once
-	// topology has them, and refuse modecfg: push (vpnc always pulls). Until
-	// then psk stands for the group secret.
-	if c.Auth.Method != AuthPSK {
-		v.errorf(path+".auth.method", "%s is a vpnc node: vpnc authenticates with the group's pre-shared key (psk), not %s", node, c.Auth.Method)
-	}
-	if c.IKE.Mode != AggressiveMode {
-		v.errorf(path+".ike.mode", "%s is a vpnc node, and vpnc speaks Aggressive Mode only: set ike: {mode: aggressive}", node)
-	}
-	if c.Child.Mode == TransportMode {
-		v.errorf(path+".child.mode", "%s is a vpnc node, and vpnc tunnels only: leave child.mode at tunnel", node)
-	}
-	if len(c.Child.AH) > 0 {
-		v.errorf(path+".child.ah", "%s is a vpnc node, and vpnc speaks ESP only", node)
-	}
-	// vpnc proposes AES-CBC, 3DES and DES with SHA-1 and MD5, but takes only
-	// AES with SHA-1 without its --enable-weak-* options, which ipseclab
-	// does not give; and it knows the MODP groups alone.
-	if !anyVPNCProposal(c.IKEProposals, true) {
-		v.errorf(path+".ike.proposals", "%s is a vpnc node, and vpnc accepts AES-CBC with SHA-1 and a MODP group (modp768, 1024, 1536, 2048 to 8192) for phase 1: propose one, e.g. aes128-sha1-modp2048", node)
-	}
-	if len(c.ChildProposals) > 0 && !anyVPNCProposal(c.ChildProposals, false) {
-		v.errorf(path+".child.esp", "%s is a vpnc node, and vpnc accepts AES-CBC with SHA-1 (PFS with a MODP group) for ESP: propose one, e.g. aes128-sha1", node)
-	}
-	for _, other := range v.lab.ConnNames() {
-		if other < c.Name && v.lab.IPsec[other].Initiator.Node == node {
-			v.errorf(path+".initiator", "%s is a vpnc node and already initiates %s: one vpnc connection per node", node, other)
-			break
+// initiators checks that a connection names its initiator, or its
+// initiators, once.
+func (v *labChecker) initiators(path string, c *IPsecConn) {
+	_, one := v.lab.pos[path+".initiator"]
+	_, many := v.lab.pos[path+".initiators"]
+	switch {
+	case one && many:
+		v.errorf(path+".initiators", "give initiator: (one) or initiators: (a list), not both")
+		c.Initiators = nil
+	case many && len(c.Initiators) == 0:
+		v.errorf(path+".initiators", "initiators lists no client; give at least one side (a node name, or node: with its settings)")
+	case !one && !many:
+		if _, ok := v.lab.pos[path]; ok {
+			v.errs.add(v.lab.Pos(path), "connection %s needs \"initiator\" (or \"initiators\", a list of clients)", c.Name)
 		}
 	}
-}
-
-// anyVPNCProposal reports whether vpnc (without its weak options) can agree
-// to one of the proposals; a phase 1 proposal needs a group, an ESP one may
-// do without (no PFS).
-func anyVPNCProposal(ps []proposal.Proposal, ike bool) bool {
-	for _, p := range ps {
-		modp := p.Group == 1 || p.Group == 2 || p.Group == 5 || (p.Group >= 14 && p.Group <= 18)
-		if p.Encr == proposal.EncrAESCBC && p.Integ == proposal.IntegSHA1 && (modp || !ike && p.Group == proposal.GroupNone) {
-			return true
-		}
-	}
-	return false
 }
 
 // connSettings checks and completes a connection's authentication, phase 1 and
@@ -590,23 +584,25 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	switch {
 	case !defaultWord(&c.Auth.Method, authMethods):
 		v.errorf(path+".auth.method", "unknown auth method %q%s", c.Auth.Method, suggest(string(c.Auth.Method), wordStrings(authMethods)))
-	case c.Auth.Method == AuthPSK:
-		if c.Auth.Secret == "" && (c.Initiator.PSK == "" || c.Responder.PSK == "") {
-			v.errorf(path+".auth", "auth method psk needs a secret (auth.secret, or psk on both sides)")
+	case c.Auth.Method.PSK():
+		if c.Auth.Secret == "" {
+			for _, side := range c.sides(path) {
+				if side.p.PSK == "" {
+					v.errorf(path+".auth", "auth method %s needs a secret (auth.secret, or psk on every side)", c.Auth.Method)
+					break
+				}
+			}
 		}
 		if keyTypeGiven {
-			v.errorf(path+".key-type", "key-type chooses the lab PKI's keys for certificate authentication; this connection uses psk")
+			v.errorf(path+".key-type", "key-type chooses the lab PKI's keys for certificate authentication; this connection uses %s", c.Auth.Method)
 		}
 	default:
 		if c.Auth.Secret != "" {
 			v.errorf(path+".auth.secret", "auth.secret is a pre-shared key; method %s authenticates with certificates", c.Auth.Method)
 		}
-		for _, side := range []struct {
-			key string
-			p   *Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
+		for _, side := range c.sides(path) {
 			if side.p.PSK != "" {
-				v.errorf(path+"."+side.key+".psk", "psk is a pre-shared key; method %s authenticates with certificates", c.Auth.Method)
+				v.errorf(side.path+".psk", "psk is a pre-shared key; method %s authenticates with certificates", c.Auth.Method)
 			}
 		}
 	}
@@ -678,7 +674,9 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if !defaultWord(&ch.Mode, childModes) {
 		v.errorf(path+".mode", "child mode %q is neither tunnel nor transport", ch.Mode)
 	}
-	if ch.Mode == "tunnel" {
+	if c.ModeConfig() {
+		v.modeConfigChild(path, c)
+	} else if ch.Mode == "tunnel" {
 		if len(ch.LocalTS) == 0 {
 			v.errorf(path, "a tunnel-mode child needs local-ts (the initiator's protected subnet, e.g. 10.1.0.0/24)")
 		}
@@ -694,13 +692,13 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	// selector for the initiator is the NAT's address, not the one the
 	// initiator has (RFC 3948 §3.1.2). So its selectors are not filled in
 	// here, and any given must name the endpoints.
-	if ch.Mode == "transport" {
+	if ch.Mode == "transport" && len(c.Clients()) == 1 {
 		for _, ts := range []struct {
 			key  string
 			list PrefixList
 			side string
 			addr Addr
-		}{{"local-ts", ch.LocalTS, "initiator", c.Initiator.Address}, {"remote-ts", ch.RemoteTS, "responder", c.Responder.Address}} {
+		}{{"local-ts", ch.LocalTS, "initiator", c.Clients()[0].Address}, {"remote-ts", ch.RemoteTS, "responder", c.Responder.Address}} {
 			if len(ts.list) == 1 && ts.addr.IsValid() && ts.list[0].Prefix != netip.PrefixFrom(ts.addr.Addr, 32) {
 				v.errorf(path+"."+ts.key, "a transport-mode child protects the IKE endpoints' own traffic: %s must be the %s's address, %s/32, or be left out",
 					ts.key, ts.side, ts.addr)
@@ -741,6 +739,10 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	}
 	if ch.Lifetime.Duration == 0 {
 		ch.Lifetime.Duration = 3600e9
+	}
+	if _, given := v.lab.pos[path+".start"]; !given && ch.Start == "" && c.ModeConfig() {
+		// A client without an address has nothing to trap: it connects.
+		ch.Start = StartAtDeploy
 	}
 	if !defaultWord(&ch.Start, startActions) {
 		v.errorf(path+".start", "start %q is not trap, start or none", ch.Start)
@@ -846,7 +848,7 @@ func (v *labChecker) script() {
 			needNode("from", a.From)
 			v.traffic(ap, a)
 		case *TunnelStep:
-			if c := needConn("connection", a.Connection); c != nil && a.Node != "" && a.Node != c.Initiator.Node && a.Node != c.Responder.Node {
+			if c := needConn("connection", a.Connection); c != nil && a.Node != "" && c.ClientOf(a.Node) == nil && a.Node != c.Responder.Node {
 				v.errorf(ap+".node", "%s is not a side of connection %s", a.Node, a.Connection)
 			}
 		case *ImpairStep:

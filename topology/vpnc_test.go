@@ -11,7 +11,7 @@ topology:
   nodes:
     laptop: {kind: vpnc, gateway: 192.168.1.1}
     home:   {kind: nat, gateway: 203.0.113.2}
-    gw:     {kind: strongswan}
+    gw:     {kind: gateway}
     server: {kind: host, gateway: 10.1.0.1}
   links:
     - endpoints: [laptop:eth0, home:eth0]
@@ -22,11 +22,11 @@ topology:
       addresses: [10.1.0.1/24, 10.1.0.10/24]
 ipsec:
   rw:
-    initiator: laptop
-    responder: gw
-    auth: {method: psk, secret: group-secret}
+    initiator: {node: laptop, id: "keyid:staff", xauth: {user: alice, password: wonderland}}
+    responder: {node: gw, xauth: {users: {alice: wonderland}}, pool: 10.9.0.0/24, split-include: [10.1.0.0/24]}
+    auth: {method: xauth-psk, secret: group-secret}
     ike: {mode: aggressive, proposals: [aes128-sha1-modp2048]}
-    child: {local-ts: 192.168.1.10/32, remote-ts: 10.1.0.0/24, esp: [aes128-sha1], start: start}
+    child: {esp: [aes128-sha1]}
 `
 
 func TestVPNCNode(t *testing.T) {
@@ -44,17 +44,20 @@ func TestVPNCNode(t *testing.T) {
 		atLine     string
 		wantSubstr string
 	}{
-		{"responder", "    initiator: laptop\n    responder: gw", "    initiator: gw\n    responder: laptop", "responder: laptop", "vpnc is a client: it only initiates"},
+		{"responder", "    initiator: {node: laptop, id: \"keyid:staff\", xauth: {user: alice, password: wonderland}}\n    responder: {node: gw,",
+			"    initiator: {node: gw, xauth: {user: alice, password: wonderland}}\n    responder: {node: laptop,", "responder: {node: laptop", "vpnc is a client: it only initiates"},
 		{"main mode", "mode: aggressive, ", "", "ike: {proposals", "vpnc speaks Aggressive Mode only"},
-		{"transport", "child: {local-ts: 192.168.1.10/32, remote-ts: 10.1.0.0/24, ", "child: {mode: transport, ", "child: {mode: transport", "vpnc tunnels only"},
 		{"ah", "esp: [aes128-sha1]", "ah: [sha1]", "ah: [sha1]", "vpnc speaks ESP only"},
 		{"ike sha256", "aes128-sha1-modp2048", "aes128-sha256-modp2048", "aes128-sha256-modp2048", "vpnc accepts AES-CBC with SHA-1 and a MODP group"},
 		{"ike ecp", "aes128-sha1-modp2048", "aes128-sha1-ecp256", "aes128-sha1-ecp256", "vpnc accepts AES-CBC with SHA-1 and a MODP group"},
 		{"esp gcm", "esp: [aes128-sha1]", "esp: [aes128gcm16]", "esp: [aes128gcm16]", "vpnc accepts AES-CBC with SHA-1 (PFS with a MODP group) for ESP"},
-		{"pubkey", "auth: {method: psk, secret: group-secret}", "auth: {method: pubkey}", "auth: {method: pubkey}", "group's pre-shared key"},
-		// rw's initiator line is the second "initiator: laptop".
-		{"two connections", "ipsec:\n", "ipsec:\n  another:\n    initiator: laptop\n    responder: gw\n    auth: {secret: x}\n    ike: {mode: aggressive}\n    child: {local-ts: 192.168.1.10/32, remote-ts: 10.1.0.0/24}\n",
-			"", "already initiates another: one vpnc connection per node"},
+		{"xauth-pubkey", "auth: {method: xauth-psk, secret: group-secret}", "auth: {method: xauth-pubkey}", "auth: {method: xauth-pubkey}", "xauth-psk"},
+		{"no pool", ", pool: 10.9.0.0/24, split-include: [10.1.0.0/24]}", "}", "responder: {node: gw", "vpnc takes its inner address from Mode Config"},
+		{"push", "split-include: [10.1.0.0/24]}", "split-include: [10.1.0.0/24], modecfg: push}", "modecfg: push", "vpnc always asks for its address (pull)"},
+		{"hybrid ecdsa", "auth: {method: xauth-psk, secret: group-secret}", "auth: {method: hybrid}\n    key-type: ecdsa-p256", "key-type: ecdsa-p256", "hybrid(rsa)"},
+		// rw's client line is the second "node: laptop".
+		{"two connections", "ipsec:\n", "ipsec:\n  another:\n    initiator: {node: laptop, xauth: {user: alice, password: wonderland}}\n    responder: {node: gw, xauth: {users: {alice: wonderland}}, pool: 10.8.0.0/24}\n    auth: {method: xauth-psk, secret: x}\n    ike: {mode: aggressive, proposals: [aes128-sha1-modp2048]}\n    child: {esp: [aes128-sha1]}\n",
+			"", "already a client of another: one vpnc connection per node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(vpncLab, tc.old) {

@@ -68,6 +68,13 @@ type Config struct {
 	// vpnc's default 300 s). Negative disables DPD both ways.
 	DPDIdle time.Duration
 
+	// TargetNetwork (IPSEC target network) is the remote selector vpnc
+	// proposes in Quick Mode: one network. Unset, vpnc proposes 0.0.0.0/0,
+	// as Cisco's client does, and leaves it to the gateway to narrow it to
+	// its split-include networks (charon's unity plugin does). It does not
+	// change the routes, which follow the split-include vpnc was sent.
+	TargetNetwork netip.Prefix
+
 	// ApplicationVersion (Application version) is what vpnc reports in
 	// Mode Config's APPLICATION_VERSION; vpnc's default names itself as a
 	// Cisco client.
@@ -121,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.DPDIdle; d > 0 && (d < 10*time.Second || d > 24*time.Hour || d%time.Second != 0) {
 		return fmt.Errorf("vpnc: DPD idle timeout %v: whole seconds from 10s to 24h (or negative: off)", d)
+	}
+	if t := c.TargetNetwork; t.IsValid() && (!t.Addr().Is4() || t.Masked() != t) {
+		return fmt.Errorf("vpnc: target network %s: want an IPv4 network (its host bits zero)", t)
 	}
 	if c.Hybrid && len(c.CACerts) == 0 {
 		return errors.New("vpnc: Hybrid authentication needs the CA certificate that issued the gateway's (CACerts)")
@@ -198,6 +208,9 @@ func (c Config) Conf(script, caFile string) (string, error) {
 		set("DPD idle timeout (our side)", "0")
 	case c.DPDIdle > 0:
 		set("DPD idle timeout (our side)", fmt.Sprint(int64(c.DPDIdle/time.Second)))
+	}
+	if c.TargetNetwork.IsValid() {
+		set("IPSEC target network", c.TargetNetwork.String())
 	}
 	set("Application version", c.ApplicationVersion)
 	set("Script", script)

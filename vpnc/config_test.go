@@ -53,12 +53,13 @@ func TestConf(t *testing.T) {
 	c := laptop()
 	c.Hybrid, c.CACerts = true, []*x509.Certificate{{Raw: []byte{1}}}
 	c.NATT, c.LocalPort, c.DPDIdle, c.Interface = "force-natt", -1, -1, "tun7"
+	c.TargetNetwork = netip.MustParsePrefix("10.1.0.0/24")
 	conf, err = c.Conf("/s", "/state/ca.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range []string{"IKE Authmode hybrid", "CA-File /state/ca.pem", "NAT Traversal Mode force-natt", "Local Port 0",
-		"DPD idle timeout (our side) 0", "Interface name tun7"} {
+		"DPD idle timeout (our side) 0", "Interface name tun7", "IPSEC target network 10.1.0.0/24"} {
 		if !strings.Contains(conf, line+"\n") {
 			t.Errorf("vpnc.conf lacks %q:\n%s", line, conf)
 		}
@@ -84,6 +85,7 @@ func TestValidate(t *testing.T) {
 		"short dpd":         {func(c *Config) { c.DPDIdle = 5 * time.Second }, "DPD"},
 		"hybrid without ca": {func(c *Config) { c.Hybrid = true }, "CA certificate"},
 		"ca without hybrid": {func(c *Config) { c.CACerts = []*x509.Certificate{{Raw: []byte{1}}} }, "only Hybrid"},
+		"host bits":         {func(c *Config) { c.TargetNetwork = netip.MustParsePrefix("10.1.0.1/24") }, "target network"},
 		"server pfs":        {func(c *Config) { c.PFS = "server" }, ""},
 		"random port":       {func(c *Config) { c.LocalPort = -1 }, ""},
 	} {

@@ -167,7 +167,7 @@ func describePKI(lab *topology.Lab, l *pki.Lab) pkiShow {
 	seen := map[*pki.Credential]bool{}
 	for _, name := range lab.ConnNames() {
 		c := lab.IPsec[name]
-		for _, p := range []*topology.Peer{&c.Initiator, &c.Responder} {
+		for _, p := range append(c.Clients(), &c.Responder) {
 			if p.Certs == nil || p.Certs.Own == nil || p.Certs.OwnFromLab || seen[p.Certs.Own] {
 				continue
 			}
@@ -191,13 +191,13 @@ func usersOf(lab *topology.Lab, cred *pki.Credential) []string {
 	var out []string
 	for _, name := range lab.ConnNames() {
 		c := lab.IPsec[name]
-		for _, side := range []struct {
-			role string
-			p    *topology.Peer
-		}{{"initiator", &c.Initiator}, {"responder", &c.Responder}} {
-			if side.p.Certs != nil && side.p.Certs.Own == cred {
-				out = append(out, name+" ("+side.role+")")
+		for _, p := range c.Clients() {
+			if p.Certs != nil && p.Certs.Own == cred {
+				out = append(out, name+" (initiator)")
 			}
+		}
+		if p := &c.Responder; p.Certs != nil && p.Certs.Own == cred {
+			out = append(out, name+" (responder)")
 		}
 	}
 	return out

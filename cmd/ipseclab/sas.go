@@ -96,7 +96,17 @@ func printSAs(w io.Writer, sas []labrun.SAInfo, width int) {
 			bytes = fmt.Sprintf("%d/%d", s.BytesIn, s.BytesOut)
 			drops = fmt.Sprintf("%d/%d/%d/%d", s.ReplayDrops, s.IntegrityFailures, s.PolicyDrops, s.OtherDrops)
 		}
-		rows = append(rows, []string{s.Node, s.Conn, s.Type, s.State, s.Local, s.Remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops})
+		local, remote := s.Local, s.Remote
+		if s.VirtualIP != "" {
+			// The lent address belongs to the client's end.
+			lease := " (" + strings.Join(nonEmpty(s.VirtualIP, s.XAuthUser), ", ") + ")"
+			if s.Role == "responder" {
+				remote += lease
+			} else {
+				local += lease
+			}
+		}
+		rows = append(rows, []string{s.Node, s.Conn, s.Type, s.State, local, remote, s.SPIIn, s.SPIOut, s.Proposal, mode, mtu, counters, bytes, drops})
 		blocks = append(blocks, saBlock(s))
 	}
 	printTable(w, width, []string{"NODE", "CONN", "TYPE", "STATE", "LOCAL", "REMOTE", "SPI IN/ICOOKIE", "SPI OUT/RCOOKIE", "PROPOSAL", "MODE", "MTU", "PKTS IN/OUT", "BYTES IN/OUT", "DROPS (replay/integ/policy/other)"}, rows, blocks)
@@ -121,6 +131,8 @@ func saBlock(s labrun.SAInfo) block {
 		b.add("proposal", s.Proposal)
 		b.add("transport", via)
 		b.add("age", s.Age)
+		b.add("xauth user", s.XAuthUser)
+		b.add("virtual address", s.VirtualIP)
 		return b
 	}
 	mode := s.Mode

@@ -34,6 +34,11 @@ var aggressiveModeExplain = map[AuthKind][4]string{
 		2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity and HASH_R, all in clear: an eavesdropper can now attack the pre-shared key offline",
 		3: "Aggressive Mode 3/3: HASH_I proves the initiator knows the pre-shared key; the ISAKMP SA is established",
 	},
+	AuthHybrid: {
+		1: "Aggressive Mode 1/3: proposals with hybrid authentication, Diffie-Hellman value, nonce, identity and a CERTREQ naming the CA the client trusts, in clear",
+		2: "Aggressive Mode 2/3: the gateway's choice, DH value, nonce, identity, certificate and SIG_R, in clear: the client checks the gateway before it ever sends a password",
+		3: "Aggressive Mode 3/3: the client's HASH_I, which proves nothing about the client; XAUTH follows to authenticate the user",
+	},
 	AuthPubkey: {
 		1: "Aggressive Mode 1/3: proposals with signature authentication, Diffie-Hellman value, nonce, identity and a CERTREQ naming the CA the initiator trusts, all in clear",
 		2: "Aggressive Mode 2/3: the responder's choice, DH value, nonce, identity, certificate and SIG_R, in clear: the identities show, but there is no shared secret to attack offline, since forging SIG_R takes the responder's private key",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
@@ -151,6 +152,11 @@ const (
 	AuthPubkey                               // signatures, RSA or ECDSA as the key is (§5.1, RFC 4754)
 	AuthRSAEncryption                        // public-key encryption (§5.2, auth method 4)
 	AuthRSARevisedEncryption                 // its revised mode (§5.3, auth method 5)
+	// Hybrid authentication (draft-ietf-ipsec-isakmp-hybrid-auth-05): the
+	// gateway signs, the client proves itself by XAUTH alone
+	// (HybridInitRSA, 64221). XAUTH after a pre-shared key or signatures is
+	// Connection.XAuth, not a method of its own.
+	AuthHybrid
 )
 
 func (k AuthKind) String() string {
@@ -161,6 +167,8 @@ func (k AuthKind) String() string {
 		return "rsa-encryption"
 	case AuthRSARevisedEncryption:
 		return "rsa-encryption-revised"
+	case AuthHybrid:
+		return "hybrid"
 	}
 	return "psk"
 }
@@ -200,12 +208,12 @@ type XAuth struct {
 // ModeConfig is one side of Mode Config (draft-dukes-ike-mode-cfg-02): the
 // gateway lends the client an address from a pool, with DNS servers and the
 // networks to send into the tunnel, in a Transaction exchange after phase 1
-// (and XAUTH). The client needs no settings: it asks, or accepts what is set.
+// (and XAUTH). The client needs only Push: whether to ask or to wait.
 type ModeConfig struct {
 	Pool          netip.Prefix   // addresses to lend: the network and broadcast excluded
 	DNS, NBNS     []netip.Addr   // INTERNAL_IP4_DNS, INTERNAL_IP4_NBNS
 	SplitInclude  []netip.Prefix // Cisco Unity's split tunnel; empty: everything
-	Push          bool           // the gateway SETs (push); otherwise the client REQUESTs (pull)
+	Push          bool           // the gateway SETs (push), and the client waits for it; otherwise the client REQUESTs (pull)
 	Banner        string         // Cisco Unity's banner
 	DefaultDomain string         // Cisco Unity's default domain
 }
@@ -370,6 +378,9 @@ func (c Connection) Validate() error {
 	if err := c.Auth.validate(c.PSK); err != nil {
 		return fail("%v", err)
 	}
+	if err := c.validateRemoteAccess(); err != nil {
+		return fail("%v", err)
+	}
 	if _, err := ParseIdentity(c.LocalID, c.Local); err != nil {
 		return fail("local id: %v", err)
 	}
@@ -451,6 +462,22 @@ func (a Auth) validate(psk string) error {
 		if _, ok := a.PeerCert.PublicKey.(*rsa.PublicKey); !ok {
 			return fmt.Errorf("auth %s encrypts to the peer's RSA key; the peer's certificate holds %s", a.Method, pki.DescribeKey(a.PeerCert.PublicKey))
 		}
+	case AuthHybrid:
+		// The gateway has a certificate and signs; the client has none and
+		// checks the gateway's.
+		if a.Key != nil {
+			if len(a.Chain) == 0 {
+				return errors.New("auth hybrid: the gateway needs its certificate with its key")
+			}
+			if err := pki.KeyMatches(a.Chain[0], a.Key); err != nil {
+				return fmt.Errorf("our certificate: %v", err)
+			}
+			if _, ok := a.Key.Public().(*rsa.PublicKey); !ok {
+				return fmt.Errorf("auth hybrid signs with RSA (HybridInitRSA); the gateway's key is %s", pki.DescribeKey(a.Key.Public()))
+			}
+		} else if len(a.CAs) == 0 && a.PeerCert == nil {
+			return errors.New("auth hybrid: the client needs the CA certificate (or the gateway's certificate) to check the gateway's against")
+		}
 	default:
 		return fmt.Errorf("unknown auth method %d", a.Method)
 	}
@@ -479,7 +506,9 @@ func (ch Child) validate(c Connection) error {
 	if ch.Mode != 0 && ch.Mode != esp.Tunnel && ch.Mode != esp.Transport {
 		return fail("mode must be tunnel or transport")
 	}
-	if ch.LocalTS.IsValid() != ch.RemoteTS.IsValid() {
+	// A Mode Config client's own selector is the address it will be lent,
+	// and a gateway's remote one the address it lends: each gives one side.
+	if ch.LocalTS.IsValid() != ch.RemoteTS.IsValid() && c.ModeConfig == nil {
 		return fail("give both traffic selectors, or neither (host to host)")
 	}
 	for _, ts := range []netip.Prefix{ch.LocalTS, ch.RemoteTS} {
@@ -495,6 +524,41 @@ func (ch Child) validate(c Connection) error {
 	}
 	if ch.ReplayWindow < 0 {
 		return fail("negative replay window")
+	}
+	return nil
+}
+
+// validateRemoteAccess checks XAUTH and Mode Config: one role per
+// connection (the gateway with users and a pool, or the client with its
+// credentials), and the methods XAUTH has numbers for.
+func (c Connection) validateRemoteAccess() error {
+	if x := c.XAuth; x != nil {
+		switch {
+		case len(x.Users) > 0 && x.User != "":
+			return errors.New("xauth: a connection is the gateway (users) or the client (user), not both")
+		case len(x.Users) == 0 && (x.User == "" || x.Password == ""):
+			return errors.New("xauth: the client needs a user and a password (or the gateway its users)")
+		}
+		if m := baseAuthNumber(&c); m != isakmp.AuthMethodPSK && m != isakmp.AuthMethodRSASig && m != isakmp.AuthMethodHybridInitRSA {
+			return fmt.Errorf("xauth follows a pre-shared key or RSA signatures (%s has no XAUTH method number)", m)
+		}
+	}
+	if c.Auth.Method == AuthHybrid && c.XAuth == nil {
+		return errors.New("auth hybrid proves the client by XAUTH alone: xauth is required")
+	}
+	if mc := c.ModeConfig; mc != nil {
+		if mc.Pool.IsValid() && (!mc.Pool.Addr().Is4() || mc.Pool.Bits() > 30) {
+			return fmt.Errorf("mode config pool %s: an IPv4 network of at least 4 addresses", mc.Pool)
+		}
+		for _, n := range mc.SplitInclude {
+			if !n.Addr().Is4() {
+				return fmt.Errorf("split-include %s: IPv4 only", n)
+			}
+		}
+		gateway := mc.Pool.IsValid()
+		if c.XAuth != nil && (len(c.XAuth.Users) > 0) != gateway {
+			return errors.New("the gateway has both the XAUTH users and the pool; the client neither")
+		}
 	}
 	return nil
 }

@@ -164,7 +164,7 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 		e.deleteChild(ch, false, "the peer is dead (DPD)")
 	}
 	for _, o := range append([]*isakmpSA(nil), c.sas...) {
-		if o.remote.Addr() == peer {
+		if o.remote == sa.remote {
 			e.publishISAKMPDeleted(o, "the peer is dead (DPD)")
 			e.removeISAKMPSA(o)
 		}

@@ -50,6 +50,7 @@ type conn struct {
 	cfg      Connection
 	localID  Identity
 	remoteID *Identity // nil: any
+	leases   leasePool // the addresses Mode Config lent (a gateway's)
 
 	sas      []*isakmpSA // every ISAKMP SA of the connection, negotiating or up
 	children []*childSA  // its IPsec SA pairs, whichever ISAKMP SA negotiated them
@@ -402,6 +403,8 @@ func (e *Engine) Receive(p Packet) {
 		e.receiveQuickMode(sa, p, m)
 	case isakmp.ExchangeInformational:
 		e.receiveInformational(sa, p, m)
+	case isakmp.ExchangeTransaction:
+		e.receiveTransaction(sa, p, m)
 	default:
 		e.malformedIn(sa, p, fmt.Sprintf("unsupported exchange type %s", h.Exchange))
 		if sa.state == established {
@@ -597,6 +600,10 @@ func (e *Engine) newResponderSA(c *conn, mode Mode, p Packet, m *isakmp.Message)
 func (e *Engine) requestChild(r *childRequest) {
 	c := r.conn
 	if sa := e.liveSA(c, r.peer); sa != nil {
+		if !sa.ra.done() { // XAUTH or Mode Config still running
+			sa.waitQM = append(sa.waitQM, r)
+			return
+		}
 		e.startQuickMode(sa, r)
 		return
 	}

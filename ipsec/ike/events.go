@@ -37,7 +37,8 @@ func (i msgInfo) connName(sa *isakmpSA) string {
 	return sa.conn.cfg.Name
 }
 
-var exchangeTitles = map[string]string{"main": "Main Mode", "aggressive": "Aggressive Mode", "quick": "Quick Mode", "informational": "Informational"}
+var exchangeTitles = map[string]string{"main": "Main Mode", "aggressive": "Aggressive Mode", "quick": "Quick Mode", "informational": "Informational",
+	"xauth": "XAUTH", "modecfg": "Mode Config", "transaction": "Transaction"}
 
 // what is "Main Mode 3/6", "Quick Mode 1/3", "Informational".
 func (i msgInfo) what() string {

@@ -213,7 +213,7 @@ func (e *Engine) receiveDelete(sa *isakmpSA, d *isakmp.Delete) {
 			var k saKey
 			copy(k.i[:], spi[:8])
 			copy(k.r[:], spi[8:])
-			if victim := e.sas[k]; victim != nil && victim.remote.Addr() == sa.remote.Addr() {
+			if victim := e.sas[k]; victim != nil && victim.remote == sa.remote {
 				e.publishISAKMPDeleted(victim, "the peer deleted it")
 				e.removeISAKMPSA(victim)
 			}
@@ -237,15 +237,15 @@ func (e *Engine) receiveDelete(sa *isakmpSA, d *isakmp.Delete) {
 // initialContact follows INITIAL-CONTACT (RFC 2407 §4.6.3.3): the peer has
 // just started and holds no SAs with us, so every other SA with it is stale.
 func (e *Engine) initialContact(fresh *isakmpSA) {
-	peer := fresh.remote.Addr()
+	peer := fresh.remote
 	for _, c := range e.conns {
 		for _, ch := range append([]*childSA(nil), c.children...) {
-			if ch.remote.Addr() == peer && (ch.owner != fresh) {
+			if ch.remote == peer && (ch.owner != fresh) {
 				e.deleteChild(ch, false, "the peer restarted (INITIAL-CONTACT)")
 			}
 		}
 		for _, old := range append([]*isakmpSA(nil), c.sas...) {
-			if old != fresh && old.remote.Addr() == peer && old.state == established {
+			if old != fresh && old.remote == peer && old.state == established {
 				e.publishISAKMPDeleted(old, "the peer restarted (INITIAL-CONTACT)")
 				e.removeISAKMPSA(old)
 			}
@@ -267,15 +267,15 @@ func (e *Engine) readStatusNotifies(sa *isakmpSA, m *isakmp.Message) {
 // firstContact reports whether we hold nothing with the SA's peer, so that
 // MM5/AM3 should carry INITIAL-CONTACT.
 func (e *Engine) firstContact(sa *isakmpSA) bool {
-	peer := sa.remote.Addr()
+	peer := sa.remote
 	for _, c := range e.conns {
 		for _, ch := range c.children {
-			if ch.remote.Addr() == peer {
+			if ch.remote == peer {
 				return false
 			}
 		}
 		for _, o := range c.sas {
-			if o != sa && o.state == established && o.remote.Addr() == peer {
+			if o != sa && o.state == established && o.remote == peer {
 				return false
 			}
 		}

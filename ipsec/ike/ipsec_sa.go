@@ -209,7 +209,7 @@ func (e *Engine) childUp(qm *quickMode) {
 	if old == nil && !qm.initiator {
 		// The peer replaced a pair of ours: same connection and selectors.
 		for _, o := range c.children {
-			if o.state == childInstalled && o.remote.Addr() == ch.remote.Addr() && o.localTS == ch.localTS && o.remoteTS == ch.remoteTS {
+			if o.state == childInstalled && o.remote == ch.remote && o.localTS == ch.localTS && o.remoteTS == ch.remoteTS {
 				old = o
 				break
 			}
@@ -422,7 +422,7 @@ func (e *Engine) peerChildren(sa *isakmpSA) []*childSA {
 			continue
 		}
 		for _, ch := range c.children {
-			if ch.remote.Addr() == sa.remote.Addr() {
+			if ch.remote == sa.remote {
 				out = append(out, ch)
 			}
 		}
@@ -440,7 +440,7 @@ func (e *Engine) managingSA(ch *childSA) *isakmpSA {
 	for _, c := range append([]*conn{ch.conn}, e.conns...) {
 		for i := len(c.sas) - 1; i >= 0; i-- {
 			sa := c.sas[i]
-			if !sa.dead && sa.state == established && sa.remote.Addr() == ch.remote.Addr() && sa.mayUse(ch.conn) {
+			if !sa.dead && sa.state == established && sa.remote == ch.remote && sa.mayUse(ch.conn) {
 				return sa
 			}
 		}

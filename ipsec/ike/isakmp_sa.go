@@ -48,7 +48,9 @@ type isakmpSA struct {
 	quick    map[uint32]*quickMode // Quick Modes in progress (and recently finished) by message ID
 	infoSeen map[uint32]bool       // Informational message IDs already processed
 	infoQ    []uint32              // their order, to forget the oldest
-	waitQM   []*childRequest       // Quick Modes to start once phase 1 is up
+	waitQM   []*childRequest       // Quick Modes to start once phase 1 (and 1.5) is up
+	ra       *remoteAccess         // phase 1.5 (XAUTH, Mode Config); nil without
+	lease    *Lease                // the address Mode Config lent (gateway) or gave us (client)
 	replaces *isakmpSA             // the SA this one re-establishes
 	alike    []*conn               // responder: connections phase 1 could not tell from conn; the first Quick Mode decides
 	lastIn   string                // the last message taken from the peer ("Main Mode 4/6"), to explain a stall
@@ -120,6 +122,10 @@ func (sa *isakmpSA) setEstablished() {
 	if old := sa.replaces; old != nil && !old.dead {
 		e.deleteISAKMPSA(old, true, "replaced by a new ISAKMP SA")
 	}
+	if remoteAccessOf(sa.conn) {
+		e.startRemoteAccess(sa) // Quick Mode waits for it
+		return
+	}
 	waiting := sa.waitQM
 	sa.waitQM = nil
 	for _, r := range waiting {
@@ -188,6 +194,18 @@ func (sa *isakmpSA) destroy() {
 		r.finish(fmt.Errorf("phase 1 with %s ended before Quick Mode could start", sa.remote.Addr()))
 	}
 	sa.waitQM = nil
+	if sa.ra != nil {
+		for _, t := range sa.ra.ours {
+			t.ex.stopRetransmit()
+		}
+	}
+	if sa.lease != nil {
+		if sa.ra != nil && sa.ra.gateway {
+			sa.conn.leases.release(sa)
+		} else if hook := e.cfg.VirtualIP; hook != nil {
+			hook(sa.conn.cfg.Name, Lease{})
+		}
+	}
 }
 
 // halfOpenKey finds a responder SA from a retransmitted first message, which

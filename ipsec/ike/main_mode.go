@@ -39,6 +39,14 @@ var mainModeExplain = map[AuthKind][7]string{
 		5: "Main Mode 5/6: encrypted: the initiator's identity and HASH_I, which proves it knows the pre-shared key",
 		6: "Main Mode 6/6: encrypted: the responder's identity and HASH_R; the ISAKMP SA is established",
 	},
+	AuthHybrid: {
+		1: "Main Mode 1/6: the client offers its ISAKMP proposals with hybrid authentication (HybridInitRSA): the gateway will sign, the client will log in with XAUTH",
+		2: "Main Mode 2/6: the gateway picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",
+		3: "Main Mode 3/6: Diffie-Hellman public values and nonces, and a CERTREQ naming the CA the client trusts for the gateway's certificate",
+		4: "Main Mode 4/6: the gateway's Diffie-Hellman value and nonce; both sides can now compute SKEYID from the nonces and the DH secret",
+		5: "Main Mode 5/6: encrypted: the client's identity and HASH_I, which proves nothing about the client (it has no secret of its own yet): XAUTH will",
+		6: "Main Mode 6/6: encrypted: the gateway's identity, certificate and SIG_R, its signature over HASH_R; the client now knows it talks to the real gateway",
+	},
 	AuthPubkey: {
 		1: "Main Mode 1/6: the initiator offers its ISAKMP proposals, with signature authentication (RSA or ECDSA, as its key is), and announces NAT-T and DPD support in vendor IDs",
 		2: "Main Mode 2/6: the responder picks one proposal and adds its cookie; the two cookies now name the ISAKMP SA",

@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
@@ -74,17 +76,36 @@ func (e *authError) Error() string { return e.msg }
 func newAuthMethod(e *Engine, c *conn) authMethod {
 	switch c.cfg.Auth.Method {
 	case AuthPubkey:
-		return newPubkeyAuth(e, &c.cfg.Auth)
+		return newPubkeyAuth(e, &c.cfg)
 	case AuthRSAEncryption, AuthRSARevisedEncryption:
 		return newPkencAuth(e, &c.cfg.Auth)
+	case AuthHybrid:
+		return newHybridAuth(e, &c.cfg)
 	}
-	return pskAuth{key: c.cfg.PSK}
+	return pskAuth{key: c.cfg.PSK, method: authNumber(&c.cfg)}
 }
 
 // authNumber is the Authentication-Method attribute of a connection's
 // method, for the SA payloads, without building the method.
 func authNumber(c *Connection) isakmp.AuthMethod {
+	m := baseAuthNumber(c)
+	if c.XAuth != nil {
+		// XAUTH follows phase 1: the method says so, from the client's
+		// side ("Init": the initiator of phase 1 is the one asked).
+		switch m {
+		case isakmp.AuthMethodPSK:
+			return isakmp.AuthMethodXAuthInitPSK
+		case isakmp.AuthMethodRSASig:
+			return isakmp.AuthMethodXAuthInitRSA
+		}
+	}
+	return m
+}
+
+func baseAuthNumber(c *Connection) isakmp.AuthMethod {
 	switch c.Auth.Method {
+	case AuthHybrid:
+		return isakmp.AuthMethodHybridInitRSA
 	case AuthPubkey:
 		if c.Auth.Key != nil {
 			if m, err := pki.AuthMethodOf(c.Auth.Key.Public()); err == nil {
@@ -124,8 +145,12 @@ func (e *Engine) authenticatePeer(sa *isakmpSA, m *isakmp.Message, id *isakmp.ID
 		return false
 	}
 	if err := sa.conn.checkRemoteID(id); err != nil {
-		e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
-		return false
+		c := e.connForIdentity(sa, id)
+		if c == nil {
+			e.authFailed(sa, err.Error(), isakmp.NotifyInvalidIDInformation)
+			return false
+		}
+		e.switchConnection(sa, c, id)
 	}
 	sa.peerID = identityOf(id)
 	if v, ok := sa.p1.auth.(interface{ verifiedPeer() *x509.Certificate }); ok {
@@ -269,6 +294,14 @@ var authLessons = map[AuthKind]authLesson{
 		rejected:    "its checks of our certificate or signature failed",
 		peerCert:    "The CERT payload carried the peer's certificate: its chain leads to a CA this side trusts, it is within its dates, it names the identity the peer claimed, and its public key verified the peer's signature over its HASH.",
 	},
+	AuthHybrid: {
+		established: "the gateway authenticated by its certificate and signature, the client not yet: XAUTH comes next",
+		failed:      "In hybrid authentication the gateway signs its hash (SIG_R) with the private key of its certificate, and the client checks the chain up to its CA, the dates, the gateway's identity and the signature; the client's HASH_I proves nothing about the client, which XAUTH authenticates after phase 1.",
+		skeyid:      "With hybrid authentication SKEYID = prf(Ni_b | Nr_b, g^xy), as with signatures: nothing of either side's own; the gateway's signature proves the gateway, XAUTH will prove the user.",
+		keysDiffer:  "the two sides derived different keys: a value of the exchange changed on the way",
+		rejected:    "its check of our HASH_I failed, or we of its certificate",
+		peerCert:    "The CERT payload carried the gateway's certificate: its chain leads to a CA the client trusts, it is within its dates, it names the gateway's identity, and its key verified SIG_R.",
+	},
 	AuthRSAEncryption: {
 		established: "authenticated by public-key encryption: each side read the nonce encrypted to its private key",
 		failed:      pkencFailed,
@@ -299,14 +332,17 @@ func (c *conn) lesson() authLesson { return authLessons[c.cfg.Auth.Method] }
 
 // pskAuth is authentication with a pre-shared key (RFC 2409 §5.4): knowing
 // the key is the proof, and a HASH payload carries it.
-type pskAuth struct{ key string }
+type pskAuth struct {
+	key    string
+	method isakmp.AuthMethod // PSK, or XAUTHInitPreShared when XAUTH follows
+}
 
-func (pskAuth) number() isakmp.AuthMethod { return isakmp.AuthMethodPSK }
+func (a pskAuth) number() isakmp.AuthMethod { return a.method }
 
 func (pskAuth) requests() []isakmp.Payload { return nil }
 
 func (a pskAuth) keying(p *keymat.Phase1Params) {
-	p.AuthMethod, p.PreSharedKey = isakmp.AuthMethodPSK, []byte(a.key)
+	p.AuthMethod, p.PreSharedKey = a.method, []byte(a.key)
 }
 
 func (pskAuth) proof(hash []byte) ([]isakmp.Payload, error) {
@@ -327,4 +363,43 @@ func (pskAuth) name(who Role) string {
 		return "HASH_I"
 	}
 	return "HASH_R"
+}
+
+// connForIdentity finds, when the peer's proven identity is not the one its
+// connection expects, another connection that expects it and that phase 1
+// could not tell apart: the same mode, local address, acceptable peer
+// address, method and key (the proof just checked holds for it too), and the
+// suite chosen. A Main Mode responder picks its key by the initiator's
+// address, before the identity arrives; strongSwan switches its peer
+// configuration once the identity is known, and so do we.
+func (e *Engine) connForIdentity(sa *isakmpSA, id *isakmp.ID) *conn {
+	own := sa.conn.cfg
+	for _, c := range e.conns {
+		x := c.cfg
+		if c == sa.conn || x.Mode != own.Mode || x.Local != own.Local || (x.Remote.IsValid() && x.Remote != sa.remote.Addr()) ||
+			x.Auth.Method != own.Auth.Method || x.PSK != own.PSK || authNumber(&x) != authNumber(&own) ||
+			!slices.Contains(x.Proposals, sa.choice.suite) || c.checkRemoteID(id) != nil {
+			continue
+		}
+		if x.Auth.Method != AuthPSK && (len(x.Auth.Chain) == 0 || len(own.Auth.Chain) == 0 || !x.Auth.Chain[0].Equal(own.Auth.Chain[0])) {
+			continue // another certificate of ours: the peer saw the first one's
+		}
+		return c
+	}
+	return nil
+}
+
+// switchConnection moves an ISAKMP SA to the connection its peer's identity
+// names.
+func (e *Engine) switchConnection(sa *isakmpSA, c *conn, id *isakmp.ID) {
+	old := sa.conn
+	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
+	c.sas = append(c.sas, sa)
+	sa.conn, sa.alike = c, nil
+	e.pub.Publish(events.Event{
+		Kind: events.ISAKMPConn, Step: events.StepPhase1, Conn: c.cfg.Name,
+		Message: fmt.Sprintf("ISAKMP SA %s/%s: the peer is %s, whom connection %s expects, not %s: switching to it", sa.ckyI, sa.ckyR, id, c.cfg.Name, old.cfg.Name),
+		Explain: "In Main Mode with a pre-shared key the responder must choose the key before it sees who is calling: it chose by the address, which several connections accept with the same key. The identity in the encrypted fifth message now says which one the peer meant. Connections with different keys cannot be told apart this way: that is what Aggressive Mode (the identity in clear), XAUTH or certificates are for.",
+		SA:      sa.info(), Fields: map[string]any{"was": old.cfg.Name, "peer_id": id.String()},
+	})
 }

@@ -37,21 +37,22 @@ import (
 const maxPeerCerts = 8
 
 type pubkeyAuth struct {
-	cfg    *Auth
-	method isakmp.AuthMethod // of our key: RSA-SIG, or ECDSA with its curve
-	rand   io.Reader
-	now    func() time.Time
-	peer   *x509.Certificate // the peer's certificate, once verified
+	cfg     *Auth
+	method  isakmp.AuthMethod // of our key: RSA-SIG, or ECDSA with its curve
+	offered isakmp.AuthMethod // in the SA payload: method, or XAUTHInitRSA when XAUTH follows
+	rand    io.Reader
+	now     func() time.Time
+	peer    *x509.Certificate // the peer's certificate, once verified
 }
 
-func newPubkeyAuth(e *Engine, a *Auth) *pubkeyAuth {
-	m, _ := pki.AuthMethodOf(a.Key.Public()) // Connection.Validate checked it
-	return &pubkeyAuth{cfg: a, method: m, rand: e.rand, now: e.clock.Now}
+func newPubkeyAuth(e *Engine, c *Connection) *pubkeyAuth {
+	m, _ := pki.AuthMethodOf(c.Auth.Key.Public()) // Connection.Validate checked it
+	return &pubkeyAuth{cfg: &c.Auth, method: m, offered: authNumber(c), rand: e.rand, now: e.clock.Now}
 }
 
-func (a *pubkeyAuth) number() isakmp.AuthMethod { return a.method }
+func (a *pubkeyAuth) number() isakmp.AuthMethod { return a.offered }
 
-func (a *pubkeyAuth) keying(p *keymat.Phase1Params) { p.AuthMethod = a.method }
+func (a *pubkeyAuth) keying(p *keymat.Phase1Params) { p.AuthMethod = a.offered }
 
 // requests names each CA we trust by its subject (RFC 4945 §3.2.6), so that
 // a peer with several certificates knows which one to send.

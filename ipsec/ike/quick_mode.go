@@ -191,6 +191,8 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	e.followFloat(sa, p)
 	sa.dpd.heard(e.clock.Now())
 	switch {
+	case qm == nil && !sa.ra.done():
+		e.malformedIn(sa, p, "Quick Mode before XAUTH and Mode Config are done: the client has no address to protect yet")
 	case qm == nil:
 		e.quickModeR1(sa, p, m)
 	case qm.state == qmI1Sent:
@@ -723,6 +725,28 @@ func (ch *Child) acceptsEncapsulation(m isakmp.EncapsulationMode) bool {
 // child's prefixes, or the two IKE endpoints (host to host).
 func (c *conn) selectors(sa *isakmpSA) (local, remote esp.TrafficSelector) {
 	ch := &c.cfg.Child
+	if l := sa.lease; l != nil {
+		// Remote access: the client's side is the address Mode Config lent
+		// it; the other side the gateway's networks as configured, else the
+		// one network to tunnel, else everything (Quick Mode carries one
+		// subnet a side: with several, the SAs cover everything and the
+		// client routes only those networks into the tunnel).
+		gateway := sa.ra != nil && sa.ra.gateway
+		host := esp.HostSelector(l.Addr.Addr())
+		nets := esp.TrafficSelector{Prefix: netip.PrefixFrom(netip.IPv4Unspecified(), 0)}
+		switch {
+		case gateway && ch.LocalTS.IsValid():
+			nets.Prefix = ch.LocalTS
+		case !gateway && ch.RemoteTS.IsValid():
+			nets.Prefix = ch.RemoteTS
+		case len(l.SplitInclude) == 1:
+			nets.Prefix = l.SplitInclude[0]
+		}
+		if gateway {
+			return nets, host
+		}
+		return host, nets
+	}
 	if ch.LocalTS.IsValid() {
 		return esp.TrafficSelector{Prefix: ch.LocalTS}, esp.TrafficSelector{Prefix: ch.RemoteTS}
 	}
@@ -752,7 +776,9 @@ func (c *conn) clientSelectors(sa *isakmpSA, idci, idcr *isakmp.ID) (local, remo
 	if err != nil {
 		return local, remote, fmt.Errorf("IDcr: %v", err)
 	}
-	if !c.cfg.Child.LocalTS.IsValid() && sa.nat.any() {
+	if !c.cfg.Child.LocalTS.IsValid() && sa.nat.any() && sa.lease == nil {
+		// Host to host through a NAT: the peer's own address, which it
+		// names, is not the one we see. A road warrior's is its lease.
 		ci, cr = esp.HostSelector(sa.remote.Addr()), esp.HostSelector(sa.local.Addr())
 	}
 	if !within(ci, theirs) || !within(cr, ours) {

@@ -35,6 +35,10 @@ type ISAKMPStatus struct {
 	Established time.Time     `json:"established,omitzero"`
 	Lifetime    time.Duration `json:"lifetime,omitempty"`
 	Vendors     []string      `json:"vendor_ids,omitempty"`
+	// Remote access: the XAUTH user, and the address Mode Config lent
+	// (gateway) or gave us (client).
+	XAuthUser string `json:"xauth_user,omitempty"`
+	VirtualIP string `json:"virtual_ip,omitempty"`
 }
 
 // IPsecStatus is one IPsec SA pair, with the data plane's counters of both
@@ -90,6 +94,12 @@ func (e *Engine) SAs() Status {
 			}
 			if sa.choice.suite.Encr != 0 {
 				s.Proposal = sa.choice.suite.String()
+			}
+			if sa.ra != nil {
+				s.XAuthUser = sa.ra.user
+			}
+			if sa.lease != nil {
+				s.VirtualIP = sa.lease.Addr.Addr().String()
 			}
 			st.ISAKMP = append(st.ISAKMP, s)
 		}

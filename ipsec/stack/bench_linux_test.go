@@ -95,7 +95,7 @@ func benchCerts(b *testing.B, kt pki.KeyType, addrA, addrB netip.Addr) (ike.Auth
 	return auth("a", addrA), auth("b", addrB)
 }
 
-func benchStack(b *testing.B, n *nsNode, c ike.Connection) *stack.Stack {
+func benchStack(b testing.TB, n *nsNode, c ike.Connection) *stack.Stack {
 	s, err := stack.New(stack.Config{Node: n.name, Host: stack.Namespace{Handle: n.h}, Connections: []ike.Connection{c}})
 	if err != nil {
 		b.Fatal(err)

@@ -1,10 +1,13 @@
 package stack
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -36,4 +39,26 @@ func (n Namespace) ListenIKE(local netip.AddrPort) (pc net.PacketConn, err error
 		return err
 	})
 	return pc, err
+}
+
+// SetVirtualIP implements Host: the address goes on the namespace's
+// loopback, a /32 that routes nowhere by itself.
+func (n Namespace) SetVirtualIP(addr netip.Prefix, add bool) error {
+	h, err := netlink.NewHandleAt(n.Handle)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(32, 32)}}
+	if add {
+		return h.AddrReplace(lo, a)
+	}
+	if err := h.AddrDel(lo, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return err
+	}
+	return nil
 }

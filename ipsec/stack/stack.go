@@ -36,6 +36,9 @@ type Host interface {
 	OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error)
 	// ListenIKE binds a UDP socket for IKE (port 500).
 	ListenIKE(local netip.AddrPort) (net.PacketConn, error)
+	// SetVirtualIP puts on the node (add) or takes off it an address that
+	// Mode Config lent: the source of the node's packets into the tunnel.
+	SetVirtualIP(addr netip.Prefix, add bool) error
 }
 
 // Config configures one node's stack.
@@ -186,7 +189,7 @@ func (s *Stack) open() (_ *instance, err error) {
 	in.engine, err = ike.New(ike.Config{
 		Node: s.cfg.Node, Events: s.cfg.Events, Connections: s.cfg.Connections,
 		Transport: in, DataPlane: in.dp, Clock: s.cfg.Clock, Rand: s.cfg.Rand,
-		PublishKeys: s.cfg.PublishKeys, Tuning: s.cfg.Tuning,
+		PublishKeys: s.cfg.PublishKeys, Tuning: s.cfg.Tuning, VirtualIP: s.virtualIP(in),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", s.cfg.Node, err)
@@ -458,4 +461,39 @@ func (s *Stack) Close() error {
 	}
 	in.engine.Close()
 	return in.close()
+}
+
+// virtualIP is the engine's VirtualIP hook: the address Mode Config gave a
+// connection goes on the node, where the data plane's routes into the TUN
+// take it as their source (esp/linux: localAddressIn), so that the node's
+// own packets match the connection's selectors; it comes off when the lease
+// ends.
+func (s *Stack) virtualIP(in *instance) func(conn string, l ike.Lease) {
+	held := map[string]netip.Prefix{}
+	return func(conn string, l ike.Lease) {
+		if old, ok := held[conn]; ok && old != l.Addr {
+			if err := s.cfg.Host.SetVirtualIP(old, false); err != nil {
+				s.publishVirtualIPError(conn, old, err)
+			}
+			delete(held, conn)
+		}
+		if !l.Addr.IsValid() {
+			return
+		}
+		if err := s.cfg.Host.SetVirtualIP(l.Addr, true); err != nil {
+			s.publishVirtualIPError(conn, l.Addr, err)
+			return
+		}
+		held[conn] = l.Addr
+	}
+}
+
+func (s *Stack) publishVirtualIPError(conn string, addr netip.Prefix, err error) {
+	if s.cfg.Events == nil {
+		return
+	}
+	events.Publisher{Bus: s.cfg.Events, Node: s.cfg.Node, Conn: conn}.Publish(events.Event{
+		Kind: events.ModeConfig, Level: events.Error,
+		Message: fmt.Sprintf("the address %s from Mode Config could not be set on %s: %v", addr, s.cfg.Node, err),
+	})
 }

@@ -23,8 +23,9 @@ type Host struct {
 	udp map[uint16]*socket // guarded by net.mu
 	raw *socket            // guarded by net.mu
 
-	tunMu sync.Mutex
-	tun   *TUN
+	tunMu      sync.Mutex
+	virtualIPs map[netip.Prefix]bool // lent by Mode Config (SetVirtualIP)
+	tun        *TUN
 }
 
 func (h *Host) bind(port uint16) (*socket, error) {
@@ -256,4 +257,30 @@ func UDPPacket(src, dst netip.AddrPort, payload []byte) []byte {
 	binary.BigEndian.PutUint16(p[24:], uint16(8+len(payload)))
 	copy(p[28:], payload)
 	return p
+}
+
+// SetVirtualIP records the addresses Mode Config lent the host.
+func (h *Host) SetVirtualIP(addr netip.Prefix, add bool) error {
+	h.tunMu.Lock()
+	defer h.tunMu.Unlock()
+	if h.virtualIPs == nil {
+		h.virtualIPs = map[netip.Prefix]bool{}
+	}
+	if add {
+		h.virtualIPs[addr] = true
+	} else {
+		delete(h.virtualIPs, addr)
+	}
+	return nil
+}
+
+// VirtualIPs are the addresses Mode Config lent the host, now.
+func (h *Host) VirtualIPs() []netip.Prefix {
+	h.tunMu.Lock()
+	defer h.tunMu.Unlock()
+	var out []netip.Prefix
+	for a := range h.virtualIPs {
+		out = append(out, a)
+	}
+	return out
 }
