@@ -697,6 +697,9 @@ func (e *Engine) chooseChild(qm *quickMode, offer *isakmp.SA) *qmRejection {
 			continue
 		}
 		qm.conn, qm.localTS, qm.remoteTS, qm.choice = c, local, remote, choice
+		if cr, err := idSelector(qm.idcr); err == nil && cr != local && sa.lease != nil {
+			qm.idcr = selectorID(local) // narrowed: the answer names what we took
+		}
 		return nil
 	}
 	if rej != nil {
@@ -780,6 +783,12 @@ func (c *conn) clientSelectors(sa *isakmpSA, idci, idcr *isakmp.ID) (local, remo
 		// Host to host through a NAT: the peer's own address, which it
 		// names, is not the one we see. A road warrior's is its lease.
 		ci, cr = esp.HostSelector(sa.remote.Addr()), esp.HostSelector(sa.local.Addr())
+	}
+	if sa.lease != nil && within(ci, theirs) && within(ours, cr) && cr != ours {
+		// A road warrior asks for everything (vpnc does, 0.0.0.0/0); the
+		// gateway narrows it to its networks, as charon's unity plugin does,
+		// and says so in its answer's IDcr.
+		return ours, ci, nil
 	}
 	if !within(ci, theirs) || !within(cr, ours) {
 		return local, remote, fmt.Errorf("the initiator asks for %s === %s, which is not within our %s === %s", ci, cr, theirs, ours)

@@ -330,3 +330,19 @@ func TestXAuthAfterSignatures(t *testing.T) {
 		t.Errorf("%d peer-certificate events, want one per side", n)
 	}
 }
+
+// A road warrior that asks to tunnel everything (0.0.0.0/0, vpnc's default)
+// is narrowed to the gateway's one network, as charon narrows it: both sides
+// end with the lease === the split network.
+func TestRoadWarriorNarrowedToTheSplitNetwork(t *testing.T) {
+	client, gateway := remoteAccessConns(t, ike.MainMode, false, "wonderland")
+	client.Child.RemoteTS = netip.MustParsePrefix("0.0.0.0/0")
+	p, evs, err := negotiate(t, client, gateway, nil)
+	if err != nil {
+		t.Fatalf("initiate: %v\n%s", err, eventLines(evs))
+	}
+	c, g := p.i.SAs().IPsec, p.r.SAs().IPsec
+	if len(c) != 1 || len(g) != 1 || c[0].RemoteTS != "10.2.0.0/24" || g[0].LocalTS != "10.2.0.0/24" || g[0].RemoteTS != "10.9.0.1/32" {
+		t.Errorf("selectors: client %+v, gateway %+v", c, g)
+	}
+}
