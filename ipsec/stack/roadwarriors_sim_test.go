@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -58,5 +59,61 @@ func TestRoadWarriorsBehindOneNAT(t *testing.T) {
 		}
 		sendThrough(t, l, g, netip.AddrPortFrom(a, 4000), netip.AddrPortFrom(netip.MustParseAddr("10.2.0.1"), 53), "from laptop "+vip)
 		sendThrough(t, g, l, netip.AddrPortFrom(netip.MustParseAddr("10.2.0.1"), 53), netip.AddrPortFrom(a, 4000), "to laptop "+vip)
+	}
+}
+
+// Fifty road warriors on one gateway connection at once, ten of them behind
+// one NAT: each has its own address, tunnel and traffic.
+func TestFiftyRoadWarriors(t *testing.T) {
+	const clients, behindNAT = 50, 10
+	w := newWorld(t)
+	nat := w.net.AddNAT(natPub)
+	users := map[string]string{}
+	for i := range clients {
+		users[fmt.Sprintf("user%02d", i)] = fmt.Sprintf("pw%02d", i)
+	}
+	gateway := ike.Connection{
+		Name: "rw", Role: ike.Responder, Local: publicB, PSK: psk, Mode: ike.AggressiveMode,
+		Proposals: ikeProposals(t, "aes128-sha256-ecp256"),
+		Child:     ike.Child{Proposals: espProposals(t, "aes128gcm16")},
+		XAuth:     &ike.XAuth{Users: users},
+		ModeConfig: &ike.ModeConfig{Pool: netip.MustParsePrefix("10.9.0.0/24"),
+			SplitInclude: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/24")}},
+	}
+	g := w.start("GW", w.net.AddHost("GW", publicB), nil, gateway)
+	var laptops []*gw
+	for i := range clients {
+		user := fmt.Sprintf("user%02d", i)
+		c := ike.Connection{
+			Name: "rw", Role: ike.Initiator, Remote: publicB, PSK: psk, Mode: ike.AggressiveMode,
+			Proposals: gateway.Proposals, LocalID: "keyid:staff", Child: ike.Child{Proposals: gateway.Child.Proposals},
+			XAuth: &ike.XAuth{User: user, Password: users[user]}, ModeConfig: &ike.ModeConfig{},
+		}
+		var host = nat.AddHost
+		if i < behindNAT {
+			c.Local = netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)})
+		} else {
+			c.Local = netip.AddrFrom4([4]byte{198, 51, 102, byte(i)})
+			host = w.net.AddHost
+		}
+		l := w.start(user, host(user, c.Local), nil, c)
+		if err := l.stack.Initiate(ctx(t), "rw"); err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		laptops = append(laptops, l)
+	}
+	eventually(t, "the gateway's IPsec SA pairs", func() bool { return len(g.stack.SAs().IPsec) == clients })
+	seen := map[string]bool{}
+	for _, l := range laptops {
+		vip := l.stack.SAs().ISAKMP[0].VirtualIP
+		if seen[vip] {
+			t.Fatalf("%s lent twice", vip)
+		}
+		seen[vip] = true
+		a := netip.MustParseAddr(vip)
+		sendThrough(t, l, g, netip.AddrPortFrom(a, 4000), netip.AddrPortFrom(netip.MustParseAddr("10.2.0.1"), 53), "from "+l.name)
+	}
+	if st := g.stack.SAs(); len(st.ISAKMP) != clients {
+		t.Errorf("the gateway holds %d ISAKMP SAs, want %d", len(st.ISAKMP), clients)
 	}
 }
