@@ -3,6 +3,8 @@ package labrun
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -50,20 +52,7 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
 			conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert
 		}
-		// TODO(issue17-lab): remote access, once topology has the fields
-		// (xauth, pool, dns, split-include, modecfg, initiators:, remote:
-		// any, auth methods xauth-psk, xauth-pubkey and hybrid). On the
-		// responder: conn.XAuthUsers from xauth.users, a strongswan.Pool per
-		// connection in n.cfg.Pools (Addrs from pool, DNS) named in
-		// conn.Pools, conn.Push for modecfg: push, and the child's LocalTS =
-		// split-include (0.0.0.0/0 when omitted): the unity plugin sends it
-		// as UNITY_SPLIT_INCLUDE, so Pool.SplitInclude stays empty. On a
-		// client: conn.XAuthID/XAuthPassword, conn.VIPs = ["0.0.0.0"], the
-		// child's LocalTS empty (dynamic: the virtual address) and RemoteTS =
-		// split-include. hybrid: LocalAuth "xauth", RemoteAuth "pubkey" on
-		// the client (CACerts, no certificate of its own), the reverse on the
-		// gateway (its certificate, no CA); xauth-pubkey: pubkey both ways
-		// plus the XAUTH round. charon offers these with RSA keys only.
+		raPool := n.remoteAccess(&conn, s)
 		// The initiator may sit behind a NAT, so a responder accepts it from
 		// any address; the initiator knows where its responder is.
 		conn.RemoteAddrs = []string{"%any"}
@@ -97,6 +86,16 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			child.DPDAction = string(d.Action)
 			if d.Action == topology.DPDHold {
 				child.DPDAction = "trap" // swanctl's word for it
+			}
+		}
+		if raPool {
+			// Dynamic: the client's side is the address the pool lends
+			// (charon's unity plugin sends the gateway's local_ts to it as
+			// UNITY_SPLIT_INCLUDE).
+			if s.Initiator {
+				child.LocalTS = nil
+			} else {
+				child.RemoteTS = nil
 			}
 		}
 		conn.Children = []strongswan.Child{child}
@@ -371,3 +370,59 @@ func (n *strongSwanNode) recordKeys() {
 
 // connOfLog is the connection a log line is about.
 func connOfLog(l strongswan.LogLine) string { return l.IKESA }
+
+// remoteAccess maps a side's XAUTH, Mode Config and hybrid settings onto
+// swanctl's IKEv1 words (strongswan.Connection): on a client the second
+// round local-xauth and vips = 0.0.0.0, on the gateway remote-xauth with
+// xauth-generic and a pool of its own. It reports whether Mode Config lends
+// an address, which makes the client's selector dynamic.
+func (n *strongSwanNode) remoteAccess(conn *strongswan.Connection, s topology.Side) bool {
+	if s.AnyPeer {
+		conn.RemoteID = ""
+	}
+	if x := s.XAuth; x != nil && s.Auth.XAuth() {
+		if s.Initiator {
+			conn.XAuthID, conn.XAuthPassword = x.User, x.Password
+		} else {
+			conn.XAuthUsers = maps.Clone(x.Users)
+		}
+	}
+	if s.Auth == topology.AuthXAuthPubkey && s.Cred != nil {
+		conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
+		conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert
+	}
+	if s.Auth == topology.AuthHybrid {
+		conn.PSK = ""
+		if s.Initiator { // no certificate of its own: XAUTH alone, the gateway's checked
+			conn.LocalAuth, conn.RemoteAuth, conn.CACerts, conn.PeerCert = "xauth", "pubkey", s.CACerts, s.PeerCert
+		} else if s.Cred != nil {
+			conn.LocalAuth, conn.RemoteAuth = "pubkey", "xauth"
+			conn.LocalCerts, conn.PrivateKey = s.Cred.Chain, s.Cred.Key
+		}
+	}
+	mc := s.ModeConfig
+	if mc == nil {
+		return false
+	}
+	conn.Push = mc.Push
+	if s.Initiator {
+		conn.VIPs = []string{"0.0.0.0"}
+		return true
+	}
+	if !mc.Pool.IsValid() {
+		return false
+	}
+	pool := strongswan.Pool{Name: conn.Name, Addrs: mc.Pool.String(), DNS: addrStrings(mc.DNS), NBNS: addrStrings(mc.NBNS),
+		Banner: mc.Banner, DefaultDomain: mc.DefaultDomain}
+	n.cfg.Pools = append(n.cfg.Pools, pool)
+	conn.Pools = []string{pool.Name}
+	return true
+}
+
+func addrStrings(as []netip.Addr) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}

@@ -402,15 +402,3 @@ func (c *IPsecConn) remoteAccess() bool {
 	return false
 }
 
-// strongSwanRemoteAccess refuses remote access on strongswan nodes, whose
-// mapping onto swanctl is not written yet.
-func (v *labChecker) strongSwanRemoteAccess(path string, c *IPsecConn) {
-	if !c.remoteAccess() {
-		return
-	}
-	for _, s := range c.sides(path) {
-		if n := v.lab.Topology.Nodes[s.p.Node]; n != nil && n.Kind == KindStrongSwan {
-			v.errorf(s.path, "%s is a strongswan node, and remote access (XAUTH, Mode Config, remote: any, several initiators) on strongswan nodes is not supported yet: use a gateway node", s.p.Node)
-		}
-	}
-}

@@ -328,8 +328,6 @@ func TestRemoteAccessErrorsAtTheirField(t *testing.T) {
 			marker: "laptop1.pem", want: "hybrid authenticates the client laptop1 by XAUTH alone, with no certificate of its own: remove cert"},
 		{name: "hybrid without the gateway's certificate", edit: hybrid, old: "      node: gw\n", new: "      node: gw\n      key: laptop1.key\n",
 			marker: "      |node: gw", want: "hybrid authenticates the gateway gw by its certificate: give its cert and key, or neither for the lab PKI's"},
-		{name: "strongswan client", old: "    laptop3:  {kind: gateway,", new: "    laptop3:  {kind: strongswan,",
-			marker: "- |{node: laptop3", want: "laptop3 is a strongswan node, and remote access (XAUTH, Mode Config, remote: any, several initiators) on strongswan nodes is not supported yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := roadWarriors

@@ -553,7 +553,6 @@ func (v *labChecker) ipsec() {
 				v.errorf(path+".auth.method", "%s is a strongswan node, and strongSwan does not implement %s (RFC 2409 §5.2/5.3): use pubkey, or a gateway node", side.p.Node, c.Auth.Method)
 			}
 		}
-		v.strongSwanRemoteAccess(path, c)
 		v.vpncClients(path, c)
 	}
 	v.labPKI()
