@@ -401,4 +401,3 @@ func (c *IPsecConn) remoteAccess() bool {
 	}
 	return false
 }
-
