@@ -63,6 +63,11 @@ type policy struct {
 
 	current atomic.Pointer[saState] // the newest live outbound SA, or nil
 
+	// What refreshRouteMTUs last looked at (only its goroutine touches
+	// them): the SA, and its sequence number then.
+	mtuSA  *saState
+	mtuSeq uint64
+
 	// Guarded by the data plane's mutex: every installed outbound SA, oldest
 	// first, so that deleting the newest falls back to the one before it.
 	outs []*saState
