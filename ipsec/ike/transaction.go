@@ -239,6 +239,10 @@ func (e *Engine) givePassword(sa *isakmpSA, p Packet, mid uint32, req *isakmp.Co
 	}
 	info := xauthInfo(2)
 	info.explain += fmt.Sprintf(" (user %s, password masked)", x.User)
+	if e.cfg.PublishKeys {
+		// --keys: the lab shows its secrets, this one too.
+		info.explain = xauthInfo(2).explain + fmt.Sprintf(" (user %s, password %q, shown because keys are)", x.User, x.Password)
+	}
 	e.answerTransaction(sa, p, mid, &isakmp.ConfigAttributes{CfgType: isakmp.CfgReply, Identifier: req.Identifier, Attributes: []isakmp.Attribute{
 		isakmp.Variable(isakmp.XAuthUserName, []byte(x.User)),
 		isakmp.Variable(isakmp.XAuthUserPassword, []byte(x.Password)),

@@ -346,3 +346,23 @@ func TestRoadWarriorNarrowedToTheSplitNetwork(t *testing.T) {
 		t.Errorf("selectors: client %+v, gateway %+v", c, g)
 	}
 }
+
+// With the keys published (`--keys`), the timeline shows the password the
+// client sent too; without, never (TestXAuthAndModeConfig).
+func TestXAuthPasswordShownWithKeys(t *testing.T) {
+	client, gateway := remoteAccessConns(t, ike.MainMode, false, "wonderland")
+	bus := events.NewBus("keys", events.WithHistory(4096))
+	p := newPairKeys(t, 3, client, gateway, bus, true)
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	shown := false
+	for _, e := range findEvents(bus.Since(0), events.IKEMessage) {
+		if e.IKE.Exchange == "xauth" && e.IKE.MsgNum == 2 && strings.Contains(e.Explain, `password "wonderland"`) {
+			shown = true
+		}
+	}
+	if !shown {
+		t.Error("with keys published, XAUTH 2/4 does not show the password")
+	}
+}
