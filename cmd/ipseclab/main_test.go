@@ -968,9 +968,12 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 	netenv.SharedLabs(t)
 	// The interop configurations of TestInteropWithStrongSwanCertificates
 	// that the shipped labs do not cover: Aggressive Mode with RSA, each way.
+	// Both sides' phase2-up before the ping: charon installs its SAs when
+	// the last Quick Mode message reaches it.
 	interopScript := `script:
   - tunnel-up: {connection: mixed}
-  - expect: {event: phase2-up, connection: mixed, within: 10s}
+  - expect: {event: phase2-up, connection: mixed, node: gw, within: 10s}
+  - expect: {event: phase2-up, connection: mixed, node: sw, within: 10s}
   - expect: {ping: {from: alice, to: 10.2.0.10, count: 3, interval: 100ms}, success: 100%}
 `
 	rsa := "auth: {method: pubkey}\n    key-type: rsa-2048"
@@ -1028,7 +1031,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 				"-o", "esp.enable_encryption_decode:TRUE", "-o", "esp.enable_authentication_check:TRUE",
 				"-T", "fields", "-E", "separator=;",
 				"-e", "frame.number", "-e", "_ws.malformed", "-e", "isakmp.flag_e", "-e", "isakmp.typepayload",
-				"-e", "esp.spi", "-e", "ip.src", "-e", "icmp.type", "-Y", "isakmp or esp")
+				"-e", "esp.spi", "-e", "ip.src", "-e", "icmp.type", "-e", "isakmp.messageid", "-e", "isakmp.length", "-Y", "isakmp or esp")
 			cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+conf, "HOME="+conf)
 			out, err := cmd.Output()
 			if err != nil {
@@ -1036,12 +1039,22 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 			}
 			encrypted, esp := 0, 0
 			seen := map[string]bool{}
+			frames := map[string]bool{} // a retransmission repeats an earlier message: sender, message ID, length
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 				f := strings.Split(line, ";")
-				if len(f) != 7 {
+				if len(f) != 9 {
 					t.Fatalf("tshark line %q", line)
 				}
 				frame, malformed, flagE, payloads, spi, ipSrc, icmpType := f[0], f[1], f[2], f[3], f[4], f[5], f[6]
+				key := ipSrc + ";" + f[7] + ";" + f[8]
+				repeat := f[7] != "" && frames[key]
+				frames[key] = true
+				if repeat {
+					// Wireshark decrypts a retransmitted encrypted message
+					// with the IV chain its first copy moved on: garbage, a
+					// limit of the dissector, not of the message.
+					continue
+				}
 				if malformed != "" {
 					t.Errorf("frame %s is malformed", frame)
 				}
