@@ -977,6 +977,7 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
   - expect: {ping: {from: alice, to: 10.2.0.10, count: 3, interval: 100ms}, success: 100%}
 `
 	rsa := "auth: {method: pubkey}\n    key-type: rsa-2048"
+	swInitiates := strings.Replace(interopScript, "connection: mixed}", "connection: mixed, node: sw}", 1)
 	for _, c := range []struct {
 		lab, link string
 		src       string   // the lab file, when not the shipped lab's
@@ -993,6 +994,12 @@ func TestCaptureDecryptsWithTshark(t *testing.T) {
 			interopLabAuth("gw", "sw", "aggressive", "aes128-sha256-modp2048", "aes128gcm16", rsa) + interopScript, []string{"6", "7", "9"}, false, 4},
 		{"sw-to-gw-aggressive-rsa", "gw:eth0--isp:eth0", "name: sw-to-gw-aggressive-rsa\n" +
 			interopLabAuth("sw", "gw", "aggressive", "aes128-sha256-modp2048", "aes128gcm16", rsa) + strings.Replace(interopScript, "connection: mixed}", "connection: mixed, node: sw}", 1), []string{"6", "7", "9"}, false, 4},
+		{"gw-to-sw-main-rsa", "gw:eth0--isp:eth0", "name: gw-to-sw-main-rsa\n" +
+			interopLabAuth("gw", "sw", "main", "aes128-sha256-modp2048", "aes128gcm16", rsa) + interopScript, []string{"6", "7", "9"}, false, 5},
+		{"sw-to-gw-main-rsa", "gw:eth0--isp:eth0", "name: sw-to-gw-main-rsa\n" +
+			interopLabAuth("sw", "gw", "main", "aes128-sha256-modp2048", "aes128gcm16", rsa) + swInitiates, []string{"6", "7", "9"}, false, 5},
+		{"sw-to-gw-main-ecdsa", "gw:eth0--isp:eth0", "name: sw-to-gw-main-ecdsa\n" +
+			interopLabAuth("sw", "gw", "main", "aes128-sha256-modp2048", "aes128gcm16", "auth: {method: pubkey}\n    key-type: ecdsa-p256") + swInitiates, []string{"6", "7", "9"}, false, 5},
 	} {
 		t.Run(c.lab, func(t *testing.T) {
 			src := []byte(c.src)
