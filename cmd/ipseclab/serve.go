@@ -16,6 +16,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/labrun"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 // readyMsg is the last line the lab process writes on its ready pipe.
@@ -40,11 +41,11 @@ func newServeCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			limitMemory()
 			lab, source, err := lf.load()
 			if err != nil {
 				return err
 			}
+			limitMemory(lab)
 			if err := renameLab(lab, asName); err != nil {
 				return err
 			}
@@ -137,18 +138,33 @@ func ownerGone(fd int) <-chan struct{} {
 	return gone
 }
 
-// labProcessMemory is the lab process's soft memory limit. Under a flood of
+// labProcessMemory is the lab process's soft memory limit for a lab of one
+// or two of ipseclab's IPsec stacks, and stackMemory what each stack holds
+// of it: its data plane's receive and send buffers (about 10 MiB of heap,
+// most of it never touched, so not resident). Under a flood of
 // unauthenticated messages most of the heap is garbage (decoded offers,
 // refused datagrams), and by default Go lets garbage grow as large as what
 // is live; the limit makes it collect sooner instead. It is soft: a lab that
-// needs more gets more, at the price of more frequent collections.
-const labProcessMemory = 80 << 20
+// needs more gets more, at the price of more frequent collections; so it
+// grows with the stacks. A lab of 200 road warriors holds 2 GB of buffers,
+// and under a flat 80 MiB spent most of its time collecting.
+const (
+	labProcessMemory = 80 << 20
+	stackMemory      = 12 << 20
+)
 
-// limitMemory sets labProcessMemory, unless GOMEMLIMIT sets another.
-func limitMemory() {
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(labProcessMemory)
+// limitMemory sets the soft limit for lab, unless GOMEMLIMIT sets another.
+func limitMemory(lab *topology.Lab) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
+	stacks := 0
+	for _, n := range lab.Topology.Nodes {
+		if n.Kind == topology.KindGateway {
+			stacks++
+		}
+	}
+	debug.SetMemoryLimit(max(labProcessMemory, labProcessMemory-2*stackMemory+int64(stacks)*stackMemory))
 }
 
 // writeEventLog keeps the lab's event stream as JSON lines in its state
