@@ -14,6 +14,7 @@ import (
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/labrun"
+	"github.com/ipseclab/ipseclab/topology"
 )
 
 // roadWarriorsLab is N laptops (ipseclab's stacks) on one LAN with a
@@ -175,4 +176,25 @@ func BenchmarkRoadWarriors(b *testing.B) {
 	// process's resident memory per stack bounds what one costs.
 	b.ReportMetric(float64(ours.labRSS)/float64(n+1)/1024, "lab-KB/stack")
 	b.ReportMetric(float64(charon.charonRSS)/float64(n)/1024, "charon-KB/laptop")
+}
+
+// The lab process's soft memory limit: 80 MiB up to two stacks (the flood
+// figures' lab), 12 MiB more for each stack beyond.
+func TestMemoryLimitGrowsWithStacks(t *testing.T) {
+	for _, c := range []struct {
+		lab  string
+		want int64
+	}{
+		{"name: x\n" + roadWarriorsLab(1, "gateway"), 80 << 20},
+		{"name: x\n" + roadWarriorsLab(1, "strongswan"), 80 << 20},
+		{"name: x\n" + roadWarriorsLab(200, "gateway"), 80<<20 + 199*12<<20},
+	} {
+		lab, err := topology.Parse("lab.yaml", []byte(c.lab))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := memoryLimit(lab); got != c.want {
+			t.Errorf("%d nodes: limit %d MiB, want %d MiB", len(lab.Topology.Nodes), got>>20, c.want>>20)
+		}
+	}
 }

@@ -155,16 +155,20 @@ const (
 
 // limitMemory sets the soft limit for lab, unless GOMEMLIMIT sets another.
 func limitMemory(lab *topology.Lab) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit(lab))
 	}
+}
+
+// memoryLimit is the lab process's soft memory limit for lab.
+func memoryLimit(lab *topology.Lab) int64 {
 	stacks := 0
 	for _, n := range lab.Topology.Nodes {
 		if n.Kind == topology.KindGateway {
 			stacks++
 		}
 	}
-	debug.SetMemoryLimit(max(labProcessMemory, labProcessMemory-2*stackMemory+int64(stacks)*stackMemory))
+	return max(labProcessMemory, labProcessMemory+int64(stacks-2)*stackMemory)
 }
 
 // writeEventLog keeps the lab's event stream as JSON lines in its state
