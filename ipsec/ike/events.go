@@ -12,6 +12,7 @@ import (
 	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
+	"github.com/ipseclab/ipseclab/ipsec/pki"
 )
 
 // What the engine tells the event bus. Every message in or out is an
@@ -135,7 +136,7 @@ func (e *Engine) publishPeerCertificate(sa *isakmpSA, c *x509.Certificate) {
 	subject, issuer := dnString(c.RawSubject), dnString(c.RawIssuer)
 	e.pub.Publish(events.Event{
 		Kind: events.PeerCertificate, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
-		Message: fmt.Sprintf("%s's certificate %q, issued by %q, valid until %s, %s key: trusted", sa.peerName(), subject, issuer, c.NotAfter.UTC().Format("2006-01-02"), keyDescription(c.PublicKey)),
+		Message: fmt.Sprintf("%s's certificate %q, issued by %q, valid until %s, %s key: trusted", sa.peerName(), subject, issuer, c.NotAfter.UTC().Format("2006-01-02"), pki.DescribeKey(c.PublicKey)),
 		Explain: sa.conn.lesson().peerCert,
 		SA:      sa.info(),
 		Fields: map[string]any{

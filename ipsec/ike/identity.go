@@ -2,8 +2,6 @@ package ike
 
 import (
 	"bytes"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -97,20 +95,9 @@ func (id Identity) Equal(o Identity) bool {
 		return false
 	}
 	if id.Type == isakmp.IDDERASN1DN {
-		return sameDN(id.Data, o.Data)
+		return pki.EqualDN(id.Data, o.Data)
 	}
 	return bytes.Equal(id.Data, o.Data)
-}
-
-func sameDN(a, b []byte) bool {
-	var ra, rb pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(a, &ra); err != nil || len(rest) != 0 {
-		return false
-	}
-	if rest, err := asn1.Unmarshal(b, &rb); err != nil || len(rest) != 0 {
-		return false
-	}
-	return ra.String() == rb.String()
 }
 
 func (id Identity) String() string { return id.Payload().String() }

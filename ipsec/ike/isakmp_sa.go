@@ -408,3 +408,13 @@ func (sa *isakmpSA) messageID() uint32 {
 		}
 	}
 }
+
+// moveTo makes the SA serve connection c, once the peer showed which one it
+// meant (its identity, or its first Quick Mode), and returns the old one.
+func (sa *isakmpSA) moveTo(c *conn) (old *conn) {
+	old = sa.conn
+	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
+	c.sas = append(c.sas, sa)
+	sa.conn = c
+	return old
+}

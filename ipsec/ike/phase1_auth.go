@@ -392,10 +392,8 @@ func (e *Engine) connForIdentity(sa *isakmpSA, id *isakmp.ID) *conn {
 // switchConnection moves an ISAKMP SA to the connection its peer's identity
 // names.
 func (e *Engine) switchConnection(sa *isakmpSA, c *conn, id *isakmp.ID) {
-	old := sa.conn
-	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
-	c.sas = append(c.sas, sa)
-	sa.conn, sa.alike = c, nil
+	old := sa.moveTo(c)
+	sa.alike = nil
 	e.pub.Publish(events.Event{
 		Kind: events.ISAKMPConn, Step: events.StepPhase1, Conn: c.cfg.Name,
 		Message: fmt.Sprintf("ISAKMP SA %s/%s: the peer is %s, whom connection %s expects, not %s: switching to it", sa.ckyI, sa.ckyR, id, c.cfg.Name, old.cfg.Name),

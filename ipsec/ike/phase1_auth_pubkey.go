@@ -1,9 +1,6 @@
 package ike
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -153,18 +150,6 @@ func (a *pubkeyAuth) name(who Role) string {
 		return "SIG_I"
 	}
 	return "SIG_R"
-}
-
-// keyDescription names a public key's algorithm and size, as a student
-// would look for it in the certificate: RSA-2048, ECDSA P-256.
-func keyDescription(pub crypto.PublicKey) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA-%d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	}
-	return fmt.Sprintf("%T", pub)
 }
 
 // dnString writes a DER name as strongSwan does, in the order of the

@@ -211,10 +211,7 @@ func (e *Engine) settleConnection(sa *isakmpSA, c *conn) {
 	if c == sa.conn || !slices.Contains(alike, c) {
 		return
 	}
-	old := sa.conn
-	old.sas = slices.DeleteFunc(old.sas, func(x *isakmpSA) bool { return x == sa })
-	c.sas = append(c.sas, sa)
-	sa.conn = c
+	old := sa.moveTo(c)
 	e.pub.Publish(events.Event{
 		Kind: events.ISAKMPConn, Step: events.StepPhase2, Conn: c.cfg.Name,
 		Message: fmt.Sprintf("ISAKMP SA %s/%s with %s serves connection %s: phase 1 could not tell it from %s (same peer, same key); its first Quick Mode did", sa.ckyI, sa.ckyR, sa.peerName(), c.cfg.Name, old.cfg.Name),

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strings"
 
@@ -53,9 +54,8 @@ type remoteAccess struct {
 // transaction is one of our requests (REQUEST or SET) waiting for its
 // answer.
 type transaction struct {
-	ex   exchange
-	kind isakmp.ConfigType
-	cfg  bool // Mode Config, not XAUTH
+	ex  exchange
+	cfg bool // Mode Config, not XAUTH
 }
 
 func (ra *remoteAccess) done() bool { return ra == nil || (ra.xauthDone && ra.cfgDone) }
@@ -125,7 +125,7 @@ func (e *Engine) sendTransaction(sa *isakmpSA, attrs *isakmp.ConfigAttributes, c
 	mid := sa.messageID()
 	sa.remember(mid) // message IDs are not reused within the SA
 	attrs.Identifier = uint16(mid)
-	t := &transaction{kind: attrs.CfgType, cfg: cfg}
+	t := &transaction{cfg: cfg}
 	sa.ra.ours[mid] = t
 	sa.sendRequest(&t.ex, isakmp.ExchangeTransaction, mid, sa.withHash1(mid, []isakmp.Payload{attrs}), true, info, func() {
 		e.remoteAccessFailed(sa, fmt.Sprintf("no answer to %s from %s", info.what(), sa.remote))
@@ -277,10 +277,9 @@ func (e *Engine) checkPassword(sa *isakmpSA, reply *isakmp.ConfigAttributes) {
 		status = 1
 	}
 	info := xauthInfo(3)
+	// On refusal ra.user stays empty: the ACK is awaited only to be polite,
+	// and the Delete follows it (xauthAcknowledged).
 	e.sendTransaction(sa, &isakmp.ConfigAttributes{CfgType: isakmp.CfgSet, Attributes: []isakmp.Attribute{isakmp.Basic(isakmp.XAuthStatus, status)}}, false, info)
-	if !ok {
-		ra.user = "" // the ACK is awaited only to be polite; the Delete follows it
-	}
 }
 
 // xauthResult reads XAUTH 3/4 on the client and acknowledges it.
@@ -435,7 +434,7 @@ func parseLease(a *isakmp.ConfigAttributes) (l Lease, ok bool) {
 		case isakmp.UnitySplitInclude:
 			for b := at.Value; len(b) >= 14; b = b[14:] {
 				a, _ := netip.AddrFromSlice(b[:4])
-				ones := 32 - bitsTrailingZeros(binary.BigEndian.Uint32(b[4:8]))
+				ones := 32 - bits.TrailingZeros32(binary.BigEndian.Uint32(b[4:8]))
 				if p, err := a.Prefix(ones); err == nil {
 					l.SplitInclude = append(l.SplitInclude, p)
 				}
@@ -445,14 +444,6 @@ func parseLease(a *isakmp.ConfigAttributes) (l Lease, ok bool) {
 		}
 	}
 	return l, true
-}
-
-func bitsTrailingZeros(m uint32) int {
-	n := 0
-	for n < 32 && m&(1<<n) == 0 {
-		n++
-	}
-	return n
 }
 
 func (e *Engine) configDone(sa *isakmpSA) {
@@ -544,11 +535,7 @@ func (lp *leasePool) release(sa *isakmpSA) {
 
 func lastAddr(p netip.Prefix) netip.Addr {
 	b := p.Addr().As4()
-	v := binary.BigEndian.Uint32(b[:]) | ^(^uint32(0) << (32 - p.Bits()))
-	if p.Bits() == 32 {
-		v = binary.BigEndian.Uint32(b[:])
-	}
-	binary.BigEndian.PutUint32(b[:], v)
+	binary.BigEndian.PutUint32(b[:], binary.BigEndian.Uint32(b[:])|^(^uint32(0)<<(32-p.Bits())))
 	return netip.AddrFrom4(b)
 }
 
