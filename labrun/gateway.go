@@ -93,8 +93,11 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		conn.Mode = ike.AggressiveMode
 	}
 	// An initiator knows its responder; a responder accepts its initiator
-	// from any address, since NATs may stand between them.
+	// from any address, since NATs may stand between them, but expects it
+	// from where the lab sends its packets, to tell its peers apart.
+	conn.ExpectedRemote = s.RemoteFrom
 	if s.Initiator {
+		conn.ExpectedRemote = netip.Addr{}
 		conn.Role = ike.Initiator
 		conn.Remote = s.Remote.Address.Addr
 		switch c.Child.Start {

@@ -47,6 +47,11 @@ type Side struct {
 	// gateway the reverse, with RemoteTS the pool.
 	AnyPeer    bool
 	Clients    []Peer
+	// RemoteFrom is, on the responder of a connection with one initiator,
+	// the address that initiator's IKE packets arrive from: its own, or its
+	// NAT's. A responder that accepts its peer from any address ranks its
+	// connections by it (a Main Mode responder picks the key by address).
+	RemoteFrom netip.Addr
 	XAuth      *XAuth
 	ModeConfig *ModeConfig
 }
@@ -75,7 +80,11 @@ func (l *Lab) SidesOf(node string) []Side {
 		if p := c.ClientOf(node); p != nil {
 			out = append(out, sideOf(c, p))
 		} else if c.Responder.Node == node {
-			out = append(out, sideOf(c, nil))
+			s := sideOf(c, nil)
+			if !s.AnyPeer {
+				s.RemoteFrom, _ = l.ikeSource(c.Clients()[0], &c.Responder)
+			}
+			out = append(out, s)
 		}
 	}
 	return out
