@@ -45,8 +45,8 @@ type Side struct {
 	// A client with Mode Config has no LocalTS (its address comes from the
 	// pool) and RemoteTS the split-include networks, or 0.0.0.0/0; the
 	// gateway the reverse, with RemoteTS the pool.
-	AnyPeer    bool
-	Clients    []Peer
+	AnyPeer bool
+	Clients []Peer
 	// RemoteFrom is, on the responder of a connection with one initiator,
 	// the address that initiator's IKE packets arrive from: its own, or its
 	// NAT's. A responder that accepts its peer from any address ranks its
