@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/strongswan"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -42,11 +43,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LocalAddrs: []string{s.Local.Address.String()},
 			Aggressive: c.IKE.Mode == topology.AggressiveMode,
 			Encap:      c.IKE.Encap,
-			Proposals:  c.IKE.Proposals,
+			Proposals:  proposalStrings(s.IKEProposals),
 			LocalID:    s.Local.ID,
 			RemoteID:   s.Remote.ID,
 			PSK:        s.PSK,
-			ReauthTime: c.IKE.Lifetime.Duration,
+			ReauthTime: s.IKELifetime,
 		}
 		if s.Auth == topology.AuthPubkey && s.Cred != nil {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
@@ -67,13 +68,13 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LocalTS:  prefixStrings(s.LocalTS),
 			RemoteTS: prefixStrings(s.RemoteTS),
 			Mode:     string(c.Child.Mode),
-			LifeTime: c.Child.Lifetime.Duration,
+			LifeTime: s.ChildLifetime,
 			// Rekey at 90% of the hard limits, as ipseclab's own stack does.
-			RekeyTime: c.Child.Lifetime.Duration * 9 / 10,
-			LifeBytes: uint64(c.Child.LifeBytes),
+			RekeyTime: s.ChildLifetime * 9 / 10,
+			LifeBytes: uint64(s.LifeBytes),
 		}
 		child.RekeyBytes = child.LifeBytes * 9 / 10
-		for _, p := range c.ChildProposals {
+		for _, p := range s.ChildProposals {
 			child.ESPProposals = append(child.ESPProposals, p.String())
 		}
 		// The runtime initiates start: connections itself, from the
@@ -423,6 +424,15 @@ func addrStrings(as []netip.Addr) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.String())
+	}
+	return out
+}
+
+// proposalStrings writes IKE proposals in strongSwan's notation.
+func proposalStrings(ps []proposal.Proposal) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
 	}
 	return out
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/pki"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
 // Side is a connection seen from one of its nodes: which end it is, who the
@@ -22,6 +24,12 @@ type Side struct {
 	Local, Remote     Peer
 	LocalTS, RemoteTS []netip.Prefix
 	PSK               string // this side's secret
+
+	// The connection's settings on this side: its own where it has them
+	// (Peer.IKE, Peer.Child), else the connection's.
+	IKEProposals, ChildProposals []proposal.Proposal
+	IKELifetime, ChildLifetime   time.Duration
+	LifeBytes                    int64
 
 	Auth    AuthMethod // phase 1 authentication
 	KeyType KeyType    // the lab PKI's key type for this connection
@@ -109,6 +117,8 @@ func sideOf(c *IPsecConn, client *Peer) Side {
 			s.Remote = *c.Clients()[0]
 		}
 	}
+	s.sideDefaults(c)
+	s.ownSettings()
 	s.Auth, s.KeyType = c.Auth.Method, c.KeyType
 	s.PSK = c.Auth.Secret
 	if s.Local.PSK != "" {
