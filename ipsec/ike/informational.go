@@ -195,6 +195,7 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 			if n.NotifyType == isakmp.NotifyNoProposalChosen {
 				e.publishNoProposal(qm.conn, sa.remote, events.Received, offerSummary{}, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
 			}
+			qm.why = refusedExplain(n.NotifyType)
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
 			return
 		}
