@@ -288,6 +288,10 @@ func (e *Engine) publishPhase2Up(qm *quickMode, ch *childSA, old *childSA) {
 	if ch.encap {
 		msg += "; ESP in UDP 4500"
 	}
+	if note, why := lifetimeNote(&ch.conn.cfg.Child, ch.lifetime, ch.lifeBytes); note != "" {
+		msg += "; " + note
+		explain += " " + why
+	}
 	if ch.mode == esp.Transport && ch.encap {
 		msg += "; transport mode through a NAT"
 		if len(qm.peerOA) == 2 {

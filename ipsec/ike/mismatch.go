@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
@@ -184,4 +185,27 @@ func refusedExplain(t isakmp.NotifyType) string {
 		return "The responder could not use our Diffie-Hellman value for PFS: a KE payload missing, or of another group than the proposal's."
 	}
 	return "The responder refused the Quick Mode with this notify; its log says why."
+}
+
+// lifetimeNote says, for a new IPsec SA pair, where its lifetimes are the
+// peer's rather than ours: IKEv1 does not refuse a proposal over its
+// lifetime, each side takes the shorter of the offer and its own (the
+// responder telling the initiator with RESPONDER-LIFETIME, RFC 2407
+// §4.6.3.1), as strongSwan does. "" when ours apply.
+func lifetimeNote(configured *Child, lifetime time.Duration, lifeBytes uint64) (note, explain string) {
+	var parts []string
+	if lifetime < configured.Lifetime {
+		parts = append(parts, fmt.Sprintf("lifetime %s, the peer's, shorter than our %s", lifetime, configured.Lifetime))
+	}
+	if lifeBytes > 0 && (configured.LifeBytes == 0 || lifeBytes < configured.LifeBytes) {
+		ours := "none"
+		if configured.LifeBytes > 0 {
+			ours = fmt.Sprintf("%d bytes", configured.LifeBytes)
+		}
+		parts = append(parts, fmt.Sprintf("life-bytes %d, the peer's, where ours is %s", lifeBytes, ours))
+	}
+	if len(parts) == 0 {
+		return "", ""
+	}
+	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that: each side takes the shorter of the offered lifetime and its own (a responder with the shorter one says so in a RESPONDER-LIFETIME notify), as strongSwan does, so both sides rekey on the shorter one."
 }
