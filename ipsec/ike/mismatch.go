@@ -209,3 +209,31 @@ func lifetimeNote(configured *Child, lifetime time.Duration, lifeBytes uint64) (
 	}
 	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that: each side takes the shorter of the offered lifetime and its own (a responder with the shorter one says so in a RESPONDER-LIFETIME notify), as strongSwan does, so both sides rekey on the shorter one."
 }
+
+// refusedQuickMode finds the Quick Mode of ours that a peer's error notify
+// answers. The notify names the SPI we offered, when the peer got as far as
+// reading it; charon, refusing before it chose a proposal, names SPI 0, and
+// then the notify can only be about our one Quick Mode awaiting an answer.
+func (sa *isakmpSA) refusedQuickMode(n *isakmp.Notify) *quickMode {
+	var waiting []*quickMode
+	for _, qm := range sa.quick {
+		if qm.initiator && qm.state == qmI1Sent {
+			waiting = append(waiting, qm)
+		}
+	}
+	named := len(n.SPI) == 4 && be32(n.SPI) != 0
+	for _, qm := range waiting {
+		if !named || be32(n.SPI) == qm.spiIn {
+			if !named && len(waiting) > 1 {
+				return nil // several are waiting: the notify does not say which it refuses
+			}
+			return qm
+		}
+	}
+	return nil
+}
+
+// silenceExplain is what a Quick Mode without any answer means. A responder
+// that refuses one says so under the ISAKMP SA's protection (ipseclab and
+// charon alike, for proposals and selectors); silence is something else.
+const silenceExplain = "The responder did not answer Quick Mode 1/3 at all, though a responder that refuses one says why (NO-PROPOSAL-CHOSEN, INVALID-ID-INFORMATION). So the messages did not arrive, or the peer could not decrypt or authenticate them (it restarted and no longer has this ISAKMP SA, or a message was damaged), or it dropped them for reasons only its log shows."

@@ -146,6 +146,7 @@ func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
 	}
 	qm.state = qmI1Sent
 	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qm.info(1), func() {
+		qm.why = silenceExplain
 		e.quickModeFailed(qm, fmt.Sprintf("no answer to Quick Mode 1/3 from %s", sa.remote))
 	})
 }

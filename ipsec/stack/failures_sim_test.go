@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
+	"github.com/ipseclab/ipseclab/ipsec/stack/sim"
 )
 
 // TestWrongPSK: with different pre-shared keys both sides fail cleanly, each
@@ -222,5 +225,32 @@ func TestLifetimeMismatchIsNoFailure(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSilentResponderIsExplained: a responder that never answers Quick Mode
+// (its Quick Modes lost on the way) is not a refusal: the initiator's
+// failure says that silence is not how a peer refuses, and what it means.
+func TestSilentResponderIsExplained(t *testing.T) {
+	w := newWorld(t)
+	rec := w.record(events.Phase2Failed)
+	ca, cb := connPair(t, ike.MainMode, "aes128-sha256-modp2048", "aes128gcm16")
+	ca.Retransmit = ike.Retransmit{Timeout: time.Second, Tries: 1}
+	w.net.SetFilter(func(d *sim.Datagram) bool {
+		h, isIKE := ikeHeader(d)
+		return !isIKE || h.Exchange != isakmp.ExchangeQuickMode
+	})
+	a, _ := w.pair(ca, cb, nil)
+	done := make(chan error, 1)
+	go func() { done <- a.stack.Initiate(context.Background(), "lab") }()
+	w.advanceUntil(t, "A gives up its Quick Mode", 500*time.Millisecond, time.Minute, func() bool {
+		return len(rec.find(events.Phase2Failed, "A", "no answer")) > 0
+	})
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "no answer to Quick Mode 1/3") {
+		t.Fatalf("Initiate returned %v", err)
+	}
+	e := rec.find(events.Phase2Failed, "A", "no answer")[0]
+	if !strings.Contains(e.Explain, "did not answer") || !strings.Contains(e.Explain, "says why") {
+		t.Errorf("the failure does not explain the silence: %s", e.Explain)
 	}
 }

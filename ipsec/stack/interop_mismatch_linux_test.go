@@ -1,0 +1,123 @@
+package stack_test
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/strongswan/swantest"
+)
+
+// TestInteropMismatches: against charon configured with the modp suite
+// (aes128-sha256-modp2048 in phase 1, aes128-sha256-modp2048 with PFS in
+// Quick Mode, one host each side), our side with one thing changed. When we
+// initiate, our side shows charon's refusal and what it means; when charon
+// initiates, our side names what charon offered against what we have.
+func TestInteropMismatches(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		charon *interopCase // charon's suites, if not the modp ones
+		change func(c *ike.Connection)
+		// we initiate: the notify charon answers with, and the event of
+		// ours that must carry an explanation.
+		charonSends string
+		oursKind    events.Kind
+		// charon initiates: what our refusal says.
+		weSay []string
+	}{{
+		name:        "phase1-dh-group",
+		change:      func(c *ike.Connection) { c.Proposals = ikeProposals(t, "aes128-sha256-ecp256") },
+		charonSends: "NO-PROPOSAL-CHOSEN", oursKind: events.NoProposal,
+		weSay: []string{"the Diffie-Hellman group differs (modp2048 offered, ecp256 configured)"},
+	}, {
+		name:        "pfs-on-charon-only",
+		change:      func(c *ike.Connection) { c.Child.Proposals = espProposals(t, "aes128-sha256") },
+		charonSends: "NO-PROPOSAL-CHOSEN", oursKind: events.Phase2Failed,
+		weSay: []string{"PFS on the peer's side only: it asks for PFS with modp2048, this side has no PFS configured"},
+	}, {
+		name:        "pfs-groups",
+		change:      func(c *ike.Connection) { c.Child.Proposals = espProposals(t, "aes128-sha256-ecp256") },
+		charonSends: "NO-PROPOSAL-CHOSEN", oursKind: events.Phase2Failed,
+		weSay: []string{"the PFS group differs (modp2048 offered, ecp256 configured)"},
+	}, {
+		name:        "pfs-on-ours-only",
+		charon:      &interopCase{name: "no-pfs", ike: "aes128-sha256-modp2048", esp: "aes128gcm16"},
+		change:      func(c *ike.Connection) { c.Child.Proposals = espProposals(t, "aes128gcm16-ecp256") },
+		charonSends: "NO-PROPOSAL-CHOSEN", oursKind: events.Phase2Failed,
+		weSay: []string{"PFS on this side only: the offer has no DH group, this side requires PFS with ecp256"},
+	}, {
+		name: "selectors",
+		change: func(c *ike.Connection) {
+			c.Child.RemoteTS = netip.PrefixFrom(c.Child.RemoteTS.Addr().Next(), 32)
+		},
+		charonSends: "INVALID-ID-INFORMATION", oursKind: events.Phase2Failed,
+		weSay: []string{"its own network (IDci)", "is not within our remote-ts"},
+	}} {
+		for _, weInitiate := range []bool{true, false} {
+			dir := "charon-to-ours"
+			if weInitiate {
+				dir = "ours-to-charon"
+			}
+			t.Run(tc.name+"/"+dir, func(t *testing.T) {
+				suite := interopSuites[0]
+				if tc.charon != nil {
+					suite = *tc.charon
+				}
+				l := startInteropWith(t, suite, weInitiate, func(c *ike.Connection) {
+					c.Retransmit = ike.Retransmit{Timeout: 500 * time.Millisecond, Tries: 2}
+					tc.change(c)
+				})
+				ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+				defer cancel()
+				if weInitiate {
+					err := l.stack.Initiate(ctx, "lab")
+					if err == nil {
+						t.Fatal("negotiated despite the mismatch")
+					}
+					t.Logf("Initiate: %v", err)
+					if !strings.Contains(err.Error(), tc.charonSends) {
+						t.Errorf("our side does not report charon's %s: %v", tc.charonSends, err)
+					}
+					e := l.waitEvent(t, tc.oursKind, "")
+					t.Logf("ours: %s\n  ↳ %s", e.Message, e.Explain)
+					if e.Explain == "" {
+						t.Errorf("our %s explains nothing: %s", e.Kind, e)
+					}
+					return
+				}
+				go l.charon.Initiate(ctx, swantest.ConnName, swantest.ChildName)
+				kind := events.NoProposal
+				if tc.charonSends == "INVALID-ID-INFORMATION" {
+					kind = events.Phase2Failed
+				}
+				e := l.waitEvent(t, kind, "")
+				t.Logf("ours: %s\n  ↳ %s", e.Message, e.Explain)
+				for _, want := range tc.weSay {
+					if !strings.Contains(e.Message+" "+e.Explain, want) {
+						t.Errorf("our %s does not say %q", e.Kind, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// waitEvent waits for our first event of kind whose message holds substr.
+func (l *interopLab) waitEvent(t *testing.T, kind events.Kind, substr string) events.Event {
+	t.Helper()
+	var e events.Event
+	eventually(t, "our "+string(kind)+" event", func() bool {
+		for _, ev := range l.bus.Since(0) {
+			if ev.Kind == kind && strings.Contains(ev.Message, substr) {
+				e = ev
+				return true
+			}
+		}
+		return false
+	})
+	return e
+}
