@@ -103,8 +103,10 @@ func TestMismatchesAreNamed(t *testing.T) {
 		responder: []string{"the Diffie-Hellman group differs (modp2048 offered, ecp256 configured)", "nearest pair: aes128-sha256-modp2048 offered, aes128-sha256-ecp256 configured"},
 		initiator: []string{"none of our phase 1 suites"},
 	}, {
-		name:      "phase1-cipher-and-hash",
-		change:    func(a, b *ike.Connection) { b.Proposals = ikeProposals(t, "aes256-sha384-modp2048", "3des-sha1-ecp256") },
+		name: "phase1-cipher-and-hash",
+		change: func(a, b *ike.Connection) {
+			b.Proposals = ikeProposals(t, "aes256-sha384-modp2048", "3des-sha1-ecp256")
+		},
 		notify:    "NO-PROPOSAL-CHOSEN",
 		responder: []string{"the cipher differs (aes128 offered, aes256 configured); the hash differs (sha256 offered, sha384 configured)"},
 		initiator: []string{"none of our phase 1 suites"},
