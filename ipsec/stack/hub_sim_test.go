@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 )
 
@@ -18,6 +19,7 @@ import (
 func TestHubWithTenSpokes(t *testing.T) {
 	const spokes = 10
 	w := newWorld(t)
+	rec := w.record(events.ISAKMPConn, events.AuthFailed)
 	hubAddr := netip.MustParseAddr("192.0.2.100")
 	hubLAN := netip.MustParsePrefix("10.100.0.0/24")
 	var hubConns, spokeConns []ike.Connection
@@ -61,5 +63,12 @@ func TestHubWithTenSpokes(t *testing.T) {
 		shop := netip.AddrPortFrom(c.Child.LocalTS.Addr().Next(), 4000)
 		sendThrough(t, gws[i], hub, shop, hq, "from "+c.Name)
 		sendThrough(t, hub, gws[i], hq, shop, "to "+c.Name)
+		// The hub says which connection the address chose.
+		if got := rec.find(events.ISAKMPConn, "hub", fmt.Sprintf("from %s:500 goes to connection %s,", c.Local, c.Name)); len(got) != 1 {
+			t.Errorf("the hub reports %d choices of connection %s by address, want 1", len(got), c.Name)
+		}
+	}
+	if failed := rec.find(events.AuthFailed, "", ""); len(failed) > 0 {
+		t.Errorf("authentication failed: %s", failed[0])
 	}
 }
