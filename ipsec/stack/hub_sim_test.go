@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
@@ -45,6 +46,9 @@ func TestHubWithTenSpokes(t *testing.T) {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
 		gws = append(gws, s)
+		// A responder limits its events about first messages (nobody has
+		// authenticated them) to a few a second.
+		w.clock.Advance(time.Second)
 	}
 	eventually(t, "the hub's IPsec SA pairs", func() bool { return len(hub.stack.SAs().IPsec) == spokes })
 	st := hub.stack.SAs()
