@@ -82,10 +82,22 @@ func suiteDifferences(offered, ours proposal.Proposal) []string {
 	if offered.Protocol != ours.Protocol {
 		d = append(d, fmt.Sprintf("the protocol differs (%s offered, %s configured)", offered.Protocol, ours.Protocol))
 	}
-	if offered.Encr != ours.Encr || offered.KeyBits != ours.KeyBits {
+	// An AEAD cipher (AES-GCM) brings its own integrity: against one
+	// without, the cipher and the integrity algorithm differ as one.
+	aead := func(p proposal.Proposal) bool { return p.Encr == proposal.EncrAESGCM16 }
+	switch {
+	case aead(offered) != aead(ours):
+		withInteg := func(p proposal.Proposal) string {
+			if aead(p) || p.Integ == proposal.IntegNone {
+				return cipherName(p)
+			}
+			return cipherName(p) + "-" + p.Integ.String()
+		}
+		d = append(d, fmt.Sprintf("the cipher differs (%s offered, %s configured; AES-GCM carries its own integrity check)", withInteg(offered), withInteg(ours)))
+	case offered.Encr != ours.Encr || offered.KeyBits != ours.KeyBits:
 		d = append(d, fmt.Sprintf("the cipher differs (%s offered, %s configured)", cipherName(offered), cipherName(ours)))
 	}
-	if offered.Integ != ours.Integ {
+	if offered.Integ != ours.Integ && aead(offered) == aead(ours) {
 		what := "the integrity algorithm"
 		if ours.Protocol == proposal.IKE {
 			what = "the hash"
