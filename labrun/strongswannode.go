@@ -59,6 +59,15 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		conn.RemoteAddrs = []string{"%any"}
 		if s.Initiator {
 			conn.RemoteAddrs = []string{s.Remote.Address.String()}
+		} else if s.RemoteFrom.IsValid() && conn.PSK != "" {
+			// As ipseclab's gateway does (ExpectedRemote), charon ranks its
+			// connections by the peer's address, the one where the lab sends
+			// it from first, and takes the pre-shared key of the identity
+			// configured there: the initiator's own address by default.
+			conn.RemoteAddrs = []string{s.RemoteFrom.String(), "%any"}
+			if conn.RemoteID == "" {
+				conn.RemoteID = s.Remote.Address.Addr.String()
+			}
 		}
 		if d := c.IKE.DPD; d != nil {
 			conn.DPDDelay, conn.DPDTimeout = d.Delay.Duration, d.Timeout.Duration
@@ -79,8 +88,10 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		}
 		// The runtime initiates start: connections itself, from the
 		// initiator, so that both implementations behave alike.
+		// A responder does not trap: with a remote address it knows (a hub's
+		// spoke, above) charon would otherwise start tunnels on traffic too.
 		child.StartAction = "none"
-		if c.Child.Start == topology.StartTrap {
+		if c.Child.Start == topology.StartTrap && s.Initiator {
 			child.StartAction = "trap"
 		}
 		if d := c.IKE.DPD; d != nil {

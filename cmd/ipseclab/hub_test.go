@@ -16,9 +16,9 @@ import (
 // hubLab is a hub with n spokes in Main Mode, each connection with its own
 // pre-shared key and all with the same proposals, a host behind each spoke,
 // and each spoke's tunnel covering the hub's LAN and every other spoke's.
-func hubLab(n int) string {
+func hubLab(n int, hubKind string) string {
 	var nodes, links, conns, script strings.Builder
-	nodes.WriteString("    hub:      {kind: gateway, gateway: 203.0.113.1}\n    hq:       {kind: host, gateway: 10.0.0.1}\n    internet: {kind: router}\n")
+	nodes.WriteString("    hub:      {kind: " + hubKind + ", gateway: 203.0.113.1}\n    hq:       {kind: host, gateway: 10.0.0.1}\n    internet: {kind: router}\n")
 	links.WriteString("    - endpoints: [hq:eth0, hub:eth1]\n      addresses: [10.0.0.10/24, 10.0.0.1/24]\n")
 	links.WriteString("    - endpoints: [hub:eth0, internet:eth0]\n      addresses: [203.0.113.2/24, 203.0.113.1/24]\n")
 	for i := 1; i <= n; i++ {
@@ -41,12 +41,21 @@ func hubLab(n int) string {
 // TestHubWithTenSpokesInALab: a hub's ten connections differ only in their
 // spokes' addresses and pre-shared keys; every tunnel comes up (the hub
 // picks each connection by its spoke's address, RFC 2409 §5.4) and every
-// spoke reaches the others through the hub.
+// spoke reaches the others through the hub. With charon as the hub (four
+// spokes), the lab configures it to do the same.
 func TestHubWithTenSpokesInALab(t *testing.T) {
 	testenv.NeedRoot(t)
 	netenv.SharedLabs(t)
+	t.Run("ipseclab", func(t *testing.T) { hubRun(t, hubLab(10, "gateway")) })
+	t.Run("strongswan", func(t *testing.T) {
+		testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+		hubRun(t, hubLab(4, "strongswan"))
+	})
+}
+
+func hubRun(t *testing.T, body string) {
 	name := fmt.Sprintf("cli%d-hub", os.Getpid())
-	lab := writeLab(t, name, hubLab(10))
+	lab := writeLab(t, name, body)
 	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
 	r := run(t, "run", lab, "--json")
 	evs := parseJSONLines(t, r.stdout)
