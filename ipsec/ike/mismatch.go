@@ -141,10 +141,10 @@ func noProposalExplain(dir events.Direction, step events.Step, offered offerSumm
 	phase1 := step == events.StepPhase1
 	switch {
 	case dir == events.Sent && phase1:
-		return "A phase 1 responder needs one of its own suites among the initiator's transforms, alike in every attribute: cipher, hash, Diffie-Hellman group and authentication method (the lifetime is not compared: the shorter one applies). " +
+		return "A phase 1 responder needs one of its own suites among the initiator's transforms, alike in every attribute: cipher, hash, Diffie-Hellman group and authentication method (the lifetime is not compared: a lifetime mismatch is no failure). " +
 			orGeneric(offered.mismatch()) + ". Make one side's IKE proposals include the other's."
 	case dir == events.Sent:
-		return "A Quick Mode responder needs one of its own ESP or AH suites among the initiator's, alike in every attribute: cipher, integrity, the PFS group (a DH group in a proposal is PFS, and both sides must agree whether to use it and which) and the mode (the lifetime is not compared: the shorter one applies). " +
+		return "A Quick Mode responder needs one of its own ESP or AH suites among the initiator's, alike in every attribute: cipher, integrity, the PFS group (a DH group in a proposal is PFS, and both sides must agree whether to use it and which) and the mode (the lifetime is not compared: a lifetime mismatch is no failure). " +
 			orGeneric(offered.mismatch()) + ". Make one side's child proposals (and pfs) include the other's."
 	case phase1:
 		return "The responder found none of our phase 1 suites among those it has for us (or has no connection for our address at all) and says so unprotected, as nothing is authenticated yet. We cannot see its list: compare its IKE proposals with ours, every attribute (cipher, hash, DH group, authentication method); its log names what it has."
@@ -201,10 +201,10 @@ func refusedExplain(t isakmp.NotifyType) string {
 }
 
 // lifetimeNote says, for a new IPsec SA pair, where its lifetimes are the
-// peer's rather than ours: IKEv1 does not refuse a proposal over its
-// lifetime, each side takes the shorter of the offer and its own (the
-// responder telling the initiator with RESPONDER-LIFETIME, RFC 2407
-// §4.6.3.1), as strongSwan does. "" when ours apply.
+// peer's rather than ours. IKEv1 does not refuse a proposal over its
+// lifetime: we take the shorter of the offer and our own (the responder
+// telling the initiator with RESPONDER-LIFETIME, RFC 2407 §4.6.3.1); charon
+// accepts the offer and keeps its own. "" when ours apply.
 func lifetimeNote(configured *Child, lifetime time.Duration, lifeBytes uint64) (note, explain string) {
 	var parts []string
 	if lifetime < configured.Lifetime {
@@ -220,8 +220,9 @@ func lifetimeNote(configured *Child, lifetime time.Duration, lifeBytes uint64) (
 	if len(parts) == 0 {
 		return "", ""
 	}
-	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that: each side takes the shorter of the offered lifetime and its own (a responder with the shorter one says so in a RESPONDER-LIFETIME notify), as strongSwan does, so both sides rekey on the shorter one."
+	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that. ipseclab takes the shorter of the offer and its own (as the responder it says so with a RESPONDER-LIFETIME notify, RFC 2407 §4.6.3.1); strongSwan 5.9 accepts the offer and keeps its own lifetimes (its log: \"received 600s lifetime, configured 3960s\"). Each side rekeys when its own SA ages, so the side with the shorter lifetime rekeys first and the tunnel stays up."
 }
+
 
 // refusedQuickMode finds the Quick Mode of ours that a peer's error notify
 // answers. The notify names the SPI we offered, when the peer got as far as

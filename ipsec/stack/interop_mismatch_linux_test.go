@@ -3,6 +3,7 @@ package stack_test
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,47 @@ func (l *interopLab) waitEvent(t *testing.T, kind events.Kind, substr string) ev
 		return false
 	})
 	return e
+}
+
+// TestInteropLifetimeMismatch: a lifetime that differs from charon's is no
+// failure, whoever initiates: our IPsec SAs take the shorter one (ours
+// here); charon 5.9 accepts the offer, logs the difference ("received 600s
+// lifetime, configured 3960s") and keeps its own lifetimes, so the side
+// with the shorter one rekeys first.
+func TestInteropLifetimeMismatch(t *testing.T) {
+	for _, weInitiate := range []bool{true, false} {
+		dir := "charon-to-ours"
+		if weInitiate {
+			dir = "ours-to-charon"
+		}
+		t.Run(dir, func(t *testing.T) {
+			l := startInteropWith(t, interopSuites[1], weInitiate, func(c *ike.Connection) { c.Child.Lifetime = 10 * time.Minute })
+			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+			defer cancel()
+			if weInitiate {
+				if err := l.stack.Initiate(ctx, "lab"); err != nil {
+					t.Fatalf("a lifetime mismatch failed the negotiation: %v", err)
+				}
+			} else {
+				go l.charon.Initiate(ctx, swantest.ConnName, swantest.ChildName)
+			}
+			e := l.waitEvent(t, events.Phase2Up, "")
+			if got := e.Fields["lifetime_s"]; got != 600.0 {
+				t.Errorf("our IPsec SAs live %v s, want our shorter 600", got)
+			}
+			child := l.charonSA(ctx, t).Children[0]
+			t.Logf("ours: %s\ncharon's child rekeys in %v, expires in %v", e.Message, child.RekeyIn, child.ExpiresIn)
+			if child.ExpiresIn <= 10*time.Minute {
+				t.Errorf("charon's IPsec SA expires in %v: it took our lifetime (the lesson says it keeps its own)", child.ExpiresIn)
+			}
+			if weInitiate {
+				l.logMu.Lock()
+				logged := slices.ContainsFunc(l.log, func(s string) bool { return strings.Contains(s, "received 600s lifetime, configured 3960s") })
+				l.logMu.Unlock()
+				if !logged {
+					t.Errorf("charon did not log the lifetime it was offered against its own")
+				}
+			}
+		})
+	}
 }
