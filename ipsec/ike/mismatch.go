@@ -220,9 +220,8 @@ func lifetimeNote(configured *Child, lifetime time.Duration, lifeBytes uint64) (
 	if len(parts) == 0 {
 		return "", ""
 	}
-	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that. ipseclab takes the shorter of the offer and its own (as the responder it says so with a RESPONDER-LIFETIME notify, RFC 2407 §4.6.3.1); strongSwan 5.9 accepts the offer and keeps its own lifetimes (its log: \"received 600s lifetime, configured 3960s\"). Each side rekeys when its own SA ages, so the side with the shorter lifetime rekeys first and the tunnel stays up."
+	return strings.Join(parts, "; "), "The two sides' lifetimes differ. IKEv1 does not refuse a proposal for that. ipseclab takes the shorter of the offer and its own (as the responder it says so with a RESPONDER-LIFETIME notify, RFC 2407 §4.6.3.1); strongSwan 5.9 accepts the offer and keeps its own lifetimes (its log says \"received ...s lifetime, configured ...s\"). Each side rekeys when its own SA ages, so the side with the shorter lifetime rekeys first and the tunnel stays up."
 }
-
 
 // refusedQuickMode finds the Quick Mode of ours that a peer's error notify
 // answers. The notify names the SPI we offered, when the peer got as far as
