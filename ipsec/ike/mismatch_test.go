@@ -90,3 +90,29 @@ func TestRefusedQuickMode(t *testing.T) {
 		t.Errorf("the named SPI does not find its Quick Mode among two")
 	}
 }
+
+// BenchmarkSelectPhase1LargeOffer: a responder reading a 2,400-transform
+// offer of which it accepts nothing (the flood benchmark's large offer),
+// looking for the nearest suite to name on the way.
+func BenchmarkSelectPhase1LargeOffer(b *testing.B) {
+	var props []isakmp.Proposal
+	for p := range 10 {
+		prop := isakmp.Proposal{Number: uint8(p + 1), Protocol: isakmp.ProtocolISAKMP}
+		for i := range 240 {
+			prop.Transforms = append(prop.Transforms, isakmp.Transform{Number: uint8(i + 1), ID: isakmp.TransformKeyIKE,
+				Attributes: isakmp.Phase1Attributes{Encryption: isakmp.EncDES, Hash: isakmp.HashMD5, AuthMethod: isakmp.AuthMethodPSK, Group: isakmp.GroupMODP768}.Attributes()})
+		}
+		props = append(props, prop)
+	}
+	offer := &isakmp.SA{DOI: isakmp.DOIIPsec, Situation: isakmp.SituationIdentityOnly, Proposals: props}
+	ours, err := proposal.ParseList(proposal.IKE, []string{"aes128-sha256-modp2048", "aes256-sha384-ecp384"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok := selectPhase1(offer, ours, isakmp.AuthMethodPSK); ok {
+			b.Fatal("accepted")
+		}
+	}
+}
