@@ -536,8 +536,8 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		}
 	}
 	alike = slices.DeleteFunc(same, func(c *conn) bool { return c == pick })
-	if others := len(byRank[2]) + len(byRank[3]); others > 0 && slices.Contains(byRank[1], pick) {
-		e.publishAddressChoice(pick, p.Remote, mode, others)
+	if others := len(byRank[2]) + len(byRank[3]); others > 0 && mode == MainMode && slices.Contains(byRank[1], pick) {
+		e.publishAddressChoice(pick, p.Remote, others)
 	}
 	return pick, choices[pick], alike, true
 }

@@ -251,25 +251,18 @@ func (sa *isakmpSA) refusedQuickMode(n *isakmp.Notify) *quickMode {
 // charon alike, for proposals and selectors); silence is something else.
 const silenceExplain = "The responder did not answer Quick Mode 1/3 at all, though a responder that refuses one says why (NO-PROPOSAL-CHOSEN, INVALID-ID-INFORMATION). So the messages did not arrive, or the peer could not decrypt or authenticate them (it restarted and no longer has this ISAKMP SA, or a message was damaged), or it dropped them for reasons only its log shows."
 
-// publishAddressChoice reports a first message that the peer's address gave
-// to c, among others that would also have taken it.
-func (e *Engine) publishAddressChoice(c *conn, peer netip.AddrPort, mode Mode, others int) {
+// publishAddressChoice reports a Main Mode first message that the peer's
+// address gave to c, among others that would also have taken it.
+func (e *Engine) publishAddressChoice(c *conn, peer netip.AddrPort, others int) {
 	explain := "This node has several connections that accept the peer. It takes the one that expects the peer at the address its message came from, before comparing proposals."
-	if mode == MainMode && c.cfg.Auth.Method == AuthPSK {
-		explain += " In Main Mode with a pre-shared key the address is all it has to go on: the key encrypts messages 5 and 6, which carry the identity, so it must be chosen before the identity arrives (RFC 2409 §5.4)."
+	if c.cfg.Auth.Method == AuthPSK {
+		explain += " In Main Mode with a pre-shared key the address is all it has to go on: the key encrypts messages 5 and 6, which carry the identities, so it must be chosen before the identity arrives (RFC 2409 §5.4)."
 	}
 	e.publishLimited(events.Event{
 		Kind: events.ISAKMPConn, Step: events.StepPhase1, Conn: c.cfg.Name,
-		Message: fmt.Sprintf("%s from %s goes to connection %s, which expects its peer at this address (%d other connection(s) would accept it)",
-			firstMessageName(mode), peer, c.cfg.Name, others),
+		Message: fmt.Sprintf("Main Mode 1/6 from %s goes to connection %s, which expects its peer at this address (%d other connection(s) would accept it)",
+			peer, c.cfg.Name, others),
 		Explain: explain,
 		Fields:  map[string]any{"peer": peer.String(), "reason": "address"},
 	})
-}
-
-func firstMessageName(m Mode) string {
-	if m == AggressiveMode {
-		return "Aggressive Mode 1/3"
-	}
-	return "Main Mode 1/6"
 }
