@@ -81,3 +81,38 @@ func TestSideSettingsErrors(t *testing.T) {
 		}
 	}
 }
+
+// A responder expects its initiator where the initiator's IKE packets
+// arrive from: behind a NAT, the NAT's outside address.
+func TestRemoteFromThroughANAT(t *testing.T) {
+	lab, err := Parse("lab.yaml", []byte(`name: behind-nat
+topology:
+  nodes:
+    spoke: {kind: gateway, gateway: 192.168.1.1}
+    nat:   {kind: nat, gateway: 198.51.100.1, nat: {outside: eth1}}
+    isp:   {kind: router}
+    hub:   {kind: gateway, gateway: 203.0.113.1}
+  links:
+    - endpoints: [spoke:eth0, nat:eth0]
+      addresses: [192.168.1.10/24, 192.168.1.1/24]
+    - endpoints: [nat:eth1, isp:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+    - endpoints: [isp:eth1, hub:eth0]
+      addresses: [203.0.113.1/24, 203.0.113.2/24]
+ipsec:
+  vpn:
+    initiator: spoke
+    responder: hub
+    auth: {secret: s}
+    child: {local-ts: 10.1.0.0/24, remote-ts: 10.0.0.0/24}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lab.SidesOf("hub")[0].RemoteFrom; got != netip.MustParseAddr("198.51.100.2") {
+		t.Errorf("the hub expects its spoke at %v, want the NAT's 198.51.100.2", got)
+	}
+	if got := lab.SidesOf("spoke")[0].RemoteFrom; got.IsValid() {
+		t.Errorf("the initiator has an expected remote %v", got)
+	}
+}
