@@ -97,7 +97,6 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	// from where the lab sends its packets, to tell its peers apart.
 	conn.ExpectedRemote = s.RemoteFrom
 	if s.Initiator {
-		conn.ExpectedRemote = netip.Addr{}
 		conn.Role = ike.Initiator
 		conn.Remote = s.Remote.Address.Addr
 		switch c.Child.Start {

@@ -116,3 +116,31 @@ ipsec:
 		t.Errorf("the initiator has an expected remote %v", got)
 	}
 }
+
+// The daemon's responder expects each peer at the remote address it was
+// given, and accepts it from anywhere.
+func TestDaemonResponderExpectsItsPeer(t *testing.T) {
+	c, err := ParseDaemon("node.yaml", []byte(`node: hub
+connections:
+  spoke1:
+    role: responder
+    local: {address: 192.0.2.1}
+    remote: {address: 198.51.100.2}
+    auth: {secret: one}
+    child: {local-ts: 10.0.0.0/24, remote-ts: 10.1.0.0/24}
+  spoke2:
+    role: responder
+    local: {address: 192.0.2.1}
+    auth: {secret: two}
+    child: {local-ts: 10.0.0.0/24, remote-ts: 10.2.0.0/24}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Connections["spoke1"].Side.RemoteFrom; got != netip.MustParseAddr("198.51.100.2") {
+		t.Errorf("spoke1's responder expects its peer at %v", got)
+	}
+	if got := c.Connections["spoke2"].Side.RemoteFrom; got.IsValid() {
+		t.Errorf("spoke2's responder, given no remote address, expects its peer at %v", got)
+	}
+}
