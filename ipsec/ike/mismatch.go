@@ -54,9 +54,9 @@ func (n *nearest) diffs() []string {
 	return d
 }
 
-// mismatch names the nearest pair: "the nearest pair: aes128-sha256-modp2048
-// offered, aes128-sha256-ecp256 configured" (the event's message names the
-// differences).
+// mismatch names the nearest pair, "The nearest pair: aes128-sha256-modp2048
+// offered, aes128-sha256-ecp256 configured", for an explanation (the
+// event's message names the differences).
 func (o offerSummary) mismatch() string {
 	if n := o.near; n != nil {
 		return fmt.Sprintf("The nearest pair: %s offered, %s configured", n.offered, n.ours)
