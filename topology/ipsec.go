@@ -69,6 +69,12 @@ type Peer struct {
 	Banner        string      `yaml:"banner"`
 	DefaultDomain string      `yaml:"default-domain"`
 
+	// This side's own settings where they differ from the connection's
+	// (sideopts.go): a troubleshooting lab's mismatch, one side configured
+	// apart from the other.
+	IKE   *SideIKE   `yaml:"ike"`
+	Child *SideChild `yaml:"child"`
+
 	// Certs is the material of the files above, read once by validation and
 	// completed by the lab PKI at deploy (Lab.UseLabPKI); nil under psk.
 	Certs *Certs `yaml:"-"`

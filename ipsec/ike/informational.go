@@ -184,19 +184,12 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 		if !n.NotifyType.IsError() {
 			return
 		}
-		// An error about a Quick Mode of ours: strongSwan names our SPI.
-		for _, qm := range sa.quick {
-			if !qm.initiator || qm.state != qmI1Sent {
-				continue
-			}
-			if len(n.SPI) == 4 && be32(n.SPI) != qm.spiIn {
-				continue
-			}
+		if qm := sa.refusedQuickMode(n); qm != nil {
 			if n.NotifyType == isakmp.NotifyNoProposalChosen {
 				e.publishNoProposal(qm.conn, sa.remote, events.Received, offerSummary{}, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
 			}
+			qm.why = refusedExplain(n.NotifyType)
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
-			return
 		}
 	}
 }
