@@ -75,7 +75,7 @@ func (e *Engine) notifyPeer(sa *isakmpSA, n *isakmp.Notify) {
 		return
 	}
 	info := msgInfo{exchange: "informational", num: 1, total: 1, step: events.StepPhase1,
-		explain: "Informational, unprotected: phase 1 has no agreed keys yet, so this error notification travels in the clear"}
+		explain: "Informational, unprotected: phase 1 is not complete, so the peer may hold no keys to read it (a wrong pre-shared key, a refused certificate): this error notification travels in the clear"}
 	e.publishNotify(sa, events.Sent, n, false)
 	sa.send(isakmp.ExchangeInformational, sa.messageID(), []isakmp.Payload{n}, false, info)
 }
