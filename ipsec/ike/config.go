@@ -105,7 +105,8 @@ const (
 	DefaultHalfOpenLimit     = 8192 // 2.7 s of a 3,000/s flood of forged first messages: longer than halfOpenGrace
 	DefaultHalfOpenPerPeer   = 5
 	DefaultHalfOpenTimeout   = 30 * time.Second
-	DefaultKeepalive         = 20 * time.Second // RFC 3948 §4 suggests 20 s
+	DefaultKeepalive         = 20 * time.Second  // RFC 3948 §4 suggests 20 s
+	KeepaliveOff             = time.Duration(-1) // Connection.Keepalive: none
 	DefaultRekeyDeleteDelay  = 5 * time.Second
 )
 
@@ -138,6 +139,10 @@ type Connection struct {
 	DPD        DPD
 	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway
 	NoNATT     bool // do not negotiate NAT traversal (RFC 3947) at all
+	// Keepalive is how often this side, when behind a NAT, sends NAT-T
+	// keepalives (RFC 3948 §2.3): 0 takes Tuning.Keepalive, KeepaliveOff
+	// sends none, and the NAT's mapping then lives only as long as traffic.
+	Keepalive  time.Duration
 	Retransmit Retransmit
 
 	Child Child

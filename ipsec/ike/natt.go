@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -223,18 +224,27 @@ func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, ipsecSAs int, ex
 // startKeepalives sends RFC 3948 §2.3 keepalives while this node is behind a
 // NAT, so that the NAT keeps the UDP 4500 mapping that ESP and IKE use.
 func (sa *isakmpSA) startKeepalives() {
-	if !sa.nat.local || sa.local.Port() != portNATT {
+	every := sa.e.keepaliveInterval(sa.conn)
+	if !sa.nat.local || sa.local.Port() != portNATT || every <= 0 {
 		return
 	}
 	e := sa.e
 	var tick func()
 	tick = func() {
 		e.stats.Keepalives++
-		e.publishKeepalive(sa)
+		e.publishKeepalive(sa, every)
 		if err := e.tr.SendKeepalive(sa.remote); err != nil {
 			e.sendFailed(sa.local, sa.remote, "NAT-T keepalive", sa.conn.cfg.Name, err)
 		}
-		sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+		sa.keepaliveTimer = e.after(every, tick)
 	}
-	sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+	sa.keepaliveTimer = e.after(every, tick)
+}
+
+// keepaliveInterval is the connection's, or the engine's; negative: none.
+func (e *Engine) keepaliveInterval(c *conn) time.Duration {
+	if c.cfg.Keepalive != 0 {
+		return c.cfg.Keepalive
+	}
+	return e.tuning.Keepalive
 }

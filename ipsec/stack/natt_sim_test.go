@@ -234,3 +234,40 @@ func TestNATMappingFollowsESP(t *testing.T) {
 		t.Errorf("A, behind the NAT, followed %d mapping changes of its peer", n)
 	}
 }
+
+// TestNATKeepaliveInterval: the connection's keepalive interval, or none.
+func TestNATKeepaliveInterval(t *testing.T) {
+	for _, c := range []struct {
+		every time.Duration
+		want  uint64 // in 61 s
+	}{{5 * time.Second, 12}, {ike.KeepaliveOff, 0}, {0, 3}} {
+		t.Run(fmt.Sprint(c.every), func(t *testing.T) {
+			w := newWorld(t)
+			rec := w.record(events.NATKeepalive)
+			nat := w.net.AddNAT(natPub)
+			ca, cb := natConns(t, ike.MainMode, esp.Tunnel)
+			ca.Keepalive = c.every
+			a := w.start("A", nat.AddHost("A", privateA), nil, ca)
+			b := w.start("B", w.net.AddHost("B", publicB), nil, cb)
+			if err := a.stack.Initiate(ctx(t), "office"); err != nil {
+				t.Fatal(err)
+			}
+			checkPairMirrors(t, a, b)
+			before := b.stack.DataPlane().Stats().Keepalives
+			w.run(61 * time.Second)
+			sent := a.stack.Stats().IKE.Keepalives
+			if got := b.stack.DataPlane().Stats().Keepalives - before; sent != c.want || got != c.want {
+				t.Errorf("A sent %d keepalives in 61 s, B received %d, want %d", sent, got, c.want)
+			}
+			if c.want > 0 {
+				every := c.every
+				if every == 0 {
+					every = ike.DefaultKeepalive
+				}
+				if e := rec.find(events.NATKeepalive, "A", "")[0]; e.Fields["interval_s"] != every.Seconds() {
+					t.Errorf("keepalive event says every %v s, want %v", e.Fields["interval_s"], every)
+				}
+			}
+		})
+	}
+}
