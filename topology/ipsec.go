@@ -101,13 +101,13 @@ type XAuth struct {
 
 // IKEOptions configures phase 1.
 type IKEOptions struct {
-	Mode       IKEMode    `yaml:"mode"`      // main (default) or aggressive
-	Proposals  []string   `yaml:"proposals"` // default [aes128-sha256-modp2048]
-	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
-	DPD        *DPD       `yaml:"dpd"`
-	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
+	Mode       IKEMode     `yaml:"mode"`      // main (default) or aggressive
+	Proposals  []string    `yaml:"proposals"` // default [aes128-sha256-modp2048]
+	Lifetime   Duration    `yaml:"lifetime"`  // default 4h, as strongSwan
+	DPD        *DPD        `yaml:"dpd"`
+	Encap      bool        `yaml:"encap"` // force UDP encapsulation even without a NAT
 	NATT       NATTOptions `yaml:"nat-t"` // on (default) or off, or {keepalive: 20s | off}
-	Retransmit Retransmit `yaml:"retransmit"`
+	Retransmit Retransmit  `yaml:"retransmit"`
 }
 
 // NATTOptions is NAT traversal (RFC 3947, RFC 3948): `nat-t: off` turns it
