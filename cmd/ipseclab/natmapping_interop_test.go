@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,33 @@ func TestInteropNATRebootCharonGateway(t *testing.T) {
 	r := run(t, "run", lab)
 	if r.code != 0 || strings.Count(r.stdout, "IPsec SAs office established (strongSwan)") < 2 {
 		t.Fatalf("run: exit %d; want the tunnel back, by a new CHILD SA from charon\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// The nat-mapping-expiry lab with charon on both laptops: charon.keep_alive
+// follows the lab's `nat-t: {keepalive: ...}`, so Alice's charon keeps her
+// mapping alive every 3 s and Bob's sends nothing; when Bob's charon speaks
+// again from a new port, our gateway follows it.
+func TestInteropNATMappingExpiryCharonLaptops(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+	netenv.SharedLabs(t)
+	src, err := os.ReadFile("../../labs/nat-mapping-expiry/lab.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.SplitN(string(src), "\n", 2)[1] // without its name line
+	body = regexp.MustCompile(`(?m)^(    (alice|bob): +\{kind: )gateway,`).ReplaceAllString(body, "${1}strongswan,")
+	if strings.Count(body, "kind: strongswan") != 2 {
+		t.Fatal("the lab's laptops are no longer where this test expects them")
+	}
+	// charon publishes no keepalive events; the mappings tell the story.
+	body = strings.Replace(body, "  - expect: {event: nat-keepalive, node: alice}\n", "", 1)
+	name := fmt.Sprintf("nme%d", os.Getpid()%100000)
+	lab := writeLab(t, name, body)
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
+	r := run(t, "run", lab)
+	if r.code != 0 || !strings.Contains(r.stdout, "NAT mapping of bob@home.example changed") || strings.Contains(r.stdout, "mapping expired: udp 192.168.1.10:4500") {
+		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
