@@ -388,8 +388,11 @@ func schemaOf(t reflect.Type) (obj, error) {
 	}
 	if reflect.PointerTo(t).Implements(shorthandType) {
 		short := textSchema
-		if t == reflect.TypeOf(WaitStep{}) {
+		switch t {
+		case reflect.TypeOf(WaitStep{}):
 			short = ref(reflect.TypeOf(Duration{}))
+		case reflect.TypeOf(NATTOptions{}):
+			short = words(nattModes, "NAT traversal (RFC 3947)")
 		}
 		return obj{"anyOf": []obj{short, s}}, nil
 	}
