@@ -2,6 +2,7 @@ package labrun
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,5 +45,28 @@ func TestBackgroundStepsRunBesideTheScript(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Error("the background step's error was lost")
+	}
+}
+
+func TestLongestGap(t *testing.T) {
+	// Received: 0-4, 8, 20-63 of 70 sent: gaps 5-7 (3), 9-19 (11), 64-69 (6).
+	seen := make([]uint64, 2)
+	set := func(a, b int) {
+		for s := a; s <= b; s++ {
+			seen[s/64] |= 1 << (s % 64)
+		}
+	}
+	set(0, 4)
+	set(8, 8)
+	set(20, 63)
+	if n, from := longestGap(seen, 70); n != 11 || from != 9 {
+		t.Errorf("longestGap = %d from %d, want 11 from 9", n, from)
+	}
+	if n, _ := longestGap(seen[:1], 5); n != 0 {
+		t.Errorf("no loss: gap %d", n)
+	}
+	r := TrafficResult{Proto: "udp", Sent: 70, Received: 50, Lost: 20, LongestGap: 11, GapFrom: 9, GapTime: 110 * time.Millisecond}
+	if s := r.String(); !strings.HasSuffix(s, "; longest gap 11 in a row (#9–#19, 110ms)") {
+		t.Errorf("String() = %q", s)
 	}
 }
