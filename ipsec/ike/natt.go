@@ -120,7 +120,7 @@ func (e *Engine) floatIfNAT(sa *isakmpSA) {
 	old := sa.remote
 	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
-	e.publishFloat(sa, old, 0, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
+	e.publishFloat(sa, old, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
 }
 
 // followFloat is the other side of the float, and of a NAT that changed its
@@ -148,7 +148,7 @@ func (e *Engine) followFloat(sa *isakmpSA, p Packet) {
 	old := sa.remote
 	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 	sa.remote = p.Remote
-	e.publishFloat(sa, old, 0, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
+	e.publishFloat(sa, old, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
 }
 
 // HandleMapping is the data plane's report (esp.Hooks.Mapping) that an
@@ -207,17 +207,14 @@ func (e *Engine) followMapping(old, new netip.AddrPort, via, conn string) {
 	e.pub.Publish(ev)
 }
 
-// publishFloat reports that IKE (and ipsecSAs pairs of IPsec SAs) moved to
-// another endpoint.
-func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, ipsecSAs int, explain string) {
-	msg := fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old)
-	if ipsecSAs > 0 {
-		msg += fmt.Sprintf(", and %d pair(s) of IPsec SAs with it", ipsecSAs)
-	}
+// publishFloat reports that IKE moved to port 4500 (a NAT's later changes
+// of mapping are followMapping's).
+func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, explain string) {
 	e.pub.Publish(events.Event{
 		Kind: events.NATFloat, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
-		Message: msg, Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
-		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String(), "ipsec_sas_moved": ipsecSAs},
+		Message: fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old),
+		Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
+		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String()},
 	})
 }
 
