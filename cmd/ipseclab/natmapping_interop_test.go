@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/labrun"
@@ -123,4 +125,59 @@ func TestInteropNATMappingExpiryCharonLaptops(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "NAT mapping of bob@home.example changed") || strings.Contains(r.stdout, "mapping expired: udp 192.168.1.10:4500") {
 		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+// The nat-reboot lab, measured from its events: while the laptop pings, a
+// NAT reboot costs at most the one reply already on its way; while the
+// laptop only listens, the server's stream is lost from the reboot until
+// the laptop's next packet, give or take what is in flight.
+func TestNATRebootRecoversOnTheClientsFirstPacket(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	name := fmt.Sprintf("nrb%d", os.Getpid()%100000)
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
+	r := run(t, "run", "--json", "--name", name, "nat-reboot")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	var flushes, pings []time.Time
+	var changes int
+	var ping40 map[string]any
+	var stream labrun.TrafficResult
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var e events.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		switch {
+		case e.Kind == events.NATFlush:
+			flushes = append(flushes, e.Time)
+		case e.Kind == events.NATMapChanged && e.Node == "office-gw":
+			changes++
+		case e.Kind == events.ScriptStep && e.Fields["action"] == "expect" && strings.Contains(e.Message, "expect ping laptop → 10.1.0.10 succeeds ≥ 100%"):
+			pings = append(pings, e.Time)
+		case e.Kind == events.PingResult && e.Fields["sent"] == 40.0:
+			ping40 = e.Fields
+		case e.Kind == events.TrafficReport:
+			b, _ := json.Marshal(e.Fields["result"])
+			if err := json.Unmarshal(b, &stream); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(flushes) != 2 || len(pings) != 1 || changes != 2 || ping40 == nil || stream.Sent == 0 {
+		t.Fatalf("flushes %v, the laptop's ping %v, %d mapping changes, ping %v, stream %+v", flushes, pings, changes, ping40, stream)
+	}
+	if lost := ping40["sent"].(float64) - ping40["received"].(float64); lost > 1 {
+		t.Errorf("the laptop's pings lost %v replies across the reboot, want at most 1", lost)
+	}
+	// Between the reboot and the laptop's ping the stream is lost: that
+	// long at the stream's pace, give or take the datagrams in flight (a
+	// 10 ms link each way), two pacing intervals and the scheduler's slack.
+	outage := pings[0].Sub(flushes[1])
+	pace := stream.GapTime / time.Duration(max(stream.LongestGap, 1))
+	if stream.Lost != stream.LongestGap || stream.GapTime > outage+50*time.Millisecond+2*pace || stream.GapTime < outage-50*time.Millisecond-2*pace {
+		t.Errorf("stream lost %d, in one gap of %d (%s); the path was down for %s", stream.Lost, stream.LongestGap, stream.GapTime, outage)
+	}
+	t.Logf("ping: %v of 40 replies; stream: %d lost in one gap of %s, outage %s", ping40["received"], stream.Lost, stream.GapTime, outage)
 }
