@@ -101,24 +101,24 @@ type XAuth struct {
 
 // IKEOptions configures phase 1.
 type IKEOptions struct {
-	Mode       IKEMode     `yaml:"mode"`      // main (default) or aggressive
-	Proposals  []string    `yaml:"proposals"` // default [aes128-sha256-modp2048]
-	Lifetime   Duration    `yaml:"lifetime"`  // default 4h, as strongSwan
-	DPD        *DPD        `yaml:"dpd"`
-	Encap      bool        `yaml:"encap"` // force UDP encapsulation even without a NAT
-	NATT       NATTOptions `yaml:"nat-t"` // on (default) or off, or {keepalive: 20s | off}
-	Retransmit Retransmit  `yaml:"retransmit"`
+	Mode       IKEMode    `yaml:"mode"`      // main (default) or aggressive
+	Proposals  []string   `yaml:"proposals"` // default [aes128-sha256-modp2048]
+	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
+	DPD        *DPD       `yaml:"dpd"`
+	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
+	NATT       NATTConfig `yaml:"nat-t"` // on (default) or off, or {keepalive: 20s | off}
+	Retransmit Retransmit `yaml:"retransmit"`
 }
 
-// NATTOptions is NAT traversal (RFC 3947, RFC 3948): `nat-t: off` turns it
+// NATTConfig is NAT traversal (RFC 3947, RFC 3948): `nat-t: off` turns it
 // off; `nat-t: {keepalive: 10s}` keeps it on and says how often the side
 // behind a NAT sends its one-byte keepalives, `keepalive: off` none at all.
-type NATTOptions struct {
+type NATTConfig struct {
 	Mode      NATT      `yaml:"mode"`      // on (default) or off
 	Keepalive Keepalive `yaml:"keepalive"` // default 20s (RFC 3948 §4), or off
 }
 
-func (o *NATTOptions) fromScalar(n *yaml.Node) error { o.Mode = NATT(n.Value); return nil }
+func (o *NATTConfig) fromScalar(n *yaml.Node) error { o.Mode = NATT(n.Value); return nil }
 
 // Keepalive is an interval, or "off".
 type Keepalive struct {

@@ -13,12 +13,12 @@ func TestNATTKeepaliveSetting(t *testing.T) {
 	ike := "    ike: {proposals: [aes256-sha1-modp1024, aes128-sha256-ecp256], dpd: {delay: 10s}}"
 	for _, c := range []struct {
 		nat  string
-		want NATTOptions
+		want NATTConfig
 	}{
-		{"", NATTOptions{Mode: NATTOn}},
-		{", nat-t: off", NATTOptions{Mode: NATTOff}},
-		{", nat-t: {keepalive: 5s}", NATTOptions{Mode: NATTOn, Keepalive: Keepalive{Interval: 5 * time.Second}}},
-		{", nat-t: {keepalive: off}", NATTOptions{Mode: NATTOn, Keepalive: Keepalive{Off: true}}},
+		{"", NATTConfig{Mode: NATTOn}},
+		{", nat-t: off", NATTConfig{Mode: NATTOff}},
+		{", nat-t: {keepalive: 5s}", NATTConfig{Mode: NATTOn, Keepalive: Keepalive{Interval: 5 * time.Second}}},
+		{", nat-t: {keepalive: off}", NATTConfig{Mode: NATTOn, Keepalive: Keepalive{Off: true}}},
 	} {
 		src := replace(t, ike, strings.TrimSuffix(ike, "}")+c.nat+"}")
 		lab, err := Parse("lab.yaml", []byte(src))

@@ -291,7 +291,7 @@ func written(t reflect.Type, field string) (obj, error) {
 		if field == "mode" {
 			return words(ikeModes, "the phase 1 exchange"), nil
 		}
-	case reflect.TypeOf(NATTOptions{}):
+	case reflect.TypeOf(NATTConfig{}):
 		if field == "mode" {
 			return words(nattModes, "NAT traversal (RFC 3947)"), nil
 		}
@@ -391,7 +391,7 @@ func schemaOf(t reflect.Type) (obj, error) {
 		switch t {
 		case reflect.TypeOf(WaitStep{}):
 			short = ref(reflect.TypeOf(Duration{}))
-		case reflect.TypeOf(NATTOptions{}):
+		case reflect.TypeOf(NATTConfig{}):
 			short = words(nattModes, "NAT traversal (RFC 3947)")
 		}
 		return obj{"anyOf": []obj{short, s}}, nil
