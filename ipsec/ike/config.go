@@ -105,8 +105,7 @@ const (
 	DefaultHalfOpenLimit     = 8192 // 2.7 s of a 3,000/s flood of forged first messages: longer than halfOpenGrace
 	DefaultHalfOpenPerPeer   = 5
 	DefaultHalfOpenTimeout   = 30 * time.Second
-	DefaultKeepalive         = 20 * time.Second  // RFC 3948 §4 suggests 20 s
-	KeepaliveOff             = time.Duration(-1) // Connection.Keepalive: none
+	DefaultKeepalive         = 20 * time.Second // RFC 3948 §4 suggests 20 s
 	DefaultRekeyDeleteDelay  = 5 * time.Second
 )
 

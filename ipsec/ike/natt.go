@@ -39,6 +39,9 @@ const (
 	portNATT = 4500
 )
 
+// KeepaliveOff in Connection.Keepalive sends no NAT-T keepalives.
+const KeepaliveOff = time.Duration(-1)
+
 // natState is the outcome of NAT detection for an ISAKMP SA.
 type natState struct {
 	detected bool // NAT-D payloads were compared
