@@ -56,7 +56,8 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		Proposals:  s.IKEProposals,
 		Lifetime:   s.IKELifetime,
 		ForceEncap: c.IKE.Encap,
-		NoNATT:     c.IKE.NATT == topology.NATTOff,
+		NoNATT:     c.IKE.NATT.Mode == topology.NATTOff,
+		Keepalive:  keepalive(c.IKE.NATT.Keepalive),
 		Retransmit: ike.Retransmit{Timeout: c.IKE.Retransmit.Timeout.Duration, Tries: c.IKE.Retransmit.Tries, Base: c.IKE.Retransmit.Base},
 		Child: ike.Child{
 			Proposals:    s.ChildProposals,
@@ -229,3 +230,11 @@ func (g *gatewayNode) Crash() error {
 func (g *gatewayNode) Restart(context.Context) error { return g.stack.Restart() }
 
 func (g *gatewayNode) Close() error { return g.stack.Close() }
+
+// keepalive is the lab file's NAT-T keepalive setting for the engine.
+func keepalive(k topology.Keepalive) time.Duration {
+	if k.Off {
+		return ike.KeepaliveOff
+	}
+	return k.Interval
+}

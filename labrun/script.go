@@ -148,6 +148,14 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 	start := time.Now()
 	pub.Publish(events.Event{Kind: events.ScriptStarted, Message: fmt.Sprintf("script: %d steps", len(lab.Script))})
 	anchor, afterExpect := uint64(0), true
+	var bg background
+	fail := func(step *topology.Step, name, where string, err error) {
+		msg := fmt.Sprintf("step %d (%s) %s: %v", step.Index+1, where, name, err)
+		bg.mu.Lock()
+		res.Errors = append(res.Errors, msg)
+		bg.mu.Unlock()
+		pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
+	}
 	for _, step := range lab.Script {
 		name, val, _ := step.Action()
 		if at := step.StepAt().Duration; at > 0 {
@@ -173,19 +181,26 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 		var err error
 		switch a := val.(type) {
 		case *topology.PingStep:
-			_, err = r.scriptPing(ctx, a)
+			err = bg.run(a.Background, func() error { _, err := r.scriptPing(ctx, a); return err }, func(err error) { fail(step, name, where, err) })
 		case *topology.TrafficStep:
-			_, err = r.scriptTraffic(ctx, a)
+			err = bg.run(a.Background, func() error { _, err := r.scriptTraffic(ctx, a); return err }, func(err error) { fail(step, name, where, err) })
 		case *topology.WaitStep:
 			err = r.scriptWait(ctx, log, a)
 		case *topology.ExpectStep:
-			er := r.expect(ctx, log, anchor, step, a)
-			res.Expectations = append(res.Expectations, er)
-			kind, lvl := events.ExpectPassed, events.Info
-			if !er.Passed {
-				kind, lvl = events.ExpectFailed, events.Error
-			}
-			pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail), Expect: &er})
+			background := a.Ping != nil && a.Ping.Background || a.Traffic != nil && a.Traffic.Background
+			anchor := anchor
+			bg.run(background, func() error {
+				er := r.expect(ctx, log, anchor, step, a)
+				bg.mu.Lock()
+				res.Expectations = append(res.Expectations, er)
+				bg.mu.Unlock()
+				kind, lvl := events.ExpectPassed, events.Info
+				if !er.Passed {
+					kind, lvl = events.ExpectFailed, events.Error
+				}
+				pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail), Expect: &er})
+				return nil
+			}, nil)
 		default:
 			r.scriptMu.Lock()
 			f := r.actions[name]
@@ -197,11 +212,10 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 			}
 		}
 		if err != nil {
-			msg := fmt.Sprintf("step %d (%s) %s: %v", step.Index+1, where, name, err)
-			res.Errors = append(res.Errors, msg)
-			pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
+			fail(step, name, where, err)
 		}
 	}
+	bg.wg.Wait()
 	r.settle(ctx, log)
 	passed, failed := res.Counts()
 	level := events.Info
@@ -212,6 +226,28 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 		Message: fmt.Sprintf("script finished in %s: %d expectations passed, %d failed, %d step errors", time.Since(start).Round(time.Millisecond), passed, failed, len(res.Errors)),
 		Script:  &res})
 	return res
+}
+
+// background runs the steps marked `background: true` beside the script:
+// a stream that goes on while later steps reboot a NAT or cut a link. The
+// script waits for them before it ends; mu guards the results they add.
+type background struct {
+	wg sync.WaitGroup
+	mu sync.Mutex
+}
+
+// run runs f now, or, in the background, on its own goroutine, with its
+// error handed to failed.
+func (b *background) run(inBackground bool, f func() error, failed func(error)) error {
+	if !inBackground {
+		return f()
+	}
+	b.wg.Go(func() {
+		if err := f(); err != nil && failed != nil {
+			failed(err)
+		}
+	})
+	return nil
 }
 
 // Settling: the script's last step may start work that is still under way
@@ -265,9 +301,9 @@ func (r *Runtime) linkDelays() time.Duration {
 func describeStep(name string, v any) string {
 	switch a := v.(type) {
 	case *topology.PingStep:
-		return fmt.Sprintf("ping from %s to %s", a.From, a.To)
+		return fmt.Sprintf("ping from %s to %s", a.From, a.To) + inBackground(a.Background)
 	case *topology.TrafficStep:
-		return fmt.Sprintf("traffic from %s to %s", a.From, a.To)
+		return fmt.Sprintf("traffic from %s to %s", a.From, a.To) + inBackground(a.Background)
 	case *topology.TunnelStep:
 		return fmt.Sprintf("%s %s", name, a.Connection)
 	case *topology.LinkStep:
@@ -285,9 +321,16 @@ func describeStep(name string, v any) string {
 		}
 		return "wait " + a.For.String()
 	case *topology.ExpectStep:
-		return "expect " + expectName(a)
+		return "expect " + expectName(a) + inBackground(a.Ping != nil && a.Ping.Background || a.Traffic != nil && a.Traffic.Background)
 	}
 	return name
+}
+
+func inBackground(b bool) string {
+	if b {
+		return ", in the background"
+	}
+	return ""
 }
 
 func expectName(a *topology.ExpectStep) string {
@@ -432,10 +475,39 @@ func (r *Runtime) scriptPing(ctx context.Context, a *topology.PingStep) (PingRes
 		lvl = events.Warn
 	}
 	pub.Publish(events.Event{Kind: events.PingResult, Level: lvl,
-		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), rttSummary(res), pingErrors(res)),
+		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s%s%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), lostSeqs(res), rttSummary(res), pingErrors(res)),
 		Fields: map[string]any{"sent": res.Sent, "received": res.Received, "loss": res.Loss(), "errors": res.Errors,
 			"rtt_avg_ms": float64(res.Avg.Microseconds()) / 1000}})
 	return res, nil
+}
+
+// lostSeqs names the requests that got no reply, as ranges: where in a
+// stream the loss fell, and how long it lasted.
+func lostSeqs(r PingResult) string {
+	if r.Received >= r.Sent {
+		return ""
+	}
+	got := map[int]bool{}
+	for _, rep := range r.Replies {
+		got[rep.Seq] = true
+	}
+	var ranges []string
+	for seq := 1; seq <= r.Sent; seq++ {
+		if got[seq] {
+			continue
+		}
+		end := seq
+		for end+1 <= r.Sent && !got[end+1] {
+			end++
+		}
+		if end == seq {
+			ranges = append(ranges, fmt.Sprint(seq))
+		} else {
+			ranges = append(ranges, fmt.Sprintf("%d–%d", seq, end))
+		}
+		seq = end
+	}
+	return " (no reply to icmp_seq " + strings.Join(ranges, ", ") + ")"
 }
 
 // pingErrors lists what came back instead of replies (ICMP errors, local

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/strongswan"
 	"github.com/ipseclab/ipseclab/topology"
@@ -36,6 +37,7 @@ type strongSwanNode struct {
 
 func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	n := &strongSwanNode{r: r, name: name}
+	var keepAlive time.Duration
 	for _, s := range r.Lab.SidesOf(name) {
 		c := s.Conn
 		conn := strongswan.Connection{
@@ -71,6 +73,15 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		}
 		if d := c.IKE.DPD; d != nil {
 			conn.DPDDelay, conn.DPDTimeout = d.Delay.Duration, d.Timeout.Duration
+		}
+		// charon has one keepalive interval for all its connections: the
+		// shortest asked for, or none if every connection says off.
+		k := keepalive(c.IKE.NATT.Keepalive)
+		if k == 0 {
+			k = ike.DefaultKeepalive
+		}
+		if keepAlive <= 0 || k > 0 && k < keepAlive {
+			keepAlive = k
 		}
 		child := strongswan.Child{
 			Name:     c.Name,
@@ -116,10 +127,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	// The vici socket's path must fit a unix socket address, so the node's
 	// directory is short and lives in the lab's state directory.
 	n.opt = strongswan.Options{
-		Netns:  NetnsPath(NodeNetns(r.Lab.Name, name)),
-		Dir:    filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
-		KeyLog: true,
-		OnLog:  n.onLog,
+		Netns:     NetnsPath(NodeNetns(r.Lab.Name, name)),
+		Dir:       filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
+		KeyLog:    true,
+		OnLog:     n.onLog,
+		KeepAlive: keepAlive,
 	}
 	if err := n.start(context.Background()); err != nil {
 		return nil, err

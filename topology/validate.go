@@ -646,8 +646,10 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
 	}
-	if !defaultWord(&ike.NATT, nattModes) {
-		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
+	if !defaultWord(&ike.NATT.Mode, nattModes) {
+		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT.Mode)
+	} else if ike.NATT.Mode == NATTOff && ike.NATT.Keepalive != (Keepalive{}) {
+		v.errorf(path+".ike.nat-t.keepalive", "keepalives are part of NAT traversal, which is off here")
 	}
 	if ike.DPD != nil {
 		if ike.DPD.Delay.Duration <= 0 {

@@ -147,6 +147,10 @@ type Connection struct {
 	DPD        DPD
 	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway
 	NoNATT     bool // do not negotiate NAT traversal (RFC 3947) at all
+	// Keepalive is how often this side, when behind a NAT, sends NAT-T
+	// keepalives (RFC 3948 §2.3): 0 takes Tuning.Keepalive, KeepaliveOff
+	// sends none, and the NAT's mapping then lives only as long as traffic.
+	Keepalive  time.Duration
 	Retransmit Retransmit
 
 	Child Child

@@ -37,6 +37,7 @@ type Stats struct {
 	Retransmits     uint64 `json:"retransmits"`       // our messages sent again
 	SendErrors      uint64 `json:"send_errors"`       // the transport refused a datagram
 	Keepalives      uint64 `json:"nat_keepalives"`    // NAT-T keepalives sent
+	MappingChanges  uint64 `json:"mapping_changes"`   // peers followed to a new NAT mapping
 	HalfOpen        int    `json:"half_open"`         // responder SAs not yet authenticated, now
 	HalfOpenDropped uint64 `json:"half_open_dropped"` // first messages refused by the half-open limits
 	HalfOpenEvicted uint64 `json:"half_open_evicted"` // unproven half-open SAs dropped to make room
