@@ -1,0 +1,94 @@
+package labrun
+
+import (
+	"bytes"
+	"io"
+	"sync"
+
+	"github.com/ipseclab/ipseclab/events"
+)
+
+// maxEventBatch bounds the JSON lines WriteEventLines gathers into one write.
+const maxEventBatch = 64 << 10
+
+// WriteEventLines writes the events of sub, a subscription to bus, to w as
+// JSON lines (events.Event.MarshalJSONLine), until the subscription ends,
+// stop is closed or a write fails. The events that are waiting when it
+// writes go in one write, followed by one flush (when flush is not nil): a
+// negotiation publishes some forty events within a millisecond, and writing
+// them one by one cost the lab process a system call and a wakeup of the
+// reader each. An event that arrives alone is written at once.
+func WriteEventLines(w io.Writer, bus *events.Bus, sub *events.Subscription, stop <-chan struct{}, flush func()) error {
+	var buf bytes.Buffer
+	c := sub.C()
+	for {
+		select {
+		case e, ok := <-c:
+			if !ok {
+				return nil
+			}
+			buf.Write(eventLines.line(bus, &e))
+		case <-stop:
+			return nil
+		}
+	more:
+		for buf.Len() < maxEventBatch {
+			select {
+			case e, ok := <-c:
+				if !ok {
+					break more
+				}
+				buf.Write(eventLines.line(bus, &e))
+			default:
+				break more
+			}
+		}
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+		if flush != nil {
+			flush()
+		}
+	}
+}
+
+// eventLines keeps the JSON lines of the newest events: the lab process
+// writes every event twice, to its log and to the stream `run` reads, and
+// encoding it took a quarter of that process's time in a script of
+// negotiations. The second writer finds the line the first one encoded.
+var eventLines lineCache
+
+// lineCache is a small table of encoded events by bus and sequence number;
+// a slot holds the last event that hashed to it.
+type lineCache struct {
+	mu    sync.Mutex
+	slots [1024]cachedLine
+}
+
+type cachedLine struct {
+	bus  *events.Bus
+	seq  uint64
+	line []byte
+}
+
+// line returns e's JSON line, encoded now or taken from the cache; nil if it
+// cannot be encoded. The caller must not modify it.
+func (c *lineCache) line(bus *events.Bus, e *events.Event) []byte {
+	s := &c.slots[e.Seq%uint64(len(c.slots))]
+	c.mu.Lock()
+	if s.bus == bus && s.seq == e.Seq {
+		line := s.line
+		c.mu.Unlock()
+		return line
+	}
+	c.mu.Unlock()
+	line, err := e.MarshalJSONLine()
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	*s = cachedLine{bus, e.Seq, line}
+	c.mu.Unlock()
+	return line
+}
