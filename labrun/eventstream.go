@@ -2,6 +2,7 @@ package labrun
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"sync"
 
@@ -66,6 +67,8 @@ type lineCache struct {
 	slots [1024]cachedLine
 }
 
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 type cachedLine struct {
 	bus  *events.Bus
 	seq  uint64
@@ -83,10 +86,16 @@ func (c *lineCache) line(bus *events.Bus, e *events.Event) []byte {
 		return line
 	}
 	c.mu.Unlock()
-	line, err := e.MarshalJSONLine()
-	if err != nil {
+	// Encoded into a reused buffer, each line costs one allocation of its
+	// own size (MarshalJSONLine's costs two, and a buffer grown from nothing
+	// five or six).
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer encodeBuffers.Put(buf)
+	buf.Reset()
+	if err := json.NewEncoder(buf).Encode(e); err != nil {
 		return nil
 	}
+	line := bytes.Clone(buf.Bytes())
 	c.mu.Lock()
 	*s = cachedLine{bus, e.Seq, line}
 	c.mu.Unlock()
