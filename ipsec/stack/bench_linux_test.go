@@ -184,7 +184,7 @@ func BenchmarkParallelNegotiations(b *testing.B) {
 			b.StopTimer()
 			rate := float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(rate, "negotiations/s")
-			b.ReportMetric((cpuTime(b) - cpu0).Seconds()/b.Elapsed().Seconds(), "cpu-cores")
+			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/b.Elapsed().Seconds(), "cpu-cores")
 			b.ReportMetric(rate/sequential, "x-sequential")
 		})
 	}
