@@ -91,6 +91,7 @@ type Engine struct {
 
 	stats   Stats
 	limiter eventLimiter // events caused by unauthenticated input
+	dh      dhPool       // keys drawn ahead (with crypto/rand)
 	closed  bool
 	sealing bool // a connection authenticates with public-key encryption
 }
@@ -289,6 +290,7 @@ func (e *Engine) Close() {
 		e.terminate(c, "the node shuts down")
 	}
 	e.closed = true
+	e.dh.close()
 }
 
 // Abandon stops the engine at once, sending nothing and leaving the data
@@ -300,6 +302,7 @@ func (e *Engine) Abandon() {
 		return
 	}
 	e.closed = true
+	e.dh.close()
 	for _, c := range e.conns {
 		for _, r := range slices.Clone(c.pending) {
 			r.finish(errors.New("ike: the engine stopped"))
@@ -722,6 +725,9 @@ func (e *Engine) newDH(g isakmp.GroupDescription) (*keymat.PrivateKey, error) {
 	group, err := keymat.LookupGroup(g)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Rand == nil {
+		return e.dh.take(group)
 	}
 	return group.GenerateKey(e.rand)
 }
