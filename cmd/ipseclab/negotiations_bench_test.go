@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/labrun"
@@ -157,4 +158,45 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// TestBackToBackNegotiationsKeepCausalOrder: a script of 50 tunnel-up and
+// tunnel-down pairs, as fast as they go, brings every tunnel up and down,
+// and the stream `run --json` prints is in causal order: no message is
+// received before it was sent, no reply is sent before its request came.
+func TestBackToBackNegotiationsKeepCausalOrder(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	const pairs = 50
+	name := fmt.Sprintf("cli%d-b2b", os.Getpid())
+	lab := writeLab(t, name, negotiationsLab("gateway", "aes128-sha256-curve25519", "aes128gcm16", pairs))
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
+	r := run(t, "run", lab, "--json")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	evs := parseJSONLines(t, r.stdout)
+	count := map[string]int{}
+	for _, e := range evs {
+		if e.Kind == events.Phase2Up || e.Kind == events.SADeleted {
+			count[e.Node+" "+string(e.Kind)]++
+		}
+		if e.Kind == events.ScriptStep && e.Level != events.Info {
+			t.Errorf("%s", e.Message)
+		}
+	}
+	for _, k := range []string{"gw-a phase2-up", "gw-b phase2-up"} {
+		if count[k] != pairs {
+			t.Errorf("%s: %d times, want %d", k, count[k], pairs)
+		}
+	}
+	// Each side deletes the IPsec SAs and the ISAKMP SA of every pair.
+	for _, k := range []string{"gw-a sa-deleted", "gw-b sa-deleted"} {
+		if count[k] != 2*pairs {
+			t.Errorf("%s: %d times, want %d", k, count[k], 2*pairs)
+		}
+	}
+	if v := causalViolations(evs); len(v) > 0 {
+		t.Fatal(strings.Join(v, "\n"))
+	}
 }
