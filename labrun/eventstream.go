@@ -5,24 +5,31 @@ import (
 	"encoding/json"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 )
 
-// maxEventBatch bounds the JSON lines WriteEventLines gathers into one write.
-const maxEventBatch = 64 << 10
+// maxEventBatch bounds the JSON lines WriteEventLines gathers into one
+// write, and eventBatchDelay how long it waits for more after the first.
+const (
+	maxEventBatch   = 64 << 10
+	eventBatchDelay = time.Millisecond
+)
 
 // WriteEventLines writes the events of sub, a subscription to bus, to w as
 // JSON lines (events.Event.MarshalJSONLine), until the subscription ends,
-// stop is closed or a write fails. The events that are waiting when it
-// writes go in one write, followed by one flush (when flush is not nil): a
+// stop is closed or a write fails. It gathers the events of a millisecond
+// into one write, followed by one flush (when flush is not nil): a
 // negotiation publishes some forty events within a millisecond, and writing
 // them one by one cost the lab process a system call and a wakeup of the
-// reader each. An event that arrives alone is written at once.
+// reader each.
 func WriteEventLines(w io.Writer, bus *events.Bus, sub *events.Subscription, stop <-chan struct{}, flush func()) error {
 	var buf bytes.Buffer
 	c := sub.C()
-	for {
+	timer := time.NewTimer(eventBatchDelay)
+	defer timer.Stop()
+	for c != nil {
 		select {
 		case e, ok := <-c:
 			if !ok {
@@ -32,16 +39,20 @@ func WriteEventLines(w io.Writer, bus *events.Bus, sub *events.Subscription, sto
 		case <-stop:
 			return nil
 		}
-	more:
+		timer.Reset(eventBatchDelay)
+	gather:
 		for buf.Len() < maxEventBatch {
 			select {
 			case e, ok := <-c:
 				if !ok {
-					break more
+					c = nil // write what was gathered, then return
+					break gather
 				}
 				buf.Write(eventLines.line(bus, &e))
-			default:
-				break more
+			case <-timer.C:
+				break gather
+			case <-stop:
+				return nil
 			}
 		}
 		if _, err := w.Write(buf.Bytes()); err != nil {
@@ -52,6 +63,7 @@ func WriteEventLines(w io.Writer, bus *events.Bus, sub *events.Subscription, sto
 			flush()
 		}
 	}
+	return nil
 }
 
 // eventLines keeps the JSON lines of the newest events: the lab process
