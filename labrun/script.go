@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -39,18 +40,54 @@ func (r *Runtime) RegisterCounters(f CounterFunc) {
 	r.counters = f
 }
 
-// eventLog records every event from the script's start, so that expectations
-// can look back to the step they follow and wait for what comes next.
+// eventLog keeps what the script's expectations and waits ask about: the
+// events that one of them could match, from the script's start, so that an
+// expectation can look back to the step it follows and wait for what comes
+// next. Of every other event it notes only the sequence number and, unless
+// periodic, the time: where the next steps' anchor lies and when the lab
+// last did something. Keeping every event instead made a script's memory
+// grow with its length (some 40 events per negotiation, 80,000 in a script
+// of 2,000 tunnel-up/tunnel-down pairs), and the lab process, under its
+// soft memory limit, spent a fifth of its time collecting it.
 type eventLog struct {
+	wanted map[string][]topology.EventMatch // by event kind
+
 	mu     sync.Mutex
 	cond   *sync.Cond
-	events []events.Event
+	events []events.Event // the wanted ones, oldest first
 	closed bool
+
+	last   atomic.Uint64 // the newest event's sequence number
+	active atomic.Int64  // when the newest event not periodic happened (Unix ns)
 }
 
-func newEventLog(sub *events.Subscription) *eventLog {
-	l := &eventLog{}
+// newEventLog subscribes to the bus, with its history, for what the script
+// can ask about.
+func newEventLog(bus *events.Bus, script []*topology.Step) (*eventLog, *events.Subscription) {
+	l := &eventLog{wanted: map[string][]topology.EventMatch{}}
 	l.cond = sync.NewCond(&l.mu)
+	for _, step := range script {
+		var m topology.EventMatch
+		switch {
+		case step.Expect != nil:
+			m = step.Expect.EventMatch
+		case step.Wait != nil:
+			m = step.Wait.EventMatch
+		}
+		if m.Event != "" && !slices.Contains(l.wanted[m.Event], m) {
+			l.wanted[m.Event] = append(l.wanted[m.Event], m)
+		}
+	}
+	// The filter sees every event as it is published, in order: it notes
+	// the sequence number and the time there, and lets through only the
+	// wanted events, so that the others cost no delivery either.
+	sub := bus.SubscribeWithHistory(func(e *events.Event) bool {
+		l.last.Store(e.Seq)
+		if !periodic[e.Kind] {
+			l.active.Store(e.Time.UnixNano())
+		}
+		return slices.ContainsFunc(l.wanted[string(e.Kind)], func(m topology.EventMatch) bool { return matches(m, e) })
+	})
 	go func() {
 		for e := range sub.C() {
 			l.mu.Lock()
@@ -63,17 +100,22 @@ func newEventLog(sub *events.Subscription) *eventLog {
 		l.mu.Unlock()
 		l.cond.Broadcast()
 	}()
-	return l
+	return l, sub
 }
 
-// lastSeq is the sequence number of the newest event seen.
-func (l *eventLog) lastSeq() uint64 {
+// lastSeq is the sequence number of the newest event published.
+func (l *eventLog) lastSeq() uint64 { return l.last.Load() }
+
+// forget drops the kept events up to seq: no step looks back before its
+// anchor.
+func (l *eventLog) forget(seq uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.events) == 0 {
-		return 0
+	n := 0
+	for n < len(l.events) && l.events[n].Seq <= seq {
+		n++
 	}
-	return l.events[len(l.events)-1].Seq
+	l.events = slices.Delete(l.events, 0, n)
 }
 
 // find returns the first event after seq that matches, waiting until deadline.
@@ -98,26 +140,24 @@ func (l *eventLog) find(ctx context.Context, after uint64, match func(*events.Ev
 	}
 }
 
-// lastActivity is the time of the newest event of a kind not in skip, or the
-// zero time.
-func (l *eventLog) lastActivity(skip map[events.Kind]bool) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := len(l.events) - 1; i >= 0; i-- {
-		if !skip[l.events[i].Kind] {
-			return l.events[i].Time
-		}
+// lastActivity is the time of the newest event that is not periodic, or
+// the zero time.
+func (l *eventLog) lastActivity() time.Time {
+	if ns := l.active.Load(); ns != 0 {
+		return time.Unix(0, ns)
 	}
 	return time.Time{}
 }
 
 func matcher(m topology.EventMatch) func(*events.Event) bool {
-	return func(e *events.Event) bool {
-		return string(e.Kind) == m.Event &&
-			(m.Node == "" || e.Node == m.Node) &&
-			(m.Connection == "" || e.Conn == m.Connection) &&
-			(m.Link == "" || strings.Contains(e.Link, m.Link))
-	}
+	return func(e *events.Event) bool { return matches(m, e) }
+}
+
+func matches(m topology.EventMatch, e *events.Event) bool {
+	return string(e.Kind) == m.Event &&
+		(m.Node == "" || e.Node == m.Node) &&
+		(m.Connection == "" || e.Conn == m.Connection) &&
+		(m.Link == "" || strings.Contains(e.Link, m.Link))
 }
 
 func describeMatch(m topology.EventMatch) string {
@@ -142,8 +182,7 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 	pub := events.Publisher{Bus: r.Bus}
 	// The log starts with the lab's history, so that expectations before the
 	// first action see what deploy did (a `start: start` connection, say).
-	sub := r.Bus.SubscribeWithHistory(nil)
-	log := newEventLog(sub)
+	log, sub := newEventLog(r.Bus, lab.Script)
 	defer sub.Close()
 	start := time.Now()
 	pub.Publish(events.Event{Kind: events.ScriptStarted, Message: fmt.Sprintf("script: %d steps", len(lab.Script))})
@@ -176,6 +215,7 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 		// may be met by an event during either step.
 		if name != "expect" && afterExpect {
 			anchor = log.lastSeq()
+			log.forget(anchor)
 		}
 		afterExpect = name == "expect"
 		var err error
@@ -271,7 +311,7 @@ func (r *Runtime) settle(ctx context.Context, log *eventLog) {
 	quiet := settleQuiet + 2*r.linkDelays()
 	deadline := time.Now().Add(settleLimit + quiet)
 	for ctx.Err() == nil {
-		last := log.lastActivity(periodic)
+		last := log.lastActivity()
 		wait := time.Until(last.Add(quiet))
 		if wait <= 0 || time.Now().After(deadline) {
 			return

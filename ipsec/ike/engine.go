@@ -92,6 +92,7 @@ type Engine struct {
 
 	stats   Stats
 	limiter eventLimiter // events caused by unauthenticated input
+	dh      dhPool       // keys drawn ahead (with crypto/rand)
 	closed  bool
 	sealing bool // a connection authenticates with public-key encryption
 }
@@ -290,6 +291,7 @@ func (e *Engine) Close() {
 		e.terminate(c, "the node shuts down")
 	}
 	e.closed = true
+	e.dh.close()
 }
 
 // Abandon stops the engine at once, sending nothing and leaving the data
@@ -301,6 +303,7 @@ func (e *Engine) Abandon() {
 		return
 	}
 	e.closed = true
+	e.dh.close()
 	for _, c := range e.conns {
 		for _, r := range slices.Clone(c.pending) {
 			r.finish(errors.New("ike: the engine stopped"))
@@ -734,6 +737,9 @@ func (e *Engine) newDH(g isakmp.GroupDescription) (*keymat.PrivateKey, error) {
 	group, err := keymat.LookupGroup(g)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Rand == nil {
+		return e.dh.take(group)
 	}
 	return group.GenerateKey(e.rand)
 }
