@@ -73,6 +73,21 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LifeBytes: uint64(c.Child.LifeBytes),
 		}
 		child.RekeyBytes = child.LifeBytes * 9 / 10
+		// The same random part as ipseclab's stack: 5 % of the hard limits
+		// unless the lab says otherwise (charon's default is 10 %).
+		child.RandTime, child.RandBytes = c.Child.Lifetime.Duration/20, int64(child.LifeBytes/20)
+		if r := c.Child.RandTime; r != nil {
+			child.RandTime = r.Duration
+			if r.Duration == 0 {
+				child.RandTime = strongswan.None
+			}
+		}
+		if r := c.Child.RandBytes; r != nil {
+			child.RandBytes = int64(*r)
+			if *r == 0 {
+				child.RandBytes = strongswan.None
+			}
+		}
 		for _, p := range c.ChildProposals {
 			child.ESPProposals = append(child.ESPProposals, p.String())
 		}

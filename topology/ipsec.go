@@ -134,6 +134,12 @@ type ChildOptions struct {
 	PFS       string      `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
 	Lifetime  Duration    `yaml:"lifetime"`   // default 1h
 	LifeBytes Size        `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
+	// The most taken at random off each soft limit, so that the two ends do
+	// not rekey at once (strongSwan's rand_time, rand_bytes); default 5 % of
+	// the hard limit. 0 puts the soft limit at exactly 90 %: then both ends
+	// reach a byte limit with the same packet.
+	RandTime  *Duration `yaml:"rand-time"`
+	RandBytes *Size     `yaml:"rand-bytes"`
 	Start     StartAction `yaml:"start"`      // trap (default): the first packet starts it; start: at deploy; none: by hand
 	ReplayWin int         `yaml:"replay-window"`
 }

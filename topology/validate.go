@@ -739,6 +739,12 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if ch.Lifetime.Duration == 0 {
 		ch.Lifetime.Duration = 3600e9
 	}
+	if r := ch.RandTime; r != nil && r.Duration >= ch.Lifetime.Duration*9/10 {
+		v.errorf(path+".rand-time", "rand-time %v must be less than the 90%% of lifetime %v at which the rekey falls", r.Duration, ch.Lifetime.Duration)
+	}
+	if r := ch.RandBytes; r != nil && (ch.LifeBytes == 0 || int64(*r) >= int64(ch.LifeBytes)*9/10) {
+		v.errorf(path+".rand-bytes", "rand-bytes needs life-bytes, and must be less than 90%% of it")
+	}
 	if _, given := v.lab.pos[path+".start"]; !given && ch.Start == "" && c.ModeConfig() {
 		// A client without an address has nothing to trap: it connects.
 		ch.Start = StartAtDeploy
