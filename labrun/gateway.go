@@ -55,6 +55,7 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		PSK:        s.PSK,
 		Proposals:  c.IKEProposals,
 		Lifetime:   c.IKE.Lifetime.Duration,
+		NoReauth:   c.IKE.Reauth == topology.ReauthOff,
 		ForceEncap: c.IKE.Encap,
 		NoNATT:     c.IKE.NATT == topology.NATTOff,
 		Retransmit: ike.Retransmit{Timeout: c.IKE.Retransmit.Timeout.Duration, Tries: c.IKE.Retransmit.Tries, Base: c.IKE.Retransmit.Base},

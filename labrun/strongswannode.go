@@ -48,6 +48,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			PSK:        s.PSK,
 			ReauthTime: c.IKE.Lifetime.Duration,
 		}
+		if c.IKE.Reauth == topology.ReauthOff {
+			// reauth_time 0: charon neither re-establishes its IKE SA nor
+			// lets it expire.
+			conn.ReauthTime = 0
+		}
 		if s.Auth == topology.AuthPubkey && s.Cred != nil {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
 			conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert

@@ -27,6 +27,7 @@ var (
 	keyTypes     = pki.KeyTypes
 	ikeModes     = []IKEMode{MainMode, AggressiveMode}
 	nattModes    = []NATT{NATTOn, NATTOff}
+	reauthModes  = []Reauth{ReauthOn, ReauthOff}
 	dpdActions   = []DPDAction{DPDClear, DPDRestart, DPDHold}
 	childModes   = []ChildMode{TunnelMode, TransportMode}
 	startActions = []StartAction{StartTrap, StartAtDeploy, StartNone}
@@ -645,6 +646,9 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	}
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
+	}
+	if !defaultWord(&ike.Reauth, reauthModes) {
+		v.errorf(path+".ike.reauth", "reauth %q is neither on nor off", ike.Reauth)
 	}
 	if !defaultWord(&ike.NATT, nattModes) {
 		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)

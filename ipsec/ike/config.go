@@ -134,6 +134,10 @@ type Connection struct {
 
 	Proposals []proposal.Proposal // IKE proposals in preference order, e.g. aes128-sha256-modp2048
 	Lifetime  time.Duration       // of the ISAKMP SA; 0: DefaultIKELifetime
+	// NoReauth lets the ISAKMP SA expire instead of re-establishing it
+	// before: its IPsec SAs live on, and the next Quick Mode (a rekey)
+	// negotiates a new one first.
+	NoReauth bool
 
 	DPD        DPD
 	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway

@@ -119,3 +119,54 @@ func TestRekeyCollision(t *testing.T) {
 		}
 	}
 }
+
+// TestISAKMPSAExpiresIPsecSAsLiveOn: with NoReauth the ISAKMP SA is not
+// re-established: at its lifetime both ends delete it, the IPsec SAs carry
+// on without it, and the rekey at their soft lifetime negotiates a new phase
+// 1 first, without INITIAL-CONTACT (the ends still share SAs).
+func TestISAKMPSAExpiresIPsecSAsLiveOn(t *testing.T) {
+	w := newWorld(t)
+	rec := w.record(events.Rekey, events.Phase1Up, events.Phase2Up, events.SADeleted, events.SAExpired, events.Notify)
+	ca, cb := connPair(t, ike.MainMode, "aes128-sha256-curve25519", "aes128gcm16")
+	for _, c := range []*ike.Connection{&ca, &cb} {
+		c.Lifetime, c.NoReauth, c.Child.Lifetime = 30*time.Second, true, time.Minute
+	}
+	a, b := w.pair(ca, cb, nil)
+	old, _ := up(t, a, b)
+	w.advanceUntil(t, "the ISAKMP SA's expiry", time.Second, 35*time.Second, func() bool {
+		return len(a.stack.SAs().ISAKMP) == 0 && len(b.stack.SAs().ISAKMP) == 0
+	})
+	if at := w.clock.Now().Sub(epoch); at < 30*time.Second {
+		t.Errorf("the ISAKMP SA went at %v, before its lifetime of 30 s", at)
+	}
+	if got := rec.find(events.Rekey, "", "re-establishing"); len(got) != 0 {
+		t.Errorf("the ISAKMP SA was re-established: %v", got)
+	}
+	if x, _ := checkPairMirrors(t, a, b); x.SPIIn != old.SPIIn {
+		t.Fatalf("the IPsec SAs should outlive the ISAKMP SA: %+v", x)
+	}
+	sendThrough(t, a, b, hostA, hostB, "without an ISAKMP SA")
+	sendThrough(t, b, a, hostB, hostA, "and back")
+
+	// The rekey (51 to 54 s) needs an ISAKMP SA: phase 1 first.
+	w.advanceUntil(t, "the rekey", 100*time.Millisecond, 30*time.Second, func() bool {
+		ia, ib := a.installed(), b.installed()
+		return len(ia) == 1 && ia[0].SPIIn != old.SPIIn && len(ib) == 1 && ib[0].SPIOut != old.SPIIn
+	})
+	for _, n := range []string{"A", "B"} {
+		if got := rec.find(events.Phase1Up, n, "ISAKMP SA established"); len(got) != 2 {
+			t.Errorf("%s: want a second phase 1 for the rekey, got %d", n, len(got))
+		}
+		if got := rec.find(events.Phase2Up, n, "they replace"); len(got) != 1 {
+			t.Errorf("%s: want the pair replaced once, got %d", n, len(got))
+		}
+		if got := rec.find(events.SADeleted, n, "INITIAL-CONTACT"); len(got) != 0 {
+			t.Errorf("%s dropped SAs on INITIAL-CONTACT: %v", n, got)
+		}
+	}
+	if got := rec.find(events.Notify, "", "INITIAL-CONTACT"); len(got) != 1 {
+		t.Errorf("INITIAL-CONTACT belongs to the first phase 1 only: %v", got)
+	}
+	sendThrough(t, a, b, hostA, hostB, "after the rekey")
+	sendThrough(t, b, a, hostB, hostA, "and back after the rekey")
+}
