@@ -83,9 +83,10 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		child.RandTime, child.RandBytes = c.Child.Lifetime.Duration/20, int64(child.LifeBytes/20)
 		if r := c.Child.RandTime; r != nil {
 			child.RandTime = r.Duration
-			if r.Duration == 0 {
-				child.RandTime = strongswan.None
-			}
+		}
+		// swanctl takes whole seconds.
+		if child.RandTime = child.RandTime.Truncate(time.Second); child.RandTime == 0 {
+			child.RandTime = strongswan.None
 		}
 		if r := c.Child.RandBytes; r != nil {
 			child.RandBytes = int64(*r)

@@ -499,7 +499,13 @@ func (ch Child) validate() error {
 	case !oneOf(ch.DPDAction, validDPDActions):
 		return fmt.Errorf("dpd_action %q: want clear, trap or restart", ch.DPDAction)
 	}
+	if ch.RandBytes < 0 && ch.RandBytes != None {
+		return fmt.Errorf("rand_bytes %d: must not be negative", ch.RandBytes)
+	}
 	for _, d := range []time.Duration{ch.RekeyTime, ch.LifeTime, ch.RandTime} {
+		if d == None && d == ch.RandTime {
+			continue
+		}
 		if d < 0 || d%time.Second != 0 {
 			return fmt.Errorf("duration %v: must be whole non-negative seconds", d)
 		}
