@@ -26,7 +26,9 @@ func TestInteropResponderLifetime(t *testing.T) {
 	t.Run("ours-shorter-as-responder", func(t *testing.T) {
 		l := startInteropSides(t, tc, false,
 			func(c *ike.Connection) { c.Child.Lifetime = 20 * time.Second },
-			func(ch *strongswan.Child) { ch.RekeyTime, ch.LifeTime, ch.RandTime = 54*time.Second, 60*time.Second, strongswan.None })
+			func(ch *strongswan.Child) {
+				ch.RekeyTime, ch.LifeTime, ch.RandTime = 54*time.Second, 60*time.Second, strongswan.None
+			})
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if err := l.charon.Initiate(ctx, swantest.ConnName, swantest.ChildName); err != nil {
@@ -82,7 +84,9 @@ func TestInteropResponderLifetime(t *testing.T) {
 	t.Run("charon-shorter-as-responder", func(t *testing.T) {
 		l := startInteropSides(t, tc, true,
 			func(c *ike.Connection) { c.Child.Lifetime = time.Hour },
-			func(ch *strongswan.Child) { ch.RekeyTime, ch.LifeTime, ch.RandTime = 15*time.Second, 20*time.Second, strongswan.None })
+			func(ch *strongswan.Child) {
+				ch.RekeyTime, ch.LifeTime, ch.RandTime = 15*time.Second, 20*time.Second, strongswan.None
+			})
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if err := l.stack.Initiate(ctx, "lab"); err != nil {
