@@ -66,6 +66,9 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 			ReplayWindow: c.Child.ReplayWin,
 		},
 	}
+	if l := s.Local.Lifetime.Duration; l > 0 {
+		conn.Child.Lifetime = l
+	}
 	if r := c.Child.RandTime; r != nil {
 		conn.Child.RandTime = r.Duration
 		if r.Duration == 0 {

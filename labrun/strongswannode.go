@@ -78,6 +78,10 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LifeBytes: uint64(c.Child.LifeBytes),
 		}
 		child.RekeyBytes = child.LifeBytes * 9 / 10
+		if l := s.Local.Lifetime.Duration; l > 0 {
+			child.LifeTime, child.RekeyTime = l, l*9/10
+		}
+		child.RekeyTime = child.RekeyTime.Truncate(time.Second) // swanctl takes whole seconds
 		// The same random part as ipseclab's stack: 5 % of the hard limits
 		// unless the lab says otherwise (charon's default is 10 %).
 		child.RandTime, child.RandBytes = c.Child.Lifetime.Duration/20, int64(child.LifeBytes/20)

@@ -45,6 +45,9 @@ type Peer struct {
 	// prefixes select the type.
 	ID  string `yaml:"id"`
 	PSK string `yaml:"psk"` // overrides auth.secret on this side (a "wrong key" lab)
+	// Lifetime overrides child.lifetime on this side: a responder whose own
+	// is shorter than the initiator's offer says so with RESPONDER-LIFETIME.
+	Lifetime Duration `yaml:"lifetime"`
 
 	// Certificate files (pubkey, rsa-encryption), PEM or DER, relative to
 	// the lab file. A side that names neither cert nor key gets the lab
