@@ -16,14 +16,21 @@ import (
 
 // rekeyCollisionLab is the rekey-collision lab with one gateway replaced by
 // strongSwan's charon: a byte lifetime with no random part, so that both ends
-// reach the soft limit with the same packet, 15 ms between the gateways, and
+// reach the soft limit with the same packet, 30 ms between the gateways, and
 // a numbered stream across the collision.
 func rekeyCollisionLab(charon string) string {
 	kind := map[bool]string{true: "strongswan", false: "gateway"}
-	ours := "gw-a"
+	// The stream comes from charon's side: charon's outbound SA crosses the
+	// soft limit as it sends, ours as the packet arrives, and charon's Quick
+	// Mode, which it starts from a job of its own a moment later, is still
+	// on its way when ours leaves. The other way round ours would arrive
+	// right behind the packet, and charon would take it for the rekey before
+	// starting its own.
+	ours, sender, receiver := "gw-a", "bob", "alice"
 	if charon == "gw-a" {
-		ours = "gw-b"
+		ours, sender, receiver = "gw-b", "alice", "bob"
 	}
+	addr := map[string]string{"alice": "10.1.0.10", "bob": "10.2.0.10"}
 	return fmt.Sprintf(`topology:
   nodes:
     alice: {kind: host, gateway: 10.1.0.1}
@@ -36,7 +43,7 @@ func rekeyCollisionLab(charon string) string {
       addresses: [10.1.0.10/24, 10.1.0.1/24]
     - endpoints: [gw-a:eth0, isp:eth0]
       addresses: [198.51.100.2/24, 198.51.100.1/24]
-      impair: {delay: 15ms}
+      impair: {delay: 30ms}
     - endpoints: [isp:eth1, gw-b:eth0]
       addresses: [203.0.113.1/24, 203.0.113.2/24]
     - endpoints: [gw-b:eth1, bob:eth0]
@@ -51,11 +58,14 @@ ipsec:
 script:
   - tunnel-up: office
   - expect: {event: phase2-up, connection: office, node: %s, within: 5s}
-  - expect: {traffic: {from: alice, to: 10.2.0.10, proto: udp, rate: 2mbit, duration: 5s, size: 1000}, max-loss: 0%%}
+  # charon installs its route into libipsec's TUN a moment after its SAs:
+  # a ping first, so that the stream starts once both ends carry traffic.
+  - ping: {from: %s, to: %s, count: 3, interval: 200ms}
+  - expect: {traffic: {from: %s, to: %s, proto: udp, rate: 2mbit, duration: 5s, size: 1000}, max-loss: 0%%}
   - expect: {event: rekey-collision, node: %s, within: 1s}
   - wait: {event: sa-deleted, node: %s, connection: office, timeout: 10s}
-  - expect: {traffic: {from: bob, to: 10.1.0.10, proto: udp, rate: 1mbit, duration: 2s, size: 500}, max-loss: 0%%}
-`, kind[charon == "gw-a"], kind[charon == "gw-b"], ours, ours, ours)
+  - expect: {traffic: {from: %s, to: %s, proto: udp, rate: 1mbit, duration: 2s, size: 500}, max-loss: 0%%}
+`, kind[charon == "gw-a"], kind[charon == "gw-b"], ours, sender, addr[receiver], sender, addr[receiver], ours, ours, receiver, addr[sender])
 }
 
 // A rekey collision against charon, charon on either side: both ends reach
