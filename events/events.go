@@ -117,6 +117,7 @@ const (
 	NoProposal      Kind = "no-proposal"          // NO-PROPOSAL-CHOSEN sent or received
 	Notify          Kind = "notify"               // any other notification
 	Rekey           Kind = "rekey"                // an SA is being replaced
+	RekeyCollision  Kind = "rekey-collision"      // both ends rekeyed the same IPsec SA pair at once
 	SAExpired       Kind = "sa-expired"           // lifetime reached
 	SADeleted       Kind = "sa-deleted"           // Delete sent or received, or local removal
 	DPDSent         Kind = "dpd-r-u-there"        // R-U-THERE sent
@@ -352,7 +353,7 @@ func KnownKinds() []Kind {
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive, NATMapChanged,
-		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
+		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, RekeyCollision, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,

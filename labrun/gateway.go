@@ -55,6 +55,7 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		PSK:        s.PSK,
 		Proposals:  s.IKEProposals,
 		Lifetime:   s.IKELifetime,
+		NoReauth:   c.IKE.Reauth == topology.ReauthOff,
 		ForceEncap: c.IKE.Encap,
 		NoNATT:     c.IKE.NATT.Mode == topology.NATTOff,
 		Keepalive:  keepalive(c.IKE.NATT.Keepalive),
@@ -65,6 +66,18 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 			LifeBytes:    uint64(s.LifeBytes),
 			ReplayWindow: c.Child.ReplayWin,
 		},
+	}
+	if r := c.Child.RandTime; r != nil {
+		conn.Child.RandTime = r.Duration
+		if r.Duration == 0 {
+			conn.Child.RandTime = ike.NoRand
+		}
+	}
+	if r := c.Child.RandBytes; r != nil {
+		conn.Child.RandBytes = int64(*r)
+		if *r == 0 {
+			conn.Child.RandBytes = ike.NoRand
+		}
 	}
 	// Certificates come from the lab PKI or the lab's files. Public-key
 	// encryption (RFC 2409 §5.2, §5.3) encrypts to the peer's certificate,

@@ -51,6 +51,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			PSK:        s.PSK,
 			ReauthTime: s.IKELifetime,
 		}
+		if c.IKE.Reauth == topology.ReauthOff {
+			// reauth_time 0: charon neither re-establishes its IKE SA nor
+			// lets it expire.
+			conn.ReauthTime = 0
+		}
 		if s.Auth == topology.AuthPubkey && s.Cred != nil {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
 			conn.LocalCerts, conn.PrivateKey, conn.CACerts, conn.PeerCert = s.Cred.Chain, s.Cred.Key, s.CACerts, s.PeerCert
@@ -94,6 +99,23 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LifeBytes: uint64(s.LifeBytes),
 		}
 		child.RekeyBytes = child.LifeBytes * 9 / 10
+		child.RekeyTime = child.RekeyTime.Truncate(time.Second) // swanctl takes whole seconds
+		// The same random part as ipseclab's stack: 5 % of the hard limits
+		// unless the lab says otherwise (charon's default is 10 %).
+		child.RandTime, child.RandBytes = s.ChildLifetime/20, int64(child.LifeBytes/20)
+		if r := c.Child.RandTime; r != nil {
+			child.RandTime = r.Duration
+		}
+		// swanctl takes whole seconds.
+		if child.RandTime = child.RandTime.Truncate(time.Second); child.RandTime == 0 {
+			child.RandTime = strongswan.None
+		}
+		if r := c.Child.RandBytes; r != nil {
+			child.RandBytes = int64(*r)
+			if *r == 0 {
+				child.RandBytes = strongswan.None
+			}
+		}
 		for _, p := range s.ChildProposals {
 			child.ESPProposals = append(child.ESPProposals, p.String())
 		}

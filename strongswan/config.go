@@ -173,11 +173,16 @@ type Child struct {
 	DPDAction   string // dpd_action: "clear", "trap" or "restart"
 
 	// Lifetimes in time, bytes and packets: soft (rekey_*), hard (life_*) and
-	// the jitter subtracted from the soft limit (rand_time).
+	// the most subtracted at random from the soft limit (rand_time,
+	// rand_bytes; 0 leaves charon's default, None writes 0).
 	RekeyTime, LifeTime, RandTime time.Duration
 	RekeyBytes, LifeBytes         uint64
+	RandBytes                     int64
 	RekeyPackets, LifePackets     uint64
 }
+
+// None, as Child.RandTime or RandBytes, writes 0: no random part.
+const None = -1
 
 // sectionName is what strongSwan's settings parser accepts as a section name
 // without quoting, narrowed to what is sensible in a lab.
@@ -494,7 +499,13 @@ func (ch Child) validate() error {
 	case !oneOf(ch.DPDAction, validDPDActions):
 		return fmt.Errorf("dpd_action %q: want clear, trap or restart", ch.DPDAction)
 	}
+	if ch.RandBytes < 0 && ch.RandBytes != None {
+		return fmt.Errorf("rand_bytes %d: must not be negative", ch.RandBytes)
+	}
 	for _, d := range []time.Duration{ch.RekeyTime, ch.LifeTime, ch.RandTime} {
+		if d == None && d == ch.RandTime {
+			continue
+		}
 		if d < 0 || d%time.Second != 0 {
 			return fmt.Errorf("duration %v: must be whole non-negative seconds", d)
 		}

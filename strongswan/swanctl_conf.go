@@ -148,8 +148,17 @@ func (conn Connection) write(w *confWriter) {
 		w.seconds("rekey_time", ch.RekeyTime)
 		w.seconds("life_time", ch.LifeTime)
 		w.seconds("rand_time", ch.RandTime)
+		if ch.RandTime == None {
+			w.setRaw("rand_time", "0s")
+		}
 		w.count("rekey_bytes", ch.RekeyBytes)
 		w.count("life_bytes", ch.LifeBytes)
+		switch {
+		case ch.RandBytes == None:
+			w.setRaw("rand_bytes", "0")
+		case ch.RandBytes > 0:
+			w.count("rand_bytes", uint64(ch.RandBytes))
+		}
 		w.count("rekey_packets", ch.RekeyPackets)
 		w.count("life_packets", ch.LifePackets)
 		w.close()

@@ -258,6 +258,33 @@ func TestRekeyUnderPhase2(t *testing.T) {
 	}
 }
 
+// A rekey collision (both ends rekeyed one pair at once) is told under the
+// rekey's heading, with its explanation, once per gateway, and a redundant
+// pair that is not rekeyed (a Rekey event of its own) stays under Phase 2.
+func TestRekeyCollisionUnderPhase2(t *testing.T) {
+	const why = "Both ends reached the soft lifetime within one round trip"
+	out := render(Options{Names: names, Explain: true},
+		events.Event{Time: at(0), Kind: events.Phase2Up, Step: events.StepPhase2, Node: "gw-a", Conn: "office", Message: "IPsec SAs established"},
+		events.Event{Time: at(3600), Kind: events.Rekey, Step: events.StepPhase2, Node: "gw-a", Conn: "office", Message: "rekeying esp SAs a/b"},
+		events.Event{Time: at(3615), Kind: events.Rekey, Step: events.StepPhase2, Node: "gw-b", Conn: "office", Message: "rekeying esp SAs b/a"},
+		events.Event{Time: at(3650), Kind: events.RekeyCollision, Step: events.StepPhase2, Node: "gw-b", Conn: "office", Message: "rekey collision: the peer rekeyed esp SAs b/a while we did", Explain: why + "."},
+		events.Event{Time: at(3665), Kind: events.RekeyCollision, Step: events.StepPhase2, Node: "gw-a", Conn: "office", Message: "rekey collision: the peer rekeyed esp SAs a/b while we did", Explain: why + "."},
+		events.Event{Time: at(30000), Kind: events.Rekey, Step: events.StepPhase2, Node: "gw-a", Conn: "office", Message: "not rekeying esp SAs c/d: redundant", Fields: map[string]any{"redundant": true}},
+	)
+	rekey := strings.Index(out, "━━ Step 3 · IKE Phase 2 · rekey [office]")
+	if rekey < 0 || strings.Contains(out, "Termination") {
+		t.Fatalf("no rekey heading, or the collision drawn elsewhere:\n%s", out)
+	}
+	for _, node := range []string{"gw-a  rekey collision", "gw-b  rekey collision", "not rekeying esp SAs c/d"} {
+		if i := strings.Index(out, node); i < rekey {
+			t.Errorf("%q is missing or above the rekey heading:\n%s", node, out)
+		}
+	}
+	if strings.Count(out, why) != 1 {
+		t.Errorf("the collision's explanation should be told once:\n%s", out)
+	}
+}
+
 // A heading is printed with its first line: events that are not shown (debug
 // ones, counted keepalives) open none.
 func TestNoEmptyHeading(t *testing.T) {

@@ -107,9 +107,13 @@ type XAuth struct {
 
 // IKEOptions configures phase 1.
 type IKEOptions struct {
-	Mode       IKEMode    `yaml:"mode"`      // main (default) or aggressive
-	Proposals  []string   `yaml:"proposals"` // default [aes128-sha256-modp2048]
-	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
+	Mode      IKEMode  `yaml:"mode"`      // main (default) or aggressive
+	Proposals []string `yaml:"proposals"` // default [aes128-sha256-modp2048]
+	Lifetime  Duration `yaml:"lifetime"`  // default 4h, as strongSwan
+	// on (default): the side that started phase 1 re-establishes the ISAKMP
+	// SA before its lifetime ends; off: it expires, the IPsec SAs live on,
+	// and a new phase 1 runs when a Quick Mode needs one (a rekey).
+	Reauth     Reauth     `yaml:"reauth"`
 	DPD        *DPD       `yaml:"dpd"`
 	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
 	NATT       NATTConfig `yaml:"nat-t"` // on (default) or off, or {keepalive: 20s | off}
@@ -165,15 +169,21 @@ type Retransmit struct {
 
 // ChildOptions configures phase 2 (the IPsec SAs).
 type ChildOptions struct {
-	LocalTS   PrefixList  `yaml:"local-ts"`  // initiator side; default: the initiator's address (transport)
-	RemoteTS  PrefixList  `yaml:"remote-ts"` // responder side
-	ESP       []string    `yaml:"esp"`       // default [aes128-sha256] unless ah is given
-	AH        []string    `yaml:"ah"`
-	Mode      ChildMode   `yaml:"mode"`       // tunnel (default) or transport
-	PFS       string      `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
-	Lifetime  Duration    `yaml:"lifetime"`   // default 1h
-	LifeBytes Size        `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
-	Start     StartAction `yaml:"start"`      // trap (default): the first packet starts it; start: at deploy; none: by hand
+	LocalTS   PrefixList `yaml:"local-ts"`  // initiator side; default: the initiator's address (transport)
+	RemoteTS  PrefixList `yaml:"remote-ts"` // responder side
+	ESP       []string   `yaml:"esp"`       // default [aes128-sha256] unless ah is given
+	AH        []string   `yaml:"ah"`
+	Mode      ChildMode  `yaml:"mode"`       // tunnel (default) or transport
+	PFS       string     `yaml:"pfs"`        // a DH group for Quick Mode PFS, added to every proposal
+	Lifetime  Duration   `yaml:"lifetime"`   // default 1h
+	LifeBytes Size       `yaml:"life-bytes"` // hard limit in bytes; rekey at 90%
+	// The most taken at random off each soft limit, so that the two ends do
+	// not rekey at once (strongSwan's rand_time, rand_bytes); default 5 % of
+	// the hard limit. 0 puts the soft limit at exactly 90 %: then both ends
+	// reach a byte limit with the same packet.
+	RandTime  *Duration   `yaml:"rand-time"`
+	RandBytes *Size       `yaml:"rand-bytes"`
+	Start     StartAction `yaml:"start"` // trap (default): the first packet starts it; start: at deploy; none: by hand
 	ReplayWin int         `yaml:"replay-window"`
 }
 
@@ -205,6 +215,9 @@ type itemError struct {
 
 func (e *itemError) Error() string             { return e.err.Error() }
 func (e *itemError) Position() (line, col int) { return e.line, e.col }
+
+// Reauth says whether an ISAKMP SA is re-established before it expires.
+type Reauth string
 
 // Duration is a time.Duration written with a unit ("30s", "1h").
 type Duration struct{ time.Duration }
@@ -286,6 +299,8 @@ const (
 	AggressiveMode IKEMode     = "aggressive"
 	NATTOn         NATT        = "on"
 	NATTOff        NATT        = "off"
+	ReauthOn       Reauth      = "on"
+	ReauthOff      Reauth      = "off"
 	DPDClear       DPDAction   = "clear"
 	DPDRestart     DPDAction   = "restart"
 	DPDHold        DPDAction   = "hold"

@@ -27,6 +27,7 @@ var (
 	keyTypes     = pki.KeyTypes
 	ikeModes     = []IKEMode{MainMode, AggressiveMode}
 	nattModes    = []NATT{NATTOn, NATTOff}
+	reauthModes  = []Reauth{ReauthOn, ReauthOff}
 	dpdActions   = []DPDAction{DPDClear, DPDRestart, DPDHold}
 	childModes   = []ChildMode{TunnelMode, TransportMode}
 	startActions = []StartAction{StartTrap, StartAtDeploy, StartNone}
@@ -646,6 +647,9 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
 	}
+	if !defaultWord(&ike.Reauth, reauthModes) {
+		v.errorf(path+".ike.reauth", "reauth %q is neither on nor off", ike.Reauth)
+	}
 	if !defaultWord(&ike.NATT.Mode, nattModes) {
 		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT.Mode)
 	} else if ike.NATT.Mode == NATTOff && ike.NATT.Keepalive != (Keepalive{}) {
@@ -720,6 +724,12 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	c.ChildProposals = v.childProposals(path, proto, key, list, ch.PFS, false)
 	if ch.Lifetime.Duration == 0 {
 		ch.Lifetime.Duration = 3600e9
+	}
+	if r := ch.RandTime; r != nil && r.Duration >= ch.Lifetime.Duration*9/10 {
+		v.errorf(path+".rand-time", "rand-time %v must be less than the 90%% of lifetime %v at which the rekey falls", r.Duration, ch.Lifetime.Duration)
+	}
+	if r := ch.RandBytes; r != nil && (ch.LifeBytes == 0 || int64(*r) >= int64(ch.LifeBytes)*9/10) {
+		v.errorf(path+".rand-bytes", "rand-bytes needs life-bytes, and must be less than 90%% of it")
 	}
 	if _, given := v.lab.pos[path+".start"]; !given && ch.Start == "" && c.ModeConfig() {
 		// A client without an address has nothing to trap: it connects.

@@ -143,6 +143,10 @@ type Connection struct {
 
 	Proposals []proposal.Proposal // IKE proposals in preference order, e.g. aes128-sha256-modp2048
 	Lifetime  time.Duration       // of the ISAKMP SA; 0: DefaultIKELifetime
+	// NoReauth lets the ISAKMP SA expire instead of re-establishing it
+	// before: its IPsec SAs live on, and the next Quick Mode (a rekey)
+	// negotiates a new one first.
+	NoReauth bool
 
 	DPD        DPD
 	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway
@@ -251,10 +255,41 @@ type Child struct {
 	Proposals []proposal.Proposal
 	Mode      esp.Mode // esp.Tunnel (default when zero) or esp.Transport
 
-	Lifetime     time.Duration // hard lifetime; rekeyed at about 90 %; 0: DefaultChildLifetime
-	LifeBytes    uint64        // hard limit in bytes per SA; rekeyed at 90 %; 0: none
+	Lifetime  time.Duration // hard lifetime; rekeyed at about 90 %; 0: DefaultChildLifetime
+	LifeBytes uint64        // hard limit in bytes per SA; rekeyed at about 90 %; 0: none
+	// The most that is taken at random off each soft limit (strongSwan's
+	// rand_time and rand_bytes), so that the two ends, and pairs made
+	// together, do not all rekey at once: 0 takes 5 % of the hard limit,
+	// NoRand nothing (both ends then reach a byte limit with the same packet).
+	RandTime     time.Duration
+	RandBytes    int64
 	Start        StartAction
 	ReplayWindow int // 0: the data plane's default
+}
+
+// NoRand, as Child.RandTime or RandBytes, puts the soft limit at exactly 90 %.
+const NoRand = -1
+
+// randTime is how much at most is taken off the soft time limit of a pair.
+func (ch *Child) randTime(life time.Duration) time.Duration {
+	switch {
+	case ch.RandTime < 0:
+		return 0
+	case ch.RandTime == 0:
+		return life / 20
+	}
+	return min(ch.RandTime, life*9/10)
+}
+
+// randBytes is how much at most is taken off the soft byte limit of a pair.
+func (ch *Child) randBytes(life uint64) uint64 {
+	switch {
+	case ch.RandBytes < 0:
+		return 0
+	case ch.RandBytes == 0:
+		return life / 20
+	}
+	return min(uint64(ch.RandBytes), life*9/10)
 }
 
 // Tuning holds engine-wide limits; zero values take the defaults.

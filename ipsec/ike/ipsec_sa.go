@@ -18,11 +18,28 @@ import (
 // rekeying.
 //
 // Lifetimes (RFC 2409 §5.5, RFC 4301 §4.4.2.1) come in seconds and in bytes.
-// The side that ran the Quick Mode replaces the pair a little before the time
-// limit, or when the data plane reports the soft byte limit; the new pair is
-// installed first and the old one deleted RekeyDeleteDelay later, so that
-// packets in flight on the old SAs still arrive (make before break). At the
-// hard limit either side deletes the pair and tells the peer.
+// Either side replaces the pair a little before the time limit, or when the
+// data plane reports the soft byte limit, whichever side gets there first (as
+// charon does in IKEv1: both ends watch the soft limits); the new pair is
+// installed first and the old one deleted RekeyDeleteDelay later by the side
+// that rekeyed, so that packets in flight on the old SAs still arrive (make
+// before break). At the hard limit either side deletes the pair and tells the
+// peer.
+//
+// When both ends reach the soft limit within one round trip, both start a
+// Quick Mode and each answers the other's: a rekey collision. IKEv1 has no
+// rule to pick a winner (IKEv2's nonce comparison, RFC 7296 §2.8.1, does not
+// exist here), and strongSwan's charon keeps both new pairs: the old one is
+// replaced twice and goes as usual. The duplicate is resolved at the next
+// soft limit (charon's ikev1_child_sa_is_redundant with is_rekeyed_sooner):
+// a pair whose connection holds another installed pair with the same peer and
+// selectors that is due for rekeying later is redundant. It is not rekeyed; it
+// stops carrying our traffic and is left to its hard lifetime. Either way both
+// ends can receive on every pair still installed, so no packet is lost.
+//
+// A soft limit falls at 90 % of the hard one, less a random part of up to
+// RandTime (RandBytes) so that the two ends, and two pairs made together, do
+// not all reach it at once (strongSwan's rand_time and rand_bytes).
 
 type childState int
 
@@ -55,6 +72,8 @@ type childSA struct {
 	lifetime  time.Duration
 	lifeBytes uint64
 	installed time.Time
+	rekeyAt   time.Time // when its soft time limit falls: which of two duplicates is redundant
+	ourRekey  bool      // we started a Quick Mode to replace it (a peer's that replaces it too is a collision)
 	state     childState
 	in, out   esp.SAID // as installed in the data plane, even after a NAT moved the peer
 
@@ -120,7 +139,7 @@ func (e *Engine) requestFailed(r *childRequest, sa *isakmpSA, reason string) {
 		Message: "IPsec SAs not established: " + reason, Fields: map[string]any{"reason": reason, "why": r.why},
 	})
 	if r.rekeyOf != nil && r.rekeyOf.state == childRekeying {
-		r.rekeyOf.state = childInstalled
+		r.rekeyOf.state, r.rekeyOf.ourRekey = childInstalled, false
 	}
 	r.finish(fmt.Errorf("connection %s: %s", r.conn.cfg.Name, reason))
 }
@@ -179,7 +198,10 @@ func (e *Engine) saConfig(qm *quickMode, dir esp.Direction) (esp.SAConfig, error
 		ReplayWindow: qm.conn.cfg.Child.ReplayWindow, ESN: suite.ESN,
 	}
 	if qm.lifeBytes > 0 {
-		cfg.Lifetime = esp.Lifetime{SoftBytes: qm.lifeBytes * 9 / 10, HardBytes: qm.lifeBytes}
+		if qm.softBytes == 0 {
+			qm.softBytes = e.softBytes(qm.conn, qm.lifeBytes) // one for the pair: both directions
+		}
+		cfg.Lifetime = esp.Lifetime{SoftBytes: qm.softBytes, HardBytes: qm.lifeBytes}
 	}
 	if qm.encap {
 		cfg.Encap = &esp.UDPEncap{LocalPort: sa.local.Port(), RemotePort: sa.remote.Port(), FollowPeer: sa.nat.remote}
@@ -207,38 +229,100 @@ func (e *Engine) childUp(qm *quickMode) {
 	qm.child, qm.inInstalled = ch, false
 	old := qm.rekeyOf
 	if old == nil && !qm.initiator {
-		// The peer replaced a pair of ours: same connection and selectors.
-		for _, o := range c.children {
-			if o.state == childInstalled && o.remote == ch.remote && o.localTS == ch.localTS && o.remoteTS == ch.remoteTS {
-				old = o
-				break
-			}
-		}
+		// Checked again at the end, as charon does: a pair may have come up
+		// since QM1 arrived.
+		old = c.replaceable(ch.remote, ch.proto, ch.localTS, ch.remoteTS)
 	}
 	c.children = append(c.children, ch)
-	if ch.initiator {
-		ch.rekeyTimer = e.after(e.softLifetime(ch.lifetime), func() { e.rekeyChild(ch, "its lifetime of "+ch.lifetime.String()+" is nearly over") })
-	}
+	ch.rekeyAt = now.Add(e.softChildLifetime(c, ch.lifetime))
+	ch.rekeyTimer = e.after(ch.rekeyAt.Sub(now), func() { e.rekeyChild(ch, "its lifetime of "+ch.lifetime.String()+" is nearly over") })
 	ch.expireTimer = e.after(ch.lifetime, func() {
 		e.publishExpired(sa, ch, "the IPsec SAs reached their lifetime of "+ch.lifetime.String())
 		e.deleteChild(ch, true, "lifetime reached")
 	})
 	e.publishPhase2Up(qm, ch, old)
-	if old != nil && old.state != childDeleted {
-		old.state = childRekeyed
-		old.rekeyTimer.stop()
-		if qm.initiator {
-			old.retireTimer = e.after(e.tuning.RekeyDeleteDelay, func() { e.deleteChild(old, true, "replaced by a rekey") })
-		}
+	if old == nil || old.state == childDeleted {
+		return
+	}
+	if !qm.initiator && old.ourRekey {
+		// We are replacing it ourselves too (our Quick Mode is running, or
+		// finished first): both new pairs stay.
+		e.publishCollision(old, ch)
+	}
+	old.state = childRekeyed
+	old.rekeyTimer.stop()
+	if qm.initiator {
+		old.retireTimer = e.after(e.tuning.RekeyDeleteDelay, func() { e.deleteChild(old, true, "replaced by a rekey") })
 	}
 }
 
-// rekeyChild starts the replacement of a pair.
+// replaceable finds the pair a Quick Mode with the peer for these selectors
+// replaces: an installed one, or one we are rekeying ourselves (then the two
+// Quick Modes collide). IKEv1 does not say which pair a Quick Mode rekeys;
+// like charon, the responder takes the first pair of the connection with the
+// same selectors.
+func (c *conn) replaceable(remote netip.AddrPort, proto esp.Protocol, local, peer esp.TrafficSelector) *childSA {
+	for _, o := range c.children {
+		if (o.state == childInstalled || o.state == childRekeying) && o.remote == remote && o.proto == proto && o.localTS == local && o.remoteTS == peer {
+			return o
+		}
+	}
+	return nil
+}
+
+// redundantTo returns the pair that makes ch redundant: another installed pair
+// of its connection with the same peer and selectors whose soft lifetime
+// falls later (charon's is_rekeyed_sooner), or at the same time and which was
+// installed later, so that of two equal pairs one stays. After a rekey
+// collision the two new pairs are such duplicates.
+func (ch *childSA) redundantTo() *childSA {
+	after := false // o comes after ch in the connection's list: installed later
+	for _, o := range ch.conn.children {
+		if o == ch {
+			after = true
+			continue
+		}
+		if o.state == childInstalled && o.remote == ch.remote && o.proto == ch.proto &&
+			o.localTS == ch.localTS && o.remoteTS == ch.remoteTS &&
+			(o.rekeyAt.After(ch.rekeyAt) || (o.rekeyAt.Equal(ch.rekeyAt) && after)) {
+			return o
+		}
+	}
+	return nil
+}
+
+// softChildLifetime is when a pair with this hard lifetime is rekeyed: at
+// 90 %, less up to the connection's RandTime at random.
+func (e *Engine) softChildLifetime(c *conn, life time.Duration) time.Duration {
+	return life*9/10 - time.Duration(e.randomBelow(uint64(c.cfg.Child.randTime(life))))
+}
+
+// softBytes is the soft byte limit of a pair with this hard one: 90 %, less up
+// to the connection's RandBytes at random.
+func (e *Engine) softBytes(c *conn, life uint64) uint64 {
+	return life*9/10 - e.randomBelow(c.cfg.Child.randBytes(life))
+}
+
+// randomBelow is a random number in [0, n), 0 when n is 0.
+func (e *Engine) randomBelow(n uint64) uint64 {
+	if n == 0 {
+		return 0
+	}
+	var b [8]byte
+	e.random(b[:])
+	return binary.BigEndian.Uint64(b[:]) % n
+}
+
+// rekeyChild starts the replacement of a pair, unless it is redundant.
 func (e *Engine) rekeyChild(ch *childSA, why string) {
 	if ch.state != childInstalled {
 		return
 	}
-	ch.state = childRekeying
+	if keep := ch.redundantTo(); keep != nil {
+		e.retireRedundant(ch, keep)
+		return
+	}
+	ch.state, ch.ourRekey = childRekeying, true
 	e.pub.Publish(events.Event{
 		Kind: events.Rekey, Step: events.StepPhase2, Conn: ch.conn.cfg.Name,
 		Message: fmt.Sprintf("rekeying %s SAs %08x/%08x: %s", ch.proto, ch.spiIn, ch.spiOut, why),
@@ -246,6 +330,36 @@ func (e *Engine) rekeyChild(ch *childSA, why string) {
 		SA:      ch.info(),
 	})
 	e.requestChild(ch.conn.newRequest(ch.remote.Addr(), "rekey", ch))
+}
+
+// retireRedundant lets a duplicate pair go without replacing it: our
+// outbound SA goes at once, so that our traffic takes the pair that stays
+// (the policy falls back to it), while the inbound SA keeps taking what the
+// peer still sends on the pair until the hard lifetime ends it, as charon
+// leaves a redundant CHILD_SA to expire.
+func (e *Engine) retireRedundant(ch, keep *childSA) {
+	ch.state = childRekeyed
+	ch.rekeyTimer.stop()
+	e.dp.DeleteSA(ch.outID())
+	e.pub.Publish(events.Event{
+		Kind: events.Rekey, Step: events.StepPhase2, Conn: ch.conn.cfg.Name,
+		Message: fmt.Sprintf("not rekeying %s SAs %08x/%08x: redundant beside %08x/%08x, which is due for rekeying later; our traffic moves there, and the pair expires in %v",
+			ch.proto, ch.spiIn, ch.spiOut, keep.spiIn, keep.spiOut, ch.installed.Add(ch.lifetime).Sub(e.clock.Now()).Round(time.Millisecond)),
+		Explain: "After a rekey collision two pairs cover the same traffic. As strongSwan does in IKEv1, the one due for rekeying sooner is not rekeyed: it stops sending and expires, while it still receives what the peer sends on it.",
+		SA:      ch.info(), Fields: map[string]any{"redundant": true, "kept_spi_in": fmt.Sprintf("%08x", keep.spiIn)},
+	})
+}
+
+// publishCollision reports that the peer's Quick Mode replaced a pair we were
+// rekeying ourselves.
+func (e *Engine) publishCollision(old, fresh *childSA) {
+	e.pub.Publish(events.Event{
+		Kind: events.RekeyCollision, Step: events.StepPhase2, Conn: old.conn.cfg.Name,
+		Message: fmt.Sprintf("rekey collision: the peer rekeyed %s SAs %08x/%08x while we did; its new pair %08x/%08x and ours both stay, the old pair goes",
+			old.proto, old.spiIn, old.spiOut, fresh.spiIn, fresh.spiOut),
+		Explain: "Both ends reached the soft lifetime within one round trip and each started a Quick Mode. IKEv1 has no tie-break: like strongSwan, both ends keep both new pairs (each can receive on either), and the duplicate is left out of the next rekey.",
+		SA:      fresh.info(), Fields: map[string]any{"old_spi_in": fmt.Sprintf("%08x", old.spiIn)},
+	})
 }
 
 // deleteChild removes a pair from the data plane and, if send is set, tells
@@ -293,9 +407,7 @@ func (e *Engine) HandleExpire(x esp.Expiry) {
 			continue
 		}
 		if !x.Hard {
-			if ch.initiator {
-				e.rekeyChild(ch, fmt.Sprintf("the %s SA passed its soft limit in %s", x.Dir, x.Reason))
-			}
+			e.rekeyChild(ch, fmt.Sprintf("the %s SA passed its soft limit in %s", x.Dir, x.Reason))
 			return
 		}
 		e.publishExpired(ch.owner, ch, fmt.Sprintf("the %s SA reached its hard limit in %s", x.Dir, x.Reason))

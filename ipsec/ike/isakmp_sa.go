@@ -135,11 +135,13 @@ func (sa *isakmpSA) setEstablished() {
 
 // scheduleLifetime arms the ISAKMP SA's expiry. The side that initiated phase
 // 1 re-establishes it a little before (make before break: the new SA takes
-// over the IPsec SAs, then the old one is deleted); both sides delete it at
-// the end of its lifetime.
+// over the IPsec SAs, then the old one is deleted), unless the connection says
+// NoReauth; both sides delete it at the end of its lifetime. Its IPsec SAs do
+// not depend on it (removeISAKMPSA), and a Quick Mode that finds no ISAKMP SA
+// with the peer starts phase 1 first (requestChild).
 func (sa *isakmpSA) scheduleLifetime() {
 	e := sa.e
-	if sa.role == Initiator {
+	if sa.role == Initiator && !sa.conn.cfg.NoReauth {
 		sa.rekeyTimer = e.after(e.softLifetime(sa.lifetime), func() { e.reestablish(sa) })
 	}
 	sa.expireTimer = e.after(sa.lifetime, func() {

@@ -103,6 +103,7 @@ type quickMode struct {
 	encap         bool
 	lifetime      time.Duration
 	lifeBytes     uint64
+	softBytes     uint64 // the pair's soft byte limit, drawn once for both SAs
 	inInstalled   bool
 	negotiating   bool // it marked its policy as negotiated (esp.DataPlane.SetNegotiating) until the outbound SA goes in
 	child         *childSA
@@ -270,6 +271,7 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		return
 	}
 	qm.spiOut = binary.BigEndian.Uint32(choice.proposal.SPI)
+	qm.rekeyOf = qm.conn.replaceable(sa.remote, qm.proto, qm.localTS, qm.remoteTS)
 	e.publishProposalChosen(sa, qm)
 
 	if g := choice.attrs.Group; g != 0 {
@@ -515,8 +517,8 @@ func (e *Engine) quickModeFailed(qm *quickMode, reason string) {
 		qm.req.finish(fmt.Errorf("connection %s: phase 2: %s", qm.conn.cfg.Name, reason))
 		qm.req = nil
 	}
-	if qm.rekeyOf != nil && qm.rekeyOf.state == childRekeying {
-		qm.rekeyOf.state = childInstalled
+	if qm.initiator && qm.rekeyOf != nil && qm.rekeyOf.state == childRekeying {
+		qm.rekeyOf.state, qm.rekeyOf.ourRekey = childInstalled, false
 	}
 	qm.forgetAfter(keepFinished)
 }

@@ -54,6 +54,11 @@ func startInterop(t *testing.T, tc interopCase, weInitiate bool) *interopLab {
 
 // startInteropWith is startInterop with a change to our connection.
 func startInteropWith(t *testing.T, tc interopCase, weInitiate bool, mutate func(*ike.Connection)) *interopLab {
+	return startInteropSides(t, tc, weInitiate, mutate, nil)
+}
+
+// startInteropSides is startInteropWith with a change to charon's child too.
+func startInteropSides(t *testing.T, tc interopCase, weInitiate bool, mutate func(*ike.Connection), mutateCharon func(*strongswan.Child)) *interopLab {
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, strongswan.DefaultCharon)
 	testenv.NeedCommand(t, strongswan.DefaultSwanctl)
@@ -91,13 +96,17 @@ func startInteropWith(t *testing.T, tc interopCase, weInitiate bool, mutate func
 
 	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	child := strongswan.Child{
+		Name: swantest.ChildName, LocalTS: []string{netip.PrefixFrom(l.peer.inner, 32).String()},
+		RemoteTS: []string{netip.PrefixFrom(l.ours.inner, 32).String()}, ESPProposals: []string{tc.esp},
+	}
+	if mutateCharon != nil {
+		mutateCharon(&child)
+	}
 	ch, err := strongswan.Start(c, strongswan.Config{Connections: []strongswan.Connection{{
 		Name: swantest.ConnName, LocalAddrs: []string{l.peer.outer.String()}, RemoteAddrs: []string{l.ours.outer.String()},
 		Aggressive: tc.aggressive, Proposals: []string{tc.ike}, PSK: psk,
-		Children: []strongswan.Child{{
-			Name: swantest.ChildName, LocalTS: []string{netip.PrefixFrom(l.peer.inner, 32).String()},
-			RemoteTS: []string{netip.PrefixFrom(l.ours.inner, 32).String()}, ESPProposals: []string{tc.esp},
-		}},
+		Children: []strongswan.Child{child},
 	}}}, strongswan.Options{Netns: namespace.Path(l.peer.name), Dir: t.TempDir(), OnLog: func(ll strongswan.LogLine) {
 		l.logMu.Lock()
 		l.log = append(l.log, fmt.Sprintf("%s[%s] %s", ll.Group, ll.IKESA, ll.Text))
