@@ -109,6 +109,9 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	}
 	if d := c.IKE.DPD; d != nil {
 		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration, Action: ike.DPDClear}
+		if d.Mode == topology.DPDOnDemand {
+			conn.DPD.Mode = ike.DPDOnDemand
+		}
 		switch d.Action {
 		case topology.DPDRestart:
 			conn.DPD.Action = ike.DPDRestart

@@ -118,6 +118,10 @@ type DataPlane struct {
 
 	st       stats
 	lastDrop atomic.Int64
+	// batchTime is when the batch in progress began (unix nanoseconds): the
+	// time an SA's packets are stamped with, read from the clock once per
+	// batch rather than once per packet.
+	batchTime atomic.Int64
 	notes    notifier
 
 	closed  atomic.Bool
@@ -590,6 +594,23 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 	return s
 }
 
+// LastUsed is when the SA last carried a packet (to the start of its batch),
+// as Linux's XFRM reports an SA's use time: dead peer detection takes an
+// inbound packet as a sign of life. Zero if it never did, or is not
+// installed.
+func (d *DataPlane) LastUsed(id SAID) time.Time {
+	d.mu.Lock()
+	sa := d.sad.all[id]
+	d.mu.Unlock()
+	if sa == nil {
+		return time.Time{}
+	}
+	if t := sa.lastUsed.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
+}
+
 // Stats returns the counters kept outside any SA.
 func (d *DataPlane) Stats() Stats {
 	s := Stats{
@@ -614,6 +635,9 @@ func (d *DataPlane) Stats() Stats {
 
 // account counts a packet that went through sa and applies its lifetimes.
 func (d *DataPlane) account(sa *saState, n int) {
+	if t := d.batchTime.Load(); sa.lastUsed.Load() != t {
+		sa.lastUsed.Store(t)
+	}
 	pk := sa.c.packets.Add(1)
 	by := sa.c.bytes.Add(uint64(n))
 	lt := &sa.cfg.Lifetime

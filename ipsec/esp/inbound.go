@@ -43,6 +43,7 @@ func (d *DataPlane) routineInbound(r Receiver) {
 			}
 			continue
 		}
+		d.batchTime.Store(d.now().UnixNano())
 		out = out[:0]
 		ahead.check(d, pkts[:count], r.UDP)
 		for i := 0; i < count; i++ {

@@ -44,6 +44,7 @@ type Stats struct {
 	AuthFailed      uint64 `json:"auth_failed"`       // phase 1 authentications that failed, by our checks or the peer's notify
 	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
 	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
+	DPDBadSequence  uint64 `json:"dpd_bad_sequence"`  // R-U-THERE(-ACK)s ignored for their sequence number (RFC 3706 §7)
 }
 
 // conn is a configured connection and what the engine holds for it.
