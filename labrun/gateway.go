@@ -2,6 +2,7 @@ package labrun
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -226,6 +227,9 @@ func (g *gatewayNode) Stats(context.Context) (NodeStats, error) {
 }
 
 func (g *gatewayNode) Crash() error {
+	if g.stack.DataPlane() == nil {
+		return fmt.Errorf("the IPsec stack of %s has crashed already; restart it first", g.name)
+	}
 	g.stack.Crash()
 	return nil
 }
