@@ -26,7 +26,21 @@ type Hooks struct {
 	// Mapping: an authenticated packet showed that a NAT in front of the
 	// peer changed its mapping; the SAs already send to the new endpoint.
 	Mapping func(MappingChange)
+	// UnknownSPI: an ESP or AH packet arrived for an SPI with no SA (the
+	// sender holds an SA we lost), at most once per UnknownSPIInterval.
+	UnknownSPI func(UnknownSPI)
 }
+
+// UnknownSPI describes an inbound packet whose SPI matches no SA.
+type UnknownSPI struct {
+	Protocol Protocol
+	SPI      uint32
+	Peer     netip.AddrPort // the sender; port 0 for ESP or AH straight in IP
+}
+
+// UnknownSPIInterval spaces the Hooks.UnknownSPI calls: a peer sending a
+// stream into a lost SA makes one report, not one per packet.
+const UnknownSPIInterval = 100 * time.Millisecond
 
 // Expiry describes an SA that reached a lifetime.
 type Expiry struct {
@@ -122,7 +136,9 @@ type DataPlane struct {
 	// time an SA's packets are stamped with, read from the clock once per
 	// batch rather than once per packet.
 	batchTime atomic.Int64
-	notes    notifier
+	// lastUnknownSPI is when Hooks.UnknownSPI was last called (unix nanoseconds).
+	lastUnknownSPI atomic.Int64
+	notes          notifier
 
 	closed  atomic.Bool
 	stop    chan struct{}

@@ -79,4 +79,3 @@ func TestDPDSequenceNumbers(t *testing.T) {
 		t.Errorf("%d DPD messages ignored for their sequence number, want 2", got)
 	}
 }
-

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -45,6 +46,7 @@ type Stats struct {
 	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
 	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
 	DPDBadSequence  uint64 `json:"dpd_bad_sequence"`  // R-U-THERE(-ACK)s ignored for their sequence number (RFC 3706 §7)
+	InvalidSPISent  uint64 `json:"invalid_spi_sent"`  // INVALID-SPI notifications for ESP/AH with an SPI we do not hold
 }
 
 // conn is a configured connection and what the engine holds for it.
@@ -96,6 +98,8 @@ type Engine struct {
 	dh      dhPool       // keys drawn ahead (with crypto/rand)
 	closed  bool
 	sealing bool // a connection authenticates with public-key encryption
+
+	invalidSPISent map[netip.Addr]time.Time // when each peer was last told INVALID-SPI
 }
 
 // New validates the configuration and returns an engine. Nothing is sent
