@@ -334,7 +334,9 @@ func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.byName[a.Conn]
-	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 || len(e.awaitingOutbound(c)) > 0 {
+	// A responder's policy is a trap only after DPD's hold action, which,
+	// as strongSwan's trap, negotiates from whichever side has traffic.
+	if e.closed || c == nil || (c.cfg.Role == Responder && !c.trap) || len(c.pending) > 0 || len(e.awaitingOutbound(c)) > 0 {
 		return
 	}
 	for _, ch := range c.children {
