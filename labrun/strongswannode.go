@@ -298,6 +298,7 @@ var (
 	swNoProp   = regexp.MustCompile(`NO_PROPOSAL_CHOSEN|no matching proposal found`)
 	swRouted   = regexp.MustCompile(`CHILD_SA (\S+)\{(\d+)\} state change: CREATED => ROUTED`)
 	swNoSA     = regexp.MustCompile(`could not find an outbound IPsec SA for reqid \{(\d+)\}`)
+	swDPDDead  = regexp.MustCompile(`DPD check timed out, enforcing DPD action`)
 )
 
 // acquire stands in for the acquire that kernel-libipsec never raises: it
@@ -365,6 +366,9 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 	case swChildDel.MatchString(l.Text):
 		m := swChildDel.FindStringSubmatch(l.Text)
 		pub.Publish(events.Event{Kind: events.SADeleted, Conn: m[1], Step: events.StepTermination, Message: "strongSwan closes the IPsec SAs of " + m[1]})
+	case swDPDDead.MatchString(l.Text):
+		pub.Publish(events.Event{Kind: events.DPDDead, Step: events.StepTermination, Level: events.Error,
+			Message: "strongSwan: no answer to R-U-THERE within dpd_timeout: the peer is dead, the DPD action applies"})
 	case swAuthFail.MatchString(l.Text):
 		pub.Publish(events.Event{Kind: events.AuthFailed, Step: events.StepPhase1, Level: events.Error, Message: "strongSwan: " + l.Text})
 	case swNoProp.MatchString(l.Text):

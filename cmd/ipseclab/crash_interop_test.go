@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ipseclab/ipseclab/internal/testenv"
+	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
+)
+
+// Crashes against strongSwan, each one lab script run to its verdict
+// (ipseclab run exits 0 only if every expectation held): one side is an
+// ipseclab gateway (gw), the other charon (sw); both run periodic DPD (2 s,
+// dead 6 s after the first unanswered R-U-THERE) with the action given.
+func TestCrashesAgainstStrongSwan(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+	netenv.SharedLabs(t)
+	const ping = "{ping: {from: alice, to: 10.2.0.10, count: 3, interval: 200ms, timeout: 500ms}"
+	cases := []struct {
+		name, action, script string
+	}{
+		// charon notices that our gateway died, and clears: nothing comes
+		// back by itself, even once gw is back.
+		{"charon-notices/clear", "clear", `
+  - crash: gw
+  - expect: {event: dpd-dead, node: sw, within: 15s}
+  - restart: gw
+  - wait: 2s
+  - expect: {event: phase1-up, node: gw, within: 3s, absent: true}`},
+		// restart: charon negotiates again at once, and reaches gw once it is
+		// back; the tunnel carries traffic.
+		{"charon-notices/restart", "restart", `
+  - crash: gw
+  - expect: {event: dpd-dead, node: sw, within: 15s}
+  - restart: gw
+  - expect: {event: phase2-up, node: gw, within: 20s}
+  - expect: ` + ping + `, success: 66%}`},
+		// Our gateway notices that charon died; hold keeps a trap, and the
+		// first packet once charon is back negotiates again, from our side.
+		{"ipseclab-notices/hold", "hold", `
+  - crash: sw
+  - expect: {event: dpd-dead, node: gw, within: 15s}
+  - restart: sw
+  - wait: 1s
+  - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
+  - expect: ` + ping + `, success: 33%}
+  - expect: {event: phase2-up, node: gw, within: 10s}
+  - expect: ` + ping + `, success: 100%}`},
+		// restart, from our side.
+		{"ipseclab-notices/restart", "restart", `
+  - crash: sw
+  - expect: {event: dpd-dead, node: gw, within: 15s}
+  - restart: sw
+  - expect: {event: phase2-up, node: sw, within: 20s}
+  - expect: ` + ping + `, success: 66%}`},
+		// Our gateway restarts; its first Main Mode carries INITIAL-CONTACT,
+		// and charon drops the stale IKE and IPsec SAs at once, long before
+		// its DPD would.
+		{"initial-contact-to-charon", "clear", `
+  - crash: gw
+  - restart: gw
+  - expect: ` + ping + `, success: 33%}
+  - expect: {event: sa-deleted, node: sw, within: 2s}
+  - expect: {event: dpd-dead, within: 1s, absent: true}
+  - expect: ` + ping + `, success: 100%}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("crs%d", os.Getpid()%100000)
+			lab := writeLab(t, name, twoSites("gw", "gateway", "sw", "strongswan", fmt.Sprintf(`ipsec:
+  mixed:
+    initiator: gw
+    responder: sw
+    auth: {secret: interop-secret}
+    ike: {proposals: [aes128-sha256-modp2048], dpd: {delay: 2s, timeout: 6s, action: %s}}
+    child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes128gcm16], start: trap}
+script:
+  - tunnel-up: mixed
+  - expect: {event: phase2-up, node: sw, within: 10s}
+  - expect: %s, success: 66%%}
+%s
+`, tc.action, ping, strings.TrimPrefix(tc.script, "\n"))))
+			r := run(t, "run", lab, "--width", "0")
+			if r.code != 0 {
+				t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}
