@@ -204,3 +204,26 @@ func TestDPDOnDemand(t *testing.T) {
 		t.Errorf("declared dead at %v, want %v", got, want)
 	}
 }
+
+// TestDPDHoldOnTheResponder: hold leaves a trap on the side that declared the
+// peer dead, whichever role it plays, and, as strongSwan's trap, that side's
+// next packet negotiates: here the responder's.
+func TestDPDHoldOnTheResponder(t *testing.T) {
+	w := newWorld(t)
+	rec := w.record(events.DPDDead, events.Acquire, events.Phase2Up)
+	ca, cb := connPair(t, ike.MainMode, "aes128-sha256-curve25519", "aes128gcm16")
+	cb.DPD = ike.DPD{Delay: 10 * time.Second, Timeout: 30 * time.Second, Action: ike.DPDHold}
+	a, b := w.pair(ca, cb, nil)
+	up(t, a, b)
+	a.stack.Crash()
+	w.advanceUntil(t, "DPD to declare A dead", time.Second, 2*time.Minute, func() bool { return len(rec.find(events.DPDDead, "B", "")) > 0 })
+	if len(b.installed()) != 0 || len(b.stack.DataPlane().Policies()) != 1 {
+		t.Fatalf("after hold, B holds SAs %+v and policies %v; want none and the trap", b.installed(), b.stack.DataPlane().Policies())
+	}
+	if err := a.stack.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	sendThrough(t, b, a, hostB, hostA, "from the responder's side")
+	rec.waitFor(t, events.Acquire, "B", "")
+	checkPairMirrors(t, a, b)
+}
