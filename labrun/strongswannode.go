@@ -299,6 +299,7 @@ var (
 	swRouted   = regexp.MustCompile(`CHILD_SA (\S+)\{(\d+)\} state change: CREATED => ROUTED`)
 	swNoSA     = regexp.MustCompile(`could not find an outbound IPsec SA for reqid \{(\d+)\}`)
 	swDPDDead  = regexp.MustCompile(`DPD check timed out, enforcing DPD action`)
+	swContact  = regexp.MustCompile(`destroying duplicate IKE_SA for peer '([^']*)', received INITIAL_CONTACT`)
 )
 
 // acquire stands in for the acquire that kernel-libipsec never raises: it
@@ -366,6 +367,10 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 	case swChildDel.MatchString(l.Text):
 		m := swChildDel.FindStringSubmatch(l.Text)
 		pub.Publish(events.Event{Kind: events.SADeleted, Conn: m[1], Step: events.StepTermination, Message: "strongSwan closes the IPsec SAs of " + m[1]})
+	case swContact.MatchString(l.Text):
+		m := swContact.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.SADeleted, Step: events.StepTermination,
+			Message: fmt.Sprintf("strongSwan destroys its old IKE SA with %s and the IPsec SAs under it: the peer restarted (INITIAL_CONTACT)", m[1])})
 	case swDPDDead.MatchString(l.Text):
 		pub.Publish(events.Event{Kind: events.DPDDead, Step: events.StepTermination, Level: events.Error,
 			Message: "strongSwan: no answer to R-U-THERE within dpd_timeout: the peer is dead, the DPD action applies"})

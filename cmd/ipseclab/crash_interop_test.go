@@ -21,6 +21,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
 	const ping = "{ping: {from: alice, to: 10.2.0.10, count: 3, interval: 200ms, timeout: 500ms}"
 	cases := []struct {
 		name, action, script string
+		charonInitiates      bool
 	}{
 		// charon notices that our gateway died, and clears: nothing comes
 		// back by itself, even once gw is back.
@@ -29,7 +30,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: dpd-dead, node: sw, within: 15s}
   - restart: gw
   - wait: 2s
-  - expect: {event: phase1-up, node: gw, within: 3s, absent: true}`},
+  - expect: {event: phase1-up, node: gw, within: 3s, absent: true}`, false},
 		// restart: charon negotiates again at once, and reaches gw once it is
 		// back; the tunnel carries traffic.
 		{"charon-notices/restart", "restart", `
@@ -37,7 +38,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: dpd-dead, node: sw, within: 15s}
   - restart: gw
   - expect: {event: phase2-up, node: gw, within: 20s}
-  - expect: ` + ping + `, success: 66%}`},
+  - expect: ` + ping + `, success: 66%}`, false},
 		// Our gateway notices that charon died; hold keeps a trap, and the
 		// first packet once charon is back negotiates again, from our side.
 		{"ipseclab-notices/hold", "hold", `
@@ -48,14 +49,14 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
   - expect: ` + ping + `, success: 33%}
   - expect: {event: phase2-up, node: gw, within: 10s}
-  - expect: ` + ping + `, success: 100%}`},
+  - expect: ` + ping + `, success: 100%}`, false},
 		// restart, from our side.
 		{"ipseclab-notices/restart", "restart", `
   - crash: sw
   - expect: {event: dpd-dead, node: gw, within: 15s}
   - restart: sw
   - expect: {event: phase2-up, node: sw, within: 20s}
-  - expect: ` + ping + `, success: 66%}`},
+  - expect: ` + ping + `, success: 66%}`, false},
 		// Our gateway restarts; its first Main Mode carries INITIAL-CONTACT,
 		// and charon drops the stale IKE and IPsec SAs at once, long before
 		// its DPD would.
@@ -65,24 +66,42 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: ` + ping + `, success: 33%}
   - expect: {event: sa-deleted, node: sw, within: 2s}
   - expect: {event: dpd-dead, within: 1s, absent: true}
-  - expect: ` + ping + `, success: 100%}`},
+  - expect: ` + ping + `, success: 100%}`, false},
+		// charon restarts and initiates. Under swanctl's default unique = no
+		// its Main Mode carries no INITIAL-CONTACT, so our gateway keeps the
+		// stale ISAKMP SA until its DPD finds it unanswered while the new one
+		// is answered: the stale SA goes, the peer is not declared dead, and
+		// the new pair replaces the old.
+		{"restart-of-charon-without-initial-contact", "clear", `
+  - crash: sw
+  - restart: sw
+  - tunnel-up: mixed
+  - expect: {event: phase2-up, node: gw, within: 5s}
+  - expect: ` + ping + `, success: 66%}
+  - expect: {event: sa-deleted, node: gw, within: 12s}
+  - expect: {event: dpd-dead, within: 1s, absent: true}
+  - expect: ` + ping + `, success: 100%}`, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("crs%d", os.Getpid()%100000)
+			ini, resp, local, remote, start := "gw", "sw", "10.1.0.0/24", "10.2.0.0/24", "trap"
+			if tc.charonInitiates {
+				ini, resp, local, remote, start = "sw", "gw", "10.2.0.0/24", "10.1.0.0/24", "none"
+			}
 			lab := writeLab(t, name, twoSites("gw", "gateway", "sw", "strongswan", fmt.Sprintf(`ipsec:
   mixed:
-    initiator: gw
-    responder: sw
+    initiator: %s
+    responder: %s
     auth: {secret: interop-secret}
     ike: {proposals: [aes128-sha256-modp2048], dpd: {delay: 2s, timeout: 6s, action: %s}}
-    child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes128gcm16], start: trap}
+    child: {local-ts: %s, remote-ts: %s, esp: [aes128gcm16], start: %s}
 script:
   - tunnel-up: mixed
-  - expect: {event: phase2-up, node: sw, within: 10s}
+  - expect: {event: phase2-up, node: gw, within: 10s}
   - expect: %s, success: 66%%}
 %s
-`, tc.action, ping, strings.TrimPrefix(tc.script, "\n"))))
+`, ini, resp, tc.action, local, remote, start, ping, strings.TrimPrefix(tc.script, "\n"))))
 			r := run(t, "run", lab, "--width", "0")
 			if r.code != 0 {
 				t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

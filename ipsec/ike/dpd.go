@@ -204,6 +204,14 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 	c := sa.conn
 	cfg := c.cfg.DPD
 	peer := sa.remote.Addr()
+	if e.heardElsewhere(sa) {
+		// The peer restarted and came back on a new ISAKMP SA without
+		// INITIAL-CONTACT (charon sends none under swanctl's default
+		// unique = no): it is alive, and only this SA is stale.
+		e.publishISAKMPDeleted(sa, "stale: no answer to R-U-THERE on it, while the peer answers on a newer ISAKMP SA")
+		e.removeISAKMPSA(sa)
+		return
+	}
 	e.pub.Publish(events.Event{
 		Kind: events.DPDDead, Step: events.StepTermination, Conn: c.cfg.Name, Level: events.Error,
 		Message: fmt.Sprintf("peer %s declared dead: no answer to R-U-THERE for %v; action %s", sa.peerName(), cfg.Timeout, cfg.Action),
@@ -236,4 +244,17 @@ func (e *Engine) peerDead(sa *isakmpSA) {
 	default:
 		e.dropIdlePolicies(c)
 	}
+}
+
+// heardElsewhere says whether another established ISAKMP SA with sa's peer
+// heard from it after sa's first unanswered R-U-THERE.
+func (e *Engine) heardElsewhere(sa *isakmpSA) bool {
+	for _, c := range e.conns {
+		for _, o := range c.sas {
+			if o != sa && !o.dead && o.state == established && o.remote.Addr() == sa.remote.Addr() && e.dpdLastHeard(o).After(sa.dpd.since) {
+				return true
+			}
+		}
+	}
+	return false
 }
