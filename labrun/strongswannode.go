@@ -31,7 +31,7 @@ type strongSwanNode struct {
 
 	mu       sync.Mutex
 	charon   *strongswan.Charon
-	routed   map[string]string    // reqid → connection, from charon's ROUTED lines
+	routed   map[string]string    // CHILD_SA unique id (the reqid of a first trap) → connection, from charon's ROUTED lines
 	acquired map[string]time.Time // connection → when we last initiated it on a dropped packet
 }
 
@@ -309,6 +309,21 @@ var (
 func (n *strongSwanNode) acquire(reqid string) {
 	n.mu.Lock()
 	conn := n.routed[reqid]
+	if conn == "" {
+		// A ROUTED line names the CHILD_SA's unique id, which is its reqid
+		// only for the first one: a trap that DPD's hold (swanctl's trap)
+		// installs is a new CHILD_SA with the old reqid. One routed
+		// connection is then the one.
+		conns := map[string]bool{}
+		for _, c := range n.routed {
+			conns[c] = true
+		}
+		if len(conns) == 1 {
+			for c := range conns {
+				conn = c
+			}
+		}
+	}
 	if conn == "" || time.Since(n.acquired[conn]) < 10*time.Second {
 		n.mu.Unlock()
 		return

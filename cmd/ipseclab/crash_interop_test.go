@@ -39,6 +39,30 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - restart: gw
   - expect: {event: phase2-up, node: gw, within: 20s}
   - expect: ` + ping + `, success: 66%}`, false},
+		// hold (swanctl's trap): charon keeps a trap, and bob's first packet
+		// once gw is back makes charon negotiate again. charon initiates
+		// here: as a responder it accepts any address (remote %any), and a
+		// trap cannot initiate towards %any.
+		{"charon-notices/hold", "hold", `
+  - crash: gw
+  - expect: {event: dpd-dead, node: sw, within: 15s}
+  - restart: gw
+  - wait: 1s
+  - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
+  - expect: {ping: {from: bob, to: 10.1.0.10, count: 5, interval: 200ms, timeout: 500ms}, success: 20%}
+  - expect: {event: phase2-up, node: gw, within: 10s}
+  - expect: {ping: {from: bob, to: 10.1.0.10, count: 3, interval: 200ms}, success: 100%}`, true},
+		// clear, from our side: the SAs go and nothing starts by itself; the
+		// connection's own start: trap policy stays, as with charon's
+		// start_action = trap, and catches the next packet.
+		{"ipseclab-notices/clear", "clear", `
+  - crash: sw
+  - expect: {event: dpd-dead, node: gw, within: 15s}
+  - restart: sw
+  - wait: 2s
+  - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
+  - expect: ` + ping + `, success: 33%}
+  - expect: {event: phase2-up, node: sw, within: 10s}`, false},
 		// Our gateway notices that charon died; hold keeps a trap, and the
 		// first packet once charon is back negotiates again, from our side.
 		{"ipseclab-notices/hold", "hold", `
