@@ -5,9 +5,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
+	"github.com/ipseclab/ipseclab/labrun"
 )
 
 // Crashes against strongSwan, each one lab script run to its verdict
@@ -132,4 +134,51 @@ script:
 			}
 		})
 	}
+}
+
+// ipseclab crash and restart act on a deployed lab as the script's steps do,
+// for an ipseclab gateway and a charon node alike, and refuse what makes no
+// sense with a sentence that says why.
+func TestCrashAndRestartVerbs(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+	netenv.SharedLabs(t)
+	name := fmt.Sprintf("crv%d", os.Getpid()%100000)
+	lab := writeLab(t, name, interopLab("gw", "sw", "main", "aes128-sha256-modp2048", "aes128gcm16"))
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
+	if r := run(t, "deploy", "-t", lab); r.code != 0 {
+		t.Fatalf("deploy: %+v", r)
+	}
+	if r := run(t, "tunnel", "up", "-t", lab, "mixed"); r.code != 0 {
+		t.Fatalf("tunnel up: %+v", r)
+	}
+	waitForESP(t, lab)
+	for _, node := range []string{"gw", "sw"} {
+		if r := run(t, "crash", "-t", lab, node); r.code != 0 || !strings.Contains(r.stdout, node+": crashed") {
+			t.Fatalf("crash %s: %+v", node, r)
+		}
+		if r := run(t, "sas", "-t", lab, node, "--json"); strings.Contains(r.stdout, `"spi_in"`) {
+			t.Errorf("%s lists SAs after its crash: %s", node, r.stdout)
+		}
+		if r := run(t, "crash", "-t", lab, node); r.code == 0 {
+			t.Errorf("a second crash of %s succeeded: %+v", node, r)
+		}
+		if r := run(t, "restart", "-t", lab, node); r.code != 0 || !strings.Contains(r.stdout, node+": restarted with no SAs") {
+			t.Fatalf("restart %s: %+v", node, r)
+		}
+		if r := run(t, "restart", "-t", lab, node); r.code == 0 || !strings.Contains(r.stderr, "crash it first") {
+			t.Errorf("restarting a running %s: %+v", node, r)
+		}
+	}
+	if r := run(t, "crash", "-t", lab, "isp"); r.code == 0 || !strings.Contains(r.stderr, "only gateway, strongswan and vpnc nodes run IPsec") {
+		t.Errorf("crash of a router: %+v", r)
+	}
+	if r := run(t, "crash", "-t", lab, "nobody"); r.code == 0 || !strings.Contains(r.stderr, `has no node "nobody"`) {
+		t.Errorf("crash of an unknown node: %+v", r)
+	}
+	// Both came back empty and negotiate again.
+	if r := run(t, "tunnel", "up", "-t", lab, "mixed"); r.code != 0 {
+		t.Fatalf("tunnel up after the restarts: %+v", r)
+	}
+	waitForESP(t, lab)
 }
