@@ -123,6 +123,7 @@ const (
 	DPDSent         Kind = "dpd-r-u-there"        // R-U-THERE sent
 	DPDAck          Kind = "dpd-ack"              // R-U-THERE-ACK received
 	DPDDead         Kind = "dpd-dead"             // peer declared dead
+	DPDIgnored      Kind = "dpd-ignored"          // an R-U-THERE(-ACK) whose sequence number does not fit, counted and ignored; Fields: seq, want
 	StackCrashed    Kind = "stack-crashed"        // a node's IPsec stack lost all state on purpose
 	StackRestarted  Kind = "stack-restarted"      // and came back
 	KeysDerived     Kind = "keys-derived"         // derived keys, only when keys are requested
@@ -354,7 +355,7 @@ func KnownKinds() []Kind {
 		NATMappingNew, NATMappingExpired, NATFlush,
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive, NATMapChanged,
 		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, RekeyCollision, SAExpired,
-		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
+		SADeleted, DPDSent, DPDAck, DPDDead, DPDIgnored, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,
 	}

@@ -2,6 +2,7 @@ package labrun
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -122,6 +123,9 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 	}
 	if d := c.IKE.DPD; d != nil {
 		conn.DPD = ike.DPD{Delay: d.Delay.Duration, Timeout: d.Timeout.Duration, Action: ike.DPDClear}
+		if d.Mode == topology.DPDOnDemand {
+			conn.DPD.Mode = ike.DPDOnDemand
+		}
 		switch d.Action {
 		case topology.DPDRestart:
 			conn.DPD.Action = ike.DPDRestart
@@ -236,6 +240,9 @@ func (g *gatewayNode) Stats(context.Context) (NodeStats, error) {
 }
 
 func (g *gatewayNode) Crash() error {
+	if g.stack.DataPlane() == nil {
+		return fmt.Errorf("the IPsec stack of %s has crashed already; restart it first", g.name)
+	}
 	g.stack.Crash()
 	return nil
 }

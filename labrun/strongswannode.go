@@ -31,7 +31,7 @@ type strongSwanNode struct {
 
 	mu       sync.Mutex
 	charon   *strongswan.Charon
-	routed   map[string]string    // reqid → connection, from charon's ROUTED lines
+	routed   map[string]string    // CHILD_SA unique id (the reqid of a first trap) → connection, from charon's ROUTED lines
 	acquired map[string]time.Time // connection → when we last initiated it on a dropped packet
 }
 
@@ -320,6 +320,8 @@ var (
 	swNoProp   = regexp.MustCompile(`NO_PROPOSAL_CHOSEN|no matching proposal found`)
 	swRouted   = regexp.MustCompile(`CHILD_SA (\S+)\{(\d+)\} state change: CREATED => ROUTED`)
 	swNoSA     = regexp.MustCompile(`could not find an outbound IPsec SA for reqid \{(\d+)\}`)
+	swDPDDead  = regexp.MustCompile(`DPD check timed out, enforcing DPD action`)
+	swContact  = regexp.MustCompile(`destroying duplicate IKE_SA for peer '([^']*)', received INITIAL_CONTACT`)
 )
 
 // acquire stands in for the acquire that kernel-libipsec never raises: it
@@ -329,6 +331,21 @@ var (
 func (n *strongSwanNode) acquire(reqid string) {
 	n.mu.Lock()
 	conn := n.routed[reqid]
+	if conn == "" {
+		// A ROUTED line names the CHILD_SA's unique id, which is its reqid
+		// only for the first one: a trap that DPD's hold (swanctl's trap)
+		// installs is a new CHILD_SA with the old reqid. One routed
+		// connection is then the one.
+		conns := map[string]bool{}
+		for _, c := range n.routed {
+			conns[c] = true
+		}
+		if len(conns) == 1 {
+			for c := range conns {
+				conn = c
+			}
+		}
+	}
 	if conn == "" || time.Since(n.acquired[conn]) < 10*time.Second {
 		n.mu.Unlock()
 		return
@@ -387,6 +404,13 @@ func (n *strongSwanNode) onLog(l strongswan.LogLine) {
 	case swChildDel.MatchString(l.Text):
 		m := swChildDel.FindStringSubmatch(l.Text)
 		pub.Publish(events.Event{Kind: events.SADeleted, Conn: m[1], Step: events.StepTermination, Message: "strongSwan closes the IPsec SAs of " + m[1]})
+	case swContact.MatchString(l.Text):
+		m := swContact.FindStringSubmatch(l.Text)
+		pub.Publish(events.Event{Kind: events.SADeleted, Step: events.StepTermination,
+			Message: fmt.Sprintf("strongSwan destroys its old IKE SA with %s and the IPsec SAs under it: the peer restarted (INITIAL_CONTACT)", m[1])})
+	case swDPDDead.MatchString(l.Text):
+		pub.Publish(events.Event{Kind: events.DPDDead, Step: events.StepTermination, Level: events.Error,
+			Message: "strongSwan: no answer to R-U-THERE within dpd_timeout: the peer is dead, the DPD action applies"})
 	case swAuthFail.MatchString(l.Text):
 		pub.Publish(events.Event{Kind: events.AuthFailed, Step: events.StepPhase1, Level: events.Error, Message: "strongSwan: " + l.Text})
 	case swNoProp.MatchString(l.Text):

@@ -155,6 +155,7 @@ func (k *Keepalive) UnmarshalYAML(n *yaml.Node) error {
 
 // DPD configures RFC 3706 Dead Peer Detection.
 type DPD struct {
+	Mode    DPDMode   `yaml:"mode"`                 // periodic (default, strongSwan's) or on-demand (RFC 3706 §5.3)
 	Delay   Duration  `yaml:"delay" lab:"required"` // idle time before R-U-THERE
 	Timeout Duration  `yaml:"timeout"`              // declare the peer dead after this long without an answer
 	Action  DPDAction `yaml:"action"`               // clear (default), restart or hold
@@ -276,6 +277,7 @@ type (
 	AuthMethod  string // phase 1 authentication (RFC 2409 §5)
 	IKEMode     string // phase 1 exchange
 	NATT        string // NAT traversal on or off
+	DPDMode     string // when DPD probes
 	DPDAction   string // what DPD does with a dead peer's SAs
 	ChildMode   string // the IPsec SAs' mode
 	StartAction string // when the child's SAs are negotiated
@@ -301,6 +303,8 @@ const (
 	NATTOff        NATT        = "off"
 	ReauthOn       Reauth      = "on"
 	ReauthOff      Reauth      = "off"
+	DPDPeriodic    DPDMode     = "periodic"  // probe a peer silent for delay, traffic or not
+	DPDOnDemand    DPDMode     = "on-demand" // probe only while sending to a silent peer
 	DPDClear       DPDAction   = "clear"
 	DPDRestart     DPDAction   = "restart"
 	DPDHold        DPDAction   = "hold"

@@ -296,8 +296,11 @@ func written(t reflect.Type, field string) (obj, error) {
 			return words(nattModes, "NAT traversal (RFC 3947)"), nil
 		}
 	case reflect.TypeOf(DPD{}):
-		if field == "action" {
+		switch field {
+		case "action":
 			return words(dpdActions, "what to do with a dead peer's SAs"), nil
+		case "mode":
+			return words(dpdModes, "periodic: probe a silent peer (strongSwan); on-demand: only while sending to it (RFC 3706 §5.3)"), nil
 		}
 	case reflect.TypeOf(ChildOptions{}):
 		switch field {

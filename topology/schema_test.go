@@ -103,7 +103,7 @@ ipsec:
     responder: gw2
     auth: {method: psk, secret: s}
     ike: {mode: aggressive, proposals: [aes128-sha256-modp2048], lifetime: 1h, encap: true, nat-t: off,
-          dpd: {delay: 10s, timeout: 30s, action: restart}, retransmit: {timeout: 500ms, tries: 3, base: 1.5}}
+          dpd: {mode: periodic, delay: 10s, timeout: 30s, action: restart}, retransmit: {timeout: 500ms, tries: 3, base: 1.5}}
     child: {local-ts: 10.1.0.0/24, remote-ts: [10.2.0.0/24], esp: [aes128gcm16], pfs: modp2048, lifetime: 10m, life-bytes: 10MiB, start: none, replay-window: 64}
   c2:
     initiator: {node: gw1, id: "dn:CN=gw1, O=Lab"}
@@ -165,6 +165,7 @@ func TestSchemaAndDecoderAgree(t *testing.T) {
 		{"bad enum: ports", "ports: random", "ports: randomly"},
 		{"bad enum: distribution", "distribution: normal", "distribution: pareto"},
 		{"bad enum: event", "event: dpd-dead", "event: dpd-died"},
+		{"bad enum: dpd mode", "mode: periodic,", "mode: periodical,"},
 		{"bad enum: counter", "counter: packets-in", "counter: packets"},
 		{"a link setting in a direction block", "b-to-a: {corrupt: 0.1%,", "b-to-a: {mtu: 1200, corrupt: 0.1%,"},
 		{"two actions in a step", "  - nat-flush: nat", "  - {nat-flush: nat, crash: gw2}"},

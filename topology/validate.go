@@ -29,6 +29,7 @@ var (
 	nattModes    = []NATT{NATTOn, NATTOff}
 	reauthModes  = []Reauth{ReauthOn, ReauthOff}
 	dpdActions   = []DPDAction{DPDClear, DPDRestart, DPDHold}
+	dpdModes     = []DPDMode{DPDPeriodic, DPDOnDemand}
 	childModes   = []ChildMode{TunnelMode, TransportMode}
 	startActions = []StartAction{StartTrap, StartAtDeploy, StartNone}
 	protos       = []string{"udp", "tcp"}
@@ -553,6 +554,9 @@ func (v *labChecker) ipsec() {
 			if n := v.lab.Topology.Nodes[side.p.Node]; n != nil && n.Kind == KindStrongSwan && c.Auth.Method.Encrypts() {
 				v.errorf(path+".auth.method", "%s is a strongswan node, and strongSwan does not implement %s (RFC 2409 §5.2/5.3): use pubkey, or a gateway node", side.p.Node, c.Auth.Method)
 			}
+			if n := v.lab.Topology.Nodes[side.p.Node]; n != nil && n.Kind == KindStrongSwan && c.IKE.DPD != nil && c.IKE.DPD.Mode == DPDOnDemand {
+				v.errorf(path+".ike.dpd.mode", "%s is a strongswan node, and charon's IKEv1 DPD is periodic only (dpd_delay): use mode periodic, or a gateway node", side.p.Node)
+			}
 		}
 		v.vpncClients(path, c)
 	}
@@ -664,6 +668,12 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 		}
 		if !defaultWord(&ike.DPD.Action, dpdActions) {
 			v.errorf(path+".ike.dpd.action", "dpd action %q is not clear, restart or hold", ike.DPD.Action)
+		}
+		if !defaultWord(&ike.DPD.Mode, dpdModes) {
+			v.errorf(path+".ike.dpd.mode", "dpd mode %q is neither periodic nor on-demand", ike.DPD.Mode)
+		}
+		if ike.DPD.Timeout.Duration < 0 {
+			v.errorf(path+".ike.dpd.timeout", "dpd timeout cannot be negative")
 		}
 	}
 	if ike.Retransmit.Tries < 0 || ike.Retransmit.Base < 0 {

@@ -127,6 +127,8 @@ func TestEachClassOfBadInputIsReportedWithItsPosition(t *testing.T) {
 		{"bad proposal", "aes128-sha256-ecp256]", "aes128-sha256-ecp257]", "ecp257", 0, `unknown algorithm "ecp257"`},
 		{"ipsec on a router", "    initiator: gw1", "    initiator: r", "initiator: r", 0, "IPsec connections need a node of kind gateway or strongswan"},
 		{"bad duration", "within: 5s}", "within: 5}", "within: 5}", 0, "a duration needs a unit"},
+		{"bad dpd mode", "dpd: {delay: 10s}", "dpd: {delay: 10s, mode: lazy}", "mode: lazy", 0, `dpd mode "lazy" is neither periodic nor on-demand`},
+		{"bad dpd action", "dpd: {delay: 10s}", "dpd: {delay: 10s, action: trap}", "action: trap", 0, `dpd action "trap" is not clear, restart or hold`},
 		{"unknown script action", "  - wait: 2s", "  - sleep: 2s", "sleep: 2s", 0, `unknown field "sleep" in script entry`},
 		{"unknown event", "event: phase1-up", "event: phase-1-up", "phase-1-up", 0, `unknown event "phase-1-up" (did you mean "phase1-up"?`},
 		{"traffic rate without a unit", "  - wait: 2s", "  - traffic: {from: a, to: 10.2.0.10, rate: 1000000}", "rate: 1000000", 0, `rate: "1000000" needs a unit`},
@@ -316,4 +318,19 @@ func FuzzParseLab(f *testing.F) {
 			t.Fatal("nil lab without an error")
 		}
 	})
+}
+
+// charon's IKEv1 DPD only probes periodically: a lab cannot ask a strongswan
+// node for on-demand DPD, and the error points at the mode.
+func TestOnDemandDPDNeedsAnIpseclabGateway(t *testing.T) {
+	src := replace(t, "dpd: {delay: 10s}", "dpd: {delay: 10s, mode: on-demand}")
+	if _, err := Parse("lab.yaml", []byte(src)); err != nil {
+		t.Fatalf("two gateways with on-demand DPD: %v", err)
+	}
+	src = strings.Replace(src, "gw2: {kind: gateway, gateway: 203.0.113.1}", "gw2: {kind: strongswan, gateway: 203.0.113.1}", 1)
+	_, err := Parse("lab.yaml", []byte(src))
+	want := fmt.Sprintf("lab.yaml:%d:", lineOf(src, "mode: on-demand"))
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "charon's IKEv1 DPD is periodic only") {
+		t.Fatalf("on-demand DPD with a strongswan node: %v, want an error at %s", err, want)
+	}
 }

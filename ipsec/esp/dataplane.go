@@ -26,7 +26,21 @@ type Hooks struct {
 	// Mapping: an authenticated packet showed that a NAT in front of the
 	// peer changed its mapping; the SAs already send to the new endpoint.
 	Mapping func(MappingChange)
+	// UnknownSPI: an ESP or AH packet arrived for an SPI with no SA (the
+	// sender holds an SA we lost), at most once per UnknownSPIInterval.
+	UnknownSPI func(UnknownSPI)
 }
+
+// UnknownSPI describes an inbound packet whose SPI matches no SA.
+type UnknownSPI struct {
+	Protocol Protocol
+	SPI      uint32
+	Peer     netip.AddrPort // the sender; port 0 for ESP or AH straight in IP
+}
+
+// UnknownSPIInterval spaces the Hooks.UnknownSPI calls: a peer sending a
+// stream into a lost SA makes one report, not one per packet.
+const UnknownSPIInterval = 100 * time.Millisecond
 
 // Expiry describes an SA that reached a lifetime.
 type Expiry struct {
@@ -118,7 +132,13 @@ type DataPlane struct {
 
 	st       stats
 	lastDrop atomic.Int64
-	notes    notifier
+	// batchTime is when the batch in progress began (unix nanoseconds): the
+	// time an SA's packets are stamped with, read from the clock once per
+	// batch rather than once per packet.
+	batchTime atomic.Int64
+	// lastUnknownSPI is when Hooks.UnknownSPI was last called (unix nanoseconds).
+	lastUnknownSPI atomic.Int64
+	notes          notifier
 
 	closed  atomic.Bool
 	stop    chan struct{}
@@ -590,6 +610,23 @@ func (d *DataPlane) status(sa *saState) SAStatus {
 	return s
 }
 
+// LastUsed is when the SA last carried a packet (to the start of its batch),
+// as Linux's XFRM reports an SA's use time: dead peer detection takes an
+// inbound packet as a sign of life. Zero if it never did, or is not
+// installed.
+func (d *DataPlane) LastUsed(id SAID) time.Time {
+	d.mu.Lock()
+	sa := d.sad.all[id]
+	d.mu.Unlock()
+	if sa == nil {
+		return time.Time{}
+	}
+	if t := sa.lastUsed.Load(); t != 0 {
+		return time.Unix(0, t)
+	}
+	return time.Time{}
+}
+
 // Stats returns the counters kept outside any SA.
 func (d *DataPlane) Stats() Stats {
 	s := Stats{
@@ -614,6 +651,9 @@ func (d *DataPlane) Stats() Stats {
 
 // account counts a packet that went through sa and applies its lifetimes.
 func (d *DataPlane) account(sa *saState, n int) {
+	if t := d.batchTime.Load(); sa.lastUsed.Load() != t {
+		sa.lastUsed.Store(t)
+	}
 	pk := sa.c.packets.Add(1)
 	by := sa.c.bytes.Add(uint64(n))
 	lt := &sa.cfg.Lifetime

@@ -43,6 +43,7 @@ func (d *DataPlane) routineInbound(r Receiver) {
 			}
 			continue
 		}
+		d.batchTime.Store(d.now().UnixNano())
 		out = out[:0]
 		ahead.check(d, pkts[:count], r.UDP)
 		for i := 0; i < count; i++ {
@@ -91,6 +92,7 @@ func (d *DataPlane) inboundIP(pkt, out []byte, ahead *icvVerdict) (p0, p1 int, o
 	}
 	sa := d.lookupInbound(proto, spi, pkt)
 	if sa == nil {
+		d.reportUnknownSPI(proto, spi, netip.AddrPortFrom(ipv4Addr(pkt[ipv4Src:]), 0))
 		return 0, 0, false
 	}
 	if sa.cfg.Encap != nil || ipv4Addr(pkt[ipv4Dst:]) != sa.cfg.Local || ipv4Addr(pkt[ipv4Src:]) != sa.cfg.Remote {
@@ -112,6 +114,23 @@ func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saSta
 		})
 	}
 	return sa
+}
+
+// reportUnknownSPI tells IKE that a peer sends into an SA we do not hold, so
+// that it may answer INVALID-SPI; rate-limited, as a flood of such packets
+// costs the sender nothing.
+func (d *DataPlane) reportUnknownSPI(proto Protocol, spi uint32, peer netip.AddrPort) {
+	h := d.hooks.Load().UnknownSPI
+	if h == nil {
+		return
+	}
+	now := d.now().UnixNano()
+	prev := d.lastUnknownSPI.Load()
+	if (prev != 0 && now-prev < int64(UnknownSPIInterval)) || !d.lastUnknownSPI.CompareAndSwap(prev, now) {
+		return
+	}
+	u := UnknownSPI{Protocol: proto, SPI: spi, Peer: peer}
+	d.notes.post(func() { h(u) })
 }
 
 // finishInbound runs the SA's checks and accounts for the result. src is
@@ -159,6 +178,7 @@ func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte, ahead
 	}
 	sa := d.lookupInbound(ProtoESP, be.Uint32(pkt), pkt)
 	if sa == nil {
+		d.reportUnknownSPI(ProtoESP, be.Uint32(pkt), src)
 		return 0, 0, false
 	}
 	if sa.cfg.Encap == nil {

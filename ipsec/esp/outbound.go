@@ -79,6 +79,7 @@ func (d *DataPlane) routineOutbound() {
 			d.st.deviceErrors.Add(1)
 			continue
 		}
+		d.batchTime.Store(d.now().UnixNano())
 		w.ip, w.udp, w.dsts = w.ip[:0], w.udp[:0], w.dsts[:0]
 		for i := 0; i < count; i++ {
 			d.outbound(w, w.bufs[i], Headroom, Headroom+w.sizes[i])

@@ -211,6 +211,7 @@ type saState struct {
 	replay   *replay.Window // inbound
 
 	c          counters
+	lastUsed   atomic.Int64 // unix nanoseconds of the batch of its last packet (DataPlane.LastUsed)
 	softFired  atomic.Bool
 	dead       atomic.Bool   // hard-expired or deleted: no longer used
 	described  atomic.Uint32 // packets described in ESPPacket events so far

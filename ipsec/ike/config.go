@@ -77,8 +77,26 @@ func (a DPDAction) String() string {
 	return [...]string{"clear", "restart", "hold"}[a]
 }
 
+// DPDMode is when dead peer detection probes a silent peer.
+type DPDMode int
+
+const (
+	// DPDPeriodic probes whenever the peer has been silent for Delay, traffic
+	// or not: strongSwan's dpd_delay. An idle tunnel is probed every Delay.
+	DPDPeriodic DPDMode = iota
+	// DPDOnDemand probes only when we sent traffic and the peer has been
+	// silent for Delay (RFC 3706 §5.3): an idle tunnel costs nothing, and a
+	// dead peer is noticed once packets to it are lost.
+	DPDOnDemand
+)
+
+func (m DPDMode) String() string {
+	return [...]string{"periodic", "on-demand"}[m]
+}
+
 // DPD configures RFC 3706 dead peer detection. A zero Delay disables it.
 type DPD struct {
+	Mode    DPDMode
 	Delay   time.Duration // idle time before an R-U-THERE
 	Timeout time.Duration // declare the peer dead after this long unanswered; 0: DefaultDPDTimeout
 	Action  DPDAction
@@ -333,6 +351,9 @@ type DataPlane interface {
 	// port, keeping its keys and sequence numbers.
 	UpdateEncap(id esp.SAID, remote netip.AddrPort) error
 	SAs() []esp.SAStatus
+	// LastUsed is when an SA last carried a packet (zero: never): dead peer
+	// detection's sign of life, and its sign of traffic to send.
+	LastUsed(id esp.SAID) time.Time
 }
 
 // Config configures an Engine.

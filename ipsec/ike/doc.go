@@ -25,7 +25,9 @@
 //	quick_mode.go       Quick Mode, optional PFS, client IDs     RFC 2409 §5.5; RFC 3947 §5
 //	informational.go    protected Informational: Delete, notify  RFC 2408 §3.14, §3.15; RFC 2409 §5.7
 //	natt.go             NAT-D, the float to 4500, keepalives     RFC 3947; RFC 3948 §2.2–2.3
-//	dpd.go              R-U-THERE / R-U-THERE-ACK                RFC 3706
+//	dpd.go              R-U-THERE / R-U-THERE-ACK, periodic or   RFC 3706
+//	                    on-demand, sequence numbers checked
+//	invalid_spi.go      INVALID-SPI for ESP to a lost SA         RFC 2408 §3.14.1
 //	vendorid.go         the Vendor IDs we send and understand    RFC 3947 §3.1; RFC 3706 §4
 //	proposals.go        strongSwan-notation suites ↔ SA payloads RFC 2409 App. A; RFC 2407 §4.4–4.5
 //	identity.go         phase 1 identities and client IDs        RFC 2407 §4.6.2

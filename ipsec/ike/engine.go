@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -44,6 +45,8 @@ type Stats struct {
 	AuthFailed      uint64 `json:"auth_failed"`       // phase 1 authentications that failed, by our checks or the peer's notify
 	InternalErrors  uint64 `json:"internal_errors"`   // bugs caught (a panic in a handler, an encoding failure)
 	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
+	DPDBadSequence  uint64 `json:"dpd_bad_sequence"`  // R-U-THERE(-ACK)s ignored for their sequence number (RFC 3706 §7)
+	InvalidSPISent  uint64 `json:"invalid_spi_sent"`  // INVALID-SPI notifications for ESP/AH with an SPI we do not hold
 }
 
 // conn is a configured connection and what the engine holds for it.
@@ -95,6 +98,8 @@ type Engine struct {
 	dh      dhPool       // keys drawn ahead (with crypto/rand)
 	closed  bool
 	sealing bool // a connection authenticates with public-key encryption
+
+	invalidSPISent map[netip.Addr]time.Time // when each peer was last told INVALID-SPI
 }
 
 // New validates the configuration and returns an engine. Nothing is sent
@@ -329,7 +334,9 @@ func (e *Engine) HandleAcquire(a esp.AcquireRequest) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := e.byName[a.Conn]
-	if e.closed || c == nil || c.cfg.Role == Responder || len(c.pending) > 0 || len(e.awaitingOutbound(c)) > 0 {
+	// A responder's policy is a trap only after DPD's hold action, which,
+	// as strongSwan's trap, negotiates from whichever side has traffic.
+	if e.closed || c == nil || (c.cfg.Role == Responder && !c.trap) || len(c.pending) > 0 || len(e.awaitingOutbound(c)) > 0 {
 		return
 	}
 	for _, ch := range c.children {

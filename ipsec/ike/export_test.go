@@ -3,6 +3,8 @@ package ike
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 )
 
 // Phase1Probe keeps hold of the phase 1 state of an ISAKMP SA, so that a
@@ -81,4 +83,23 @@ func (e *Engine) PFSKeysWiped() (n int, err error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// SendDPD sends an R-U-THERE (or, with ack, an R-U-THERE-ACK) with the given
+// sequence number on the connection's established ISAKMP SA, as a peer that
+// miscounts or replays would.
+func (e *Engine) SendDPD(conn string, ack bool, seq uint32) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, sa := range e.byName[conn].sas {
+		if sa.state == established {
+			t := isakmp.NotifyRUThere
+			if ack {
+				t = isakmp.NotifyRUThereAck
+			}
+			e.sendInformational(sa, isakmp.NewDPD(t, sa.ckyI, sa.ckyR, seq))
+			return nil
+		}
+	}
+	return errors.New("no established ISAKMP SA")
 }

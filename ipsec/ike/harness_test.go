@@ -154,6 +154,8 @@ func (d *fakeDataPlane) SAs() []esp.SAStatus {
 	return out
 }
 
+func (d *fakeDataPlane) LastUsed(esp.SAID) time.Time { return time.Time{} }
+
 // pair is an initiator and a responder engine on one wire.
 type pair struct {
 	wire   *wire

@@ -175,7 +175,8 @@ func TestEveryDropMovesOneCounter(t *testing.T) {
 				{"replay", fromA(delivered[len(delivered)-1]), "data_plane.replay_drops", nil},
 				{"out of window", fromA(delivered[0]), "data_plane.replay_drops", nil},
 				{"flipped bit", fromA(flipped), "data_plane.integrity_failures", nil},
-				{"unknown SPI", fromA(unknownSPI), "data_plane.unknown_spi", nil},
+				// B shares an ISAKMP SA with A, so it tells A (INVALID-SPI).
+				{"unknown SPI", fromA(unknownSPI), "data_plane.unknown_spi", []string{"ike.invalid_spi_sent", "ike.sent"}},
 				{"truncated after the ESP header", fromA(withIPv4(fresh[2], netip.Addr{}, ihl+8+4)), "data_plane.sa_malformed", nil},
 				{"truncated in the ESP header", fromA(withIPv4(fresh[2], netip.Addr{}, ihl+6)), "data_plane.malformed", nil},
 				{"wrong source", sim.Datagram{Src: netip.AddrPortFrom(wrongSource, 0), Dst: netip.AddrPortFrom(addrB, 0), Proto: sim.ProtoESP,

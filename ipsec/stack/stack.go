@@ -194,7 +194,7 @@ func (s *Stack) open() (_ *instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", s.cfg.Node, err)
 	}
-	in.dp.SetHooks(esp.Hooks{Acquire: in.engine.HandleAcquire, Expire: in.engine.HandleExpire, Mapping: in.engine.HandleMapping})
+	in.dp.SetHooks(esp.Hooks{Acquire: in.engine.HandleAcquire, Expire: in.engine.HandleExpire, Mapping: in.engine.HandleMapping, UnknownSPI: in.engine.HandleUnknownSPI})
 	in.dp.HandleIKE(func(src netip.AddrPort, msg []byte) {
 		in.enqueue(ike.Packet{Local: netip.AddrPortFrom(netip.Addr{}, 4500), Remote: src, Data: msg})
 	})
