@@ -1,6 +1,8 @@
 package labs
 
 import (
+	"io/fs"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,6 +77,34 @@ func TestEveryLessonHasQuestionsAndAnswers(t *testing.T) {
 		}
 		if strings.Contains(shown, AnswersHeading) || !strings.Contains(shown, "## Questions") || !strings.Contains(shown, "--lesson "+l.Name+" --answers") {
 			t.Errorf("%s: the lesson without answers shows them, or lost its questions, or does not say how to see the answers:\n%s", l.Name, shown)
+		}
+	}
+}
+
+// Every entry of the catalogue is a shipped lab, so a renamed lab is not
+// silently dropped from the course.
+func TestCatalogueNamesShippedLabs(t *testing.T) {
+	for name := range catalogue {
+		if _, err := fs.Stat(FS(), name+"/lab.yaml"); err != nil {
+			t.Errorf("the catalogue lists %s, which is not a shipped lab", name)
+		}
+	}
+}
+
+// The course map in the docs names every shipped lab, so a new lab does not
+// go missing from the course.
+func TestCourseMapNamesEveryLab(t *testing.T) {
+	b, err := os.ReadFile("../docs/course-map.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if !strings.Contains(string(b), "ipseclab run "+l.Name) {
+			t.Errorf("docs/course-map.md never says `ipseclab run %s`", l.Name)
 		}
 	}
 }
