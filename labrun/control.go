@@ -189,7 +189,7 @@ func (c *Client) events(ctx context.Context, path string, fn func(events.Event) 
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var e events.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		if err := decodeEventLine(sc.Bytes(), &e); err != nil {
 			return fmt.Errorf("bad event from lab process: %w", err)
 		}
 		if !fn(e) {

@@ -2,7 +2,6 @@ package labrun
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"sync"
 	"time"
@@ -104,7 +103,7 @@ func (c *lineCache) line(bus *events.Bus, e *events.Event) []byte {
 	buf := encodeBuffers.Get().(*bytes.Buffer)
 	defer encodeBuffers.Put(buf)
 	buf.Reset()
-	if err := json.NewEncoder(buf).Encode(e); err != nil {
+	if err := encodeEventLine(buf, e); err != nil {
 		return nil
 	}
 	line := bytes.Clone(buf.Bytes())
