@@ -2,9 +2,12 @@ package labrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -97,6 +100,25 @@ var ipsecStarters = map[topology.Kind]func(r *Runtime, node string) (IPsecNode, 
 // child says `start: start` are initiated.
 func (r *Runtime) startIPsec(ctx context.Context) error {
 	r.ipsec = map[string]IPsecNode{}
+	// They stop side by side: each is independent of the others, and a lab
+	// may have a thousand.
+	r.AddCloser(func() error {
+		nodes := make([]IPsecNode, 0, len(r.ipsec))
+		for _, n := range r.ipsec {
+			nodes = append(nodes, n)
+		}
+		var mu sync.Mutex
+		var errs []error
+		_ = parallel(context.Background(), 4*runtime.NumCPU(), len(nodes), func(i int) error {
+			if err := nodes[i].Close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+		return errors.Join(errs...)
+	})
 	for _, name := range r.Lab.NodeNames() {
 		kind := r.Lab.Topology.Nodes[name].Kind
 		start := ipsecStarters[kind]
@@ -108,7 +130,6 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
 		r.ipsec[name] = n
-		r.AddCloser(n.Close)
 	}
 	// A negotiation that fails is what some labs are about (a wrong key, a
 	// NAT that eats ESP): the script goes on, and its expectations judge.

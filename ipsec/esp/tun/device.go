@@ -45,7 +45,8 @@ func (t *Device) BatchSize() int {
 	return 1
 }
 
-// Close closes the device; a blocked Read returns os.ErrClosed.
+// Close closes the device, which the kernel then removes; a blocked Read
+// returns os.ErrClosed.
 func (t *Device) Close() error { return t.f.Close() }
 
 // Read reads one packet, or the segments of one super-packet, into bufs at

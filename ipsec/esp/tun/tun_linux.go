@@ -41,3 +41,17 @@ func Open(name string, offload bool) (*Device, error) {
 	// returns os.ErrClosed when the device is closed.
 	return &Device{f: os.NewFile(uintptr(fd), "/dev/net/tun"), offload: offload}, nil
 }
+
+// Release closes the device's file but leaves the device, for the deletion
+// of its network namespace to remove: a namespace's deletion removes all its
+// devices in one batch, where closing each TUN file removes its device on its
+// own, waiting for RCU grace periods under the kernel's RTNL lock (15 ms
+// each here, 15 s for a lab of a thousand gateways).
+func (t *Device) Release() error {
+	if f, ok := t.f.(*os.File); ok {
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { _ = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, 1) })
+		}
+	}
+	return t.f.Close()
+}
