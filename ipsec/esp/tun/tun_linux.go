@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/internal/fdread"
 )
 
 // Open creates a TUN device in the calling thread's network namespace (run
@@ -39,7 +41,12 @@ func Open(name string, offload bool) (*Device, error) {
 	}
 	// A non-blocking descriptor makes os.File use the poller: a blocked Read
 	// returns os.ErrClosed when the device is closed.
-	return &Device{f: os.NewFile(uintptr(fd), "/dev/net/tun"), offload: offload}, nil
+	f := os.NewFile(uintptr(fd), "/dev/net/tun")
+	d := &Device{f: f, offload: offload}
+	if r, err := fdread.New(f); err == nil {
+		d.tryRead, d.wait = r.TryRead, r.Wait
+	}
+	return d, nil
 }
 
 // Release closes the device's file but leaves the device, for the deletion
