@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/impair/netem"
-	"github.com/ipseclab/ipseclab/internal/fdread"
 	"github.com/ipseclab/ipseclab/internal/vnet"
 )
 
@@ -73,28 +72,11 @@ func (dn *direction) setReal(real bool) error {
 	return dn.src.setOffload(!real)
 }
 
-// readLoop forwards what the sending device gives. It holds a 64 KiB frame
-// only while frames arrive, and waits for the next without one: a lab's
-// thousands of idle link ends hold no buffers.
 func (dn *direction) readLoop(wg *sync.WaitGroup) {
 	defer wg.Done()
-	r, err := fdread.New(dn.src.file)
-	if err != nil {
-		if dn.onStop != nil {
-			dn.onStop(err)
-		}
-		return
-	}
 	for {
 		f := newFrame(bigFrame)
-		n, wouldBlock, err := r.TryRead(f.buf)
-		if wouldBlock {
-			f.release()
-			err = r.Wait()
-			if err == nil {
-				continue
-			}
-		}
+		n, err := dn.src.file.Read(f.buf)
 		if err != nil {
 			f.release()
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {

@@ -172,17 +172,20 @@ func hubSpokeTimes(dir string) (deployed, deploying, lastUp time.Time) {
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			var e struct {
-				Kind string
-				Time time.Time
+				Kind   string
+				Time   time.Time
+				Fields struct {
+					DurationMS int64 `json:"duration_ms"`
+				}
 			}
 			if json.Unmarshal(sc.Bytes(), &e) != nil {
 				continue
 			}
 			switch e.Kind {
-			case "lab-deploying":
-				deploying = e.Time
 			case "lab-deployed":
-				deployed = e.Time
+				// Its duration, since the log may have rotated past
+				// lab-deploying.
+				deployed, deploying = e.Time, e.Time.Add(-time.Duration(e.Fields.DurationMS)*time.Millisecond)
 			case "phase2-up":
 				if e.Time.After(lastUp) {
 					lastUp = e.Time

@@ -20,6 +20,7 @@ type Reader struct {
 	n     int
 	errno syscall.Errno
 	pfd   [1]unix.PollFd
+	asked bool // isReadable asked the kernel in this Wait
 	// made once, so that a read allocates nothing
 	try, ready func(fd uintptr) bool
 }
@@ -71,16 +72,22 @@ func (r *Reader) doTry(fd uintptr) bool {
 // Wait waits until the file has something to read, or is closed (then
 // os.ErrClosed).
 func (r *Reader) Wait() error {
+	r.asked = false
 	if r.rc.Read(r.ready) != nil {
 		return os.ErrClosed
 	}
 	return nil
 }
 
-// isReadable asks the kernel without waiting: the poller's readiness was
-// reset as the wait began, and what arrived before it would otherwise wait
-// for the next arrival.
+// isReadable asks the kernel without waiting, once: the poller's readiness
+// was reset as the wait began, and what arrived before it would otherwise
+// wait for the next arrival. Once the poller wakes the wait, it is taken
+// as readable (a rare spurious wake costs one TryRead that finds nothing).
 func (r *Reader) isReadable(fd uintptr) bool {
+	if r.asked {
+		return true
+	}
+	r.asked = true
 	r.pfd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 	n, err := unix.Poll(r.pfd[:], 0)
 	return err == nil && n > 0

@@ -29,6 +29,7 @@ type socket struct {
 	// waitReadable: a receiver holds borrowed buffers only while
 	// datagrams are there (see bufpool), and waits without them.
 	pollFD   [1]unix.PollFd
+	asked    bool // isReadable asked the kernel in this wait
 	readable func(fd uintptr) bool
 }
 
@@ -83,12 +84,21 @@ func (s *socket) doRecv(fd uintptr) bool {
 
 // waitReadable waits in the poller until the socket has something to
 // receive (or an error to report).
-func (s *socket) waitReadable() error { return s.rc.Read(s.readable) }
+func (s *socket) waitReadable() error {
+	s.asked = false
+	return s.rc.Read(s.readable)
+}
 
 // isReadable asks the kernel, without waiting, whether the socket is
-// readable: the poller's own readiness was reset as the wait began, and
-// data that arrived before it would otherwise wait for the next datagram.
+// readable, once: the poller's own readiness was reset as the wait began,
+// and data that arrived before it would otherwise wait for the next
+// datagram. Once the poller wakes the wait, it is taken as readable (a rare
+// spurious wake costs one receive that finds nothing).
 func (s *socket) isReadable(fd uintptr) bool {
+	if s.asked {
+		return true
+	}
+	s.asked = true
 	s.pollFD[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 	n, err := unix.Poll(s.pollFD[:], 0)
 	return err == nil && n > 0
