@@ -119,17 +119,28 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		})
 		return errors.Join(errs...)
 	})
+	// They start side by side too; what serialises them is the kernel's
+	// RTNL lock (a TUN device, rules and routes each).
+	var names []string
 	for _, name := range r.Lab.NodeNames() {
-		kind := r.Lab.Topology.Nodes[name].Kind
-		start := ipsecStarters[kind]
-		if start == nil {
-			continue
+		if ipsecStarters[r.Lab.Topology.Nodes[name].Kind] != nil {
+			names = append(names, name)
 		}
-		n, err := start(r, name)
+	}
+	var mu sync.Mutex
+	if err := parallel(ctx, 4*runtime.NumCPU(), len(names), func(i int) error {
+		name := names[i]
+		kind := r.Lab.Topology.Nodes[name].Kind
+		n, err := ipsecStarters[kind](r, name)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
+		mu.Lock()
 		r.ipsec[name] = n
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return err
 	}
 	// A negotiation that fails is what some labs are about (a wrong key, a
 	// NAT that eats ESP): the script goes on, and its expectations judge.
