@@ -17,11 +17,13 @@ import (
 	"github.com/ipseclab/ipseclab/labrun"
 )
 
-// hubSpokeLab is one hub gateway and n spoke gateways on one WAN (a LAN),
-// a host behind the hub and one behind each spoke (2n+2 nodes, n+1 TAP
-// links), and a tunnel from every spoke's network to the hub's, in
-// Aggressive Mode so that the hub picks each spoke's connection by the
-// identity in the first message, all started at deploy.
+// hubSpokeLab is one hub gateway and n spoke gateways, a host behind the
+// hub and one behind each spoke (2n+2 nodes, n+1 TAP links), and a tunnel
+// from every spoke's network to the hub's, in Aggressive Mode so that the
+// hub picks each spoke's connection by the identity in the first message,
+// all started at deploy. The spokes share WANs (LANs) of at most
+// spokesPerWAN, each with an interface of the hub's: a LAN is a bridge,
+// and a bridge takes at most 1,024 ports.
 func hubSpokeLab(n int) string {
 	var b strings.Builder
 	b.WriteString("topology:\n  nodes:\n    hub: {kind: gateway}\n    hh: {kind: host, gateway: 10.0.0.1}\n")
@@ -32,28 +34,40 @@ func hubSpokeLab(n int) string {
 	for i := range n {
 		fmt.Fprintf(&b, "    - endpoints: [s%d:eth1, h%d:eth0]\n      addresses: [%s.1/24, %s.10/24]\n", i, i, spokeNet(i), spokeNet(i))
 	}
-	b.WriteString("  lans:\n    - name: wan\n      members: [hub:eth0")
-	for i := range n {
-		fmt.Fprintf(&b, ", s%d:eth0", i)
+	b.WriteString("  lans:\n")
+	for w := 0; w*spokesPerWAN < n; w++ {
+		first, last := w*spokesPerWAN, min(n, (w+1)*spokesPerWAN)
+		fmt.Fprintf(&b, "    - name: wan%d\n      members: [%s", w, hubWANIface(w))
+		for i := first; i < last; i++ {
+			fmt.Fprintf(&b, ", s%d:eth0", i)
+		}
+		fmt.Fprintf(&b, "]\n      addresses: [%s/16", hubWAN(w))
+		for i := first; i < last; i++ {
+			fmt.Fprintf(&b, ", %s/16", spokeWAN(i))
+		}
+		b.WriteString("]\n")
 	}
-	b.WriteString("]\n      addresses: [172.16.0.1/16")
+	b.WriteString("ipsec:\n")
 	for i := range n {
-		fmt.Fprintf(&b, ", %s", spokeWAN(i))
-	}
-	b.WriteString("]\nipsec:\n")
-	for i := range n {
-		fmt.Fprintf(&b, "  c%d:\n    initiator: {node: s%d, address: %s, id: \"fqdn:s%d.lab\"}\n    responder: {node: hub, address: 172.16.0.1, id: \"fqdn:hub.lab\"}\n", i, i, strings.TrimSuffix(spokeWAN(i), "/16"), i)
+		fmt.Fprintf(&b, "  c%d:\n    initiator: {node: s%d, address: %s, id: \"fqdn:s%d.lab\"}\n    responder: {node: hub, address: %s, id: \"fqdn:hub.lab\"}\n",
+			i, i, spokeWAN(i), i, hubWAN(i/spokesPerWAN))
 		fmt.Fprintf(&b, "    auth: {method: psk, secret: key-%d}\n    ike: {mode: aggressive, proposals: [aes128-sha256-modp2048]}\n", i)
 		fmt.Fprintf(&b, "    child: {local-ts: %s.0/24, remote-ts: 10.0.0.0/24, esp: [aes128gcm16], start: start}\n", spokeNet(i))
 	}
 	return b.String()
 }
 
+const spokesPerWAN = 1000
+
 // spokeNet is the /24 behind spoke i (without the last octet), spokeWAN its
-// address on the WAN.
-func spokeNet(i int) string     { return fmt.Sprintf("10.%d.%d", 1+i/250, i%250) }
-func spokeWAN(i int) string     { return fmt.Sprintf("172.16.%d.%d/16", 1+i/250, 1+i%250) }
-func hubSpokeConn(i int) string { return fmt.Sprintf("c%d", i) }
+// address on its WAN, hubWAN and hubWANIface the hub's on WAN w.
+func spokeNet(i int) string { return fmt.Sprintf("10.%d.%d", 1+i/250, i%250) }
+func spokeWAN(i int) string {
+	w, j := i/spokesPerWAN, i%spokesPerWAN
+	return fmt.Sprintf("172.%d.%d.%d", 16+w, 1+j/250, 1+j%250)
+}
+func hubWAN(w int) string      { return fmt.Sprintf("172.%d.0.1", 16+w) }
+func hubWANIface(w int) string { return fmt.Sprintf("hub:wan%d", w) }
 
 // hubSpokeResult is one run of the hub-and-spoke lab.
 type hubSpokeResult struct {
