@@ -182,7 +182,8 @@ type Subscription struct {
 	done   chan struct{} // closed when pump has returned
 
 	mu      sync.Mutex
-	queue   []Event
+	queue   []Event // queue[head:] waits to be delivered
+	head    int
 	closing bool // deliver what is queued, then close c
 	stopped bool // stop now
 }
@@ -199,7 +200,7 @@ func (s *Subscription) Close() {
 	s.mu.Lock()
 	if !s.stopped {
 		s.stopped = true
-		s.queue = nil
+		s.queue, s.head = nil, 0
 		close(s.stop)
 	}
 	s.mu.Unlock()
@@ -221,6 +222,9 @@ func (s *Subscription) signal() {
 	}
 }
 
+// maxIdleQueue is the most events an emptied subscriber queue keeps room for.
+const maxIdleQueue = 1024
+
 func (s *Subscription) pump() {
 	defer close(s.done)
 	defer close(s.c)
@@ -230,7 +234,14 @@ func (s *Subscription) pump() {
 			s.mu.Unlock()
 			return
 		}
-		if len(s.queue) == 0 {
+		if s.head == len(s.queue) {
+			// Emptied: the next events reuse the queue's array from its
+			// start, rather than append ever further into new ones; an
+			// array a burst made large goes.
+			s.queue, s.head = s.queue[:0], 0
+			if cap(s.queue) > maxIdleQueue {
+				s.queue = nil
+			}
 			closing := s.closing
 			s.mu.Unlock()
 			if closing {
@@ -239,9 +250,9 @@ func (s *Subscription) pump() {
 			<-s.wake
 			continue
 		}
-		e := s.queue[0]
-		s.queue[0] = Event{}
-		s.queue = s.queue[1:]
+		e := s.queue[s.head]
+		s.queue[s.head] = Event{}
+		s.head++
 		s.mu.Unlock()
 		select {
 		case s.c <- e:

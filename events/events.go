@@ -104,6 +104,7 @@ const (
 	NATDetected     Kind = "nat-detected"         // NAT-D result
 	NATFloat        Kind = "nat-float"            // moved to UDP 4500
 	NATKeepalive    Kind = "nat-keepalive"        // a NAT-T keepalive (0xFF on UDP 4500) was sent
+	NATMapChanged   Kind = "nat-mapping-changed"  // an authenticated packet showed the peer's NAT changed its mapping; Fields: old, new, via
 	PeerCertificate Kind = "peer-certificate"     // the certificate that authenticated a peer; Fields: subject, issuer, sha256
 	XAuth           Kind = "xauth"                // an XAUTH outcome; Fields: user, result (accepted, refused), tries
 	ModeConfig      Kind = "modecfg"              // an address lent or received by Mode Config; Fields: address, dns, split_include
@@ -350,7 +351,7 @@ func KnownKinds() []Kind {
 		NodeCreated, LinkCreated, LANCreated, LabSeed,
 		LinkUp, LinkDown, LinkImpair, LinkCounters, CaptureStarted, CaptureFinished,
 		NATMappingNew, NATMappingExpired, NATFlush,
-		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive,
+		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive, NATMapChanged,
 		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, SAExpired,
 		SADeleted, DPDSent, DPDAck, DPDDead, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,

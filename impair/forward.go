@@ -136,11 +136,17 @@ func (dn *direction) drain(now time.Time) {
 	for f := dn.pipe.Pop(now); f != nil; f = dn.pipe.Pop(now) {
 		if !dn.closed {
 			f.vnet.Encode(f.buf)
+			// Offered to the captures before it reaches the receiver: the
+			// receiver's answer, captured by the other direction, cannot
+			// then go into the file first. (Offered after, the answer to
+			// an IKE message came first whenever this goroutine lost its
+			// core between the write and the offer, and Wireshark could no
+			// longer decrypt the exchange.) A frame the device refuses,
+			// which only a closing link does, is captured all the same.
+			dn.capture(AtReceiver, now, f)
 			if _, err := dn.dst.file.Write(f.buf[:vnet.Len+len(f.Data)]); err != nil {
 				packets, _ := f.wire()
 				dn.pipe.c.WriteErrors += uint64(packets)
-			} else {
-				dn.capture(AtReceiver, now, f)
 			}
 		}
 		f.release()

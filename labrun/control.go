@@ -62,29 +62,12 @@ func serveEvents(bus *events.Bus, w http.ResponseWriter, req *http.Request) {
 		sub = bus.SubscribeWithHistory(filter)
 	}
 	defer sub.Close()
+	flush := func() {}
 	if flusher != nil {
-		flusher.Flush()
+		flush = flusher.Flush
 	}
-	for {
-		select {
-		case <-req.Context().Done():
-			return
-		case e, ok := <-sub.C():
-			if !ok {
-				return
-			}
-			line, err := e.MarshalJSONLine()
-			if err != nil {
-				continue
-			}
-			if _, err := w.Write(line); err != nil {
-				return
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
-	}
+	flush()
+	_ = WriteEventLines(w, bus, sub, req.Context().Done(), flush)
 }
 
 // Client talks to a lab process.

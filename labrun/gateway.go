@@ -53,15 +53,16 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		LocalID:    s.Local.ID,
 		RemoteID:   s.Remote.ID,
 		PSK:        s.PSK,
-		Proposals:  c.IKEProposals,
-		Lifetime:   c.IKE.Lifetime.Duration,
+		Proposals:  s.IKEProposals,
+		Lifetime:   s.IKELifetime,
 		ForceEncap: c.IKE.Encap,
-		NoNATT:     c.IKE.NATT == topology.NATTOff,
+		NoNATT:     c.IKE.NATT.Mode == topology.NATTOff,
+		Keepalive:  keepalive(c.IKE.NATT.Keepalive),
 		Retransmit: ike.Retransmit{Timeout: c.IKE.Retransmit.Timeout.Duration, Tries: c.IKE.Retransmit.Tries, Base: c.IKE.Retransmit.Base},
 		Child: ike.Child{
-			Proposals:    c.ChildProposals,
-			Lifetime:     c.Child.Lifetime.Duration,
-			LifeBytes:    uint64(c.Child.LifeBytes),
+			Proposals:    s.ChildProposals,
+			Lifetime:     s.ChildLifetime,
+			LifeBytes:    uint64(s.LifeBytes),
 			ReplayWindow: c.Child.ReplayWin,
 		},
 	}
@@ -93,7 +94,9 @@ func IKEConnection(s topology.Side, start ike.StartAction) ike.Connection {
 		conn.Mode = ike.AggressiveMode
 	}
 	// An initiator knows its responder; a responder accepts its initiator
-	// from any address, since NATs may stand between them.
+	// from any address, since NATs may stand between them, but expects it
+	// from where the lab sends its packets, to tell its peers apart.
+	conn.ExpectedRemote = s.RemoteFrom
 	if s.Initiator {
 		conn.Role = ike.Initiator
 		conn.Remote = s.Remote.Address.Addr
@@ -230,3 +233,11 @@ func (g *gatewayNode) Restart(context.Context) error { return g.stack.Restart() 
 // them nothing, and its namespace's deletion removes its TUN device and
 // routes (stack.Release).
 func (g *gatewayNode) Close() error { return g.stack.Release() }
+
+// keepalive is the lab file's NAT-T keepalive setting for the engine.
+func keepalive(k topology.Keepalive) time.Duration {
+	if k.Off {
+		return ike.KeepaliveOff
+	}
+	return k.Interval
+}

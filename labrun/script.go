@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -39,18 +40,54 @@ func (r *Runtime) RegisterCounters(f CounterFunc) {
 	r.counters = f
 }
 
-// eventLog records every event from the script's start, so that expectations
-// can look back to the step they follow and wait for what comes next.
+// eventLog keeps what the script's expectations and waits ask about: the
+// events that one of them could match, from the script's start, so that an
+// expectation can look back to the step it follows and wait for what comes
+// next. Of every other event it notes only the sequence number and, unless
+// periodic, the time: where the next steps' anchor lies and when the lab
+// last did something. Keeping every event instead made a script's memory
+// grow with its length (some 40 events per negotiation, 80,000 in a script
+// of 2,000 tunnel-up/tunnel-down pairs), and the lab process, under its
+// soft memory limit, spent a fifth of its time collecting it.
 type eventLog struct {
+	wanted map[string][]topology.EventMatch // by event kind
+
 	mu     sync.Mutex
 	cond   *sync.Cond
-	events []events.Event
+	events []events.Event // the wanted ones, oldest first
 	closed bool
+
+	last   atomic.Uint64 // the newest event's sequence number
+	active atomic.Int64  // when the newest event not periodic happened (Unix ns)
 }
 
-func newEventLog(sub *events.Subscription) *eventLog {
-	l := &eventLog{}
+// newEventLog subscribes to the bus, with its history, for what the script
+// can ask about.
+func newEventLog(bus *events.Bus, script []*topology.Step) (*eventLog, *events.Subscription) {
+	l := &eventLog{wanted: map[string][]topology.EventMatch{}}
 	l.cond = sync.NewCond(&l.mu)
+	for _, step := range script {
+		var m topology.EventMatch
+		switch {
+		case step.Expect != nil:
+			m = step.Expect.EventMatch
+		case step.Wait != nil:
+			m = step.Wait.EventMatch
+		}
+		if m.Event != "" && !slices.Contains(l.wanted[m.Event], m) {
+			l.wanted[m.Event] = append(l.wanted[m.Event], m)
+		}
+	}
+	// The filter sees every event as it is published, in order: it notes
+	// the sequence number and the time there, and lets through only the
+	// wanted events, so that the others cost no delivery either.
+	sub := bus.SubscribeWithHistory(func(e *events.Event) bool {
+		l.last.Store(e.Seq)
+		if !periodic[e.Kind] {
+			l.active.Store(e.Time.UnixNano())
+		}
+		return slices.ContainsFunc(l.wanted[string(e.Kind)], func(m topology.EventMatch) bool { return matches(m, e) })
+	})
 	go func() {
 		for e := range sub.C() {
 			l.mu.Lock()
@@ -63,17 +100,22 @@ func newEventLog(sub *events.Subscription) *eventLog {
 		l.mu.Unlock()
 		l.cond.Broadcast()
 	}()
-	return l
+	return l, sub
 }
 
-// lastSeq is the sequence number of the newest event seen.
-func (l *eventLog) lastSeq() uint64 {
+// lastSeq is the sequence number of the newest event published.
+func (l *eventLog) lastSeq() uint64 { return l.last.Load() }
+
+// forget drops the kept events up to seq: no step looks back before its
+// anchor.
+func (l *eventLog) forget(seq uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.events) == 0 {
-		return 0
+	n := 0
+	for n < len(l.events) && l.events[n].Seq <= seq {
+		n++
 	}
-	return l.events[len(l.events)-1].Seq
+	l.events = slices.Delete(l.events, 0, n)
 }
 
 // find returns the first event after seq that matches, waiting until deadline.
@@ -98,26 +140,24 @@ func (l *eventLog) find(ctx context.Context, after uint64, match func(*events.Ev
 	}
 }
 
-// lastActivity is the time of the newest event of a kind not in skip, or the
-// zero time.
-func (l *eventLog) lastActivity(skip map[events.Kind]bool) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := len(l.events) - 1; i >= 0; i-- {
-		if !skip[l.events[i].Kind] {
-			return l.events[i].Time
-		}
+// lastActivity is the time of the newest event that is not periodic, or
+// the zero time.
+func (l *eventLog) lastActivity() time.Time {
+	if ns := l.active.Load(); ns != 0 {
+		return time.Unix(0, ns)
 	}
 	return time.Time{}
 }
 
 func matcher(m topology.EventMatch) func(*events.Event) bool {
-	return func(e *events.Event) bool {
-		return string(e.Kind) == m.Event &&
-			(m.Node == "" || e.Node == m.Node) &&
-			(m.Connection == "" || e.Conn == m.Connection) &&
-			(m.Link == "" || strings.Contains(e.Link, m.Link))
-	}
+	return func(e *events.Event) bool { return matches(m, e) }
+}
+
+func matches(m topology.EventMatch, e *events.Event) bool {
+	return string(e.Kind) == m.Event &&
+		(m.Node == "" || e.Node == m.Node) &&
+		(m.Connection == "" || e.Conn == m.Connection) &&
+		(m.Link == "" || strings.Contains(e.Link, m.Link))
 }
 
 func describeMatch(m topology.EventMatch) string {
@@ -142,12 +182,19 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 	pub := events.Publisher{Bus: r.Bus}
 	// The log starts with the lab's history, so that expectations before the
 	// first action see what deploy did (a `start: start` connection, say).
-	sub := r.Bus.SubscribeWithHistory(nil)
-	log := newEventLog(sub)
+	log, sub := newEventLog(r.Bus, lab.Script)
 	defer sub.Close()
 	start := time.Now()
 	pub.Publish(events.Event{Kind: events.ScriptStarted, Message: fmt.Sprintf("script: %d steps", len(lab.Script))})
 	anchor, afterExpect := uint64(0), true
+	var bg background
+	fail := func(step *topology.Step, name, where string, err error) {
+		msg := fmt.Sprintf("step %d (%s) %s: %v", step.Index+1, where, name, err)
+		bg.mu.Lock()
+		res.Errors = append(res.Errors, msg)
+		bg.mu.Unlock()
+		pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
+	}
 	for _, step := range lab.Script {
 		name, val, _ := step.Action()
 		if at := step.StepAt().Duration; at > 0 {
@@ -168,24 +215,32 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 		// may be met by an event during either step.
 		if name != "expect" && afterExpect {
 			anchor = log.lastSeq()
+			log.forget(anchor)
 		}
 		afterExpect = name == "expect"
 		var err error
 		switch a := val.(type) {
 		case *topology.PingStep:
-			_, err = r.scriptPing(ctx, a)
+			err = bg.run(a.Background, func() error { _, err := r.scriptPing(ctx, a); return err }, func(err error) { fail(step, name, where, err) })
 		case *topology.TrafficStep:
-			_, err = r.scriptTraffic(ctx, a)
+			err = bg.run(a.Background, func() error { _, err := r.scriptTraffic(ctx, a); return err }, func(err error) { fail(step, name, where, err) })
 		case *topology.WaitStep:
 			err = r.scriptWait(ctx, log, a)
 		case *topology.ExpectStep:
-			er := r.expect(ctx, log, anchor, step, a)
-			res.Expectations = append(res.Expectations, er)
-			kind, lvl := events.ExpectPassed, events.Info
-			if !er.Passed {
-				kind, lvl = events.ExpectFailed, events.Error
-			}
-			pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail), Expect: &er})
+			background := a.Ping != nil && a.Ping.Background || a.Traffic != nil && a.Traffic.Background
+			anchor := anchor
+			bg.run(background, func() error {
+				er := r.expect(ctx, log, anchor, step, a)
+				bg.mu.Lock()
+				res.Expectations = append(res.Expectations, er)
+				bg.mu.Unlock()
+				kind, lvl := events.ExpectPassed, events.Info
+				if !er.Passed {
+					kind, lvl = events.ExpectFailed, events.Error
+				}
+				pub.Publish(events.Event{Kind: kind, Level: lvl, Message: fmt.Sprintf("%s (%s): %s", er.Name, where, er.Detail), Expect: &er})
+				return nil
+			}, nil)
 		default:
 			r.scriptMu.Lock()
 			f := r.actions[name]
@@ -197,11 +252,10 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 			}
 		}
 		if err != nil {
-			msg := fmt.Sprintf("step %d (%s) %s: %v", step.Index+1, where, name, err)
-			res.Errors = append(res.Errors, msg)
-			pub.Publish(events.Event{Kind: events.ScriptStep, Level: events.Error, Message: msg})
+			fail(step, name, where, err)
 		}
 	}
+	bg.wg.Wait()
 	r.settle(ctx, log)
 	passed, failed := res.Counts()
 	level := events.Info
@@ -212,6 +266,28 @@ func (r *Runtime) RunScript(ctx context.Context) events.ScriptResult {
 		Message: fmt.Sprintf("script finished in %s: %d expectations passed, %d failed, %d step errors", time.Since(start).Round(time.Millisecond), passed, failed, len(res.Errors)),
 		Script:  &res})
 	return res
+}
+
+// background runs the steps marked `background: true` beside the script:
+// a stream that goes on while later steps reboot a NAT or cut a link. The
+// script waits for them before it ends; mu guards the results they add.
+type background struct {
+	wg sync.WaitGroup
+	mu sync.Mutex
+}
+
+// run runs f now, or, in the background, on its own goroutine, with its
+// error handed to failed.
+func (b *background) run(inBackground bool, f func() error, failed func(error)) error {
+	if !inBackground {
+		return f()
+	}
+	b.wg.Go(func() {
+		if err := f(); err != nil && failed != nil {
+			failed(err)
+		}
+	})
+	return nil
 }
 
 // Settling: the script's last step may start work that is still under way
@@ -235,7 +311,7 @@ func (r *Runtime) settle(ctx context.Context, log *eventLog) {
 	quiet := settleQuiet + 2*r.linkDelays()
 	deadline := time.Now().Add(settleLimit + quiet)
 	for ctx.Err() == nil {
-		last := log.lastActivity(periodic)
+		last := log.lastActivity()
 		wait := time.Until(last.Add(quiet))
 		if wait <= 0 || time.Now().After(deadline) {
 			return
@@ -265,9 +341,9 @@ func (r *Runtime) linkDelays() time.Duration {
 func describeStep(name string, v any) string {
 	switch a := v.(type) {
 	case *topology.PingStep:
-		return fmt.Sprintf("ping from %s to %s", a.From, a.To)
+		return fmt.Sprintf("ping from %s to %s", a.From, a.To) + inBackground(a.Background)
 	case *topology.TrafficStep:
-		return fmt.Sprintf("traffic from %s to %s", a.From, a.To)
+		return fmt.Sprintf("traffic from %s to %s", a.From, a.To) + inBackground(a.Background)
 	case *topology.TunnelStep:
 		return fmt.Sprintf("%s %s", name, a.Connection)
 	case *topology.LinkStep:
@@ -285,9 +361,16 @@ func describeStep(name string, v any) string {
 		}
 		return "wait " + a.For.String()
 	case *topology.ExpectStep:
-		return "expect " + expectName(a)
+		return "expect " + expectName(a) + inBackground(a.Ping != nil && a.Ping.Background || a.Traffic != nil && a.Traffic.Background)
 	}
 	return name
+}
+
+func inBackground(b bool) string {
+	if b {
+		return ", in the background"
+	}
+	return ""
 }
 
 func expectName(a *topology.ExpectStep) string {
@@ -432,10 +515,39 @@ func (r *Runtime) scriptPing(ctx context.Context, a *topology.PingStep) (PingRes
 		lvl = events.Warn
 	}
 	pub.Publish(events.Event{Kind: events.PingResult, Level: lvl,
-		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), rttSummary(res), pingErrors(res)),
+		Message: fmt.Sprintf("ping %s → %s: %d sent, %d received, %.0f%% loss%s%s%s", a.From, a.To, res.Sent, res.Received, 100*res.Loss(), lostSeqs(res), rttSummary(res), pingErrors(res)),
 		Fields: map[string]any{"sent": res.Sent, "received": res.Received, "loss": res.Loss(), "errors": res.Errors,
 			"rtt_avg_ms": float64(res.Avg.Microseconds()) / 1000}})
 	return res, nil
+}
+
+// lostSeqs names the requests that got no reply, as ranges: where in a
+// stream the loss fell, and how long it lasted.
+func lostSeqs(r PingResult) string {
+	if r.Received >= r.Sent {
+		return ""
+	}
+	got := map[int]bool{}
+	for _, rep := range r.Replies {
+		got[rep.Seq] = true
+	}
+	var ranges []string
+	for seq := 1; seq <= r.Sent; seq++ {
+		if got[seq] {
+			continue
+		}
+		end := seq
+		for end+1 <= r.Sent && !got[end+1] {
+			end++
+		}
+		if end == seq {
+			ranges = append(ranges, fmt.Sprint(seq))
+		} else {
+			ranges = append(ranges, fmt.Sprintf("%d–%d", seq, end))
+		}
+		seq = end
+	}
+	return " (no reply to icmp_seq " + strings.Join(ranges, ", ") + ")"
 }
 
 // pingErrors lists what came back instead of replies (ICMP errors, local

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/ike"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/strongswan"
 	"github.com/ipseclab/ipseclab/topology"
 )
@@ -35,6 +37,7 @@ type strongSwanNode struct {
 
 func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	n := &strongSwanNode{r: r, name: name}
+	var keepAlive time.Duration
 	for _, s := range r.Lab.SidesOf(name) {
 		c := s.Conn
 		conn := strongswan.Connection{
@@ -42,11 +45,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 			LocalAddrs: []string{s.Local.Address.String()},
 			Aggressive: c.IKE.Mode == topology.AggressiveMode,
 			Encap:      c.IKE.Encap,
-			Proposals:  c.IKE.Proposals,
+			Proposals:  proposalStrings(s.IKEProposals),
 			LocalID:    s.Local.ID,
 			RemoteID:   s.Remote.ID,
 			PSK:        s.PSK,
-			ReauthTime: c.IKE.Lifetime.Duration,
+			ReauthTime: s.IKELifetime,
 		}
 		if s.Auth == topology.AuthPubkey && s.Cred != nil {
 			conn.LocalAuth, conn.RemoteAuth, conn.PSK = "pubkey", "pubkey", ""
@@ -58,28 +61,48 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 		conn.RemoteAddrs = []string{"%any"}
 		if s.Initiator {
 			conn.RemoteAddrs = []string{s.Remote.Address.String()}
+		} else if s.RemoteFrom.IsValid() && conn.PSK != "" {
+			// As ipseclab's gateway does (ExpectedRemote), charon ranks its
+			// connections by the peer's address, the one where the lab sends
+			// it from first, and takes the pre-shared key of the identity
+			// configured there: the initiator's own address by default.
+			conn.RemoteAddrs = []string{s.RemoteFrom.String(), "%any"}
+			if conn.RemoteID == "" {
+				conn.RemoteID = s.Remote.Address.Addr.String()
+			}
 		}
 		if d := c.IKE.DPD; d != nil {
 			conn.DPDDelay, conn.DPDTimeout = d.Delay.Duration, d.Timeout.Duration
+		}
+		// charon has one keepalive interval for all its connections: the
+		// shortest asked for, or none if every connection says off.
+		k := keepalive(c.IKE.NATT.Keepalive)
+		if k == 0 {
+			k = ike.DefaultKeepalive
+		}
+		if keepAlive <= 0 || k > 0 && k < keepAlive {
+			keepAlive = k
 		}
 		child := strongswan.Child{
 			Name:     c.Name,
 			LocalTS:  prefixStrings(s.LocalTS),
 			RemoteTS: prefixStrings(s.RemoteTS),
 			Mode:     string(c.Child.Mode),
-			LifeTime: c.Child.Lifetime.Duration,
+			LifeTime: s.ChildLifetime,
 			// Rekey at 90% of the hard limits, as ipseclab's own stack does.
-			RekeyTime: c.Child.Lifetime.Duration * 9 / 10,
-			LifeBytes: uint64(c.Child.LifeBytes),
+			RekeyTime: s.ChildLifetime * 9 / 10,
+			LifeBytes: uint64(s.LifeBytes),
 		}
 		child.RekeyBytes = child.LifeBytes * 9 / 10
-		for _, p := range c.ChildProposals {
+		for _, p := range s.ChildProposals {
 			child.ESPProposals = append(child.ESPProposals, p.String())
 		}
 		// The runtime initiates start: connections itself, from the
 		// initiator, so that both implementations behave alike.
+		// A responder does not trap: with a remote address it knows (a hub's
+		// spoke, above) charon would otherwise start tunnels on traffic too.
 		child.StartAction = "none"
-		if c.Child.Start == topology.StartTrap {
+		if c.Child.Start == topology.StartTrap && s.Initiator {
 			child.StartAction = "trap"
 		}
 		if d := c.IKE.DPD; d != nil {
@@ -104,10 +127,11 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	// The vici socket's path must fit a unix socket address, so the node's
 	// directory is short and lives in the lab's state directory.
 	n.opt = strongswan.Options{
-		Netns:  NetnsPath(NodeNetns(r.Lab.Name, name)),
-		Dir:    filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
-		KeyLog: true,
-		OnLog:  n.onLog,
+		Netns:     NetnsPath(NodeNetns(r.Lab.Name, name)),
+		Dir:       filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
+		KeyLog:    true,
+		OnLog:     n.onLog,
+		KeepAlive: keepAlive,
 	}
 	if err := n.start(context.Background()); err != nil {
 		return nil, err
@@ -423,6 +447,15 @@ func addrStrings(as []netip.Addr) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.String())
+	}
+	return out
+}
+
+// proposalStrings writes IKE proposals in strongSwan's notation.
+func proposalStrings(ps []proposal.Proposal) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
 	}
 	return out
 }

@@ -56,6 +56,11 @@ type TrafficResult struct {
 	Lost       int64  `json:"lost,omitempty"`
 	Reordered  int64  `json:"reordered,omitempty"` // arrived after a higher-numbered one
 	Duplicated int64  `json:"duplicated,omitempty"`
+	// The longest run of consecutive lost datagrams, from sequence number
+	// GapFrom: with the pacing, how long the path was down.
+	LongestGap int64         `json:"longest_gap,omitempty"`
+	GapFrom    int64         `json:"gap_from,omitempty"`
+	GapTime    time.Duration `json:"gap_time,omitempty"`
 	// TCP: the byte stream's SHA-256 at both ends.
 	SumSent string `json:"sha256_sent,omitempty"`
 	SumRecv string `json:"sha256_received,omitempty"`
@@ -77,8 +82,12 @@ func (r TrafficResult) String() string {
 		}
 		return fmt.Sprintf("tcp %s → %s: %d bytes in %s, %.1f Mbit/s, %s", r.From, r.To, r.BytesRecv, r.Duration.Round(time.Millisecond), r.Mbps, ok)
 	}
-	return fmt.Sprintf("udp %s → %s paced at %s: sent %d, received %d, lost %d (%.2f%%), reordered %d, duplicated %d, %.1f Mbit/s",
+	s := fmt.Sprintf("udp %s → %s paced at %s: sent %d, received %d, lost %d (%.2f%%), reordered %d, duplicated %d, %.1f Mbit/s",
 		r.From, r.To, r.Rate, r.Sent, r.Received, r.Lost, 100*float64(r.Lost)/float64(max(r.Sent, 1)), r.Reordered, r.Duplicated, r.Mbps)
+	if r.LongestGap > 1 {
+		s += fmt.Sprintf("; longest gap %d in a row (#%d–#%d, %s)", r.LongestGap, r.GapFrom, r.GapFrom+r.LongestGap-1, r.GapTime.Round(time.Millisecond))
+	}
+	return s
 }
 
 // Traffic sends from the namespace at srcNs to dst, received by a listener in
@@ -229,11 +238,30 @@ func udpTraffic(ctx context.Context, srcNs, dstNs string, dst netip.Addr, opt Tr
 	mu.Lock()
 	defer mu.Unlock()
 	res.Lost = res.Sent - res.Received
+	res.LongestGap, res.GapFrom = longestGap(seen, res.Sent)
+	res.GapTime = time.Duration(res.LongestGap) * gap
 	res.Duration = time.Since(start) - opt.Drain
 	if !first.IsZero() && last.After(first) {
 		res.Mbps = float64(res.BytesRecv*8) / last.Sub(first).Seconds() / 1e6
 	}
 	return res, nil
+}
+
+// longestGap finds the longest run of sequence numbers below sent that are
+// missing from the bitset seen, and where it starts.
+func longestGap(seen []uint64, sent int64) (length, from int64) {
+	var run int64
+	for seq := int64(0); seq < sent; seq++ {
+		if w := seq / 64; w < int64(len(seen)) && seen[w]&(1<<(seq%64)) != 0 {
+			run = 0
+			continue
+		}
+		run++
+		if run > length {
+			length, from = run, seq-run+1
+		}
+	}
+	return length, from
 }
 
 func tcpTraffic(ctx context.Context, srcNs, dstNs string, dst netip.Addr, opt TrafficOptions) (TrafficResult, error) {

@@ -109,7 +109,7 @@ func vpncConfig(s topology.Side) (vpnc.Config, error) {
 			break
 		}
 	}
-	if c.IKE.NATT == topology.NATTOff {
+	if c.IKE.NATT.Mode == topology.NATTOff {
 		cfg.NATT = "none"
 	} else if c.IKE.Encap {
 		cfg.NATT = "force-natt"

@@ -177,8 +177,9 @@ func (b *Box) Flush() ([]Mapping, error) {
 	b.pub.Publish(events.Event{
 		Kind:    events.NATFlush,
 		Message: fmt.Sprintf("NAT flushed, as by a reboot: %d mapping(s) dropped", len(dropped)),
-		Explain: "A rebooted NAT forgets every mapping. Peers keep sending to the old address and port until the inside host sends again; DPD and NAT-T keepalives are how IPsec notices and recovers.",
-		Fields:  map[string]any{"mappings": len(dropped)},
+		Explain: "A rebooted NAT forgets every mapping. The peer outside keeps sending to the old address and port, and the NAT drops it, until the host inside sends again and gets a new mapping (with ports: random, a new port). " +
+			"An IPsec peer follows the new port on the first authenticated packet from it (nat-mapping-changed); a NAT-T keepalive, which is not authenticated, only makes the mapping.",
+		Fields: map[string]any{"mappings": len(dropped)},
 	})
 	// Every entry goes, not only the mappings: a reboot forgets the box's own
 	// connections too.

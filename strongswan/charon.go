@@ -58,6 +58,11 @@ type Options struct {
 	// goroutine, in order. PublishLog makes one that publishes events.
 	OnLog func(LogLine)
 
+	// KeepAlive is charon.keep_alive, the NAT-T keepalive interval for all of
+	// this charon's IKE SAs behind a NAT: 0 keeps charon's default (20 s),
+	// a negative value sends none.
+	KeepAlive time.Duration
+
 	StartTimeout time.Duration // for charon's vici socket to come up; default 10s
 	StopTimeout  time.Duration // between SIGTERM and SIGKILL; default 5s
 }
@@ -162,7 +167,7 @@ func (c *Charon) writeFiles(swanctlConf string, creds []credFile, remoteAccess b
 		return err
 	}
 	files := map[string]string{
-		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog), remoteAccess),
+		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog), remoteAccess, c.opts.KeepAlive),
 		swanctlCfg:    swanctlConf,
 		logFile:       "", // created empty so the tail can follow it from the first line
 	}

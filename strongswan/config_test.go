@@ -128,7 +128,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestStrongswanConf(t *testing.T) {
-	conf := strongswanConf(logLevels(map[string]int{"default": 2, "knl": 0}, true), false)
+	conf := strongswanConf(logLevels(map[string]int{"default": 2, "knl": 0}, true), false, 0)
 	for _, want := range []string{
 		"load = kernel-libipsec kernel-netlink socket-default vici nonce random x509 pubkey pkcs1 pkcs8 pem openssl xauth-generic unity",
 		"i_dont_care_about_security_and_use_aggressive_mode_psk = yes",
@@ -278,8 +278,8 @@ func TestSwanctlConfRemoteAccess(t *testing.T) {
 	if !gateway.RemoteAccess() || !client.RemoteAccess() || officeConfig().RemoteAccess() {
 		t.Error("RemoteAccess: want the gateway and the client, not the office")
 	}
-	if !strings.Contains(strongswanConf(logLevels(nil, false), true), "cisco_unity = yes") ||
-		strings.Contains(strongswanConf(logLevels(nil, false), false), "cisco_unity") {
+	if !strings.Contains(strongswanConf(logLevels(nil, false), true, 0), "cisco_unity = yes") ||
+		strings.Contains(strongswanConf(logLevels(nil, false), false, 0), "cisco_unity") {
 		t.Error("cisco_unity must be on for remote access and off otherwise")
 	}
 }
@@ -322,6 +322,19 @@ func TestValidateRemoteAccess(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: error %v, want one saying %q", name, err, tc.want)
+		}
+	}
+}
+
+// charon.keep_alive: charon's default unless set, 0s for none.
+func TestStrongswanConfKeepAlive(t *testing.T) {
+	for _, c := range []struct {
+		every time.Duration
+		want  string
+	}{{0, ""}, {5 * time.Second, "keep_alive = 5s"}, {-1, "keep_alive = 0s"}} {
+		conf := strongswanConf(logLevels(nil, false), false, c.every)
+		if got := strings.Contains(conf, "keep_alive"); got != (c.want != "") || c.want != "" && !strings.Contains(conf, c.want) {
+			t.Errorf("keep-alive %v: want %q in\n%s", c.every, c.want, conf)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // plugins is charon's explicit plugin list (charon.load). It is the smallest
@@ -65,8 +66,8 @@ var keyLogLevels = map[string]int{"ike": 4, "chd": 4, "mgr": 2}
 // strongswanConf renders the node's strongswan.conf. With remoteAccess
 // charon sends the Cisco Unity vendor ID (cisco_unity), as a remote-access
 // client or gateway of Cisco's world does; without, it stays the plain IKEv1
-// peer it always was.
-func strongswanConf(levels map[string]int, remoteAccess bool) string {
+// peer it always was. keepAlive is Options.KeepAlive.
+func strongswanConf(levels map[string]int, remoteAccess bool, keepAlive time.Duration) string {
 	w := &confWriter{}
 	w.line("# Written by ipseclab. charon runs in a private mount namespace in which")
 	w.line("# this file's directory is mounted on /run.")
@@ -78,6 +79,12 @@ func strongswanConf(levels map[string]int, remoteAccess bool) string {
 	w.setRaw("i_dont_care_about_security_and_use_aggressive_mode_psk", "yes")
 	if remoteAccess {
 		w.setRaw("cisco_unity", "yes")
+	}
+	switch {
+	case keepAlive < 0:
+		w.setRaw("keep_alive", "0s") // charon's word for none
+	case keepAlive > 0:
+		w.setRaw("keep_alive", fmt.Sprintf("%ds", max(1, int(keepAlive.Round(time.Second)/time.Second))))
 	}
 	w.open("plugins")
 	w.open("vici")

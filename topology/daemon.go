@@ -149,7 +149,10 @@ func (c *DaemonConfig) validate(errs *Errors) {
 		if dc.Role == "initiator" {
 			dc.Side = sideOf(conn, &conn.Initiator)
 		} else {
+			// A responder accepts its peer from anywhere, and expects it at
+			// the remote address given, to tell its peers apart.
 			dc.Side = sideOf(conn, nil)
+			dc.Side.RemoteFrom = dc.Remote.Address.Addr
 		}
 	}
 	if len(c.Connections) == 0 {

@@ -69,6 +69,12 @@ type Peer struct {
 	Banner        string      `yaml:"banner"`
 	DefaultDomain string      `yaml:"default-domain"`
 
+	// This side's own settings where they differ from the connection's
+	// (sideopts.go): a troubleshooting lab's mismatch, one side configured
+	// apart from the other.
+	IKE   *SideIKE   `yaml:"ike"`
+	Child *SideChild `yaml:"child"`
+
 	// Certs is the material of the files above, read once by validation and
 	// completed by the lab PKI at deploy (Lab.UseLabPKI); nil under psk.
 	Certs *Certs `yaml:"-"`
@@ -106,8 +112,41 @@ type IKEOptions struct {
 	Lifetime   Duration   `yaml:"lifetime"`  // default 4h, as strongSwan
 	DPD        *DPD       `yaml:"dpd"`
 	Encap      bool       `yaml:"encap"` // force UDP encapsulation even without a NAT
-	NATT       NATT       `yaml:"nat-t"` // on (default) or off
+	NATT       NATTConfig `yaml:"nat-t"` // on (default) or off, or {keepalive: 20s | off}
 	Retransmit Retransmit `yaml:"retransmit"`
+}
+
+// NATTConfig is NAT traversal (RFC 3947, RFC 3948): `nat-t: off` turns it
+// off; `nat-t: {keepalive: 10s}` keeps it on and says how often the side
+// behind a NAT sends its one-byte keepalives, `keepalive: off` none at all.
+type NATTConfig struct {
+	Mode      NATT      `yaml:"mode"`      // on (default) or off
+	Keepalive Keepalive `yaml:"keepalive"` // default 20s (RFC 3948 §4), or off
+}
+
+func (o *NATTConfig) fromScalar(n *yaml.Node) error { o.Mode = NATT(n.Value); return nil }
+
+// Keepalive is an interval, or "off".
+type Keepalive struct {
+	Interval time.Duration // 0: the default
+	Off      bool
+}
+
+// UnmarshalYAML reads "off" or a duration of at least a second.
+func (k *Keepalive) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && (n.Value == "off" || n.ShortTag() == "!!bool" && n.Value == "false") {
+		*k = Keepalive{Off: true}
+		return nil
+	}
+	var d Duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("keepalive: %v, or off", err)
+	}
+	if d.Duration < time.Second {
+		return fmt.Errorf("keepalive %q: at least 1s (or off); a NAT's UDP timeout is tens of seconds", n.Value)
+	}
+	*k = Keepalive{Interval: d.Duration}
+	return nil
 }
 
 // DPD configures RFC 3706 Dead Peer Detection.

@@ -318,6 +318,22 @@ func (l *Lab) ikeProblem(initiator, responder *Peer) (side, problem string) {
 	return "", ""
 }
 
+// ikeSource is the address an initiator's first IKE packet carries when it
+// reaches the responder: the initiator's own, or that of the last NAT on
+// the way. ok is false when the packet does not arrive.
+func (l *Lab) ikeSource(initiator, responder *Peer) (_ netip.Addr, ok bool) {
+	ini, resp := l.Topology.Nodes[initiator.Node], l.Topology.Nodes[responder.Node]
+	if ini == nil || resp == nil || !initiator.Address.Addr.IsValid() || !responder.Address.Addr.IsValid() {
+		return netip.Addr{}, false
+	}
+	t := &tracer{lab: l}
+	out := t.send(ini, flow{src: initiator.Address.Addr, dst: responder.Address.Addr, sport: ikePort, dport: ikePort})
+	if out.stop != "" || out.at != resp {
+		return netip.Addr{}, false
+	}
+	return out.f.src, true
+}
+
 // ikeReach refuses connections whose IKE packets cannot make the round trip,
 // from each initiator, at the side where the trouble lies, and says which IKE
 // addresses would work when the lab left the choice to the default.

@@ -68,6 +68,7 @@ var (
 // written form. Each is defined once, under $defs, and referred to where used.
 var special = map[reflect.Type]obj{
 	reflect.TypeOf(Duration{}):   durationSchema,
+	reflect.TypeOf(Keepalive{}):  {"description": "NAT-T keepalive interval (at least 1s), or off", "anyOf": []obj{durationSchema, {"enum": []any{"off", false}}}},
 	reflect.TypeOf(Addr{}):       addrSchema,
 	reflect.TypeOf(Prefix{}):     prefixSchema,
 	reflect.TypeOf(Endpoint{}):   {"type": "string", "pattern": `^[^:\s]+:[^:/\s]{1,15}$`, "description": "node:interface, e.g. gw1:eth0"},
@@ -287,10 +288,11 @@ func written(t reflect.Type, field string) (obj, error) {
 			return pathSchema("the peer's certificate, known beforehand (rsa-encryption encrypts to it); default: the lab's"), nil
 		}
 	case reflect.TypeOf(IKEOptions{}):
-		switch field {
-		case "mode":
+		if field == "mode" {
 			return words(ikeModes, "the phase 1 exchange"), nil
-		case "nat-t":
+		}
+	case reflect.TypeOf(NATTConfig{}):
+		if field == "mode" {
 			return words(nattModes, "NAT traversal (RFC 3947)"), nil
 		}
 	case reflect.TypeOf(DPD{}):
@@ -386,8 +388,11 @@ func schemaOf(t reflect.Type) (obj, error) {
 	}
 	if reflect.PointerTo(t).Implements(shorthandType) {
 		short := textSchema
-		if t == reflect.TypeOf(WaitStep{}) {
+		switch t {
+		case reflect.TypeOf(WaitStep{}):
 			short = ref(reflect.TypeOf(Duration{}))
+		case reflect.TypeOf(NATTConfig{}):
+			short = words(nattModes, "NAT traversal (RFC 3947)")
 		}
 		return obj{"anyOf": []obj{short, s}}, nil
 	}

@@ -46,6 +46,9 @@ type PingStep struct {
 	Timeout  Duration `yaml:"timeout"`  // per reply, default 1s
 	Size     int      `yaml:"size"`     // payload bytes, default 56
 	DF       bool     `yaml:"df"`       // set Don't Fragment and refuse what exceeds the known path MTU, as ping -M do
+	// Background runs it beside the steps that follow (a stream during a NAT
+	// reboot, say); the script waits for it before it ends.
+	Background bool `yaml:"background"`
 }
 
 // TrafficStep runs the built-in traffic generator.
@@ -60,6 +63,8 @@ type TrafficStep struct {
 	Size     int      `yaml:"size"`  // udp payload bytes
 	Count    int64    `yaml:"count"` // udp: packets to send
 	Bytes    Size     `yaml:"bytes"` // tcp: bytes to send
+	// Background: as PingStep's.
+	Background bool `yaml:"background"`
 }
 
 // TunnelStep brings a connection up or down by hand.

@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/pki"
+	"github.com/ipseclab/ipseclab/ipsec/proposal"
 )
 
 // Side is a connection seen from one of its nodes: which end it is, who the
@@ -22,6 +24,12 @@ type Side struct {
 	Local, Remote     Peer
 	LocalTS, RemoteTS []netip.Prefix
 	PSK               string // this side's secret
+
+	// The connection's settings on this side: its own where it has them
+	// (Peer.IKE, Peer.Child), else the connection's.
+	IKEProposals, ChildProposals []proposal.Proposal
+	IKELifetime, ChildLifetime   time.Duration
+	LifeBytes                    int64
 
 	Auth    AuthMethod // phase 1 authentication
 	KeyType KeyType    // the lab PKI's key type for this connection
@@ -45,8 +53,13 @@ type Side struct {
 	// A client with Mode Config has no LocalTS (its address comes from the
 	// pool) and RemoteTS the split-include networks, or 0.0.0.0/0; the
 	// gateway the reverse, with RemoteTS the pool.
-	AnyPeer    bool
-	Clients    []Peer
+	AnyPeer bool
+	Clients []Peer
+	// RemoteFrom is, on the responder of a connection with one initiator,
+	// the address that initiator's IKE packets arrive from: its own, or its
+	// NAT's. A responder that accepts its peer from any address ranks its
+	// connections by it (a Main Mode responder picks the key by address).
+	RemoteFrom netip.Addr
 	XAuth      *XAuth
 	ModeConfig *ModeConfig
 }
@@ -75,7 +88,11 @@ func (l *Lab) SidesOf(node string) []Side {
 		if p := c.ClientOf(node); p != nil {
 			out = append(out, sideOf(c, p))
 		} else if c.Responder.Node == node {
-			out = append(out, sideOf(c, nil))
+			s := sideOf(c, nil)
+			if !s.AnyPeer {
+				s.RemoteFrom, _ = l.ikeSource(c.Clients()[0], &c.Responder)
+			}
+			out = append(out, s)
 		}
 	}
 	return out
@@ -100,6 +117,8 @@ func sideOf(c *IPsecConn, client *Peer) Side {
 			s.Remote = *c.Clients()[0]
 		}
 	}
+	s.sideDefaults(c)
+	s.ownSettings()
 	s.Auth, s.KeyType = c.Auth.Method, c.KeyType
 	s.PSK = c.Auth.Secret
 	if s.Local.PSK != "" {

@@ -650,8 +650,10 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 	if ike.Lifetime.Duration == 0 {
 		ike.Lifetime.Duration = defaultIKELifetime
 	}
-	if !defaultWord(&ike.NATT, nattModes) {
-		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT)
+	if !defaultWord(&ike.NATT.Mode, nattModes) {
+		v.errorf(path+".ike.nat-t", "nat-t %q is neither on nor off", ike.NATT.Mode)
+	} else if ike.NATT.Mode == NATTOff && ike.NATT.Keepalive != (Keepalive{}) {
+		v.errorf(path+".ike.nat-t.keepalive", "keepalives are part of NAT traversal, which is off here")
 	}
 	if ike.DPD != nil {
 		if ike.DPD.Delay.Duration <= 0 {
@@ -668,6 +670,7 @@ func (v *labChecker) connSettings(path string, c *IPsecConn) {
 		v.errorf(path+".ike.retransmit", "retransmit settings cannot be negative")
 	}
 	v.child(path+".child", c)
+	v.sideSettings(path, c)
 }
 
 const defaultIKELifetime = 4 * 3600e9
@@ -718,28 +721,7 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 		list = []string{"aes128-sha256"}
 		ch.ESP = list
 	}
-	var pfs proposal.Group
-	if ch.PFS != "" && ch.PFS != "none" {
-		g, ok := proposal.GroupByName(ch.PFS)
-		if !ok {
-			v.errorf(path+".pfs", "unknown PFS group %q (use a DH group such as modp2048, ecp256 or curve25519, or none)", ch.PFS)
-		}
-		pfs = g
-	}
-	for pi, s := range list {
-		p, err := proposal.Parse(proto, s)
-		if err != nil {
-			v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "%s", err)
-			continue
-		}
-		if pfs != 0 {
-			if p.Group != 0 && p.Group != pfs {
-				v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "proposal names group %s but pfs is %s", p.Group, pfs)
-			}
-			p = p.WithGroup(pfs)
-		}
-		c.ChildProposals = append(c.ChildProposals, p)
-	}
+	c.ChildProposals = v.childProposals(path, proto, key, list, ch.PFS, false)
 	if ch.Lifetime.Duration == 0 {
 		ch.Lifetime.Duration = 3600e9
 	}
@@ -753,6 +735,39 @@ func (v *labChecker) child(path string, c *IPsecConn) {
 	if ch.ReplayWin < 0 || ch.ReplayWin > 4096 {
 		v.errorf(path+".replay-window", "replay-window must be between 0 and 4096")
 	}
+}
+
+// childProposals parses a child's proposals (list, written under
+// path.key) with the PFS group pfs added to each. none, given on a side
+// that has its own pfs (strip), removes the groups the list names.
+func (v *labChecker) childProposals(path string, proto proposal.Protocol, key string, list []string, pfs string, strip bool) []proposal.Proposal {
+	var group proposal.Group
+	if pfs != "" && pfs != "none" {
+		g, ok := proposal.GroupByName(pfs)
+		if !ok {
+			v.errorf(path+".pfs", "unknown PFS group %q (use a DH group such as modp2048, ecp256 or curve25519, or none)", pfs)
+		}
+		group = g
+	}
+	var out []proposal.Proposal
+	for pi, s := range list {
+		p, err := proposal.Parse(proto, s)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "%s", err)
+			continue
+		}
+		switch {
+		case group != 0:
+			if p.Group != 0 && p.Group != group {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", path, key, pi), "proposal names group %s but pfs is %s", p.Group, group)
+			}
+			p = p.WithGroup(group)
+		case strip && pfs == "none":
+			p = p.WithGroup(0)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // defaultAddress is the address a node uses for IKE unless told otherwise: the

@@ -12,36 +12,54 @@ import (
 
 func newLabsCmd() *cobra.Command {
 	var lesson string
+	var answers bool
 	cmd := &cobra.Command{
-		Use:   "labs [--lesson NAME]",
-		Short: "List the labs shipped with ipseclab, or print one's lesson",
+		Use:   "labs [--lesson NAME [--answers]]",
+		Short: "List the labs shipped with ipseclab by topic, or print one's lesson",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if answers && lesson == "" {
+				return fmt.Errorf("--answers goes with --lesson NAME")
+			}
 			if lesson != "" {
-				text, err := labs.Lesson(lesson)
+				text, err := labs.LessonWithoutAnswers(lesson)
+				if answers {
+					text, err = labs.Lesson(lesson)
+				}
 				if err != nil {
-					return fmt.Errorf("no shipped lab %q", lesson)
+					return fmt.Errorf("no shipped lab %q (ipseclab labs lists them)", lesson)
 				}
 				fmt.Print(text)
 				return nil
 			}
-			list, err := labs.List()
+			groups, err := labs.Grouped()
 			if err != nil {
 				return err
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			for _, l := range list {
-				def := ""
-				if l.Name == labs.Default {
-					def = " (default)"
+			for i, g := range groups {
+				if i > 0 {
+					fmt.Fprintln(w)
 				}
-				fmt.Fprintf(w, "%s%s\t%s\n", l.Name, def, l.Description)
+				fmt.Fprintf(w, "%s\n", g.Topic.Title())
+				for _, l := range g.Labs {
+					mark := ""
+					if l.Name == labs.Default {
+						mark = " (default)"
+					}
+					if e, _ := labs.Place(l.Name); e.Troubleshooting && g.Topic != labs.TopicTroubleshooting {
+						mark += " [exercise]"
+					}
+					fmt.Fprintf(w, "  %s%s\t%s\n", l.Name, mark, l.Description)
+				}
 			}
 			w.Flush()
-			fmt.Println("\nrun one with: ipseclab run NAME    read its lesson: ipseclab labs --lesson NAME")
+			fmt.Println("\n[exercise]: a troubleshooting exercise - the run shows a failure to explain and fix.")
+			fmt.Println("run one with: ipseclab run NAME    read its lesson: ipseclab labs --lesson NAME [--answers]")
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&lesson, "lesson", "", "print the lesson of a shipped lab")
+	cmd.Flags().StringVar(&lesson, "lesson", "", "print the lesson of a shipped lab, without its answers")
+	cmd.Flags().BoolVar(&answers, "answers", false, "with --lesson: print the answers too")
 	return cmd
 }

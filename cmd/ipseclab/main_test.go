@@ -331,7 +331,7 @@ func TestGraphAndSchemaAndLabs(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s["properties"] == nil {
 		t.Fatalf("schema is not JSON Schema: %v", err)
 	}
-	if r := run(t, "labs"); r.code != 0 || !strings.Contains(r.stdout, "site-to-site (default)") {
+	if r := run(t, "labs"); r.code != 0 || !strings.Contains(r.stdout, "site-to-site (default)") || !strings.Contains(r.stdout, "Troubleshooting exercises") {
 		t.Fatalf("labs: %+v", r)
 	}
 }

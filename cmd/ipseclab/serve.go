@@ -227,10 +227,5 @@ func writeEventLog(bus *events.Bus, path string) {
 		return
 	}
 	defer f.Close()
-	sub := bus.SubscribeWithHistory(nil)
-	for e := range sub.C() {
-		if line, err := e.MarshalJSONLine(); err == nil {
-			_, _ = f.Write(line)
-		}
-	}
+	_ = labrun.WriteEventLines(f, bus, bus.SubscribeWithHistory(nil), nil, nil)
 }

@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"net/netip"
 	"testing"
 )
 
@@ -83,6 +84,24 @@ func BenchmarkDataPlanePath(b *testing.B) {
 		for b.Loop() {
 			in.replay.Reset()
 			if _, _, ok := d.inboundIP(wire, buf, nil); !ok {
+				b.Fatal("dropped")
+			}
+		}
+	})
+	// ESP in UDP from where the SA expects it: the path of a NAT-T tunnel,
+	// with the check for a new NAT mapping (mapping.go) on every packet.
+	ocu, icu := saPair(b, tr.proto, Tunnel, tr.enc, tr.integ, true, 0x2001)
+	icu.Encap.FollowPeer = true
+	must(b, d.AddSA(icu))
+	udp := protectPacket(b, mustSA(b, ocu), inner) // ESP alone: the socket adds IP and UDP
+	inu := (*d.inbound.Load())[inKey{ProtoESP, icu.SPI}]
+	src := netip.AddrPortFrom(icu.Remote, icu.Encap.RemotePort)
+	b.Run("inbound-udp", func(b *testing.B) {
+		b.SetBytes(int64(len(udp)))
+		b.ReportAllocs()
+		for b.Loop() {
+			inu.replay.Reset()
+			if _, _, ok := d.inboundUDP(udp, src, buf, nil); !ok {
 				b.Fatal("dropped")
 			}
 		}

@@ -23,6 +23,9 @@ type Hooks struct {
 	// Expire: an SA reached a soft lifetime (rekey now) or a hard one (the SA
 	// is already removed).
 	Expire func(Expiry)
+	// Mapping: an authenticated packet showed that a NAT in front of the
+	// peer changed its mapping; the SAs already send to the new endpoint.
+	Mapping func(MappingChange)
 }
 
 // Expiry describes an SA that reached a lifetime.
@@ -73,6 +76,7 @@ type Stats struct {
 	AcquireDropped uint64 `json:"acquire_dropped"` // packets dropped from full acquire queues
 	SendErrors     uint64 `json:"send_errors"`     // batches the network refused
 	DeviceErrors   uint64 `json:"device_errors"`   // TUN read or write errors
+	MappingChanges uint64 `json:"mapping_changes"` // peers followed to a new NAT mapping (mapping.go)
 
 	// The drops of SAs, by reason, summed over every SA there has been.
 	ReplayDrops       uint64 `json:"replay_drops"`       // repeated, or left of the replay window
@@ -85,7 +89,7 @@ type Stats struct {
 
 type stats struct {
 	noPolicy, notIPv4, unknownSPI, malformed, keepalives, ikeReceived, ikeDropped atomic.Uint64
-	sendErrors, deviceErrors                                                      atomic.Uint64
+	sendErrors, deviceErrors, mappingChanges                                      atomic.Uint64
 	saDrops                                                                       [dropReasons]atomic.Uint64
 }
 
@@ -614,7 +618,7 @@ func (d *DataPlane) Stats() Stats {
 		UnknownSPI: d.st.unknownSPI.Load(), Malformed: d.st.malformed.Load(),
 		Keepalives: d.st.keepalives.Load(), IKEReceived: d.st.ikeReceived.Load(),
 		IKEDropped: d.st.ikeDropped.Load(), SendErrors: d.st.sendErrors.Load(),
-		DeviceErrors: d.st.deviceErrors.Load(),
+		DeviceErrors: d.st.deviceErrors.Load(), MappingChanges: d.st.mappingChanges.Load(),
 
 		ReplayDrops: d.st.saDrops[dropReplay].Load(), IntegrityFailures: d.st.saDrops[dropIntegrity].Load(),
 		PolicyDrops: d.st.saDrops[dropPolicy].Load(), SAMalformed: d.st.saDrops[dropMalformed].Load(),

@@ -26,6 +26,8 @@
 //	inbound.go      Network → SA → replay, ICV, decryption → policy → Device (RFC 4301 §5.2, RFC 4303 §3.4)
 //	natt.go         the UDP 4500 port shared with IKE: keepalive, non-ESP marker, ESP (RFC 3948 §2);
 //	                transport mode's checksum behind a NAT (RFC 3948 §3.1.2)
+//	mapping.go      following a peer whose NAT changed its mapping: only an authenticated packet with the
+//	                newest sequence number moves its SAs (RFC 3948 §2.1; Linux's XFRM mapping events)
 //	dataplane.go    the per-node object tying it together, callbacks to IKE, events
 //	io.go           the seams: Device, Network and its Receivers, Routes; buffer head- and tailroom
 //	replay/         the anti-replay window and ESN inference (RFC 4303 §3.4.3, Appendix A)

@@ -19,6 +19,9 @@ func fuzzPlane(f *testing.F, encap bool) (*DataPlane, [][]byte) {
 			}
 			spi++
 			oc, ic := saPair(f, tr.proto, mode, tr.enc, tr.integ, encap, spi)
+			if encap {
+				ic.Encap.FollowPeer = true // so that the fuzzer may try to move it
+			}
 			if err := d.AddSA(ic); err != nil {
 				f.Fatal(err)
 			}
@@ -77,34 +80,48 @@ func FuzzInboundIP(f *testing.F) {
 }
 
 // FuzzInboundUDP does the same for the NAT-T port: keepalives, IKE with the
-// non-ESP marker, and UDP-encapsulated ESP.
+// non-ESP marker, and UDP-encapsulated ESP, from any source port. Only a
+// packet that was accepted may move an SA to its source (mapping.go).
 func FuzzInboundUDP(f *testing.F) {
 	d, seeds := fuzzPlane(f, true)
 	d.HandleIKE(func(netip.AddrPort, []byte) {})
-	for _, s := range seeds {
-		f.Add(s)
+	// Half the seeds come first from the SA's own port, half from another,
+	// which they move the SA to.
+	for i, s := range seeds {
+		ports := []uint16{4500, 31337}
+		if i%2 == 1 {
+			ports[0], ports[1] = ports[1], ports[0]
+		}
+		for _, p := range ports {
+			f.Add(s, p)
+		}
 	}
-	f.Add([]byte{0xff})
-	f.Add([]byte{0, 0, 0, 0, 1, 2, 3})
-	src := netip.MustParseAddrPort("192.0.2.1:4500")
-	f.Fuzz(func(t *testing.T, pkt []byte) {
+	f.Add([]byte{0xff}, uint16(4500))
+	f.Add([]byte{0, 0, 0, 0, 1, 2, 3}, uint16(1024))
+	f.Fuzz(func(t *testing.T, pkt []byte, port uint16) {
 		if len(pkt) > maxPacket {
 			return
 		}
-		before := total(d)
+		src := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), port)
+		before, moves := total(d), d.Stats().MappingChanges
 		// Twice, as one batch whose ICVs are checked ahead (icvahead.go).
 		batch := [][]byte{pkt, bytes.Clone(pkt)}
 		ahead := newICVAhead(len(batch))
 		ahead.check(d, batch, true)
+		accepted := false
 		for i, p := range batch {
 			buf := make([]byte, Headroom+len(p))
 			p0, p1, ok := d.inboundUDP(p, src, buf, ahead.verdict(i))
 			if ok && (p0 < tunWriteOffset || p1 > len(buf) || p0 > p1) {
 				t.Fatalf("inner packet bounds %d..%d in a %d-byte buffer", p0, p1, len(buf))
 			}
+			accepted = accepted || ok
 		}
 		if after := total(d); after != before+2 {
 			t.Fatalf("counters moved by %d, want 2", after-before)
+		}
+		if !accepted && d.Stats().MappingChanges != moves {
+			t.Fatal("a packet that was dropped moved an SA to its source")
 		}
 	})
 }

@@ -110,7 +110,7 @@ func (d *DataPlane) inboundIP(pkt, out []byte, ahead *icvVerdict) (p0, p1 int, o
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, pkt, ihl, out, ahead)
+	return d.finishInbound(sa, pkt, ihl, out, ahead, netip.AddrPort{})
 }
 
 func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saState {
@@ -124,12 +124,17 @@ func (d *DataPlane) lookupInbound(proto Protocol, spi uint32, pkt []byte) *saSta
 	return sa
 }
 
-// finishInbound runs the SA's checks and accounts for the result.
-func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte, ahead *icvVerdict) (int, int, bool) {
+// finishInbound runs the SA's checks and accounts for the result. src is
+// where a UDP-encapsulated packet came from (the zero AddrPort for raw IP):
+// only once the packet has passed them may it move the SA (mapping.go).
+func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte, ahead *icvVerdict, src netip.AddrPort) (int, int, bool) {
 	p0, p1, seq, r := sa.unprotect(pkt, ihl, out, ahead)
 	if r != dropNone {
 		d.drop(sa, r)
 		return 0, 0, false
+	}
+	if src.IsValid() {
+		d.followMapping(sa, src, seq)
 	}
 	d.account(sa, p1-p0)
 	if d.wantsDescription(sa) {
@@ -170,5 +175,5 @@ func (d *DataPlane) inboundUDP(pkt []byte, src netip.AddrPort, out []byte, ahead
 		d.drop(sa, dropPolicy)
 		return 0, 0, false
 	}
-	return d.finishInbound(sa, pkt, 0, out, ahead)
+	return d.finishInbound(sa, pkt, 0, out, ahead, src)
 }

@@ -36,6 +36,10 @@ func (d Direction) String() string {
 type UDPEncap struct {
 	LocalPort  uint16 // the data plane's NAT-T port; informational, the port is shared
 	RemotePort uint16
+	// FollowPeer, set when NAT-D found the peer behind a NAT, lets an
+	// authenticated packet of this inbound SA that arrives from another
+	// address or port move the peer's end of its SAs there (mapping.go).
+	FollowPeer bool
 }
 
 // Lifetime limits an SA by traffic (RFC 4301 §4.4.2.1). Zero means no limit.

@@ -118,6 +118,15 @@ type Connection struct {
 
 	Local  netip.Addr // this node's address for IKE and ESP
 	Remote netip.Addr // the peer; the zero Addr accepts any peer (a responder behind which initiators may sit behind NATs)
+	// ExpectedRemote is, for a responder that accepts any peer (Remote
+	// zero), the address its peer's first message is expected from: the
+	// peer's own, or its NAT's. It does not restrict the peer, it ranks the
+	// connections: a Main Mode responder must choose its pre-shared key by
+	// the initiator's address before it sees its identity (RFC 2409 §5.4),
+	// so a first message from this address goes to this connection before
+	// one that expects no address, and to both before one that expects
+	// another.
+	ExpectedRemote netip.Addr
 
 	// Identities: "192.0.2.1" (the default is Local's address), "fqdn:vpn.example.org",
 	// "email:alice@example.org", "keyid:opaque" or "keyid:#6b6579" (hex).
@@ -138,6 +147,10 @@ type Connection struct {
 	DPD        DPD
 	ForceEncap bool // fake a NAT (like strongSwan's encap=yes) so that ESP goes in UDP anyway
 	NoNATT     bool // do not negotiate NAT traversal (RFC 3947) at all
+	// Keepalive is how often this side, when behind a NAT, sends NAT-T
+	// keepalives (RFC 3948 §2.3): 0 takes Tuning.Keepalive, KeepaliveOff
+	// sends none, and the NAT's mapping then lives only as long as traffic.
+	Keepalive  time.Duration
 	Retransmit Retransmit
 
 	Child Child
@@ -371,6 +384,9 @@ func (c Connection) Validate() error {
 	}
 	if c.Remote.IsValid() && !c.Remote.Is4() {
 		return fail("remote address %v: only IPv4 is supported", c.Remote)
+	}
+	if c.ExpectedRemote.IsValid() && (c.Remote.IsValid() || !c.ExpectedRemote.Is4()) {
+		return fail("expected remote address %v: only an IPv4 address, and only where the remote address is left open", c.ExpectedRemote)
 	}
 	if !c.Remote.IsValid() && (c.Role == Initiator || c.Child.Start != StartNone) {
 		return fail("an initiator needs the remote address (only a responder may accept any peer)")

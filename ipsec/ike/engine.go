@@ -37,6 +37,7 @@ type Stats struct {
 	Retransmits     uint64 `json:"retransmits"`       // our messages sent again
 	SendErrors      uint64 `json:"send_errors"`       // the transport refused a datagram
 	Keepalives      uint64 `json:"nat_keepalives"`    // NAT-T keepalives sent
+	MappingChanges  uint64 `json:"mapping_changes"`   // peers followed to a new NAT mapping
 	HalfOpen        int    `json:"half_open"`         // responder SAs not yet authenticated, now
 	HalfOpenDropped uint64 `json:"half_open_dropped"` // first messages refused by the half-open limits
 	HalfOpenEvicted uint64 `json:"half_open_evicted"` // unproven half-open SAs dropped to make room
@@ -91,6 +92,7 @@ type Engine struct {
 
 	stats   Stats
 	limiter eventLimiter // events caused by unauthenticated input
+	dh      dhPool       // keys drawn ahead (with crypto/rand)
 	closed  bool
 	sealing bool // a connection authenticates with public-key encryption
 }
@@ -289,6 +291,7 @@ func (e *Engine) Close() {
 		e.terminate(c, "the node shuts down")
 	}
 	e.closed = true
+	e.dh.close()
 }
 
 // Abandon stops the engine at once, sending nothing and leaving the data
@@ -300,6 +303,7 @@ func (e *Engine) Abandon() {
 		return
 	}
 	e.closed = true
+	e.dh.close()
 	for _, c := range e.conns {
 		for _, r := range slices.Clone(c.pending) {
 			r.finish(errors.New("ike: the engine stopped"))
@@ -462,27 +466,35 @@ func (e *Engine) respondPhase1(p Packet, m *isakmp.Message) {
 }
 
 // selectResponderConn finds the connection for a first message: one that
-// accepts the peer's address (an exact match before "any"), speaks the mode,
-// expects the identity (Aggressive Mode), and has a suite in common with the
-// offer. Failing that, it answers NO-PROPOSAL-CHOSEN.
+// accepts the peer's address, speaks the mode, expects the identity
+// (Aggressive Mode), and has a suite in common with the offer. The address
+// ranks first, the proposals second: a connection for exactly this peer
+// before one that expects it there (ExpectedRemote), before one that
+// accepts anyone, before one that expects someone else there; in Main Mode
+// the key must follow the address, since the identity comes encrypted with
+// it (RFC 2409 §5.4). Failing all, it answers NO-PROPOSAL-CHOSEN.
 func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.SA, mode Mode, idii *isakmp.ID) (_ *conn, _ phase1Choice, alike []*conn, ok bool) {
-	var exact, anyPeer []*conn
-	local := p.Local.Addr()
+	var byRank [4][]*conn
+	local, from := p.Local.Addr(), p.Remote.Addr()
 	for _, c := range e.conns {
 		switch {
 		case c.cfg.Mode != mode:
 		case local.IsValid() && !local.IsUnspecified() && c.cfg.Local != local:
-		case c.cfg.Remote.IsValid() && c.cfg.Remote != p.Remote.Addr():
+		case c.cfg.Remote.IsValid() && c.cfg.Remote != from:
 		case idii != nil && c.remoteID != nil && !c.cfg.Auth.Method.encrypts() && !c.remoteID.Equal(identityOf(idii)):
 			// (With public-key encryption the ID is ciphertext: it is
 			// checked once decrypted, and proved.)
 		case c.cfg.Remote.IsValid():
-			exact = append(exact, c)
+			byRank[0] = append(byRank[0], c)
+		case c.cfg.ExpectedRemote == from:
+			byRank[1] = append(byRank[1], c)
+		case !c.cfg.ExpectedRemote.IsValid():
+			byRank[2] = append(byRank[2], c)
 		default:
-			anyPeer = append(anyPeer, c)
+			byRank[3] = append(byRank[3], c)
 		}
 	}
-	cands := append(exact, anyPeer...)
+	cands := slices.Concat(byRank[:]...)
 	if len(cands) == 0 {
 		e.publishLimited(events.Event{
 			Kind: events.Phase1Failed, Step: events.StepPhase1, Level: events.Warn,
@@ -528,6 +540,9 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 		}
 	}
 	alike = slices.DeleteFunc(same, func(c *conn) bool { return c == pick })
+	if others := len(byRank[2]) + len(byRank[3]); others > 0 && mode == MainMode && slices.Contains(byRank[1], pick) {
+		e.publishAddressChoice(pick, p.Remote, others)
+	}
 	return pick, choices[pick], alike, true
 }
 
@@ -535,7 +550,7 @@ func (e *Engine) selectResponderConn(p Packet, m *isakmp.Message, offer *isakmp.
 // apart in phase 1, or use either's settings for the ISAKMP SA.
 func samePhase1(a, b *conn) bool {
 	x, y := a.cfg, b.cfg
-	return x.Mode == y.Mode && x.Local == y.Local && x.Remote == y.Remote && x.PSK == y.PSK &&
+	return x.Mode == y.Mode && x.Local == y.Local && x.Remote == y.Remote && x.ExpectedRemote == y.ExpectedRemote && x.PSK == y.PSK &&
 		x.LocalID == y.LocalID && x.RemoteID == y.RemoteID && slices.Equal(x.Proposals, y.Proposals) &&
 		x.Lifetime == y.Lifetime && x.DPD == y.DPD && x.ForceEncap == y.ForceEncap && x.NoNATT == y.NoNATT &&
 		x.Retransmit == y.Retransmit
@@ -722,6 +737,9 @@ func (e *Engine) newDH(g isakmp.GroupDescription) (*keymat.PrivateKey, error) {
 	group, err := keymat.LookupGroup(g)
 	if err != nil {
 		return nil, err
+	}
+	if e.cfg.Rand == nil {
+		return e.dh.take(group)
 	}
 	return group.GenerateKey(e.rand)
 }

@@ -202,14 +202,22 @@ func (e *Engine) publishNoProposal(c *conn, peer netip.AddrPort, dir events.Dire
 	var msg string
 	if dir == events.Sent {
 		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN sent to %s: it offered [%s], we accept [%s]", peer, offer, accepted)
+		if n := offered.near; n != nil {
+			if d := n.diffs(); len(d) > 0 {
+				msg += ": " + strings.Join(d, "; ")
+			}
+		}
 	} else {
 		msg = fmt.Sprintf("NO-PROPOSAL-CHOSEN from %s: it accepts none of what we offered [%s]", peer, accepted)
 	}
 	ev := events.Event{
 		Kind: events.NoProposal, Step: step, Conn: c.cfg.Name, Level: events.Error,
 		Message: msg,
-		Explain: "The two sides have no suite in common: compare the proposal lists of both ends (cipher, hash or integrity, DH group, and PFS).",
+		Explain: noProposalExplain(dir, step, offered),
 		Fields:  map[string]any{"direction": string(dir), "offered": offered.shown, "offered_count": offered.total, "accepted": accepted, "peer": peer.String()},
+	}
+	if n := offered.near; n != nil {
+		ev.Fields["nearest_offered"], ev.Fields["nearest_configured"], ev.Fields["differences"] = n.offered.String(), n.ours.String(), n.diffs()
 	}
 	if dir == events.Sent && step == events.StepPhase1 {
 		e.publishLimited(ev)
@@ -280,6 +288,10 @@ func (e *Engine) publishPhase2Up(qm *quickMode, ch *childSA, old *childSA) {
 	if ch.encap {
 		msg += "; ESP in UDP 4500"
 	}
+	if note, why := lifetimeNote(&ch.conn.cfg.Child, ch.lifetime, ch.lifeBytes); note != "" {
+		msg += "; " + note
+		explain += " " + why
+	}
 	if ch.mode == esp.Transport && ch.encap {
 		msg += "; transport mode through a NAT"
 		if len(qm.peerOA) == 2 {
@@ -298,6 +310,7 @@ func (e *Engine) publishPhase2Failed(qm *quickMode, reason string) {
 	e.pub.Publish(events.Event{
 		Kind: events.Phase2Failed, Step: events.StepPhase2, Conn: qm.info(0).connName(qm.sa), Level: events.Error,
 		Message: fmt.Sprintf("Quick Mode %08x with %s failed: %s", qm.mid, qm.sa.remote, reason),
+		Explain: qm.why,
 		IKE:     qm.sa.ikeInfo(events.Received, qm.info(0), nil, 0),
 		Fields:  map[string]any{"reason": reason, "msg_id": qm.mid, "rekey": qm.rekeyOf != nil},
 	})

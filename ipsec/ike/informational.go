@@ -75,7 +75,7 @@ func (e *Engine) notifyPeer(sa *isakmpSA, n *isakmp.Notify) {
 		return
 	}
 	info := msgInfo{exchange: "informational", num: 1, total: 1, step: events.StepPhase1,
-		explain: "Informational, unprotected: phase 1 has no agreed keys yet, so this error notification travels in the clear"}
+		explain: "Informational, unprotected: phase 1 is not complete, so the peer may hold no keys to read it (a wrong pre-shared key, a refused certificate): this error notification travels in the clear"}
 	e.publishNotify(sa, events.Sent, n, false)
 	sa.send(isakmp.ExchangeInformational, sa.messageID(), []isakmp.Payload{n}, false, info)
 }
@@ -184,19 +184,12 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 		if !n.NotifyType.IsError() {
 			return
 		}
-		// An error about a Quick Mode of ours: strongSwan names our SPI.
-		for _, qm := range sa.quick {
-			if !qm.initiator || qm.state != qmI1Sent {
-				continue
-			}
-			if len(n.SPI) == 4 && be32(n.SPI) != qm.spiIn {
-				continue
-			}
+		if qm := sa.refusedQuickMode(n); qm != nil {
 			if n.NotifyType == isakmp.NotifyNoProposalChosen {
 				e.publishNoProposal(qm.conn, sa.remote, events.Received, offerSummary{}, suiteNames(qm.conn.cfg.Child.Proposals), events.StepPhase2)
 			}
+			qm.why = refusedExplain(n.NotifyType)
 			e.quickModeFailed(qm, "the responder answered with "+n.NotifyType.String())
-			return
 		}
 	}
 }

@@ -182,7 +182,7 @@ func (e *Engine) saConfig(qm *quickMode, dir esp.Direction) (esp.SAConfig, error
 		cfg.Lifetime = esp.Lifetime{SoftBytes: qm.lifeBytes * 9 / 10, HardBytes: qm.lifeBytes}
 	}
 	if qm.encap {
-		cfg.Encap = &esp.UDPEncap{LocalPort: sa.local.Port(), RemotePort: sa.remote.Port()}
+		cfg.Encap = &esp.UDPEncap{LocalPort: sa.local.Port(), RemotePort: sa.remote.Port(), FollowPeer: sa.nat.remote}
 	}
 	if e.cfg.PublishKeys {
 		e.publishChildKeys(qm, dir, cfg)

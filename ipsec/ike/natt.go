@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/esp"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
 )
@@ -36,6 +38,9 @@ const (
 	portIKE  = 500
 	portNATT = 4500
 )
+
+// KeepaliveOff in Connection.Keepalive sends no NAT-T keepalives.
+const KeepaliveOff = time.Duration(-1)
 
 // natState is the outcome of NAT detection for an ISAKMP SA.
 type natState struct {
@@ -118,7 +123,7 @@ func (e *Engine) floatIfNAT(sa *isakmpSA) {
 	old := sa.remote
 	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 	sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
-	e.publishFloat(sa, old, 0, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
+	e.publishFloat(sa, old, "IKE floats from UDP 500 to 4500: the rest of the exchange, and ESP, go through the port a NAT can map, with a 4-byte non-ESP marker in front of IKE messages.")
 }
 
 // followFloat is the other side of the float, and of a NAT that changed its
@@ -131,57 +136,115 @@ func (e *Engine) followFloat(sa *isakmpSA, p Packet) {
 	if p.Local.Port() != portNATT || (sa.local.Port() == portNATT && sa.remote == p.Remote) {
 		return
 	}
-	old := sa.remote
-	moved := sa.local.Port() == portNATT
-	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
-	sa.remote = p.Remote
-	if !moved {
-		e.publishFloat(sa, old, 0, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
+	if sa.local.Port() == portNATT {
+		// Only the side that found its peer behind a NAT follows the peer,
+		// and, once phase 1 is done, every SA with the peer goes along.
+		switch {
+		case !sa.nat.remote:
+		case sa.state == established:
+			e.followMapping(sa.remote, p.Remote, "an authenticated IKE message", sa.conn.cfg.Name)
+		default:
+			sa.remote = p.Remote
+		}
 		return
 	}
-	n := 0
+	old := sa.remote
+	sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
+	sa.remote = p.Remote
+	e.publishFloat(sa, old, "The peer floated to UDP 4500 after detecting a NAT; we answer on 4500 too, to the address and port the NAT shows us.")
+}
+
+// HandleMapping is the data plane's report (esp.Hooks.Mapping) that an
+// authenticated ESP packet came from a new address or port: the NAT in
+// front of the peer made a new mapping. The data plane has moved the IPsec
+// SAs already; IKE follows with the ISAKMP SA, so that DPD, keepalive
+// answers, rekeys and Deletes reach the peer too, as charon does on Linux's
+// XFRM mapping event.
+func (e *Engine) HandleMapping(m esp.MappingChange) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.followMapping(m.Old, m.New, fmt.Sprintf("ESP packet #%d of SA %08x", m.Seq, m.ID.SPI), m.Conn)
+}
+
+// followMapping moves every ISAKMP SA and IPsec SA pair that reaches the peer
+// at old over UDP 4500 to new, and reports it once. via says which
+// authenticated packet showed the new endpoint.
+func (e *Engine) followMapping(old, new netip.AddrPort, via, conn string) {
+	var moved *isakmpSA
+	isakmpSAs, pairs := 0, 0
 	for _, c := range e.conns {
-		if !sa.mayUse(c) {
-			continue
+		for _, sa := range c.sas {
+			if sa.dead || sa.remote != old || sa.local.Port() != portNATT {
+				continue
+			}
+			sa.remote = new
+			isakmpSAs++
+			if moved == nil || sa.conn.cfg.Name == conn {
+				moved = sa
+			}
 		}
 		for _, ch := range c.children {
-			if ch.remote == old && e.moveEncap(ch, sa.remote) {
-				n++
+			if ch.remote == old && e.moveEncap(ch, new) {
+				pairs++
 			}
 		}
 	}
-	e.publishFloat(sa, old, n, "The peer's packets now come from another address or port: a NAT changed its mapping, and IKE follows it, with the IPsec SAs that travel in UDP beside it.")
+	if moved == nil && pairs == 0 {
+		return
+	}
+	e.stats.MappingChanges++
+	name, peer, ev := conn, new.Addr().String(), events.Event{}
+	if moved != nil {
+		name, peer = moved.conn.cfg.Name, moved.peerName()
+		ev.IKE = moved.ikeInfo(events.Received, msgInfo{exchange: moved.mode.String()}, nil, 0)
+	}
+	ev.Kind, ev.Step, ev.Conn = events.NATMapChanged, events.StepData, name
+	ev.Message = fmt.Sprintf("NAT mapping of %s changed: %s → %s, shown by %s; %d ISAKMP SA(s) and %d pair(s) of IPsec SAs follow", peer, old, new, via, isakmpSAs, pairs)
+	ev.Explain = "The NAT in front of the peer forgot its mapping (a reboot, or an idle timeout) and made a new one with another address or port. " +
+		"Only an authenticated packet may move the SAs, or one forged datagram could steal the tunnel: an ESP packet that passed its ICV and anti-replay check with the highest sequence number so far, or an authenticated IKE message. " +
+		"From now on everything to the peer goes to the new endpoint, with the same keys and sequence numbers (RFC 3948 §2.1; Linux's XFRM mapping event, as charon follows it)."
+	ev.Fields = map[string]any{"old": old.String(), "new": new.String(), "via": via, "isakmp_sas_moved": isakmpSAs, "ipsec_sas_moved": pairs}
+	e.pub.Publish(ev)
 }
 
-// publishFloat reports that IKE (and ipsecSAs pairs of IPsec SAs) moved to
-// another endpoint.
-func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, ipsecSAs int, explain string) {
-	msg := fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old)
-	if ipsecSAs > 0 {
-		msg += fmt.Sprintf(", and %d pair(s) of IPsec SAs with it", ipsecSAs)
-	}
+// publishFloat reports that IKE moved to port 4500 (a NAT's later changes
+// of mapping are followMapping's).
+func (e *Engine) publishFloat(sa *isakmpSA, old netip.AddrPort, explain string) {
 	e.pub.Publish(events.Event{
 		Kind: events.NATFloat, Step: events.StepPhase1, Conn: sa.conn.cfg.Name,
-		Message: msg, Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
-		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String(), "ipsec_sas_moved": ipsecSAs},
+		Message: fmt.Sprintf("IKE with %s now on %s → %s (was %s)", sa.peerName(), sa.local, sa.remote, old),
+		Explain: explain, IKE: sa.ikeInfo(events.Sent, msgInfo{exchange: sa.mode.String()}, nil, 0),
+		Fields: map[string]any{"old_remote": old.String(), "remote": sa.remote.String(), "local": sa.local.String()},
 	})
 }
 
 // startKeepalives sends RFC 3948 §2.3 keepalives while this node is behind a
 // NAT, so that the NAT keeps the UDP 4500 mapping that ESP and IKE use.
 func (sa *isakmpSA) startKeepalives() {
-	if !sa.nat.local || sa.local.Port() != portNATT {
+	every := sa.e.keepaliveInterval(sa.conn)
+	if !sa.nat.local || sa.local.Port() != portNATT || every <= 0 {
 		return
 	}
 	e := sa.e
 	var tick func()
 	tick = func() {
 		e.stats.Keepalives++
-		e.publishKeepalive(sa)
+		e.publishKeepalive(sa, every)
 		if err := e.tr.SendKeepalive(sa.remote); err != nil {
 			e.sendFailed(sa.local, sa.remote, "NAT-T keepalive", sa.conn.cfg.Name, err)
 		}
-		sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+		sa.keepaliveTimer = e.after(every, tick)
 	}
-	sa.keepaliveTimer = e.after(e.tuning.Keepalive, tick)
+	sa.keepaliveTimer = e.after(every, tick)
+}
+
+// keepaliveInterval is the connection's, or the engine's; negative: none.
+func (e *Engine) keepaliveInterval(c *conn) time.Duration {
+	if c.cfg.Keepalive != 0 {
+		return c.cfg.Keepalive
+	}
+	return e.tuning.Keepalive
 }

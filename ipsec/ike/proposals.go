@@ -144,6 +144,7 @@ func (r *ranked[A]) consider(ours []proposal.Proposal, c choice[A]) {
 type offerSummary struct {
 	shown []string
 	total int
+	near  *nearest // the suite nearest to one of ours (mismatch.go)
 }
 
 // add counts one transform; name, which may cost an allocation, is called
@@ -185,6 +186,15 @@ func selectPhase1(offer *isakmp.SA, ours []proposal.Proposal, method isakmp.Auth
 			})
 			if a.AuthMethod == method {
 				r.consider(ours, offeredAs(s, a, prop, t))
+			}
+			if r.rank == len(ours) {
+				var extra func() string
+				if a.AuthMethod != method {
+					extra = func() string {
+						return fmt.Sprintf("the authentication method differs (%s offered, %s configured)", a.AuthMethod, method)
+					}
+				}
+				offered.considerNearest(s, extra, ours)
 			}
 		}
 	}
@@ -341,6 +351,13 @@ func selectChild(offer *isakmp.SA, ours []proposal.Proposal, encap func(isakmp.E
 			})
 			if encap(a.Encapsulation) {
 				r.consider(ours, offeredAs(s, a, prop, t))
+			}
+			if r.rank == len(ours) {
+				var extra func() string
+				if !encap(a.Encapsulation) {
+					extra = func() string { return fmt.Sprintf("the encapsulation mode differs (%s offered)", a.Encapsulation) }
+				}
+				offered.considerNearest(s, extra, ours)
 			}
 		}
 	}

@@ -108,6 +108,7 @@ type quickMode struct {
 	child         *childSA
 	forgetTimer   *timer
 	installTimer  *timer // initiator: installs the outbound SA after QM3
+	why           string // a failure's explanation (mismatch.go), if it has one
 }
 
 // startQuickMode sends QM1 for a child request over an established ISAKMP
@@ -145,6 +146,7 @@ func (e *Engine) startQuickMode(sa *isakmpSA, r *childRequest) {
 	}
 	qm.state = qmI1Sent
 	sa.sendRequest(&qm.ex, isakmp.ExchangeQuickMode, qm.mid, sa.withHash1(qm.mid, payloads), true, qm.info(1), func() {
+		qm.why = silenceExplain
 		e.quickModeFailed(qm, fmt.Sprintf("no answer to Quick Mode 1/3 from %s", sa.remote))
 	})
 }
@@ -251,6 +253,9 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	if rej != nil {
 		if c := rej.noProposal; c != nil {
 			e.publishNoProposal(c, sa.remote, events.Sent, rej.offered, suiteNames(c.cfg.Child.Proposals), events.StepPhase2)
+			qm.why = noProposalExplain(events.Sent, events.StepPhase2, rej.offered)
+		} else if rej.notify == isakmp.NotifyInvalidIDInformation {
+			qm.why = selectorMismatch(sa.conn, sa, qm.idci, qm.idcr)
 		}
 		e.rejectQuickMode(qm, rej.notify, rej.spi, rej.reason)
 		return

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 )
@@ -59,12 +60,13 @@ func errnoName(err error) string {
 }
 
 // publishKeepalive reports a NAT-T keepalive about to be sent. They come every
-// 20 s per ISAKMP SA behind a NAT; the timeline summarises them.
-func (e *Engine) publishKeepalive(sa *isakmpSA) {
+// 20 s (by default) per ISAKMP SA behind a NAT; the timeline summarises them.
+func (e *Engine) publishKeepalive(sa *isakmpSA, every time.Duration) {
 	e.pub.Publish(events.Event{
 		Kind: events.NATKeepalive, Step: events.StepData, Conn: sa.conn.cfg.Name,
 		Message: fmt.Sprintf("NAT-T keepalive (0xFF) to %s from %s", sa.remote, sa.local),
-		Explain: "Behind a NAT, a one-byte UDP datagram every 20 s keeps the NAT's mapping for port 4500 alive while the tunnel is idle (RFC 3948 §2.3).",
-		Fields:  map[string]any{"peer": sa.remote.String(), "local": sa.local.String(), "interval_s": e.tuning.Keepalive.Seconds()},
+		Explain: fmt.Sprintf("Behind a NAT, a one-byte UDP datagram every %s keeps the NAT's mapping for port 4500 alive while the tunnel is idle (RFC 3948 §2.3). "+
+			"It must come more often than the NAT's UDP timeout, or the mapping expires and the peer's packets meet a NAT that no longer knows us.", every),
+		Fields: map[string]any{"peer": sa.remote.String(), "local": sa.local.String(), "interval_s": every.Seconds()},
 	})
 }

@@ -5,8 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,8 +101,8 @@ func benchCerts(b *testing.B, kt pki.KeyType, addrA, addrB netip.Addr) (ike.Auth
 	return auth("a", addrA), auth("b", addrB)
 }
 
-func benchStack(b testing.TB, n *nsNode, c ike.Connection) *stack.Stack {
-	s, err := stack.New(stack.Config{Node: n.name, Host: stack.Namespace{Handle: n.h}, Connections: []ike.Connection{c}})
+func benchStack(b testing.TB, n *nsNode, c ...ike.Connection) *stack.Stack {
+	s, err := stack.New(stack.Config{Node: n.name, Host: stack.Namespace{Handle: n.h}, Connections: c})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,4 +111,90 @@ func benchStack(b testing.TB, n *nsNode, c ike.Connection) *stack.Stack {
 	}
 	b.Cleanup(func() { s.Close() })
 	return s
+}
+
+// BenchmarkParallelNegotiations is BenchmarkNegotiations with many
+// connections negotiating at once: IPSECLAB_NEG_PARALLEL (default 32)
+// initiator addresses on one node, each with a connection of its own to the
+// other node, and a goroutine per connection initiating and terminating it
+// in a loop. It reports the negotiations per second, the CPU the process
+// used over the wall time, in cores (user and system time from getrusage:
+// both stacks run in it), and the rate against one connection's, measured
+// the same way just before.
+func BenchmarkParallelNegotiations(b *testing.B) {
+	n := 32
+	if v, err := strconv.Atoi(os.Getenv("IPSECLAB_NEG_PARALLEL")); err == nil && v > 0 {
+		n = v
+	}
+	for _, bl := range swantest.NegotiationBaselines {
+		b.Run(bl.Name, func(b *testing.B) {
+			a, peer := nsPair(b)
+			var ca, cb []ike.Connection
+			for i := range n {
+				local := netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})
+				addAddr(b, a.h, "eth0", netip.PrefixFrom(local, 24))
+				c := ike.Connection{
+					Name: fmt.Sprintf("c%d", i), Role: ike.Initiator, Local: local, Remote: peer.outer, PSK: psk,
+					Proposals: ikeProposals(b, bl.IKE),
+					Child: ike.Child{
+						LocalTS:   netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), 32),
+						RemoteTS:  netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(i), 1}), 32),
+						Proposals: espProposals(b, bl.ESP),
+					},
+				}
+				r := c
+				r.Role, r.Local, r.Remote = ike.Responder, peer.outer, local
+				r.Child.LocalTS, r.Child.RemoteTS = c.Child.RemoteTS, c.Child.LocalTS
+				ca, cb = append(ca, c), append(cb, r)
+			}
+			sa := benchStack(b, a, ca...)
+			benchStack(b, peer, cb...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			negotiate := func(conn string) {
+				if err := sa.Initiate(ctx, conn); err != nil {
+					b.Fatal(err)
+				}
+				if err := sa.Terminate(ctx, conn); err != nil {
+					b.Fatal(err)
+				}
+			}
+
+			// One connection alone, for the ratio.
+			seq := max(b.N/4, 50)
+			start := time.Now()
+			for range seq {
+				negotiate("c0")
+			}
+			sequential := float64(seq) / time.Since(start).Seconds()
+
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					for left.Add(-1) >= 0 {
+						negotiate(fmt.Sprintf("c%d", i))
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "negotiations/s")
+			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/b.Elapsed().Seconds(), "cpu-cores")
+			b.ReportMetric(rate/sequential, "x-sequential")
+		})
+	}
+}
+
+// cpuTime is the user and system time the process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -161,7 +161,7 @@ func TestForcedEncapsulation(t *testing.T) {
 // SAs keep their sequence numbers.
 func TestNATMappingChange(t *testing.T) {
 	w := newWorld(t)
-	rec := w.record(events.NATFloat, events.DPDAck)
+	rec := w.record(events.NATMapChanged, events.DPDAck)
 	nat := w.net.AddNAT(natPub)
 	ca, cb := natConns(t, ike.MainMode, esp.Tunnel)
 	ca.DPD = ike.DPD{Delay: 10 * time.Second}
@@ -179,9 +179,9 @@ func TestNATMappingChange(t *testing.T) {
 		return len(rec.find(events.DPDAck, "A", "")) > 0
 	})
 	after := b.stack.SAs().ISAKMP[0].Remote
-	floats := rec.find(events.NATFloat, "B", "was "+before)
-	if after == before || len(floats) != 1 || !strings.Contains(floats[0].Explain, "changed its mapping") || floats[0].Fields["ipsec_sas_moved"] != 1 {
-		t.Errorf("B's ISAKMP SA moved from %s to %s; float events %v", before, after, floats)
+	changes := rec.find(events.NATMapChanged, "B", before+" → "+after+", shown by an authenticated IKE message")
+	if after == before || len(changes) != 1 || changes[0].Fields["ipsec_sas_moved"] != 1 || changes[0].Fields["isakmp_sas_moved"] != 1 {
+		t.Errorf("B's ISAKMP SA moved from %s to %s; mapping events %v", before, after, rec.all())
 	}
 	pair := b.installed()[0]
 	if pair.Remote != after || pair.SPIIn != spiIn || pair.SPIOut != spiOut {
@@ -194,4 +194,80 @@ func TestNATMappingChange(t *testing.T) {
 	}
 	sendThrough(t, b, a, hostB, hostA, "through the new mapping")
 	sendThrough(t, a, b, hostA, hostB, "and back")
+}
+
+// TestNATMappingFollowsESP: the NAT forgets its mappings while the tunnel
+// carries traffic. A's next ESP packet arrives from a new port; it passed
+// its ICV and is the newest, so B's data plane sends its very next packet
+// there, and IKE moves the ISAKMP SA with it, reporting the change once.
+// Without that, everything B sends would go to the dead mapping.
+func TestNATMappingFollowsESP(t *testing.T) {
+	w := newWorld(t)
+	rec := w.record(events.NATMapChanged)
+	nat := w.net.AddNAT(natPub)
+	ca, cb := natConns(t, ike.MainMode, esp.Tunnel)
+	a := w.start("A", nat.AddHost("A", privateA), nil, ca)
+	b := w.start("B", w.net.AddHost("B", publicB), nil, cb)
+	if err := a.stack.Initiate(ctx(t), "office"); err != nil {
+		t.Fatal(err)
+	}
+	checkPairMirrors(t, a, b)
+	sendThrough(t, a, b, hostA, hostB, "before the reboot")
+	sendThrough(t, b, a, hostB, hostA, "reply before the reboot")
+	before := b.stack.SAs().ISAKMP[0].Remote
+	nat.Reset()
+	sendThrough(t, a, b, hostA, hostB, "after the reboot: a new mapping")
+	sendThrough(t, b, a, hostB, hostA, "the reply finds it at once")
+	after := netip.AddrPortFrom(natPub, nat.Mappings()[netip.AddrPortFrom(privateA, 4500)].Port()).String()
+	if after == before {
+		t.Fatalf("the NAT gave the same port %s again", after)
+	}
+	ev := rec.waitFor(t, events.NATMapChanged, "B", before+" → "+after+", shown by ESP packet #2 of SA ")
+	if ev.Fields["isakmp_sas_moved"] != 1 || ev.Fields["ipsec_sas_moved"] != 1 || ev.Explain == "" {
+		t.Errorf("mapping event %+v", ev)
+	}
+	eventually(t, "B's ISAKMP SA at the new mapping", func() bool { return b.stack.SAs().ISAKMP[0].Remote == after })
+	if got := b.stack.DataPlane().Stats().MappingChanges; got != 1 {
+		t.Errorf("B's data plane followed %d mapping changes, want 1", got)
+	}
+	if n := len(rec.find(events.NATMapChanged, "A", "")); n != 0 {
+		t.Errorf("A, behind the NAT, followed %d mapping changes of its peer", n)
+	}
+}
+
+// TestNATKeepaliveInterval: the connection's keepalive interval, or none.
+func TestNATKeepaliveInterval(t *testing.T) {
+	for _, c := range []struct {
+		every time.Duration
+		want  uint64 // in 61 s
+	}{{5 * time.Second, 12}, {ike.KeepaliveOff, 0}, {0, 3}} {
+		t.Run(fmt.Sprint(c.every), func(t *testing.T) {
+			w := newWorld(t)
+			rec := w.record(events.NATKeepalive)
+			nat := w.net.AddNAT(natPub)
+			ca, cb := natConns(t, ike.MainMode, esp.Tunnel)
+			ca.Keepalive = c.every
+			a := w.start("A", nat.AddHost("A", privateA), nil, ca)
+			b := w.start("B", w.net.AddHost("B", publicB), nil, cb)
+			if err := a.stack.Initiate(ctx(t), "office"); err != nil {
+				t.Fatal(err)
+			}
+			checkPairMirrors(t, a, b)
+			before := b.stack.DataPlane().Stats().Keepalives
+			w.run(61 * time.Second)
+			sent := a.stack.Stats().IKE.Keepalives
+			if got := b.stack.DataPlane().Stats().Keepalives - before; sent != c.want || got != c.want {
+				t.Errorf("A sent %d keepalives in 61 s, B received %d, want %d", sent, got, c.want)
+			}
+			if c.want > 0 {
+				every := c.every
+				if every == 0 {
+					every = ike.DefaultKeepalive
+				}
+				if e := rec.find(events.NATKeepalive, "A", "")[0]; e.Fields["interval_s"] != every.Seconds() {
+					t.Errorf("keepalive event says every %v s, want %v", e.Fields["interval_s"], every)
+				}
+			}
+		})
+	}
 }

@@ -12,7 +12,7 @@
 //	NAT-T port 4500 ───┘   │    here, counted)                 │   (the other queue first)
 //	                       └─▶ queue of the rest ─────────────┘
 //	ike.Engine ─▶ transport ─▶ UDP 500 socket, or the data plane's SendIKE (marker added)
-//	esp data plane ─▶ Hooks{Acquire, Expire} ─▶ ike.Engine.HandleAcquire, HandleExpire
+//	esp data plane ─▶ Hooks{Acquire, Expire, Mapping} ─▶ ike.Engine.HandleAcquire, HandleExpire, HandleMapping
 package stack
 
 import (
@@ -194,7 +194,7 @@ func (s *Stack) open() (_ *instance, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("stack %s: %w", s.cfg.Node, err)
 	}
-	in.dp.SetHooks(esp.Hooks{Acquire: in.engine.HandleAcquire, Expire: in.engine.HandleExpire})
+	in.dp.SetHooks(esp.Hooks{Acquire: in.engine.HandleAcquire, Expire: in.engine.HandleExpire, Mapping: in.engine.HandleMapping})
 	in.dp.HandleIKE(func(src netip.AddrPort, msg []byte) {
 		in.enqueue(ike.Packet{Local: netip.AddrPortFrom(netip.Addr{}, 4500), Remote: src, Data: msg})
 	})

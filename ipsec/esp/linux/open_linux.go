@@ -6,6 +6,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
@@ -75,8 +76,12 @@ func Open(ns netns.NsHandle, cfg Config) (_ *esp.DataPlane, err error) {
 		dev         *tun.Device
 		network     *conn.Network
 		acceptLocal *sysctlSetting
+		ioctlFD     = -1
 	)
 	closeAll := func() {
+		if ioctlFD >= 0 {
+			unix.Close(ioctlFD)
+		}
 		if dev != nil {
 			dev.Close()
 		}
@@ -95,7 +100,11 @@ func Open(ns netns.NsHandle, cfg Config) (_ *esp.DataPlane, err error) {
 		if network, err = conn.Open(conn.Config{NATTPort: cfg.NATTPort, Mark: BypassMark}); err != nil {
 			return err
 		}
-		acceptLocal, err = setAcceptLocal()
+		if acceptLocal, err = setAcceptLocal(); err != nil {
+			return err
+		}
+		// For the routes' interface MTU queries (SIOCGIFMTU).
+		ioctlFD, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
@@ -123,7 +132,8 @@ func Open(ns netns.NsHandle, cfg Config) (_ *esp.DataPlane, err error) {
 	}
 	var rt *routes
 	if err == nil {
-		rt, err = newRoutes(h, link, cfg.RouteTable, cfg.MTU, cfg.MaxPathMTU, acceptLocal)
+		rt, err = newRoutes(h, link, cfg.RouteTable, cfg.MTU, cfg.MaxPathMTU, acceptLocal, ioctlFD)
+		ioctlFD = -1 // the routes' now, closed with them
 	}
 	if err != nil {
 		h.Close()

@@ -25,7 +25,13 @@ const DefaultRouteTable = 220
 //	ip rule:  udp sport 500 → main           (IKE)
 //	ip rule:  everything else → table 220, then main
 //	table 220: <remote selector> dev ipsec0 src <local address inside the local selector> mtu <the SA's>
+//	table 220: throw <local selector>, where a remote selector holds it
 //
+// A spoke of a hub whose remote selector summarises every site (10.3.0.0/24
+// to 10.0.0.0/13) would otherwise send its own LAN's packets, the replies the
+// tunnel brings in among them, back into the TUN: the throw route returns
+// them to the main table, as strongSwan's bypass-lan plugin does with pass
+// policies.
 // The first rules keep IPsec's own packets out of the TUN even when a selector
 // covers the peer gateway, as it does in transport mode. A mark, not the IP
 // protocol, identifies ESP and AH: the kernel routes a raw IP_HDRINCL socket's
@@ -44,11 +50,19 @@ type routes struct {
 	// them all.
 	mtus map[netip.Prefix]map[esp.PolicyKey]int
 	srcs map[netip.Prefix]net.IP // each route's source address, as last set
+	// Local selectors inside their policy's remote one, by the policies
+	// that ask for their bypass (throw) route.
+	bypass map[netip.Prefix]int
 
 	maxPath int // the largest path MTU the data plane uses (Config.MaxPathMTU)
 
 	acceptLocal *sysctlSetting // restored on close
 	closed      bool
+
+	// ioctlFD is a UDP socket of the namespace, for SIOCGIFMTU (-1: none),
+	// and names the interfaces it was asked about, by index.
+	ioctlFD int
+	names   map[int]string
 }
 
 var errClosed = errors.New("data plane closed")
@@ -61,9 +75,10 @@ const BypassMark = 0x1e5c
 
 var _ esp.Routes = (*routes)(nil)
 
-func newRoutes(h *netlink.Handle, link netlink.Link, table, mtu, maxPath int, acceptLocal *sysctlSetting) (*routes, error) {
+func newRoutes(h *netlink.Handle, link netlink.Link, table, mtu, maxPath int, acceptLocal *sysctlSetting, ioctlFD int) (*routes, error) {
 	r := &routes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu, maxPath: maxPath,
-		mtus: map[netip.Prefix]map[esp.PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, acceptLocal: acceptLocal}
+		mtus: map[netip.Prefix]map[esp.PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, bypass: map[netip.Prefix]int{},
+		acceptLocal: acceptLocal, ioctlFD: ioctlFD, names: map[int]string{}}
 	add := func(rule *netlink.Rule) error {
 		rule.Family = unix.AF_INET
 		if err := h.RuleAdd(rule); err != nil {
@@ -145,6 +160,44 @@ func (r *routes) AddRoute(p esp.Policy) error {
 		return fmt.Errorf("route %s into the TUN: %w", pfx, err)
 	}
 	r.refs[pfx]++
+	if local, ok := bypassed(p); ok {
+		if r.bypass[local]++; r.bypass[local] == 1 {
+			if err := r.h.RouteReplace(r.throw(local)); err != nil {
+				return fmt.Errorf("bypass route %s: %w", local, err)
+			}
+		}
+	}
+	return nil
+}
+
+// bypassed returns the local selector of p when its remote selector holds
+// it: packets for it must not enter the TUN.
+func bypassed(p esp.Policy) (netip.Prefix, bool) {
+	local, remote := p.LocalTS.Prefix.Masked(), p.RemoteTS.Prefix.Masked()
+	return local, local.IsValid() && remote.IsValid() && local.Bits() > remote.Bits() && remote.Contains(local.Addr())
+}
+
+func (r *routes) throw(pfx netip.Prefix) *netlink.Route {
+	return &netlink.Route{
+		Dst:   &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), 32)},
+		Table: r.table,
+		Type:  unix.RTN_THROW,
+	}
+}
+
+// dropBypass drops p's claim on the bypass route of its local selector.
+func (r *routes) dropBypass(p esp.Policy) error {
+	local, ok := bypassed(p)
+	if !ok || r.bypass[local] == 0 {
+		return nil
+	}
+	if r.bypass[local]--; r.bypass[local] > 0 {
+		return nil
+	}
+	delete(r.bypass, local)
+	if err := r.h.RouteDel(r.throw(local)); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("delete bypass route %s: %w", local, err)
+	}
 	return nil
 }
 
@@ -167,11 +220,39 @@ func (r *routes) PathMTU(peer netip.Addr) (int, error) {
 	if routes[0].MTU > 0 {
 		return routes[0].MTU, nil
 	}
+	if mtu, ok := r.ioctlMTU(routes[0].LinkIndex); ok {
+		return mtu, nil
+	}
 	link, err := r.h.LinkByIndex(routes[0].LinkIndex)
 	if err != nil {
 		return 0, fmt.Errorf("interface toward %s: %w", peer, err)
 	}
+	r.names[routes[0].LinkIndex] = link.Attrs().Name
 	return link.Attrs().MTU, nil
+}
+
+// ioctlMTU asks the kernel for an interface's MTU by its name (SIOCGIFMTU),
+// having checked that the name still belongs to the index: two small
+// system calls, where a netlink request for the link returns (and the
+// library decodes) all its attributes, which cost each SA installed some
+// 30 µs. It fails on an index whose name it has not learned yet.
+func (r *routes) ioctlMTU(index int) (int, bool) {
+	name, ok := r.names[index]
+	if !ok || r.ioctlFD < 0 {
+		return 0, false
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return 0, false
+	}
+	if err := unix.IoctlIfreq(r.ioctlFD, unix.SIOCGIFINDEX, ifr); err != nil || int(ifr.Uint32()) != index {
+		delete(r.names, index) // renamed, or gone
+		return 0, false
+	}
+	if err := unix.IoctlIfreq(r.ioctlFD, unix.SIOCGIFMTU, ifr); err != nil {
+		return 0, false
+	}
+	return int(ifr.Uint32()), true
 }
 
 // SetRouteMTU records the inner MTU of the policy's new outbound SA, and
@@ -210,6 +291,9 @@ func (r *routes) SetRouteMTU(p esp.Policy, mtu int) (routeMTU int, changed bool,
 func (r *routes) DeleteRoute(p esp.Policy) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.dropBypass(p); err != nil {
+		return err
+	}
 	pfx := p.RemoteTS.Prefix
 	installed := r.route(pfx) // the kernel deletes a route only by its metrics too
 	delete(r.mtus[pfx], p.Key())
@@ -257,6 +341,13 @@ func (r *routes) Close() error {
 		}
 	}
 	r.rules = nil
+	// Throw routes have no device to take them away.
+	for local := range r.bypass {
+		if err := r.h.RouteDel(r.throw(local)); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, err)
+		}
+	}
+	r.bypass = nil
 	if r.acceptLocal != nil {
 		if err := r.acceptLocal.restore(); err != nil {
 			errs = append(errs, fmt.Errorf("restore accept_local: %w", err))
@@ -264,5 +355,9 @@ func (r *routes) Close() error {
 		r.acceptLocal = nil
 	}
 	r.h.Close()
+	if r.ioctlFD >= 0 {
+		unix.Close(r.ioctlFD)
+		r.ioctlFD = -1
+	}
 	return errors.Join(errs...)
 }
