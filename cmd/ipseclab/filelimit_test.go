@@ -37,7 +37,7 @@ func TestDeployRefusesALabBeyondTheFileLimit(t *testing.T) {
 	}
 	b.WriteString("]\n")
 	p := writeLab(t, name, b.String())
-	// 60 nodes need about 17*60/2+256 = 766 files; the process may open 600.
+	// 60 nodes need about 9*60+256 = 796 files; the process may open 600.
 	cmd := exec.Command(prlimit, "--nofile=600:600", setpriv, "--bounding-set=-sys_resource", binary, "deploy", "-t", p)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -46,7 +46,7 @@ func TestDeployRefusesALabBeyondTheFileLimit(t *testing.T) {
 	if err == nil {
 		t.Fatal("a lab beyond the file limit deployed")
 	}
-	if want := "has 60 nodes and needs about 766 open files, but this process may open 600"; !strings.Contains(stderr.String(), want) {
+	if want := "has 60 nodes and needs about 796 open files, but this process may open 600"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr %q does not say %q", stderr.String(), want)
 	}
 	if left, _ := labrun.ListNetns(labrun.LabPrefix(name)); len(left) > 0 {

@@ -161,12 +161,11 @@ const (
 	stackMemory      = 1 << 20
 )
 
-// filesPerTwoNodes is what the lab process holds per two nodes, measured:
-// a hub and a thousand spokes with a host each (2,002 nodes) hold 17,030
-// descriptors, 8.5 a node (a gateway's TUN, raw and UDP sockets, IKE socket
-// and netlink handle; a link end's TAP; each namespace's handle and
-// netlink socket).
-const filesPerTwoNodes = 17
+// filesPerNode is what the lab process holds per node, measured: a hub and
+// a thousand spokes with a host each (2,002 nodes) hold 18,031 descriptors,
+// 9 a node (a gateway's TUN, raw and UDP sockets, IKE socket and netlink
+// handle; a link end's TAP; each namespace's handle and netlink socket).
+const filesPerNode = 9
 
 // raiseFileLimit raises the lab process's limit on open files for a large
 // lab: to twice what it needs, past the hard limit when the process may
@@ -175,7 +174,7 @@ const filesPerTwoNodes = 17
 // original. A lab that needs more than it can get is refused here, in one
 // sentence, rather than failing halfway with "too many open files".
 func raiseFileLimit(lab *topology.Lab) error {
-	need := uint64(filesPerTwoNodes*len(lab.Topology.Nodes)/2 + 256)
+	need := uint64(filesPerNode*len(lab.Topology.Nodes) + 256)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= 2*need {
 		return nil
