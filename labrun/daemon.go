@@ -104,7 +104,7 @@ func (d *Daemon) Close() error {
 	_ = d.srv.Shutdown(ctx)
 	cancel()
 	_ = d.srv.Close()
-	err := d.gw.Close()
+	err := d.gw.stack.Close()
 	_ = os.Remove(d.Config.Socket)
 	return err
 }

@@ -183,10 +183,12 @@ func Deploy(ctx context.Context, lab *topology.Lab, opt Options) (_ *Deployment,
 		return d, err
 	}
 
-	// 3. Addresses, link state and routes, per node.
+	// 3. Addresses, link state, routes and permanent neighbours, per node.
+	pins := neighbourPins(lab)
+	macs := &macCache{d: d, m: map[topology.Endpoint]net.HardwareAddr{}}
 	if err := parallel(ctx, workers, len(names), func(i int) error {
 		name := names[i]
-		if err := d.configureNode(lab.Topology.Nodes[name], d.Nodes[name]); err != nil {
+		if err := d.configureNode(lab.Topology.Nodes[name], d.Nodes[name], pins[name], macs); err != nil {
 			return fmt.Errorf("node %s: %w", name, err)
 		}
 		progress("addresses and routes of " + name)
@@ -337,13 +339,16 @@ func mtuOr(m int) int {
 	return m
 }
 
-// configureNode sets MTUs and addresses, brings interfaces up, then adds routes.
-func (d *Deployment) configureNode(n *topology.Node, ns *Namespace) error {
+// configureNode sets MTUs and addresses, brings interfaces up, then adds
+// routes and the permanent neighbour entries (neighbours.go).
+func (d *Deployment) configureNode(n *topology.Node, ns *Namespace, pins []neighbourPin, macs *macCache) error {
+	index := map[string]int{}
 	for _, i := range n.Ifaces {
 		l, err := ns.NL.LinkByName(i.Name)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", i.Name, err)
 		}
+		index[i.Name] = l.Attrs().Index
 		if l.Attrs().MTU != i.MTU {
 			if err := ns.NL.LinkSetMTU(l, i.MTU); err != nil {
 				return fmt.Errorf("mtu of %s: %w", i.Name, err)
@@ -389,7 +394,7 @@ func (d *Deployment) configureNode(n *topology.Node, ns *Namespace) error {
 			return err
 		}
 	}
-	return nil
+	return d.pinNeighbours(ns, pins, index, macs)
 }
 
 // Wire returns the implementation of the named link.

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/internal/testenv"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
@@ -182,5 +184,58 @@ func TestTwoLabsSideBySide(t *testing.T) {
 		if err != nil || res.Received != 1 {
 			t.Fatalf("lab %s: %v %s", name, err, res.Summary())
 		}
+	}
+}
+
+// Deploy writes each node's link peers and next hops into its neighbour
+// table as permanent entries, with the MAC of the interface that holds the
+// address; LAN members that only might talk resolve each other by ARP.
+func TestDeployPinsNeighbours(t *testing.T) {
+	testenv.NeedRoot(t)
+	name := fmt.Sprintf("t%d-pins", os.Getpid())
+	d := deployForTest(t, mustParse(t, routedLab(name)), labrun.Options{})
+	mac := func(node, iface string) string {
+		l, err := d.Nodes[node].NL.LinkByName(iface)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	permanent := func(node string) map[string]string {
+		ns, err := d.Nodes[node].NL.NeighList(0, netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, n := range ns {
+			if n.State&netlink.NUD_PERMANENT != 0 {
+				out[n.IP.String()] = n.HardwareAddr.String()
+			}
+		}
+		return out
+	}
+	for _, c := range []struct{ node, addr, holder, iface string }{
+		{"a", "10.0.1.1", "r1", "eth0"},   // link peer and gateway
+		{"r1", "10.0.1.10", "a", "eth0"},  // link peer
+		{"r1", "10.0.12.2", "r2", "eth0"}, // link peer and gateway
+		{"b", "10.0.2.1", "r2", "eth1"},   // gateway on the LAN
+		{"c", "10.0.2.1", "r2", "eth1"},
+	} {
+		if got, want := permanent(c.node)[c.addr], mac(c.holder, c.iface); got != want {
+			t.Errorf("%s: permanent neighbour %s is %q, want %s (%s:%s)", c.node, c.addr, got, want, c.holder, c.iface)
+		}
+	}
+	if got, ok := permanent("b")["10.0.2.11"]; ok {
+		t.Errorf("b pins c (%s): LAN members that only might talk should resolve by ARP", got)
+	}
+	res, err := labrun.Ping(context.Background(), d.Nodes["b"].Path(), netip.MustParseAddr("10.0.2.11"),
+		labrun.PingOptions{Count: 2, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second}, nil)
+	if err != nil || res.Received != 2 {
+		t.Fatalf("ping b → c on the LAN, by ARP: %v %s", err, res.Summary())
+	}
+	res, err = labrun.Ping(context.Background(), d.Nodes["a"].Path(), netip.MustParseAddr("10.0.2.10"),
+		labrun.PingOptions{Count: 2, Interval: 20 * time.Millisecond, Timeout: 2 * time.Second}, nil)
+	if err != nil || res.Received != 2 {
+		t.Fatalf("ping a → b through the pinned next hops: %v %s", err, res.Summary())
 	}
 }

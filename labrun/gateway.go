@@ -249,7 +249,10 @@ func (g *gatewayNode) Crash() error {
 
 func (g *gatewayNode) Restart(context.Context) error { return g.stack.Restart() }
 
-func (g *gatewayNode) Close() error { return g.stack.Close() }
+// Close stops the stack when the lab goes: its peers go too, so it tells
+// them nothing, and its namespace's deletion removes its TUN device and
+// routes (stack.Release).
+func (g *gatewayNode) Close() error { return g.stack.Release() }
 
 // keepalive is the lab file's NAT-T keepalive setting for the engine.
 func keepalive(k topology.Keepalive) time.Duration {

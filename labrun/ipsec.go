@@ -2,9 +2,12 @@ package labrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -97,18 +100,47 @@ var ipsecStarters = map[topology.Kind]func(r *Runtime, node string) (IPsecNode, 
 // child says `start: start` are initiated.
 func (r *Runtime) startIPsec(ctx context.Context) error {
 	r.ipsec = map[string]IPsecNode{}
-	for _, name := range r.Lab.NodeNames() {
-		kind := r.Lab.Topology.Nodes[name].Kind
-		start := ipsecStarters[kind]
-		if start == nil {
-			continue
+	// They stop side by side: each is independent of the others, and a lab
+	// may have a thousand.
+	r.AddCloser(func() error {
+		nodes := make([]IPsecNode, 0, len(r.ipsec))
+		for _, n := range r.ipsec {
+			nodes = append(nodes, n)
 		}
-		n, err := start(r, name)
+		var mu sync.Mutex
+		var errs []error
+		_ = parallel(context.Background(), 4*runtime.NumCPU(), len(nodes), func(i int) error {
+			if err := nodes[i].Close(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+		return errors.Join(errs...)
+	})
+	// They start side by side too; what serialises them is the kernel's
+	// RTNL lock (a TUN device, rules and routes each).
+	var names []string
+	for _, name := range r.Lab.NodeNames() {
+		if ipsecStarters[r.Lab.Topology.Nodes[name].Kind] != nil {
+			names = append(names, name)
+		}
+	}
+	var mu sync.Mutex
+	if err := parallel(ctx, 4*runtime.NumCPU(), len(names), func(i int) error {
+		name := names[i]
+		kind := r.Lab.Topology.Nodes[name].Kind
+		n, err := ipsecStarters[kind](r, name)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
+		mu.Lock()
 		r.ipsec[name] = n
-		r.AddCloser(n.Close)
+		mu.Unlock()
+		return nil
+	}); err != nil {
+		return err
 	}
 	// A negotiation that fails is what some labs are about (a wrong key, a
 	// NAT that eats ESP): the script goes on, and its expectations judge.

@@ -291,6 +291,10 @@ func (v *labChecker) lans() {
 		if len(lan.Members) < 2 {
 			v.errorf(path+".members", "a LAN needs at least two members")
 		}
+		if len(lan.Members) > MaxLANMembers {
+			v.errorf(path+".members", "a LAN has at most %d members (a Linux bridge's ports), not %d: split it into several LANs joined by routers",
+				MaxLANMembers, len(lan.Members))
+		}
 		if len(lan.Addresses) != 0 && len(lan.Addresses) != len(lan.Members) {
 			v.errorf(path+".addresses", "give one address per member (%d), not %d; use null for a member without one", len(lan.Members), len(lan.Addresses))
 		}
@@ -1031,3 +1035,7 @@ func joinKinds(ks []Kind) string {
 	}
 	return strings.Join(s, " or ")
 }
+
+// MaxLANMembers is the most members a LAN has: its bridge numbers ports in
+// 10 bits (BR_MAX_PORTS), and the 1,025th is refused with "exchange full".
+const MaxLANMembers = 1024

@@ -334,3 +334,31 @@ func TestOnDemandDPDNeedsAnIpseclabGateway(t *testing.T) {
 		t.Fatalf("on-demand DPD with a strongswan node: %v, want an error at %s", err, want)
 	}
 }
+
+// A LAN is a Linux bridge, which takes at most 1,024 ports: a larger one is
+// refused at its members, not by the kernel's "exchange full" at deploy.
+func TestLANOfMoreThanABridgeTakesIsRefused(t *testing.T) {
+	lab := func(n int) string {
+		var b strings.Builder
+		b.WriteString("name: big\ntopology:\n  nodes:\n")
+		for i := range n {
+			fmt.Fprintf(&b, "    h%d: {kind: host}\n", i)
+		}
+		b.WriteString("  lans:\n    - name: wan\n      members: [")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "h%d:eth0", i)
+		}
+		b.WriteString("]\n")
+		return b.String()
+	}
+	if _, err := Parse("lab.yaml", []byte(lab(MaxLANMembers))); err != nil {
+		t.Fatalf("a LAN of %d members: %v", MaxLANMembers, err)
+	}
+	_, err := Parse("lab.yaml", []byte(lab(MaxLANMembers+1)))
+	if err == nil || !strings.Contains(err.Error(), "at most 1024 members") || !strings.Contains(err.Error(), "lab.yaml:") {
+		t.Fatalf("a LAN of %d members: %v", MaxLANMembers+1, err)
+	}
+}

@@ -82,6 +82,11 @@ func startLabProcess(labArg string, lab *topology.Lab, progress *os.File, echo, 
 			labArg = abs
 		}
 	}
+	// Refused here, in the user's terminal, rather than in the lab
+	// process's log; a limit raised here is the lab process's too.
+	if err := raiseFileLimit(lab); err != nil {
+		return 0, err
+	}
 	dir := labrun.StateDir(lab.Name)
 	if err := labrun.MakeStateDir(lab.Name); err != nil {
 		return 0, err

@@ -179,7 +179,7 @@ func BenchmarkRoadWarriors(b *testing.B) {
 }
 
 // The lab process's soft memory limit: 80 MiB up to two stacks (the flood
-// figures' lab), 12 MiB more for each stack beyond.
+// figures' lab), 1 MiB more for each stack beyond.
 func TestMemoryLimitGrowsWithStacks(t *testing.T) {
 	for _, c := range []struct {
 		lab  string
@@ -187,7 +187,7 @@ func TestMemoryLimitGrowsWithStacks(t *testing.T) {
 	}{
 		{"name: x\n" + roadWarriorsLab(1, "gateway"), 80 << 20},
 		{"name: x\n" + roadWarriorsLab(1, "strongswan"), 80 << 20},
-		{"name: x\n" + roadWarriorsLab(200, "gateway"), 80<<20 + 199*12<<20},
+		{"name: x\n" + roadWarriorsLab(200, "gateway"), 80<<20 + 199<<20},
 	} {
 		lab, err := topology.Parse("lab.yaml", []byte(c.lab))
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -46,6 +48,9 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			limitMemory(lab)
+			if err := raiseFileLimit(lab); err != nil {
+				return err
+			}
 			if err := renameLab(lab, asName); err != nil {
 				return err
 			}
@@ -139,19 +144,61 @@ func ownerGone(fd int) <-chan struct{} {
 }
 
 // labProcessMemory is the lab process's soft memory limit for a lab of one
-// or two of ipseclab's IPsec stacks, and stackMemory what each stack holds
-// of it: its data plane's receive and send buffers (about 10 MiB of heap,
-// most of it never touched, so not resident). Under a flood of
-// unauthenticated messages most of the heap is garbage (decoded offers,
-// refused datagrams), and by default Go lets garbage grow as large as what
-// is live; the limit makes it collect sooner instead. It is soft: a lab that
-// needs more gets more, at the price of more frequent collections; so it
-// grows with the stacks. A lab of 200 road warriors holds 2 GB of buffers,
-// and under a flat 80 MiB spent most of its time collecting.
+// or two of ipseclab's IPsec stacks, and stackMemory what each stack adds:
+// an idle stack holds about 0.35 MiB of heap (its IKE receive queues and
+// socket buffer, batch headers) and 0.25 MiB of goroutine stacks, and
+// borrows its data plane's packet buffers (up to 5 MiB) only while packets
+// pass (ipsec/esp/internal/bufpool). Under a flood of unauthenticated
+// messages most of the heap is garbage (decoded offers, refused
+// datagrams), and by default Go lets garbage grow as large as what is
+// live; the limit makes it collect sooner instead. It is soft: a lab that
+// needs more gets more, at the price of more frequent collections.
+// Before the buffers were borrowed, each stack held 10 MiB of them and
+// this was 12 MiB; a lab of a thousand gateways then let its garbage grow
+// past a gigabyte (labrun/README.md).
 const (
 	labProcessMemory = 80 << 20
-	stackMemory      = 12 << 20
+	stackMemory      = 1 << 20
 )
+
+// filesPerNode is what the lab process holds per node, measured: a hub and
+// a thousand spokes with a host each (2,002 nodes) hold 18,031 descriptors,
+// 9 a node (a gateway's TUN, raw and UDP sockets, IKE socket and netlink
+// handle; a link end's TAP; each namespace's handle and netlink socket).
+const filesPerNode = 9
+
+// raiseFileLimit raises the lab process's limit on open files for a large
+// lab: to twice what it needs, past the hard limit when the process may
+// (CAP_SYS_RESOURCE, up to fs.nr_open). Go raises the soft limit to the hard
+// one by itself, and gives the processes the lab starts (charon) the
+// original. A lab that needs more than it can get is refused here, in one
+// sentence, rather than failing halfway with "too many open files".
+func raiseFileLimit(lab *topology.Lab) error {
+	need := uint64(filesPerNode*len(lab.Topology.Nodes) + 256)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= 2*need {
+		return nil
+	}
+	want := lim
+	want.Max = max(lim.Max, 2*need)
+	if b, err := os.ReadFile("/proc/sys/fs/nr_open"); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			want.Max = max(lim.Max, min(want.Max, n))
+		}
+	}
+	want.Cur = min(2*need, want.Max)
+	if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
+		return nil
+	}
+	// Without CAP_SYS_RESOURCE (a container) the hard limit stands.
+	want.Max, want.Cur = lim.Max, lim.Max
+	_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want)
+	if lim.Max < need {
+		return fmt.Errorf("lab %s has %d nodes and needs about %d open files, but this process may open %d (ulimit -Hn) and cannot raise it: raise the hard limit, or spread the lab over several machines",
+			lab.Name, len(lab.Topology.Nodes), need, lim.Max)
+	}
+	return nil
+}
 
 // limitMemory sets the soft limit for lab, unless GOMEMLIMIT sets another.
 func limitMemory(lab *topology.Lab) {

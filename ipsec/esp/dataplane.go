@@ -248,25 +248,46 @@ func (d *DataPlane) routineEvery(interval time.Duration, f func()) {
 	}
 }
 
-// Close stops the packet paths, closes the device and the network, and
-// publishes the final counters of every SA.
-func (d *DataPlane) Close() error {
+// Close stops the packet paths, closes the device and the network, undoes
+// the routes, and publishes the final counters of every SA.
+func (d *DataPlane) Close() error { return d.close(false) }
+
+// Release is Close for a data plane whose network namespace is about to be
+// deleted, as a lab's are at destroy: the packet paths stop and the sockets
+// close, but a device or routes that can be released (a Releaser) are left
+// for the namespace's deletion to remove, all at once, and no counters are
+// published.
+func (d *DataPlane) Release() error { return d.close(true) }
+
+// Releaser is a Device or Routes that can let go of what it holds without
+// removing it from the kernel, for the deletion of its namespace to remove.
+type Releaser interface{ Release() error }
+
+func (d *DataPlane) close(release bool) error {
 	if !d.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	close(d.stop)
+	end := func(c interface{ Close() error }) error {
+		if r, ok := c.(Releaser); ok && release {
+			return r.Release()
+		}
+		return c.Close()
+	}
 	var errs []error
 	if d.dev != nil {
-		errs = append(errs, d.dev.Close())
+		errs = append(errs, end(d.dev))
 	}
 	if d.net != nil {
 		errs = append(errs, d.net.Close())
 	}
 	if d.routes != nil {
-		errs = append(errs, d.routes.Close())
+		errs = append(errs, end(d.routes))
 	}
 	d.workers.Wait()
-	d.PublishCounters()
+	if !release {
+		d.PublishCounters()
+	}
 	d.notes.close()
 	return errors.Join(errs...)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/bufpool"
 )
 
 // The inbound path, one goroutine per receiver (raw ESP, raw AH, UDP 4500):
@@ -25,14 +27,12 @@ func (d *DataPlane) routineInbound(r Receiver) {
 	defer d.workers.Done()
 	n := min(max(r.Batch, 1), maxBatch)
 	pkts, srcs := make([][]byte, n), make([]netip.AddrPort, n)
-	// The inner packets, one per buffer, side by side (see newWireBuffers). A
-	// packet larger than the path MTU gets its slot a buffer of 64 KiB.
-	bufs := make([][]byte, n)
+	// The inner packets, one per buffer, side by side in a slab (see
+	// newWireBuffers) borrowed for one batch: a receiver that waits holds
+	// none. A packet larger than the path MTU borrows a buffer of 64 KiB.
 	seg := segmentBufferSize(d.maxPath)
-	slab := make([]byte, n*seg)
-	for i := range bufs {
-		bufs[i] = slab[i*seg : (i+1)*seg : (i+1)*seg]
-	}
+	slabs, large := bufpool.Of(n*seg), bufpool.Of(Headroom+maxPacket)
+	var larges []*[]byte
 	out := make([][]byte, 0, n)
 	ahead := newICVAhead(n)
 	for {
@@ -46,19 +46,23 @@ func (d *DataPlane) routineInbound(r Receiver) {
 		d.batchTime.Store(d.now().UnixNano())
 		out = out[:0]
 		ahead.check(d, pkts[:count], r.UDP)
+		slab := slabs.Get()
 		for i := 0; i < count; i++ {
-			if len(pkts[i]) > len(bufs[i])-Headroom {
-				bufs[i] = make([]byte, Headroom+maxPacket)
+			buf := (*slab)[i*seg : (i+1)*seg : (i+1)*seg]
+			if len(pkts[i]) > len(buf)-Headroom {
+				b := large.Get()
+				larges = append(larges, b)
+				buf = *b
 			}
 			var p0, p1 int
 			var ok bool
 			if r.UDP {
-				p0, p1, ok = d.inboundUDP(pkts[i], srcs[i], bufs[i], ahead.verdict(i))
+				p0, p1, ok = d.inboundUDP(pkts[i], srcs[i], buf, ahead.verdict(i))
 			} else {
-				p0, p1, ok = d.inboundIP(pkts[i], bufs[i], ahead.verdict(i))
+				p0, p1, ok = d.inboundIP(pkts[i], buf, ahead.verdict(i))
 			}
 			if ok {
-				out = append(out, bufs[i][p0-tunWriteOffset:p1])
+				out = append(out, buf[p0-tunWriteOffset:p1])
 			}
 		}
 		if len(out) > 0 {
@@ -66,6 +70,12 @@ func (d *DataPlane) routineInbound(r Receiver) {
 				d.st.deviceErrors.Add(1)
 			}
 		}
+		slabs.Put(slab)
+		for i, b := range larges {
+			large.Put(b)
+			larges[i] = nil
+		}
+		larges = larges[:0]
 	}
 }
 

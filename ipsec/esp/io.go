@@ -15,6 +15,17 @@ type Device interface {
 	Close() error
 }
 
+// A TryDevice is a Device that can read without waiting and wait without
+// buffers (package tun's): the outbound path then holds its buffers only
+// while packets are there, and a lab's idle gateways hold none.
+type TryDevice interface {
+	// TryRead is Read, but returns wouldBlock at once when there is
+	// nothing to read.
+	TryRead(bufs [][]byte, sizes []int, offset int) (n int, wouldBlock bool, err error)
+	// WaitReadable waits until there is something to read.
+	WaitReadable() error
+}
+
 // Network is the outer side: the sockets of a node's namespace, ESP and AH
 // over IP and ESP in UDP.
 type Network interface {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 
 	"github.com/ipseclab/ipseclab/events"
 )
@@ -65,13 +66,46 @@ const maxBatch = 128
 // TSO super-packet) and write (a GRO one).
 const maxPacket = 65535
 
+// wirePools lend wireBuffers, by batch size and path MTU: the outbound path
+// of a TryDevice gives its batch back while it waits for packets.
+var wirePools sync.Map // wirePoolKey → *sync.Pool
+
+type wirePoolKey struct{ n, pathMTU int }
+
+func wirePool(n, pathMTU int) *sync.Pool {
+	k := wirePoolKey{n, pathMTU}
+	if p, ok := wirePools.Load(k); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := wirePools.LoadOrStore(k, &sync.Pool{New: func() any { return newWireBuffers(n, pathMTU) }})
+	return p.(*sync.Pool)
+}
+
 func (d *DataPlane) routineOutbound() {
 	defer d.workers.Done()
 	n := min(max(d.dev.BatchSize(), 1), maxBatch)
-	w := newWireBuffers(n, d.maxPath)
+	pool := wirePool(n, d.maxPath)
+	try, _ := d.dev.(TryDevice)
+	var w *wireBuffers
 	for {
+		if w == nil {
+			w = pool.Get().(*wireBuffers)
+		}
 		// Packets are read at Headroom; the device may use the bytes in front.
-		count, err := d.dev.Read(w.bufs, w.sizes, Headroom)
+		var count int
+		var err error
+		if try != nil {
+			var wouldBlock bool
+			if count, wouldBlock, err = try.TryRead(w.bufs, w.sizes, Headroom); wouldBlock {
+				pool.Put(w)
+				w = nil
+				if err = try.WaitReadable(); err == nil {
+					continue
+				}
+			}
+		} else {
+			count, err = d.dev.Read(w.bufs, w.sizes, Headroom)
+		}
 		if err != nil {
 			if d.closed.Load() || errors.Is(err, os.ErrClosed) {
 				return

@@ -35,11 +35,23 @@ func (n Namespace) OpenDataPlane(cfg esp.Config) (*esp.DataPlane, error) {
 // ListenIKE implements Host.
 func (n Namespace) ListenIKE(local netip.AddrPort) (pc net.PacketConn, err error) {
 	err = namespace.RunHandle(n.Handle, func() error {
-		pc, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
-		return err
+		uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(local))
+		if err != nil {
+			return err
+		}
+		// A hub that a thousand spokes call at once gets a thousand first
+		// messages in a burst: the default 208 KiB buffer dropped a third
+		// of them, and their senders waited a second to retransmit.
+		_ = uc.SetReadBuffer(ikeReceiveBuffer)
+		pc = uc
+		return nil
 	})
 	return pc, err
 }
+
+// ikeReceiveBuffer is the IKE socket's receive buffer (SO_RCVBUF, capped by
+// net.core.rmem_max): the kernel's memory, used only while datagrams wait.
+const ikeReceiveBuffer = 2 << 20
 
 // SetVirtualIP implements Host: the address goes on the namespace's
 // loopback, a /32 that routes nowhere by itself.

@@ -326,7 +326,10 @@ func (in *instance) SendIKE(local, remote netip.AddrPort, msg []byte) error {
 func (in *instance) SendKeepalive(remote netip.AddrPort) error { return in.dp.SendKeepalive(remote) }
 
 // close stops the receive paths and closes the sockets and the data plane.
-func (in *instance) close() error {
+func (in *instance) close() error { return in.end(false) }
+
+// end is close, or with release, closes the data plane with Release.
+func (in *instance) end(release bool) error {
 	close(in.done)
 	var errs []error
 	for _, pc := range in.sockets {
@@ -334,7 +337,11 @@ func (in *instance) close() error {
 	}
 	if in.dp != nil {
 		in.dp.HandleIKE(nil)
-		errs = append(errs, in.dp.Close())
+		if release {
+			errs = append(errs, in.dp.Release())
+		} else {
+			errs = append(errs, in.dp.Close())
+		}
 	}
 	in.wg.Wait()
 	return errors.Join(errs...)
@@ -444,6 +451,23 @@ func (s *Stack) Restart() error {
 		Explain: "Its first phase 1 with each peer will carry INITIAL-CONTACT, telling the peer to drop the SAs it still holds for this node.",
 	})
 	return in.engine.Start()
+}
+
+// Release stops the stack at once, sending nothing, as Crash does but
+// silently, and leaves its data plane's device and routes for the deletion
+// of its namespace to remove (esp.DataPlane.Release): what a lab's destroy
+// does, where every peer goes too.
+func (s *Stack) Release() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	in := s.running
+	s.running = nil
+	if in == nil {
+		return nil
+	}
+	in.engine.Abandon()
+	return in.end(true)
 }
 
 // Close deletes every SA (telling the peers) and releases everything.

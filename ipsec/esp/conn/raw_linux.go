@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/bufpool"
 )
 
 // IPv4 header offsets (RFC 791 §3.1) that sending looks at.
@@ -28,8 +29,8 @@ const rawBatch = 64
 type rawSocket struct {
 	s *socket
 
-	rx     *msgBatch
-	rxBufs [][]byte // made on the first receive: a socket that only sends needs none
+	rx   *msgBatch
+	slab *[]byte // rawBatch slots of maxPacket bytes, borrowed while datagrams are there
 
 	txMu sync.Mutex
 	tx   *msgBatch
@@ -56,27 +57,43 @@ func openRaw(proto esp.Protocol, mark int) (*rawSocket, error) {
 	return &rawSocket{s: s, rx: newMsgBatch(rawBatch), tx: newMsgBatch(rawBatch)}, nil
 }
 
-// receive reads up to len(pkts) whole IPv4 packets into the socket's
-// buffers and points pkts[i] at them; a raw socket needs no sources.
+// rawSlabs lends raw sockets their receive slots: 4 MiB a batch, which an
+// idle socket does not hold.
+var rawSlabs = bufpool.Of(rawBatch * maxPacket)
+
+// receive reads up to len(pkts) whole IPv4 packets into borrowed buffers and
+// points pkts[i] at them; a raw socket needs no sources. The buffers go back
+// when the next call finds nothing to receive, before it waits.
 func (r *rawSocket) receive(pkts [][]byte, _ []netip.AddrPort) (int, error) {
-	if r.rxBufs == nil {
-		r.rxBufs = make([][]byte, rawBatch)
-		for i := range r.rxBufs {
-			r.rxBufs[i] = make([]byte, maxPacket)
-		}
-	}
 	n := min(len(pkts), rawBatch)
-	for i := range n {
-		r.rx.setBuf(i, r.rxBufs[i])
+	for {
+		if r.slab == nil {
+			r.slab = rawSlabs.Get()
+		}
+		for i := range n {
+			r.rx.setBuf(i, r.slot(i))
+		}
+		got, wouldBlock, err := r.s.tryRecvmmsg(r.rx.hdrs[:n])
+		if err != nil {
+			return 0, err
+		}
+		if wouldBlock {
+			rawSlabs.Put(r.slab)
+			r.slab = nil
+			if err := r.s.waitReadable(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		for i := range got {
+			pkts[i] = r.slot(i)[:r.rx.hdrs[i].len]
+		}
+		return got, nil
 	}
-	n, err := r.s.recvmmsg(r.rx.hdrs[:n])
-	if err != nil {
-		return 0, err
-	}
-	for i := range n {
-		pkts[i] = r.rxBufs[i][:r.rx.hdrs[i].len]
-	}
-	return n, nil
+}
+
+func (r *rawSocket) slot(i int) []byte {
+	return (*r.slab)[i*maxPacket : (i+1)*maxPacket : (i+1)*maxPacket]
 }
 
 // send writes whole IPv4 packets, each to the destination in its header.

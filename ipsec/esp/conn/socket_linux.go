@@ -25,6 +25,12 @@ type socket struct {
 	rc syscall.RawConn
 	rx mmsgCall
 	tx mmsgCall
+
+	// waitReadable: a receiver holds borrowed buffers only while
+	// datagrams are there (see bufpool), and waits without them.
+	pollFD   [1]unix.PollFd
+	asked    bool // isReadable asked the kernel in this wait
+	readable func(fd uintptr) bool
 }
 
 // mmsgCall is one batched syscall: its messages, its outcome, and the
@@ -46,29 +52,56 @@ func newSocket(fd int, name string) (*socket, error) {
 	s := &socket{f: f, rc: rc}
 	s.rx.fn = s.doRecv
 	s.tx.fn = s.doSend
+	s.readable = s.isReadable
 	return s, nil
 }
 
-// recvmmsg receives up to len(hdrs) datagrams in one system call, waiting in
-// the poller until there is at least one.
-func (s *socket) recvmmsg(hdrs []mmsghdr) (int, error) {
+// tryRecvmmsg receives up to len(hdrs) datagrams in one system call if there
+// are any, without waiting: wouldBlock says there were none.
+func (s *socket) tryRecvmmsg(hdrs []mmsghdr) (n int, wouldBlock bool, err error) {
 	s.rx.hdrs = hdrs
 	if err := s.rc.Read(s.rx.fn); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if s.rx.errno != 0 {
-		return 0, s.rx.errno
+	switch s.rx.errno {
+	case 0:
+		return s.rx.n, false, nil
+	case unix.EAGAIN:
+		return 0, true, nil
 	}
-	return s.rx.n, nil
+	return 0, false, s.rx.errno
 }
 
 func (s *socket) doRecv(fd uintptr) bool {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rx.hdrs[0])), uintptr(len(s.rx.hdrs)), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
-		return false
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&s.rx.hdrs[0])), uintptr(len(s.rx.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+		if e != unix.EINTR {
+			s.rx.n, s.rx.errno = int(r), e
+			return true
+		}
 	}
-	s.rx.n, s.rx.errno = int(r), e
-	return true
+}
+
+// waitReadable waits in the poller until the socket has something to
+// receive (or an error to report).
+func (s *socket) waitReadable() error {
+	s.asked = false
+	return s.rc.Read(s.readable)
+}
+
+// isReadable asks the kernel, without waiting, whether the socket is
+// readable, once: the poller's own readiness was reset as the wait began,
+// and data that arrived before it would otherwise wait for the next
+// datagram. Once the poller wakes the wait, it is taken as readable (a rare
+// spurious wake costs one receive that finds nothing).
+func (s *socket) isReadable(fd uintptr) bool {
+	if s.asked {
+		return true
+	}
+	s.asked = true
+	s.pollFD[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	n, err := unix.Poll(s.pollFD[:], 0)
+	return err == nil && n > 0
 }
 
 // sendmmsg sends every message of hdrs, waiting in the poller while the

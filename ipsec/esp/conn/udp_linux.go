@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipseclab/ipseclab/ipsec/esp/internal/bufpool"
 )
 
 // udpPort is the NAT-T socket with UDP segmentation offload both ways, the
@@ -26,7 +28,7 @@ type udpPort struct {
 	// receive side: one goroutine
 	rx       *msgBatch
 	rxCtrl   [][]byte
-	rxBufs   [][]byte
+	slab     *[]byte      // groMessages buffers of groBufferSize, borrowed while datagrams are there
 	pending  []udpSegment // segments received but not yet handed out
 	nextPend int
 
@@ -85,12 +87,10 @@ func openUDP(port uint16, mark int) (*udpPort, error) {
 	}
 	u := &udpPort{s: s, rx: newMsgBatch(groMessages)}
 	for i := range groMessages {
-		u.rxBufs = append(u.rxBufs, make([]byte, groBufferSize))
 		u.rxCtrl = append(u.rxCtrl, make([]byte, 64))
 		u.rx.hdrs[i].hdr.Control = &u.rxCtrl[i][0]
 	}
 	u.txHdrs = make([]mmsghdr, udpSendMsgs)
-	u.txIovs = make([]unix.Iovec, udpSendMsgs*gsoMaxSegments)
 	u.txName = make([]unix.RawSockaddrInet4, udpSendMsgs)
 	for range udpSendMsgs {
 		u.txCtrl = append(u.txCtrl, make([]byte, cmsgSegmentSpace))
@@ -139,19 +139,41 @@ func (u *udpPort) receive(pkts [][]byte, srcs []netip.AddrPort) (int, error) {
 	return n, nil
 }
 
+// udpSlabs lends NAT-T ports their receive buffers: 512 KiB a batch, which
+// an idle port does not hold.
+var udpSlabs = bufpool.Of(groMessages * groBufferSize)
+
+// fill receives a batch of datagrams into borrowed buffers; every segment of
+// the last batch was handed out, and the caller is done with them, so they go
+// back when there is nothing to receive, before it waits.
 func (u *udpPort) fill() error {
-	for i := range groMessages {
-		u.rx.setBuf(i, u.rxBufs[i])
-		u.rx.hdrs[i].hdr.SetControllen(len(u.rxCtrl[i]))
-	}
-	n, err := u.s.recvmmsg(u.rx.hdrs)
-	if err != nil {
-		return err
+	var n int
+	for {
+		if u.slab == nil {
+			u.slab = udpSlabs.Get()
+		}
+		for i := range groMessages {
+			u.rx.setBuf(i, u.buf(i))
+			u.rx.hdrs[i].hdr.SetControllen(len(u.rxCtrl[i]))
+		}
+		got, wouldBlock, err := u.s.tryRecvmmsg(u.rx.hdrs)
+		if err != nil {
+			return err
+		}
+		if !wouldBlock {
+			n = got
+			break
+		}
+		udpSlabs.Put(u.slab)
+		u.slab = nil
+		if err := u.s.waitReadable(); err != nil {
+			return err
+		}
 	}
 	u.pending, u.nextPend = u.pending[:0], 0
 	for i := range n {
 		h := &u.rx.hdrs[i]
-		data := u.rxBufs[i][:h.len]
+		data := u.buf(i)[:h.len]
 		if h.hdr.Flags&unix.MSG_TRUNC != 0 {
 			continue
 		}
@@ -173,11 +195,20 @@ func (u *udpPort) fill() error {
 	return nil
 }
 
+func (u *udpPort) buf(i int) []byte {
+	return (*u.slab)[i*groBufferSize : (i+1)*groBufferSize : (i+1)*groBufferSize]
+}
+
 // send groups consecutive packets to the same destination, of one size but
 // the last, into GSO super-packets.
 func (u *udpPort) send(pkts [][]byte, dsts []netip.AddrPort) error {
 	u.txMu.Lock()
 	defer u.txMu.Unlock()
+	// One iovec a packet: sized to the largest batch sent so far, not to
+	// the most a full set of messages could carry (64 KiB).
+	if len(u.txIovs) < len(pkts) {
+		u.txIovs = make([]unix.Iovec, len(pkts))
+	}
 	msgs, iov := 0, 0
 	var firstErr error
 	flush := func() error {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/ipseclab/ipseclab/internal/namespace"
 	"github.com/ipseclab/ipseclab/internal/testenv/netenv"
 	"github.com/ipseclab/ipseclab/ipsec/esp/linux"
@@ -56,5 +58,54 @@ func TestOpenRestoresAcceptLocal(t *testing.T) {
 				t.Errorf("after Close, accept_local is %s", got)
 			}
 		})
+	}
+}
+
+// Close removes the TUN device and the policy-routing rules; Release (a lab's
+// destroy) leaves both for the namespace's deletion, which removes all of a
+// namespace's devices in one batch.
+func TestCloseRemovesReleaseLeaves(t *testing.T) {
+	_, ns := netenv.Netns(t, "gw")
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	state := func() (tun bool, rules int) {
+		_, err := h.LinkByName("ipsec0")
+		rs, rerr := h.RuleList(netlink.FAMILY_V4)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		for _, r := range rs {
+			if r.Priority == 200 {
+				rules++
+			}
+		}
+		return err == nil, rules
+	}
+	for _, release := range []bool{false, true} {
+		d, err := linux.Open(ns, linux.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tun, rules := state(); !tun || rules == 0 {
+			t.Fatalf("open: TUN %v, %d rules", tun, rules)
+		}
+		if release {
+			err = d.Release()
+		} else {
+			err = d.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tun, rules := state()
+		if release && (!tun || rules == 0) {
+			t.Errorf("after Release: TUN %v, %d rules; want both left for the namespace's deletion", tun, rules)
+		}
+		if !release && (tun || rules != 0) {
+			t.Errorf("after Close: TUN %v, %d rules; want none", tun, rules)
+		}
 	}
 }

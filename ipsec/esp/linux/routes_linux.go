@@ -319,6 +319,17 @@ func (r *routes) MaxPathMTU() int { return r.maxPath }
 
 // Close removes the rules and puts accept_local back. The routes go with the
 // TUN device.
+// Release forgets the routes and rules without removing them, for the
+// deletion of the namespace to remove (esp.Releaser).
+func (r *routes) Release() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	r.rules, r.acceptLocal = nil, nil
+	r.h.Close()
+	return nil
+}
+
 func (r *routes) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

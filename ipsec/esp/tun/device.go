@@ -32,6 +32,12 @@ type Device struct {
 	f       io.ReadWriteCloser // the TUN's file; a fake in tests
 	offload bool
 
+	// tryRead reads f without waiting (TryRead), when f is a file of the
+	// poller's; nowait is set during a TryRead.
+	tryRead func(b []byte) (n int, wouldBlock bool, err error)
+	wait    func() error
+	nowait  bool
+
 	rbuf  []byte // a super-packet that did not fit one Read's buffers
 	split superPacket
 	gro   coalescer
@@ -45,7 +51,43 @@ func (t *Device) BatchSize() int {
 	return 1
 }
 
-// Close closes the device; a blocked Read returns os.ErrClosed.
+// errWouldBlock is read's answer during a TryRead when there is nothing.
+var errWouldBlock = errors.New("tun: nothing to read")
+
+func (t *Device) read(b []byte) (int, error) {
+	if !t.nowait || t.tryRead == nil {
+		return t.f.Read(b)
+	}
+	n, wouldBlock, err := t.tryRead(b)
+	if wouldBlock {
+		return 0, errWouldBlock
+	}
+	return n, err
+}
+
+// TryRead is Read without waiting: wouldBlock says there was nothing to
+// read. With WaitReadable, a reader holds its buffers only while packets
+// are there (esp.TryDevice). A device that cannot (a fake) waits in Read.
+func (t *Device) TryRead(bufs [][]byte, sizes []int, offset int) (n int, wouldBlock bool, err error) {
+	t.nowait = true
+	n, err = t.Read(bufs, sizes, offset)
+	t.nowait = false
+	if err == errWouldBlock {
+		return 0, true, nil
+	}
+	return n, false, err
+}
+
+// WaitReadable waits until there is something to read, holding no buffer.
+func (t *Device) WaitReadable() error {
+	if t.wait == nil {
+		return nil
+	}
+	return t.wait()
+}
+
+// Close closes the device, which the kernel then removes; a blocked Read
+// returns os.ErrClosed.
 func (t *Device) Close() error { return t.f.Close() }
 
 // Read reads one packet, or the segments of one super-packet, into bufs at
@@ -55,7 +97,7 @@ func (t *Device) Close() error { return t.f.Close() }
 // super-packet with more segments than bufs is finished by the next calls.
 func (t *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if !t.offload {
-		n, err := t.f.Read(bufs[0][offset:])
+		n, err := t.read(bufs[0][offset:])
 		if err != nil {
 			return 0, err
 		}
@@ -68,7 +110,7 @@ func (t *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	// Read straight into the first buffer: most packets are not split, and a
 	// super-packet's first segment stays where it is.
 	b := bufs[0][offset-vnet.Len:]
-	n, err := t.f.Read(b)
+	n, err := t.read(b)
 	if err != nil {
 		return 0, err
 	}
