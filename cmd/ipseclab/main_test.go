@@ -334,6 +334,15 @@ func TestGraphAndSchemaAndLabs(t *testing.T) {
 	if r := run(t, "labs"); r.code != 0 || !strings.Contains(r.stdout, "site-to-site (default)") || !strings.Contains(r.stdout, "Troubleshooting exercises") {
 		t.Fatalf("labs: %+v", r)
 	}
+	if r := run(t, "labs", "--lesson", "wrong-psk"); r.code != 0 || !strings.Contains(r.stdout, "## Questions") || strings.Contains(r.stdout, "## Answers") {
+		t.Fatalf("labs --lesson shows the answers, or no questions: %+v", r)
+	}
+	if r := run(t, "labs", "--lesson", "wrong-psk", "--answers"); r.code != 0 || !strings.Contains(r.stdout, "## Answers") {
+		t.Fatalf("labs --lesson --answers: %+v", r)
+	}
+	if r := run(t, "labs", "--answers"); r.code == 0 || !strings.Contains(r.stderr, "--answers goes with --lesson") {
+		t.Fatalf("labs --answers alone: %+v", r)
+	}
 }
 
 func TestRunExitCodeFollowsExpectationsAndNamesTheFailingLine(t *testing.T) {
