@@ -29,6 +29,11 @@ type exchange struct {
 	lastIn    [sha256.Size]byte // digest of the last message we accepted
 	reply     []byte            // what we answered it with; nil when nothing
 	replyInfo msgInfo
+	// The messages accepted before the last: a retransmission of one may
+	// still arrive after the exchange moved on (a busy responder answers the
+	// first copy of Aggressive Mode 1/3, the initiator's second copy waits in
+	// the queue behind 3/3). It is a late repeat, not a malformed message.
+	earlier [][sha256.Size]byte
 }
 
 // retransmit starts resending b until stopRetransmit; after the configured
@@ -73,6 +78,9 @@ func (ex *exchange) stopRetransmit() {
 // accepted records a message that was processed and the reply sent to it
 // (nil if none), so that a repeat of it gets the same reply.
 func (ex *exchange) accepted(data, reply []byte, info msgInfo) {
+	if ex.seen {
+		ex.earlier = append(ex.earlier, ex.lastIn)
+	}
 	ex.seen, ex.lastIn = true, sha256.Sum256(data)
 	ex.reply, ex.replyInfo = reply, info
 }
@@ -80,7 +88,23 @@ func (ex *exchange) accepted(data, reply []byte, info msgInfo) {
 // duplicate reports whether data repeats the last message the exchange
 // accepted, and if so answers it again with the cached reply.
 func (e *Engine) duplicate(sa *isakmpSA, ex *exchange, data []byte) bool {
-	if !ex.seen || sha256.Sum256(data) != ex.lastIn {
+	if !ex.seen {
+		return false
+	}
+	sum := sha256.Sum256(data)
+	if sum != ex.lastIn {
+		for _, old := range ex.earlier {
+			if sum == old {
+				e.stats.Duplicates++
+				e.publishFor(sa, events.Event{
+					Kind: events.IKERetransmit, Step: ex.replyInfo.step, Conn: ex.replyInfo.connName(sa),
+					Message: fmt.Sprintf("late duplicate from %s: a repeat of a message answered before the last; ignored", sa.remote),
+					Explain: "The peer resent a message before our answer reached it; the exchange has moved on since, so the late copy needs no answer.",
+					Fields:  map[string]any{"duplicate": true},
+				})
+				return true
+			}
+		}
 		return false
 	}
 	e.stats.Duplicates++
