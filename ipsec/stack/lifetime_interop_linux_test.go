@@ -16,11 +16,11 @@ import (
 // Lifetimes that differ between ipseclab and charon, each side responding.
 //
 // charon 5.9.8 neither sends nor reads RESPONDER-LIFETIME (RFC 2407
-// §4.6.3.1; quick_mode.c has no trace of it): as a responder it takes the
-// initiator's offered lifetime whatever its own (apply_lifetimes), and as an
-// initiator it keeps its own. Our responder with the shorter lifetime says so
-// with the notify, which charon ignores; it then replaces the pair itself at
-// its own soft limit, as both ends do, so the tunnel lives on.
+// §4.6.3.1; quick_mode.c has no trace of it): whichever role it has, it
+// keeps its own lifetimes (TestInteropLifetimeMismatch sees the same with a
+// shorter offer). Our responder with the shorter lifetime says so with the
+// notify, which charon ignores; each end then replaces the pair at its own
+// soft limit, so the tunnel lives on.
 func TestInteropResponderLifetime(t *testing.T) {
 	tc := interopSuites[0]
 	t.Run("ours-shorter-as-responder", func(t *testing.T) {
