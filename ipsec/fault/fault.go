@@ -305,6 +305,9 @@ func (f *Fault) Validate() error {
 		if !f.Message.IsZero() {
 			add(fieldErr("message", "an ESP fault applies to packets, not to an IKE message"))
 		}
+		if f.Conn != "" {
+			add(fieldErr("connection", "an ESP fault applies to every outbound packet of the node; connection applies to IKE faults"))
+		}
 	default:
 		add(fieldErr("", "a fault acts on plane ike or esp, not %q", f.Plane))
 	}
