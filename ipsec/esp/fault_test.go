@@ -13,7 +13,7 @@ import (
 func TestESPFaults(t *testing.T) {
 	cases := []struct {
 		action   fault.Action
-		arrive   int                       // packets B's device gets
+		arrive   int // packets B's device gets
 		check    func(in Counters, st Stats) bool
 		reaction string
 	}{
