@@ -396,7 +396,7 @@ func (e *Engine) releaseHeld(peer netip.AddrPort) {
 
 // forge sends an unprotected Informational, with a Delete of the IPsec SAs
 // (or, with none, of the ISAKMP SA) or an INITIAL-CONTACT, to the peer of
-// each established ISAKMP SA of f.Conn (of only, when given). It returns
+// each established ISAKMP SA of f.Conn (to only's peer, when given). It returns
 // how many it sent. The message has the SA's cookies, as a forger who saw
 // them on the wire would write, but no HASH(1) and no encryption: it cannot
 // have them without the keys.
@@ -407,7 +407,9 @@ func (e *Engine) forge(f *fault.Fault, only *isakmpSA) int {
 			continue
 		}
 		for _, sa := range c.sas {
-			if !sa.dead && sa.state == established && (only == nil || sa == only) {
+			// A forgery after a message goes toward that message's SA,
+			// whatever its state: a forger needs only the cookies.
+			if !sa.dead && ((only == nil && sa.state == established) || sa == only) {
 				targets = append(targets, sa)
 			}
 		}

@@ -41,7 +41,7 @@ func (p *faultPair) run(t testing.TB, limit time.Duration) (err error, stuck boo
 		case err := <-done:
 			p.settle(2 * time.Second)
 			return err, false
-		case <-time.After(time.Millisecond):
+		case <-time.After(50 * time.Microsecond): // time for Initiate's goroutine to send or return
 		}
 		if p.deliver() {
 			continue
@@ -58,10 +58,10 @@ func (p *faultPair) run(t testing.TB, limit time.Duration) (err error, stuck boo
 
 // settle lets held, delayed and replayed datagrams arrive.
 func (p *faultPair) settle(d time.Duration) {
-	for step := time.Duration(0); step < d; step += 250 * time.Millisecond {
+	for step := time.Duration(0); step < d; step += 500 * time.Millisecond {
 		for p.deliver() {
 		}
-		p.clock.Advance(250 * time.Millisecond)
+		p.clock.Advance(500 * time.Millisecond)
 	}
 	for p.deliver() {
 	}

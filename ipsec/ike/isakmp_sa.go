@@ -58,6 +58,8 @@ type isakmpSA struct {
 	sendErr  error                 // why the last send failed, if it did
 	first    halfOpenKey           // responder: how repeats of the first message find it
 
+	lastInvalidHash time.Time // when we last told the peer INVALID-HASH-INFORMATION (quick_mode.go)
+
 	halfOpenTimer, rekeyTimer, expireTimer, keepaliveTimer, dpdTimer *timer
 }
 
