@@ -124,8 +124,12 @@ func ParseMessage(s string) (Message, error) {
 		return Message{}, fmt.Errorf("message %q: %s has messages 1/%d to %d/%d", s, name, total, total, total)
 	}
 	if hasOf {
-		if t, err := strconv.Atoi(of); err != nil || t != total {
-			return Message{}, fmt.Errorf("message %q: %s has %d messages, not %s", s, name, total, of)
+		t, err := strconv.Atoi(of)
+		if err != nil {
+			return Message{}, fmt.Errorf("message %q: write the message's position as N/%d (for example %s 2/%d)", s, total, name, total)
+		}
+		if t != total {
+			return Message{}, fmt.Errorf("message %q: %s has %d messages, not %d", s, name, total, t)
 		}
 	}
 	m.Num = n
