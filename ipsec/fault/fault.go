@@ -361,7 +361,7 @@ func (f *Fault) Verb() string {
 	case Duplicate:
 		return "duplicated"
 	case Reorder:
-		return "held back, to send after its next datagram,"
+		return "held back"
 	case Corrupt:
 		if f.Plane == ESP {
 			return "corrupted"

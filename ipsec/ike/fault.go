@@ -317,7 +317,7 @@ func (e *Engine) transmitFaults(sa *isakmpSA, b []byte, info msgInfo) {
 		sa.sendRaw(b, info)
 		e.releaseHeld(sa.remote)
 	case fault.Reorder:
-		e.publishFault(sa, f, info, "")
+		e.publishFault(sa, f, info, "it goes after the next datagram to the peer")
 		e.releaseHeld(sa.remote)
 		e.hold(sa, bytes.Clone(b), info, f)
 	case fault.Replay:
