@@ -69,6 +69,17 @@ const (
 	PayloadSPI   Payload = "spi" // the SPI in a Quick Mode SA payload's proposal, or in a Delete or notification
 )
 
+// Title names the payload in a sentence: "the HASH payload", "the SPI".
+func (p Payload) Title() string {
+	switch p {
+	case PayloadSPI:
+		return "the SPI"
+	case PayloadNATD:
+		return "the first NAT-D payload" // of the two a message carries
+	}
+	return "the " + strings.ToUpper(string(p)) + " payload"
+}
+
 // Payloads lists the payload names.
 var Payloads = []Payload{PayloadHash, PayloadSig, PayloadNonce, PayloadKE, PayloadSA, PayloadID, PayloadNATD, PayloadSPI}
 
@@ -370,9 +381,12 @@ func (f *Fault) Verb() string {
 		if f.After {
 			when = "after encryption"
 		}
-		return fmt.Sprintf("corrupted the %s payload (%s) of", strings.ToUpper(string(f.Payload)), when)
+		return fmt.Sprintf("corrupted %s (%s) of", f.Payload.Title(), when)
 	case Omit:
-		return fmt.Sprintf("left the %s payload out of", strings.ToUpper(string(f.Payload)))
+		if f.Payload == PayloadNATD {
+			return "left the NAT-D payloads out of" // every one of them, as for any payload
+		}
+		return fmt.Sprintf("left %s out of", f.Payload.Title())
 	case Replay:
 		return "replayed"
 	case Cookie:
@@ -392,6 +406,9 @@ func (f *Fault) String() string {
 	what := f.Message.String()
 	if f.Plane == ESP {
 		what = "outbound ESP/AH packet"
+		if o := f.Occurrence; o.Count > 1 || o.Every || o.For > 0 {
+			what += "s"
+		}
 	}
 	s := fmt.Sprintf("%s %s %s", f.Action, f.Occurrence, what)
 	switch f.Action {
