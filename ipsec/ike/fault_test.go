@@ -418,3 +418,42 @@ func TestFaultNotMatchingLeavesTrafficAlone(t *testing.T) {
 		t.Errorf("the fault should still wait for its message")
 	}
 }
+
+// Transaction (XAUTH, Mode Config) messages take faults too: the gateway's
+// first XAUTH request is dropped and retransmitted; a corrupted HASH in the
+// client's answer is refused, and its retransmission (the same damaged
+// message) too, until the gateway gives up.
+func TestFaultTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		f     fault.Fault
+		onGW  bool
+		fails bool
+	}{
+		{"drop", fault.Fault{Message: msg("transaction"), Action: fault.Drop}, true, false},
+		{"duplicate", fault.Fault{Message: msg("transaction"), Action: fault.Duplicate}, false, false},
+		{"corrupt hash", fault.Fault{Message: msg("transaction"), Action: fault.Corrupt, Payload: fault.PayloadHash}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, gateway := remoteAccessConns(t, ike.MainMode, false, "wonderland")
+			bus := events.NewBus("fault")
+			p := &faultPair{pair: newPairOn(t, 13, client, gateway, bus), bus: bus}
+			e := p.i
+			if tc.onGW {
+				e = p.r
+			}
+			p.arm(t, e, tc.f)
+			err, stuck := p.run(t, 120*time.Second)
+			if stuck {
+				t.Fatalf("stuck\n%s", p.dump())
+			}
+			if (err != nil) != tc.fails {
+				t.Fatalf("initiate: %v, want failure %v\n%s", err, tc.fails, p.dump())
+			}
+			p.firstSeq(t, events.FaultInjected, "", "XAUTH")
+			if s := e.Stats(); s.FaultsInjected != 1 {
+				t.Errorf("%d faults injected, want 1", s.FaultsInjected)
+			}
+		})
+	}
+}
