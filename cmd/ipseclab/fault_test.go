@@ -96,3 +96,61 @@ func TestFaultVerb(t *testing.T) {
 		}
 	}
 }
+
+// The robustness sweep's strongSwan subset: faults on our gateway's
+// messages, charon as the peer, each case ending in recovery or in a clean
+// failure with the notification charon sends. charon answers a refused
+// HASH_I with a protected AUTHENTICATION-FAILED (it holds our keys by then),
+// which ends our phase 1 at once, and a refused HASH(1) with
+// INVALID-HASH-INFORMATION; it ignores a Delete or INITIAL-CONTACT in the
+// clear, and its kernel-libipsec drops replayed and corrupted ESP.
+func TestFaultsAgainstStrongSwan(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedCommand(t, "/usr/sbin/charon-systemd")
+	netenv.SharedLabs(t)
+	name := fmt.Sprintf("fsw%d", os.Getpid()%100000)
+	const ping = "{ping: {from: alice, to: 10.2.0.10, count: 3, interval: 100ms, timeout: 500ms}"
+	lab := writeLab(t, name, interopLab("gw", "sw", "main", "aes128-sha256-modp2048", "aes128-sha256")+`script:
+  - fault: {node: gw, message: main-mode 5/6, corrupt: hash}
+  - tunnel-up: mixed
+  - expect: {event: auth-failed, node: gw, within: 5s, name: charon refuses HASH_I under the shared keys}
+  - expect: {event: phase1-failed, node: gw, within: 1s}
+  - wait: 1s
+  - fault: {node: gw, message: main-mode 3/6, drop: true}
+  - tunnel-up: mixed
+  - expect: {event: ike-retransmit, node: gw, within: 5s}
+  - expect: {event: phase2-up, node: gw, within: 10s}
+  # charon installs its inbound SA on Quick Mode 3/3: the first ping may
+  # overtake it.
+  - expect: `+ping+`, success: 66%}
+  - expect: `+ping+`, success: 100%}
+  - fault: {node: gw, forge: delete}
+  - fault: {node: gw, forge: initial-contact}
+  - expect: {event: sa-deleted, within: 2s, absent: true}
+  - expect: `+ping+`, success: 100%}
+  - fault: {node: gw, esp: replay, count: 3}
+  - expect: `+ping+`, success: 100%}
+  - fault: {node: gw, esp: corrupt}
+  - expect: `+ping+`, success: 66%, max-success: 67%}
+  - tunnel-down: mixed
+  - expect: {event: sa-deleted, node: sw, within: 5s}
+  - fault: {node: gw, message: quick-mode 1/3, duplicate: true}
+  - tunnel-up: mixed
+  - expect: {event: phase2-up, node: gw, within: 10s}
+  - expect: `+ping+`, success: 66%}
+  - tunnel-down: mixed
+  - expect: {event: sa-deleted, node: sw, within: 5s}
+  - fault: {node: gw, message: quick-mode 1/3, corrupt: hash}
+  - tunnel-up: mixed
+  - expect: {event: phase2-failed, node: gw, within: 5s, name: charon answers INVALID-HASH-INFORMATION}
+`)
+	r := run(t, "run", lab, "--width", "0")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"received protected notification AUTHENTICATION-FAILED", "the responder answered with INVALID-HASH-INFORMATION"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the timeline lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

@@ -188,6 +188,20 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 		return
 	}
 	e.publishNotify(sa, events.Received, n, true)
+	if sa.state != established && n.NotifyType.IsError() {
+		// Phase 1 is not complete, but the peer holds our keys: charon
+		// answers a HASH_I it refuses under them. The notification is
+		// authenticated, so it ends the negotiation at once rather than
+		// after our retransmissions of a message it will never accept.
+		switch n.NotifyType {
+		case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidIDInformation, isakmp.NotifyInvalidHashInformation,
+			isakmp.NotifyInvalidSignature, isakmp.NotifyInvalidCertificate:
+			e.authFailed(sa, "the peer reports "+n.NotifyType.String()+", under the keys we share: "+sa.conn.lesson().rejected, 0)
+		default:
+			e.phase1Failed(sa, "the peer rejected the negotiation with "+n.NotifyType.String(), nil)
+		}
+		return
+	}
 	switch n.NotifyType {
 	case isakmp.NotifyInitialContact:
 		e.initialContact(sa)
