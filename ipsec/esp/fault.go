@@ -39,25 +39,25 @@ func (d *DataPlane) InjectFault(f fault.Fault) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	for {
-		old := d.faults.Load()
-		nf := &espFaults{}
-		if old != nil {
-			old.mu.Lock()
-			nf.armed, nf.held = slices.Clone(old.armed), old.held
-			old.mu.Unlock()
-		}
-		nf.armed = append(nf.armed, fault.Arm(f, d.now()))
-		if d.faults.CompareAndSwap(old, nf) {
-			return nil
-		}
+	d.mu.Lock() // serialises arming and clearing; the packet path only loads the pointer
+	defer d.mu.Unlock()
+	ff := d.faults.Load()
+	if ff == nil {
+		ff = &espFaults{}
+		d.faults.Store(ff)
 	}
+	ff.mu.Lock()
+	ff.armed = append(ff.armed, fault.Arm(f, d.now()))
+	ff.mu.Unlock()
+	return nil
 }
 
 // ClearFaults disarms the data plane's faults; a packet held by a reorder
 // is dropped with them. It returns how many faults were armed.
 func (d *DataPlane) ClearFaults() int {
+	d.mu.Lock()
 	old := d.faults.Swap(nil)
+	d.mu.Unlock()
 	if old == nil {
 		return 0
 	}
