@@ -126,6 +126,8 @@ const (
 	DPDIgnored      Kind = "dpd-ignored"          // an R-U-THERE(-ACK) whose sequence number does not fit, counted and ignored; Fields: seq, want
 	StackCrashed    Kind = "stack-crashed"        // a node's IPsec stack lost all state on purpose
 	StackRestarted  Kind = "stack-restarted"      // and came back
+	FaultInjected   Kind = "fault-injected"       // the lab made a node send a message or packet wrong on purpose; Fields: action, message, payload
+	Unprotected     Kind = "unprotected-ignored"  // a Delete or notification in the clear, not believed; Fields: what, reason
 	KeysDerived     Kind = "keys-derived"         // derived keys, only when keys are requested
 	ESPPacket       Kind = "esp-packet"           // step 4: one of the first packets of an SA, described
 	ESPDrop         Kind = "esp-drop"             // step 4: replay, integrity or policy drop
@@ -355,7 +357,7 @@ func KnownKinds() []Kind {
 		NATMappingNew, NATMappingExpired, NATFlush,
 		Acquire, InitiateByHand, IKEMessage, IKERetransmit, IKEMalformed, IKESendFailed, HalfOpenEvicted, Suppressed, ProposalChosen, NATDetected, NATFloat, NATKeepalive, NATMapChanged,
 		PeerCertificate, XAuth, ModeConfig, Phase1Up, ISAKMPConn, Phase1Failed, Phase2Up, Phase2Failed, AuthFailed, NoProposal, Notify, Rekey, RekeyCollision, SAExpired,
-		SADeleted, DPDSent, DPDAck, DPDDead, DPDIgnored, StackCrashed, StackRestarted, KeysDerived, ESPPacket, ESPDrop,
+		SADeleted, DPDSent, DPDAck, DPDDead, DPDIgnored, StackCrashed, StackRestarted, FaultInjected, Unprotected, KeysDerived, ESPPacket, ESPDrop,
 		SACounters, RouteMTU, StrongSwanLog, VPNCLog, TrafficReport, PingReply, PingResult, ScriptStarted, ScriptStep, ScriptFinished, ExpectPassed,
 		ExpectFailed, MalformedPacket,
 	}

@@ -172,10 +172,12 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 		}
 		return n.Restart(ctx)
 	})
+	r.RegisterAction("fault", r.faultAction)
 	r.RegisterCounters(r.saCounter)
 	r.Handle("GET /v1/sas", r.handleSAs)
 	r.Handle("GET /v1/stats", r.handleStats)
 	r.Handle("POST /v1/crash", r.handleCrash)
+	r.Handle("POST /v1/fault", r.handleFault)
 	r.Handle("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))

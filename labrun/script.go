@@ -355,6 +355,11 @@ func describeStep(name string, v any) string {
 		return "impair " + a.Link
 	case *topology.NodeStep:
 		return name + " " + a.Node
+	case *topology.FaultStep:
+		if f, clear, err := a.Fault(); err == nil && !clear {
+			return "fault on " + a.Node + ": " + f.String()
+		}
+		return "fault on " + a.Node + ": clear"
 	case *topology.WaitStep:
 		if a.Event != "" {
 			return "wait for " + describeMatch(a.EventMatch)

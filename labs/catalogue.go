@@ -17,11 +17,12 @@ const (
 	TopicNATTraversal    Topic = "nat-traversal"
 	TopicDPD             Topic = "dpd"
 	TopicRemoteAccess    Topic = "remote-access"
+	TopicFaults          Topic = "faults"
 	TopicTroubleshooting Topic = "troubleshooting"
 )
 
 // Topics is the order of a course, and the order `ipseclab labs` lists them.
-var Topics = []Topic{TopicFiveSteps, TopicPhase1, TopicPhase2, TopicESPAH, TopicNATTraversal, TopicDPD, TopicRemoteAccess, TopicTroubleshooting}
+var Topics = []Topic{TopicFiveSteps, TopicPhase1, TopicPhase2, TopicESPAH, TopicNATTraversal, TopicDPD, TopicRemoteAccess, TopicFaults, TopicTroubleshooting}
 
 // Title is the heading a topic gets in listings.
 func (t Topic) Title() string {
@@ -40,6 +41,8 @@ func (t Topic) Title() string {
 		return "Dead Peer Detection and peer failures (RFC 3706)"
 	case TopicRemoteAccess:
 		return "Remote access: XAUTH, Mode Config, Hybrid"
+	case TopicFaults:
+		return "Protocol faults: messages lost, tampered with, replayed or forged on purpose"
 	case TopicTroubleshooting:
 		return "Troubleshooting exercises"
 	}
@@ -95,6 +98,12 @@ var catalogue = map[string]Entry{
 	"hybrid":               {Topic: TopicRemoteAccess},
 	"vpnc-client":          {Topic: TopicRemoteAccess},
 	"xauth-wrong-password": {Topic: TopicRemoteAccess, Troubleshooting: true},
+
+	"lost-message":  {Topic: TopicFaults},
+	"tampered-hash": {Topic: TopicFaults},
+	"replayed-esp":  {Topic: TopicFaults},
+	"forged-delete": {Topic: TopicFaults},
+	"missing-nat-d": {Topic: TopicFaults, Troubleshooting: true},
 }
 
 // Place returns where a shipped lab sits in the course.

@@ -363,6 +363,11 @@ func (t *Timeline) style(e events.Event) (code, sign string) {
 		}
 		return red, ""
 	case events.Warn:
+		if e.Kind == events.FaultInjected {
+			// The cause a lesson about faults is about: marked, so that the
+			// reaction below it reads as one.
+			return yellow, "⚡ "
+		}
 		return yellow, ""
 	}
 	switch e.Kind {

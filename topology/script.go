@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ipseclab/ipseclab/impair/netem"
+	"github.com/ipseclab/ipseclab/ipsec/fault"
 )
 
 // Step is one entry of a lab's script: exactly one action, optionally timed
@@ -24,6 +25,7 @@ type Step struct {
 	NATFlush   *NodeStep    `yaml:"nat-flush"`
 	Crash      *NodeStep    `yaml:"crash"`   // the node's IPsec stack loses all state, as in a reboot
 	Restart    *NodeStep    `yaml:"restart"` // and starts again, empty
+	Fault      *FaultStep   `yaml:"fault"`   // a protocol fault on a gateway's own stack (ipsec/fault)
 	Wait       *WaitStep    `yaml:"wait"`
 	Expect     *ExpectStep  `yaml:"expect"`
 
@@ -101,6 +103,96 @@ type NodeStep struct {
 }
 
 func (s *NodeStep) fromScalar(n *yaml.Node) error { s.Node = n.Value; return nil }
+
+// FaultStep arms a protocol fault on a gateway's own IKE engine or data
+// plane: exactly one action, on a named IKE message (or, with esp:, on the
+// outbound ESP/AH packets), applying to the next match unless nth, count,
+// every or for says otherwise. `clear: true` disarms the node's faults.
+//
+//	fault: {node: gw-b, message: main-mode 4/6, drop: true}
+//	fault: {node: gw-a, message: main-mode 5/6, corrupt: hash, after-encryption: true}
+//	fault: {node: gw-a, esp: replay, count: 3}
+type FaultStep struct {
+	Timing     `yaml:",inline"`
+	Node       string `yaml:"node" lab:"required"`
+	Connection string `yaml:"connection"` // only this connection's messages
+	Message    string `yaml:"message"`    // main-mode 4/6, aggressive-mode 2/3, quick-mode 1/3, informational, dpd, transaction
+
+	Drop            bool     `yaml:"drop"`
+	Delay           Duration `yaml:"delay"`
+	Duplicate       bool     `yaml:"duplicate"`
+	Reorder         bool     `yaml:"reorder"`
+	Corrupt         string   `yaml:"corrupt"`          // a payload: hash, sig, nonce, ke, sa, id, nat-d, spi
+	AfterEncryption bool     `yaml:"after-encryption"` // corrupt the datagram as sent, not the message before encryption
+	Omit            string   `yaml:"omit"`             // a payload
+	Replay          bool     `yaml:"replay"`
+	Cookie          string   `yaml:"cookie"` // zero or random
+	Forge           string   `yaml:"forge"`  // delete or initial-contact; without message, at once
+	ESP             string   `yaml:"esp"`    // corrupt, replay, wrong-spi, reorder or truncate
+	Hold            Duration `yaml:"hold"`   // reorder, replay: the longest a datagram is held (default 1s)
+	Clear           bool     `yaml:"clear"`  // disarm the node's faults
+
+	Count int      `yaml:"count"` // the next N matches
+	Nth   int      `yaml:"nth"`   // only the nth match
+	Every bool     `yaml:"every"` // every match
+	For   Duration `yaml:"for"`   // every match for this long
+}
+
+// FaultActions are the keys of a fault step that name its action.
+var FaultActions = []string{"drop", "delay", "duplicate", "reorder", "corrupt", "omit", "replay", "cookie", "forge", "esp", "clear"}
+
+// Fault turns the step into the fault it arms; clear reports a `clear: true`
+// step, which arms nothing. Errors are *fault.FieldError naming the key.
+func (s *FaultStep) Fault() (f fault.Fault, clear bool, err error) {
+	f = fault.Fault{Node: s.Node, Plane: fault.IKE, Conn: s.Connection, After: s.AfterEncryption, Delay: s.Hold.Duration,
+		Occurrence: fault.Occurrence{Count: s.Count, Nth: s.Nth, Every: s.Every, For: s.For.Duration}}
+	var actions []string
+	set := func(on bool, name string, a fault.Action) {
+		if on {
+			actions = append(actions, name)
+			f.Action = a
+		}
+	}
+	set(s.Drop, "drop", fault.Drop)
+	set(s.Delay.Duration > 0, "delay", fault.Delay)
+	set(s.Duplicate, "duplicate", fault.Duplicate)
+	set(s.Reorder, "reorder", fault.Reorder)
+	set(s.Corrupt != "", "corrupt", fault.Corrupt)
+	set(s.Omit != "", "omit", fault.Omit)
+	set(s.Replay, "replay", fault.Replay)
+	set(s.Cookie != "", "cookie", fault.Cookie)
+	set(s.Forge != "", "forge", fault.Forge)
+	set(s.ESP != "", "esp", fault.Action(s.ESP))
+	set(s.Clear, "clear", "")
+	switch {
+	case len(actions) == 0:
+		return f, false, &fault.FieldError{Err: fmt.Errorf("a fault needs one action: %s", strings.Join(FaultActions, ", "))}
+	case len(actions) > 1:
+		return f, false, &fault.FieldError{Name: actions[1], Err: fmt.Errorf("a fault has one action, not %s; write one step each", strings.Join(actions, " and "))}
+	case s.Clear:
+		return f, true, nil
+	}
+	switch f.Action {
+	case fault.Delay:
+		f.Delay = s.Delay.Duration
+	case fault.Corrupt:
+		f.Payload = fault.Payload(s.Corrupt)
+	case fault.Omit:
+		f.Payload = fault.Payload(s.Omit)
+	}
+	f.Cookie, f.Forge = s.Cookie, s.Forge
+	if s.ESP != "" {
+		f.Plane = fault.ESP
+	}
+	if s.Message != "" {
+		m, err := fault.ParseMessage(s.Message)
+		if err != nil {
+			return f, false, &fault.FieldError{Name: "message", Err: err}
+		}
+		f.Message = m
+	}
+	return f, false, f.Validate()
+}
 
 // EventMatch selects events.
 type EventMatch struct {

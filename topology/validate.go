@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/impair/netem"
+	"github.com/ipseclab/ipseclab/ipsec/fault"
 	"github.com/ipseclab/ipseclab/ipsec/pki"
 	"github.com/ipseclab/ipseclab/ipsec/proposal"
 	"github.com/ipseclab/ipseclab/nat/natconf"
@@ -906,6 +908,8 @@ func (v *labChecker) script() {
 			default:
 				needNode("node", a.Node, KindGateway, KindStrongSwan, KindVPNC)
 			}
+		case *FaultStep:
+			v.fault(ap, a)
 		case *WaitStep:
 			if a.Event == "" && a.For.Duration == 0 {
 				v.errorf(ap, "wait needs a duration (wait: 5s) or an event (wait: {event: phase2-up})")
@@ -914,6 +918,32 @@ func (v *labChecker) script() {
 		case *ExpectStep:
 			v.expect(ap, a, needNode, needConn)
 		}
+	}
+}
+
+// fault checks a fault step: a gateway (only ipseclab's own stack has the
+// hooks; strongSwan's and vpnc's do not, and hosts run none), a connection
+// of the lab, and a fault that makes sense, each problem at its key.
+func (v *labChecker) fault(path string, a *FaultStep) {
+	if n := v.lab.Topology.Nodes[a.Node]; n == nil {
+		v.errorf(path+".node", "%q is not a node of this lab (nodes: %s)", a.Node, strings.Join(v.lab.NodeNames(), ", "))
+	} else if n.Kind != KindGateway {
+		v.errorf(path+".node", "%s is a %s node, which has no ipseclab IKE engine or data plane to inject faults into: faults act on gateway nodes", a.Node, n.Kind)
+	}
+	if a.Connection != "" && v.lab.IPsec[a.Connection] == nil {
+		v.errorf(path+".connection", "%q is not a connection of this lab's ipsec block", a.Connection)
+	}
+	_, _, err := a.Fault()
+	for _, e := range flattenErrors(err) {
+		if e == nil {
+			continue
+		}
+		at := path // Pos falls back to the step when the key is not written
+		var fe *fault.FieldError
+		if errors.As(e, &fe) && fe.Name != "" {
+			at = path + "." + fe.Name
+		}
+		v.errorf(at, "fault: %s", e)
 	}
 }
 

@@ -19,7 +19,7 @@ const pureVerbs = "validate, schema, graph and labs"
 // linuxVerbs names the verbs of linuxCmds that a user types (serve is the lab
 // process's own), for their stand-ins on other OSes. A test keeps the two
 // lists alike.
-var linuxVerbs = []string{"capture", "crash", "daemon", "deploy", "destroy", "exec", "impair", "inspect", "nat", "ping", "pki", "restart", "run", "sas", "stats", "traffic", "tunnel", "watch"}
+var linuxVerbs = []string{"capture", "crash", "daemon", "deploy", "destroy", "exec", "fault", "impair", "inspect", "nat", "ping", "pki", "restart", "run", "sas", "stats", "traffic", "tunnel", "watch"}
 
 // linuxStandIns are what other OSes have for the verbs that need Linux:
 // commands that say so, where cobra would say "unknown command", so that

@@ -128,8 +128,9 @@ type DataPlane struct {
 	dev Device
 	net Network
 
-	ike   atomic.Pointer[func(src netip.AddrPort, msg []byte)]
-	hooks atomic.Pointer[Hooks]
+	ike    atomic.Pointer[func(src netip.AddrPort, msg []byte)]
+	hooks  atomic.Pointer[Hooks]
+	faults atomic.Pointer[espFaults] // nil unless the lab armed a fault (fault.go)
 
 	st       stats
 	lastDrop atomic.Int64

@@ -125,6 +125,9 @@ func (d *DataPlane) routineOutbound() {
 // flush finishes and sends what outbound queued.
 func (d *DataPlane) flush(w *wireBuffers) {
 	w.jobs.run()
+	if ff := d.faults.Load(); ff != nil {
+		d.applyFaults(ff, w)
+	}
 	if len(w.ip) > 0 {
 		if err := d.net.SendIP(w.ip); err != nil {
 			d.st.sendErrors.Add(1)

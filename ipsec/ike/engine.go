@@ -47,6 +47,10 @@ type Stats struct {
 	Suppressed      uint64 `json:"events_suppressed"` // events of unauthenticated input over the rate limit
 	DPDBadSequence  uint64 `json:"dpd_bad_sequence"`  // R-U-THERE(-ACK)s ignored for their sequence number (RFC 3706 §7)
 	InvalidSPISent  uint64 `json:"invalid_spi_sent"`  // INVALID-SPI notifications for ESP/AH with an SPI we do not hold
+
+	UnprotectedIgnored uint64 `json:"unprotected_ignored"` // Deletes and notifications in the clear that were not believed
+	InvalidCookies     uint64 `json:"invalid_cookies"`     // messages with a zero initiator cookie, refused (INVALID-COOKIE)
+	FaultsInjected     uint64 `json:"faults_injected"`     // faults of the lab that acted on our messages (fault.go)
 }
 
 // conn is a configured connection and what the engine holds for it.
@@ -100,6 +104,8 @@ type Engine struct {
 	sealing bool // a connection authenticates with public-key encryption
 
 	invalidSPISent map[netip.Addr]time.Time // when each peer was last told INVALID-SPI
+
+	faults *faultInjector // nil unless the lab armed a fault: the send path checks only that
 }
 
 // New validates the configuration and returns an engine. Nothing is sent
@@ -377,6 +383,14 @@ func (e *Engine) Receive(p Packet) {
 		return
 	}
 	h := m.Header
+	if h.InitiatorCookie == (isakmp.Cookie{}) {
+		// RFC 2408 §2.5.3 makes the initiator's cookie unique and never
+		// zero: no SA can be named by it, and answering would only help a
+		// forger probe us.
+		e.stats.InvalidCookies++
+		e.malformed(p, &isakmp.Error{Notify: isakmp.NotifyInvalidCookie, Offset: 0, Reason: "the initiator cookie is zero"}, nil)
+		return
+	}
 	if h.ResponderCookie == (isakmp.Cookie{}) {
 		switch h.Exchange {
 		case isakmp.ExchangeMainMode, isakmp.ExchangeAggressive:

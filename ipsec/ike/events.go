@@ -28,6 +28,7 @@ type msgInfo struct {
 	step       events.Step
 	explain    string
 	conn       *conn // the connection it is about, when not its ISAKMP SA's (a Quick Mode for another's IPsec SAs)
+	dpd        bool  // an Informational carrying R-U-THERE or its ACK
 }
 
 // connName names the connection a message of sa is about.

@@ -34,6 +34,7 @@ func infoInfo(payloads []isakmp.Payload) msgInfo {
 			what = append(what, p.NotifyType.String())
 			switch p.NotifyType {
 			case isakmp.NotifyRUThere, isakmp.NotifyRUThereAck:
+				i.dpd = true
 			case isakmp.NotifyInitialContact:
 				i.step = events.StepPhase1
 			default:
@@ -91,8 +92,17 @@ func (e *Engine) receiveInformational(sa *isakmpSA, p Packet, m *isakmp.Message)
 	if m.Header.Flags&isakmp.FlagEncryption == 0 {
 		e.publishMessage(sa, events.Received, m, len(p.Data), msgInfo{exchange: "informational", num: 1, total: 1, step: events.StepPhase1,
 			explain: "Informational, unprotected: without HASH(1) nothing proves who sent it"})
-		for _, n := range isakmp.All[*isakmp.Notify](m) {
-			e.unprotectedNotify(sa, p, n)
+		for _, pl := range m.Payloads {
+			if sa.dead {
+				return
+			}
+			switch pl := pl.(type) {
+			case *isakmp.Notify:
+				e.unprotectedNotify(sa, p, pl)
+			case *isakmp.Delete:
+				e.unprotectedIgnored(sa, p, fmt.Sprintf("Delete of %d %s SA(s)", len(pl.SPIs), pl.Protocol),
+					"a Delete is believed only inside a protected Informational, whose HASH(1) proves the peer's ISAKMP SA sent it; anyone who saw the cookies on the wire can send this one")
+			}
 		}
 		return
 	}
@@ -144,7 +154,16 @@ func (e *Engine) unreadableInformational(sa *isakmpSA, p Packet, why string) {
 // negotiation in progress.
 func (e *Engine) unprotectedNotify(sa *isakmpSA, p Packet, n *isakmp.Notify) {
 	e.publishNotify(sa, events.Received, n, false)
-	if sa.state == established || !n.NotifyType.IsError() || p.Remote.Addr() != sa.remote.Addr() {
+	switch {
+	case sa.state == established:
+		e.unprotectedIgnored(sa, p, n.NotifyType.String(),
+			"the ISAKMP SA is established, so the peer would send this under its protection (HASH(1)); in the clear, anyone who saw the cookies could have sent it")
+		return
+	case p.Remote.Addr() != sa.remote.Addr():
+		e.unprotectedIgnored(sa, p, n.NotifyType.String(), fmt.Sprintf("it comes from %s, not from the peer %s", p.Remote.Addr(), sa.remote.Addr()))
+		return
+	case !n.NotifyType.IsError():
+		e.unprotectedIgnored(sa, p, n.NotifyType.String(), "a status notification in the clear proves nothing and asks for nothing")
 		return
 	}
 	reason := "the peer rejected the negotiation with " + n.NotifyType.String()
@@ -169,6 +188,20 @@ func (e *Engine) protectedNotify(sa *isakmpSA, n *isakmp.Notify) {
 		return
 	}
 	e.publishNotify(sa, events.Received, n, true)
+	if sa.state != established && n.NotifyType.IsError() {
+		// Phase 1 is not complete, but the peer holds our keys: charon
+		// answers a HASH_I it refuses under them. The notification is
+		// authenticated, so it ends the negotiation at once rather than
+		// after our retransmissions of a message it will never accept.
+		switch n.NotifyType {
+		case isakmp.NotifyAuthenticationFailed, isakmp.NotifyInvalidIDInformation, isakmp.NotifyInvalidHashInformation,
+			isakmp.NotifyInvalidSignature, isakmp.NotifyInvalidCertificate:
+			e.authFailed(sa, "the peer reports "+n.NotifyType.String()+", under the keys we share: "+sa.conn.lesson().rejected, 0)
+		default:
+			e.phase1Failed(sa, "the peer rejected the negotiation with "+n.NotifyType.String(), nil)
+		}
+		return
+	}
 	switch n.NotifyType {
 	case isakmp.NotifyInitialContact:
 		e.initialContact(sa)
@@ -292,4 +325,17 @@ func leadingHash(m *isakmp.Message) (*isakmp.Hash, []byte, bool) {
 	}
 	rest, err := m.PayloadBytes(1)
 	return hash, rest, err == nil
+}
+
+// unprotectedIgnored counts and reports a Delete or notification that came
+// in the clear and was not acted on, and says why: forging one takes no key.
+func (e *Engine) unprotectedIgnored(sa *isakmpSA, p Packet, what, why string) {
+	e.stats.UnprotectedIgnored++
+	e.publishLimited(events.Event{
+		Kind: events.Unprotected, Step: events.StepTermination, Conn: sa.conn.cfg.Name, Level: events.Warn,
+		Message: fmt.Sprintf("unprotected %s from %s ignored: %s", what, p.Remote, why),
+		Explain: "IKEv1 believes a Delete or an INITIAL-CONTACT only under the ISAKMP SA's keys; otherwise a single forged packet could tear down every tunnel. Before phase 1 ends, an error in the clear from the peer is believed, since dropping our packets would do the same harm.",
+		IKE:     sa.ikeInfo(events.Received, msgInfo{exchange: "informational", num: 1, total: 1}, nil, len(p.Data)),
+		Fields:  map[string]any{"what": what, "reason": why, "peer": p.Remote.String()},
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/fault"
 	"github.com/ipseclab/ipseclab/ipsec/isakmp"
 	"github.com/ipseclab/ipseclab/ipsec/keymat"
 )
@@ -56,6 +57,8 @@ type isakmpSA struct {
 	lastIn   string                // the last message taken from the peer ("Main Mode 4/6"), to explain a stall
 	sendErr  error                 // why the last send failed, if it did
 	first    halfOpenKey           // responder: how repeats of the first message find it
+
+	lastInvalidHash time.Time // when we last told the peer INVALID-HASH-INFORMATION (quick_mode.go)
 
 	halfOpenTimer, rekeyTimer, expireTimer, keepaliveTimer, dpdTimer *timer
 }
@@ -337,18 +340,36 @@ func (sa *isakmpSA) decrypt(m *isakmp.Message) error {
 	return m.Decrypt(sa.block, sa.ivs.IV(m.Header.MessageID))
 }
 
-// transmit sends a datagram to the peer. Its event must already be
-// published: the peer's answer can be published before this returns.
+// transmit sends a datagram to the peer, through the armed faults if any
+// (fault.go). Its event must already be published: the peer's answer can be
+// published before this returns.
 func (sa *isakmpSA) transmit(b []byte, info msgInfo) {
+	if sa.e.faults != nil {
+		sa.e.transmitFaults(sa, b, info)
+		return
+	}
+	sa.sendRaw(b, info)
+}
+
+// sendRaw sends a datagram to the peer as it is.
+func (sa *isakmpSA) sendRaw(b []byte, info msgInfo) {
 	sa.sendErr = sa.e.transmit(sa.local, sa.remote, b, info.what(), info.connName(sa))
 }
 
 // send encodes, publishes and transmits one message that expects no answer.
+// Armed faults may change its payloads first (fault.go).
 func (sa *isakmpSA) send(ex isakmp.ExchangeType, mid uint32, payloads []isakmp.Payload, encrypt bool, info msgInfo) []byte {
+	var spots map[fault.Payload]int
+	if sa.e.faults != nil {
+		payloads, spots = sa.e.composeFaults(sa, info, payloads)
+	}
 	m, b, err := sa.encode(ex, mid, payloads, encrypt)
 	if err != nil {
 		sa.e.internalError(fmt.Errorf("encode %s: %w", info.what(), err))
 		return nil
+	}
+	if spots != nil {
+		sa.e.faults.rememberSpots(b, spots)
 	}
 	sa.e.publishMessage(sa, events.Sent, m, len(b), info)
 	sa.transmit(b, info)

@@ -194,6 +194,8 @@ func refusedExplain(t isakmp.NotifyType) string {
 		return noProposalExplain(events.Received, events.StepPhase2, offerSummary{})
 	case isakmp.NotifyInvalidIDInformation:
 		return "The responder has no connection whose selectors hold ours, mirrored: it compares our local-ts with its remote-ts and our remote-ts with its local-ts (a subnet may be narrower than the other side's, not wider). Its log names the selectors it has."
+	case isakmp.NotifyInvalidHashInformation:
+		return "The responder decrypted our Quick Mode 1/3 but computed another HASH(1) over it than the one it carries: the message changed after it was built, so it refused it rather than trust any of it."
 	case isakmp.NotifyInvalidKeyInformation:
 		return "The responder could not use our Diffie-Hellman value for PFS: a KE payload missing, or of another group than the proposal's."
 	}

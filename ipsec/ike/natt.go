@@ -77,6 +77,16 @@ func (e *Engine) detectNAT(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	}
 	natd := isakmp.All[*isakmp.NATD](m)
 	if len(natd) < 2 {
+		// The peer announced NAT-T in its vendor IDs but sent no NAT-D
+		// hashes (RFC 3947 §3.2 wants them in MM3/MM4, AM2/AM3): nothing
+		// to compare, so nothing is detected and nothing floats.
+		e.pub.Publish(events.Event{
+			Kind: events.NATDetected, Step: events.StepPhase1, Conn: sa.conn.cfg.Name, Level: events.Warn,
+			Message: fmt.Sprintf("no NAT-D payloads from %s: NAT detection impossible, assuming no NAT", p.Remote),
+			Explain: "The peer announced NAT traversal but sent fewer than the two NAT-D hashes it owes: without them this side cannot tell whether a NAT rewrote the addresses, so it assumes none, stays on UDP 500 and proposes plain ESP, which a NAT on the path may drop.",
+			IKE:     sa.ikeInfo(events.Received, msgInfo{exchange: sa.mode.String()}, nil, 0),
+			Fields:  map[string]any{"nat_local": false, "nat_remote": false, "natd_missing": true, "natd_count": len(natd), "peer": p.Remote.String()},
+		})
 		return
 	}
 	prf, _ := keymat.NewPRF(sa.choice.attrs.Hash)

@@ -175,6 +175,7 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	hash, rest, ok := leadingHash(m)
 	if !ok {
 		e.malformedIn(sa, p, "Quick Mode message does not start with HASH")
+		e.invalidHash(sa, mid)
 		return
 	}
 	var want []byte
@@ -188,6 +189,7 @@ func (e *Engine) receiveQuickMode(sa *isakmpSA, p Packet, m *isakmp.Message) {
 	}
 	if !hmac.Equal(hash.Data, want) {
 		e.malformedIn(sa, p, "Quick Mode HASH does not match: forged, corrupted, or out of order")
+		e.invalidHash(sa, mid)
 		return
 	}
 	sa.ivs.Update(mid, m.Ciphertext)
@@ -894,4 +896,22 @@ func natOAs(m *isakmp.Message) []netip.Addr {
 		out = append(out, p.Addr)
 	}
 	return out
+}
+
+// invalidHash tells the peer, under the ISAKMP SA, that a Quick Mode message
+// decrypted but failed its HASH (RFC 2408 §5.5: INVALID-HASH-INFORMATION),
+// so that an initiator whose Quick Mode 1/3 was refused fails at once
+// instead of after its retransmissions. The message itself is dropped, not
+// acted on: it may be a forgery replayed under the right keys' IV. At most
+// one notification a second per ISAKMP SA, so that a stream of bad messages
+// cannot make us send a stream of notifications.
+func (e *Engine) invalidHash(sa *isakmpSA, mid uint32) {
+	now := e.clock.Now()
+	if !sa.lastInvalidHash.IsZero() && now.Sub(sa.lastInvalidHash) < time.Second {
+		return
+	}
+	sa.lastInvalidHash = now
+	n := &isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtocolISAKMP, NotifyType: isakmp.NotifyInvalidHashInformation,
+		SPI: isakmp.ISAKMPSPI(sa.ckyI, sa.ckyR), Data: binary.BigEndian.AppendUint32(nil, mid)}
+	e.notifyPeer(sa, n)
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/esp"
+	"github.com/ipseclab/ipseclab/ipsec/fault"
 	"github.com/ipseclab/ipseclab/ipsec/ike"
 )
 
@@ -415,6 +416,30 @@ func (s *Stack) Terminate(ctx context.Context, conn string) error {
 		return err
 	}
 	return in.engine.Terminate(ctx, conn)
+}
+
+// InjectFault arms a protocol fault (package fault): on the IKE engine for
+// plane ike, on the data plane's outbound path for plane esp. A crash or
+// restart forgets it with the rest of the state.
+func (s *Stack) InjectFault(f fault.Fault) error {
+	in, err := s.current()
+	if err != nil {
+		return err
+	}
+	if f.Plane == fault.ESP {
+		return in.dp.InjectFault(f)
+	}
+	return in.engine.InjectFault(f)
+}
+
+// ClearFaults disarms every fault of the node and returns how many were
+// armed.
+func (s *Stack) ClearFaults() int {
+	in, err := s.current()
+	if err != nil {
+		return 0
+	}
+	return in.engine.ClearFaults() + in.dp.ClearFaults()
 }
 
 // SAs lists the ISAKMP SAs and IPsec SA pairs, with their counters. A stack

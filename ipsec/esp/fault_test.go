@@ -1,0 +1,97 @@
+package esp
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipseclab/ipseclab/events"
+	"github.com/ipseclab/ipseclab/ipsec/fault"
+)
+
+// Each ESP fault, on one packet of three, and what the receiver makes of it.
+func TestESPFaults(t *testing.T) {
+	cases := []struct {
+		action   fault.Action
+		arrive   int // packets B's device gets
+		check    func(in Counters, st Stats) bool
+		reaction string
+	}{
+		{fault.Corrupt, 2, func(in Counters, _ Stats) bool { return in.IntegrityFailures == 1 }, "one integrity failure"},
+		{fault.Replay, 3, func(in Counters, _ Stats) bool { return in.ReplayDrops == 1 }, "one replay drop"},
+		{fault.WrongSPI, 2, func(_ Counters, st Stats) bool { return st.UnknownSPI == 1 }, "one packet for an unknown SPI"},
+		{fault.Truncate, 2, func(in Counters, st Stats) bool { return in.IntegrityFailures+in.OtherDrops+st.Malformed == 1 }, "one packet dropped as malformed or failing integrity"},
+		{fault.Reorder, 3, func(in Counters, _ Stats) bool { return in.ReplayDrops == 0 && in.Packets == 3 }, "three packets accepted, none as a replay"},
+	}
+	for _, tr := range []transform{{ProtoESP, EncAESGCM16_128, IntegNone}, {ProtoESP, EncAESCBC128, IntegHMACSHA1_96}, {ProtoAH, 0, IntegHMACSHA256_128}} {
+		for _, encap := range []bool{false, true} {
+			if encap && tr.proto == ProtoAH {
+				continue
+			}
+			for _, c := range cases {
+				name := tr.String() + "/" + string(c.action)
+				if encap {
+					name += "/udp"
+				}
+				t.Run(name, func(t *testing.T) {
+					bus := events.NewBus("esp-fault")
+					a, b := twoGateways(t, Config{Node: "a", Events: bus}, Config{Node: "b"})
+					ab, _ := installPair(t, a, b, tr, encap, 0x1000)
+					must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: c.action}))
+					for i := range 3 {
+						a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", uint32(i), 100)
+						if c.action != fault.Reorder || i > 0 {
+							time.Sleep(5 * time.Millisecond) // one batch each
+						}
+					}
+					for range c.arrive {
+						receive(t, b.dev, 2*time.Second)
+					}
+					var in Counters
+					waitFor(t, func() bool {
+						for _, s := range b.dp.SAs() {
+							if s.ID == ab[1] {
+								in = s.Counters
+							}
+						}
+						return c.check(in, b.dp.Stats())
+					})
+					select {
+					case p := <-b.dev.out:
+						t.Fatalf("an extra packet arrived: %x", p)
+					case <-time.After(20 * time.Millisecond):
+					}
+					var faults []events.Event
+					for _, e := range bus.Since(0) {
+						if e.Kind == events.FaultInjected {
+							faults = append(faults, e)
+						}
+					}
+					if len(faults) != 1 || !strings.Contains(faults[0].Message, "fault injected: a") {
+						t.Errorf("fault events: %v", faults)
+					}
+					if a.dp.ClearFaults() != 0 {
+						t.Errorf("a fault for one packet stayed armed")
+					}
+				})
+			}
+		}
+	}
+}
+
+// With nothing armed, flush costs one atomic load: the benchmark of the
+// outbound path (BenchmarkOutbound*) is the measure; this only checks that
+// disarming restores the plain path.
+func TestESPFaultClear(t *testing.T) {
+	a, b := twoGateways(t, Config{Node: "a"}, Config{Node: "b"})
+	installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, false, 0x1000)
+	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Corrupt, Occurrence: fault.Occurrence{Every: true}}))
+	if n := a.dp.ClearFaults(); n != 1 {
+		t.Fatalf("ClearFaults: %d", n)
+	}
+	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 100)
+	receive(t, b.dev, 2*time.Second)
+	if err := a.dp.InjectFault(fault.Fault{Plane: fault.IKE, Action: fault.Drop}); err == nil {
+		t.Errorf("the data plane took an IKE fault")
+	}
+}
