@@ -251,3 +251,61 @@ func dump(p *Packet) string {
 }
 
 func itoa(n uint64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestPacketRemoteAccess: XAUTH's user name and password, and Mode
+// Config's address, in the Attribute payloads of the Transaction exchange.
+func TestPacketRemoteAccess(t *testing.T) {
+	recs := readTestRecording(t, "road-warriors.jsonl")
+	e := find(t, recs, "XAUTH 2/4", func(e *events.Event) bool {
+		return e.Kind == events.IKEMessage && e.IKE.Exchange == "xauth" && e.IKE.MsgNum == 2 && e.IKE.Dir == events.Sent
+	})
+	p, err := DecodePacket(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := layer(p.Layers, "Attributes: ISAKMP_CFG_REPLY")
+	if attrs == nil || !strings.HasPrefix(field(attrs, "XAUTH_USER_NAME"), `"`) || field(attrs, "XAUTH_USER_PASSWORD") == "" {
+		t.Fatalf("XAUTH reply: %s", dump(p))
+	}
+	e = find(t, recs, "Mode Config 2/2", func(e *events.Event) bool {
+		return e.Kind == events.IKEMessage && e.IKE.Exchange == "modecfg" && e.IKE.MsgNum == 2 && e.IKE.Dir == events.Sent
+	})
+	if p, err = DecodePacket(e); err != nil {
+		t.Fatal(err)
+	}
+	if a := field(layer(p.Layers, "Attributes"), "INTERNAL_IP4_ADDRESS"); !strings.Contains(a, ".") {
+		t.Fatalf("Mode Config reply: %s", dump(p))
+	}
+}
+
+// TestPacketNATTraversal: NAT-D payloads in Main Mode 3/6, IKE on 4500
+// with its non-ESP marker after the float, and ESP in UDP.
+func TestPacketNATTraversal(t *testing.T) {
+	recs := readTestRecording(t, "nat-traversal.jsonl")
+	e := find(t, recs, "Main Mode 3/6", ikeMsg("laptop", "main", 3, events.Sent))
+	p, err := DecodePacket(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := layer(p.Layers, "NAT-D"); n == nil || len(field(n, "Hash of address and port")) < 10 {
+		t.Fatalf("NAT-D: %s", dump(p))
+	}
+	e = find(t, recs, "Main Mode 5/6", ikeMsg("laptop", "main", 5, events.Sent))
+	if p, _ = DecodePacket(e); field(layer(p.Layers, "UDP"), "Non-ESP marker") == "" {
+		t.Errorf("Main Mode 5/6 after the float: %s", dump(p))
+	}
+	e = find(t, recs, "ESP in UDP", func(e *events.Event) bool { return e.Kind == events.ESPPacket && e.SA != nil && e.SA.Encap })
+	if p, err = DecodePacket(e); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, l := range p.Layers {
+		names = append(names, l.Name)
+	}
+	if got := strings.Join(names, " | "); !strings.HasPrefix(got, "IPv4 (outer) | UDP (encapsulation, RFC 3948) | ESP (RFC 4303) | IPv4 (inner, decrypted)") {
+		t.Fatalf("layers %s", got)
+	}
+	if u := layer(p.Layers, "UDP (encapsulation"); field(u, "Source port") != "4500" {
+		t.Errorf("UDP %v", u.Fields)
+	}
+}
