@@ -30,7 +30,7 @@ type webProcess struct {
 }
 
 // startWeb runs ipseclab with args and waits for its `web view: URL` line.
-func startWeb(t *testing.T, args ...string) *webProcess {
+func startWeb(t testing.TB, args ...string) *webProcess {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout = io.Discard
@@ -82,7 +82,7 @@ func startWeb(t *testing.T, args ...string) *webProcess {
 }
 
 // waitLine waits for a line of stderr that contains s.
-func (p *webProcess) waitLine(t *testing.T, s string, within time.Duration) {
+func (p *webProcess) waitLine(t testing.TB, s string, within time.Duration) {
 	t.Helper()
 	deadline := time.After(within)
 	for {
@@ -101,7 +101,7 @@ func (p *webProcess) waitLine(t *testing.T, s string, within time.Duration) {
 }
 
 // stop interrupts the process (Ctrl-C) and returns its exit code.
-func (p *webProcess) stop(t *testing.T) int {
+func (p *webProcess) stop(t testing.TB) int {
 	t.Helper()
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
