@@ -17,7 +17,9 @@ func recording(t *testing.T) []byte {
 	return b
 }
 
-func lines(b []byte) [][]byte { return bytes.SplitAfter(bytes.TrimSuffix(b, []byte("\n")), []byte("\n")) }
+func lines(b []byte) [][]byte {
+	return bytes.SplitAfter(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+}
 
 // TestReadRecordingBadInput: a truncated, reordered or foreign file is
 // refused with the line that is wrong.

@@ -371,4 +371,3 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("foreign file: %d\n%s", r.code, r.stderr)
 	}
 }
-
