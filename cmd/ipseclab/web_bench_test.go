@@ -3,7 +3,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -22,6 +22,12 @@ import (
 // processCPU is the CPU time a process has used, user and system, all its
 // threads (/proc/PID/stat, in clock ticks of 10 ms).
 func processCPU(tb testing.TB, pid int) time.Duration {
+	u, s := processUserSys(tb, pid)
+	return u + s
+}
+
+// processUserSys is processCPU's two parts.
+func processUserSys(tb testing.TB, pid int) (user, sys time.Duration) {
 	tb.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -31,7 +37,7 @@ func processCPU(tb testing.TB, pid int) time.Duration {
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return time.Duration(utime) * 10 * time.Millisecond, time.Duration(stime) * 10 * time.Millisecond
 }
 
 // webWatched runs a script of pairs negotiations with `run --web` while
@@ -59,14 +65,18 @@ func webWatched(tb testing.TB, clients, pairs int) (labCPU, runCPU time.Duration
 				return
 			}
 			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(nil, 1<<24)
+			// Read as a browser does, in large reads, until `end`.
+			buf := make([]byte, 256<<10)
+			var tail []byte
 			var n int64
-			for sc.Scan() {
-				n += int64(len(sc.Bytes())) + 1
-				if sc.Text() == "event: end" {
+			for {
+				k, err := resp.Body.Read(buf)
+				n += int64(k)
+				chunk := append(tail, buf[:k]...)
+				if bytes.Contains(chunk, []byte("event: end\n")) || err != nil {
 					break
 				}
+				tail = append(tail[:0], chunk[max(0, len(chunk)-16):]...)
 			}
 			mu.Lock()
 			received += n
@@ -80,6 +90,9 @@ func webWatched(tb testing.TB, clients, pairs int) (labCPU, runCPU time.Duration
 		tb.Fatal(err)
 	}
 	labCPU, runCPU = processCPU(tb, st.PID), processCPU(tb, w.cmd.Process.Pid)
+	lu, ls := processUserSys(tb, st.PID)
+	ru, rs := processUserSys(tb, w.cmd.Process.Pid)
+	tb.Logf("%d browsers: lab process user %v sys %v, run process user %v sys %v", clients, lu, ls, ru, rs)
 	if code := w.stop(tb); code != 0 {
 		tb.Fatalf("run --web: exit %d", code)
 	}
