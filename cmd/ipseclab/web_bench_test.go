@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,4 +129,47 @@ func BenchmarkWebClients(b *testing.B) {
 	b.ReportMetric(run50.Seconds()/run0.Seconds(), "run-cpu-x")
 	b.ReportMetric(100*((lab50+run50)-(lab0+run0)).Seconds()/lab0.Seconds(), "added-%-of-lab")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkScriptNegotiationsCPU is BenchmarkScriptNegotiations measured
+// in CPU time rather than in negotiations per second: the CPU time the
+// lab process and `run` spend per tunnel-up/tunnel-down pair of the same
+// script (IPSECLAB_NEG_PAIRS, 200 by default) between two of our
+// gateways. On a machine shared with other work the rate moves with the
+// load and CPU time much less: this is what compares two builds
+// (IPSECLAB_BINARY=old build) there.
+func BenchmarkScriptNegotiationsCPU(b *testing.B) {
+	testenv.NeedRoot(b)
+	netenv.SharedLabs(b)
+	pairs := 200
+	if v, err := strconv.Atoi(os.Getenv("IPSECLAB_NEG_PAIRS")); err == nil && v > 1 {
+		pairs = v
+	}
+	for _, g := range []struct{ name, ike string }{{"modp2048", "aes128-sha256-modp2048"}, {"curve25519", "aes128-sha256-curve25519"}} {
+		b.Run(g.name, func(b *testing.B) {
+			var labs, runs []float64
+			for range b.N {
+				name := fmt.Sprintf("ncpu%d", os.Getpid()%100000)
+				p := filepath.Join(b.TempDir(), "lab.yaml")
+				if err := os.WriteFile(p, []byte("name: "+name+"\n"+negotiationsLab("gateway", g.ike, "aes128gcm16", pairs)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				cmd := exec.Command(binary, "run", "--keep", p)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("run: %v\n%s", err, out)
+				}
+				st, err := labrun.ReadState(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				labs = append(labs, float64(processCPU(b, st.PID).Microseconds())/float64(pairs))
+				runs = append(runs, float64((cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()).Microseconds())/float64(pairs))
+				_ = labrun.DestroyLab(name, 30*time.Second)
+			}
+			b.ReportMetric(median(labs), "lab-us/pair")
+			b.ReportMetric(median(runs), "run-us/pair")
+			b.ReportMetric(median(labs)+median(runs), "us/pair")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
