@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,7 +43,8 @@ func processUserSys(tb testing.TB, pid int) (user, sys time.Duration) {
 }
 
 // webWatched runs a script of pairs negotiations with `run --web` while
-// clients browsers follow the event stream from the start, and returns
+// clients browsers follow the event stream from the start and poll
+// /api/state every 1.5 s as the page does, and returns
 // the CPU time the lab process and the run process (which serves the
 // view) used by the script's end.
 func webWatched(tb testing.TB, clients, pairs int) (labCPU, runCPU time.Duration, received int64) {
@@ -66,6 +68,24 @@ func webWatched(tb testing.TB, clients, pairs int) (labCPU, runCPU time.Duration
 				return
 			}
 			defer resp.Body.Close()
+			// And polls the state as the page does.
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				t := time.NewTicker(1500 * time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+						if r, err := http.Get(w.url + "api/state"); err == nil {
+							_, _ = io.Copy(io.Discard, r.Body)
+							r.Body.Close()
+						}
+					}
+				}
+			}()
 			// Read as a browser does, in large reads, until `end`.
 			buf := make([]byte, 256<<10)
 			var tail []byte
