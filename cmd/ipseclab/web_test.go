@@ -352,6 +352,17 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay --web exited %d", code)
 	}
 
+	// A kind this version does not know is shown as any event is.
+	unknown := filepath.Join(t.TempDir(), "unknown.jsonl")
+	if err := os.WriteFile(unknown, []byte(`{"seq":1,"time":"2026-01-01T00:00:00Z","lab":"x","kind":"lab-seed","step":0,"message":"seed 1"}
+{"seq":2,"time":"2026-01-01T00:00:01Z","lab":"x","node":"gw-a","kind":"quantum-tunnel","step":2,"level":"info","message":"something new happened"}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = run(t, "replay", unknown, "--speed", "0"); r.code != 0 || !strings.Contains(r.stdout, "gw-a  something new happened") {
+		t.Fatalf("unknown kind: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	b, err := os.ReadFile(rec)
 	if err != nil {
 		t.Fatal(err)
