@@ -309,3 +309,26 @@ func TestPacketNATTraversal(t *testing.T) {
 		t.Errorf("UDP %v", u.Fields)
 	}
 }
+
+// TestPacketOfARetransmission: a retransmission shows the message it
+// repeats.
+func TestPacketOfARetransmission(t *testing.T) {
+	recs := readTestRecording(t, "site-to-site.jsonl")
+	s, ts := newTestServer(t, Config{Mode: Live})
+	for i := range recs {
+		s.AddLine(recs[i].Event.Seq, recs[i].Line)
+	}
+	mm1 := find(t, recs, "Main Mode 1/6", ikeMsg("gw-a", "main", 1, events.Sent))
+	re := &events.Event{Seq: recs[len(recs)-1].Event.Seq + 1, Node: "gw-a", Kind: events.IKERetransmit, Step: events.StepPhase1,
+		IKE: &events.IKEInfo{Exchange: "main", MsgNum: 1, MsgTotal: 6, Dir: events.Sent, ICookie: mm1.IKE.ICookie, Size: mm1.IKE.Size}}
+	if err := s.Add(re); err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if code := getJSON(t, ts.URL+"/api/packet/"+itoa(re.Seq), &p); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if p.Title != "Main Mode 1/6 (retransmitted)" || layer(p.Layers, "Transform #1") == nil {
+		t.Fatalf("%s", dump(&p))
+	}
+}

@@ -256,6 +256,12 @@ func (s *Server) servePacket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("event %d cannot be read: %v", seq, err))
 		return
 	}
+	if e.Kind == events.IKERetransmit && e.IKE != nil && len(e.IKE.Plain) == 0 {
+		// A retransmission is the bytes of the message it repeats.
+		if orig := s.original(&e); orig != nil {
+			e.IKE.Plain, e.IKE.Encrypted, e.IKE.MsgID = orig.IKE.Plain, orig.IKE.Encrypted, orig.IKE.MsgID
+		}
+	}
 	p, err := DecodePacket(&e)
 	if err != nil {
 		writeError(w, http.StatusNotFound, err)
@@ -265,6 +271,29 @@ func (s *Server) servePacket(w http.ResponseWriter, r *http.Request) {
 		p.Keys = s.keysFor(&e)
 	}
 	writeJSON(w, p)
+}
+
+// original finds the message a retransmission repeats: the last one the
+// same node sent before it in the same exchange, at the same place.
+func (s *Server) original(r *events.Event) *events.Event {
+	var found *events.Event
+	s.hub.each(func(en entry) bool {
+		if en.seq >= r.Seq {
+			return false
+		}
+		if !hasKind(en.line, events.IKEMessage) {
+			return true
+		}
+		var e events.Event
+		if gojson.Unmarshal(en.line, &e) != nil || e.IKE == nil || e.Node != r.Node || e.IKE.Dir != events.Sent {
+			return true
+		}
+		if e.IKE.ICookie == r.IKE.ICookie && e.IKE.Exchange == r.IKE.Exchange && e.IKE.MsgNum == r.IKE.MsgNum && len(e.IKE.Plain) > 0 {
+			found = &e
+		}
+		return true
+	})
+	return found
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
