@@ -382,3 +382,31 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("foreign file: %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestWebShowsTheNAT: `web --name` of a lab with a NAT box: /api/state
+// lists its mappings by node, and `nat flush` from the CLI reaches the
+// page as it happens.
+func TestWebShowsTheNAT(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	name := fmt.Sprintf("cli%d-webnat", os.Getpid())
+	t.Cleanup(func() { _ = labrun.DestroyLab(name, 10*time.Second) })
+	if r := run(t, "deploy", "-t", "nat-traversal", "--name", name); r.code != 0 {
+		t.Fatalf("deploy: %d\n%s", r.code, r.stderr)
+	}
+	p := startWeb(t, "web", "--name", name, "--addr", "127.0.0.1:0")
+	s := openWebStream(t, p.url)
+	s.until(60*time.Second, "phase2-up", func(typ string, e *events.Event) bool { return e != nil && e.Kind == events.Phase2Up })
+	var state struct {
+		NAT map[string][]map[string]any `json:"nat"`
+		SAs map[string][]labrun.SAInfo  `json:"sas"`
+	}
+	webGet(t, p.url+"api/state", &state)
+	if _, ok := state.NAT["home-nat"]; !ok || len(state.SAs["laptop"]) == 0 {
+		t.Fatalf("api/state: %+v", state)
+	}
+	if r := run(t, "nat", "flush", "--name", name, "home-nat"); r.code != 0 {
+		t.Fatalf("nat flush: %d\n%s", r.code, r.stderr)
+	}
+	s.until(30*time.Second, "nat-flush", func(typ string, e *events.Event) bool { return e != nil && e.Kind == events.NATFlush })
+}
