@@ -1,0 +1,202 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fixtureServer serves the page's contract (GET /, /assets/, /api/lab,
+// /api/events, /api/state, /api/packet/SEQ, /api/replay) from recorded
+// files, with no lab and no root: it lets the page's tests check what the
+// page does with a stream paced as the test wants (a slow live run, a
+// flood of events, unknown kinds, garbage), independently of how the real
+// server gets its events. The tests of the real verbs are in
+// browser_test.go.
+type fixtureServer struct {
+	assets  fs.FS
+	lab     map[string]any
+	events  [][]byte // one JSON event per entry
+	history int      // events sent before `event: live`
+	pace    time.Duration
+	end     bool // send `event: end` after the last event
+	packets map[string]json.RawMessage
+}
+
+// newFixture reads testdata/NAME.jsonl, NAME.lab.json and, if present,
+// NAME.packets.json.
+func newFixture(t testing.TB, name string) *fixtureServer {
+	t.Helper()
+	f := &fixtureServer{assets: os.DirFS("assets"), end: true, packets: map[string]json.RawMessage{}}
+	lab, err := os.ReadFile("testdata/" + name + ".lab.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(lab, &f.lab); err != nil {
+		t.Fatalf("testdata/%s.lab.json: %v", name, err)
+	}
+	f.events = readJSONLines(t, "testdata/"+name+".jsonl")
+	f.history = len(f.events)
+	if b, err := os.ReadFile("testdata/" + name + ".packets.json"); err == nil {
+		if err := json.Unmarshal(b, &f.packets); err != nil {
+			t.Fatalf("testdata/%s.packets.json: %v", name, err)
+		}
+	}
+	return f
+}
+
+func readJSONLines(t testing.TB, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			out = append(out, append([]byte(nil), line...))
+		}
+	}
+	return out
+}
+
+func seqOf(ev []byte) uint64 {
+	var e struct {
+		Seq uint64 `json:"seq"`
+	}
+	_ = json.Unmarshal(ev, &e)
+	return e.Seq
+}
+
+// start serves on a loopback port and returns the page's URL.
+func (f *fixtureServer) start(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func (f *fixtureServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "read-only", http.StatusMethodNotAllowed)
+		return
+	}
+	p := r.URL.Path
+	switch {
+	case p == "/":
+		serveAsset(w, f.assets, "index.html")
+	case strings.HasPrefix(p, "/assets/"):
+		serveAsset(w, f.assets, strings.TrimPrefix(p, "/assets/"))
+	case p == "/api/lab":
+		writeJSON(w, f.lab)
+	case p == "/api/state":
+		writeJSON(w, map[string]any{})
+	case p == "/api/replay":
+		if f.lab["mode"] != "replay" {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, map[string]any{"events": len(f.events)})
+	case strings.HasPrefix(p, "/api/packet/"):
+		pkt, ok := f.packets[strings.TrimPrefix(p, "/api/packet/")]
+		if !ok {
+			http.Error(w, "no packet for this event", http.StatusNotFound)
+			return
+		}
+		if r.URL.Query().Get("keys") != "1" {
+			var m map[string]any
+			_ = json.Unmarshal(pkt, &m)
+			delete(m, "keys")
+			writeJSON(w, m)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(pkt)
+	case p == "/api/events":
+		f.serveEvents(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func serveAsset(w http.ResponseWriter, assets fs.FS, name string) {
+	b, err := fs.ReadFile(assets, name)
+	if err != nil {
+		http.Error(w, "no such asset", http.StatusNotFound)
+		return
+	}
+	switch {
+	case strings.HasSuffix(name, ".html"):
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	case strings.HasSuffix(name, ".js"):
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	case strings.HasSuffix(name, ".css"):
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	}
+	w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func (f *fixtureServer) serveEvents(w http.ResponseWriter, r *http.Request) {
+	fl, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	after, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	send := func(ev []byte) {
+		seq := seqOf(ev)
+		if seq != 0 && seq <= after {
+			return
+		}
+		fmt.Fprintf(bw, "id: %d\nevent: ev\ndata: %s\n\n", seq, ev)
+	}
+	for _, ev := range f.events[:f.history] {
+		send(ev)
+	}
+	bw.WriteString("event: live\ndata: {}\n\n")
+	bw.Flush()
+	if fl != nil {
+		fl.Flush()
+	}
+	for _, ev := range f.events[f.history:] {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(f.pace):
+		}
+		send(ev)
+		bw.Flush()
+		if fl != nil {
+			fl.Flush()
+		}
+	}
+	if !f.end {
+		<-r.Context().Done()
+		return
+	}
+	bw.WriteString("event: end\ndata: {}\n\n")
+	bw.Flush()
+	if fl != nil {
+		fl.Flush()
+	}
+}
