@@ -28,8 +28,10 @@ type fixtureServer struct {
 	events  [][]byte // one JSON event per entry
 	history int      // events sent before `event: live`
 	pace    time.Duration
+	burst   int  // live events sent at each tick of pace (1 if 0)
 	end     bool // send `event: end` after the last event
 	packets map[string]json.RawMessage
+	seqs    []uint64 // of events, computed once
 }
 
 // newFixture reads testdata/NAME.jsonl, NAME.lab.json and, if present,
@@ -82,6 +84,10 @@ func seqOf(ev []byte) uint64 {
 // start serves on a loopback port and returns the page's URL.
 func (f *fixtureServer) start(t testing.TB) string {
 	t.Helper()
+	f.seqs = make([]uint64, len(f.events))
+	for i, ev := range f.events {
+		f.seqs[i] = seqOf(ev)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -163,8 +169,10 @@ func (f *fixtureServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	after, _ := strconv.ParseUint(r.Header.Get("Last-Event-ID"), 10, 64)
 	bw := bufio.NewWriterSize(w, 64<<10)
+	i := 0
 	send := func(ev []byte) {
-		seq := seqOf(ev)
+		seq := f.seqs[i]
+		i++
 		if seq != 0 && seq <= after {
 			return
 		}
@@ -178,17 +186,27 @@ func (f *fixtureServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if fl != nil {
 		fl.Flush()
 	}
-	for _, ev := range f.events[f.history:] {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(f.pace):
+	burst := max(f.burst, 1)
+	for i, ev := range f.events[f.history:] {
+		if i%burst == 0 {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(f.pace):
+			}
 		}
 		send(ev)
+		if (i+1)%burst != 0 {
+			continue
+		}
 		bw.Flush()
 		if fl != nil {
 			fl.Flush()
 		}
+	}
+	bw.Flush()
+	if fl != nil {
+		fl.Flush()
 	}
 	if !f.end {
 		<-r.Context().Done()
