@@ -70,7 +70,7 @@ const (
 	NodeCreated   Kind = "node-created"
 	LinkCreated   Kind = "link-created"
 	LANCreated    Kind = "lan-created"
-	LabSeed       Kind = "lab-seed" // Fields: seed, chosen (bool)
+	LabSeed       Kind = "lab-seed" // Fields: seed, chosen (bool), file (where the lab came from), source (the lab file's text, so that a recording names its lab)
 )
 
 // Links and impairments.
@@ -168,6 +168,10 @@ type IKEInfo struct {
 	Size      int       `json:"size,omitempty"`
 	Proposal  string    `json:"proposal,omitempty"` // chosen proposal, strongSwan notation
 	Role      string    `json:"role,omitempty"`     // "initiator" or "responder"
+	// Plain is the message as it reads decrypted (isakmp.Message.Plaintext:
+	// the header with the E flag cleared, then the payloads), for the web
+	// view's inspector; base64 in JSON.
+	Plain []byte `json:"plain,omitempty"`
 }
 
 // SAInfo describes an ISAKMP or IPsec SA.
@@ -196,6 +200,14 @@ type PacketInfo struct {
 	SPI   string `json:"spi,omitempty"`
 	Seq   uint64 `json:"seq,omitempty"`
 	Len   int    `json:"len,omitempty"`
+	// For the web view's inspector (base64 in JSON): Wire is the start of
+	// the packet as on the wire, up to the encrypted payload (the outer
+	// IPv4 header unless the SA is UDP-encapsulated, then the ESP header
+	// and IV, or the AH header with its ICV); Plain the inner packet's
+	// first bytes, decrypted; ICV an inbound ESP packet's ICV as received.
+	Wire  []byte `json:"wire,omitempty"`
+	Plain []byte `json:"plain,omitempty"`
+	ICV   []byte `json:"icv,omitempty"`
 }
 
 // ExpectResult is the outcome of one expectation of a lab's script, carried
@@ -266,13 +278,13 @@ type Event struct {
 func (e *Event) footprint() int {
 	n := 256 + len(e.Message) + len(e.Explain) + len(e.Node) + len(e.Conn) + len(e.Link)
 	if e.IKE != nil {
-		n += 256 + 16*len(e.IKE.Payloads)
+		n += 256 + 16*len(e.IKE.Payloads) + len(e.IKE.Plain)
 	}
 	if e.SA != nil {
 		n += 256
 	}
 	if e.Packet != nil {
-		n += 256
+		n += 256 + len(e.Packet.Wire) + len(e.Packet.Plain) + len(e.Packet.ICV)
 	}
 	if e.Expect != nil || e.Script != nil {
 		n += 512

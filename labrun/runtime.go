@@ -68,11 +68,11 @@ func StartRuntime(ctx context.Context, lab *topology.Lab, opt RuntimeOptions) (_
 	if lab.Seed != nil {
 		r.Seed = *lab.Seed
 		r.Bus.Publish(events.Event{Kind: events.LabSeed, Message: fmt.Sprintf("seed %d (from the lab file)", r.Seed),
-			Fields: map[string]any{"seed": r.Seed, "chosen": false}})
+			Fields: map[string]any{"seed": r.Seed, "chosen": false, "file": opt.File, "source": string(lab.Source)}})
 	} else {
 		r.Seed = rand.Uint64() % 1_000_000
 		r.Bus.Publish(events.Event{Kind: events.LabSeed, Message: fmt.Sprintf("seed %d (chosen for this run; add `seed: %d` to the lab file to replay it)", r.Seed, r.Seed),
-			Fields: map[string]any{"seed": r.Seed, "chosen": true}})
+			Fields: map[string]any{"seed": r.Seed, "chosen": true, "file": opt.File, "source": string(lab.Source)}})
 	}
 
 	// Record what will be created before creating it.

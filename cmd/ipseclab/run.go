@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -22,11 +22,12 @@ import (
 	"github.com/ipseclab/ipseclab/labs"
 	"github.com/ipseclab/ipseclab/timeline"
 	"github.com/ipseclab/ipseclab/topology"
+	"github.com/ipseclab/ipseclab/web"
 )
 
 func newRunCmd() *cobra.Command {
 	var keep, asJSON, explain, verbose, keys bool
-	var captureDir, asName string
+	var captureDir, asName, webAddr string
 	var width int
 	cmd := &cobra.Command{
 		Use:   "run [LAB]",
@@ -38,10 +39,29 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 		Example: `  ipseclab run                     # the default lab
   ipseclab run aggressive-mode --keep
   ipseclab run ./mylab.yaml --json > events.jsonl`,
-		Args: cobra.MaximumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("web") {
+				args = webAddrArg(args, &webAddr)
+			}
+			return cobra.MaximumNArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := labrun.CheckRoot(); err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("web") {
+				args = webAddrArg(args, &webAddr)
+			}
+			// Listening before the deploy: a busy port is said at once,
+			// not after the lab is up.
+			var view *webView
+			if cmd.Flags().Changed("web") {
+				l, err := web.Listen(webAddr)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				view = &webView{l: l}
 			}
 			arg := ""
 			if len(args) == 1 {
@@ -98,12 +118,18 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				destroy()
 				return err
 			}
+			if view != nil {
+				view.start(ctx, lab, c)
+			}
 
 			tl := timeline.New(os.Stdout, timeline.Options{Color: tty, Explain: explain, Verbose: verbose, Keys: keys,
 				Names: addressNames(lab), Silent: silentNodes(lab), Width: cols})
 			enc := json.NewEncoder(os.Stdout)
 			var finished *events.Event
 			err = c.Events(ctx, 0, func(e events.Event) bool {
+				if view != nil {
+					view.add(&e)
+				}
 				if asJSON {
 					_ = enc.Encode(e)
 				} else {
@@ -118,7 +144,11 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 			if !asJSON {
 				tl.Flush()
 			}
+			if view != nil {
+				view.srv.End()
+			}
 			if ctx.Err() != nil {
+				view.stop()
 				destroy()
 				return exitCode(130, errors.New("interrupted"))
 			}
@@ -143,6 +173,14 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				}
 				tl.Summary(result, finished.Message)
 			}
+			if view != nil {
+				// The class may still be looking: keep serving until
+				// Ctrl-C, then go on as run does.
+				fmt.Fprintf(os.Stderr, "\nthe script has finished; web view still at %s: Ctrl-C stops it and %s\n",
+					web.URL(view.l), map[bool]string{true: "leaves the lab up (--keep)", false: "destroys the lab"}[keep])
+				<-ctx.Done()
+				view.stop()
+			}
 			destroy()
 			if captureDir != "" && !asJSON {
 				printCaptureHelp(captureDir, keep)
@@ -160,31 +198,45 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every event, debug ones included")
 	cmd.Flags().StringVar(&captureDir, "capture", "", "write a pcap per link and Wireshark's decryption tables (esp_sa, ikev1_decryption_table) into this directory")
 	cmd.Flags().BoolVar(&keys, "keys", false, "show the derived keys in the timeline (SKEYID, Ka, ESP keys), for teaching")
+	cmd.Flags().StringVar(&webAddr, "web", "", "serve the live web view during the run, on ADDR (default "+web.DefaultAddr+"), and after the script until Ctrl-C")
+	cmd.Flags().Lookup("web").NoOptDefVal = web.DefaultAddr
 	addWidthFlag(cmd, &width)
 	return cmd
 }
 
-// addWidthFlag adds --width, which outputWidth reads.
-func addWidthFlag(cmd *cobra.Command, width *int) {
-	cmd.Flags().IntVar(width, "width", -1, "fit the output to N columns, wrapping long lines; 0: no limit; "+
-		"-1: the terminal's width, else $COLUMNS, else no limit, so that a pipe or a file gets one line per item")
+// webView is run's web view: a server fed with the events run reads.
+type webView struct {
+	l    net.Listener
+	srv  *web.Server
+	done chan struct{}
+	quit context.CancelFunc
 }
 
-// outputWidth is the width to fit the output to: the flag when given, else
-// the terminal's, else $COLUMNS (set by hand, or exported by a shell),
-// else none. A pipe or a file is read by programs and searched with grep,
-// where one line per event serves better than wrapped ones.
-func outputWidth(flag int) int {
-	if flag >= 0 {
-		return flag
+// start serves the view of lab, whose process c reaches.
+func (v *webView) start(ctx context.Context, lab *topology.Lab, c *labrun.Client) {
+	v.srv = web.NewServer(web.Config{Mode: web.Live, Lab: lab, State: labState(c, lab)})
+	sctx, cancel := context.WithCancel(ctx)
+	v.quit, v.done = cancel, make(chan struct{})
+	announceWeb(v.l, "it stays up after the script until Ctrl-C")
+	go func() {
+		defer close(v.done)
+		_ = v.srv.Serve(sctx, v.l)
+	}()
+}
+
+func (v *webView) add(e *events.Event) {
+	if v.srv != nil {
+		_ = v.srv.Add(e)
 	}
-	if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
-		return w
+}
+
+// stop closes the view and waits for it.
+func (v *webView) stop() {
+	if v == nil || v.quit == nil {
+		return
 	}
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
-		return n
-	}
-	return 0
+	v.quit()
+	<-v.done
 }
 
 // printCaptureHelp says where the captures are and how to open them decrypted.
@@ -206,29 +258,4 @@ func fitLines(text string, width, indent int) []string {
 	}
 	avail := max(width-indent, 20)
 	return timeline.Wrap(text, avail, avail)
-}
-
-// addressNames maps every address of the lab to its node.
-func addressNames(lab *topology.Lab) map[string]string {
-	names := map[string]string{}
-	for _, n := range lab.NodeNames() {
-		for _, i := range lab.Topology.Nodes[n].Ifaces {
-			for _, a := range i.Addrs {
-				names[a.Addr().String()] = n
-			}
-		}
-	}
-	return names
-}
-
-// silentNodes are the nodes whose IKE messages the lab's events know only
-// from their peers: strongSwan's charon and vpnc publish none of their own.
-func silentNodes(lab *topology.Lab) map[string]bool {
-	silent := map[string]bool{}
-	for _, n := range lab.NodeNames() {
-		if k := lab.Topology.Nodes[n].Kind; k == topology.KindStrongSwan || k == topology.KindVPNC {
-			silent[n] = true
-		}
-	}
-	return silent
 }

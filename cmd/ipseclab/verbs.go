@@ -10,16 +10,16 @@ import (
 // pureCmds only read lab files, so they build and work on any OS: a lab can
 // be written and checked on a laptop and run on a Linux machine.
 func pureCmds() []*cobra.Command {
-	return []*cobra.Command{newValidateCmd(), newSchemaCmd(), newGraphCmd(), newLabsCmd()}
+	return []*cobra.Command{newValidateCmd(), newSchemaCmd(), newGraphCmd(), newLabsCmd(), newReplayCmd()}
 }
 
 // pureVerbs names pureCmds for the stand-ins' message.
-const pureVerbs = "validate, schema, graph and labs"
+const pureVerbs = "validate, schema, graph, labs and replay"
 
 // linuxVerbs names the verbs of linuxCmds that a user types (serve is the lab
 // process's own), for their stand-ins on other OSes. A test keeps the two
 // lists alike.
-var linuxVerbs = []string{"capture", "crash", "daemon", "deploy", "destroy", "exec", "impair", "inspect", "nat", "ping", "pki", "restart", "run", "sas", "stats", "traffic", "tunnel", "watch"}
+var linuxVerbs = []string{"capture", "crash", "daemon", "deploy", "destroy", "exec", "impair", "inspect", "nat", "ping", "pki", "restart", "run", "sas", "stats", "traffic", "tunnel", "watch", "web"}
 
 // linuxStandIns are what other OSes have for the verbs that need Linux:
 // commands that say so, where cobra would say "unknown command", so that

@@ -15,7 +15,7 @@ import (
 func linuxCmds() []*cobra.Command {
 	return []*cobra.Command{
 		newRunCmd(), newDeployCmd(), newDestroyCmd(), newInspectCmd(), newExecCmd(), newPingCmd(), newTrafficCmd(),
-		newNATCmd(), newPKICmd(), newTunnelCmd(), newCrashCmd(), newRestartCmd(), newSAsCmd(), newStatsCmd(), newDaemonCmd(), newImpairCmd(), newCaptureCmd(), newWatchCmd(), newServeCmd(),
+		newNATCmd(), newPKICmd(), newTunnelCmd(), newCrashCmd(), newRestartCmd(), newSAsCmd(), newStatsCmd(), newDaemonCmd(), newImpairCmd(), newCaptureCmd(), newWatchCmd(), newWebCmd(), newServeCmd(),
 	}
 }
 

@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -157,7 +158,7 @@ func (d *DataPlane) finishInbound(sa *saState, pkt []byte, ihl int, out []byte, 
 	}
 	d.account(sa, p1-p0)
 	if d.wantsDescription(sa) {
-		d.describe(sa, describeIPv4(out[p0:p1]), pkt, seq)
+		d.describe(sa, describeIPv4(out[p0:p1]), bytes.Clone(out[p0:min(p1, p0+maxDescribedPlain)]), pkt, seq)
 	}
 	return p0, p1, true
 }

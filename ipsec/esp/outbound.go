@@ -1,6 +1,7 @@
 package esp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -167,8 +168,10 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	}
 
 	var inner string
+	var plain []byte
 	if d.wantsDescription(sa) {
 		inner = describeIPv4(buf[p0:p1])
+		plain = bytes.Clone(buf[p0:min(p1, p0+maxDescribedPlain)])
 	}
 	start, end, seq, r := sa.protectLater(&w.jobs, buf, p0, p1)
 	if r != dropNone {
@@ -183,7 +186,7 @@ func (d *DataPlane) outbound(w *wireBuffers, buf []byte, p0, p1 int) {
 	}
 	d.account(sa, total)
 	if inner != "" {
-		d.describe(sa, inner, buf[start:end], seq)
+		d.describe(sa, inner, plain, buf[start:end], seq)
 	}
 	if sa.cfg.Encap != nil {
 		w.udp = append(w.udp, buf[start:end])
@@ -238,13 +241,20 @@ func (d *DataPlane) wantsDescription(sa *saState) bool {
 	return int(sa.described.Load()) < d.cfg.DescribePackets
 }
 
+// maxDescribedPlain is how much of a described packet's decrypted inner
+// packet its event carries: the headers, and a little of the data.
+const maxDescribedPlain = 128
+
 // describe publishes an ESPPacket event for one of an SA's first packets.
-// wire is the packet as sent or received (with or without its IP header).
-func (d *DataPlane) describe(sa *saState, inner string, wire []byte, seq uint64) {
+// wire is the packet as sent or received (with or without its IP header),
+// plain the first bytes of the inner packet, decrypted.
+func (d *DataPlane) describe(sa *saState, inner string, plain, wire []byte, seq uint64) {
 	if int(sa.described.Add(1)) > d.cfg.DescribePackets {
 		return
 	}
 	c := &sa.cfg
+	info := &events.PacketInfo{Inner: inner, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire), Plain: plain}
+	info.Wire, info.ICV = sa.wireHead(wire)
 	outer := fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Local, c.Remote)
 	if c.Dir == Inbound {
 		outer = fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Remote, c.Local)
@@ -263,12 +273,13 @@ func (d *DataPlane) describe(sa *saState, inner string, wire []byte, seq uint64)
 	if c.Mode == Transport && c.Encap != nil && c.Dir == Inbound {
 		explain = "Transport mode in UDP: the receiver rebuilds the IP header from the SA's addresses, which a NAT may have changed, and recomputes the TCP or UDP checksum for them (RFC 3948 §3.1.2)."
 	}
+	info.Outer = outer
 	d.pub.Publish(events.Event{
 		Kind: events.ESPPacket, Step: events.StepData, Conn: c.Conn,
 		Message: fmt.Sprintf("%s %s: %s ⇒ %s, SPI %08x, seq %d", c.Dir, verb, inner, outer, c.SPI, seq),
 		Explain: explain,
 		SA:      d.saInfo(sa),
-		Packet:  &events.PacketInfo{Inner: inner, Outer: outer, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire)},
+		Packet:  info,
 	})
 }
 
@@ -298,4 +309,27 @@ func (d *DataPlane) dropEvent(sa *saState, reason string, describe func() string
 		e.Fields["suppressed_since_last"] = sa.suppressed.Swap(0)
 	}
 	d.pub.Publish(e)
+}
+
+// wireHead returns, for an event, the start of a packet as on the wire up
+// to its encrypted payload (the outer IPv4 header unless the SA is
+// UDP-encapsulated, then the ESP header and IV, or the AH header with its
+// ICV), and an inbound ESP packet's ICV as received. Copies: the buffers go
+// back to their pool.
+func (sa *saState) wireHead(wire []byte) (head, icv []byte) {
+	off := 0
+	if sa.cfg.Encap == nil && len(wire) > 0 && wire[0]>>4 == 4 {
+		off = int(wire[0]&0x0f) * 4
+	}
+	n := off
+	switch {
+	case sa.esp != nil:
+		n += espHeaderLen + sa.esp.ivLen
+		if sa.cfg.Dir == Inbound && sa.esp.icvLen > 0 && len(wire) >= n+sa.esp.icvLen {
+			icv = bytes.Clone(wire[len(wire)-sa.esp.icvLen:])
+		}
+	case sa.ah != nil:
+		n += sa.ah.length()
+	}
+	return bytes.Clone(wire[:min(n, len(wire))]), icv
 }

@@ -93,11 +93,13 @@ func (e *Engine) publishMessage(sa *isakmpSA, dir events.Direction, m *isakmp.Me
 		}
 		fields = map[string]any{"notify": names}
 	}
+	ii := sa.ikeInfo(dir, info, m, size)
+	ii.Plain = m.Plaintext()
 	e.publishFor(sa, events.Event{
 		Kind: events.IKEMessage, Step: info.step, Conn: info.connName(sa), Level: events.Info,
 		Message: fmt.Sprintf("%s %s %s %s %s: HDR%s, %s", arrow, info.what(), dir, peer, sa.remote, star, payloads),
 		Explain: info.explain,
-		IKE:     sa.ikeInfo(dir, info, m, size),
+		IKE:     ii,
 		Fields:  fields,
 	})
 }

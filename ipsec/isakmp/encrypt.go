@@ -70,6 +70,7 @@ func (m *Message) EncodeEncrypted(block cipher.Block, iv []byte) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
+	m.built = body
 	m.Header.Flags |= FlagEncryption
 	return m.frame(ct)
 }

@@ -22,6 +22,7 @@ type Message struct {
 
 	chain  []byte // the decoded payload chain as received, padding excluded
 	starts []int  // offset of each payload's generic header within chain
+	built  []byte // the payload chain as Encode or EncodeEncrypted encoded it
 }
 
 // Decode decodes a received datagram (without any non-ESP marker). It copies
@@ -94,6 +95,7 @@ func (m *Message) Encode() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.built = body
 	return m.frame(body)
 }
 
@@ -127,6 +129,34 @@ func (m *Message) PayloadBytes(from int) ([]byte, error) {
 		return m.chain[m.starts[from]:], nil
 	}
 	return EncodePayloads(m.Payloads[from:]...)
+}
+
+// Plaintext returns the message as it reads decrypted: its header, with
+// the E flag cleared and the plaintext's length, followed by the payload
+// chain without encryption padding; Decode reads it back. A received
+// message's payloads are the bytes received (decrypted), a message sent
+// the bytes Encode or EncodeEncrypted encoded. It is nil for an encrypted
+// message that was not decrypted. The web view's inspector shows messages
+// from these bytes.
+func (m *Message) Plaintext() []byte {
+	body := m.built
+	if body == nil {
+		if m.chain == nil && m.Ciphertext != nil {
+			return nil
+		}
+		var err error
+		if body, err = m.PayloadBytes(0); err != nil {
+			return nil
+		}
+	}
+	h := m.Header
+	h.Flags &^= FlagEncryption
+	h.Length = uint32(HeaderLen + len(body))
+	if len(m.Payloads) > 0 {
+		h.NextPayload = m.Payloads[0].Type()
+	}
+	out := h.append(make([]byte, 0, HeaderLen+len(body)))
+	return append(out, body...)
 }
 
 // PayloadNames lists the payloads by their short names, for example
