@@ -21,13 +21,27 @@ func synthesize(t testing.TB, n int) [][]byte {
 	t.Helper()
 	base := readJSONLines(t, "testdata/site-to-site.jsonl")
 	var head, life [][]byte
+	ids := map[string]bool{} // cookies and SPIs, renewed in each round
 	for _, ev := range base {
 		var e struct {
-			Seq  uint64 `json:"seq"`
-			Kind string `json:"kind"`
+			Seq uint64 `json:"seq"`
+			IKE *struct {
+				ICookie string `json:"icookie"`
+				RCookie string `json:"rcookie"`
+			} `json:"ike"`
+			SA *struct {
+				SPIIn  string `json:"spi_in"`
+				SPIOut string `json:"spi_out"`
+			} `json:"sa"`
 		}
 		if err := json.Unmarshal(ev, &e); err != nil {
 			t.Fatal(err)
+		}
+		if e.IKE != nil {
+			ids[e.IKE.ICookie], ids[e.IKE.RCookie] = true, true
+		}
+		if e.SA != nil {
+			ids[e.SA.SPIIn], ids[e.SA.SPIOut] = true, true
 		}
 		switch {
 		case e.Seq < 29:
@@ -54,8 +68,10 @@ func synthesize(t testing.TB, n int) [][]byte {
 			// Fresh identities for each round, so that nothing pairs
 			// across rounds.
 			r := fmt.Sprintf("%08x", round)
-			for _, old := range []string{"bb0e529c", "992ad9c5", "e3253202", "5e810426"} {
-				s = strings.ReplaceAll(s, old, r[:4]+old[4:])
+			for old := range ids {
+				if len(old) >= 8 && strings.Trim(old, "0") != "" {
+					s = strings.ReplaceAll(s, old, r[:4]+old[4:])
+				}
 			}
 			out = append(out, []byte(s))
 		}

@@ -20,8 +20,8 @@ import (
 // files, with no lab and no root: it lets the page's tests check what the
 // page does with a stream paced as the test wants (a slow live run, a
 // flood of events, unknown kinds, garbage), independently of how the real
-// server gets its events. The tests of the real verbs are in
-// browser_test.go.
+// server gets its events. /api/packet is the real server's, fed with the
+// same events. The tests of the real verbs are in browser_live_test.go.
 type fixtureServer struct {
 	assets  fs.FS
 	lab     map[string]any
@@ -30,15 +30,15 @@ type fixtureServer struct {
 	pace    time.Duration
 	burst   int  // live events sent at each tick of pace (1 if 0)
 	end     bool // send `event: end` after the last event
-	packets map[string]json.RawMessage
-	seqs    []uint64 // of events, computed once
+	seqs    []uint64 // of events, computed by start
+	decoder *Server  // the real server with the same events, for /api/packet
 }
 
-// newFixture reads testdata/NAME.jsonl, NAME.lab.json and, if present,
-// NAME.packets.json.
+// newFixture reads testdata/NAME.jsonl (a run recorded with `run --json`)
+// and NAME.lab.json (its /api/lab).
 func newFixture(t testing.TB, name string) *fixtureServer {
 	t.Helper()
-	f := &fixtureServer{assets: os.DirFS("assets"), end: true, packets: map[string]json.RawMessage{}}
+	f := &fixtureServer{assets: os.DirFS("assets"), end: true}
 	lab, err := os.ReadFile("testdata/" + name + ".lab.json")
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +48,6 @@ func newFixture(t testing.TB, name string) *fixtureServer {
 	}
 	f.events = readJSONLines(t, "testdata/"+name+".jsonl")
 	f.history = len(f.events)
-	if b, err := os.ReadFile("testdata/" + name + ".packets.json"); err == nil {
-		if err := json.Unmarshal(b, &f.packets); err != nil {
-			t.Fatalf("testdata/%s.packets.json: %v", name, err)
-		}
-	}
 	return f
 }
 
@@ -85,8 +80,12 @@ func seqOf(ev []byte) uint64 {
 func (f *fixtureServer) start(t testing.TB) string {
 	t.Helper()
 	f.seqs = make([]uint64, len(f.events))
+	f.decoder = NewServer(Config{Mode: Replay})
 	for i, ev := range f.events {
 		f.seqs[i] = seqOf(ev)
+		if f.seqs[i] != 0 {
+			f.decoder.AddLine(f.seqs[i], ev)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,34 +105,21 @@ func (f *fixtureServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
 	case p == "/":
-		serveAsset(w, f.assets, "index.html")
+		fixtureAsset(w, f.assets, "index.html")
 	case strings.HasPrefix(p, "/assets/"):
-		serveAsset(w, f.assets, strings.TrimPrefix(p, "/assets/"))
+		fixtureAsset(w, f.assets, strings.TrimPrefix(p, "/assets/"))
 	case p == "/api/lab":
-		writeJSON(w, f.lab)
+		fixtureJSON(w, f.lab)
 	case p == "/api/state":
-		writeJSON(w, map[string]any{})
+		fixtureJSON(w, map[string]any{})
 	case p == "/api/replay":
 		if f.lab["mode"] != "replay" {
 			http.NotFound(w, r)
 			return
 		}
-		writeJSON(w, map[string]any{"events": len(f.events)})
+		fixtureJSON(w, map[string]any{"events": len(f.events)})
 	case strings.HasPrefix(p, "/api/packet/"):
-		pkt, ok := f.packets[strings.TrimPrefix(p, "/api/packet/")]
-		if !ok {
-			http.Error(w, "no packet for this event", http.StatusNotFound)
-			return
-		}
-		if r.URL.Query().Get("keys") != "1" {
-			var m map[string]any
-			_ = json.Unmarshal(pkt, &m)
-			delete(m, "keys")
-			writeJSON(w, m)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(pkt)
+		f.decoder.ServeHTTP(w, r)
 	case p == "/api/events":
 		f.serveEvents(w, r)
 	default:
@@ -141,7 +127,7 @@ func (f *fixtureServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func serveAsset(w http.ResponseWriter, assets fs.FS, name string) {
+func fixtureAsset(w http.ResponseWriter, assets fs.FS, name string) {
 	b, err := fs.ReadFile(assets, name)
 	if err != nil {
 		http.Error(w, "no such asset", http.StatusNotFound)
@@ -158,7 +144,7 @@ func serveAsset(w http.ResponseWriter, assets fs.FS, name string) {
 	w.Write(b)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func fixtureJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
 }

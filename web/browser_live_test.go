@@ -164,7 +164,7 @@ func TestWebLabs(t *testing.T) {
 		// The script waits 20 s for a keepalive; the float and ESP in UDP
 		// come in the first second or two.
 		waitFor(t, ctx, "ESP in UDP on the ladder",
-			`window.ipseclab && ipseclab.ladder.rows("office").filter((r) => r.proto === "esp" && r.name.includes("ESP in UDP 4500") && r.recv).length >= 2`, 30*time.Second)
+			`window.ipseclab && ipseclab.ladder && ipseclab.ladder.rows("office").filter((r) => r.proto === "esp" && r.name.includes("ESP in UDP 4500") && r.recv).length >= 2`, 30*time.Second)
 		rows := ladderRows(t, ctx, "office")
 		checkSiteToSiteLadder(t, rows, "laptop", "office-gw")
 		floatAt, mm5At := -1, -1

@@ -245,7 +245,7 @@ func TestPageSiteToSite(t *testing.T) {
 	}
 
 	text := inspectMessage(t, ctx, "office", "Main Mode 5/6")
-	for _, want := range []string{"Main Mode 5/6", "(ID)", "(HASH)"} {
+	for _, want := range []string{"Main Mode 5/6", "(ID)", "(HASH)", "198.51.100.2"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the inspector of Main Mode 5/6 lacks %q:\n%s", want, text)
 		}
@@ -310,7 +310,7 @@ func TestPageNATTraversal(t *testing.T) {
 	}
 	// The topology: the SAs say ESP in UDP, the NAT box shows its table.
 	info := eval[string](t, ctx, `[...document.querySelectorAll("#topology .info-line")].map(e => e.closest(".node").dataset.node + ": " + e.textContent).join("\n")`)
-	for _, want := range []string{"laptop: ESP in UDP in 3067dd4d out 65d79635", "home-nat: NAT table", "home-nat: udp 192.168.1.10:4500 ⇒ 198.51.100.2:51534"} {
+	for _, want := range []string{"laptop: ESP in UDP in 2d14c50f out 8baa6b0e", "home-nat: NAT table", "home-nat: udp 192.168.1.10:4500 ⇒ 198.51.100.2:29503"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("topology lacks %q:\n%s", want, info)
 		}

@@ -55,7 +55,7 @@ export class Inspector {
     if (token !== this.token) return;
     const parts = [];
     parts.push(h("div", { class: "pkt-title", id: "packet-title" }, pkt.title || ""));
-    if (pkt.explain) parts.push(h("p", { class: "explain pkt-explain" }, pkt.explain));
+    if (pkt.explain && pkt.explain !== (this.ev && this.ev.explain)) parts.push(h("p", { class: "explain pkt-explain" }, pkt.explain));
     const layers = h("div", { class: "layers", id: "packet-layers" }, ...(pkt.layers || []).map((l) => tree(l, 0, true)));
     parts.push(layers);
     if (pkt.keys && typeof pkt.keys === "object") {

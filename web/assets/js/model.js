@@ -225,7 +225,7 @@ export class Model {
     const base = {
       type: "msg", name: messageName(ev), short: shortName(ev), exchange: ike.exchange, payloads: payloadList(ev),
       enc: !!ike.encrypted, notifies: notifiesOf(ev), conn: connName, proto: "ike",
-      retrans: retrans ? retransText(ev) : "", port: portOf(ike.remote) || portOf(ike.local),
+      retrans: retrans ? retransText(ev) : "", port: portOf(ike.local) === "4500" || portOf(ike.remote) === "4500" ? "4500" : portOf(ike.local),
     };
     if (ike.dir === "received") {
       const list = this.pending.get(key);
