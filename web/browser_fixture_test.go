@@ -28,8 +28,8 @@ type fixtureServer struct {
 	events  [][]byte // one JSON event per entry
 	history int      // events sent before `event: live`
 	pace    time.Duration
-	burst   int  // live events sent at each tick of pace (1 if 0)
-	end     bool // send `event: end` after the last event
+	burst   int      // live events sent at each tick of pace (1 if 0)
+	end     bool     // send `event: end` after the last event
 	seqs    []uint64 // of events, computed by start
 	decoder *Server  // the real server with the same events, for /api/packet
 }
