@@ -15,7 +15,7 @@ export class Inspector {
     this.show(null);
   }
 
-  show(ev, seqs) {
+  show(ev, seqs, packetSeqs) {
     this.ev = ev;
     this.token++;
     if (!ev) {
@@ -23,6 +23,7 @@ export class Inspector {
       return;
     }
     this.seq = ev.seq;
+    this.packetSeqs = packetSeqs && packetSeqs.length ? packetSeqs : [ev.seq];
     this.root.replaceChildren(
       h("div", { class: "insp-head" },
         h("span", { class: "insp-seq" }, "#" + ev.seq),
@@ -37,24 +38,33 @@ export class Inspector {
     else this.body.replaceChildren(tree({ name: "Event", fields: [], children: [objectNode("fields", eventFields(ev))] }, 0, true));
   }
 
+  // fetchPacket asks for the packet of each candidate event in turn (a
+  // retransmission's own events carry none; the message it repeats does).
   async fetchPacket(keys) {
     const token = this.token;
-    const seq = this.seq;
     this.body.replaceChildren(h("p", { class: "hint" }, "decoding…"));
-    let pkt;
-    try {
-      const r = await fetch(`api/packet/${seq}${keys ? "?keys=1" : ""}`);
-      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
-      pkt = await r.json();
-    } catch (e) {
-      if (token !== this.token) return;
-      this.body.replaceChildren(h("p", { class: "warn" }, `No decoded packet for #${seq}: ${e.message}`),
+    let pkt = null;
+    let why = "";
+    for (const seq of this.packetSeqs) {
+      try {
+        const r = await fetch(`api/packet/${seq}${keys ? "?keys=1" : ""}`);
+        if (!r.ok) throw new Error(`${r.status} ${errorText(await r.text())}`);
+        pkt = await r.json();
+        break;
+      } catch (e) {
+        why = why || e.message;
+      }
+    }
+    if (token !== this.token) return;
+    if (!pkt) {
+      this.body.replaceChildren(h("p", { class: "warn" }, `No decoded packet for #${this.seq}: ${why}`),
         tree(objectNode("event", eventFields(this.ev)), 0, true));
       return;
     }
     if (token !== this.token) return;
     const parts = [];
     parts.push(h("div", { class: "pkt-title", id: "packet-title" }, pkt.title || ""));
+    if (pkt.seq && pkt.seq !== this.seq) parts.push(h("p", { class: "hint" }, `the packet as event #${pkt.seq} carries it`));
     if (pkt.explain && pkt.explain !== (this.ev && this.ev.explain)) parts.push(h("p", { class: "explain pkt-explain" }, pkt.explain));
     const layers = h("div", { class: "layers", id: "packet-layers" }, ...(pkt.layers || []).map((l) => tree(l, 0, true)));
     parts.push(layers);
@@ -86,6 +96,14 @@ export function tree(node, depth, open) {
   }
   for (const c of children) d.append(tree(c, depth + 1, false));
   return d;
+}
+
+function errorText(t) {
+  try {
+    const j = JSON.parse(t);
+    if (j && j.error) return j.error;
+  } catch (e) { /* not JSON */ }
+  return t.trim();
 }
 
 function fmtValue(v) {

@@ -73,16 +73,15 @@ export class Ladder {
     const top = this.scroll.scrollTop;
     const first = Math.max(0, Math.floor(top / rh) - 5);
     const last = Math.min(rows.length, Math.ceil((top + this.scroll.clientHeight) / rh) + 5);
-    const sig = [this.selectedConn, colSig, first, last, rows.length, model.ended, this.selectedRow && this.selectedRow.index, rh,
-      rows.slice(first, last).map((r) => (r.recv ? 1 : 0)).join("")].join("|");
+    const sig = [this.selectedConn, colSig, first, last, conn ? conn.version : 0, this.selectedRow && this.selectedRow.index, rh].join("|");
     if (sig === this.lastSig) return;
     this.lastSig = sig;
     const out = cols.map((c, i) => h("div", { class: "lifeline", style: `left:${xOf(i, cols.length)}%` }));
-    for (let i = first; i < last; i++) out.push(this.rung(conn, rows[i], cols, rh, model.ended));
+    for (let i = first; i < last; i++) out.push(this.rung(conn, rows[i], cols, rh));
     this.body.replaceChildren(...out);
   }
 
-  rung(conn, r, cols, rh, ended) {
+  rung(conn, r, cols, rh) {
     const top = r.index * rh;
     const sel = this.selectedRow === r ? " selected" : "";
     if (r.type === "note") {
@@ -93,7 +92,7 @@ export class Ladder {
     const a = cols.indexOf(r.from), b = cols.indexOf(r.to);
     const xa = xOf(a, cols.length), xb = xOf(b, cols.length);
     const left = Math.min(xa, xb), width = Math.max(Math.abs(xb - xa), 0.5);
-    const lost = rowLost(conn, r, ended);
+    const lost = rowLost(conn, r);
     const cls = ["rung", "msg", r.proto, xb >= xa ? "ltr" : "rtl", r.retrans ? "retrans" : "", r.notifies && r.notifies.length ? "notify" : "", lost ? "lost" : "", !r.recv && !lost && !r.silentReceiver ? "inflight" : "", r.udp ? "udp" : ""].filter(Boolean).join(" ") + sel;
     let label = r.name;
     if (r.proto === "ike" && r.payloads.length) label += ": " + r.payloads.join(", ");
@@ -101,7 +100,8 @@ export class Ladder {
     if (r.enc) marks.push(h("span", { class: "mark lock", title: "HDR*: encrypted with the ISAKMP SA's keys (shown decrypted in the inspector)" }, "HDR*"));
     if (r.retrans) marks.push(h("span", { class: "mark again" }, r.retrans));
     if (r.notifies && r.notifies.length) marks.push(h("span", { class: "mark note" }, "N: " + r.notifies.join(", ")));
-    if (lost) marks.push(h("span", { class: "mark lost" }, "✕ lost"));
+    if (r.asDuplicate) marks.push(h("span", { class: "mark again", title: "the receiver answered it as a duplicate" }, "duplicate"));
+    if (lost) marks.push(h("span", { class: "mark lost", title: "the receiver told of later messages, not of this one" }, "✕ lost"));
     if (r.port === "4500" && r.proto === "ike") marks.push(h("span", { class: "mark port" }, "UDP 4500"));
     const title = r.proto === "esp" ? r.name + (r.payloads[0] ? "\ninner: " + r.payloads[0] : "") : label;
     return h("div", {
@@ -122,7 +122,7 @@ export class Ladder {
   // compare them: names in order, with their ends.
   rows(connName) {
     const c = this.model && this.model.conns.get(connName ?? this.selectedConn);
-    return c ? c.rows.map((r) => (r.type === "note" ? { note: r.text, node: r.node } : { name: r.name, proto: r.proto, from: r.from, to: r.to, payloads: r.payloads.join(","), recv: !!r.recv, lost: rowLost(c, r, this.model.ended), retrans: r.retrans })) : [];
+    return c ? c.rows.map((r) => (r.type === "note" ? { note: r.text, node: r.node } : { name: r.name, proto: r.proto, from: r.from, to: r.to, payloads: r.payloads.join(","), recv: !!r.recv, lost: rowLost(c, r), retrans: r.retrans })) : [];
   }
 }
 

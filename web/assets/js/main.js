@@ -77,7 +77,10 @@ async function main() {
   app.model = new Model(lab);
   app.topology = new Topology($("topology"), lab, app.model);
   app.inspector = new Inspector($("inspector"));
-  app.ladder = new Ladder($("ladder"), (row) => selectSeqs([row.sent, row.recv].filter(Boolean), row.seq));
+  // A retransmission's events carry no packet: the inspector falls back to
+  // the message it repeats.
+  app.ladder = new Ladder($("ladder"), (row) => selectSeqs([row.sent, row.recv].filter(Boolean), row.seq,
+    [row.sent, row.recv, row.orig && row.orig.sent, row.orig && row.orig.recv].filter(Boolean)));
   app.list = new EventList($("events"), {
     node: $("f-node"), connection: $("f-conn"), step: $("f-step"), proto: $("f-proto"), q: $("f-search"),
   }, (ev) => app.inspector.show(ev));
@@ -95,11 +98,11 @@ async function main() {
   requestAnimationFrame(frame);
 }
 
-function selectSeqs(seqs, noteSeq) {
+function selectSeqs(seqs, noteSeq, packetSeqs) {
   const seq = seqs[0] || noteSeq;
   const ev = app.bySeq.get(seq);
   if (!ev) return;
-  app.inspector.show(ev, seqs);
+  app.inspector.show(ev, seqs, packetSeqs);
   app.list.reveal(seq);
 }
 
@@ -260,10 +263,9 @@ function applyTo1(target, animate) {
 // seek puts the cursor at pos, from the start when going back.
 function seek(pos, animateLast) {
   pos = Math.max(0, Math.min(app.events.length, pos));
-  if (pos < app.model.applied) {
-    app.model.reset();
-    app.topology.clearAnimations();
-  }
+  if (pos < app.model.applied) app.model.reset();
+  // Packets in flight belong to the moment left behind.
+  if (Math.abs(pos - app.model.applied) > 1) app.topology.clearAnimations();
   if (animateLast && pos > 0 && pos - app.model.applied === 1) applyTo(pos, true);
   else applyTo(pos, false);
   if (pos === 0) app.vt = app.events.length ? app.events[0]._t : 0;

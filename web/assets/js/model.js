@@ -57,6 +57,8 @@ export class Model {
     this.sides = new Map(); // icookie → nodes that told of it
     this.cookieConn = new Map();
     this.pending = new Map(); // pairing key → rows sent and not yet received
+    this.lastByKey = new Map(); // pairing key and sender → the last first sending
+    this.lastByNum = new Map(); // the same without the message ID
     this.nat = new Map(); // node → Map(key → mapping)
     this.sas = new Map(); // node → Map(key → SAInfo)
     this.links = new Map(); // link id → {impair, down, lost}
@@ -94,7 +96,7 @@ export class Model {
   conn(name) {
     let c = this.conns.get(name);
     if (!c) {
-      c = { name, columns: (this.connNodes.get(name) || []).slice(), rows: [], lastRecv: {} };
+      c = { name, columns: (this.connNodes.get(name) || []).slice(), rows: [], lastRecv: {}, version: 0 };
       this.conns.set(name, c);
     }
     return c;
@@ -105,6 +107,7 @@ export class Model {
     for (const n of [row.from, row.to, row.node]) if (n && !c.columns.includes(n)) c.columns.push(n);
     row.index = c.rows.length;
     c.rows.push(row);
+    c.version++;
     if (row.recv) this.received(row);
     return row;
   }
@@ -112,7 +115,9 @@ export class Model {
   received(row) {
     const c = this.conn(row.conn);
     if (row.to && !c.columns.includes(row.to)) c.columns.push(row.to);
-    if ((c.lastRecv[row.proto] ?? -1) < row.index) c.lastRecv[row.proto] = row.index;
+    c.version++;
+    const k = row.proto + "|" + row.to;
+    if ((c.lastRecv[k] ?? -1) < row.index) c.lastRecv[k] = row.index;
   }
 
   // apply takes the next event and returns what the topology should animate.
@@ -221,10 +226,17 @@ export class Model {
   ikeMessage(ev, connName, fx) {
     const ike = ev.ike;
     const retrans = ev.kind === "ike-retransmit";
-    const key = [ike.icookie, ike.exchange, ike.msg_num || 0, ike.msg_id || 0, (ike.payloads || []).join(",")].join("|");
+    // A retransmission carries no payload list (nor the packet): it has the
+    // key of the message it repeats, whose payloads it takes.
+    // (Its msg_id may be missing too: then it repeats the last first
+    // sending of that message number.)
+    let key = [ike.icookie, ike.exchange, ike.msg_num || 0, ike.msg_id || 0].join("|");
+    const orig = retrans && !ike.msg_id ? this.lastByNum.get([ike.icookie, ike.exchange, ike.msg_num || 0, ev.node].join("|")) : this.lastByKey.get(key + "|" + ev.node);
+    if (orig) key = orig.key;
     const base = {
-      type: "msg", name: messageName(ev), short: shortName(ev), exchange: ike.exchange, payloads: payloadList(ev),
-      enc: !!ike.encrypted, notifies: notifiesOf(ev), conn: connName, proto: "ike",
+      type: "msg", name: messageName(ev), short: shortName(ev), exchange: ike.exchange,
+      payloads: (ike.payloads && ike.payloads.length) || !orig ? payloadList(ev) : orig.payloads, orig: retrans && orig ? orig : null,
+      enc: !!ike.encrypted, notifies: notifiesOf(ev), conn: connName, proto: "ike", msgNum: ike.msg_num || 0, msgId: ike.msg_id || 0,
       retrans: retrans ? retransText(ev) : "", port: portOf(ike.local) === "4500" || portOf(ike.remote) === "4500" ? "4500" : portOf(ike.local),
     };
     if (ike.dir === "received") {
@@ -242,12 +254,37 @@ export class Model {
     }
     // Sent (or sent again).
     const to = this.peerOf(ev, ike.remote);
-    const row = this.addRow(connName, Object.assign(base, { from: ev.node, to, sent: ev.seq, recv: 0, silentReceiver: this.silent(to) }));
-    if (!(ev.fields && ev.fields.duplicate && !ike.payloads)) {
+    // The answer to a duplicate may be dropped unseen by a receiver that
+    // has moved on: it is never called lost.
+    const dup = !!(ev.fields && ev.fields.duplicate);
+    // Answering a duplicate proves the peer's repeat arrived: it is that
+    // repeat's receipt.
+    if (dup) this.duplicateReceived(ev);
+    const row = this.addRow(connName, Object.assign(base, { from: ev.node, to, sent: ev.seq, recv: 0, silentReceiver: this.silent(to) || dup }));
+    row.key = key;
+    if (!retrans) {
+      this.lastByKey.set(key + "|" + ev.node, row);
+      this.lastByNum.set([ike.icookie, ike.exchange, ike.msg_num || 0, ev.node].join("|"), row);
+    }
+    if (!dup) {
       if (!this.pending.has(key)) this.pending.set(key, []);
       this.pending.get(key).push(row);
     }
     fx.push({ type: "packet", proto: "ike", from: ev.node, to, label: row.short + (retrans ? " ↻" : ""), cls: "ike" + (retrans ? " retrans" : "") });
+  }
+
+  duplicateReceived(ev) {
+    let best = null;
+    for (const [key, list] of this.pending) {
+      if (!key.startsWith(ev.ike.icookie + "|")) continue;
+      for (const r of list) if (r.to === ev.node && r.from !== ev.node && (!best || r.sent > best.sent)) best = r;
+    }
+    if (!best) return;
+    const list = this.pending.get(best.key);
+    if (list) list.splice(list.indexOf(best), 1);
+    best.recv = ev.seq;
+    best.asDuplicate = true;
+    this.received(best);
   }
 
   espPacket(ev, connName, fx) {
@@ -314,10 +351,10 @@ function saKey(sa) {
 }
 
 // rowLost says whether a sent message is known to be lost: its receiver
-// tells of what it gets, nothing was received, and later messages of the
-// connection were (or the run is over).
-export function rowLost(conn, row, ended) {
+// tells of what it gets, and told of a later message of the connection but
+// not of this one. (The end of a run proves nothing: a Delete to a peer that
+// has already gone is ignored unseen.)
+export function rowLost(conn, row) {
   if (row.type !== "msg" || row.recv || row.silentReceiver || !row.sent) return false;
-  if (ended) return true;
-  return (conn.lastRecv[row.proto] ?? -1) > row.index;
+  return (conn.lastRecv[row.proto + "|" + row.to] ?? -1) > row.index;
 }
