@@ -5,13 +5,19 @@ package web
 // in README.md.
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/ipseclab/ipseclab/labs"
 )
 
 // synthesize builds n events from the tunnel's life in site-to-site (from
@@ -79,27 +85,42 @@ func synthesize(t testing.TB, n int) [][]byte {
 	return out
 }
 
-// BenchmarkPageLoad10k loads a recorded run of 10,000 events (all as
-// history, then the end of the stream) and waits until the page has
-// applied and drawn every one. ms/load is measured from the Go side
-// (navigation to the last event drawn), page-ms by the page
-// (performance.now() at the render that drew the last event).
+// BenchmarkPageLoad10k serves a recorded run of 10,000 events as
+// `ipseclab replay --web` does (the real server, in this process) and
+// measures, from navigation, until the page has applied and drawn every
+// event (after jumping to the end of the replay). The machine is shared, so
+// besides the mean it reports the best and the median of the loads, and the
+// page's own busy time (parsing, applying and drawing, which does not
+// depend on the network).
 func BenchmarkPageLoad10k(b *testing.B) {
-	f := newFixture(b, "site-to-site")
-	f.events = synthesize(b, 10000)
-	f.history = len(f.events)
-	f.lab["mode"] = "live" // the whole run drawn at once, no replay clock
-	url := f.start(b)
+	lines := synthesize(b, 10000)
+	recs, err := ReadRecording(bytes.NewReader(append(bytes.Join(lines, []byte("\n")), '\n')), "synthetic.jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lab, _, err := labs.Load("site-to-site")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := NewServer(Config{Mode: Live, Lab: lab})
+	srv.Load(recs)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Serve(sctx, l)
+	url := URL(l)
 	ctx := newTab(b)
-	var total, page time.Duration
+	var loads, busy []float64
 	b.ResetTimer()
 	for b.Loop() {
 		start := time.Now()
 		do(b, ctx, chromedp.Navigate(url))
 		waitEnded(b, ctx, 30*time.Second)
-		total += time.Since(start)
-		ms := eval[float64](b, ctx, `ipseclab.renderedAt`)
-		page += time.Duration(ms * float64(time.Millisecond))
+		loads = append(loads, float64(time.Since(start).Microseconds())/1000)
+		busy = append(busy, eval[float64](b, ctx, `ipseclab.timing.parseMs + ipseclab.timing.applyMs + ipseclab.timing.renderMs`))
 	}
 	b.StopTimer()
 	b.Logf("page timing (ms since navigation): %s", eval[string](b, ctx, `JSON.stringify(Object.assign({frames: ipseclab.frames, rendered: ipseclab.renderedAt}, ipseclab.timing))`))
@@ -109,10 +130,21 @@ func BenchmarkPageLoad10k(b *testing.B) {
 	if e := eval[int](b, ctx, `ipseclab.errors`); e != 0 {
 		b.Fatalf("%d errors: %s", e, eval[string](b, ctx, `ipseclab.lastError`))
 	}
-	dom := eval[int](b, ctx, `document.getElementsByTagName("*").length`)
-	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/load")
-	b.ReportMetric(float64(page.Milliseconds())/float64(b.N), "page-ms")
-	b.ReportMetric(float64(dom), "dom-elements")
+	slices.Sort(loads)
+	slices.Sort(busy)
+	b.ReportMetric(mean(loads), "ms/load")
+	b.ReportMetric(loads[0], "ms/load-best")
+	b.ReportMetric(loads[len(loads)/2], "ms/load-median")
+	b.ReportMetric(busy[len(busy)/2], "page-busy-ms")
+	b.ReportMetric(float64(eval[int](b, ctx, `document.getElementsByTagName("*").length`)), "dom-elements")
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
 }
 
 // BenchmarkPageStreaming streams ESP packets and SA counters at 2,000

@@ -153,22 +153,28 @@ function parseBlock(block, lastId) {
   const t0 = performance.now();
   const datas = [];
   const ids = [];
-  for (const msg of block.split("\n\n")) {
-    let type = "message", data = "", id = null;
-    for (const line of msg.split("\n")) {
-      if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line[5] === " " ? 6 : 5);
-      else if (line.startsWith("event:")) type = line.slice(6).trim();
-      else if (line.startsWith("id:")) id = line.slice(3).trim();
-    }
-    if (id !== null) lastId = id;
-    if (type === "ev" || type === "message") {
-      if (data) { datas.push(data); ids.push(id); }
+  let type = "message", data = "", id = null;
+  // One pass over the lines; a blank line ends a message.
+  const lines = block.split("\n");
+  lines.push("");
+  for (const line of lines) {
+    if (line === "") {
+      if (id !== null) lastId = id;
+      if (type === "ev" || type === "message") {
+        if (data) { datas.push(data); ids.push(id); }
+      } else {
+        flush(datas, ids);
+        if (type === "live") { app.stream = "live"; app.sawLive = true; app.timing.live = performance.now(); }
+        else if (type === "end") { app.stream = "ended"; app.timing.end = performance.now(); }
+        app.dirty = true;
+      }
+      type = "message"; data = ""; id = null;
       continue;
     }
-    flush(datas, ids);
-    if (type === "live") { app.stream = "live"; app.sawLive = true; app.timing.live = performance.now(); }
-    else if (type === "end") { app.stream = "ended"; app.timing.end = performance.now(); }
-    app.dirty = true;
+    const c = line.charCodeAt(0);
+    if (c === 100 /* d */ && line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
+    else if (c === 101 /* e */ && line.startsWith("event:")) type = line.slice(6).trim();
+    else if (c === 105 /* i */ && line.startsWith("id:")) id = line.slice(3).trim();
   }
   flush(datas, ids);
   app.timing.parseMs = (app.timing.parseMs || 0) + performance.now() - t0;

@@ -62,6 +62,7 @@ export class Model {
     this.nat = new Map(); // node → Map(key → mapping)
     this.sas = new Map(); // node → Map(key → SAInfo)
     this.links = new Map(); // link id → {impair, down, lost}
+    this.gone = new Set(); // node|SA key of SAs deleted or expired
     this.ended = false;
   }
 
@@ -172,7 +173,10 @@ export class Model {
         break;
       case "sa-deleted":
       case "sa-expired":
-        if (ev.sa && ev.node) this.saOf(ev.node).delete(saKey(ev.sa));
+        if (ev.sa && ev.node) {
+          this.saOf(ev.node).delete(saKey(ev.sa));
+          this.gone.add(ev.node + "|" + saKey(ev.sa));
+        }
         break;
       case "stack-crashed":
         if (ev.node) this.saOf(ev.node).clear();
@@ -345,8 +349,10 @@ function natKey(f) {
   return [f.proto, f.inside, f.outside, f.remote].join("|");
 }
 
-function saKey(sa) {
-  if (sa.type === "isakmp") return "isakmp|" + sa.icookie + "|" + sa.rcookie;
+// saKey names an SA alike in events (icookie, rcookie) and in /api/state
+// (an ISAKMP SA's cookies as its SPIs).
+export function saKey(sa) {
+  if (sa.type === "isakmp") return "isakmp|" + (sa.icookie || sa.spi_in) + "|" + (sa.rcookie || sa.spi_out);
   return sa.type + "|" + (sa.spi_in || "") + "|" + (sa.spi_out || "");
 }
 

@@ -5,6 +5,7 @@
 // positions are remembered per lab in localStorage.
 
 import { s, ipOf, fmtImpair, seeded, hashString } from "./util.js";
+import { saKey } from "./model.js";
 
 const W = 1000;
 const H = 560;
@@ -254,7 +255,7 @@ export class Topology {
         for (const m of maps.slice(0, 6)) lines.push(["nat", fmtMapping(m)]);
         if (maps.length > 6) lines.push(["more", `… ${maps.length - 6} more`]);
       }
-      const sas = saState && saState[name] ? saState[name] : [...(model.sas.get(name) || new Map()).values()];
+      const sas = mergeSAs(name, saState && saState[name], model);
       if (sas.length) {
         for (const sa of sas.slice(0, 5)) lines.push(["sa", fmtSA(sa)]);
         if (sas.length > 5) lines.push(["more", `… ${sas.length - 5} more SAs`]);
@@ -389,19 +390,37 @@ function linkName(l) {
   return l.a && l.b ? `${l.a.node}:${l.a.iface}--${l.b.node}:${l.b.iface}` : "";
 }
 
+// mergeSAs joins what the events say of a node's SAs with the last
+// /api/state (polled every 1.5 s, so it can lag the events, but it knows
+// the SAs made before the page's history began and their counters).
+function mergeSAs(node, polled, model) {
+  const byKey = new Map();
+  for (const sa of (model.sas.get(node) || new Map()).values()) byKey.set(saKey(sa), sa);
+  for (const sa of Array.isArray(polled) ? polled : []) {
+    const k = saKey(sa);
+    if (!model.gone.has(node + "|" + k)) byKey.set(k, sa);
+  }
+  return [...byKey.values()];
+}
+
 export function fmtMapping(m) {
   if (!m || typeof m !== "object") return String(m);
-  if (m.inside || m.outside) return `${m.proto || ""} ${m.inside || "?"} ⇒ ${m.outside || "?"}${m.remote ? " ↔ " + m.remote : ""}`.trim();
+  if (m.inside || m.outside) {
+    const arrow = m.forwarded ? "⇐" : "⇒";
+    return `${m.proto || ""} ${m.inside || "?"} ${arrow} ${m.outside || "?"}${m.remote ? " ↔ " + m.remote : ""}${m.forwarded ? " (forward)" : ""}`.trim();
+  }
   return JSON.stringify(m);
 }
 
+// fmtSA writes an SA on one line, from an event's SAInfo or /api/state's.
 export function fmtSA(sa) {
   if (!sa || typeof sa !== "object") return String(sa);
   const conn = sa.connection ? ` [${sa.connection}]` : "";
   if (sa.type === "isakmp") return `ISAKMP SA ↔ ${sa.remote || "?"}${conn}`;
   if (sa.spi_in || sa.spi_out) {
     const encap = sa.udp_encap ? " in UDP" : "";
-    return `${(sa.type || "esp").toUpperCase()}${encap} in ${sa.spi_in || "?"} out ${sa.spi_out || "?"}${conn}`;
+    const pkts = typeof sa.packets_in === "number" ? ` · ${sa.packets_in}/${sa.packets_out} pkts` : "";
+    return `${(sa.type || "esp").toUpperCase()}${encap} in ${sa.spi_in || "?"} out ${sa.spi_out || "?"}${conn}${pkts}`;
   }
   return JSON.stringify(sa);
 }
