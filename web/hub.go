@@ -2,6 +2,7 @@ package web
 
 import (
 	"sort"
+	"strconv"
 	"sync"
 )
 
@@ -18,11 +19,25 @@ type hub struct {
 	maxSize int           // bytes kept at most
 }
 
-// entry is one event: its sequence number and its JSON line (without the
-// trailing newline).
+// entry is one event: its sequence number, and its frame on the stream
+// ("id: SEQ\nevent: ev\ndata: LINE\n\n"), built once for every browser;
+// line is the JSON line within it.
 type entry struct {
-	seq  uint64
-	line []byte
+	seq   uint64
+	frame []byte
+	line  []byte
+}
+
+// newEntry frames an event's JSON line (without its newline).
+func newEntry(seq uint64, line []byte) entry {
+	f := make([]byte, 0, len(line)+40)
+	f = append(f, "id: "...)
+	f = strconv.AppendUint(f, seq, 10)
+	f = append(f, "\nevent: ev\ndata: "...)
+	start := len(f)
+	f = append(f, line...)
+	f = append(f, "\n\n"...)
+	return entry{seq: seq, frame: f, line: f[start : start+len(line) : start+len(line)]}
 }
 
 // Bounds of the history a server keeps: a class's lab left up for a day
@@ -52,7 +67,7 @@ func (h *hub) add(seq uint64, line []byte) {
 	if len(h.entries) >= h.maxLen || h.bytes+len(line) > h.maxSize {
 		h.trim()
 	}
-	h.entries = append(h.entries, entry{seq, line})
+	h.entries = append(h.entries, newEntry(seq, line))
 	h.bytes += len(line)
 	close(h.wake)
 	h.wake = make(chan struct{})

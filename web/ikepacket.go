@@ -55,7 +55,7 @@ func decodeIKE(e *events.Event) []*Layer {
 		fs = "none"
 	}
 	if e.IKE.Encrypted {
-		fs += " (the payloads were encrypted on the wire; shown decrypted)"
+		fs += " (Encryption: the payloads travelled encrypted; shown decrypted)"
 	}
 	hdr.add("Flags", "%s", fs)
 	hdr.add("Message ID", "0x%08x", h.MessageID)

@@ -61,7 +61,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	hub    *hub
-	assets http.Handler
+	assets fs.FS
 	index  []byte
 }
 
@@ -78,7 +78,7 @@ func NewServer(cfg Config) *Server {
 		panic(err) // the embedded directory is there by construction
 	}
 	index, _ := fs.ReadFile(sub, "index.html")
-	return &Server{cfg: cfg, hub: newHub(), assets: http.StripPrefix("/assets/", http.FileServerFS(sub)), index: index}
+	return &Server{cfg: cfg, hub: newHub(), assets: sub, index: index}
 }
 
 // Add appends an event to the history and sends it to every stream.
@@ -147,10 +147,12 @@ func (s *Server) route(path string) (http.HandlerFunc, bool) {
 		}
 		return nil, false
 	}
-	if rest, ok := strings.CutPrefix(path, "/assets/"); ok && rest != "" && !strings.HasSuffix(rest, "/") {
-		sub, _ := fs.Sub(Assets, "assets")
-		if st, err := fs.Stat(sub, rest); err == nil && !st.IsDir() {
-			return s.assets.ServeHTTP, true
+	if rest, ok := strings.CutPrefix(path, "/assets/"); ok && fs.ValidPath(rest) {
+		if b, err := fs.ReadFile(s.assets, rest); err == nil {
+			return func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "no-cache")
+				http.ServeContent(w, r, rest, time.Time{}, bytes.NewReader(b))
+			}, true
 		}
 	}
 	return nil, false

@@ -203,7 +203,8 @@ func (p *player) playThrough(ctx context.Context) error {
 type replayKey int
 
 const (
-	keyPause replayKey = iota
+	keyNone  replayKey = iota - 1 // does nothing (a test waits with it for the key before to be done)
+	keyPause                      // space
 	keyForward
 	keyBack
 	keyFaster
@@ -267,15 +268,19 @@ func (p *player) interactive(ctx context.Context, in *os.File) error {
 		return p.playThrough(ctx)
 	}
 	defer term.Restore(int(in.Fd()), old)
-	out := p.out
-	p.out = crlf{out}
+	p.out = crlf{p.out}
+	keys := make(chan replayKey, 8)
+	go readKeys(in, keys)
+	return p.control(ctx, keys)
+}
+
+// control replays under the control of keys until keyQuit.
+func (p *player) control(ctx context.Context, keys <-chan replayKey) error {
 	status := func(s string) {
 		fmt.Fprintf(p.out, "\x1b[2m── %s · event %d/%d · speed %g× · space ⏯  ← → step · + - speed · 0-9 jump · q quit ──\x1b[0m\n",
 			s, p.pos, len(p.recs), p.speed)
 	}
 	fmt.Fprintf(p.out, "replaying %d events; space pauses, q quits\n", len(p.recs))
-	keys := make(chan replayKey, 8)
-	go readKeys(in, keys)
 	paused := false
 	redraw := func(to int) {
 		fmt.Fprint(p.out, "\x1b[2J\x1b[H")
@@ -313,6 +318,7 @@ func (p *player) interactive(ctx context.Context, in *os.File) error {
 				return nil
 			}
 			switch {
+			case k == keyNone:
 			case k == keyPause:
 				paused = !paused
 				if paused {

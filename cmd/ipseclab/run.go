@@ -94,7 +94,9 @@ summary, destroys the lab, and exits 0 only if every expectation of the script h
 				}
 				serveArgs = append(serveArgs, "--capture", abs)
 			}
-			if keys {
+			// The web view's inspector shows the derived keys on request:
+			// the lab publishes them, the timeline shows them only with --keys.
+			if keys || view != nil {
 				serveArgs = append(serveArgs, "--keys")
 			}
 			if _, err := startLabProcess(arg, lab, os.Stderr, false, !keep, serveArgs...); err != nil {

@@ -29,7 +29,7 @@ func TestVerbsStandInSaysWhatWorks(t *testing.T) {
 	root.SetArgs([]string{"run", "--keep", "site-to-site"})
 	err := root.Execute()
 	if err == nil || !strings.HasPrefix(err.Error(), "run needs Linux network namespaces; on ") ||
-		!strings.HasSuffix(err.Error(), " only validate, schema, graph and labs work") {
+		!strings.HasSuffix(err.Error(), " only validate, schema, graph, labs and replay work") {
 		t.Errorf("ipseclab run on another OS says %v", err)
 	}
 }
