@@ -147,42 +147,61 @@ func mean(xs []float64) float64 {
 	return s / float64(len(xs))
 }
 
-// BenchmarkPageStreaming streams ESP packets and SA counters at 2,000
-// events a second for 3 s to a page following the live run (what a
-// transfer looks like to the page, and more), and measures how late the
-// page's event loop answers: a timer due every 20 ms and the frames.
+// BenchmarkPageStreaming streams ESP packets, SA and link counters at
+// 2,000 events a second for 3 s from the real server (in this process) to
+// a page following the live run: what a transfer looks like to the page,
+// and more. It measures how late the page's event loop answers a timer due
+// every 20 ms, and the longest frame.
 func BenchmarkPageStreaming(b *testing.B) {
-	f := newFixture(b, "site-to-site")
-	base := f.events[:67]
-	var data [][]byte
-	for _, ev := range f.events[65:100] {
-		if strings.Contains(string(ev), `"esp-packet"`) || strings.Contains(string(ev), `"sa-counters"`) || strings.Contains(string(ev), `"link-counters"`) {
+	base := readJSONLines(b, "testdata/site-to-site.jsonl")
+	var head, data [][]byte
+	for _, ev := range base {
+		var e struct {
+			Kind string `json:"kind"`
+		}
+		json.Unmarshal(ev, &e)
+		switch e.Kind {
+		case "esp-packet", "sa-counters", "link-counters":
 			data = append(data, ev)
+		}
+		if e.Kind != "script-finished" && seqOf(ev) <= 70 {
+			head = append(head, ev)
 		}
 	}
 	const rate, seconds = 2000, 3
-	events := append([][]byte(nil), base...)
 	t0, _ := time.Parse(time.RFC3339Nano, "2026-12-07T18:09:51Z")
-	for i := 0; len(events) < len(base)+rate*seconds; i++ {
+	var stream [][]byte
+	for i := 0; i < rate*seconds; i++ {
 		var m map[string]any
 		json.Unmarshal(data[i%len(data)], &m)
-		m["seq"] = len(events) + 1
+		m["seq"] = len(head) + i + 1
 		m["time"] = t0.Add(time.Duration(i) * time.Second / rate).Format(time.RFC3339Nano)
 		if p, ok := m["packet"].(map[string]any); ok {
 			p["seq"] = i + 10
 		}
 		bs, _ := json.Marshal(m)
-		events = append(events, bs)
+		stream = append(stream, bs)
 	}
-	f.events, f.history = events, len(base)
-	f.pace, f.burst = 10*time.Millisecond, rate/100
-	url := f.start(b)
+	lab, _, err := labs.Load("site-to-site")
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := newTab(b)
-	var lag, frame float64
+	var lags, frames []float64
 	b.ResetTimer()
 	for b.Loop() {
-		do(b, ctx, chromedp.Navigate(url))
-		waitFor(b, ctx, "the history", `window.ipseclab && ipseclab.model && ipseclab.model.applied >= 67`, 10*time.Second)
+		srv := NewServer(Config{Mode: Live, Lab: lab})
+		for _, ev := range head {
+			srv.AddLine(seqOf(ev), ev)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(context.Background())
+		go srv.Serve(sctx, l)
+		do(b, ctx, chromedp.Navigate(URL(l)))
+		waitFor(b, ctx, "the history", fmt.Sprintf(`window.ipseclab && ipseclab.model && ipseclab.model.applied >= %d`, len(head)), 10*time.Second)
 		eval[bool](b, ctx, `(() => {
 			const m = window.__mon = { lag: 0, frame: 0, last: performance.now() };
 			let due = performance.now() + 20;
@@ -191,15 +210,28 @@ func BenchmarkPageStreaming(b *testing.B) {
 			const raf = (t) => { m.frame = Math.max(m.frame, t - m.last); m.last = t; if (document.body.dataset.stream !== "ended") requestAnimationFrame(raf); };
 			requestAnimationFrame(raf);
 			return true })()`)
+		tick := time.NewTicker(10 * time.Millisecond)
+		for i, ev := range stream {
+			if i%(rate/100) == 0 {
+				<-tick.C
+			}
+			srv.AddLine(seqOf(ev), ev)
+		}
+		tick.Stop()
+		srv.End()
 		waitEnded(b, ctx, 30*time.Second)
-		lag = max(lag, eval[float64](b, ctx, `__mon.lag`))
-		frame = max(frame, eval[float64](b, ctx, `__mon.frame`))
+		lags = append(lags, eval[float64](b, ctx, `__mon.lag`))
+		frames = append(frames, eval[float64](b, ctx, `__mon.frame`))
+		if e := eval[int](b, ctx, `ipseclab.errors`); e != 0 {
+			b.Fatalf("%d errors: %s", e, eval[string](b, ctx, `ipseclab.lastError`))
+		}
+		cancel()
 	}
 	b.StopTimer()
-	if e := eval[int](b, ctx, `ipseclab.errors`); e != 0 {
-		b.Fatalf("%d errors: %s", e, eval[string](b, ctx, `ipseclab.lastError`))
-	}
-	b.ReportMetric(lag, "max-timer-lag-ms")
-	b.ReportMetric(frame, "max-frame-ms")
+	slices.Sort(lags)
+	slices.Sort(frames)
+	b.ReportMetric(lags[len(lags)/2], "max-timer-lag-ms-median")
+	b.ReportMetric(frames[len(frames)/2], "max-frame-ms-median")
+	b.ReportMetric(frames[0], "max-frame-ms-best")
 	b.ReportMetric(float64(eval[int](b, ctx, `document.getElementsByTagName("*").length`)), "dom-elements")
 }
