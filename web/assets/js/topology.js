@@ -62,6 +62,8 @@ export class Topology {
     this.gDrops = s("g", { class: "drops" });
     this.svg.append(s("defs", null, s("filter", { id: "halo" })), this.gLinks, this.gNodes, this.gPackets, this.gDrops);
     this.legend();
+    this.sampled = s("text", { class: "sampled", x: W - 8, y: H - 12, "text-anchor": "end" });
+    this.svg.append(this.sampled);
 
     for (const [a, b, l] of edges) {
       if (!this.pos.has(a) || !this.pos.has(b)) continue;
@@ -243,6 +245,8 @@ export class Topology {
       e.label.textContent = fmtImpair(imp);
       e.g.classList.toggle("down", !!(st && st.down));
     }
+    const skipped = this.espBudget.skipped;
+    this.sampled.textContent = skipped ? `ESP sampled: ${skipped} packets not animated` : "";
     const natState = state && state.nat;
     const saState = state && state.sas;
     for (const [name, el] of this.nodeEls) {
