@@ -139,6 +139,26 @@ func TestPageRecordedLabs(t *testing.T) {
 			t.Errorf("%d XAUTH messages on the ladder: %q", xauth, ikeNames(rows))
 		}
 	})
+	t.Run("road-warriors", func(t *testing.T) {
+		ctx := openReplay(t, "road-warriors")
+		cols := eval[[]string](t, ctx, `ipseclab.model.conns.get("rw").columns.slice().sort()`)
+		if want := []string{"gw", "laptop1", "laptop2", "laptop3"}; !slices.Equal(cols, want) {
+			t.Errorf("the ladder's lifelines %q, want %q (ESP through the NAT goes to the laptops)", cols, want)
+		}
+		rows := ladderRows(t, ctx, "rw")
+		for _, l := range []string{"laptop1", "laptop2", "laptop3"} {
+			var got []string
+			for _, r := range rows {
+				if r.Proto == "ike" && (r.From == l || r.To == l) && strings.HasPrefix(r.Name, "Aggressive Mode") && r.Recv {
+					got = append(got, r.Name)
+				}
+			}
+			if want := []string{"Aggressive Mode 1/3", "Aggressive Mode 2/3", "Aggressive Mode 3/3"}; !slices.Equal(got, want) {
+				t.Errorf("%s: %q, want %q", l, got, want)
+			}
+		}
+		screenshot(t, ctx, "road-warriors")
+	})
 	t.Run("dpd", func(t *testing.T) {
 		ctx := openReplay(t, "dpd")
 		names := ikeNames(ladderRows(t, ctx, "office"))

@@ -63,6 +63,8 @@ export class Model {
     this.sas = new Map(); // node → Map(key → SAInfo)
     this.links = new Map(); // link id → {impair, down, lost}
     this.gone = new Set(); // node|SA key of SAs deleted or expired
+    this.spiOwner = new Map(); // inbound SPI → node
+    this.spiSender = new Map(); // outbound SPI → node
     this.ended = false;
   }
 
@@ -170,6 +172,11 @@ export class Model {
       case "phase1-up":
       case "phase2-up":
         if (ev.sa && ev.node) this.saOf(ev.node).set(saKey(ev.sa), Object.assign({ connection: connName }, ev.sa));
+        // ESP with this SPI goes to this node (whatever NAT is between).
+        if (ev.sa && ev.node && ev.sa.type !== "isakmp") {
+          if (ev.sa.spi_in) this.spiOwner.set(ev.sa.spi_in, ev.node);
+          if (ev.sa.spi_out) this.spiSender.set(ev.sa.spi_out, ev.node);
+        }
         break;
       case "sa-deleted":
       case "sa-expired":
@@ -303,7 +310,8 @@ export class Model {
     const label = `${proto}${udp ? " in UDP 4500" : ""} · SPI ${p.spi || "?"}${p.seq ? " · seq " + p.seq : ""}`;
     const base = { type: "msg", proto: "esp", name: label, short: `${proto} ${p.spi || ""}`, payloads: p.inner ? [p.inner] : [], conn: connName, udp };
     if (sent) {
-      const to = this.peerOf(ev, m ? m[2] : "");
+      const owner = this.spiOwner.get(p.spi);
+      const to = owner && owner !== ev.node ? owner : this.peerOf(ev, m ? m[2] : "");
       const row = this.addRow(connName, Object.assign(base, { from: ev.node, to, sent: ev.seq, recv: 0, silentReceiver: this.silent(to) }));
       if (!this.pending.has(key)) this.pending.set(key, []);
       this.pending.get(key).push(row);
@@ -317,7 +325,8 @@ export class Model {
       this.received(row);
       return;
     }
-    const from = this.peerOf(ev, m ? m[1] : "");
+    const sender = this.spiSender.get(p.spi);
+    const from = sender && sender !== ev.node ? sender : this.peerOf(ev, m ? m[1] : "");
     this.addRow(connName, Object.assign(base, { from, to: ev.node, recv: ev.seq, sent: 0, silentSender: true }));
     fx.push({ type: "packet", proto: "esp", from, to: ev.node, label: base.short, cls: "esp" + (udp ? " udp" : "") });
   }
