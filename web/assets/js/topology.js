@@ -163,6 +163,13 @@ export class Topology {
       y[i] = H * (0.2 + 0.6 * rnd());
     }
     const E = edges.map(([a, b]) => [idx.get(a), idx.get(b)]).filter(([a, b]) => a !== undefined && b !== undefined);
+    // Nodes that carry tables (NAT mappings, SAs) push harder, to leave
+    // room for them.
+    const weight = verts.map((v) => {
+      if (v.startsWith("lan:")) return 0.8;
+      const kind = this.model.kindOf(v);
+      return kind === "nat" || kind === "gateway" || kind === "strongswan" || kind === "vpnc" ? 1.5 : 1;
+    });
     const k = Math.sqrt((W * H * 0.5) / Math.max(n, 1));
     let temp = W / 8;
     const iters = 400;
@@ -176,7 +183,7 @@ export class Topology {
           let ex = x[i] - x[j], ey = y[i] - y[j];
           let d2 = ex * ex + ey * ey;
           if (d2 < 0.01) { ex = rnd() - 0.5; ey = rnd() - 0.5; d2 = 0.25; }
-          const f = (k * k) / d2;
+          const f = (k * k * weight[i] * weight[j]) / d2;
           dx[i] += ex * f; dy[i] += ey * f;
           dx[j] -= ex * f; dy[j] -= ey * f;
         }
