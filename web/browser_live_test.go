@@ -212,6 +212,10 @@ func TestWebLabs(t *testing.T) {
 		ctx := newTab(t)
 		do(t, ctx, chromedp.Navigate(v.url))
 		waitFor(t, ctx, "the page", `window.ipseclab && ipseclab.model && document.body.dataset.stream === "live"`, 20*time.Second)
+		// TODO(server): bring the tunnel up before `web` starts too: then
+		// /api/state answers {"nat":{},"sas":{}} although `ipseclab sas`
+		// lists the four SAs (seen 2026-12-07 with h-web-server 198df96),
+		// and the page can show only what the events tell.
 		ipseclab("tunnel", "up", "--name", name, "office")
 		waitFor(t, ctx, "the tunnel on the page",
 			`ipseclab.ladder.rows("office").some((r) => r.name === "Quick Mode 3/3" && r.recv) && ipseclab.state && ipseclab.state.sas && (ipseclab.state.sas["gw-a"] || []).length >= 2`, 30*time.Second)

@@ -308,8 +308,9 @@ function frame(t) {
       while (i < total && app.events[i]._t <= app.vt) i++;
       if (i > app.model.applied) applyTo(i, true);
       if (app.model.applied >= total) {
-        if (app.stream === "ended" || app.lab.mode === "replay") app.playing = false;
-        else app.following = true; // caught up with a live run: follow it
+        if (app.stream === "ended") app.playing = false;
+        else if (app.lab.mode !== "replay") app.following = true; // caught up with a live run: follow it
+        // (a replay still arriving: play on as it comes)
         app.dirty = true;
       }
     }
@@ -417,7 +418,9 @@ function setupPlayer() {
   $("speed").addEventListener("change", (e) => { app.speed = Number(e.target.value) || 1; app.dirty = true; });
   $("scrub").addEventListener("input", (e) => { pause(); seek(Number(e.target.value)); });
   document.addEventListener("keydown", (e) => {
-    if (e.target && (e.target.tagName === "INPUT" || e.target.tagName === "SELECT")) return;
+    // Keys typed into the filters, and Space on a focused button (which
+    // presses it already), are not shortcuts.
+    if (e.target && ["INPUT", "SELECT", "BUTTON", "TEXTAREA"].includes(e.target.tagName)) return;
     if (e.key === " ") { e.preventDefault(); $("play").click(); }
     else if (e.key === "ArrowRight" && e.altKey) $("fwd").click();
     else if (e.key === "ArrowLeft" && e.altKey) $("back").click();
