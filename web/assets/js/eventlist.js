@@ -83,9 +83,14 @@ export class EventList {
     this.draw();
   }
 
+  // rowHeight is the CSS row height, read once (a style read per frame
+  // costs a style recalculation); the large-font toggle forgets it.
   rowHeight() {
-    const v = parseFloat(getComputedStyle(this.root).getPropertyValue("--list-row"));
-    return v > 0 ? v : 24;
+    if (!this.rh) {
+      const v = parseFloat(getComputedStyle(this.root).getPropertyValue("--list-row"));
+      this.rh = v > 0 ? v : 24;
+    }
+    return this.rh;
   }
 
   draw() {

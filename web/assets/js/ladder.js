@@ -27,9 +27,14 @@ export class Ladder {
     this.lastSig = "";
   }
 
+  // rowHeight is the CSS row height, read once (a style read per frame
+  // costs a style recalculation); the large-font toggle forgets it.
   rowHeight() {
-    const v = parseFloat(getComputedStyle(this.root).getPropertyValue("--ladder-row"));
-    return v > 0 ? v : 34;
+    if (!this.rh) {
+      const v = parseFloat(getComputedStyle(this.root).getPropertyValue("--ladder-row"));
+      this.rh = v > 0 ? v : 34;
+    }
+    return this.rh;
   }
 
   render(model) {

@@ -433,7 +433,7 @@ function setupBigFont() {
     document.body.classList.toggle("big", on);
     document.documentElement.classList.toggle("big", on);
     $("big").setAttribute("aria-pressed", on ? "true" : "false");
-    if (app.ladder) { app.ladder.lastSig = ""; app.list.sig = ""; app.dirty = true; }
+    if (app.ladder) { app.ladder.rh = 0; app.ladder.lastSig = ""; app.list.rh = 0; app.list.sig = ""; app.dirty = true; }
   };
   let on = false;
   try { on = localStorage.getItem(key) === "1"; } catch (e) { on = false; }
