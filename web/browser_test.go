@@ -24,9 +24,20 @@ import (
 )
 
 var browser struct {
-	once sync.Once
-	ctx  context.Context
-	err  error
+	once  sync.Once
+	ctx   context.Context
+	err   error
+	close func() // ends chromium and removes its profile directory
+}
+
+// TestMain closes the chromium the browser tests started, so that its
+// temporary profile does not outlive the test binary.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if browser.close != nil {
+		browser.close()
+	}
+	os.Exit(code)
 }
 
 // newTab opens a tab in the test binary's chromium, starting it the first
@@ -37,13 +48,17 @@ func newTab(t testing.TB) context.Context {
 	browser.once.Do(func() {
 		opts := append(chromedp.DefaultExecAllocatorOptions[:],
 			chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1600, 1000),
-			chromedp.Flag("disable-gpu", true))
-		// The browser lives as long as the test binary; the kernel kills
-		// it when the binary exits (chromedp sets Pdeathsig).
-		actx, _ := chromedp.NewExecAllocator(context.Background(), opts...)
-		bctx, _ := chromedp.NewContext(actx)
+			chromedp.Flag("disable-gpu", true), chromedp.Flag("disable-dev-shm-usage", true))
+		// The browser lives as long as the test binary (TestMain ends it;
+		// if the binary dies, the kernel kills it: chromedp sets Pdeathsig).
+		actx, stopAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, stopBrowser := chromedp.NewContext(actx)
 		browser.err = chromedp.Do(bctx)
 		browser.ctx = bctx
+		browser.close = func() {
+			stopBrowser()
+			stopAlloc()
+		}
 	})
 	if browser.err != nil {
 		t.Fatalf("starting chromium: %v", browser.err)
