@@ -3,6 +3,7 @@ module github.com/ipseclab/ipseclab
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/containernetworking/plugins v1.10.0
 	github.com/goccy/go-json v0.12.0
 	github.com/google/gopacket v1.1.19

@@ -12,15 +12,13 @@ type Bus struct {
 	lab string
 	now func() time.Time
 
-	mu        sync.Mutex
-	seq       uint64
-	subs      map[*Subscription]struct{}
-	history   []Event // the most recent events, for late readers
-	histSizes []int   // each kept event's footprint
-	histBytes int     // their sum
-	histCap   int     // events kept at most
-	histMax   int     // bytes kept at most
-	closed    bool
+	mu      sync.Mutex
+	seq     uint64
+	subs    map[*Subscription]struct{}
+	history history // the most recent events, for late readers
+	histCap int     // events kept at most
+	histMax int     // bytes kept at most
+	closed  bool
 }
 
 // Option configures a Bus.
@@ -76,12 +74,10 @@ func (b *Bus) Publish(e Event) Event {
 	}
 	if b.histCap > 0 {
 		size := e.footprint()
-		if len(b.history) >= b.histCap || b.histBytes+size > b.histMax {
+		if b.history.len() >= b.histCap || b.history.bytes+size > b.histMax {
 			b.trimHistory()
 		}
-		b.history = append(b.history, e)
-		b.histSizes = append(b.histSizes, size)
-		b.histBytes += size
+		b.history.add(e, size)
 	}
 	for s := range b.subs {
 		if s.filter == nil || s.filter(&e) {
@@ -95,15 +91,9 @@ func (b *Bus) Publish(e Event) Event {
 // trimHistory drops the oldest events until at most half of each bound is
 // used, so that trimming costs O(1) a publish over time.
 func (b *Bus) trimHistory() {
-	drop := 0
-	for drop < len(b.history) && (len(b.history)-drop > b.histCap/2 || b.histBytes > b.histMax/2) {
-		b.histBytes -= b.histSizes[drop]
-		drop++
+	for b.history.len() > 0 && (b.history.len() > b.histCap/2 || b.history.bytes > b.histMax/2) {
+		b.history.dropOldest()
 	}
-	n := copy(b.history, b.history[drop:])
-	clear(b.history[n:])
-	b.history = b.history[:n]
-	b.histSizes = b.histSizes[:copy(b.histSizes, b.histSizes[drop:])]
 }
 
 // Since returns the kept events with a sequence number above seq, oldest first.
@@ -111,11 +101,12 @@ func (b *Bus) Since(seq uint64) []Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []Event
-	for _, e := range b.history {
+	b.history.each(func(e *Event) bool {
 		if e.Seq > seq {
-			out = append(out, e)
+			out = append(out, *e)
 		}
-	}
+		return true
+	})
 	return out
 }
 
@@ -135,11 +126,12 @@ func (b *Bus) subscribe(filter func(*Event) bool, replay bool) *Subscription {
 	s := &Subscription{bus: b, filter: filter, c: make(chan Event), wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	b.mu.Lock()
 	if replay {
-		for i := range b.history {
-			if filter == nil || filter(&b.history[i]) {
-				s.queue = append(s.queue, b.history[i])
+		b.history.each(func(e *Event) bool {
+			if filter == nil || filter(e) {
+				s.queue = append(s.queue, *e)
 			}
-		}
+			return true
+		})
 	}
 	if b.closed {
 		s.closing = true

@@ -141,3 +141,39 @@ func TestHistoryBoundedInBytes(t *testing.T) {
 		t.Errorf("kept only %d events; trimming should keep about half the bound", len(kept))
 	}
 }
+
+// The history spans many chunks: trimmed at its bound again and again, it
+// keeps the newest events, contiguous, between half the bound and the bound,
+// and a late subscriber replays exactly those.
+func TestHistoryAcrossChunks(t *testing.T) {
+	const bound = 3*histChunkLen + 17
+	b := NewBus("t", WithHistory(bound))
+	for i := 1; i <= 20*histChunkLen+5; i++ {
+		b.Publish(Event{Kind: LinkUp})
+		if i%(histChunkLen/2+3) != 0 {
+			continue
+		}
+		kept := b.Since(0)
+		if len(kept) > bound || len(kept) < min(i, bound/2) {
+			t.Fatalf("after %d events, %d kept; want between %d and %d", i, len(kept), min(i, bound/2), bound)
+		}
+		for j := range kept {
+			if want := uint64(i - len(kept) + j + 1); kept[j].Seq != want {
+				t.Fatalf("after %d events, kept[%d] is #%d, want #%d", i, j, kept[j].Seq, want)
+			}
+		}
+	}
+	want := b.Since(0)
+	s := b.SubscribeWithHistory(nil)
+	b.Close()
+	n := 0
+	for e := range s.C() {
+		if n >= len(want) || e.Seq != want[n].Seq {
+			t.Fatalf("replayed event %d is #%d, want the kept ones (%d, from #%d)", n, e.Seq, len(want), want[0].Seq)
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Fatalf("replayed %d events, want %d", n, len(want))
+	}
+}

@@ -44,8 +44,8 @@ func newEntry(seq uint64, line []byte) entry {
 // must not grow without bound. When either is reached, the oldest half
 // goes; a browser that connects later starts from what is kept.
 const (
-	defaultMaxEvents = 1 << 20
-	defaultMaxBytes  = 512 << 20
+	defaultMaxEvents = 1 << 19
+	defaultMaxBytes  = 128 << 20
 )
 
 func newHub() *hub {

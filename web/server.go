@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gojson "github.com/goccy/go-json"
@@ -63,6 +64,7 @@ type Server struct {
 	hub    *hub
 	assets fs.FS
 	index  []byte
+	state  stateCache
 }
 
 // NewServer returns a server with an empty history.
@@ -173,14 +175,69 @@ func (s *Server) serveState(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, struct{}{})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	st, err := s.cfg.State(ctx)
+	b, err := s.state.get(r.Context(), s.cfg.State)
 	if err != nil {
 		writeError(w, http.StatusBadGateway, fmt.Errorf("the lab's state: %w", err))
 		return
 	}
-	writeJSON(w, st)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+// stateTTL is how long an answer of the lab's state serves every browser:
+// a class of fifty polling it costs the lab process one question a
+// second, not fifty.
+const stateTTL = time.Second
+
+// stateCache shares the lab's state among the browsers: one question to
+// the lab at a time, its answer kept for stateTTL.
+type stateCache struct {
+	mu       sync.Mutex
+	answer   []byte
+	err      error
+	at       time.Time
+	inflight chan struct{} // closed when the question being asked is answered
+}
+
+func (c *stateCache) get(ctx context.Context, ask StateFunc) ([]byte, error) {
+	for {
+		c.mu.Lock()
+		if !c.at.IsZero() && time.Since(c.at) < stateTTL {
+			b, err := c.answer, c.err
+			c.mu.Unlock()
+			return b, err
+		}
+		if wait := c.inflight; wait != nil {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		c.inflight = done
+		c.mu.Unlock()
+
+		// Asked on behalf of every browser: one that goes away does not
+		// cancel the question for the others.
+		qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err := ask(qctx)
+		cancel()
+		var b []byte
+		if err == nil {
+			if b, err = json.Marshal(st); err == nil {
+				b = append(b, '\n')
+			}
+		}
+		c.mu.Lock()
+		c.answer, c.err, c.at, c.inflight = b, err, time.Now(), nil
+		c.mu.Unlock()
+		close(done)
+		return b, err
+	}
 }
 
 func (s *Server) serveReplay(w http.ResponseWriter, r *http.Request) {

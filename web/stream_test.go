@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -335,5 +336,40 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	}
 	if _, err := Listen("nonsense"); err == nil || !strings.Contains(err.Error(), "HOST:PORT") {
 		t.Errorf("Listen(nonsense): %v", err)
+	}
+}
+
+// TestStateIsShared: however many browsers poll /api/state, the lab is
+// asked at most once a second, one question at a time.
+func TestStateIsShared(t *testing.T) {
+	var mu sync.Mutex
+	asked := 0
+	_, ts := newTestServer(t, Config{Mode: Live, State: func(context.Context) (any, error) {
+		mu.Lock()
+		asked++
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		return map[string]any{"nat": map[string]any{}, "sas": map[string]any{}}, nil
+	}})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var st map[string]any
+			if code := getJSON(t, ts.URL+"/api/state", &st); code != 200 || st["sas"] == nil {
+				t.Errorf("state %d %v", code, st)
+			}
+		}()
+	}
+	wg.Wait()
+	if asked != 1 {
+		t.Fatalf("50 browsers asked the lab %d times", asked)
+	}
+	time.Sleep(stateTTL + 10*time.Millisecond)
+	var st map[string]any
+	getJSON(t, ts.URL+"/api/state", &st)
+	if asked != 2 {
+		t.Fatalf("after a second, asked %d times, want 2", asked)
 	}
 }

@@ -122,6 +122,7 @@ type DataPlane struct {
 	sad      sad
 	reserved map[inKey]bool // SPIs handed out by AllocateSPI, not yet installed
 	routes   Routes         // nil without a kernel to route into the device
+	paths    pathMTUs       // the path MTU toward each peer, as last looked up
 	maxPath  int            // the largest path MTU used, and the size of the segment buffers (Routes.MaxPathMTU)
 
 	dev Device
@@ -229,7 +230,53 @@ func (d *DataPlane) refreshRouteMTUs() {
 			continue
 		}
 		p.mtuSA, p.mtuSeq = sa, seq
-		d.setRouteMTU(p, sa)
+		d.setRouteMTU(p, sa, true)
+	}
+	d.paths.forgetOlder(d.now().Add(-2 * pathMTUInterval))
+}
+
+// pathMTUs remembers the path MTU toward each peer as the kernel last gave
+// it. Installing an SA takes it from here when it is recent: the lookup is
+// a netlink round trip, and each side of every negotiation made one while
+// the other side waited.
+type pathMTUs struct {
+	mu sync.Mutex
+	m  map[netip.Addr]pathMTU
+}
+
+type pathMTU struct {
+	mtu int
+	at  time.Time
+}
+
+// get returns the path MTU toward peer if it was looked up after since.
+func (c *pathMTUs) get(peer netip.Addr, since time.Time) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[peer]
+	if !ok || e.at.Before(since) {
+		return 0, false
+	}
+	return e.mtu, true
+}
+
+func (c *pathMTUs) put(peer netip.Addr, mtu int, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[netip.Addr]pathMTU{}
+	}
+	c.m[peer] = pathMTU{mtu, at}
+}
+
+// forgetOlder drops what was looked up before t: peers gone, or idle.
+func (c *pathMTUs) forgetOlder(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for peer, e := range c.m {
+		if e.at.Before(t) {
+			delete(c.m, peer)
+		}
 	}
 }
 
@@ -442,7 +489,7 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 	d.mu.Unlock()
 
 	if p != nil {
-		d.setRouteMTU(p, sa)
+		d.setRouteMTU(p, sa, false)
 		d.sendHeld(p)
 	}
 	return nil
@@ -450,8 +497,11 @@ func (d *DataPlane) AddSA(cfg SAConfig) error {
 
 // setRouteMTU gives the policy's route the outbound SA's inner MTU, so that
 // the hosts behind learn it from the gateway: the PMTU propagation of RFC
-// 4301 §8.2, with the kernel's forwarding sending the ICMP messages.
-func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
+// 4301 §8.2, with the kernel's forwarding sending the ICMP messages. fresh
+// asks the kernel for the path MTU; otherwise a look at the same peer within
+// pathMTUInterval serves, as refreshRouteMTUs corrects the route within
+// that interval anyway.
+func (d *DataPlane) setRouteMTU(p *policy, sa *saState, fresh bool) {
 	if d.routes == nil {
 		return
 	}
@@ -459,11 +509,19 @@ func (d *DataPlane) setRouteMTU(p *policy, sa *saState) {
 	if e := sa.encapPeer.Load(); e != nil {
 		peer = e.Addr()
 	}
-	path, err := d.routes.PathMTU(peer)
-	if err != nil {
-		// Without a route to the peer nothing is sent anyway; the policy
-		// keeps the MTU it has, and the next look may find one.
-		return
+	path, ok := 0, false
+	now := d.now()
+	if !fresh {
+		path, ok = d.paths.get(peer, now.Add(-pathMTUInterval))
+	}
+	if !ok {
+		var err error
+		if path, err = d.routes.PathMTU(peer); err != nil {
+			// Without a route to the peer nothing is sent anyway; the
+			// policy keeps the MTU it has, and the next look may find one.
+			return
+		}
+		d.paths.put(peer, path, now)
 	}
 	// The data plane's buffers hold packets of maxPath bytes: a larger path
 	// is used as that.

@@ -80,6 +80,9 @@ type fakeDataPlane struct {
 	sas      map[esp.SAID]esp.SAConfig
 	policies map[esp.PolicyKey]esp.Policy
 	held     int // what Held reports: packets waiting for the outbound SA
+	// policyErr, when set, is what AddPolicy answers: a kernel that
+	// refuses the route.
+	policyErr error
 }
 
 func newFakeDataPlane(first uint32) *fakeDataPlane {
@@ -111,6 +114,9 @@ func (d *fakeDataPlane) DeleteSA(id esp.SAID) error {
 func (d *fakeDataPlane) AddPolicy(p esp.Policy) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.policyErr != nil {
+		return d.policyErr
+	}
 	d.policies[p.Key()] = p
 	return nil
 }

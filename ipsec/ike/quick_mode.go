@@ -302,15 +302,6 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the inbound SA: "+err.Error())
 		return
 	}
-	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
-		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the policy: "+err.Error())
-		return
-	}
-	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
-		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "marking the policy: "+err.Error())
-		return
-	}
-	qm.negotiating = true
 
 	reply := choice.proposal
 	reply.SPI = spiBytes(spi)
@@ -335,6 +326,25 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.quickModeFailed(qm, fmt.Sprintf("no Quick Mode 3/3 from %s", sa.remote))
 	})
 	qm.ex.accepted(p.Data, qm.ex.out, qm.info(2))
+	// The policy (and its route into the TUN) goes in while QM2 travels:
+	// only the inbound SA must be there before the initiator can use the
+	// pair, and the route change took a netlink round trip out of every
+	// negotiation's critical path. Our side's traffic for the selectors
+	// found no policy before QM1 came either. Should it fail, the
+	// initiator hears that the SA it is about to install is deleted.
+	fail := func(reason string) {
+		e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmpProtocol(qm.proto), SPISize: 4, SPIs: [][]byte{spiBytes(qm.spiIn)}})
+		e.quickModeFailed(qm, reason)
+	}
+	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
+		fail("installing the policy: " + err.Error())
+		return
+	}
+	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
+		fail("marking the policy: " + err.Error())
+		return
+	}
+	qm.negotiating = true
 }
 
 // quickModeI2 is the initiator's side of QM2: check the answer, install both

@@ -121,6 +121,7 @@ type PrivateKey struct {
 	group  *Group
 	x      *big.Int // MODP exponent
 	ec     *ecdh.PrivateKey
+	x25519 *[32]byte // Curve25519 scalar, before clamping (x25519.go)
 	public []byte
 }
 
@@ -189,13 +190,16 @@ func (g *Group) buildBaseTable() {
 }
 
 func (g *Group) generateEC(rand io.Reader) (*PrivateKey, error) {
+	if g.id == isakmp.GroupCurve25519 {
+		var k [32]byte
+		if _, err := io.ReadFull(rand, k[:]); err != nil {
+			return nil, fmt.Errorf("keymat: reading randomness: %w", err)
+		}
+		return &PrivateKey{group: g, x25519: &k, public: x25519Public(&k)}, nil
+	}
 	// crypto/ecdh ignores the reader passed to GenerateKey (Go 1.26), so draw
 	// the scalar ourselves and let NewPrivateKey reject values out of range.
-	n := g.secretSize
-	if g.id == isakmp.GroupCurve25519 {
-		n = 32
-	}
-	buf := make([]byte, n)
+	buf := make([]byte, g.secretSize)
 	for range maxKeyTries {
 		if _, err := io.ReadFull(rand, buf); err != nil {
 			return nil, fmt.Errorf("keymat: reading randomness: %w", err)
@@ -208,11 +212,8 @@ func (g *Group) generateEC(rand io.Reader) (*PrivateKey, error) {
 			continue
 		}
 		clear(buf) // crypto/ecdh keeps its own copy of the scalar
-		pub := k.PublicKey().Bytes()
-		if g.id != isakmp.GroupCurve25519 {
-			pub = pub[1:] // drop the SEC 1 uncompressed-point prefix 0x04
-		}
-		return &PrivateKey{group: g, ec: k, public: pub}, nil
+		// Drop the SEC 1 uncompressed-point prefix 0x04.
+		return &PrivateKey{group: g, ec: k, public: k.PublicKey().Bytes()[1:]}, nil
 	}
 	return nil, errors.New("keymat: random source keeps producing unusable scalars")
 }
@@ -235,6 +236,10 @@ func (k *PrivateKey) Zero() {
 		k.x = nil
 	}
 	k.ec = nil
+	if k.x25519 != nil {
+		clear(k.x25519[:])
+		k.x25519 = nil
+	}
 }
 
 // SharedSecret validates the peer's public value and returns g^xy in the
@@ -243,7 +248,7 @@ func (k *PrivateKey) Zero() {
 // must not produce the all-zero secret (RFC 8031 §2.1).
 func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
 	g := k.group
-	if k.x == nil && k.ec == nil {
+	if k.x == nil && k.ec == nil && k.x25519 == nil {
 		return nil, errors.New("keymat: the private key was zeroed")
 	}
 	if len(peer) != g.size {
@@ -256,11 +261,10 @@ func (k *PrivateKey) SharedSecret(peer []byte) ([]byte, error) {
 		}
 		return new(big.Int).Exp(y, k.x, g.p).FillBytes(make([]byte, g.size)), nil
 	}
-	raw := peer
-	if g.id != isakmp.GroupCurve25519 {
-		raw = append([]byte{4}, peer...)
+	if k.x25519 != nil {
+		return x25519(k.x25519, peer)
 	}
-	pub, err := g.curve.NewPublicKey(raw)
+	pub, err := g.curve.NewPublicKey(append([]byte{4}, peer...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPublicValue, err)
 	}

@@ -112,6 +112,11 @@ type instance struct {
 
 	queued     atomic.Int64 // bytes of large datagrams waiting in first and rest
 	queueBytes int
+	// serving is held by whoever runs the engine's receive path: deliver,
+	// or a socket reader that found nothing waiting (readSocket); pending
+	// counts the datagrams enqueued and not yet served.
+	serving sync.Mutex
+	pending atomic.Int64
 
 	mu      sync.Mutex
 	dropped uint64
@@ -233,7 +238,23 @@ func (in *instance) readSocket(addr netip.Addr, pc net.PacketConn) {
 		}
 		src := ua.AddrPort()
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		in.enqueue(ike.Packet{Local: netip.AddrPortFrom(addr, 500), Remote: src, Data: append([]byte(nil), buf[:n]...)})
+		p := ike.Packet{Local: netip.AddrPortFrom(addr, 500), Remote: src, Data: append([]byte(nil), buf[:n]...)}
+		// With nothing waiting and the engine idle, the reader serves a
+		// datagram of a negotiation under way itself: handing it to
+		// deliver woke a second goroutine, often on the other processor,
+		// for every message. Queued datagrams keep their order. First
+		// messages always queue, behind the others: a reader busy serving
+		// a flood of them would leave later messages in the socket's
+		// buffer, out of reach of the queues' priority.
+		if !firstMessage(p.Data) && in.pending.Load() == 0 && in.serving.TryLock() {
+			if in.pending.Load() == 0 {
+				in.engine.Receive(p)
+				in.serving.Unlock()
+				continue
+			}
+			in.serving.Unlock()
+		}
+		in.enqueue(p)
 	}
 }
 
@@ -245,7 +266,7 @@ func (in *instance) readSocket(addr netip.Addr, pc net.PacketConn) {
 // pushed out.
 func (in *instance) enqueue(p ike.Packet) {
 	q := in.rest
-	if len(p.Data) >= 16 && [8]byte(p.Data[8:16]) == [8]byte{} {
+	if firstMessage(p.Data) {
 		q = in.first
 	}
 	large := int64(0)
@@ -257,13 +278,22 @@ func (in *instance) enqueue(p ike.Packet) {
 		in.drop()
 		return
 	}
+	in.pending.Add(1)
 	select {
 	case q <- p:
 	case <-in.done:
+		in.pending.Add(-1)
 	default:
+		in.pending.Add(-1)
 		in.queued.Add(-large)
 		in.drop()
 	}
+}
+
+// firstMessage reports whether an IKE datagram has no responder cookie: the
+// first message of a negotiation, which anyone can send.
+func firstMessage(data []byte) bool {
+	return len(data) >= 16 && [8]byte(data[8:16]) == [8]byte{}
 }
 
 // largeDatagram is the size above which a received IKE datagram counts
@@ -282,7 +312,10 @@ func (in *instance) receive(p ike.Packet) {
 	if len(p.Data) > largeDatagram {
 		in.queued.Add(-int64(len(p.Data)))
 	}
+	in.serving.Lock()
 	in.engine.Receive(p)
+	in.serving.Unlock()
+	in.pending.Add(-1)
 }
 
 // deliver runs the engine's receive path, one datagram at a time, the

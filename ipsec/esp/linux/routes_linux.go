@@ -50,6 +50,11 @@ type routes struct {
 	// them all.
 	mtus map[netip.Prefix]map[esp.PolicyKey]int
 	srcs map[netip.Prefix]net.IP // each route's source address, as last set
+	// What a route had when it was last installed, kept after it goes: a
+	// responder's route comes and goes with every negotiation, and taking
+	// the same source address and MTU again spares the address dump and
+	// the second route change that each negotiation otherwise cost.
+	last map[netip.Prefix]lastRoute
 	// Local selectors inside their policy's remote one, by the policies
 	// that ask for their bypass (throw) route.
 	bypass map[netip.Prefix]int
@@ -65,6 +70,14 @@ type routes struct {
 	names   map[int]string
 }
 
+// lastRoute is a route as last installed: its MTU, and the source address
+// found for the local selector ts (nil: none was found).
+type lastRoute struct {
+	mtu int
+	ts  esp.TrafficSelector
+	src net.IP
+}
+
 var errClosed = errors.New("data plane closed")
 
 const rulePriority = 200
@@ -77,7 +90,7 @@ var _ esp.Routes = (*routes)(nil)
 
 func newRoutes(h *netlink.Handle, link netlink.Link, table, mtu, maxPath int, acceptLocal *sysctlSetting, ioctlFD int) (*routes, error) {
 	r := &routes{h: h, link: link, table: table, refs: map[netip.Prefix]int{}, mtu: mtu, maxPath: maxPath,
-		mtus: map[netip.Prefix]map[esp.PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, bypass: map[netip.Prefix]int{},
+		mtus: map[netip.Prefix]map[esp.PolicyKey]int{}, srcs: map[netip.Prefix]net.IP{}, last: map[netip.Prefix]lastRoute{}, bypass: map[netip.Prefix]int{},
 		acceptLocal: acceptLocal, ioctlFD: ioctlFD, names: map[int]string{}}
 	add := func(rule *netlink.Rule) error {
 		rule.Family = unix.AF_INET
@@ -141,7 +154,31 @@ func (r *routes) routeMTU(pfx netip.Prefix) int {
 			m = v
 		}
 	}
-	return cmp.Or(m, r.mtu)
+	return cmp.Or(m, r.last[pfx].mtu, r.mtu)
+}
+
+// install adds or replaces the route to pfx as r.route makes it, and
+// remembers what it was given.
+func (r *routes) install(pfx netip.Prefix) error {
+	rt := r.route(pfx)
+	if err := r.h.RouteReplace(rt); err != nil {
+		return err
+	}
+	l := r.last[pfx]
+	l.mtu, l.src = rt.MTU, rt.Src
+	r.last[pfx] = l
+	return nil
+}
+
+// sourceFor is the source address for the route to pfx of a policy with
+// local selector ts: the one found last time, if it was for the same
+// selector, else looked up. A remembered address gone since makes the
+// route change fail, and AddRoute then looks again.
+func (r *routes) sourceFor(pfx netip.Prefix, ts esp.TrafficSelector) (src net.IP, remembered bool) {
+	if l, ok := r.last[pfx]; ok && l.ts == ts && l.src != nil {
+		return l.src, true
+	}
+	return r.localAddressIn(ts), false
 }
 
 // AddRoute implements esp.Routes.
@@ -150,8 +187,14 @@ func (r *routes) AddRoute(p esp.Policy) error {
 	defer r.mu.Unlock()
 	pfx := p.RemoteTS.Prefix
 	old, had := r.srcs[pfx]
-	r.srcs[pfx] = r.localAddressIn(p.LocalTS)
-	if err := r.h.RouteReplace(r.route(pfx)); err != nil {
+	src, remembered := r.sourceFor(pfx, p.LocalTS)
+	r.srcs[pfx] = src
+	err := r.install(pfx)
+	if err != nil && remembered {
+		r.srcs[pfx] = r.localAddressIn(p.LocalTS)
+		err = r.install(pfx)
+	}
+	if err != nil {
 		if had {
 			r.srcs[pfx] = old
 		} else {
@@ -160,6 +203,9 @@ func (r *routes) AddRoute(p esp.Policy) error {
 		return fmt.Errorf("route %s into the TUN: %w", pfx, err)
 	}
 	r.refs[pfx]++
+	l := r.last[pfx]
+	l.ts = p.LocalTS
+	r.last[pfx] = l
 	if local, ok := bypassed(p); ok {
 		if r.bypass[local]++; r.bypass[local] == 1 {
 			if err := r.h.RouteReplace(r.throw(local)); err != nil {
@@ -275,7 +321,7 @@ func (r *routes) SetRouteMTU(p esp.Policy, mtu int) (routeMTU int, changed bool,
 	if after == before {
 		return after, false, nil
 	}
-	if err := r.h.RouteReplace(r.route(pfx)); err != nil {
+	if err := r.install(pfx); err != nil {
 		if had {
 			r.mtus[pfx][p.Key()] = old
 		} else {
@@ -299,7 +345,7 @@ func (r *routes) DeleteRoute(p esp.Policy) error {
 	delete(r.mtus[pfx], p.Key())
 	if r.refs[pfx]--; r.refs[pfx] > 0 {
 		if rt := r.route(pfx); rt.MTU != installed.MTU {
-			if err := r.h.RouteReplace(rt); err != nil {
+			if err := r.install(pfx); err != nil {
 				return fmt.Errorf("route %s into the TUN, MTU %d: %w", pfx, rt.MTU, err)
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -56,9 +57,17 @@ type gcm struct {
 	ks   keySchedule
 	htab [8][16]byte // H^8 … H^1, byte-reflected and multiplied by x
 
-	// H^maxPowers … H^1, and each power's halves XORed together for
-	// Karatsuba multiplication: a message of up to maxPowers blocks is
-	// hashed with one reduction instead of one per eight blocks.
+	// Made by the first message that needs them, not by newGCM: an SA
+	// set up in a negotiation waits for them on the negotiation's
+	// critical path, and many SAs (a script's tunnel that goes down at
+	// once, a rekey collision's duplicate) never carry a packet.
+	powers atomic.Pointer[gcmPowers]
+}
+
+// gcmPowers are H^maxPowers … H^1, and each power's halves XORed together
+// for Karatsuba multiplication: a message of up to maxPowers blocks is
+// hashed with one reduction instead of one per eight blocks.
+type gcmPowers struct {
 	pow, kara [maxPowers][16]byte
 }
 
@@ -84,20 +93,31 @@ func newGCM(key []byte) (*gcm, error) {
 		ghash(&g.htab, &acc, &in[0], blockSize)
 		g.htab[i] = acc
 	}
-	g.pow[maxPowers-1] = g.htab[7]
+	return g, nil
+}
+
+// aggregated returns the powers of H, made on first use. Two goroutines
+// that both find them missing both make them, alike, and one copy stays.
+func (g *gcm) aggregated() *gcmPowers {
+	if p := g.powers.Load(); p != nil {
+		return p
+	}
+	p := new(gcmPowers)
+	p.pow[maxPowers-1] = g.htab[7]
 	for i := maxPowers - 2; i >= 0; i-- {
 		var acc [16]byte
-		in := reverse(g.pow[i+1])
+		in := reverse(p.pow[i+1])
 		ghash(&g.htab, &acc, &in[0], blockSize)
-		g.pow[i] = acc
+		p.pow[i] = acc
 	}
-	for i, p := range g.pow {
-		lo := binary.LittleEndian.Uint64(p[:8])
-		hi := binary.LittleEndian.Uint64(p[8:])
-		binary.LittleEndian.PutUint64(g.kara[i][:8], lo^hi)
-		binary.LittleEndian.PutUint64(g.kara[i][8:], lo^hi)
+	for i, w := range p.pow {
+		lo := binary.LittleEndian.Uint64(w[:8])
+		hi := binary.LittleEndian.Uint64(w[8:])
+		binary.LittleEndian.PutUint64(p.kara[i][:8], lo^hi)
+		binary.LittleEndian.PutUint64(p.kara[i][8:], lo^hi)
 	}
-	return g, nil
+	g.powers.CompareAndSwap(nil, p)
+	return g.powers.Load()
 }
 
 // reflectTimesX turns a GHASH key as AES produced it into the register form
@@ -197,7 +217,8 @@ func (g *gcm) tag(out, j0 *[16]byte, aad, ct []byte) {
 		if len(ct) > 0 {
 			c = &ct[0]
 		}
-		tagAggregated(&g.pow, &g.kara, maxPowers-blocks, a, len(aad), c, len(ct), &g.ks.enc, g.ks.rounds, j0, out)
+		p := g.aggregated()
+		tagAggregated(&p.pow, &p.kara, maxPowers-blocks, a, len(aad), c, len(ct), &g.ks.enc, g.ks.rounds, j0, out)
 		return
 	}
 	var acc [16]byte

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -209,4 +210,63 @@ func BenchmarkSeal(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestFirstUseFromManyGoroutines: the powers of H are made by the first
+// message that needs them; goroutines sealing and opening at once on a new
+// AEAD (an SA's packet paths) all get crypto/cipher's answers.
+func TestFirstUseFromManyGoroutines(t *testing.T) {
+	if !supported {
+		t.Skip("this CPU lacks VAES and VPCLMULQDQ: NewGCM is crypto/cipher's")
+	}
+	key := bytes.Repeat([]byte{7}, 16)
+	b, _ := aes.NewCipher(key)
+	ref, _ := cipher.NewGCM(b)
+	nonce := make([]byte, 12)
+	msg := bytes.Repeat([]byte("ipseclab"), 160) // 80 blocks: the aggregated path
+	want := ref.Seal(nil, nonce, msg, []byte("aad"))
+	for range 20 {
+		g, err := newGCM(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				if i%2 == 0 {
+					if got := g.Seal(nil, nonce, msg, []byte("aad")); !bytes.Equal(got, want) {
+						t.Error("Seal differs from crypto/cipher's on first use")
+					}
+					return
+				}
+				if got, err := g.Open(nil, nonce, want, []byte("aad")); err != nil || !bytes.Equal(got, msg) {
+					t.Errorf("Open on first use: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// BenchmarkNewGCM: what setting up an SA's cipher costs the negotiation
+// that installs it, and what the first long message adds.
+func BenchmarkNewGCM(b *testing.B) {
+	needVAES(b)
+	key := bytes.Repeat([]byte{7}, 16)
+	b.Run("setup", func(b *testing.B) {
+		for range b.N {
+			if _, err := newGCM(key); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("setup+powers", func(b *testing.B) {
+		for range b.N {
+			g, err := newGCM(key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.aggregated()
+		}
+	})
 }
