@@ -59,7 +59,8 @@ async function main() {
   // app.events until the model can take them.
   connect();
   try {
-    const r = await fetch("api/lab");
+    const early = window.ipseclabEarly && window.ipseclabEarly.lab;
+    const r = await (early || fetch("api/lab"));
     if (!r.ok) throw new Error(`GET /api/lab: ${r.status}`);
     app.lab = await r.json();
     app.timing.lab = performance.now();
@@ -117,7 +118,9 @@ async function connect() {
   for (let attempt = 0; ; attempt++) {
     try {
       const headers = lastId ? { "Last-Event-ID": lastId } : {};
-      const r = await fetch("api/events", { headers, cache: "no-store" });
+      const early = attempt === 0 && !lastId && window.ipseclabEarly && window.ipseclabEarly.events;
+      if (early) window.ipseclabEarly.events = null;
+      const r = await (early || fetch("api/events", { headers, cache: "no-store" }));
       if (!r.ok || !r.body) throw new Error(`GET /api/events: ${r.status}`);
       if (app.stream === "reconnecting") app.stream = app.sawLive ? "live" : "history";
       attempt = 0;
