@@ -340,7 +340,18 @@ function renderViews() {
   guard("steps", renderSteps);
   guard("topology", () => app.topology.render(app.following ? app.state : null));
   guard("ladder", () => app.ladder.render(m));
-  guard("events", () => app.list.update(app.events, m.applied, t0));
+  guard("events", () => {
+    // Connections the lab file does not name (a recording without its
+    // lab) join the filter as they appear.
+    if (m.conns.size !== app.connsSeen) {
+      app.connsSeen = m.conns.size;
+      const names = (app.lab.connections || []).map((c) => c.name);
+      for (const n of m.conns.keys()) if (n && !names.includes(n)) names.push(n);
+      const nodes = (app.lab.nodes || []).map((x) => x.name);
+      app.list.setOptions(app.lab, nodes, names);
+    }
+    app.list.update(app.events, m.applied, t0);
+  });
   guard("player", () => {
     const sc = $("scrub");
     sc.max = String(total);
