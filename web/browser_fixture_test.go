@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipseclab/ipseclab/labs"
 )
 
 // fixtureServer serves the page's contract (GET /, /assets/, /api/lab,
@@ -34,17 +36,23 @@ type fixtureServer struct {
 	decoder *Server  // the real server with the same events, for /api/packet
 }
 
-// newFixture reads testdata/NAME.jsonl (a run recorded with `run --json`)
-// and NAME.lab.json (its /api/lab).
+// newFixture reads testdata/NAME.jsonl (a run of the shipped lab NAME
+// recorded with `run --json`); /api/lab is the real server's view of NAME.
 func newFixture(t testing.TB, name string) *fixtureServer {
 	t.Helper()
 	f := &fixtureServer{assets: os.DirFS("assets"), end: true}
-	lab, err := os.ReadFile("testdata/" + name + ".lab.json")
+	lab, _, err := labs.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(lab, &f.lab); err != nil {
-		t.Fatalf("testdata/%s.lab.json: %v", name, err)
+	view := viewOfLab(lab)
+	view.Mode = Live
+	b, err := json.Marshal(view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &f.lab); err != nil {
+		t.Fatal(err)
 	}
 	f.events = readJSONLines(t, "testdata/"+name+".jsonl")
 	f.history = len(f.events)
