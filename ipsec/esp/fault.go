@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/fault"
@@ -25,10 +26,14 @@ type espFaults struct {
 	held  *heldPacket
 }
 
+// heldPacket is a packet a reorder holds until the next packet of its kind
+// (raw or ESP in UDP) has gone, or its timer sends it: a packet with nothing
+// after it must still arrive, late, as the IKE reorder's datagram does.
 type heldPacket struct {
-	b   []byte
-	udp bool
-	dst netip.AddrPort
+	b     []byte
+	udp   bool
+	dst   netip.AddrPort
+	timer *time.Timer
 }
 
 // InjectFault arms a fault of plane esp on the outbound path.
@@ -63,6 +68,10 @@ func (d *DataPlane) ClearFaults() int {
 	}
 	old.mu.Lock()
 	defer old.mu.Unlock()
+	if old.held != nil {
+		old.held.timer.Stop()
+		old.held = nil
+	}
 	return len(old.armed)
 }
 
@@ -152,8 +161,12 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 			d.releaseHeld(ff, udp, emit)
 		case fault.Reorder:
 			d.releaseHeld(ff, udp, emit)
-			ff.held = &heldPacket{b: append([]byte(nil), b...), udp: udp, dst: dst}
-			note = "held back, to go after the next packet"
+			hold := a.Delay
+			if hold <= 0 {
+				hold = fault.DefaultHold
+			}
+			d.hold(ff, &heldPacket{b: append([]byte(nil), b...), udp: udp, dst: dst}, hold)
+			note = "held back, to go after the next packet or in " + hold.String()
 		}
 		d.publishESPFault(&a.Fault, spi, seq, note)
 	}
@@ -164,7 +177,44 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 func (d *DataPlane) releaseHeld(ff *espFaults, udp bool, emit func([]byte, netip.AddrPort)) {
 	if h := ff.held; h != nil && h.udp == udp {
 		ff.held = nil
+		h.timer.Stop()
 		emit(h.b, h.dst)
+	}
+}
+
+// hold keeps h back until the next packet of its kind leaves (releaseHeld)
+// or hold has passed, whichever comes first. A packet held already, of the
+// other kind, goes now: one held packet at a time. Called with ff.mu held.
+func (d *DataPlane) hold(ff *espFaults, h *heldPacket, hold time.Duration) {
+	if old := ff.held; old != nil {
+		ff.held = nil
+		old.timer.Stop()
+		d.sendReordered(old)
+	}
+	ff.held = h
+	h.timer = time.AfterFunc(hold, func() {
+		ff.mu.Lock()
+		defer ff.mu.Unlock()
+		if ff.held != h { // released after a later packet, or cleared
+			return
+		}
+		ff.held = nil
+		if !d.closed.Load() {
+			d.sendReordered(h)
+		}
+	})
+}
+
+// sendReordered sends a packet a reorder held, on its own.
+func (d *DataPlane) sendReordered(h *heldPacket) {
+	var err error
+	if h.udp {
+		err = d.net.SendUDP([][]byte{h.b}, []netip.AddrPort{h.dst})
+	} else {
+		err = d.net.SendIP([][]byte{h.b})
+	}
+	if err != nil {
+		d.st.sendErrors.Add(1)
 	}
 }
 
@@ -191,7 +241,7 @@ var espFaultExplain = map[fault.Action]string{
 	fault.Replay:   "The same packet arrives twice: the receiver's anti-replay window (RFC 4303 §3.4.3) remembers which sequence numbers it accepted and drops the copy, counting a replay.",
 	fault.WrongSPI: "The SPI names the SA the receiver must use; with one it does not hold it can only drop the packet, and an IKE peer may say so with an INVALID-SPI notification.",
 	fault.Truncate: "A packet cut short cannot carry its ICV whole: the receiver drops it as malformed or failing its integrity check.",
-	fault.Reorder:  "The packet arrives after a later one: the anti-replay window accepts a late packet whose sequence number it has not seen, as long as it is within the window.",
+	fault.Reorder:  "The packet arrives after a later one (or, with none, late, once the hold has passed): the anti-replay window accepts a late packet whose sequence number it has not seen, as long as it is within the window.",
 }
 
 func (d *DataPlane) publishESPFault(f *fault.Fault, spi, seq uint32, note string) {

@@ -95,3 +95,55 @@ func TestESPFaultClear(t *testing.T) {
 		t.Errorf("the data plane took an IKE fault")
 	}
 }
+
+// A reorder with no later packet to go after still delivers its packet, once
+// the hold has passed: the default second, or the fault's own hold; a
+// cleared fault drops what it held.
+func TestESPReorderReleasedAfterHold(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		hold  time.Duration
+		encap bool
+		clear bool
+	}{
+		{"default", 0, false, false},
+		{"hold-200ms", 200 * time.Millisecond, false, false},
+		{"hold-200ms/udp", 200 * time.Millisecond, true, false},
+		{"cleared", 200 * time.Millisecond, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := twoGateways(t, Config{Node: "a"}, Config{Node: "b"})
+			ab, _ := installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, c.encap, 0x1000)
+			must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Reorder, Delay: c.hold}))
+			want := c.hold
+			if want == 0 {
+				want = fault.DefaultHold
+			}
+			start := time.Now()
+			a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 100)
+			if c.clear {
+				time.Sleep(50 * time.Millisecond)
+				a.dp.ClearFaults()
+				select {
+				case p := <-b.dev.out:
+					t.Fatalf("a cleared reorder still sent its packet: %x", p)
+				case <-time.After(want + 300*time.Millisecond):
+				}
+				return
+			}
+			receive(t, b.dev, want+2*time.Second)
+			if took := time.Since(start); took < want {
+				t.Errorf("the held packet arrived after %v, before its hold of %v", took, want)
+			}
+			var in Counters
+			for _, s := range b.dp.SAs() {
+				if s.ID == ab[1] {
+					in = s.Counters
+				}
+			}
+			if in.Packets != 1 || in.ReplayDrops != 0 {
+				t.Errorf("receiver's counters: %+v", in)
+			}
+		})
+	}
+}
