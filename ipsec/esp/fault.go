@@ -75,6 +75,25 @@ func (d *DataPlane) ClearFaults() int {
 	return len(old.armed)
 }
 
+// ArmedFaults lists the data plane's armed faults, with what remains of
+// each (one armed for a duration that has run out is gone).
+func (d *DataPlane) ArmedFaults() []fault.Left {
+	ff := d.faults.Load()
+	if ff == nil {
+		return nil
+	}
+	ff.mu.Lock()
+	defer ff.mu.Unlock()
+	now := d.now()
+	var out []fault.Left
+	for _, a := range ff.armed {
+		if !a.Expired(now) {
+			out = append(out, a.Left())
+		}
+	}
+	return out
+}
+
 // applyFaults changes a batch ready to go: w.ip holds whole IPv4 packets,
 // w.udp ESP-in-UDP payloads for w.dsts.
 func (d *DataPlane) applyFaults(ff *espFaults, w *wireBuffers) {

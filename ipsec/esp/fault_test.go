@@ -86,11 +86,24 @@ func TestESPFaultClear(t *testing.T) {
 	a, b := twoGateways(t, Config{Node: "a"}, Config{Node: "b"})
 	installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, false, 0x1000)
 	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Corrupt, Occurrence: fault.Occurrence{Every: true}}))
+	if l := a.dp.ArmedFaults(); len(l) != 1 || l[0].Action != fault.Corrupt || l[0].Remaining != -1 {
+		t.Fatalf("ArmedFaults: %+v", l)
+	}
 	if n := a.dp.ClearFaults(); n != 1 {
 		t.Fatalf("ClearFaults: %d", n)
 	}
+	if l := a.dp.ArmedFaults(); len(l) != 0 {
+		t.Fatalf("ArmedFaults after ClearFaults: %+v", l)
+	}
 	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 100)
 	receive(t, b.dev, 2*time.Second)
+	// A fault for three packets, one of them sent: two left.
+	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Replay, Occurrence: fault.Occurrence{Count: 3}}))
+	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 2, 100)
+	receive(t, b.dev, 2*time.Second)
+	if l := a.dp.ArmedFaults(); len(l) != 1 || l[0].Remaining != 2 || l[0].Seen != 1 {
+		t.Fatalf("ArmedFaults after one of three packets: %+v", l)
+	}
 	if err := a.dp.InjectFault(fault.Fault{Plane: fault.IKE, Action: fault.Drop}); err == nil {
 		t.Errorf("the data plane took an IKE fault")
 	}

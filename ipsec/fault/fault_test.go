@@ -151,3 +151,33 @@ func FuzzParseMessage(f *testing.F) {
 		}
 	})
 }
+
+// What remains of a fault as its matches come.
+func TestArmedLeft(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)
+	f := Fault{Plane: IKE, Action: Drop, Message: Message{Exchange: MainMode, Num: 4}}
+	cases := []struct {
+		o     Occurrence
+		hits  int
+		want  string
+		left  int
+		until time.Time
+	}{
+		{Occurrence{}, 0, "1 more match", 1, time.Time{}},
+		{Occurrence{Count: 3}, 1, "2 more matches; 1 seen so far", 2, time.Time{}},
+		{Occurrence{Nth: 3}, 1, "the 2nd match from now; 1 seen so far", 1, time.Time{}},
+		{Occurrence{Every: true}, 4, "every match until cleared; 4 seen so far", -1, time.Time{}},
+		{Occurrence{For: 30 * time.Second}, 0, "every match until 19:00:30 (20s left)", -1, t0.Add(30 * time.Second)},
+	}
+	for _, c := range cases {
+		f.Occurrence = c.o
+		a := Arm(f, t0)
+		for range c.hits {
+			a.Hit(t0)
+		}
+		l := a.Left()
+		if got := l.Describe(t0.Add(10 * time.Second)); got != c.want || l.Remaining != c.left || !l.Until.Equal(c.until) {
+			t.Errorf("%v after %d: %q (remaining %d, until %v), want %q (%d, %v)", c.o, c.hits, got, l.Remaining, l.Until, c.want, c.left, c.until)
+		}
+	}
+}
