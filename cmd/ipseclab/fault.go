@@ -64,7 +64,7 @@ It applies to the next match, unless --count N (the next N), --nth N, --every or
 	}
 	f := cmd.Flags()
 	f.StringVar(&s.Message, "message", "", "the IKE message: main-mode N/6, aggressive-mode N/3, quick-mode N/3, informational, dpd, transaction")
-	f.StringVar(&s.Connection, "connection", "", "only this connection's messages")
+	f.StringVar(&s.Connection, "connection", "", "only this connection's messages (IKE) or SAs' packets (--esp)")
 	f.BoolVar(&s.Drop, "drop", false, "do not send the message")
 	f.DurationVar(&delay, "delay", 0, "send the message this much later (3s)")
 	f.BoolVar(&s.Duplicate, "duplicate", false, "send the message twice")

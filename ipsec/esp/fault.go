@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipseclab/ipseclab/events"
@@ -24,6 +25,17 @@ type espFaults struct {
 	mu    sync.Mutex
 	armed []*fault.Armed
 	held  *heldPacket
+	// byConn counts the armed faults narrowed to a connection: only with
+	// one does a batch look up which connection its packets' SAs serve.
+	byConn atomic.Int32
+}
+
+// outKey names an outbound SA as a packet shows it: protocol and SPI. The
+// peer chose the SPI; two peers choosing the same one for SAs of this node
+// would share a connection's faults, which a lab does not notice.
+type outKey struct {
+	proto Protocol
+	spi   uint32
 }
 
 // heldPacket is a packet a reorder holds until the next packet of its kind
@@ -54,6 +66,9 @@ func (d *DataPlane) InjectFault(f fault.Fault) error {
 	ff.mu.Lock()
 	ff.armed = append(ff.armed, fault.Arm(f, d.now()))
 	ff.mu.Unlock()
+	if f.Conn != "" {
+		ff.byConn.Add(1)
+	}
 	return nil
 }
 
@@ -97,15 +112,32 @@ func (d *DataPlane) ArmedFaults() []fault.Left {
 // applyFaults changes a batch ready to go: w.ip holds whole IPv4 packets,
 // w.udp ESP-in-UDP payloads for w.dsts.
 func (d *DataPlane) applyFaults(ff *espFaults, w *wireBuffers) {
+	var conns map[outKey]string
+	if ff.byConn.Load() > 0 {
+		conns = d.outboundConns() // before ff.mu: arming takes d.mu, then ff.mu
+	}
 	ff.mu.Lock()
 	defer ff.mu.Unlock()
-	w.ip, _ = d.faultPackets(ff, w.ip, nil, false)
-	w.udp, w.dsts = d.faultPackets(ff, w.udp, w.dsts, true)
+	w.ip, _ = d.faultPackets(ff, conns, w.ip, nil, false)
+	w.udp, w.dsts = d.faultPackets(ff, conns, w.udp, w.dsts, true)
+}
+
+// outboundConns maps the outbound SAs to their connections.
+func (d *DataPlane) outboundConns() map[outKey]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := map[outKey]string{}
+	for _, sa := range d.sad.all {
+		if sa.cfg.Dir == Outbound {
+			m[outKey{sa.cfg.Protocol, sa.cfg.SPI}] = sa.cfg.Conn
+		}
+	}
+	return m
 }
 
 // faultPackets runs the armed faults over one list of packets (and their
 // destinations, for UDP) and returns them changed.
-func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.AddrPort, udp bool) ([][]byte, []netip.AddrPort) {
+func (d *DataPlane) faultPackets(ff *espFaults, conns map[outKey]string, pkts [][]byte, dsts []netip.AddrPort, udp bool) ([][]byte, []netip.AddrPort) {
 	out := make([][]byte, 0, len(pkts)+1)
 	var outDsts []netip.AddrPort
 	emit := func(b []byte, dst netip.AddrPort) {
@@ -119,7 +151,6 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 		if udp && i < len(dsts) {
 			dst = dsts[i]
 		}
-		a := ff.take(d)
 		off := 0 // where ESP or AH begins
 		proto := ProtoESP
 		if !udp {
@@ -130,18 +161,20 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 			}
 			off, proto = ihl, Protocol(b[9])
 		}
-		if a == nil || len(b) < off+8 {
+		if len(b) < off+8 || proto == ProtoAH && len(b) < off+12 {
 			emit(b, dst)
 			d.releaseHeld(ff, udp, emit)
 			continue
 		}
 		spi, seq := binary.BigEndian.Uint32(b[off:]), binary.BigEndian.Uint32(b[off+4:])
 		if proto == ProtoAH {
-			if len(b) < off+12 {
-				emit(b, dst)
-				continue
-			}
 			spi, seq = binary.BigEndian.Uint32(b[off+4:]), binary.BigEndian.Uint32(b[off+8:])
+		}
+		a := ff.take(d, conns[outKey{proto, spi}])
+		if a == nil {
+			emit(b, dst)
+			d.releaseHeld(ff, udp, emit)
+			continue
 		}
 		note := ""
 		switch a.Action {
@@ -237,15 +270,22 @@ func (d *DataPlane) sendReordered(h *heldPacket) {
 	}
 }
 
-// take counts a packet against the armed faults and returns the one that
-// applies to it, if any.
-func (ff *espFaults) take(d *DataPlane) *fault.Armed {
+// take counts a packet of connection conn's SA against the armed faults
+// and returns the one that applies to it, if any. A fault of another
+// connection does not count the packet.
+func (ff *espFaults) take(d *DataPlane, conn string) *fault.Armed {
 	now := d.now()
 	for i := 0; i < len(ff.armed); i++ {
 		a := ff.armed[i]
+		if a.Conn != "" && a.Conn != conn {
+			continue
+		}
 		apply, spent := a.Hit(now)
 		if spent {
 			ff.armed = slices.Delete(ff.armed, i, i+1)
+			if a.Conn != "" {
+				ff.byConn.Add(-1)
+			}
 			i--
 		}
 		if apply {
@@ -270,7 +310,7 @@ func (d *DataPlane) publishESPFault(f *fault.Fault, spi, seq uint32, note string
 		msg += " (" + note + ")"
 	}
 	d.pub.Publish(events.Event{
-		Kind: events.FaultInjected, Step: events.StepData, Level: events.Warn,
+		Kind: events.FaultInjected, Step: events.StepData, Conn: f.Conn, Level: events.Warn,
 		Message: msg, Explain: espFaultExplain[f.Action],
 		Packet: &events.PacketInfo{SPI: fmt.Sprintf("%08x", spi), Seq: uint64(seq)},
 		Fields: map[string]any{"action": string(f.Action), "plane": "esp", "spi": fmt.Sprintf("%08x", spi), "seq": seq},

@@ -160,3 +160,51 @@ func TestESPReorderReleasedAfterHold(t *testing.T) {
 		})
 	}
 }
+
+// An ESP fault narrowed to a connection damages only the packets of that
+// connection's SAs, and counts only them.
+func TestESPFaultOfOneConnection(t *testing.T) {
+	bus := events.NewBus("esp-fault-conn")
+	a, b := twoGateways(t, Config{Node: "a", Events: bus}, Config{Node: "b"})
+	tr := transform{ProtoESP, EncAESGCM16_128, IntegNone}
+	ab, _ := installPair(t, a, b, tr, false, 0x1000)
+	// A second connection, a-c, toward 10.3.0.0/24 behind the same peer.
+	out, in := saPair(t, tr.proto, Tunnel, tr.enc, tr.integ, false, 0x2000)
+	out.Conn, in.Conn = "a-c", "a-c"
+	out.RemoteTS, in.RemoteTS = mustTS(t, "10.3.0.0/24"), mustTS(t, "10.3.0.0/24")
+	must(t, a.dp.AddPolicy(Policy{Conn: "a-c", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.3.0.0/24")}))
+	must(t, b.dp.AddPolicy(Policy{Conn: "a-c", LocalTS: mustTS(t, "10.3.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
+	must(t, b.dp.AddSA(in))
+	must(t, a.dp.AddSA(out))
+
+	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Corrupt, Conn: "a-c", Occurrence: fault.Occurrence{Count: 2}}))
+	for i, dst := range []string{"10.2.0.7", "10.3.0.7", "10.2.0.7", "10.3.0.7"} {
+		a.dev.in <- icmpEcho("10.1.0.5", dst, uint32(i), 100)
+		time.Sleep(5 * time.Millisecond) // one batch each
+	}
+	receive(t, b.dev, 2*time.Second) // the two packets of a-b
+	receive(t, b.dev, 2*time.Second)
+	counters := func() (abIn, acIn Counters) {
+		for _, s := range b.dp.SAs() {
+			switch s.ID {
+			case ab[1]:
+				abIn = s.Counters
+			case in.ID():
+				acIn = s.Counters
+			}
+		}
+		return
+	}
+	waitFor(t, func() bool { _, ac := counters(); return ac.IntegrityFailures == 2 })
+	if abIn, _ := counters(); abIn.Packets != 2 || abIn.IntegrityFailures != 0 {
+		t.Errorf("a-b's packets were touched: %+v", abIn)
+	}
+	if l := a.dp.ArmedFaults(); len(l) != 0 {
+		t.Errorf("the fault for two packets of a-c is still armed: %+v", l)
+	}
+	for _, e := range bus.Since(0) {
+		if e.Kind == events.FaultInjected && e.Conn != "a-c" {
+			t.Errorf("fault event of connection %q: %s", e.Conn, e.Message)
+		}
+	}
+}

@@ -239,7 +239,7 @@ func ordinal(n int) string {
 type Fault struct {
 	Node  string
 	Plane Plane
-	Conn  string // only this connection's messages or packets; "" for all
+	Conn  string // only this connection's messages (IKE) or its SAs' packets (ESP); "" for all
 
 	Message Message // IKE: the message it applies to (Forge: optional, else at once)
 	Action  Action
@@ -319,9 +319,6 @@ func (f *Fault) Validate() error {
 		}
 		if !f.Message.IsZero() {
 			add(fieldErr("message", "an ESP fault applies to packets, not to an IKE message"))
-		}
-		if f.Conn != "" {
-			add(fieldErr("connection", "an ESP fault applies to every outbound packet of the node; connection applies to IKE faults"))
 		}
 	default:
 		add(fieldErr("", "a fault acts on plane ike or esp, not %q", f.Plane))
