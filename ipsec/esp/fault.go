@@ -64,11 +64,11 @@ func (d *DataPlane) InjectFault(f fault.Fault) error {
 		d.faults.Store(ff)
 	}
 	ff.mu.Lock()
+	if f.Conn != "" {
+		ff.byConn.Add(1) // before the fault can meet a packet
+	}
 	ff.armed = append(ff.armed, fault.Arm(f, d.now()))
 	ff.mu.Unlock()
-	if f.Conn != "" {
-		ff.byConn.Add(1)
-	}
 	return nil
 }
 
