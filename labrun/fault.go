@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/ipseclab/ipseclab/ipsec/fault"
@@ -19,10 +20,12 @@ import (
 type FaultInjector interface {
 	InjectFault(f fault.Fault) error
 	ClearFaults() int
+	ArmedFaults() []fault.Left
 }
 
 func (g *gatewayNode) InjectFault(f fault.Fault) error { return g.stack.InjectFault(f) }
 func (g *gatewayNode) ClearFaults() int                { return g.stack.ClearFaults() }
+func (g *gatewayNode) ArmedFaults() []fault.Left       { return g.stack.ArmedFaults() }
 
 // FaultRequest arms a fault on a node, or clears the node's faults.
 type FaultRequest struct {
@@ -35,6 +38,71 @@ type FaultRequest struct {
 type FaultReply struct {
 	Armed   string `json:"armed,omitempty"`   // the fault, in words
 	Cleared int    `json:"cleared,omitempty"` // faults disarmed
+}
+
+// ArmedFault is a fault armed on a node and what remains of it, as GET
+// /v1/fault lists it.
+type ArmedFault struct {
+	Fault     string    `json:"fault"` // in words: "drop the next main-mode 4/6"
+	Plane     string    `json:"plane"`
+	Action    string    `json:"action"`
+	Message   string    `json:"message,omitempty"`
+	Conn      string    `json:"connection,omitempty"`
+	Seen      int       `json:"seen"`           // matches counted so far
+	Remaining int       `json:"remaining"`      // matches it still applies to; -1: every one
+	Skip      int       `json:"skip,omitempty"` // matches it lets pass first (nth)
+	Until     time.Time `json:"until,omitzero"` // armed for a duration: when it ends
+	Left      string    `json:"left"`           // what remains, in words
+}
+
+// FaultList is a node's armed faults.
+type FaultList struct {
+	Node   string       `json:"node"`
+	Faults []ArmedFault `json:"faults"`
+}
+
+// armedFaults lists node's armed faults.
+func (r *Runtime) armedFaults(node string) (FaultList, error) {
+	n, err := r.ipsecNode(node)
+	if err != nil {
+		return FaultList{}, err
+	}
+	fi, ok := n.(FaultInjector)
+	if !ok {
+		return FaultList{}, fmt.Errorf("%s runs no ipseclab IKE engine or data plane (strongSwan and vpnc nodes have none to inject faults into)", node)
+	}
+	out := FaultList{Node: node, Faults: []ArmedFault{}}
+	now := time.Now()
+	for _, l := range fi.ArmedFaults() {
+		a := ArmedFault{Fault: l.String(), Plane: string(l.Plane), Action: string(l.Action), Conn: l.Conn,
+			Seen: l.Seen, Remaining: l.Remaining, Skip: l.Skip, Until: l.Until, Left: l.Describe(now)}
+		if !l.Message.IsZero() {
+			a.Message = l.Message.String()
+		}
+		out.Faults = append(out.Faults, a)
+	}
+	return out, nil
+}
+
+// handleFaultList serves GET /v1/fault?node=NODE.
+func (r *Runtime) handleFaultList(w http.ResponseWriter, req *http.Request) {
+	list, err := r.armedFaults(req.URL.Query().Get("node"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	writeJSON(w, list)
+}
+
+// Faults lists the faults armed on node.
+func (c *Client) Faults(ctx context.Context, node string) (FaultList, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var list FaultList
+	if err := c.Do(ctx, "GET", "/v1/fault?node="+url.QueryEscape(node), nil, &list); err != nil {
+		return FaultList{}, fmt.Errorf("%s: %w", node, err)
+	}
+	return list, nil
 }
 
 // injectFault arms (or clears) a fault on node. The node publishes a

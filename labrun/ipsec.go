@@ -178,6 +178,7 @@ func (r *Runtime) startIPsec(ctx context.Context) error {
 	r.Handle("GET /v1/stats", r.handleStats)
 	r.Handle("POST /v1/crash", r.handleCrash)
 	r.Handle("POST /v1/fault", r.handleFault)
+	r.Handle("GET /v1/fault", r.handleFaultList)
 	r.Handle("POST /v1/tunnel", tunnelHandler(func(ctx context.Context, tr TunnelRequest) error {
 		return r.tunnel(ctx, &topology.TunnelStep{Connection: tr.Connection, Node: tr.Node}, tr.Up)
 	}))

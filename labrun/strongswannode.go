@@ -38,8 +38,21 @@ type strongSwanNode struct {
 func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	n := &strongSwanNode{r: r, name: name}
 	var keepAlive time.Duration
+	var retransmit strongswan.Retransmit
 	for _, s := range r.Lab.SidesOf(name) {
 		c := s.Conn
+		// charon has one set of retransmission settings: each is the first
+		// a connection of the node gives.
+		rt := c.IKE.Retransmit
+		if retransmit.Timeout == 0 {
+			retransmit.Timeout = rt.Timeout.Duration
+		}
+		if retransmit.Tries == 0 {
+			retransmit.Tries = rt.Tries
+		}
+		if retransmit.Base == 0 {
+			retransmit.Base = rt.Base
+		}
 		conn := strongswan.Connection{
 			Name:       c.Name,
 			LocalAddrs: []string{s.Local.Address.String()},
@@ -149,11 +162,12 @@ func startStrongSwan(r *Runtime, name string) (IPsecNode, error) {
 	// The vici socket's path must fit a unix socket address, so the node's
 	// directory is short and lives in the lab's state directory.
 	n.opt = strongswan.Options{
-		Netns:     NetnsPath(NodeNetns(r.Lab.Name, name)),
-		Dir:       filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
-		KeyLog:    true,
-		OnLog:     n.onLog,
-		KeepAlive: keepAlive,
+		Netns:      NetnsPath(NodeNetns(r.Lab.Name, name)),
+		Dir:        filepath.Join(StateDir(r.Lab.Name), "sw-"+name),
+		KeyLog:     true,
+		OnLog:      n.onLog,
+		KeepAlive:  keepAlive,
+		Retransmit: retransmit,
 	}
 	if err := n.start(context.Background()); err != nil {
 		return nil, err

@@ -63,6 +63,11 @@ type Options struct {
 	// a negative value sends none.
 	KeepAlive time.Duration
 
+	// Retransmit is charon.retransmit_timeout, _tries and _base, for all of
+	// this charon's IKE SAs; zero fields keep charon's defaults (4 s, 5
+	// tries, 1.8), which give up on a silent peer after 165 s.
+	Retransmit Retransmit
+
 	StartTimeout time.Duration // for charon's vici socket to come up; default 10s
 	StopTimeout  time.Duration // between SIGTERM and SIGKILL; default 5s
 }
@@ -167,7 +172,7 @@ func (c *Charon) writeFiles(swanctlConf string, creds []credFile, remoteAccess b
 		return err
 	}
 	files := map[string]string{
-		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog), remoteAccess, c.opts.KeepAlive),
+		strongswanCfg: strongswanConf(logLevels(c.opts.LogLevels, c.opts.KeyLog), remoteAccess, c.opts.KeepAlive, c.opts.Retransmit),
 		swanctlCfg:    swanctlConf,
 		logFile:       "", // created empty so the tail can follow it from the first line
 	}

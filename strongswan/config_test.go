@@ -128,7 +128,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestStrongswanConf(t *testing.T) {
-	conf := strongswanConf(logLevels(map[string]int{"default": 2, "knl": 0}, true), false, 0)
+	conf := strongswanConf(logLevels(map[string]int{"default": 2, "knl": 0}, true), false, 0, Retransmit{})
 	for _, want := range []string{
 		"load = kernel-libipsec kernel-netlink socket-default vici nonce random x509 pubkey pkcs1 pkcs8 pem openssl xauth-generic unity",
 		"i_dont_care_about_security_and_use_aggressive_mode_psk = yes",
@@ -278,8 +278,8 @@ func TestSwanctlConfRemoteAccess(t *testing.T) {
 	if !gateway.RemoteAccess() || !client.RemoteAccess() || officeConfig().RemoteAccess() {
 		t.Error("RemoteAccess: want the gateway and the client, not the office")
 	}
-	if !strings.Contains(strongswanConf(logLevels(nil, false), true, 0), "cisco_unity = yes") ||
-		strings.Contains(strongswanConf(logLevels(nil, false), false, 0), "cisco_unity") {
+	if !strings.Contains(strongswanConf(logLevels(nil, false), true, 0, Retransmit{}), "cisco_unity = yes") ||
+		strings.Contains(strongswanConf(logLevels(nil, false), false, 0, Retransmit{}), "cisco_unity") {
 		t.Error("cisco_unity must be on for remote access and off otherwise")
 	}
 }
@@ -332,9 +332,22 @@ func TestStrongswanConfKeepAlive(t *testing.T) {
 		every time.Duration
 		want  string
 	}{{0, ""}, {5 * time.Second, "keep_alive = 5s"}, {-1, "keep_alive = 0s"}} {
-		conf := strongswanConf(logLevels(nil, false), false, c.every)
+		conf := strongswanConf(logLevels(nil, false), false, c.every, Retransmit{})
 		if got := strings.Contains(conf, "keep_alive"); got != (c.want != "") || c.want != "" && !strings.Contains(conf, c.want) {
 			t.Errorf("keep-alive %v: want %q in\n%s", c.every, c.want, conf)
+		}
+	}
+}
+
+// charon.retransmit_*: charon's defaults unless set.
+func TestStrongswanConfRetransmit(t *testing.T) {
+	if conf := strongswanConf(logLevels(nil, false), false, 0, Retransmit{}); strings.Contains(conf, "retransmit") {
+		t.Errorf("retransmit settings without any asked for:\n%s", conf)
+	}
+	conf := strongswanConf(logLevels(nil, false), false, 0, Retransmit{Timeout: 1500 * time.Millisecond, Tries: 3, Base: 1.5})
+	for _, want := range []string{"retransmit_timeout = 1.5", "retransmit_tries = 3", "retransmit_base = 1.5"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("want %q in\n%s", want, conf)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -63,11 +64,18 @@ const (
 // IKE SA when it is checked in.
 var keyLogLevels = map[string]int{"ike": 4, "chd": 4, "mgr": 2}
 
+// Retransmit tunes charon's IKE retransmissions (Options.Retransmit).
+type Retransmit struct {
+	Timeout time.Duration // the first retransmission after this long
+	Tries   int           // give up after this many retransmissions
+	Base    float64       // each wait is the one before times Base
+}
+
 // strongswanConf renders the node's strongswan.conf. With remoteAccess
 // charon sends the Cisco Unity vendor ID (cisco_unity), as a remote-access
 // client or gateway of Cisco's world does; without, it stays the plain IKEv1
-// peer it always was. keepAlive is Options.KeepAlive.
-func strongswanConf(levels map[string]int, remoteAccess bool, keepAlive time.Duration) string {
+// peer it always was. keepAlive is Options.KeepAlive, rt Options.Retransmit.
+func strongswanConf(levels map[string]int, remoteAccess bool, keepAlive time.Duration, rt Retransmit) string {
 	w := &confWriter{}
 	w.line("# Written by ipseclab. charon runs in a private mount namespace in which")
 	w.line("# this file's directory is mounted on /run.")
@@ -85,6 +93,15 @@ func strongswanConf(levels map[string]int, remoteAccess bool, keepAlive time.Dur
 		w.setRaw("keep_alive", "0s") // charon's word for none
 	case keepAlive > 0:
 		w.setRaw("keep_alive", fmt.Sprintf("%ds", max(1, int(keepAlive.Round(time.Second)/time.Second))))
+	}
+	if rt.Timeout > 0 {
+		w.setRaw("retransmit_timeout", strconv.FormatFloat(rt.Timeout.Seconds(), 'f', -1, 64))
+	}
+	if rt.Tries > 0 {
+		w.setRaw("retransmit_tries", strconv.Itoa(rt.Tries))
+	}
+	if rt.Base > 0 {
+		w.setRaw("retransmit_base", strconv.FormatFloat(rt.Base, 'f', -1, 64))
 	}
 	w.open("plugins")
 	w.open("vici")

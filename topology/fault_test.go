@@ -14,6 +14,7 @@ func TestFaultStepDecodes(t *testing.T) {
 	src := replace(t, "  - wait: 2s", `  - fault: {node: gw2, message: main-mode 4/6, drop: true}
   - fault: {node: gw1, message: "main-mode 5/6", corrupt: hash, after-encryption: true, nth: 2}
   - fault: {node: gw1, esp: replay, count: 3}
+  - fault: {node: gw1, esp: corrupt, connection: office}
   - fault: {node: gw1, forge: delete, connection: office}
   - fault: {node: gw1, message: quick-mode 1/3, delay: 3s, every: true}
   - fault: {node: gw1, clear: true}`)
@@ -39,6 +40,7 @@ func TestFaultStepDecodes(t *testing.T) {
 		{Node: "gw2", Plane: fault.IKE, Message: fault.Message{Exchange: fault.MainMode, Num: 4}, Action: fault.Drop},
 		{Node: "gw1", Plane: fault.IKE, Message: fault.Message{Exchange: fault.MainMode, Num: 5}, Action: fault.Corrupt, Payload: fault.PayloadHash, After: true, Occurrence: fault.Occurrence{Nth: 2}},
 		{Node: "gw1", Plane: fault.ESP, Action: fault.Replay, Occurrence: fault.Occurrence{Count: 3}},
+		{Node: "gw1", Plane: fault.ESP, Action: fault.Corrupt, Conn: "office"},
 		{Node: "gw1", Plane: fault.IKE, Action: fault.Forge, Forge: "delete", Conn: "office"},
 		{Node: "gw1", Plane: fault.IKE, Message: fault.Message{Exchange: fault.QuickMode, Num: 1}, Action: fault.Delay, Delay: 3 * time.Second, Occurrence: fault.Occurrence{Every: true}},
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -77,7 +78,30 @@ func TestFaultVerb(t *testing.T) {
 	if r := run(t, "fault", "-t", lab, "gwa", "--message", "dpd", "--drop", "--every"); r.code != 0 {
 		t.Fatalf("fault --every: %+v", r)
 	}
-	if r := run(t, "fault", "-t", lab, "gwa", "--clear"); r.code != 0 || !strings.Contains(r.stdout, "gwa: 1 faults cleared") {
+	// --list shows what is armed and what remains of it.
+	if r := run(t, "fault", "-t", lab, "gwa", "--esp", "replay", "--count", "3"); r.code != 0 {
+		t.Fatalf("fault --esp: %+v", r)
+	}
+	if r := run(t, "fault", "-t", lab, "gwa", "--list"); r.code != 0 || !strings.Contains(r.stdout, "gwa: 2 faults armed") ||
+		!strings.Contains(r.stdout, "drop every dpd: every match until cleared") || !strings.Contains(r.stdout, "replay the next 3 outbound ESP/AH packets: 3 more matches") {
+		t.Errorf("fault --list: %+v", r)
+	}
+	if r := run(t, "fault", "-t", lab, "gwb", "--list"); r.code != 0 || !strings.Contains(r.stdout, "gwb: no fault armed") {
+		t.Errorf("fault --list on a node whose fault was spent: %+v", r)
+	}
+	r := run(t, "fault", "-t", lab, "gwa", "--list", "--json")
+	var list labrun.FaultList
+	if err := json.Unmarshal([]byte(r.stdout), &list); r.code != 0 || err != nil || list.Node != "gwa" || len(list.Faults) != 2 ||
+		list.Faults[0].Message != "dpd" || list.Faults[0].Remaining != -1 || list.Faults[1].Plane != "esp" || list.Faults[1].Remaining != 3 {
+		t.Errorf("fault --list --json: %+v (%v): %+v", r, err, list)
+	}
+	if r := run(t, "fault", "-t", lab, "gwa", "--esp", "reorder", "--for", "30s"); r.code != 0 {
+		t.Fatalf("fault --for: %+v", r)
+	}
+	if r := run(t, "fault", "-t", lab, "gwa", "--list"); !strings.Contains(r.stdout, "every match until ") || !strings.Contains(r.stdout, "s left)") {
+		t.Errorf("fault --list of a fault armed for 30s: %+v", r)
+	}
+	if r := run(t, "fault", "-t", lab, "gwa", "--clear"); r.code != 0 || !strings.Contains(r.stdout, "gwa: 3 faults cleared") {
 		t.Errorf("fault --clear: %+v", r)
 	}
 	for _, bad := range []struct {
@@ -89,6 +113,9 @@ func TestFaultVerb(t *testing.T) {
 		{[]string{"gwa", "--message", "main-mode 1/6", "--omit", "hash"}, "--omit: main-mode 1/6 carries no hash payload"},
 		{[]string{"gwa", "--message", "main-mode 1/6"}, "a fault needs one action"},
 		{[]string{"gwa", "--forge", "delete", "--connection", "nope"}, `"nope" is not a connection`},
+		{[]string{"gwa", "--list", "--drop"}, "--list takes no action"},
+		{[]string{"gwa", "--message", "dpd", "--drop", "--json"}, "--json goes with --list"},
+		{[]string{"isp", "--list"}, "isp is a router node"},
 	} {
 		r := run(t, append([]string{"fault", "-t", lab}, bad.args...)...)
 		if r.code == 0 || !strings.Contains(r.stderr, bad.want) {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipseclab/ipseclab/events"
 	"github.com/ipseclab/ipseclab/ipsec/fault"
@@ -23,12 +25,27 @@ type espFaults struct {
 	mu    sync.Mutex
 	armed []*fault.Armed
 	held  *heldPacket
+	// byConn counts the armed faults narrowed to a connection: only with
+	// one does a batch look up which connection its packets' SAs serve.
+	byConn atomic.Int32
 }
 
+// outKey names an outbound SA as a packet shows it: protocol and SPI. The
+// peer chose the SPI; two peers choosing the same one for SAs of this node
+// would share a connection's faults, which a lab does not notice.
+type outKey struct {
+	proto Protocol
+	spi   uint32
+}
+
+// heldPacket is a packet a reorder holds until the next packet of its kind
+// (raw or ESP in UDP) has gone, or its timer sends it: a packet with nothing
+// after it must still arrive, late, as the IKE reorder's datagram does.
 type heldPacket struct {
-	b   []byte
-	udp bool
-	dst netip.AddrPort
+	b     []byte
+	udp   bool
+	dst   netip.AddrPort
+	timer *time.Timer
 }
 
 // InjectFault arms a fault of plane esp on the outbound path.
@@ -47,6 +64,9 @@ func (d *DataPlane) InjectFault(f fault.Fault) error {
 		d.faults.Store(ff)
 	}
 	ff.mu.Lock()
+	if f.Conn != "" {
+		ff.byConn.Add(1) // before the fault can meet a packet
+	}
 	ff.armed = append(ff.armed, fault.Arm(f, d.now()))
 	ff.mu.Unlock()
 	return nil
@@ -63,21 +83,61 @@ func (d *DataPlane) ClearFaults() int {
 	}
 	old.mu.Lock()
 	defer old.mu.Unlock()
+	if old.held != nil {
+		old.held.timer.Stop()
+		old.held = nil
+	}
 	return len(old.armed)
+}
+
+// ArmedFaults lists the data plane's armed faults, with what remains of
+// each (one armed for a duration that has run out is gone).
+func (d *DataPlane) ArmedFaults() []fault.Left {
+	ff := d.faults.Load()
+	if ff == nil {
+		return nil
+	}
+	ff.mu.Lock()
+	defer ff.mu.Unlock()
+	now := d.now()
+	var out []fault.Left
+	for _, a := range ff.armed {
+		if !a.Expired(now) {
+			out = append(out, a.Left())
+		}
+	}
+	return out
 }
 
 // applyFaults changes a batch ready to go: w.ip holds whole IPv4 packets,
 // w.udp ESP-in-UDP payloads for w.dsts.
 func (d *DataPlane) applyFaults(ff *espFaults, w *wireBuffers) {
+	var conns map[outKey]string
+	if ff.byConn.Load() > 0 {
+		conns = d.outboundConns() // before ff.mu: arming takes d.mu, then ff.mu
+	}
 	ff.mu.Lock()
 	defer ff.mu.Unlock()
-	w.ip, _ = d.faultPackets(ff, w.ip, nil, false)
-	w.udp, w.dsts = d.faultPackets(ff, w.udp, w.dsts, true)
+	w.ip, _ = d.faultPackets(ff, conns, w.ip, nil, false)
+	w.udp, w.dsts = d.faultPackets(ff, conns, w.udp, w.dsts, true)
+}
+
+// outboundConns maps the outbound SAs to their connections.
+func (d *DataPlane) outboundConns() map[outKey]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := map[outKey]string{}
+	for _, sa := range d.sad.all {
+		if sa.cfg.Dir == Outbound {
+			m[outKey{sa.cfg.Protocol, sa.cfg.SPI}] = sa.cfg.Conn
+		}
+	}
+	return m
 }
 
 // faultPackets runs the armed faults over one list of packets (and their
 // destinations, for UDP) and returns them changed.
-func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.AddrPort, udp bool) ([][]byte, []netip.AddrPort) {
+func (d *DataPlane) faultPackets(ff *espFaults, conns map[outKey]string, pkts [][]byte, dsts []netip.AddrPort, udp bool) ([][]byte, []netip.AddrPort) {
 	out := make([][]byte, 0, len(pkts)+1)
 	var outDsts []netip.AddrPort
 	emit := func(b []byte, dst netip.AddrPort) {
@@ -91,7 +151,6 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 		if udp && i < len(dsts) {
 			dst = dsts[i]
 		}
-		a := ff.take(d)
 		off := 0 // where ESP or AH begins
 		proto := ProtoESP
 		if !udp {
@@ -102,18 +161,20 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 			}
 			off, proto = ihl, Protocol(b[9])
 		}
-		if a == nil || len(b) < off+8 {
+		if len(b) < off+8 || proto == ProtoAH && len(b) < off+12 {
 			emit(b, dst)
 			d.releaseHeld(ff, udp, emit)
 			continue
 		}
 		spi, seq := binary.BigEndian.Uint32(b[off:]), binary.BigEndian.Uint32(b[off+4:])
 		if proto == ProtoAH {
-			if len(b) < off+12 {
-				emit(b, dst)
-				continue
-			}
 			spi, seq = binary.BigEndian.Uint32(b[off+4:]), binary.BigEndian.Uint32(b[off+8:])
+		}
+		a := ff.take(d, conns[outKey{proto, spi}])
+		if a == nil {
+			emit(b, dst)
+			d.releaseHeld(ff, udp, emit)
+			continue
 		}
 		note := ""
 		switch a.Action {
@@ -152,8 +213,12 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 			d.releaseHeld(ff, udp, emit)
 		case fault.Reorder:
 			d.releaseHeld(ff, udp, emit)
-			ff.held = &heldPacket{b: append([]byte(nil), b...), udp: udp, dst: dst}
-			note = "held back, to go after the next packet"
+			hold := a.Delay
+			if hold <= 0 {
+				hold = fault.DefaultHold
+			}
+			d.hold(ff, &heldPacket{b: append([]byte(nil), b...), udp: udp, dst: dst}, hold)
+			note = "held back, to go after the next packet or in " + hold.String()
 		}
 		d.publishESPFault(&a.Fault, spi, seq, note)
 	}
@@ -164,19 +229,63 @@ func (d *DataPlane) faultPackets(ff *espFaults, pkts [][]byte, dsts []netip.Addr
 func (d *DataPlane) releaseHeld(ff *espFaults, udp bool, emit func([]byte, netip.AddrPort)) {
 	if h := ff.held; h != nil && h.udp == udp {
 		ff.held = nil
+		h.timer.Stop()
 		emit(h.b, h.dst)
 	}
 }
 
-// take counts a packet against the armed faults and returns the one that
-// applies to it, if any.
-func (ff *espFaults) take(d *DataPlane) *fault.Armed {
+// hold keeps h back until the next packet of its kind leaves (releaseHeld)
+// or hold has passed, whichever comes first. A packet held already, of the
+// other kind, goes now: one held packet at a time. Called with ff.mu held.
+func (d *DataPlane) hold(ff *espFaults, h *heldPacket, hold time.Duration) {
+	if old := ff.held; old != nil {
+		ff.held = nil
+		old.timer.Stop()
+		d.sendReordered(old)
+	}
+	ff.held = h
+	h.timer = time.AfterFunc(hold, func() {
+		ff.mu.Lock()
+		defer ff.mu.Unlock()
+		if ff.held != h { // released after a later packet, or cleared
+			return
+		}
+		ff.held = nil
+		if !d.closed.Load() {
+			d.sendReordered(h)
+		}
+	})
+}
+
+// sendReordered sends a packet a reorder held, on its own.
+func (d *DataPlane) sendReordered(h *heldPacket) {
+	var err error
+	if h.udp {
+		err = d.net.SendUDP([][]byte{h.b}, []netip.AddrPort{h.dst})
+	} else {
+		err = d.net.SendIP([][]byte{h.b})
+	}
+	if err != nil {
+		d.st.sendErrors.Add(1)
+	}
+}
+
+// take counts a packet of connection conn's SA against the armed faults
+// and returns the one that applies to it, if any. A fault of another
+// connection does not count the packet.
+func (ff *espFaults) take(d *DataPlane, conn string) *fault.Armed {
 	now := d.now()
 	for i := 0; i < len(ff.armed); i++ {
 		a := ff.armed[i]
+		if a.Conn != "" && a.Conn != conn {
+			continue
+		}
 		apply, spent := a.Hit(now)
 		if spent {
 			ff.armed = slices.Delete(ff.armed, i, i+1)
+			if a.Conn != "" {
+				ff.byConn.Add(-1)
+			}
 			i--
 		}
 		if apply {
@@ -191,7 +300,7 @@ var espFaultExplain = map[fault.Action]string{
 	fault.Replay:   "The same packet arrives twice: the receiver's anti-replay window (RFC 4303 §3.4.3) remembers which sequence numbers it accepted and drops the copy, counting a replay.",
 	fault.WrongSPI: "The SPI names the SA the receiver must use; with one it does not hold it can only drop the packet, and an IKE peer may say so with an INVALID-SPI notification.",
 	fault.Truncate: "A packet cut short cannot carry its ICV whole: the receiver drops it as malformed or failing its integrity check.",
-	fault.Reorder:  "The packet arrives after a later one: the anti-replay window accepts a late packet whose sequence number it has not seen, as long as it is within the window.",
+	fault.Reorder:  "The packet arrives after a later one (or, with none, late, once the hold has passed): the anti-replay window accepts a late packet whose sequence number it has not seen, as long as it is within the window.",
 }
 
 func (d *DataPlane) publishESPFault(f *fault.Fault, spi, seq uint32, note string) {
@@ -201,7 +310,7 @@ func (d *DataPlane) publishESPFault(f *fault.Fault, spi, seq uint32, note string
 		msg += " (" + note + ")"
 	}
 	d.pub.Publish(events.Event{
-		Kind: events.FaultInjected, Step: events.StepData, Level: events.Warn,
+		Kind: events.FaultInjected, Step: events.StepData, Conn: f.Conn, Level: events.Warn,
 		Message: msg, Explain: espFaultExplain[f.Action],
 		Packet: &events.PacketInfo{SPI: fmt.Sprintf("%08x", spi), Seq: uint64(seq)},
 		Fields: map[string]any{"action": string(f.Action), "plane": "esp", "spi": fmt.Sprintf("%08x", spi), "seq": seq},

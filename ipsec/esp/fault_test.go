@@ -86,12 +86,125 @@ func TestESPFaultClear(t *testing.T) {
 	a, b := twoGateways(t, Config{Node: "a"}, Config{Node: "b"})
 	installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, false, 0x1000)
 	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Corrupt, Occurrence: fault.Occurrence{Every: true}}))
+	if l := a.dp.ArmedFaults(); len(l) != 1 || l[0].Action != fault.Corrupt || l[0].Remaining != -1 {
+		t.Fatalf("ArmedFaults: %+v", l)
+	}
 	if n := a.dp.ClearFaults(); n != 1 {
 		t.Fatalf("ClearFaults: %d", n)
 	}
+	if l := a.dp.ArmedFaults(); len(l) != 0 {
+		t.Fatalf("ArmedFaults after ClearFaults: %+v", l)
+	}
 	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 100)
 	receive(t, b.dev, 2*time.Second)
+	// A fault for three packets, one of them sent: two left.
+	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Replay, Occurrence: fault.Occurrence{Count: 3}}))
+	a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 2, 100)
+	receive(t, b.dev, 2*time.Second)
+	if l := a.dp.ArmedFaults(); len(l) != 1 || l[0].Remaining != 2 || l[0].Seen != 1 {
+		t.Fatalf("ArmedFaults after one of three packets: %+v", l)
+	}
 	if err := a.dp.InjectFault(fault.Fault{Plane: fault.IKE, Action: fault.Drop}); err == nil {
 		t.Errorf("the data plane took an IKE fault")
+	}
+}
+
+// A reorder with no later packet to go after still delivers its packet, once
+// the hold has passed: the default second, or the fault's own hold; a
+// cleared fault drops what it held.
+func TestESPReorderReleasedAfterHold(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		hold  time.Duration
+		encap bool
+		clear bool
+	}{
+		{"default", 0, false, false},
+		{"hold-200ms", 200 * time.Millisecond, false, false},
+		{"hold-200ms/udp", 200 * time.Millisecond, true, false},
+		{"cleared", 200 * time.Millisecond, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, b := twoGateways(t, Config{Node: "a"}, Config{Node: "b"})
+			ab, _ := installPair(t, a, b, transform{ProtoESP, EncAESGCM16_128, IntegNone}, c.encap, 0x1000)
+			must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Reorder, Delay: c.hold}))
+			want := c.hold
+			if want == 0 {
+				want = fault.DefaultHold
+			}
+			start := time.Now()
+			a.dev.in <- icmpEcho("10.1.0.5", "10.2.0.7", 1, 100)
+			if c.clear {
+				time.Sleep(50 * time.Millisecond)
+				a.dp.ClearFaults()
+				select {
+				case p := <-b.dev.out:
+					t.Fatalf("a cleared reorder still sent its packet: %x", p)
+				case <-time.After(want + 300*time.Millisecond):
+				}
+				return
+			}
+			receive(t, b.dev, want+2*time.Second)
+			if took := time.Since(start); took < want {
+				t.Errorf("the held packet arrived after %v, before its hold of %v", took, want)
+			}
+			var in Counters
+			for _, s := range b.dp.SAs() {
+				if s.ID == ab[1] {
+					in = s.Counters
+				}
+			}
+			if in.Packets != 1 || in.ReplayDrops != 0 {
+				t.Errorf("receiver's counters: %+v", in)
+			}
+		})
+	}
+}
+
+// An ESP fault narrowed to a connection damages only the packets of that
+// connection's SAs, and counts only them.
+func TestESPFaultOfOneConnection(t *testing.T) {
+	bus := events.NewBus("esp-fault-conn")
+	a, b := twoGateways(t, Config{Node: "a", Events: bus}, Config{Node: "b"})
+	tr := transform{ProtoESP, EncAESGCM16_128, IntegNone}
+	ab, _ := installPair(t, a, b, tr, false, 0x1000)
+	// A second connection, a-c, toward 10.3.0.0/24 behind the same peer.
+	out, in := saPair(t, tr.proto, Tunnel, tr.enc, tr.integ, false, 0x2000)
+	out.Conn, in.Conn = "a-c", "a-c"
+	out.RemoteTS, in.RemoteTS = mustTS(t, "10.3.0.0/24"), mustTS(t, "10.3.0.0/24")
+	must(t, a.dp.AddPolicy(Policy{Conn: "a-c", LocalTS: mustTS(t, "10.1.0.0/24"), RemoteTS: mustTS(t, "10.3.0.0/24")}))
+	must(t, b.dp.AddPolicy(Policy{Conn: "a-c", LocalTS: mustTS(t, "10.3.0.0/24"), RemoteTS: mustTS(t, "10.1.0.0/24")}))
+	must(t, b.dp.AddSA(in))
+	must(t, a.dp.AddSA(out))
+
+	must(t, a.dp.InjectFault(fault.Fault{Plane: fault.ESP, Action: fault.Corrupt, Conn: "a-c", Occurrence: fault.Occurrence{Count: 2}}))
+	for i, dst := range []string{"10.2.0.7", "10.3.0.7", "10.2.0.7", "10.3.0.7"} {
+		a.dev.in <- icmpEcho("10.1.0.5", dst, uint32(i), 100)
+		time.Sleep(5 * time.Millisecond) // one batch each
+	}
+	receive(t, b.dev, 2*time.Second) // the two packets of a-b
+	receive(t, b.dev, 2*time.Second)
+	counters := func() (abIn, acIn Counters) {
+		for _, s := range b.dp.SAs() {
+			switch s.ID {
+			case ab[1]:
+				abIn = s.Counters
+			case in.ID():
+				acIn = s.Counters
+			}
+		}
+		return
+	}
+	waitFor(t, func() bool { _, ac := counters(); return ac.IntegrityFailures == 2 })
+	if abIn, _ := counters(); abIn.Packets != 2 || abIn.IntegrityFailures != 0 {
+		t.Errorf("a-b's packets were touched: %+v", abIn)
+	}
+	if l := a.dp.ArmedFaults(); len(l) != 0 {
+		t.Errorf("the fault for two packets of a-c is still armed: %+v", l)
+	}
+	for _, e := range bus.Since(0) {
+		if e.Kind == events.FaultInjected && e.Conn != "a-c" {
+			t.Errorf("fault event of connection %q: %s", e.Conn, e.Message)
+		}
 	}
 }

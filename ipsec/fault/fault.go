@@ -239,7 +239,7 @@ func ordinal(n int) string {
 type Fault struct {
 	Node  string
 	Plane Plane
-	Conn  string // only this connection's messages or packets; "" for all
+	Conn  string // only this connection's messages (IKE) or its SAs' packets (ESP); "" for all
 
 	Message Message // IKE: the message it applies to (Forge: optional, else at once)
 	Action  Action
@@ -319,9 +319,6 @@ func (f *Fault) Validate() error {
 		}
 		if !f.Message.IsZero() {
 			add(fieldErr("message", "an ESP fault applies to packets, not to an IKE message"))
-		}
-		if f.Conn != "" {
-			add(fieldErr("connection", "an ESP fault applies to every outbound packet of the node; connection applies to IKE faults"))
 		}
 	default:
 		add(fieldErr("", "a fault acts on plane ike or esp, not %q", f.Plane))
@@ -469,4 +466,55 @@ func (a *Armed) Hit(now time.Time) (apply, spent bool) {
 // Expired reports a fault armed for a duration that has run out.
 func (a *Armed) Expired(now time.Time) bool {
 	return a.Occurrence.For > 0 && now.Sub(a.at) > a.Occurrence.For
+}
+
+// Left is an armed fault and what remains of it, for listing.
+type Left struct {
+	Fault
+	Seen int // matches counted so far
+	// Remaining is how many more matches it applies to; -1: every match
+	// until cleared (or until Until).
+	Remaining int
+	Skip      int       // matches it lets pass before it applies (nth)
+	Until     time.Time // a fault armed for a duration: when it ends; zero otherwise
+}
+
+// Left reports what remains of the fault.
+func (a *Armed) Left() Left {
+	l := Left{Fault: a.Fault, Seen: a.seen, Remaining: 1}
+	o := a.Occurrence
+	switch {
+	case o.Every:
+		l.Remaining = -1
+	case o.For > 0:
+		l.Remaining, l.Until = -1, a.at.Add(o.For)
+	case o.Count > 0:
+		l.Remaining = max(o.Count-a.seen, 0)
+	case o.Nth > 0:
+		l.Skip = max(o.Nth-1-a.seen, 0)
+	}
+	return l
+}
+
+// Describe says what remains, relative to now: "1 more match", "every
+// match until cleared", "every match until 19:30:05 (12s left)", "the 2nd
+// match from now".
+func (l Left) Describe(now time.Time) string {
+	var s string
+	switch {
+	case !l.Until.IsZero():
+		s = fmt.Sprintf("every match until %s (%s left)", l.Until.Format("15:04:05"), max(l.Until.Sub(now), 0).Round(time.Second))
+	case l.Remaining < 0:
+		s = "every match until cleared"
+	case l.Skip > 0:
+		s = "the " + ordinal(l.Skip+1) + " match from now"
+	case l.Remaining == 1:
+		s = "1 more match"
+	default:
+		s = fmt.Sprintf("%d more matches", l.Remaining)
+	}
+	if l.Seen > 0 {
+		s += fmt.Sprintf("; %d seen so far", l.Seen)
+	}
+	return s
 }

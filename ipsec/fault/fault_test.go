@@ -62,7 +62,7 @@ func TestValidate(t *testing.T) {
 		{Fault{Plane: IKE, Message: mm(1), Action: Drop, After: true}, "after-encryption", "applies to corrupt"},
 		{Fault{Plane: ESP, Action: Drop}, "esp", `unknown ESP fault "drop"`},
 		{Fault{Plane: ESP, Action: Corrupt, Message: mm(1)}, "message", "applies to packets"},
-		{Fault{Plane: ESP, Action: Corrupt, Conn: "x"}, "connection", "connection applies to IKE faults"},
+		{Fault{Plane: ESP, Action: Corrupt, Conn: "x"}, "", ""},
 		{Fault{Plane: IKE, Message: mm(1), Action: Drop, Occurrence: Occurrence{Every: true, Nth: 2}}, "", "say which matches once"},
 		{Fault{Plane: "ah", Action: Drop}, "", "plane ike or esp"},
 	}
@@ -150,4 +150,34 @@ func FuzzParseMessage(f *testing.F) {
 			t.Fatalf("%q: message %d of %d", s, m.Num, m.Total())
 		}
 	})
+}
+
+// What remains of a fault as its matches come.
+func TestArmedLeft(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)
+	f := Fault{Plane: IKE, Action: Drop, Message: Message{Exchange: MainMode, Num: 4}}
+	cases := []struct {
+		o     Occurrence
+		hits  int
+		want  string
+		left  int
+		until time.Time
+	}{
+		{Occurrence{}, 0, "1 more match", 1, time.Time{}},
+		{Occurrence{Count: 3}, 1, "2 more matches; 1 seen so far", 2, time.Time{}},
+		{Occurrence{Nth: 3}, 1, "the 2nd match from now; 1 seen so far", 1, time.Time{}},
+		{Occurrence{Every: true}, 4, "every match until cleared; 4 seen so far", -1, time.Time{}},
+		{Occurrence{For: 30 * time.Second}, 0, "every match until 19:00:30 (20s left)", -1, t0.Add(30 * time.Second)},
+	}
+	for _, c := range cases {
+		f.Occurrence = c.o
+		a := Arm(f, t0)
+		for range c.hits {
+			a.Hit(t0)
+		}
+		l := a.Left()
+		if got := l.Describe(t0.Add(10 * time.Second)); got != c.want || l.Remaining != c.left || !l.Until.Equal(c.until) {
+			t.Errorf("%v after %d: %q (remaining %d, until %v), want %q (%d, %v)", c.o, c.hits, got, l.Remaining, l.Until, c.want, c.left, c.until)
+		}
+	}
 }

@@ -95,16 +95,20 @@ func (e *Engine) ClearFaults() int {
 	return n
 }
 
-// ArmedFaults lists the faults waiting for their messages.
-func (e *Engine) ArmedFaults() []fault.Fault {
+// ArmedFaults lists the faults waiting for their messages, with what
+// remains of each (one armed for a duration that has run out is gone).
+func (e *Engine) ArmedFaults() []fault.Left {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.faults == nil {
 		return nil
 	}
-	out := make([]fault.Fault, len(e.faults.armed))
-	for i, a := range e.faults.armed {
-		out[i] = a.Fault
+	now := e.clock.Now()
+	var out []fault.Left
+	for _, a := range e.faults.armed {
+		if !a.Expired(now) {
+			out = append(out, a.Left())
+		}
 	}
 	return out
 }

@@ -414,8 +414,23 @@ func TestFaultNotMatchingLeavesTrafficAlone(t *testing.T) {
 	if s := p.i.Stats(); s.FaultsInjected != 0 || s.Retransmits != 0 {
 		t.Errorf("%+v", s)
 	}
-	if len(p.i.ArmedFaults()) != 1 {
-		t.Errorf("the fault should still wait for its message")
+	if l := p.i.ArmedFaults(); len(l) != 1 || l[0].Remaining != 1 || l[0].Seen != 0 {
+		t.Errorf("the fault should still wait for its message: %+v", l)
+	}
+}
+
+// ArmedFaults says what remains of each fault: one armed for a duration
+// lists its end, and is gone once it has passed.
+func TestArmedFaultsForADuration(t *testing.T) {
+	p := newFaultPair(t, ike.MainMode)
+	p.arm(t, p.i, fault.Fault{Message: msg("dpd"), Action: fault.Drop, Occurrence: fault.Occurrence{For: 10 * time.Second}})
+	l := p.i.ArmedFaults()
+	if len(l) != 1 || l[0].Remaining != -1 || l[0].Until.IsZero() {
+		t.Fatalf("ArmedFaults: %+v", l)
+	}
+	p.settle(11 * time.Second)
+	if l := p.i.ArmedFaults(); len(l) != 0 {
+		t.Errorf("a fault past its duration is still listed: %+v", l)
 	}
 }
 

@@ -442,6 +442,16 @@ func (s *Stack) ClearFaults() int {
 	return in.engine.ClearFaults() + in.dp.ClearFaults()
 }
 
+// ArmedFaults lists the node's armed faults, IKE's then ESP's, with what
+// remains of each.
+func (s *Stack) ArmedFaults() []fault.Left {
+	in, err := s.current()
+	if err != nil {
+		return nil
+	}
+	return append(in.engine.ArmedFaults(), in.dp.ArmedFaults()...)
+}
+
 // SAs lists the ISAKMP SAs and IPsec SA pairs, with their counters. A stack
 // that is not running has none.
 func (s *Stack) SAs() Status {
