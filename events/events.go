@@ -206,10 +206,13 @@ type PacketInfo struct {
 	// the packet as on the wire, up to the encrypted payload (the outer
 	// IPv4 header unless the SA is UDP-encapsulated, then the ESP header
 	// and IV, or the AH header with its ICV); Plain the inner packet's
-	// first bytes, decrypted; ICV an inbound ESP packet's ICV as received.
-	Wire  []byte `json:"wire,omitempty"`
-	Plain []byte `json:"plain,omitempty"`
-	ICV   []byte `json:"icv,omitempty"`
+	// first bytes, decrypted; ICV an inbound ESP packet's ICV as received,
+	// ICVLen its length in either direction (an outbound packet's ICV is
+	// computed after the event).
+	Wire   []byte `json:"wire,omitempty"`
+	Plain  []byte `json:"plain,omitempty"`
+	ICV    []byte `json:"icv,omitempty"`
+	ICVLen int    `json:"icv_len,omitempty"`
 }
 
 // ExpectResult is the outcome of one expectation of a lab's script, carried

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -59,7 +60,7 @@ func decodeESP(e *events.Event) ([]*Layer, string) {
 		u.add("Why", "ESP in UDP passes NAT boxes, which cannot map ESP: they have no ports to rewrite")
 		layers = append(layers, u)
 	}
-	ivLen, icvLen := algLengths(sa.Proposal)
+	icvLen := cmp.Or(pk.ICVLen, len(pk.ICV))
 	if kind == "ah" {
 		l := newLayer("AH (RFC 4302)")
 		if len(wire) >= 12 {
@@ -81,7 +82,7 @@ func decodeESP(e *events.Event) ([]*Layer, string) {
 			l.add("Sequence number", "%d", binary.BigEndian.Uint32(wire[4:]))
 			if len(wire) > 8 {
 				l.add("IV", "%s", hexOf(wire[8:]))
-			} else if ivLen == 0 {
+			} else {
 				l.add("IV", "(none: %s)", sa.Proposal)
 			}
 		} else {
@@ -139,37 +140,6 @@ func encapPorts(outer string) (string, string) {
 		return fmt.Sprint(a), fmt.Sprint(b)
 	}
 	return "4500", "4500"
-}
-
-// algLengths are the IV and ICV sizes of an SA's proposal in strongSwan's
-// notation ("aes128gcm16", "aes256-sha256", "null-sha1").
-func algLengths(p string) (iv, icv int) {
-	p = strings.ToLower(p)
-	switch {
-	case strings.Contains(p, "gcm16"):
-		return 8, 16
-	case strings.Contains(p, "gcm12"):
-		return 8, 12
-	case strings.Contains(p, "gcm8"):
-		return 8, 8
-	case strings.HasPrefix(p, "null"):
-		iv = 0
-	case strings.HasPrefix(p, "3des"), strings.HasPrefix(p, "des"):
-		iv = 8
-	case strings.HasPrefix(p, "aes"):
-		iv = 16
-	}
-	switch {
-	case strings.Contains(p, "sha512"):
-		icv = 32
-	case strings.Contains(p, "sha384"):
-		icv = 24
-	case strings.Contains(p, "sha256"):
-		icv = 16
-	case strings.Contains(p, "sha1"), strings.Contains(p, "md5"):
-		icv = 12
-	}
-	return iv, icv
 }
 
 func ipProto(p byte) string {

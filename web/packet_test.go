@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -330,5 +331,30 @@ func TestPacketOfARetransmission(t *testing.T) {
 	}
 	if p.Title != "Main Mode 1/6 (retransmitted)" || layer(p.Layers, "Transform #1") == nil {
 		t.Fatalf("%s", dump(&p))
+	}
+}
+
+// TestPacketOutboundESPICV: an outbound packet's ICV is computed after its
+// event, which carries the ICV's length instead; the inspector shows that
+// length and counts it out of the encrypted payload.
+func TestPacketOutboundESPICV(t *testing.T) {
+	recs := readTestRecording(t, "site-to-site.jsonl")
+	e := *find(t, recs, "outbound ESP packet", func(e *events.Event) bool {
+		return e.Kind == events.ESPPacket && e.SA != nil && e.SA.SPIOut != "" && e.SA.SPIIn == "" && len(e.Packet.ICV) == 0
+	})
+	pk := *e.Packet
+	pk.ICVLen = 16
+	e.Packet = &pk
+	p, err := DecodePacket(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esp := layer(p.Layers, "ESP")
+	if got := field(esp, "ICV"); got != "16 bytes (computed as the packet left)" {
+		t.Errorf("ICV %q", got)
+	}
+	want := fmt.Sprintf("%d bytes, with padding, pad length and next header", pk.Len-len(pk.Wire)-16)
+	if got := field(esp, "Encrypted payload"); got != want {
+		t.Errorf("encrypted payload %q, want %q", got, want)
 	}
 }

@@ -548,6 +548,12 @@ func TestEventsDescribeFirstPacketsAndDrops(t *testing.T) {
 				if e.Packet.Inner == "" || e.Packet.Outer == "" || e.Packet.Seq == 0 || e.Step != events.StepData {
 					t.Errorf("ESPPacket event %+v", e.Packet)
 				}
+				// For the inspector: the outer header, ESP's 8 bytes and the
+				// 16-byte IV; the inner packet; the ICV's length (HMAC-SHA1-96),
+				// the ICV itself being computed after the event.
+				if len(e.Packet.Wire) != 20+8+16 || len(e.Packet.Plain) == 0 || e.Packet.ICVLen != 12 || e.Packet.ICV != nil {
+					t.Errorf("ESPPacket bytes: wire %d, plain %d, ICV %d bytes (%x)", len(e.Packet.Wire), len(e.Packet.Plain), e.Packet.ICVLen, e.Packet.ICV)
+				}
 			}
 		case events.ESPDrop:
 			if e.Node == "b" {

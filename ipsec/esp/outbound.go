@@ -258,6 +258,9 @@ func (d *DataPlane) describe(sa *saState, inner string, plain, wire []byte, seq 
 	c := &sa.cfg
 	info := &events.PacketInfo{Inner: inner, SPI: fmt.Sprintf("%08x", c.SPI), Seq: seq, Len: len(wire), Plain: plain}
 	info.Wire, info.ICV = sa.wireHead(wire)
+	if sa.esp != nil {
+		info.ICVLen = sa.esp.icvLen
+	}
 	outer := fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Local, c.Remote)
 	if c.Dir == Inbound {
 		outer = fmt.Sprintf("%s %s → %s", protoName(uint8(c.Protocol)), c.Remote, c.Local)
