@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	be "encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -237,33 +236,24 @@ func tunnelSetup(t testing.TB, dir string) time.Duration {
 	t.Helper()
 	var start, up time.Time
 	var steps []string
-	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
-		fh, err := os.Open(filepath.Join(dir, f))
-		if err != nil {
-			continue
+	eachLogLine(dir, func(line []byte) {
+		var e struct {
+			Node, Kind, Message string
+			Time                time.Time
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var e struct {
-				Node, Kind, Message string
-				Time                time.Time
-			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil || e.Node != "gw-a" {
-				continue
-			}
-			if !start.IsZero() && up.IsZero() {
-				steps = append(steps, fmt.Sprintf("+%v %s", e.Time.Sub(start).Round(time.Millisecond), e.Message))
-			}
-			switch {
-			case e.Kind == "initiate" && start.IsZero():
-				start = e.Time
-			case e.Kind == "phase2-up" && up.IsZero():
-				up = e.Time
-			}
+		if json.Unmarshal(line, &e) != nil || e.Node != "gw-a" {
+			return
 		}
-		fh.Close()
-	}
+		if !start.IsZero() && up.IsZero() {
+			steps = append(steps, fmt.Sprintf("+%v %s", e.Time.Sub(start).Round(time.Millisecond), e.Message))
+		}
+		switch {
+		case e.Kind == "initiate" && start.IsZero():
+			start = e.Time
+		case e.Kind == "phase2-up" && up.IsZero():
+			up = e.Time
+		}
+	})
 	if start.IsZero() || up.IsZero() {
 		t.Fatalf("the event log does not show gw-a's initiation (%v) and phase2-up (%v)", start, up)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -177,37 +176,28 @@ func tunnelsUp(tb testing.TB, c *labrun.Client) int {
 // hubSpokeTimes reads the event log: the deployment's start and end, and
 // the last phase2-up.
 func hubSpokeTimes(dir string) (deployed, deploying, lastUp time.Time) {
-	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
-		fh, err := os.Open(filepath.Join(dir, f))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var e struct {
-				Kind   string
-				Time   time.Time
-				Fields struct {
-					DurationMS int64 `json:"duration_ms"`
-				}
-			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue
-			}
-			switch e.Kind {
-			case "lab-deployed":
-				// Its duration, since the log may have rotated past
-				// lab-deploying.
-				deployed, deploying = e.Time, e.Time.Add(-time.Duration(e.Fields.DurationMS)*time.Millisecond)
-			case "phase2-up":
-				if e.Time.After(lastUp) {
-					lastUp = e.Time
-				}
+	eachLogLine(dir, func(line []byte) {
+		var e struct {
+			Kind   string
+			Time   time.Time
+			Fields struct {
+				DurationMS int64 `json:"duration_ms"`
 			}
 		}
-		fh.Close()
-	}
+		if json.Unmarshal(line, &e) != nil {
+			return
+		}
+		switch e.Kind {
+		case "lab-deployed":
+			// Its duration, since the log may have rotated past
+			// lab-deploying.
+			deployed, deploying = e.Time, e.Time.Add(-time.Duration(e.Fields.DurationMS)*time.Millisecond)
+		case "phase2-up":
+			if e.Time.After(lastUp) {
+				lastUp = e.Time
+			}
+		}
+	})
 	return deployed, deploying, lastUp
 }
 

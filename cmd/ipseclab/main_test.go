@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -1348,5 +1349,22 @@ func TestWatchFollowsADeployedLab(t *testing.T) {
 		if e.Kind == events.LinkImpair && strings.Contains(e.Message, "delay 5ms") {
 			return
 		}
+	}
+}
+
+// eachLogLine calls fn with each line of a lab's event log in its state
+// directory dir, oldest first: the rotated file, then the current one.
+func eachLogLine(dir string, fn func(line []byte)) {
+	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
+		fh, err := os.Open(filepath.Join(dir, f))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(fh)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			fn(sc.Bytes())
+		}
+		fh.Close()
 	}
 }

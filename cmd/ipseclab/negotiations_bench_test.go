@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -93,33 +92,24 @@ func scriptNegotiations(tb testing.TB, gwKind, ikeProposal, espProposal string, 
 // how many tunnel steps did not complete, and whether the script finished.
 func tunnelSteps(tb testing.TB, dir string) (ups []time.Time, failed int, finished bool) {
 	tb.Helper()
-	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
-		fh, err := os.Open(filepath.Join(dir, f))
-		if err != nil {
-			continue
+	eachLogLine(dir, func(line []byte) {
+		var e struct {
+			Kind, Message, Level string
+			Time                 time.Time
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var e struct {
-				Kind, Message, Level string
-				Time                 time.Time
-			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue
-			}
-			switch {
-			case e.Kind == "script-finished":
-				finished = true
-			case e.Kind != "script-step":
-			case e.Level == "warn" || e.Level == "error":
-				failed++
-			case strings.Contains(e.Message, ": tunnel-up "):
-				ups = append(ups, e.Time)
-			}
+		if json.Unmarshal(line, &e) != nil {
+			return
 		}
-		fh.Close()
-	}
+		switch {
+		case e.Kind == "script-finished":
+			finished = true
+		case e.Kind != "script-step":
+		case e.Level == "warn" || e.Level == "error":
+			failed++
+		case strings.Contains(e.Message, ": tunnel-up "):
+			ups = append(ups, e.Time)
+		}
+	})
 	slices.SortFunc(ups, time.Time.Compare)
 	return ups, failed, finished
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -119,31 +118,22 @@ func charonIn(tb testing.TB, netnsPath string) int {
 // how many laptops have their IPsec SAs, the last when.
 func roadWarriorsProgress(tb testing.TB, dir string) (deployed, last time.Time, up int) {
 	seen := map[string]bool{}
-	for _, f := range []string{"events.jsonl.1", "events.jsonl"} {
-		fh, err := os.Open(filepath.Join(dir, f))
-		if err != nil {
-			continue
+	eachLogLine(dir, func(line []byte) {
+		var e struct {
+			Node, Kind string
+			Time       time.Time
 		}
-		sc := bufio.NewScanner(fh)
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var e struct {
-				Node, Kind string
-				Time       time.Time
-			}
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue
-			}
-			switch {
-			case e.Kind == "lab-deployed":
-				deployed = e.Time
-			case e.Kind == "phase2-up" && strings.HasPrefix(e.Node, "l") && !seen[e.Node]:
-				seen[e.Node] = true
-				last = e.Time
-			}
+		if json.Unmarshal(line, &e) != nil {
+			return
 		}
-		fh.Close()
-	}
+		switch {
+		case e.Kind == "lab-deployed":
+			deployed = e.Time
+		case e.Kind == "phase2-up" && strings.HasPrefix(e.Node, "l") && !seen[e.Node]:
+			seen[e.Node] = true
+			last = e.Time
+		}
+	})
 	return deployed, last, len(seen)
 }
 
