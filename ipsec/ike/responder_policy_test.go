@@ -28,6 +28,20 @@ func TestResponderPolicyFailureAfterQM2(t *testing.T) {
 	for e := range sub.C() {
 		evs = append(evs, e)
 	}
+	// The answer left before the policy went in: QM2, then a Delete of
+	// the SA it offered, then the failure.
+	order := ""
+	for _, e := range evs {
+		switch {
+		case e.Kind == events.IKEMessage && e.Node == addrR.String() && e.IKE.Dir == events.Sent:
+			order += " " + e.IKE.Exchange
+		case e.Kind == events.Phase2Failed && e.Node == addrR.String():
+			order += " failed"
+		}
+	}
+	if !strings.Contains(order, "quick informational failed") {
+		t.Errorf("the responder sent%s; want Quick Mode 2/3, then the Delete, then the failure\n%s", order, eventLines(evs))
+	}
 	failed := findEvents(evs, events.Phase2Failed)
 	if len(failed) == 0 || !strings.Contains(failed[0].Message+failed[0].Explain, "the kernel refused the route") {
 		t.Fatalf("the responder's phase 2 failure does not name its reason:\n%s", eventLines(evs))
