@@ -215,9 +215,10 @@ func TestWebLabs(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(v.url))
 		waitFor(t, ctx, "the page", `window.ipseclab && ipseclab.model && document.body.dataset.stream === "live"`, 20*time.Second)
 		// deploy runs the lab's script in the background, and site-to-site's
-		// ends with a tunnel-down: a tunnel brought up meanwhile may go down
-		// with it. The page shows whatever happens; the SAs checked below
-		// are those the last negotiation left.
+		// ends with a tunnel-down: the student's tunnel comes after it, not
+		// in its middle, where the script would take it down or start one
+		// of its own.
+		waitFor(t, ctx, "the deploy's script to finish", `ipseclab.events.some((e) => e.kind === "script-finished")`, 30*time.Second)
 		ipseclab("tunnel", "up", "--name", name, "office")
 		waitFor(t, ctx, "the tunnel on the page",
 			`ipseclab.ladder.rows("office").some((r) => r.name === "Quick Mode 3/3" && r.recv) && ipseclab.state && ipseclab.state.sas && (ipseclab.state.sas["gw-a"] || []).length >= 2`, 30*time.Second)
