@@ -169,37 +169,96 @@ func (c *Client) Info(ctx context.Context) (*LabInfo, error) {
 }
 
 // Events streams events after seq to fn until ctx ends, the lab shuts down, or
-// fn returns false.
-func (c *Client) Events(ctx context.Context, since uint64, fn func(events.Event) bool) error {
-	return c.events(ctx, "/v1/events?since="+strconv.FormatUint(since, 10), fn)
+// fn returns false. caughtUp, when not nil, is called whenever every event
+// that has arrived has gone to fn and the next has still to come: where a
+// reader that buffers its output flushes it, so that what it shows is never
+// behind the lab and yet costs one write per burst of events, not one per
+// line (a script of negotiations brings some forty events a pair).
+func (c *Client) Events(ctx context.Context, since uint64, fn func(events.Event) bool, caughtUp func()) error {
+	return c.events(ctx, "/v1/events?since="+strconv.FormatUint(since, 10), fn, caughtUp)
 }
 
-// Follow streams the events that happen from now on.
-func (c *Client) Follow(ctx context.Context, fn func(events.Event) bool) error {
-	return c.events(ctx, "/v1/events?history=none", fn)
+// Follow streams the events that happen from now on, as Events does.
+func (c *Client) Follow(ctx context.Context, fn func(events.Event) bool, caughtUp func()) error {
+	return c.events(ctx, "/v1/events?history=none", fn, caughtUp)
 }
 
-func (c *Client) events(ctx context.Context, path string, fn func(events.Event) bool) error {
+// maxEventLine bounds one event's JSON line from the lab process.
+const maxEventLine = 16 << 20
+
+func (c *Client) events(ctx context.Context, path string, fn func(events.Event) bool, caughtUp func()) error {
 	body, err := c.Stream(ctx, "GET", path, nil)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
+	r := newLineReader(body)
+	for {
+		line, err := r.next()
+		if err != nil {
+			if ctx.Err() != nil || err == io.EOF {
+				return nil
+			}
+			return err
+		}
 		var e events.Event
-		if err := decodeEventLine(sc.Bytes(), &e); err != nil {
+		if err := decodeEventLine(line, &e); err != nil {
 			return fmt.Errorf("bad event from lab process: %w", err)
 		}
 		if !fn(e) {
 			return nil
 		}
+		if caughtUp != nil && !r.lineReady() {
+			caughtUp()
+		}
 	}
-	if ctx.Err() != nil {
-		return nil
+}
+
+// lineReader reads newline-terminated lines and tells whether the next one
+// is already at hand.
+type lineReader struct {
+	br   *bufio.Reader
+	long []byte // a line longer than br's buffer, gathered in pieces
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 1<<20)}
+}
+
+// next returns the next line without its newline; it is valid until the
+// next call.
+func (l *lineReader) next() ([]byte, error) {
+	l.long = l.long[:0]
+	for {
+		piece, err := l.br.ReadSlice('\n')
+		switch {
+		case err == nil && len(l.long) == 0:
+			return piece[:len(piece)-1], nil
+		case err == nil:
+			l.long = append(l.long, piece[:len(piece)-1]...)
+			return l.long, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			l.long = append(l.long, piece...)
+			if len(l.long) > maxEventLine {
+				return nil, fmt.Errorf("an event line from the lab process is longer than %d bytes", maxEventLine)
+			}
+		default:
+			// At io.EOF a line without its newline is one the lab process
+			// died while writing: the stream ends before it.
+			return nil, err
+		}
 	}
-	return sc.Err()
+}
+
+// lineReady reports whether a whole line is already buffered, so that the
+// next call to next will not wait.
+func (l *lineReader) lineReady() bool {
+	n := l.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := l.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 // Shutdown asks the lab process to destroy the lab and exit.

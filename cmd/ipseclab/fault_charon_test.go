@@ -178,7 +178,7 @@ func startCharonSweep(t *testing.T, name, initiator, mode string) *charonSweep {
 			s.events = append(s.events, e)
 			s.mu.Unlock()
 			return true
-		})
+		}, nil)
 	}()
 	<-ready
 	return s

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"os"
@@ -43,9 +44,10 @@ default it starts with what happens next; --all replays the lab's kept history f
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			signal.Ignore(syscall.SIGPIPE)
-			tl := timeline.New(os.Stdout, timeline.Options{Color: term.IsTerminal(int(os.Stdout.Fd())), Explain: explain,
+			out := bufio.NewWriterSize(os.Stdout, 64<<10)
+			tl := timeline.New(out, timeline.Options{Color: term.IsTerminal(int(os.Stdout.Fd())), Explain: explain,
 				Verbose: verbose, Keys: keys, Names: addressNames(lab), Silent: silentNodes(lab), Width: outputWidth(width)})
-			enc := json.NewEncoder(os.Stdout)
+			enc := json.NewEncoder(out)
 			show := func(e events.Event) bool {
 				if asJSON {
 					return enc.Encode(e) == nil
@@ -54,13 +56,14 @@ default it starts with what happens next; --all replays the lab's kept history f
 				return true
 			}
 			if all {
-				err = c.Events(ctx, 0, show)
+				err = c.Events(ctx, 0, show, func() { _ = out.Flush() })
 			} else {
-				err = c.Follow(ctx, show)
+				err = c.Follow(ctx, show, func() { _ = out.Flush() })
 			}
 			if !asJSON {
 				tl.Flush()
 			}
+			_ = out.Flush()
 			if ctx.Err() != nil {
 				return nil
 			}

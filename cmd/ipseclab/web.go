@@ -55,7 +55,7 @@ It listens on ` + web.DefaultAddr + ` unless --addr says otherwise; give an expl
 				_ = c.Events(ctx, 0, func(e events.Event) bool {
 					_ = srv.Add(&e)
 					return true
-				})
+				}, nil)
 				srv.End()
 				if ctx.Err() == nil {
 					fmt.Fprintf(os.Stderr, "lab %s has gone; the page keeps its history until Ctrl-C\n", lab.Name)
