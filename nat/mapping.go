@@ -159,9 +159,16 @@ func show(ns netns.NsHandle) ([]Mapping, error) {
 	return mappingsOf(flows, time.Now()), nil
 }
 
+// mappingsOf reads a dump. An entry marked dying is left out: the kernel
+// reports its destroy event before it unlinks the entry, so a dump can still
+// walk past a mapping already announced gone, and a watcher that lost that
+// event and reconciles with the dump would keep the mapping for ever.
 func mappingsOf(flows []conntrack.Flow, now time.Time) []Mapping {
 	var out []Mapping
 	for i := range flows {
+		if flows[i].Status.Dying() {
+			continue
+		}
 		if m, ok := mappingOf(&flows[i], now); ok {
 			out = append(out, m)
 		}
