@@ -24,6 +24,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
 	cases := []struct {
 		name, action, script string
 		charonInitiates      bool
+		shows                string // a line the timeline must hold
 	}{
 		// charon notices that our gateway died, and clears: nothing comes
 		// back by itself, even once gw is back.
@@ -32,7 +33,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: dpd-dead, node: sw, within: 15s}
   - restart: gw
   - wait: 2s
-  - expect: {event: phase1-up, node: gw, within: 3s, absent: true}`, false},
+  - expect: {event: phase1-up, node: gw, within: 3s, absent: true}`, false, ""},
 		// restart: charon negotiates again at once, and reaches gw once it is
 		// back; the tunnel carries traffic.
 		{"charon-notices/restart", "restart", `
@@ -40,7 +41,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: dpd-dead, node: sw, within: 15s}
   - restart: gw
   - expect: {event: phase2-up, node: gw, within: 20s}
-  - expect: ` + ping + `, success: 66%}`, false},
+  - expect: ` + ping + `, success: 66%}`, false, ""},
 		// hold (swanctl's trap): charon keeps a trap, and bob's first packet
 		// once gw is back makes charon negotiate again. charon initiates
 		// here: as a responder it accepts any address (remote %any), and a
@@ -53,7 +54,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
   - expect: {ping: {from: bob, to: 10.1.0.10, count: 5, interval: 200ms, timeout: 500ms}, success: 20%}
   - expect: {event: phase2-up, node: gw, within: 10s}
-  - expect: {ping: {from: bob, to: 10.1.0.10, count: 3, interval: 200ms}, success: 100%}`, true},
+  - expect: {ping: {from: bob, to: 10.1.0.10, count: 3, interval: 200ms}, success: 100%}`, true, ""},
 		// clear, from our side: the SAs go and nothing starts by itself; the
 		// connection's own start: trap policy stays, as with charon's
 		// start_action = trap, and catches the next packet.
@@ -64,7 +65,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - wait: 2s
   - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
   - expect: ` + ping + `, success: 33%}
-  - expect: {event: phase2-up, node: sw, within: 10s}`, false},
+  - expect: {event: phase2-up, node: sw, within: 10s}`, false, ""},
 		// Our gateway notices that charon died; hold keeps a trap, and the
 		// first packet once charon is back negotiates again, from our side.
 		{"ipseclab-notices/hold", "hold", `
@@ -75,14 +76,27 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: {event: phase1-up, node: gw, within: 1s, absent: true}
   - expect: ` + ping + `, success: 33%}
   - expect: {event: phase2-up, node: gw, within: 10s}
-  - expect: ` + ping + `, success: 100%}`, false},
+  - expect: ` + ping + `, success: 100%}`, false, ""},
 		// restart, from our side.
 		{"ipseclab-notices/restart", "restart", `
   - crash: sw
   - expect: {event: dpd-dead, node: gw, within: 15s}
   - restart: sw
   - expect: {event: phase2-up, node: sw, within: 20s}
-  - expect: ` + ping + `, success: 66%}`, false},
+  - expect: ` + ping + `, success: 66%}`, false, ""},
+		// Our gateway restarts with no SAs, and charon, which has not
+		// noticed, still encrypts bob's packets into the old SA: each is
+		// counted as an unknown SPI, and our gateway, which shares no ISAKMP
+		// SA with charon any more, says why it sends no INVALID-SPI. Then
+		// charon's DPD finds the old ISAKMP SA unanswered.
+		{"stale-esp-from-charon", "clear", `
+  - crash: gw
+  - restart: gw
+  - expect: {ping: {from: bob, to: 10.1.0.10, count: 3, interval: 100ms, timeout: 300ms}, max-success: 0%}
+  - expect: {event: esp-drop, node: gw, within: 1s}
+  - expect: {event: notify, node: gw, within: 1s}
+  - expect: {event: dpd-dead, node: sw, within: 15s}`, false,
+			"which we do not hold; no ISAKMP SA with it to say INVALID-SPI under"},
 		// Our gateway restarts; its first Main Mode carries INITIAL-CONTACT,
 		// and charon drops the stale IKE and IPsec SAs at once, long before
 		// its DPD would.
@@ -92,7 +106,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: ` + ping + `, success: 33%}
   - expect: {event: sa-deleted, node: sw, within: 2s}
   - expect: {event: dpd-dead, within: 1s, absent: true}
-  - expect: ` + ping + `, success: 100%}`, false},
+  - expect: ` + ping + `, success: 100%}`, false, ""},
 		// charon restarts and initiates. Under swanctl's default unique = no
 		// its Main Mode carries no INITIAL-CONTACT, so our gateway keeps the
 		// stale ISAKMP SA until its DPD finds it unanswered while the new one
@@ -106,7 +120,7 @@ func TestCrashesAgainstStrongSwan(t *testing.T) {
   - expect: ` + ping + `, success: 66%}
   - expect: {event: sa-deleted, node: gw, within: 12s}
   - expect: {event: dpd-dead, within: 1s, absent: true}
-  - expect: ` + ping + `, success: 100%}`, true},
+  - expect: ` + ping + `, success: 100%}`, true, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +145,9 @@ script:
 			r := run(t, "run", lab, "--width", "0")
 			if r.code != 0 {
 				t.Fatalf("run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			if tc.shows != "" && !strings.Contains(r.stdout, tc.shows) {
+				t.Fatalf("the timeline does not show %q:\n%s", tc.shows, r.stdout)
 			}
 		})
 	}
