@@ -83,6 +83,11 @@ type fakeDataPlane struct {
 	// policyErr, when set, is what AddPolicy answers: a kernel that
 	// refuses the route.
 	policyErr error
+	// sent, when set, counts the datagrams on the wire so far; AddPolicy
+	// notes it in policySent, so that a test can tell which message a
+	// policy went in before.
+	sent       func() int
+	policySent map[esp.PolicyKey]int
 }
 
 func newFakeDataPlane(first uint32) *fakeDataPlane {
@@ -118,6 +123,12 @@ func (d *fakeDataPlane) AddPolicy(p esp.Policy) error {
 		return d.policyErr
 	}
 	d.policies[p.Key()] = p
+	if d.sent != nil {
+		if d.policySent == nil {
+			d.policySent = map[esp.PolicyKey]int{}
+		}
+		d.policySent[p.Key()] = d.sent()
+	}
 	return nil
 }
 func (d *fakeDataPlane) DeletePolicy(p esp.Policy) error {

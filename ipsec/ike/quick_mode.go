@@ -39,7 +39,7 @@ import (
 // inbound SA before sending QM2, the initiator its inbound SA on QM2 and its
 // outbound SA one Quick Mode round trip after sending QM3 (a responder such
 // as charon installs its inbound SA only on QM3), and the responder its
-// outbound SA on QM3. The responder's policy goes in with QM2 too: ESP from
+// outbound SA on QM3. The responder's policy goes in before QM2 too: ESP from
 // the initiator can overtake QM3 (another socket, another queue), and a reply
 // to it then waits in the policy's acquire queue until QM3 installs the
 // outbound SA, instead of matching no policy. The policy is marked as being
@@ -304,6 +304,20 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the inbound SA: "+err.Error())
 		return
 	}
+	// The policy and its route into the TUN go in before QM2 leaves, not
+	// while it travels: the initiator sends ESP as soon as QM3 has left,
+	// and the reply to it, routed before the route existed, left the
+	// gateway in the clear by its default route (seen under CPU
+	// contention, when this goroutine lost its core between the two).
+	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "installing the policy: "+err.Error())
+		return
+	}
+	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
+		e.rejectQuickMode(qm, isakmp.NotifyNoProposalChosen, choice.proposal.SPI, "marking the policy: "+err.Error())
+		return
+	}
+	qm.negotiating = true
 
 	reply := choice.proposal
 	reply.SPI = spiBytes(spi)
@@ -328,25 +342,6 @@ func (e *Engine) quickModeR1(sa *isakmpSA, p Packet, m *isakmp.Message) {
 		e.quickModeFailed(qm, fmt.Sprintf("no Quick Mode 3/3 from %s", sa.remote))
 	})
 	qm.ex.accepted(p.Data, qm.ex.out, qm.info(2))
-	// The policy (and its route into the TUN) goes in while QM2 travels:
-	// only the inbound SA must be there before the initiator can use the
-	// pair, and the route change took a netlink round trip out of every
-	// negotiation's critical path. Our side's traffic for the selectors
-	// found no policy before QM1 came either. Should it fail, the
-	// initiator hears that the SA it is about to install is deleted.
-	fail := func(reason string) {
-		e.sendDelete(sa, &isakmp.Delete{DOI: isakmp.DOIIPsec, Protocol: isakmpProtocol(qm.proto), SPISize: 4, SPIs: [][]byte{spiBytes(qm.spiIn)}})
-		e.quickModeFailed(qm, reason)
-	}
-	if err := e.ensurePolicy(qm.conn, qm.localTS, qm.remoteTS); err != nil {
-		fail("installing the policy: " + err.Error())
-		return
-	}
-	if err := e.dp.SetNegotiating(qm.policyKey(), true); err != nil {
-		fail("marking the policy: " + err.Error())
-		return
-	}
-	qm.negotiating = true
 }
 
 // quickModeI2 is the initiator's side of QM2: check the answer, install both
