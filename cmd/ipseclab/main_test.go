@@ -698,7 +698,10 @@ func TestEveryShippedLabPasses(t *testing.T) {
 				r := run(t, "run", l.Name, "--json")
 				evs := parseJSONLines(t, r.stdout)
 				if r.code != 0 {
-					t.Fatalf("run %d of %d: ipseclab run %s exited %d:\n%s\n%s", i, runs, l.Name, r.code, failedExpectations(evs), r.stderr)
+					// The run's last events, terse and with the debug ones, so
+					// that a failure seen once in CI can be explained from its log.
+					t.Fatalf("run %d of %d: ipseclab run %s exited %d:\n%s\n%s\nthe run's last events:\n%s", i, runs, l.Name, r.code,
+						failedExpectations(evs), r.stderr, timelineTail(lab, evs, 80))
 				}
 				if len(evs) == 0 || evs[len(evs)-1].Kind != events.ScriptFinished {
 					t.Fatalf("run %d of %d: the event stream does not end with the script's end:\n%s", i, runs, r.stderr)
@@ -729,6 +732,19 @@ func renderTimeline(lab *topology.Lab, evs []events.Event) string {
 	}
 	tl.Flush()
 	return b.String()
+}
+
+// timelineTail draws the events as `run --explain=false --verbose` would
+// and keeps the last n lines.
+func timelineTail(lab *topology.Lab, evs []events.Event, n int) string {
+	var b bytes.Buffer
+	tl := timeline.New(&b, timeline.Options{Verbose: true, Names: addressNames(lab), Silent: silentNodes(lab)})
+	for _, e := range evs {
+		tl.Write(e)
+	}
+	tl.Flush()
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // failedExpectations lists what the script's end reported as failed.
