@@ -23,6 +23,7 @@ import (
 func newDeployCmd() *cobra.Command {
 	var lf labFlags
 	var asName string
+	var keys bool
 	cmd := &cobra.Command{
 		Use:   "deploy -t FILE",
 		Short: "Create a lab's namespaces, links and services, and keep it running in the background",
@@ -43,7 +44,11 @@ A deploy that fails part way removes everything it created.`,
 			if err := renameLab(lab, asName); err != nil {
 				return err
 			}
-			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true, false, "--lab-name", lab.Name)
+			serveArgs := []string{"--lab-name", lab.Name}
+			if keys {
+				serveArgs = append(serveArgs, "--keys")
+			}
+			pid, err := startLabProcess(lf.topo, lab, os.Stderr, true, false, serveArgs...)
 			if err != nil {
 				return err
 			}
@@ -55,6 +60,7 @@ A deploy that fails part way removes everything it created.`,
 	}
 	lf.add(cmd, false)
 	cmd.Flags().StringVar(&asName, "name", "", "deploy the lab under this name instead of its file's, so that two copies run side by side")
+	cmd.Flags().BoolVar(&keys, "keys", false, "publish the derived keys (SKEYID, Ka, ESP keys), for `watch --keys`, the web view's inspector and Wireshark's tables")
 	return cmd
 }
 

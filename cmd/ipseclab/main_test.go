@@ -1384,3 +1384,42 @@ func eachLogLine(dir string, fn func(line []byte)) {
 		fh.Close()
 	}
 }
+
+// deploy --keys makes the lab publish the keys it derives, as run --keys
+// does; a plain deploy publishes none (a class's screen is not the place
+// for them unless the teacher asks).
+func TestDeployKeys(t *testing.T) {
+	testenv.NeedRoot(t)
+	netenv.SharedLabs(t)
+	for _, withKeys := range []bool{true, false} {
+		name := fmt.Sprintf("cli%d-keys%v", os.Getpid()%100000, withKeys)
+		lab := writeLab(t, name, negotiationsLab("gateway", "aes128-sha256-curve25519", "aes128gcm16", 1))
+		t.Cleanup(func() { _ = labrun.DestroyLab(name, 5*time.Second) })
+		args := []string{"deploy", "-t", lab}
+		if withKeys {
+			args = append(args, "--keys")
+		}
+		if r := run(t, args...); r.code != 0 {
+			t.Fatalf("deploy: %+v", r)
+		}
+		if r := run(t, "tunnel", "up", "-t", lab, "office"); r.code != 0 {
+			t.Fatalf("tunnel up: %+v", r)
+		}
+		keys := 0
+		eachLogLine(labrun.StateDir(name), func(line []byte) {
+			if bytes.Contains(line, []byte(`"kind":"`+string(events.KeysDerived)+`"`)) {
+				keys++
+			}
+		})
+		// Phase 1's keys and each IPsec SA's, on both gateways.
+		if withKeys && keys < 4 {
+			t.Errorf("deploy --keys: %d key events in the log, want phase 1's and the SAs' on both sides", keys)
+		}
+		if !withKeys && keys != 0 {
+			t.Errorf("deploy without --keys published %d key events", keys)
+		}
+		if err := labrun.DestroyLab(name, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
