@@ -379,18 +379,33 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 	if !carrier(t, p.a) {
 		t.Error("carrier not back")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, ok, _ := pg.ping(p.bAddr, 500*time.Millisecond); ok {
-			break
+	// The first packet after SetDown(false) returns crosses: the kernel
+	// has its device back in service by then (a script pings right after
+	// `link: {up: true}`). Several times, as the race it guards was rare;
+	// every other cycle waits for the kernel to take the device out of
+	// service first, the others go down and up at once.
+	for i := range 20 {
+		if _, ok, _ := pg.ping(p.bAddr, 500*time.Millisecond); !ok {
+			t.Fatalf("cycle %d: the first ping after the link came up was lost", i)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("traffic did not resume after the link came up")
+		if err := p.link.SetDown(true); err != nil {
+			t.Fatal(err)
 		}
+		if i%2 == 0 {
+			for deadline := time.Now().Add(time.Second); operUp(t, p.a) && time.Now().Before(deadline); {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if err := p.link.SetDown(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := pg.ping(p.bAddr, 500*time.Millisecond); !ok {
+		t.Fatal("the first ping after the last cycle was lost")
 	}
 
 	var kinds []events.Kind
-	for len(kinds) < 4 {
+	for len(kinds) < 4+2*20 {
 		select {
 		case e := <-sub.C():
 			if e.Link != p.link.Name() {
@@ -403,9 +418,27 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 	}
 	// loss 100%, reset, down, up: going down or up is not also an impairment change.
 	want := []events.Kind{events.LinkImpair, events.LinkImpair, events.LinkDown, events.LinkUp}
+	for range 20 {
+		want = append(want, events.LinkDown, events.LinkUp)
+	}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("events %v, want %v", kinds, want)
 	}
+}
+
+// operUp reports eth0's operational state as the kernel last set it.
+func operUp(t *testing.T, h netns.NsHandle) bool {
+	t.Helper()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	l, err := nl.LinkByName("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().OperState == netlink.OperUp
 }
 
 func carrier(t *testing.T, h netns.NsHandle) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -146,16 +147,94 @@ func (t *tap) setOffload(on bool) error {
 }
 
 // setCarrier sets the device's carrier, as a cable plugged in or pulled.
+//
+// A carrier that returns takes effect later, in the kernel's linkwatch work:
+// until it has put the device's queueing discipline back, what the node sends
+// is dropped without a trace. So coming up waits for the notification that
+// work sends once done (operational state up), and a script's ping right
+// after `link: {up: true}` is not lost (lossy-link lost its first one in
+// about one run in twenty).
 func (t *tap) setCarrier(up bool) error {
 	v := 0
+	var ready <-chan struct{}
 	if up {
 		v = 1
+		ready = t.operUp()
 	}
 	err := t.ioctl(unix.TUNSETCARRIER, func(fd int) error { return unix.IoctlSetPointerInt(fd, unix.TUNSETCARRIER, v) })
 	if err != nil {
 		return fmt.Errorf("carrier of %s: %w", t.name, err)
 	}
+	if ready != nil {
+		select {
+		case <-ready:
+		case <-time.After(carrierWait):
+		}
+	}
 	return nil
+}
+
+// carrierWait bounds the wait for the kernel to bring a device up: beyond
+// it the link is up for the pipeline all the same.
+const carrierWait = time.Second
+
+// operUp subscribes to the device's link notifications and returns a
+// channel closed at the first that reports it operationally up. It returns
+// nil when there is nothing to wait for: the kernel has not yet taken the
+// device out of service (a link taken down and up at once; the carrier's
+// return then needs no work, and its notification may come a second later,
+// as linkwatch spaces the events it deems not urgent), or the subscription
+// failed.
+func (t *tap) operUp() <-chan struct{} {
+	updates, done := make(chan netlink.LinkUpdate, 16), make(chan struct{})
+	ns := t.ns
+	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &ns}); err != nil {
+		return nil
+	}
+	if t.inService() {
+		close(done)
+		go func() {
+			for range updates {
+			}
+		}()
+		return nil
+	}
+	ready := make(chan struct{})
+	go func() {
+		defer func() {
+			close(done)
+			for range updates { // until the subscription's reader has stopped
+			}
+		}()
+		timeout := time.After(carrierWait)
+		for {
+			select {
+			case u, ok := <-updates:
+				if !ok {
+					return
+				}
+				if a := u.Link.Attrs(); a.Name == t.name && a.OperState == netlink.OperUp {
+					close(ready)
+					return
+				}
+			case <-timeout:
+				return
+			}
+		}
+	}()
+	return ready
+}
+
+// inService reports whether the device is operationally up, as the kernel
+// last saw it; false if it cannot be read.
+func (t *tap) inService() bool {
+	nl, err := netlink.NewHandleAt(t.ns)
+	if err != nil {
+		return false
+	}
+	defer nl.Close()
+	l, err := nl.LinkByName(t.name)
+	return err == nil && l.Attrs().OperState == netlink.OperUp
 }
 
 // linkMAC is the endpoint's MAC address: locally administered, unicast, and
