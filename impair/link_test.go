@@ -392,7 +392,7 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%2 == 0 {
-			for deadline := time.Now().Add(time.Second); operUp(t, p.a) && time.Now().Before(deadline); {
+			for deadline := time.Now().Add(time.Second); eth0(t, p.a).OperState == netlink.OperUp && time.Now().Before(deadline); {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -426,8 +426,8 @@ func TestRuntimeChangeAndDownUp(t *testing.T) {
 	}
 }
 
-// operUp reports eth0's operational state as the kernel last set it.
-func operUp(t *testing.T, h netns.NsHandle) bool {
+// eth0 reads the attributes of a node's eth0 as the kernel last set them.
+func eth0(t *testing.T, h netns.NsHandle) *netlink.LinkAttrs {
 	t.Helper()
 	nl, err := netlink.NewHandleAt(h)
 	if err != nil {
@@ -438,21 +438,11 @@ func operUp(t *testing.T, h netns.NsHandle) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l.Attrs().OperState == netlink.OperUp
+	return l.Attrs()
 }
 
 func carrier(t *testing.T, h netns.NsHandle) bool {
-	t.Helper()
-	nl, err := netlink.NewHandleAt(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nl.Close()
-	l, err := nl.LinkByName("eth0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l.Attrs().RawFlags&0x10000 != 0 // IFF_LOWER_UP
+	return eth0(t, h).RawFlags&0x10000 != 0 // IFF_LOWER_UP
 }
 
 func TestMTUDropsLargerPackets(t *testing.T) {

@@ -166,10 +166,7 @@ func (t *tap) setCarrier(up bool) error {
 		return fmt.Errorf("carrier of %s: %w", t.name, err)
 	}
 	if ready != nil {
-		select {
-		case <-ready:
-		case <-time.After(carrierWait):
-		}
+		<-ready
 	}
 	return nil
 }
@@ -179,29 +176,29 @@ func (t *tap) setCarrier(up bool) error {
 const carrierWait = time.Second
 
 // operUp subscribes to the device's link notifications and returns a
-// channel closed at the first that reports it operationally up. It returns
+// channel closed at the first that reports it operationally up, or after
+// carrierWait. It returns
 // nil when there is nothing to wait for: the kernel has not yet taken the
 // device out of service (a link taken down and up at once; the carrier's
 // return then needs no work, and its notification may come a second later,
 // as linkwatch spaces the events it deems not urgent), or the subscription
 // failed.
+//
+// The state is read before subscribing: only the carrier, set after this
+// returns, can bring the device back, so no notification is missed.
 func (t *tap) operUp() <-chan struct{} {
+	if t.inService() {
+		return nil
+	}
 	updates, done := make(chan netlink.LinkUpdate, 16), make(chan struct{})
 	ns := t.ns
 	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{Namespace: &ns}); err != nil {
 		return nil
 	}
-	if t.inService() {
-		close(done)
-		go func() {
-			for range updates {
-			}
-		}()
-		return nil
-	}
 	ready := make(chan struct{})
 	go func() {
 		defer func() {
+			close(ready)
 			close(done)
 			for range updates { // until the subscription's reader has stopped
 			}
@@ -214,7 +211,6 @@ func (t *tap) operUp() <-chan struct{} {
 					return
 				}
 				if a := u.Link.Attrs(); a.Name == t.name && a.OperState == netlink.OperUp {
-					close(ready)
 					return
 				}
 			case <-timeout:

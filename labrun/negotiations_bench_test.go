@@ -19,6 +19,23 @@ import (
 	"github.com/ipseclab/ipseclab/topology"
 )
 
+// acrossARouter is the start of a lab file: gw-a and gw-b, of the kind
+// given, on either side of a router, as cmd/ipseclab's negotiation
+// benchmark has them.
+func acrossARouter(name, kind string) string {
+	return fmt.Sprintf("name: %s\n"+`topology:
+  nodes:
+    gw-a: {kind: %s, gateway: 198.51.100.1}
+    isp:  {kind: router}
+    gw-b: {kind: %s, gateway: 203.0.113.1}
+  links:
+    - endpoints: [gw-a:eth0, isp:eth0]
+      addresses: [198.51.100.2/24, 198.51.100.1/24]
+    - endpoints: [isp:eth1, gw-b:eth0]
+      addresses: [203.0.113.1/24, 203.0.113.2/24]
+`, name, kind, kind)
+}
+
 // BenchmarkLabProcessNegotiations is cmd/ipseclab's BenchmarkScriptNegotiations
 // without the `run` process: the lab process's work alone (the two stacks,
 // the links through the router, the script, and the event log, written
@@ -33,18 +50,8 @@ func BenchmarkLabProcessNegotiations(b *testing.B) {
 		b.Run(g, func(b *testing.B) {
 			name := fmt.Sprintf("b%d-neg", os.Getpid())
 			var lab strings.Builder
-			fmt.Fprintf(&lab, `name: %s
-topology:
-  nodes:
-    gw-a: {kind: gateway, gateway: 198.51.100.1}
-    isp:  {kind: router}
-    gw-b: {kind: gateway, gateway: 203.0.113.1}
-  links:
-    - endpoints: [gw-a:eth0, isp:eth0]
-      addresses: [198.51.100.2/24, 198.51.100.1/24]
-    - endpoints: [isp:eth1, gw-b:eth0]
-      addresses: [203.0.113.1/24, 203.0.113.2/24]
-ipsec:
+			lab.WriteString(acrossARouter(name, "gateway"))
+			fmt.Fprintf(&lab, `ipsec:
   office:
     initiator: gw-a
     responder: gw-b
@@ -52,7 +59,7 @@ ipsec:
     ike: {mode: main, proposals: [aes128-sha256-%s]}
     child: {local-ts: 10.1.0.0/24, remote-ts: 10.2.0.0/24, esp: [aes128gcm16], start: trap}
 script:
-`, name, g)
+`, g)
 			for range b.N {
 				lab.WriteString("  - tunnel-up: {connection: office}\n  - tunnel-down: {connection: office}\n")
 			}
@@ -113,18 +120,7 @@ func BenchmarkWireCeiling(b *testing.B) {
 	testenv.NeedRoot(b)
 	netenv.SharedLabs(b)
 	name := fmt.Sprintf("b%d-wire", os.Getpid())
-	l, err := topology.Parse("lab.yaml", []byte(fmt.Sprintf(`name: %s
-topology:
-  nodes:
-    gw-a: {kind: host, gateway: 198.51.100.1}
-    isp:  {kind: router}
-    gw-b: {kind: host, gateway: 203.0.113.1}
-  links:
-    - endpoints: [gw-a:eth0, isp:eth0]
-      addresses: [198.51.100.2/24, 198.51.100.1/24]
-    - endpoints: [isp:eth1, gw-b:eth0]
-      addresses: [203.0.113.1/24, 203.0.113.2/24]
-`, name)))
+	l, err := topology.Parse("lab.yaml", []byte(acrossARouter(name, "host")))
 	if err != nil {
 		b.Fatal(err)
 	}

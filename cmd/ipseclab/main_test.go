@@ -725,8 +725,14 @@ func TestEveryShippedLabPasses(t *testing.T) {
 
 // renderTimeline draws a recorded run as `ipseclab run` draws it by default.
 func renderTimeline(lab *topology.Lab, evs []events.Event) string {
+	return drawTimeline(lab, evs, timeline.Options{Explain: true})
+}
+
+// drawTimeline draws the events with the lab's names, as run does.
+func drawTimeline(lab *topology.Lab, evs []events.Event, opt timeline.Options) string {
 	var b bytes.Buffer
-	tl := timeline.New(&b, timeline.Options{Explain: true, Names: addressNames(lab), Silent: silentNodes(lab)})
+	opt.Names, opt.Silent = addressNames(lab), silentNodes(lab)
+	tl := timeline.New(&b, opt)
 	for _, e := range evs {
 		tl.Write(e)
 	}
@@ -737,13 +743,7 @@ func renderTimeline(lab *topology.Lab, evs []events.Event) string {
 // timelineTail draws the events as `run --explain=false --verbose` would
 // and keeps the last n lines.
 func timelineTail(lab *topology.Lab, evs []events.Event, n int) string {
-	var b bytes.Buffer
-	tl := timeline.New(&b, timeline.Options{Verbose: true, Names: addressNames(lab), Silent: silentNodes(lab)})
-	for _, e := range evs {
-		tl.Write(e)
-	}
-	tl.Flush()
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	lines := strings.Split(strings.TrimRight(drawTimeline(lab, evs, timeline.Options{Verbose: true}), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
