@@ -142,8 +142,12 @@ func encapPorts(outer string) (string, string) {
 	return "4500", "4500"
 }
 
+// ipProto names an IP protocol number, in an IP header or ESP's next
+// header, and in an ID payload, where 0 is the wildcard.
 func ipProto(p byte) string {
 	switch p {
+	case 0:
+		return "any (0)"
 	case 1:
 		return "ICMP (1)"
 	case 4:

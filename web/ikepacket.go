@@ -106,7 +106,7 @@ func payloadLayer(p isakmp.Payload) *Layer {
 		l.add("Length", "%d bytes", len(p.Data))
 	case *isakmp.ID:
 		l.add("ID type", "%s (%d)", p.IDType, uint8(p.IDType))
-		l.add("Protocol ID", "%s", protocolName(p.Protocol))
+		l.add("Protocol ID", "%s", ipProto(p.Protocol))
 		l.add("Port", "%d", p.Port)
 		l.add("Identification", "%s", idValue(p))
 	case *isakmp.Hash:
@@ -332,24 +332,6 @@ func printable(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func protocolName(p uint8) string {
-	switch p {
-	case 0:
-		return "any (0)"
-	case 1:
-		return "ICMP (1)"
-	case 6:
-		return "TCP (6)"
-	case 17:
-		return "UDP (17)"
-	case 50:
-		return "ESP (50)"
-	case 51:
-		return "AH (51)"
-	}
-	return fmt.Sprint(p)
 }
 
 // idValue shows an identification: its string form, or for a distinguished
