@@ -219,11 +219,15 @@ func TestWebLabs(t *testing.T) {
 		// in its middle, where the script would take it down or start one
 		// of its own.
 		waitFor(t, ctx, "the deploy's script to finish", `ipseclab.events.some((e) => e.kind === "script-finished")`, 30*time.Second)
+		// The student's negotiation is the one whose Main Mode 1/6 comes
+		// after those on the page now (the script's): waiting for any
+		// Quick Mode 3/3, or for one after the last Main Mode 1/6, passed
+		// on the script's before the student's first message had arrived.
+		before := eval[int](t, ctx, `ipseclab.ladder.rows("office").filter((r) => r.name === "Main Mode 1/6").length`)
 		ipseclab("tunnel", "up", "--name", name, "office")
-		waitFor(t, ctx, "the tunnel on the page",
-			`ipseclab.ladder.rows("office").some((r) => r.name === "Quick Mode 3/3" && r.recv) && ipseclab.state && ipseclab.state.sas && (ipseclab.state.sas["gw-a"] || []).length >= 2`, 30*time.Second)
-		// The ladder ends with the negotiation tunnel up started (deploy may
-		// have run one before).
+		waitFor(t, ctx, "the tunnel on the page", fmt.Sprintf(
+			`((rows) => rows.filter((r) => r.name === "Main Mode 1/6").length > %d && rows.slice(rows.findLastIndex((r) => r.name === "Main Mode 1/6")).some((r) => r.name === "Quick Mode 3/3" && r.recv))(ipseclab.ladder.rows("office"))`+
+				` && ipseclab.state && ipseclab.state.sas && (ipseclab.state.sas["gw-a"] || []).length >= 2`, before), 30*time.Second)
 		rows := ladderRows(t, ctx, "office")
 		last := 0
 		for i, r := range rows {
